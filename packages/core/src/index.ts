@@ -1,0 +1,12 @@
+export { SynthgradError } from './util/errors.js';
+export { halfTable, floatToHalfBits } from './util/half.js';
+export { GGUFFile, type GGUFTensor, type GGUFMetadataValue } from './gguf/file.js';
+export { dequantize, byteSize, SUPPORTED_TYPES, typeName } from './gguf/dequantize.js';
+export { type LlamaConfig, configFromGGUF, validateConfig } from './model/config.js';
+export { type LlamaWeights, type LlamaLayerWeights, randomWeights, validateWeights, layerShapes } from './model/weights.js';
+export { Llama, KVCache, lastPosition, type ForwardInput, type ForwardOutput } from './model/llama.js';
+export { loadGGUFWeights, unpermuteQK } from './model/load-gguf.js';
+export { initBackend, activeBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend } from './backend/select.js';
+export { installTransposeFix, uninstallTransposeFix, isTransposeFixInstalled } from './backend/transpose-fix.js';
+export { DEFAULT_MODEL, modelCacheDir, resolveModelPath, pullModel, sha256File, type ModelSpec } from './hub/models.js';
+export { Tokenizer, bytesToUnicode, type TokenizerInfo } from './tokenizer/gguf-tokenizer.js';

@@ -1,0 +1,376 @@
+/**
+ * The llama architecture in TensorFlow.js, in one file: RMSNorm, rotary position embeddings,
+ * grouped-query attention, SwiGLU MLP, tied or untied head.
+ *
+ * Design choices, all for speed on the wasm backend without changing results:
+ * - Every weight is kept twice, as W^T [in, out] for the forward product and W [out, in] for the
+ *   backward one, and linear layers use a custom gradient. Both products are then plain
+ *   (untransposed) matmuls on constant tensors, which XNNPACK packs once and caches. The default
+ *   autodiff of x @ W^T would transpose and clone W on every backward.
+ * - Grouped-query attention never materialises repeated K/V heads: the query heads that share a
+ *   KV head are folded into the row dimension of one batched product.
+ * - Only the gradient with respect to the input (embeddings) is ever formed; weights are
+ *   constants to autodiff.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LlamaConfig } from './config.js';
+import { validateConfig } from './config.js';
+import type { LlamaWeights } from './weights.js';
+import { validateWeights } from './weights.js';
+import { SynthgradError } from '../util/errors.js';
+
+/** Additive mask value; large but finite so fully masked rows stay finite. */
+const NEG = -1e9;
+
+type LinearFn = (x: tf.Tensor) => tf.Tensor;
+
+/**
+ * x [..., in] @ wIO [in, out] with the gradient dx = dy @ wOI, wOI = wIO^T stored separately:
+ * both products are plain matmuls on constant tensors. Gradients flow to x only.
+ */
+function constantMatMul(wIO: tf.Tensor2D, wOI: tf.Tensor2D): LinearFn {
+  const [inDim, outDim] = wIO.shape;
+  const f = (x: tf.Tensor) => {
+    const lead = x.shape.slice(0, -1);
+    const value = tf.reshape(tf.matMul(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, wIO), [...lead, outDim]);
+    const gradFunc = (dy: tf.Tensor) => tf.reshape(tf.matMul(tf.reshape(dy, [-1, outDim]) as tf.Tensor2D, wOI), [...lead, inDim]);
+    return { value, gradFunc };
+  };
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as LinearFn;
+}
+
+interface Layer {
+  attnNorm: tf.Tensor1D;
+  q: LinearFn;
+  k: LinearFn;
+  v: LinearFn;
+  o: LinearFn;
+  ffnNorm: tf.Tensor1D;
+  gate: LinearFn;
+  up: LinearFn;
+  down: LinearFn;
+}
+
+/** Keys and values of past positions, per layer: [B, nKvHeads, T, headDim] (keys after RoPE). */
+export class KVCache {
+  keys: (tf.Tensor4D | null)[];
+  values: (tf.Tensor4D | null)[];
+  /** Attention mask of the cached positions, per sequence. */
+  mask: number[][];
+
+  constructor(nLayers: number, readonly batch: number) {
+    this.keys = new Array(nLayers).fill(null);
+    this.values = new Array(nLayers).fill(null);
+    this.mask = Array.from({ length: batch }, () => []);
+  }
+
+  get length(): number {
+    return this.mask[0]?.length ?? 0;
+  }
+
+  /** A cache of batch `b` repeating every sequence of a batch-1 cache (e.g. a shared prompt prefix). */
+  expand(b: number): KVCache {
+    if (this.batch !== 1) throw new SynthgradError(`KVCache.expand needs a batch-1 cache, this one has batch ${this.batch}`);
+    const out = new KVCache(this.keys.length, b);
+    out.keys = this.keys.map((k) => (k ? tf.keep(tf.tidy(() => tf.tile(k, [b, 1, 1, 1]) as tf.Tensor4D)) : null));
+    out.values = this.values.map((v) => (v ? tf.keep(tf.tidy(() => tf.tile(v, [b, 1, 1, 1]) as tf.Tensor4D)) : null));
+    out.mask = Array.from({ length: b }, () => [...this.mask[0]]);
+    return out;
+  }
+
+  dispose(): void {
+    for (const t of [...this.keys, ...this.values]) t?.dispose();
+    this.keys.fill(null);
+    this.values.fill(null);
+  }
+}
+
+export interface ForwardInput {
+  /** Token ids [B][L]; give either ids or embeds. */
+  ids?: number[][];
+  /** Input embeddings [B, L, d]. */
+  embeds?: tf.Tensor3D;
+  /** 1 for real tokens, 0 for padding, [B][L] (padding on the left keeps the last position real). */
+  attentionMask?: number[][];
+  /** Past keys/values; updated in place with this call's positions. */
+  cache?: KVCache;
+  /** Which logits to compute: every position, the last one only, or none. Default 'last'. */
+  logits?: 'all' | 'last' | 'none';
+}
+
+export interface ForwardOutput {
+  /** Final (normed) hidden states [B, L, d]. */
+  hidden: tf.Tensor3D;
+  /** [B, L, V] for 'all', [B, V] for 'last'. */
+  logits?: tf.Tensor;
+}
+
+export class Llama {
+  readonly config: LlamaConfig;
+  /** Input embedding matrix E [V, d]. */
+  readonly embedding: tf.Tensor2D;
+  /** Output head W [V, d] (the same tensor as `embedding` when tied) and its transpose [d, V]. */
+  readonly head: tf.Tensor2D;
+  readonly headT: tf.Tensor2D;
+  private readonly layers: Layer[];
+  private readonly finalNorm: tf.Tensor1D;
+  private readonly headFn: LinearFn;
+  private readonly owned: tf.Tensor[] = [];
+  private readonly invFreq: Float32Array;
+
+  constructor(config: LlamaConfig, weights: LlamaWeights) {
+    this.config = validateConfig({ ...config });
+    validateWeights(this.config, weights);
+    const c = this.config;
+    const own = <T extends tf.Tensor>(t: T): T => {
+      this.owned.push(t);
+      return t;
+    };
+    // Hugging Face layout W [out, in]; the forward product needs W^T [in, out].
+    const linear = (w: Float32Array, out: number, inp: number): LinearFn => {
+      const wOI = own(tf.tensor2d(w, [out, inp]));
+      return constantMatMul(own(tf.tidy(() => tf.transpose(wOI))), wOI);
+    };
+    this.embedding = own(tf.tensor2d(weights.embed, [c.vocabSize, c.dModel]));
+    this.head = weights.head ? own(tf.tensor2d(weights.head, [c.vocabSize, c.dModel])) : this.embedding;
+    this.headT = own(tf.tidy(() => tf.transpose(this.head)));
+    this.headFn = constantMatMul(this.headT, this.head);
+    const q = c.nHeads * c.headDim;
+    const kv = c.nKvHeads * c.headDim;
+    this.layers = weights.layers.map((lw) => ({
+      attnNorm: own(tf.tensor1d(lw.attnNorm)),
+      q: linear(lw.wq, q, c.dModel),
+      k: linear(lw.wk, kv, c.dModel),
+      v: linear(lw.wv, kv, c.dModel),
+      o: linear(lw.wo, c.dModel, q),
+      ffnNorm: own(tf.tensor1d(lw.ffnNorm)),
+      gate: linear(lw.wGate, c.ffnDim, c.dModel),
+      up: linear(lw.wUp, c.ffnDim, c.dModel),
+      down: linear(lw.wDown, c.dModel, c.ffnDim),
+    }));
+    this.finalNorm = own(tf.tensor1d(weights.finalNorm));
+    const half = c.headDim / 2;
+    this.invFreq = new Float32Array(half);
+    for (let i = 0; i < half; i++) this.invFreq[i] = 1 / Math.pow(c.ropeTheta, (2 * i) / c.headDim);
+  }
+
+  /** Look up input embeddings for token ids: [B, L, d]. */
+  embed(ids: number[][]): tf.Tensor3D {
+    const { vocabSize } = this.config;
+    const L = checkRectangular(ids, 'ids');
+    for (const row of ids) {
+      for (const id of row) {
+        if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new SynthgradError(`token id ${id} is outside the vocabulary [0, ${vocabSize})`);
+      }
+    }
+    return tf.tidy(() => tf.reshape(tf.gather(this.embedding, tf.tensor1d(ids.flat(), 'int32')), [ids.length, L, this.config.dModel]));
+  }
+
+  /** Forward pass. Caller disposes the returned tensors. */
+  forward(input: ForwardInput): ForwardOutput {
+    const c = this.config;
+    if ((input.ids === undefined) === (input.embeds === undefined)) throw new SynthgradError('forward: give exactly one of ids or embeds');
+    const embeds = input.embeds ?? this.embed(input.ids!);
+    try {
+      const [B, L, d] = embeds.shape;
+      if (d !== c.dModel) throw new SynthgradError(`forward: embeddings have width ${d}, the model expects ${c.dModel}`, 'E_SHAPE_MISMATCH');
+      const cache = input.cache;
+      if (cache && cache.batch !== B) throw new SynthgradError(`forward: cache batch ${cache.batch} != input batch ${B}`, 'E_SHAPE_MISMATCH');
+      const past = cache?.length ?? 0;
+      if (past + L > c.contextLength) throw new SynthgradError(`forward: ${past + L} positions exceed the model's context of ${c.contextLength}`);
+      const newMask = input.attentionMask ?? Array.from({ length: B }, () => new Array<number>(L).fill(1));
+      if (newMask.length !== B || checkRectangular(newMask, 'attentionMask') !== L) {
+        throw new SynthgradError(`forward: attentionMask must be [${B}][${L}]`, 'E_SHAPE_MISMATCH');
+      }
+      const fullMask = newMask.map((row, b) => [...(cache?.mask[b] ?? []), ...row]);
+      const newKeys: tf.Tensor4D[] = [];
+      const newValues: tf.Tensor4D[] = [];
+      const out = tf.tidy(() => {
+        const hidden = this.hiddenStates(embeds, fullMask, past, cache, newKeys, newValues);
+        const mode = input.logits ?? 'last';
+        if (mode === 'none') return { hidden };
+        if (mode === 'last') return { hidden, logits: this.logitsOf(lastPosition(hidden)) };
+        return { hidden, logits: tf.reshape(this.logitsOf(tf.reshape(hidden, [B * L, d]) as tf.Tensor2D), [B, L, c.vocabSize]) };
+      });
+      if (cache) {
+        cache.dispose();
+        cache.keys = newKeys;
+        cache.values = newValues;
+        cache.mask = fullMask;
+      }
+      return out;
+    } finally {
+      if (!input.embeds) embeds.dispose();
+    }
+  }
+
+  /** Logits for hidden states [N, d] -> [N, V]. */
+  logitsOf(h: tf.Tensor2D): tf.Tensor2D {
+    return this.headFn(h) as tf.Tensor2D;
+  }
+
+  /**
+   * Value and gradient of a scalar function of the final hidden states with respect to the
+   * input embeddings: one forward, one backward. Caller disposes `grad`.
+   */
+  valueAndGradWrtEmbeddings(
+    embeds: tf.Tensor3D,
+    objective: (hidden: tf.Tensor3D) => tf.Scalar,
+    attentionMask?: number[][],
+  ): { value: number; grad: tf.Tensor3D } {
+    const [B, L] = embeds.shape;
+    const mask = attentionMask ?? Array.from({ length: B }, () => new Array<number>(L).fill(1));
+    const fn = tf.valueAndGrad((x: tf.Tensor) => objective(this.hiddenStates(x as tf.Tensor3D, mask, 0, undefined, [], [])));
+    const { value, grad } = fn(embeds);
+    const v = value.dataSync()[0];
+    value.dispose();
+    return { value: v, grad: grad as tf.Tensor3D };
+  }
+
+  createCache(batch: number): KVCache {
+    return new KVCache(this.config.nLayers, batch);
+  }
+
+  dispose(): void {
+    for (const t of this.owned) t.dispose();
+    this.owned.length = 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private hiddenStates(
+    x0: tf.Tensor3D,
+    fullMask: number[][],
+    past: number,
+    cache: KVCache | undefined,
+    newKeys: tf.Tensor4D[],
+    newValues: tf.Tensor4D[],
+  ): tf.Tensor3D {
+    const c = this.config;
+    const [B, L] = x0.shape;
+    const { cos, sin } = this.rotary(fullMask, past, L);
+    const bias = attentionBias(fullMask, past, L);
+    let x: tf.Tensor3D = x0;
+    this.layers.forEach((layer, i) => {
+      const h = rmsNorm(x, layer.attnNorm, c.rmsEps);
+      const { out, k, v } = this.attention(layer, h, cos, sin, bias, cache?.keys[i] ?? null, cache?.values[i] ?? null);
+      if (cache) {
+        newKeys.push(tf.keep(k));
+        newValues.push(tf.keep(v));
+      }
+      x = tf.add(x, out);
+      const h2 = rmsNorm(x, layer.ffnNorm, c.rmsEps);
+      const g = layer.gate(h2);
+      const mlp = layer.down(tf.mul(tf.mul(g, tf.sigmoid(g)), layer.up(h2)));
+      x = tf.add(x, mlp);
+    });
+    return rmsNorm(x, this.finalNorm, c.rmsEps);
+  }
+
+  private attention(
+    layer: Layer,
+    h: tf.Tensor3D,
+    cos: tf.Tensor4D,
+    sin: tf.Tensor4D,
+    bias: tf.Tensor4D,
+    pastK: tf.Tensor4D | null,
+    pastV: tf.Tensor4D | null,
+  ): { out: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
+    const { nHeads, nKvHeads, headDim, dModel } = this.config;
+    const [B, L] = h.shape;
+    const rep = nHeads / nKvHeads;
+    const heads = (t: tf.Tensor, n: number) => tf.transpose(tf.reshape(t, [B, L, n, headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const q = applyRope(heads(layer.q(h), nHeads), cos, sin);
+    let k = applyRope(heads(layer.k(h), nKvHeads), cos, sin);
+    let v = heads(layer.v(h), nKvHeads);
+    if (pastK && pastV) {
+      k = tf.concat([pastK, k], 2);
+      v = tf.concat([pastV, v], 2);
+    }
+    const T = k.shape[2];
+    // Query heads h = g*rep + r share KV head g: fold (r, position) into rows of one product per (b, g).
+    const qg = tf.reshape(q, [B * nKvHeads, rep * L, headDim]);
+    const kg = tf.reshape(k, [B * nKvHeads, T, headDim]);
+    const vg = tf.reshape(v, [B * nKvHeads, T, headDim]);
+    const scores = tf.reshape(tf.mul(tf.matMul(qg, kg, false, true), 1 / Math.sqrt(headDim)), [B, nHeads, L, T]);
+    const probs = tf.softmax(tf.add(scores, bias));
+    const ctx = tf.matMul(tf.reshape(probs, [B * nKvHeads, rep * L, T]), vg);
+    const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [B, nHeads, L, headDim]), [0, 2, 1, 3]), [B, L, dModel]);
+    return { out: layer.o(merged) as tf.Tensor3D, k, v };
+  }
+
+  /** cos/sin tables [B, 1, L, headDim] for the positions of the new tokens (padding-aware). */
+  private rotary(fullMask: number[][], past: number, L: number): { cos: tf.Tensor4D; sin: tf.Tensor4D } {
+    const { headDim } = this.config;
+    const half = headDim / 2;
+    const B = fullMask.length;
+    const cos = new Float32Array(B * L * headDim);
+    const sin = new Float32Array(B * L * headDim);
+    for (let b = 0; b < B; b++) {
+      const positions = positionIds(fullMask[b]);
+      for (let i = 0; i < L; i++) {
+        const pos = positions[past + i];
+        const o = (b * L + i) * headDim;
+        for (let j = 0; j < half; j++) {
+          // Angle computed in float32 like the reference implementation, so long positions agree.
+          const angle = Math.fround(pos * this.invFreq[j]);
+          cos[o + j] = cos[o + j + half] = Math.cos(angle);
+          sin[o + j] = sin[o + j + half] = Math.sin(angle);
+        }
+      }
+    }
+    return { cos: tf.tensor4d(cos, [B, 1, L, headDim]), sin: tf.tensor4d(sin, [B, 1, L, headDim]) };
+  }
+}
+
+/** Position of each token = number of real tokens before it (so left padding does not shift positions). */
+function positionIds(mask: number[]): number[] {
+  let seen = 0;
+  return mask.map((m) => {
+    const p = m ? seen : 1; // padding positions get a dummy position, as in transformers
+    if (m) seen++;
+    return p;
+  });
+}
+
+/** Additive causal + padding bias [B, 1, L, T]. */
+function attentionBias(fullMask: number[][], past: number, L: number): tf.Tensor4D {
+  const B = fullMask.length;
+  const T = past + L;
+  const bias = new Float32Array(B * L * T);
+  for (let b = 0; b < B; b++) {
+    const m = fullMask[b];
+    for (let i = 0; i < L; i++) {
+      const o = (b * L + i) * T;
+      for (let j = 0; j < T; j++) bias[o + j] = j <= past + i && m[j] ? 0 : NEG;
+    }
+  }
+  return tf.tensor4d(bias, [B, 1, L, T]);
+}
+
+function rmsNorm<T extends tf.Tensor>(x: T, weight: tf.Tensor1D, eps: number): T {
+  const ms = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), weight) as T;
+}
+
+/** x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] (Hugging Face layout). */
+function applyRope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
+  const half = x.shape[3] / 2;
+  const [x1, x2] = tf.split(x, [half, half], 3);
+  const rotated = tf.concat([tf.neg(x2), x1], 3);
+  return tf.add(tf.mul(x, cos), tf.mul(rotated, sin)) as tf.Tensor4D;
+}
+
+/** hidden[:, L-1, :] as [B, d]. */
+export function lastPosition(hidden: tf.Tensor3D): tf.Tensor2D {
+  const [B, L, d] = hidden.shape;
+  return tf.reshape(tf.slice(hidden, [0, L - 1, 0], [B, 1, d]), [B, d]) as tf.Tensor2D;
+}
+
+function checkRectangular(rows: number[][], what: string): number {
+  if (!Array.isArray(rows) || rows.length === 0) throw new SynthgradError(`${what}: expected a non-empty batch`);
+  const L = rows[0].length;
+  if (L === 0) throw new SynthgradError(`${what}: sequences must not be empty`);
+  if (rows.some((r) => r.length !== L)) throw new SynthgradError(`${what}: all sequences in a batch must have the same length (pad them)`);
+  return L;
+}
