@@ -10,3 +10,4 @@ export { initBackend, activeBackend, BACKEND_CHOICES, type BackendChoice, type A
 export { installTransposeFix, uninstallTransposeFix, isTransposeFixInstalled } from './backend/transpose-fix.js';
 export { DEFAULT_MODEL, modelCacheDir, resolveModelPath, pullModel, sha256File, type ModelSpec } from './hub/models.js';
 export { Tokenizer, bytesToUnicode, type TokenizerInfo } from './tokenizer/gguf-tokenizer.js';
+export { loadModel, type LoadedModel } from './model/load.js';

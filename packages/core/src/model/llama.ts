@@ -13,6 +13,7 @@
  *   constants to autodiff.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import '../backend/gradients.js';
 import type { LlamaConfig } from './config.js';
 import { validateConfig } from './config.js';
 import type { LlamaWeights } from './weights.js';
@@ -127,13 +128,11 @@ export class Llama {
       return t;
     };
     // Hugging Face layout W [out, in]; the forward product needs W^T [in, out].
-    const linear = (w: Float32Array, out: number, inp: number): LinearFn => {
-      const wOI = own(tf.tensor2d(w, [out, inp]));
-      return constantMatMul(own(tf.tidy(() => tf.transpose(wOI))), wOI);
-    };
+    const linear = (w: Float32Array, out: number, inp: number): LinearFn =>
+      constantMatMul(own(tf.tensor2d(transpose2d(w, out, inp), [inp, out])), own(tf.tensor2d(w, [out, inp])));
     this.embedding = own(tf.tensor2d(weights.embed, [c.vocabSize, c.dModel]));
     this.head = weights.head ? own(tf.tensor2d(weights.head, [c.vocabSize, c.dModel])) : this.embedding;
-    this.headT = own(tf.tidy(() => tf.transpose(this.head)));
+    this.headT = own(tf.tensor2d(transpose2d(weights.head ?? weights.embed, c.vocabSize, c.dModel), [c.dModel, c.vocabSize]));
     this.headFn = constantMatMul(this.headT, this.head);
     const q = c.nHeads * c.headDim;
     const kv = c.nKvHeads * c.headDim;
@@ -365,6 +364,20 @@ function applyRope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tenso
 export function lastPosition(hidden: tf.Tensor3D): tf.Tensor2D {
   const [B, L, d] = hidden.shape;
   return tf.reshape(tf.slice(hidden, [0, L - 1, 0], [B, 1, d]), [B, d]) as tf.Tensor2D;
+}
+
+/** Row-major [rows, cols] -> [cols, rows], in JS (faster than a backend transpose at load time). */
+function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  const B = 64; // cache blocking
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const r1 = Math.min(rows, r0 + B);
+      const c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = a[r * cols + c];
+    }
+  }
+  return out;
 }
 
 function checkRectangular(rows: number[][], what: string): number {

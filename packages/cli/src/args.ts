@@ -1,0 +1,37 @@
+/** Small typed wrappers over node:util parseArgs, so every command validates its flags the same way. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { SynthgradError } from '@synthgrad/core';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** The parsed flag values for an options table (strings, booleans, or undefined when absent). */
+export type ParsedValues<O extends Options> = {
+  [K in keyof O]: O[K] extends { type: 'boolean' } ? boolean | undefined : string | undefined;
+};
+
+/** Flags every command accepts. */
+export const COMMON_OPTIONS = {
+  backend: { type: 'string' },
+  verbose: { type: 'boolean', short: 'v', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies Options;
+
+export function parse<O extends Options>(
+  argv: string[],
+  options: O,
+  usage: string,
+): { values: ParsedValues<O & typeof COMMON_OPTIONS> } {
+  try {
+    const { values } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: false, strict: true });
+    return { values: values as unknown as ParsedValues<O & typeof COMMON_OPTIONS> };
+  } catch (e) {
+    throw new SynthgradError(`${(e as Error).message}\n\n${usage}`, 'E_USAGE');
+  }
+}
+
+export function intFlag(value: string | undefined, name: string, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new SynthgradError(`--${name} must be an integer >= ${min}, got "${value}"`, 'E_USAGE');
+  return n;
+}

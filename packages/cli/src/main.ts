@@ -1,0 +1,35 @@
+/** The `synthgrad` command: dispatch to a command module; user errors print one clear line. */
+import { SynthgradError } from '@synthgrad/core';
+import { modelCommand, MODEL_USAGE } from './commands/model.js';
+
+const USAGE = `synthgrad: synthetic text by gradient matching
+
+commands:
+  model pull | inspect | next-token     get and exercise the language model
+
+${MODEL_USAGE}`;
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'model':
+      return modelCommand(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      throw new SynthgradError(`unknown command "${cmd}"\n\n${USAGE}`, 'E_USAGE');
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof SynthgradError) {
+    process.stderr.write(`synthgrad: ${e.message}\n`);
+    process.exit(e.code === 'E_USAGE' ? 2 : 1);
+  }
+  process.stderr.write(`synthgrad: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+  process.exit(70);
+});

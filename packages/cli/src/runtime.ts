@@ -1,0 +1,25 @@
+/** Shared start-up for commands that run the model: backend, then model, with progress on stderr. */
+import { initBackend, loadModel, resolveModelPath, type LoadedModel } from '@synthgrad/core';
+
+export interface RuntimeFlags {
+  backend?: string;
+  model?: string;
+  verbose?: boolean;
+}
+
+export function log(verbose: boolean | undefined, msg: string): void {
+  if (verbose) process.stderr.write(`${msg}\n`);
+}
+
+export async function startRuntime(flags: RuntimeFlags): Promise<LoadedModel> {
+  const backend = await initBackend({ backend: flags.backend });
+  log(flags.verbose, `backend: ${backend.name} (${backend.package}${backend.transposeFix ? ', transposed-matmul fix on' : ''})`);
+  const path = resolveModelPath(flags.model);
+  const t0 = Date.now();
+  const loaded = await loadModel(path, (done, total) => {
+    if (flags.verbose && process.stderr.isTTY) process.stderr.write(`\rloading ${path}: ${done}/${total} tensors`);
+  });
+  if (flags.verbose && process.stderr.isTTY) process.stderr.write('\n');
+  log(flags.verbose, `model: ${loaded.name} (${path}) loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return loaded;
+}

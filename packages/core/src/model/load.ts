@@ -1,0 +1,43 @@
+/** One call from a model file to a ready model and tokenizer. */
+import { basename } from 'node:path';
+import { Llama } from './llama.js';
+import { loadGGUFWeights } from './load-gguf.js';
+import { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
+import type { LlamaConfig } from './config.js';
+import type { GGUFFile } from '../gguf/file.js';
+import { sha256File } from '../hub/models.js';
+
+export interface LoadedModel {
+  model: Llama;
+  tokenizer: Tokenizer;
+  config: LlamaConfig;
+  path: string;
+  name: string;
+  file: GGUFFile;
+  /** sha256 of the model file, computed on first use. */
+  sha256(): Promise<string>;
+  dispose(): void;
+}
+
+export async function loadModel(path: string, onProgress?: (done: number, total: number) => void): Promise<LoadedModel> {
+  const { config, weights, file } = await loadGGUFWeights(path, onProgress);
+  const tokenizer = Tokenizer.fromGGUF(file);
+  if (tokenizer.vocabSize !== config.vocabSize) {
+    // The embedding matrix may be padded beyond the tokenizer's vocabulary; fewer rows is an error.
+    if (tokenizer.vocabSize > config.vocabSize) {
+      throw new Error(`${path}: tokenizer has ${tokenizer.vocabSize} tokens but the embedding matrix only ${config.vocabSize} rows`);
+    }
+  }
+  const model = new Llama(config, weights);
+  let hash: Promise<string> | undefined;
+  return {
+    model,
+    tokenizer,
+    config,
+    path,
+    name: String(file.meta('general.name') ?? basename(path)),
+    file,
+    sha256: () => (hash ??= sha256File(path)),
+    dispose: () => model.dispose(),
+  };
+}
