@@ -1,19 +1,24 @@
 /** The `synthgrad` command: dispatch to a command module; user errors print one clear line. */
 import { SynthgradError } from '@synthgrad/core';
 import { modelCommand, MODEL_USAGE } from './commands/model.js';
+import { benchCommand, BENCH_USAGE } from './commands/bench.js';
 
 const USAGE = `synthgrad: synthetic text by gradient matching
 
 commands:
   model pull | inspect | next-token     get and exercise the language model
+  bench                                 benchmarks (JSON)
 
-${MODEL_USAGE}`;
+${MODEL_USAGE}
+${BENCH_USAGE}`;
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'model':
       return modelCommand(rest);
+    case 'bench':
+      return benchCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -1,10 +1,11 @@
 /** Shared start-up for commands that run the model: backend, then model, with progress on stderr. */
-import { initBackend, loadModel, resolveModelPath, type LoadedModel } from '@synthgrad/core';
+import { initBackend, loadModel, resolveModelPath, type LlamaOptions, type LoadedModel } from '@synthgrad/core';
 
 export interface RuntimeFlags {
   backend?: string;
   model?: string;
   verbose?: boolean;
+  gradient?: LlamaOptions['gradient'];
 }
 
 export function log(verbose: boolean | undefined, msg: string): void {
@@ -16,7 +17,7 @@ export async function startRuntime(flags: RuntimeFlags): Promise<LoadedModel> {
   log(flags.verbose, `backend: ${backend.name} (${backend.package}${backend.transposeFix ? ', transposed-matmul fix on' : ''})`);
   const path = resolveModelPath(flags.model);
   const t0 = Date.now();
-  const loaded = await loadModel(path, (done, total) => {
+  const loaded = await loadModel(path, { gradient: flags.gradient }, (done, total) => {
     if (flags.verbose && process.stderr.isTTY) process.stderr.write(`\rloading ${path}: ${done}/${total} tensors`);
   });
   if (flags.verbose && process.stderr.isTTY) process.stderr.write('\n');

@@ -4,7 +4,7 @@ export { GGUFFile, type GGUFTensor, type GGUFMetadataValue } from './gguf/file.j
 export { dequantize, byteSize, SUPPORTED_TYPES, typeName } from './gguf/dequantize.js';
 export { type LlamaConfig, configFromGGUF, validateConfig } from './model/config.js';
 export { type LlamaWeights, type LlamaLayerWeights, randomWeights, validateWeights, layerShapes } from './model/weights.js';
-export { Llama, KVCache, lastPosition, type ForwardInput, type ForwardOutput } from './model/llama.js';
+export { Llama, KVCache, lastPosition, type ForwardInput, type ForwardOutput, type LlamaOptions } from './model/llama.js';
 export { loadGGUFWeights, unpermuteQK } from './model/load-gguf.js';
 export { initBackend, activeBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend } from './backend/select.js';
 export { installTransposeFix, uninstallTransposeFix, isTransposeFixInstalled } from './backend/transpose-fix.js';

@@ -156,6 +156,42 @@ describe('tiny llama embedding gradient', () => {
     grad.dispose();
   });
 
+  it('the closed-form linear-layer gradients equal plain tfjs autodiff', () => {
+    const plain = new Llama(config, tinyWeights(config), { gradient: 'autodiff' });
+    const ids = [seq(6, 13), seq(6, 14)];
+    const x = model.embed(ids);
+    const a = model.valueAndGradWrtEmbeddings(x, objective);
+    const b = plain.valueAndGradWrtEmbeddings(x, (h) =>
+      tf.tidy(() => {
+        const lp = tf.logSoftmax(plain.logitsOf(lastPosition(h)));
+        const w = tf.linspace(-1, 1, h.size).reshape(h.shape);
+        return tf.add(tf.sum(tf.slice(lp, [0, 11], [-1, 1])), tf.mul(0.1, tf.sum(tf.mul(h, w)))) as tf.Scalar;
+      }),
+    );
+    expect(Math.abs(a.value - b.value)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(a.grad.dataSync(), b.grad.dataSync())).toBeLessThan(1e-5);
+    for (const t of [x, a.grad, b.grad]) t.dispose();
+    plain.dispose();
+  });
+
+  it('splitting a large batch into chunks gives the same value and gradient', () => {
+    const ids = [seq(6, 15), seq(6, 16), seq(6, 17), seq(6, 18), seq(6, 19)];
+    const x = model.embed(ids);
+    // An objective that couples the sequences, like the matching loss does.
+    const coupled = (h: tf.Tensor3D) =>
+      tf.tidy(() => {
+        const last = lastPosition(h);
+        const gram = tf.matMul(last, last, false, true);
+        return tf.add(tf.sum(tf.square(gram)), tf.sum(tf.logSoftmax(model.logitsOf(last)))) as tf.Scalar;
+      });
+    const whole = model.valueAndGradWrtEmbeddings(x, coupled);
+    const split = model.valueAndGradWrtEmbeddings(x, coupled, undefined, { maxTokens: 12 }); // 2 sequences a chunk
+    expect(Math.abs(whole.value - split.value)).toBeLessThan(1e-3 * Math.abs(whole.value));
+    const scale = Math.max(...Array.from(whole.grad.dataSync(), Math.abs));
+    expect(maxAbsDiff(whole.grad.dataSync(), split.grad.dataSync())).toBeLessThan(1e-4 * scale);
+    for (const t of [x, whole.grad, split.grad]) t.dispose();
+  });
+
   it('per-coordinate gradient matches finite differences on a few coordinates', () => {
     const ids = [seq(4, 12)];
     const x = model.embed(ids);

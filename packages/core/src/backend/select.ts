@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SynthgradError } from '../util/errors.js';
 import { installTransposeFix } from './transpose-fix.js';
+import { installSharedIdentity } from './shared-identity.js';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -69,6 +70,7 @@ export async function initBackend(opts: BackendOptions = {}): Promise<ActiveBack
       continue;
     }
     const fix = c.name === 'wasm' && opts.transposeFix !== false ? installTransposeFix('wasm') : false;
+    if (c.name === 'wasm') installSharedIdentity('wasm');
     active = { name: c.name, requested, package: c.pkg, transposeFix: fix };
     return active;
   }

@@ -2,11 +2,14 @@
  * The llama architecture in TensorFlow.js, in one file: RMSNorm, rotary position embeddings,
  * grouped-query attention, SwiGLU MLP, tied or untied head.
  *
- * Design choices, all for speed on the wasm backend without changing results:
- * - Every weight is kept twice, as W^T [in, out] for the forward product and W [out, in] for the
- *   backward one, and linear layers use a custom gradient. Both products are then plain
- *   (untransposed) matmuls on constant tensors, which XNNPACK packs once and caches. The default
- *   autodiff of x @ W^T would transpose and clone W on every backward.
+ * Design choices, for speed and memory on the wasm backend without changing results:
+ * - Every weight is stored once, as W^T [in, out], so the forward product x @ W^T is a plain
+ *   matmul against a constant that XNNPACK packs once and caches. The input gradient
+ *   dx = dy @ W is formed as (W^T @ dy^T)^T: again no transposed operand, and only the small
+ *   activation-sized dy^T is packed per call. tfjs autodiff would instead transpose and clone W
+ *   on every backward, and keeping a second [out, in] copy for the backward doubles memory
+ *   (tensor plus packed copy) beyond the ~2 GiB the wasm backend handles reliably.
+ * - The tied embedding/head matrix is kept only as E^T [d, V]; lookups gather its columns.
  * - Grouped-query attention never materialises repeated K/V heads: the query heads that share a
  *   KV head are folded into the row dimension of one batched product.
  * - Only the gradient with respect to the input (embeddings) is ever formed; weights are
@@ -20,24 +23,47 @@ import type { LlamaWeights } from './weights.js';
 import { validateWeights } from './weights.js';
 import { SynthgradError } from '../util/errors.js';
 
+/** Positions per recorded forward+backward before the batch is split (B=12 at L=32). */
+const DEFAULT_MAX_TOKENS = 384;
+
 /** Additive mask value; large but finite so fully masked rows stay finite. */
 const NEG = -1e9;
 
 type LinearFn = (x: tf.Tensor) => tf.Tensor;
 
 /**
- * x [..., in] @ wIO [in, out] with the gradient dx = dy @ wOI, wOI = wIO^T stored separately:
- * both products are plain matmuls on constant tensors. Gradients flow to x only.
+ * x [..., in] @ wIO [in, out] with the input gradient dx = (wIO @ dy^T)^T: both products are
+ * untransposed, the constant is always the left operand of the backward and the right operand
+ * of the forward, so no copy of the weight is ever made. Gradients flow to x only.
  */
-function constantMatMul(wIO: tf.Tensor2D, wOI: tf.Tensor2D): LinearFn {
+function constantMatMul(wIO: tf.Tensor2D, custom: boolean): LinearFn {
+  if (!custom) return autodiffMatMul(wIO);
   const [inDim, outDim] = wIO.shape;
   const f = (x: tf.Tensor) => {
     const lead = x.shape.slice(0, -1);
     const value = tf.reshape(tf.matMul(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, wIO), [...lead, outDim]);
-    const gradFunc = (dy: tf.Tensor) => tf.reshape(tf.matMul(tf.reshape(dy, [-1, outDim]) as tf.Tensor2D, wOI), [...lead, inDim]);
+    // The engine runs the whole backward pass in one tidy; this inner one frees dy^T (and the
+    // XNNPACK packing made for it) as soon as the product exists.
+    const gradFunc = (dy: tf.Tensor) =>
+      tf.tidy(() => tf.reshape(tf.transpose(tf.matMul(wIO, tf.transpose(tf.reshape(dy, [-1, outDim])))), [...lead, inDim]));
     return { value, gradFunc };
   };
   return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as LinearFn;
+}
+
+/** The same product left to tfjs autodiff (dx = dy @ wIO^T, a transposed matmul): the baseline and oracle. */
+function autodiffMatMul(wIO: tf.Tensor2D): LinearFn {
+  const [inDim, outDim] = wIO.shape;
+  return (x) => tf.reshape(tf.matMul(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, wIO), [...x.shape.slice(0, -1), outDim]);
+}
+
+export interface LlamaOptions {
+  /**
+   * 'custom' (default): linear layers and the head use the closed-form input gradient against a
+   * stored W. 'autodiff': plain tfjs autodiff (less memory, transposed products in the backward);
+   * kept as the oracle for the custom path and as the benchmark baseline.
+   */
+  gradient?: 'custom' | 'autodiff';
 }
 
 interface Layer {
@@ -108,18 +134,17 @@ export interface ForwardOutput {
 
 export class Llama {
   readonly config: LlamaConfig;
-  /** Input embedding matrix E [V, d]. */
-  readonly embedding: tf.Tensor2D;
-  /** Output head W [V, d] (the same tensor as `embedding` when tied) and its transpose [d, V]. */
-  readonly head: tf.Tensor2D;
+  /** Output head, transposed: W^T [d, V]. */
   readonly headT: tf.Tensor2D;
+  /** Input embeddings, transposed: E^T [d, V] (the same tensor as headT when tied). */
+  readonly embeddingT: tf.Tensor2D;
   private readonly layers: Layer[];
   private readonly finalNorm: tf.Tensor1D;
   private readonly headFn: LinearFn;
   private readonly owned: tf.Tensor[] = [];
   private readonly invFreq: Float32Array;
 
-  constructor(config: LlamaConfig, weights: LlamaWeights) {
+  constructor(config: LlamaConfig, weights: LlamaWeights, options: LlamaOptions = {}) {
     this.config = validateConfig({ ...config });
     validateWeights(this.config, weights);
     const c = this.config;
@@ -128,12 +153,14 @@ export class Llama {
       return t;
     };
     // Hugging Face layout W [out, in]; the forward product needs W^T [in, out].
+    const custom = (options.gradient ?? 'custom') === 'custom';
     const linear = (w: Float32Array, out: number, inp: number): LinearFn =>
-      constantMatMul(own(tf.tensor2d(transpose2d(w, out, inp), [inp, out])), own(tf.tensor2d(w, [out, inp])));
-    this.embedding = own(tf.tensor2d(weights.embed, [c.vocabSize, c.dModel]));
-    this.head = weights.head ? own(tf.tensor2d(weights.head, [c.vocabSize, c.dModel])) : this.embedding;
-    this.headT = own(tf.tensor2d(transpose2d(weights.head ?? weights.embed, c.vocabSize, c.dModel), [c.dModel, c.vocabSize]));
-    this.headFn = constantMatMul(this.headT, this.head);
+      constantMatMul(own(tf.tensor2d(transpose2d(w, out, inp), [inp, out])), custom);
+    this.embeddingT = own(tf.tensor2d(transpose2d(weights.embed, c.vocabSize, c.dModel), [c.dModel, c.vocabSize]));
+    this.headT = weights.head
+      ? own(tf.tensor2d(transpose2d(weights.head, c.vocabSize, c.dModel), [c.dModel, c.vocabSize]))
+      : this.embeddingT;
+    this.headFn = constantMatMul(this.headT, custom);
     const q = c.nHeads * c.headDim;
     const kv = c.nKvHeads * c.headDim;
     this.layers = weights.layers.map((lw) => ({
@@ -162,7 +189,10 @@ export class Llama {
         if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new SynthgradError(`token id ${id} is outside the vocabulary [0, ${vocabSize})`);
       }
     }
-    return tf.tidy(() => tf.reshape(tf.gather(this.embedding, tf.tensor1d(ids.flat(), 'int32')), [ids.length, L, this.config.dModel]));
+    return tf.tidy(() => {
+      const cols = tf.gather(this.embeddingT, tf.tensor1d(ids.flat(), 'int32'), 1); // [d, B*L]
+      return tf.reshape(tf.transpose(cols), [ids.length, L, this.config.dModel]);
+    });
   }
 
   /** Forward pass. Caller disposes the returned tensors. */
@@ -211,19 +241,62 @@ export class Llama {
   /**
    * Value and gradient of a scalar function of the final hidden states with respect to the
    * input embeddings: one forward, one backward. Caller disposes `grad`.
+   *
+   * A recorded pass keeps every intermediate of every layer until the backward ends, and the wasm
+   * backend is unreliable past ~2 GiB, so batches of more than `maxTokens` positions are split:
+   * hidden states are computed without a tape, the objective is differentiated with respect to
+   * them, and each chunk back-propagates its share (the chain rule, exactly; one extra forward).
    */
   valueAndGradWrtEmbeddings(
     embeds: tf.Tensor3D,
     objective: (hidden: tf.Tensor3D) => tf.Scalar,
     attentionMask?: number[][],
+    opts: { maxTokens?: number } = {},
   ): { value: number; grad: tf.Tensor3D } {
-    const [B, L] = embeds.shape;
+    const [B, L, d] = embeds.shape;
+    if (d !== this.config.dModel) throw new SynthgradError(`embeddings have width ${d}, the model expects ${this.config.dModel}`, 'E_SHAPE_MISMATCH');
     const mask = attentionMask ?? Array.from({ length: B }, () => new Array<number>(L).fill(1));
-    const fn = tf.valueAndGrad((x: tf.Tensor) => objective(this.hiddenStates(x as tf.Tensor3D, mask, 0, undefined, [], [])));
-    const { value, grad } = fn(embeds);
+    const perChunk = Math.max(1, Math.floor((opts.maxTokens ?? DEFAULT_MAX_TOKENS) / L));
+    if (B <= perChunk) {
+      const fn = tf.valueAndGrad((x: tf.Tensor) => objective(this.hiddenStates(x as tf.Tensor3D, mask, 0, undefined, [], [])));
+      const { value, grad } = fn(embeds);
+      const v = value.dataSync()[0];
+      value.dispose();
+      return { value: v, grad: grad as tf.Tensor3D };
+    }
+    const starts = Array.from({ length: Math.ceil(B / perChunk) }, (_, i) => i * perChunk);
+    const slice = (t: tf.Tensor3D, s: number) => tf.slice(t, [s, 0, 0], [Math.min(perChunk, B - s), L, d]) as tf.Tensor3D;
+    const hidden = tf.tidy(() =>
+      tf.concat(starts.map((s) => tf.tidy(() => this.hiddenStates(slice(embeds, s), mask.slice(s, s + perChunk), 0, undefined, [], [])))),
+    ) as tf.Tensor3D;
+    const { value, grad: gHidden } = tf.valueAndGrad((h: tf.Tensor) => objective(h as tf.Tensor3D))(hidden);
+    hidden.dispose();
     const v = value.dataSync()[0];
     value.dispose();
-    return { value: v, grad: grad as tf.Tensor3D };
+    const parts = starts.map((s) =>
+      tf.tidy(() => {
+        const gH = slice(gHidden as tf.Tensor3D, s);
+        const vjp = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(this.hiddenStates(x as tf.Tensor3D, mask.slice(s, s + perChunk), 0, undefined, [], []), gH)));
+        return vjp(slice(embeds, s));
+      }),
+    );
+    gHidden.dispose();
+    const grad = tf.concat(parts) as tf.Tensor3D;
+    for (const p of parts) p.dispose();
+    return { value: v, grad };
+  }
+
+  /**
+   * One tiny forward+backward so the backend prepares every weight now (XNNPACK packs each
+   * constant matrix on first use). Doing it before any activation exists keeps those long-lived
+   * blocks together at the bottom of the 4 GiB wasm heap instead of fragmenting it, and moves
+   * the packing time out of the first real step.
+   */
+  warmup(): void {
+    const x = this.embed([[0, 0]]);
+    const { grad } = this.valueAndGradWrtEmbeddings(x, (h) => tf.tidy(() => tf.sum(this.logitsOf(lastPosition(h))) as tf.Scalar));
+    grad.dispose();
+    x.dispose();
   }
 
   createCache(batch: number): KVCache {
@@ -251,17 +324,21 @@ export class Llama {
     const bias = attentionBias(fullMask, past, L);
     let x: tf.Tensor3D = x0;
     this.layers.forEach((layer, i) => {
-      const h = rmsNorm(x, layer.attnNorm, c.rmsEps);
-      const { out, k, v } = this.attention(layer, h, cos, sin, bias, cache?.keys[i] ?? null, cache?.values[i] ?? null);
-      if (cache) {
-        newKeys.push(tf.keep(k));
-        newValues.push(tf.keep(v));
-      }
-      x = tf.add(x, out);
-      const h2 = rmsNorm(x, layer.ffnNorm, c.rmsEps);
-      const g = layer.gate(h2);
-      const mlp = layer.down(tf.mul(tf.mul(g, tf.sigmoid(g)), layer.up(h2)));
-      x = tf.add(x, mlp);
+      // One tidy per layer: only the residual stream (and, when recording, what the gradient
+      // needs, which the engine keeps) outlives the layer, so memory does not grow with depth.
+      x = tf.tidy(() => {
+        const h = rmsNorm(x, layer.attnNorm, c.rmsEps);
+        const { out, k, v } = this.attention(layer, h, cos, sin, bias, cache?.keys[i] ?? null, cache?.values[i] ?? null);
+        if (cache) {
+          newKeys.push(tf.keep(k));
+          newValues.push(tf.keep(v));
+        }
+        const x1 = tf.add(x, out);
+        const h2 = rmsNorm(x1, layer.ffnNorm, c.rmsEps);
+        const g = layer.gate(h2);
+        const mlp = layer.down(tf.mul(tf.mul(g, tf.sigmoid(g)), layer.up(h2)));
+        return tf.add(x1, mlp) as tf.Tensor3D;
+      });
     });
     return rmsNorm(x, this.finalNorm, c.rmsEps);
   }

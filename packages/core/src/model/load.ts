@@ -1,11 +1,12 @@
 /** One call from a model file to a ready model and tokenizer. */
 import { basename } from 'node:path';
-import { Llama } from './llama.js';
+import { Llama, type LlamaOptions } from './llama.js';
 import { loadGGUFWeights } from './load-gguf.js';
 import { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import type { LlamaConfig } from './config.js';
 import type { GGUFFile } from '../gguf/file.js';
 import { sha256File } from '../hub/models.js';
+import { SynthgradError } from '../util/errors.js';
 
 export interface LoadedModel {
   model: Llama;
@@ -19,16 +20,19 @@ export interface LoadedModel {
   dispose(): void;
 }
 
-export async function loadModel(path: string, onProgress?: (done: number, total: number) => void): Promise<LoadedModel> {
+export async function loadModel(
+  path: string,
+  options: LlamaOptions = {},
+  onProgress?: (done: number, total: number) => void,
+): Promise<LoadedModel> {
   const { config, weights, file } = await loadGGUFWeights(path, onProgress);
   const tokenizer = Tokenizer.fromGGUF(file);
-  if (tokenizer.vocabSize !== config.vocabSize) {
-    // The embedding matrix may be padded beyond the tokenizer's vocabulary; fewer rows is an error.
-    if (tokenizer.vocabSize > config.vocabSize) {
-      throw new Error(`${path}: tokenizer has ${tokenizer.vocabSize} tokens but the embedding matrix only ${config.vocabSize} rows`);
-    }
+  // The embedding matrix may be padded beyond the tokenizer's vocabulary; fewer rows is an error.
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new SynthgradError(`${path}: tokenizer has ${tokenizer.vocabSize} tokens but the embedding matrix only ${config.vocabSize} rows`, 'E_SHAPE_MISMATCH');
   }
-  const model = new Llama(config, weights);
+  const model = new Llama(config, weights, options);
+  model.warmup();
   let hash: Promise<string> | undefined;
   return {
     model,
