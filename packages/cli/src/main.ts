@@ -2,13 +2,17 @@
 import { SynthgradError } from '@synthgrad/core';
 import { modelCommand, MODEL_USAGE } from './commands/model.js';
 import { benchCommand, BENCH_USAGE } from './commands/bench.js';
+import { generateCommand, selectCommand, GENERATE_USAGE } from './commands/generate.js';
 
 const USAGE = `synthgrad: synthetic text by gradient matching
 
 commands:
   model pull | inspect | next-token     get and exercise the language model
+  generate                              labelled text -> synthetic text by gradient matching (GRADMM)
+  select                                label check, dedup and ranking of generated text
   bench                                 benchmarks (JSON)
 
+${GENERATE_USAGE}
 ${MODEL_USAGE}
 ${BENCH_USAGE}`;
 
@@ -19,6 +23,10 @@ async function main(argv: string[]): Promise<void> {
       return modelCommand(rest);
     case 'bench':
       return benchCommand(rest);
+    case 'generate':
+      return generateCommand(rest);
+    case 'select':
+      return selectCommand(rest);
     case undefined:
     case 'help':
     case '--help':

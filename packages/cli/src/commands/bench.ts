@@ -5,21 +5,28 @@ import { activeBackend, SynthgradError } from '@synthgrad/core';
 import { intFlag, parse } from '../args.js';
 import { startRuntime } from '../runtime.js';
 import { benchModel, speedups } from '../bench/model.js';
+import { benchGenerate } from '../bench/generate.js';
 
 export const BENCH_USAGE = `usage:
   synthgrad bench [model] [--batch 10] [--length 32] [--runs 3] [--model FILE]
                                                    time the runtime on the real model against a plain-autodiff
-                                                   baseline (run in a second process); prints JSON`;
+                                                   baseline (run in a second process); prints JSON
+  synthgrad bench generate [--data FILE] [--preset cpu]
+                                                   seconds per synthetic example (one batch per class), split by
+                                                   phase, and the X-step's GFLOP/s; prints JSON`;
 
 const OPTIONS = {
   batch: { type: 'string' },
   length: { type: 'string' },
   runs: { type: 'string' },
   model: { type: 'string' },
+  data: { type: 'string' },
+  preset: { type: 'string' },
 } as const;
 
 export async function benchCommand(argv: string[]): Promise<void> {
   const which = argv[0] && !argv[0].startsWith('-') ? argv.shift()! : 'model';
+  if (which === 'generate') return benchGenerateCommand(argv);
   if (which !== 'model' && which !== 'model-baseline') throw new SynthgradError(`unknown benchmark "${which}"\n\n${BENCH_USAGE}`, 'E_USAGE');
   const { values } = parse(argv, OPTIONS, BENCH_USAGE);
   const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -51,4 +58,19 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
   }
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
+
+async function benchGenerateCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, OPTIONS, BENCH_USAGE);
+  const rt = await startRuntime({ ...values, verbose: true });
+  try {
+    const result = await benchGenerate(rt, {
+      data: values.data ?? '../shared/data/rtpolarity/validation.jsonl',
+      preset: values.preset ?? 'cpu',
+      log: (m) => process.stderr.write(`${m}\n`),
+    });
+    process.stdout.write(`${JSON.stringify({ backend: activeBackend()?.name, ...result }, null, 2)}\n`);
+  } finally {
+    rt.dispose();
+  }
 }

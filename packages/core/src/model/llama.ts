@@ -22,6 +22,7 @@ import { validateConfig } from './config.js';
 import type { LlamaWeights } from './weights.js';
 import { validateWeights } from './weights.js';
 import { SynthgradError } from '../util/errors.js';
+import { transpose2d } from '../util/transpose.js';
 
 /** Positions per recorded forward+backward before the batch is split (B=12 at L=32). */
 const DEFAULT_MAX_TOKENS = 384;
@@ -441,20 +442,6 @@ function applyRope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tenso
 export function lastPosition(hidden: tf.Tensor3D): tf.Tensor2D {
   const [B, L, d] = hidden.shape;
   return tf.reshape(tf.slice(hidden, [0, L - 1, 0], [B, 1, d]), [B, d]) as tf.Tensor2D;
-}
-
-/** Row-major [rows, cols] -> [cols, rows], in JS (faster than a backend transpose at load time). */
-function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  const B = 64; // cache blocking
-  for (let r0 = 0; r0 < rows; r0 += B) {
-    for (let c0 = 0; c0 < cols; c0 += B) {
-      const r1 = Math.min(rows, r0 + B);
-      const c1 = Math.min(cols, c0 + B);
-      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = a[r * cols + c];
-    }
-  }
-  return out;
 }
 
 function checkRectangular(rows: number[][], what: string): number {

@@ -4,6 +4,7 @@
  */
 import type { LlamaConfig } from './config.js';
 import { SynthgradError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
 
 export interface LlamaLayerWeights {
   attnNorm: Float32Array; // [d]
@@ -73,21 +74,10 @@ export function validateWeights(c: LlamaConfig, w: LlamaWeights): void {
   });
 }
 
-/** Seeded random weights for tests and benchmarks (mulberry32 + Box-Muller). */
+/** Seeded random weights for tests and benchmarks. */
 export function randomWeights(c: LlamaConfig, seed = 0, scale = 0.08): LlamaWeights {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const normal = (n: number, sd: number) => {
-    const a = new Float32Array(n);
-    for (let i = 0; i < n; i++) a[i] = sd * Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
-    return a;
-  };
+  const rng = new Rng(seed);
+  const normal = (n: number, sd: number) => rng.normals(n, sd);
   const norm = (n: number) => Float32Array.from(normal(n, 0.1), (x) => 1 + x);
   const shapes = layerShapes(c);
   const size = (s: number[]) => s.reduce((a, b) => a * b, 1);

@@ -1,0 +1,233 @@
+/**
+ * ADMM over embeddings and tokens (METHOD.md section 3). Each outer iteration:
+ *   Z-step  Z = project(X + Lam/rho)                    (readable tokens, KV-cached decode)
+ *   X-step  K steps of Adam on D(X) + rho/2 |X - Z + Lam/rho|^2, gradient norm clipped,
+ *           suffix positions frozen (they are not part of X)
+ *   dual    Lam += rho (X - Z)
+ * The output is, per sequence, the projection with the lowest matching loss of its own token ids
+ * over all iterations (the best iterate), including the projection of the final X.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Llama } from '../model/llama.js';
+import { lastPosition } from '../model/llama.js';
+import { Rng } from '../util/rng.js';
+import { SynthgradError } from '../util/errors.js';
+import type { MatchingLoss } from './matching.js';
+import type { Projector } from './projection.js';
+import { matchingLossOfIds } from './scoring.js';
+import { sampleAllowed } from './sample.js';
+
+export interface AdmmSettings {
+  batchSize: number;
+  /** Synthetic text tokens per sequence (the suffix comes after them). */
+  textLength: number;
+  outer: number;
+  inner: number;
+  lr: number;
+  /** lr is multiplied by lrDecay every lrDecayEvery Adam steps. */
+  lrDecay: number;
+  lrDecayEvery: number;
+  gradClip: number;
+  rho: number;
+  topK: number;
+  /** Random initialisations tried; the one with the lowest D is kept. */
+  candidates: number;
+  /** Norm every initial row is rescaled to (random initialisation). */
+  initNorm: number;
+  /** 'random': best of `candidates` random-normal starts (the reference); 'lm': best of
+   * `candidates` batches of LM-sampled text, embedded (readable from the first projection). */
+  init: 'random' | 'lm';
+}
+
+export interface AdmmContext {
+  model: Llama;
+  loss: MatchingLoss;
+  projector: Projector;
+  suffix: number[];
+  /** Allowed token ids and LM context, for the 'lm' initialisation. */
+  allowed?: Set<number>;
+  context?: number[];
+}
+
+export interface AdmmIteration {
+  outer: number;
+  /** D(X) after the X-step. */
+  lossX: number;
+  /** D of the token ids of the projection made at the start of this iteration (batch, and mean per sequence). */
+  lossZ: number;
+  lossZMean: number;
+}
+
+export interface AdmmResult {
+  ids: number[][];
+  /** Per-sequence matching loss of the chosen ids. */
+  lossPerExample: number[];
+  /** Batch matching loss of the chosen ids. */
+  lossBatch: number;
+  /** Per sequence, the outer iteration its output comes from. */
+  bestIteration: number[];
+  history: AdmmIteration[];
+  timings: { init_s: number; x_step_s: number; z_step_s: number };
+  adamSteps: number;
+}
+
+export interface AdmmHooks {
+  /** Called after every Adam step and projection. */
+  onStep?: (done: number, total: number) => void;
+  /** Polled between steps; true aborts the batch (it throws AdmmAborted). */
+  shouldStop?: () => boolean;
+}
+
+export class AdmmAborted extends Error {
+  constructor() {
+    super('ADMM batch aborted');
+  }
+}
+
+export function validateSettings(s: AdmmSettings): void {
+  const pos: (keyof AdmmSettings)[] = ['batchSize', 'textLength', 'outer', 'topK', 'candidates'];
+  for (const k of pos) if (!Number.isInteger(s[k]) || (s[k] as number) < 1) throw new SynthgradError(`${k} must be a positive integer, got ${s[k]}`, 'E_USAGE');
+  if (!Number.isInteger(s.inner) || s.inner < 0) throw new SynthgradError(`inner must be a non-negative integer, got ${s.inner}`, 'E_USAGE');
+  for (const k of ['lr', 'rho', 'gradClip', 'initNorm', 'lrDecay', 'lrDecayEvery'] as const) {
+    if (!(s[k] > 0)) throw new SynthgradError(`${k} must be positive, got ${s[k]}`, 'E_USAGE');
+  }
+}
+
+export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks: AdmmHooks = {}): Promise<AdmmResult> {
+  validateSettings(s);
+  const { model, loss, projector, suffix } = ctx;
+  if (s.init === 'lm' && (!ctx.allowed || !ctx.context)) throw new SynthgradError("init 'lm' needs the allowed tokens and the LM context");
+  const { dModel: d } = model.config;
+  const B = s.batchSize;
+  const Lt = s.textLength;
+  const total = s.outer * (s.inner + 1) + 1;
+  let done = 0;
+  // Yield to the event loop after every step so signals (Ctrl-C) and progress output get through.
+  const tick = async () => {
+    hooks.onStep?.(++done, total);
+    await new Promise((resolve) => setImmediate(resolve));
+    if (hooks.shouldStop?.()) throw new AdmmAborted();
+  };
+  const timings = { init_s: 0, x_step_s: 0, z_step_s: 0 };
+  const clock = () => performance.now() / 1000;
+
+  const suffixB = tf.tidy(() => tf.tile(model.embed([suffix]), [B, 1, 1])) as tf.Tensor3D;
+  const withSuffix = (x: tf.Tensor3D) => tf.concat([x, suffixB], 1) as tf.Tensor3D;
+  const objective = (h: tf.Tensor3D) => loss.loss(lastPosition(h));
+  const lossOf = (x: tf.Tensor3D) =>
+    tf.tidy(() => objective(model.forward({ embeds: withSuffix(x), logits: 'none' }).hidden).dataSync()[0]);
+
+  // Initialisation: the best (lowest D) of several candidates.
+  let t0 = clock();
+  let X: tf.Tensor3D | null = null;
+  let bestInit = Infinity;
+  for (let c = 0; c < s.candidates; c++) {
+    const cand =
+      s.init === 'lm'
+        ? model.embed(sampleAllowed(model, ctx.allowed!, ctx.context!, B, Lt, rng))
+        : (tf.tidy(() => {
+            const r = tf.tensor3d(rng.normals(B * Lt * d), [B, Lt, d]);
+            return tf.mul(tf.div(r, tf.norm(r, 2, 2, true)), s.initNorm);
+          }) as tf.Tensor3D);
+    const v = lossOf(cand);
+    if (v < bestInit) {
+      X?.dispose();
+      X = cand;
+      bestInit = v;
+    } else cand.dispose();
+  }
+  timings.init_s += clock() - t0;
+  let x = X!;
+  let lam = tf.zerosLike(x) as tf.Tensor3D;
+  let m = tf.zerosLike(x) as tf.Tensor3D;
+  let v2 = tf.zerosLike(x) as tf.Tensor3D;
+  const beta1 = 0.9;
+  const beta2 = 0.999;
+  const adamEps = 1e-8;
+  let step = 0;
+  const history: AdmmIteration[] = [];
+  // Best iterate, per sequence: the projection whose own token ids match the target best.
+  const best = { ids: [] as number[][], per: new Array<number>(B).fill(Infinity), iteration: new Array<number>(B).fill(-1) };
+  const replace = <T extends tf.Tensor>(old: T, next: T): T => {
+    old.dispose();
+    return next;
+  };
+
+  const projectAndScore = (iteration: number): { ids: number[][]; lossZ: number; lossZMean: number } => {
+    const t = clock();
+    const Y = tf.tidy(() => tf.add(x, tf.div(lam, s.rho))) as tf.Tensor3D;
+    const ids = projector.project(Y);
+    Y.dispose();
+    const per = matchingLossOfIds(model, loss, ids, suffix);
+    const zEmb = model.embed(ids);
+    const lossZ = lossOf(zEmb);
+    zEmb.dispose();
+    timings.z_step_s += clock() - t;
+    per.forEach((l, j) => {
+      if (l < best.per[j]) {
+        best.per[j] = l;
+        best.ids[j] = ids[j];
+        best.iteration[j] = iteration;
+      }
+    });
+    return { ids, lossZ, lossZMean: per.reduce((a, b) => a + b, 0) / per.length };
+  };
+
+  let lossBatch = NaN;
+  try {
+    for (let it = 0; it < s.outer; it++) {
+      const { ids, lossZ, lossZMean } = projectAndScore(it);
+      await tick();
+      const Z = model.embed(ids);
+      t0 = clock();
+      let lossX = NaN;
+      for (let k = 0; k < s.inner; k++) {
+        const full = withSuffix(x);
+        const { value, grad } = model.valueAndGradWrtEmbeddings(full, objective);
+        full.dispose();
+        lossX = value;
+        const lr = s.lr * Math.pow(s.lrDecay, Math.floor(step / s.lrDecayEvery));
+        step++;
+        const next = tf.tidy(() => {
+          const gD = tf.slice(grad, [0, 0, 0], [B, Lt, d]);
+          const gPen = tf.mul(tf.add(tf.sub(x, Z), tf.div(lam, s.rho)), s.rho);
+          let g = tf.add(gD, gPen);
+          const norm = tf.norm(g);
+          g = tf.mul(g, tf.minimum(1, tf.div(s.gradClip, tf.maximum(norm, 1e-12))));
+          const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
+          const v1 = tf.add(tf.mul(v2, beta2), tf.mul(tf.square(g), 1 - beta2));
+          const mHat = tf.div(m1, 1 - Math.pow(beta1, step));
+          const vHat = tf.div(v1, 1 - Math.pow(beta2, step));
+          const x1 = tf.sub(x, tf.mul(lr, tf.div(mHat, tf.add(tf.sqrt(vHat), adamEps))));
+          return { x1, m1, v1 } as { x1: tf.Tensor3D; m1: tf.Tensor3D; v1: tf.Tensor3D };
+        });
+        grad.dispose();
+        x = replace(x, next.x1);
+        m = replace(m, next.m1);
+        v2 = replace(v2, next.v1);
+        await tick();
+      }
+      if (s.inner > 0) lossX = lossOf(x); // D(X) after the last step
+      timings.x_step_s += clock() - t0;
+      lam = replace(lam, tf.tidy(() => tf.add(lam, tf.mul(tf.sub(x, Z), s.rho))) as tf.Tensor3D);
+      Z.dispose();
+      history.push({ outer: it, lossX, lossZ, lossZMean });
+    }
+    projectAndScore(s.outer);
+    const z = model.embed(best.ids);
+    lossBatch = lossOf(z);
+    z.dispose();
+    await tick();
+  } finally {
+    for (const t of [x, lam, m, v2, suffixB]) t.dispose();
+  }
+  return {
+    ids: best.ids,
+    lossPerExample: best.per,
+    lossBatch,
+    bestIteration: best.iteration,
+    history,
+    timings,
+    adamSteps: step,
+  };
+}

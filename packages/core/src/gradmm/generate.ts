@@ -1,0 +1,217 @@
+/**
+ * `generate` as a library call: class targets from real examples, then ADMM batch by batch with a
+ * checkpoint after each, then optional selection. Target computation, optimisation and output
+ * stay separate so the federated coordinator can feed the same optimiser with summed targets.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LoadedModel } from '../model/load.js';
+import type { Task } from '../task/task.js';
+import { byClass, type Example } from '../task/data.js';
+import { Rng } from '../util/rng.js';
+import { SynthgradError } from '../util/errors.js';
+import { taskTokens } from './prompt.js';
+import { computeClassTarget, privacyReport, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './targets.js';
+import { MatchingLoss, type MatchingDistance } from './matching.js';
+import { Projector } from './projection.js';
+import { allowedTokenIds } from './vocab.js';
+import { runAdmm, type AdmmSettings } from './admm.js';
+import { matchingLossOfIds, perplexities } from './scoring.js';
+import { Checkpoint, configHash } from './checkpoint.js';
+import type { Preset } from './presets.js';
+
+export interface GenerateConfig {
+  task: Task;
+  preset: string;
+  settings: Preset['settings'];
+  /** Synthetic examples per class before selection (rounded up to whole batches). */
+  perClass: number;
+  /** Real examples used per class (a seeded random sample; all when larger than the class). */
+  realPerClass: number;
+  seed: number;
+  privacy: PrivacyOptions;
+  distance: MatchingDistance;
+}
+
+export interface SyntheticExample {
+  text: string;
+  /** Label as in the task (the data's value). */
+  label: string | number;
+  labelIndex: number;
+  ids: number[];
+  matching_loss: number;
+  perplexity: number;
+  batch: number;
+}
+
+export interface GenerateProgress {
+  phase: 'targets' | 'admm';
+  classIndex: number;
+  batch: number;
+  batches: number;
+  done: number;
+  total: number;
+}
+
+export interface GenerateIO {
+  checkpointPath: string;
+  resume: boolean;
+  modelSha256: string;
+  dataFingerprint: string;
+  onProgress?: (p: GenerateProgress) => void;
+  shouldStop?: () => boolean;
+  log?: (msg: string) => void;
+}
+
+export interface GenerateResult {
+  examples: SyntheticExample[];
+  privacy: PrivacyReport;
+  timings: { targets_s: number; init_s: number; x_step_s: number; z_step_s: number; scoring_s: number; total_s: number };
+  classes: { label: string | number; realUsed: number; textLength: number; batches: number; noiseStd: number }[];
+  comparison: ClassComparison[];
+  resumedBatches: number;
+  adamSteps: number;
+}
+
+/** Synthetic text against random real texts of the same class: matching loss (same target) and perplexity. */
+export interface ClassComparison {
+  label: string | number;
+  real_sample: number;
+  real_matching_loss: number;
+  real_perplexity: number;
+  synthetic: number;
+  synthetic_matching_loss: number;
+  synthetic_perplexity: number;
+}
+
+/** Real examples per class: a seeded sample of `n` (in file order after sampling). */
+export function sampleClasses(examples: Example[], task: Task, n: number, seed: number, where: string): Example[][] {
+  return byClass(examples, task, where).map((group, c) => {
+    if (group.length <= n) return group;
+    const picked = new Set(Rng.derive(seed, 'real-sample', c).shuffle(group.map((_, i) => i)).slice(0, n));
+    return group.filter((_, i) => picked.has(i));
+  });
+}
+
+export function medianAllowedNorm(rt: LoadedModel, allowed: number[]): number {
+  const norms = tf.tidy(() => tf.norm(tf.gather(rt.model.embeddingT, tf.tensor1d(allowed, 'int32'), 1), 2, 0).dataSync());
+  const sorted = Array.from(norms).sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+export async function generate(rt: LoadedModel, examples: Example[], cfg: GenerateConfig, io: GenerateIO): Promise<GenerateResult> {
+  const t0 = performance.now();
+  const log = io.log ?? (() => {});
+  const { task } = cfg;
+  const toks = taskTokens(task, rt.tokenizer);
+  const classes = sampleClasses(examples, task, cfg.realPerClass, cfg.seed, examples[0]?.source ?? 'data');
+  const allOfClass = byClass(examples, task, examples[0]?.source ?? 'data');
+  const comparison: ClassComparison[] = [];
+  // Every text must fit the context with the suffix; checked for the whole file before any work.
+  for (const e of examples) {
+    const n = rt.tokenizer.encode(e.text).length + toks.suffix.length;
+    if (n > rt.config.contextLength) {
+      throw new SynthgradError(`${e.source}:${e.line}: text is ${n} tokens with the suffix, longer than the model's context of ${rt.config.contextLength}`, 'E_DATA');
+    }
+  }
+  const batchSize = cfg.settings.batchSize;
+  const batches = Math.ceil(cfg.perClass / batchSize);
+  const checkpoint = Checkpoint.open<SyntheticExample>(
+    io.checkpointPath,
+    configHash({ cfg, model: io.modelSha256, data: io.dataFingerprint, v: 1 }),
+    io.resume,
+  );
+  const resumedBatches = checkpoint.batchesDone;
+  if (resumedBatches) log(`resuming: ${resumedBatches} of ${batches * classes.length} batches already done`);
+  const allowed = allowedTokenIds(rt.tokenizer);
+  const allowedSet = new Set(allowed);
+  const initNorm = cfg.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : cfg.settings.initNorm;
+  const projector = new Projector(rt.model, allowed, cfg.settings.topK, toks.contextPrefix);
+  const timings = { targets_s: 0, init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, total_s: 0 };
+  const classInfo: GenerateResult['classes'] = [];
+  const out: SyntheticExample[] = [];
+  let adamSteps = 0;
+  try {
+    for (const [c, real] of classes.entries()) {
+      const label = task.labels[c];
+      const textLength = Math.max(2, Math.round(real.reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.length));
+      // Always computed (seconds): the batches need it, and so does the comparison with real text.
+      const ts = performance.now();
+      const target: ClassTarget = computeClassTarget(rt.model, rt.tokenizer, real, c, toks.labelTokens[c], toks.suffix, {
+        ...cfg.privacy,
+        seed: cfg.seed,
+        onProgress: (done, total) => io.onProgress?.({ phase: 'targets', classIndex: c, batch: 0, batches, done, total }),
+      });
+      timings.targets_s += (performance.now() - ts) / 1000;
+      classInfo.push({ label: label.value, realUsed: real.length, textLength, batches, noiseStd: target.noiseStd });
+      const loss = new MatchingLoss(rt.model, target, toks.labelTokens[c], cfg.distance);
+      try {
+        for (let b = 0; b < batches; b++) {
+          const saved = checkpoint.get(c, b);
+          if (saved) {
+            out.push(...saved.examples);
+            continue;
+          }
+          const settings: AdmmSettings = { ...cfg.settings, textLength, initNorm, batchSize };
+          const ctx = { model: rt.model, loss, projector, suffix: toks.suffix, allowed: allowedSet, context: toks.contextPrefix };
+          const res = await runAdmm(ctx, settings, Rng.derive(cfg.seed, 'admm', c, b), {
+            onStep: (done, total) => io.onProgress?.({ phase: 'admm', classIndex: c, batch: b, batches, done, total }),
+            shouldStop: io.shouldStop,
+          });
+          const ts = performance.now();
+          const ppl = perplexities(rt.model, res.ids);
+          timings.scoring_s += (performance.now() - ts) / 1000;
+          const batchExamples = res.ids.map((ids, j) => ({
+            text: rt.tokenizer.decode(ids),
+            label: label.value,
+            labelIndex: c,
+            ids,
+            matching_loss: res.lossPerExample[j],
+            perplexity: ppl[j],
+            batch: b,
+          }));
+          timings.init_s += res.timings.init_s;
+          timings.x_step_s += res.timings.x_step_s;
+          timings.z_step_s += res.timings.z_step_s;
+          adamSteps += res.adamSteps;
+          checkpoint.add({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings });
+          out.push(...batchExamples);
+          log(`class ${JSON.stringify(label.value)} batch ${b + 1}/${batches}: batch loss ${res.lossBatch.toFixed(4)} (outputs from iterations ${res.bestIteration.join(',')})`);
+        }
+      } finally {
+        comparison.push(compareWithReal(rt, loss, toks.suffix, allOfClass[c], out.filter((e) => e.labelIndex === c), cfg.seed, c));
+        loss.dispose();
+      }
+    }
+  } finally {
+    projector.dispose();
+  }
+  if (out.length === 0) throw new SynthgradError('nothing was generated');
+  timings.total_s = (performance.now() - t0) / 1000;
+  return { examples: out, privacy: privacyReport(cfg.privacy, classes.length), timings, classes: classInfo, comparison, resumedBatches, adamSteps };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+function compareWithReal(
+  rt: LoadedModel,
+  loss: MatchingLoss,
+  suffix: number[],
+  realOfClass: Example[],
+  synthetic: SyntheticExample[],
+  seed: number,
+  c: number,
+): ClassComparison {
+  const sample = Rng.derive(seed, 'real-comparison', c).shuffle(realOfClass).slice(0, 20);
+  const ids = sample.map((e) => rt.tokenizer.encode(e.text));
+  const lossReal: number[] = [];
+  for (let i = 0; i < ids.length; i += 10) lossReal.push(...matchingLossOfIds(rt.model, loss, ids.slice(i, i + 10), suffix));
+  return {
+    label: synthetic[0]?.label ?? c,
+    real_sample: sample.length,
+    real_matching_loss: mean(lossReal),
+    real_perplexity: mean(perplexities(rt.model, ids)),
+    synthetic: synthetic.length,
+    synthetic_matching_loss: mean(synthetic.map((e) => e.matching_loss)),
+    synthetic_perplexity: mean(synthetic.map((e) => e.perplexity)),
+  };
+}

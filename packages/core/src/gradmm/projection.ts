@@ -1,0 +1,114 @@
+/**
+ * The Z-step (METHOD.md section 3): project continuous embeddings Y [B, L, d] onto readable
+ * token sequences. At each position the k allowed tokens closest to Y_i in cosine are the
+ * candidates, and the one the LM finds most likely after a fixed context plus the tokens chosen
+ * so far wins. One incremental decode with a KV cache: L forward steps of B tokens in all
+ * (the reference re-ran the whole prefix at every position).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Llama } from '../model/llama.js';
+import { SynthgradError } from '../util/errors.js';
+
+export class Projector {
+  /** Unit-norm embeddings of the allowed tokens, transposed: [d, Va]. */
+  private readonly allowedT: tf.Tensor2D;
+  private readonly allowedIds: Int32Array;
+
+  constructor(
+    private readonly model: Llama,
+    allowedIds: number[],
+    readonly topK: number,
+    /** Token ids of the fixed LM context in front of the projected tokens (non-empty). */
+    readonly context: number[],
+  ) {
+    if (allowedIds.length === 0) throw new SynthgradError('projection: no allowed tokens');
+    if (context.length === 0) throw new SynthgradError('projection: the LM context must have at least one token');
+    if (!(topK >= 1)) throw new SynthgradError(`projection: top-k must be >= 1, got ${topK}`);
+    this.allowedIds = Int32Array.from(allowedIds);
+    this.allowedT = tf.tidy(() => {
+      const cols = tf.gather(model.embeddingT, tf.tensor1d(this.allowedIds, 'int32'), 1); // [d, Va]
+      return tf.div(cols, tf.maximum(tf.norm(cols, 2, 0, true), 1e-12)) as tf.Tensor2D;
+    });
+  }
+
+  /** For each of the B*L rows of Y, the candidate token ids (closest first), [B][L][k]. */
+  candidates(Y: tf.Tensor3D): number[][][] {
+    const [B, L, d] = Y.shape;
+    const k = Math.min(this.topK, this.allowedIds.length);
+    const idx = tf.tidy(() => {
+      const y = tf.reshape(Y, [B * L, d]) as tf.Tensor2D;
+      const yn = tf.div(y, tf.maximum(tf.norm(y, 2, 1, true), 1e-12)) as tf.Tensor2D;
+      return tf.topk(tf.matMul(yn, this.allowedT), k).indices;
+    });
+    const flat = idx.dataSync();
+    idx.dispose();
+    const out: number[][][] = [];
+    for (let b = 0; b < B; b++) {
+      const rows: number[][] = [];
+      for (let i = 0; i < L; i++) {
+        const o = (b * L + i) * k;
+        rows.push(Array.from(flat.subarray(o, o + k), (j) => this.allowedIds[j]));
+      }
+      out.push(rows);
+    }
+    return out;
+  }
+
+  /** Token ids [B][L] for Y, decoded left to right with a KV cache. */
+  project(Y: tf.Tensor3D): number[][] {
+    const cands = this.candidates(Y);
+    const [B, L] = Y.shape;
+    const prefix = this.model.createCache(1);
+    const first = this.model.forward({ ids: [this.context], cache: prefix, logits: 'last' });
+    first.hidden.dispose();
+    const cache = prefix.expand(B);
+    prefix.dispose();
+    let logits = tf.tidy(() => tf.tile(first.logits!, [B, 1])) as tf.Tensor2D;
+    first.logits!.dispose();
+    const chosen: number[][] = Array.from({ length: B }, () => []);
+    try {
+      for (let i = 0; i < L; i++) {
+        const step = pickByLogits(logits, cands.map((c) => c[i]));
+        step.forEach((id, b) => chosen[b].push(id));
+        logits.dispose();
+        if (i === L - 1) break;
+        const out = this.model.forward({ ids: step.map((id) => [id]), cache, logits: 'last' });
+        out.hidden.dispose();
+        logits = out.logits as tf.Tensor2D;
+      }
+    } finally {
+      cache.dispose();
+    }
+    return chosen;
+  }
+
+  /** The same choice by full recomputation at every position (quadratic; the test oracle). */
+  projectByRecompute(Y: tf.Tensor3D): number[][] {
+    const cands = this.candidates(Y);
+    const [B, L] = Y.shape;
+    const chosen: number[][] = Array.from({ length: B }, () => []);
+    for (let i = 0; i < L; i++) {
+      const out = this.model.forward({ ids: chosen.map((c) => [...this.context, ...c]), logits: 'last' });
+      const step = pickByLogits(out.logits as tf.Tensor2D, cands.map((c) => c[i]));
+      out.hidden.dispose();
+      out.logits!.dispose();
+      step.forEach((id, b) => chosen[b].push(id));
+    }
+    return chosen;
+  }
+
+  dispose(): void {
+    this.allowedT.dispose();
+  }
+}
+
+/** Per row b, the candidate with the highest logit (ties: the closer candidate). */
+function pickByLogits(logits: tf.Tensor2D, candidates: number[][]): number[] {
+  const V = logits.shape[1];
+  const data = logits.dataSync();
+  return candidates.map((cs, b) => {
+    let best = cs[0];
+    for (const c of cs) if (data[b * V + c] > data[b * V + best]) best = c;
+    return best;
+  });
+}

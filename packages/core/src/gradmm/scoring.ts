@@ -1,0 +1,39 @@
+/** Scores of token sequences under the LM: matching loss of the ids themselves, and perplexity. */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Llama } from '../model/llama.js';
+import { lastPosition } from '../model/llama.js';
+import type { MatchingLoss } from './matching.js';
+import { leftPad } from './prompt.js';
+
+/** Per-sequence matching loss of text ids followed by the suffix (real token embeddings). */
+export function matchingLossOfIds(model: Llama, loss: MatchingLoss, texts: number[][], suffix: number[]): number[] {
+  const { ids, mask } = leftPad(texts.map((t) => [...t, ...suffix]), 0);
+  return tf.tidy(() => {
+    const { hidden } = model.forward({ ids, attentionMask: mask, logits: 'none' });
+    return Array.from(loss.perExample(lastPosition(hidden)).dataSync());
+  });
+}
+
+/**
+ * Perplexity of each sequence: exp of the mean negative log-likelihood of tokens 2..n given the
+ * tokens before them (no BOS: the model's files add none, so the first token has no context).
+ */
+export function perplexities(model: Llama, texts: number[][], batchSize = 8): number[] {
+  const out: number[] = [];
+  for (let start = 0; start < texts.length; start += batchSize) {
+    const chunk = texts.slice(start, start + batchSize);
+    const { ids, mask } = leftPad(chunk, 0);
+    const L = ids[0].length;
+    const logp = tf.tidy(() => {
+      const { logits } = model.forward({ ids, attentionMask: mask, logits: 'all' });
+      return tf.logSoftmax(logits!).arraySync() as number[][][];
+    });
+    chunk.forEach((seq, b) => {
+      const pad = L - seq.length;
+      let nll = 0;
+      for (let i = 1; i < seq.length; i++) nll -= logp[b][pad + i - 1][seq[i]];
+      out.push(seq.length > 1 ? Math.exp(nll / (seq.length - 1)) : NaN);
+    });
+  }
+  return out;
+}

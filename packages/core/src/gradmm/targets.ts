@@ -1,0 +1,145 @@
+/**
+ * Class targets (METHOD.md sections 2 and 5): the sum over a class's real examples of the
+ * last-layer gradient g_i = s_i h_i^T, s_i = softmax(W h_i) - e_{v_c}, each optionally clipped to
+ * norm C (free, since |g_i| = |s_i||h_i| for a rank-one matrix), plus Gaussian noise once on the
+ * sum. Sums (not means) are kept so contributions from several data owners add up; the matching
+ * loss is a cosine, so the scale does not matter.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Llama } from '../model/llama.js';
+import { lastPosition } from '../model/llama.js';
+import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
+import type { Example } from '../task/data.js';
+import { SynthgradError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import { analyticGaussianSigma } from '../privacy/analytic-gaussian.js';
+import { leftPad } from './prompt.js';
+
+export interface ClassTarget {
+  /** Task label index. */
+  label: number;
+  vocabSize: number;
+  dModel: number;
+  /** sum_i clip_i * g_i (+ noise), [V, d] row-major. */
+  sum: Float32Array;
+  /** Examples summed. */
+  count: number;
+  /** Standard deviation of the noise added to every entry (0 when not private). */
+  noiseStd: number;
+  /** Clip norm C, or null when not clipped. */
+  clip: number | null;
+}
+
+export interface PrivacyOptions {
+  clip?: number;
+  epsilon?: number;
+  delta?: number;
+}
+
+export interface TargetOptions extends PrivacyOptions {
+  seed: number;
+  batchSize?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface PrivacyReport {
+  mechanism: 'analytic-gaussian' | 'none';
+  epsilon: number | null;
+  delta: number | null;
+  clip: number | null;
+  sigma: number;
+  neighbouring: string;
+  releases: number;
+  accounting: string;
+}
+
+export function privacyReport(opts: PrivacyOptions, releases: number): PrivacyReport {
+  const priv = opts.epsilon !== undefined;
+  return {
+    mechanism: priv ? 'analytic-gaussian' : 'none',
+    epsilon: opts.epsilon ?? null,
+    delta: opts.delta ?? null,
+    clip: opts.clip ?? null,
+    sigma: priv ? analyticGaussianSigma(opts.epsilon!, opts.delta!, opts.clip!) : 0,
+    neighbouring: 'add or remove one example (L2 sensitivity of a class sum = clip)',
+    releases,
+    accounting: priv
+      ? `${releases} releases (one per class); each example enters exactly one class sum, so by parallel composition the whole output is (${opts.epsilon}, ${opts.delta})-DP; optimisation and projection are post-processing`
+      : 'no privacy: targets are exact',
+  };
+}
+
+export function checkPrivacyOptions(opts: PrivacyOptions): void {
+  const { clip, epsilon, delta } = opts;
+  if ((epsilon === undefined) !== (delta === undefined)) throw new SynthgradError('--epsilon and --delta go together', 'E_USAGE');
+  if (epsilon !== undefined && clip === undefined) throw new SynthgradError('differential privacy needs --clip (the per-example norm bound)', 'E_USAGE');
+  if (clip !== undefined && !(clip > 0)) throw new SynthgradError(`--clip must be positive, got ${clip}`, 'E_USAGE');
+  if (epsilon !== undefined) analyticGaussianSigma(epsilon, delta!, clip!); // validates ranges
+}
+
+/** The target of one class from its examples. */
+export function computeClassTarget(
+  model: Llama,
+  tokenizer: Tokenizer,
+  examples: Example[],
+  label: number,
+  labelToken: number,
+  suffix: number[],
+  opts: TargetOptions,
+): ClassTarget {
+  checkPrivacyOptions(opts);
+  const { vocabSize: V, dModel: d, contextLength } = model.config;
+  const seqs = examples.map((e) => {
+    const ids = [...tokenizer.encode(e.text), ...suffix];
+    if (ids.length > contextLength) {
+      throw new SynthgradError(`${e.source}:${e.line}: text is ${ids.length} tokens with the suffix, longer than the model's context of ${contextLength}`, 'E_DATA');
+    }
+    return ids;
+  });
+  const bs = opts.batchSize ?? 16;
+  let acc = tf.zeros([V, d]) as tf.Tensor2D;
+  for (let start = 0; start < seqs.length; start += bs) {
+    const chunk = seqs.slice(start, start + bs);
+    const { ids, mask } = leftPad(chunk, 0);
+    const next = tf.tidy(() => {
+      const { hidden, logits } = model.forward({ ids, attentionMask: mask, logits: 'last' });
+      const h = lastPosition(hidden);
+      const s = tf.sub(tf.softmax(logits!), tf.oneHot(tf.fill([chunk.length], labelToken, 'int32'), V));
+      let scale: tf.Tensor = tf.ones([chunk.length, 1]);
+      if (opts.clip !== undefined) {
+        const norm = tf.mul(tf.norm(s, 2, 1, true), tf.norm(h, 2, 1, true));
+        scale = tf.minimum(1, tf.div(opts.clip, tf.maximum(norm, 1e-12)));
+      }
+      return tf.add(acc, tf.matMul(tf.transpose(tf.mul(s, scale)), h)) as tf.Tensor2D;
+    });
+    acc.dispose();
+    acc = next;
+    opts.onProgress?.(Math.min(start + bs, seqs.length), seqs.length);
+  }
+  const sum = acc.dataSync() as Float32Array;
+  acc.dispose();
+  let noiseStd = 0;
+  if (opts.epsilon !== undefined) {
+    noiseStd = analyticGaussianSigma(opts.epsilon, opts.delta!, opts.clip!);
+    const rng = Rng.derive(opts.seed, 'target-noise', label);
+    for (let i = 0; i < sum.length; i++) sum[i] += noiseStd * rng.normal();
+  }
+  return { label, vocabSize: V, dModel: d, sum, count: examples.length, noiseStd, clip: opts.clip ?? null };
+}
+
+/** Sum of targets of the same class from several data owners. */
+export function addTargets(targets: ClassTarget[]): ClassTarget {
+  if (targets.length === 0) throw new SynthgradError('addTargets: nothing to add');
+  const [first] = targets;
+  const sum = new Float32Array(first.sum.length);
+  for (const t of targets) {
+    if (t.label !== first.label || t.sum.length !== sum.length) throw new SynthgradError('addTargets: targets differ in class or shape', 'E_SHAPE_MISMATCH');
+    for (let i = 0; i < sum.length; i++) sum[i] += t.sum[i];
+  }
+  return {
+    ...first,
+    sum,
+    count: targets.reduce((a, t) => a + t.count, 0),
+    noiseStd: Math.sqrt(targets.reduce((a, t) => a + t.noiseStd ** 2, 0)),
+  };
+}

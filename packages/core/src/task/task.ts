@@ -1,0 +1,106 @@
+/**
+ * A task: which fields of a data file hold the text and the label, the label set, and how the LM
+ * reads an example as next-token prediction (METHOD.md section 1): prompt = text + suffix, and
+ * each label is predicted as the first token of its verbaliser word.
+ */
+import { readFileSync } from 'node:fs';
+import { SynthgradError } from '../util/errors.js';
+
+export interface TaskLabel {
+  /** The label as it appears in data files (compared as a string, so 1 and "1" match). */
+  value: string | number;
+  /** Human name, for reports. */
+  name: string;
+  /** Word the LM predicts for this label, e.g. " great" (leading space matters). */
+  verbalizer: string;
+}
+
+export interface Task {
+  name: string;
+  textField: string;
+  labelField: string;
+  labels: TaskLabel[];
+  /** Appended to every text, e.g. " It was". */
+  suffix: string;
+  /** Instruction for the LM label-consistency check. */
+  instruction: string;
+  /** Fixed demonstrations for the label-consistency check. */
+  demonstrations: { text: string; label: string | number }[];
+  /** LM context in front of the synthetic tokens during projection (ref: "The"). */
+  contextPrefix: string;
+}
+
+export const SENTIMENT_TASK: Task = {
+  name: 'sentiment',
+  textField: 'text',
+  labelField: 'label',
+  labels: [
+    { value: 0, name: 'negative', verbalizer: ' bad' },
+    { value: 1, name: 'positive', verbalizer: ' great' },
+  ],
+  suffix: ' It was',
+  instruction: 'Decide whether each movie review is positive (great) or negative (bad).\n\n',
+  demonstrations: [
+    { text: 'a gripping , beautifully acted film that stays with you .', label: 1 },
+    { text: 'a tedious , clumsy mess with nothing to say .', label: 0 },
+    { text: 'warm , funny and full of life .', label: 1 },
+    { text: 'the plot is thin and the jokes fall flat .', label: 0 },
+  ],
+  // The projection's LM context (METHOD.md allows a task instruction instead of the reference's
+  // "The"): measured on rtpolarity it gave lower matching loss, lower perplexity and on-topic text.
+  contextPrefix: 'Movie review:',
+};
+
+export const BUILTIN_TASKS: Record<string, Task> = { sentiment: SENTIMENT_TASK };
+
+/** Index of a data label value in the task, or -1. */
+export function labelIndex(task: Task, value: unknown): number {
+  return task.labels.findIndex((l) => String(l.value) === String(value));
+}
+
+/** A built-in task by name, or a task defined in a JSON file. */
+export function resolveTask(nameOrPath: string): Task {
+  const builtin = BUILTIN_TASKS[nameOrPath];
+  if (builtin) return builtin;
+  if (!nameOrPath.endsWith('.json')) {
+    throw new SynthgradError(`unknown task "${nameOrPath}": use one of ${Object.keys(BUILTIN_TASKS).join(', ')} or a task .json file`, 'E_USAGE');
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(nameOrPath, 'utf8'));
+  } catch (e) {
+    throw new SynthgradError(`${nameOrPath}: cannot read task file (${(e as Error).message})`);
+  }
+  return validateTask(raw, nameOrPath);
+}
+
+export function validateTask(raw: unknown, where: string): Task {
+  const o = raw as Record<string, unknown>;
+  const str = (k: string, fallback?: string): string => {
+    const v = o?.[k] ?? fallback;
+    if (typeof v !== 'string') throw new SynthgradError(`${where}: "${k}" must be a string`);
+    return v;
+  };
+  if (!Array.isArray(o?.labels) || o.labels.length < 2) throw new SynthgradError(`${where}: "labels" must list at least two labels`);
+  const labels = (o.labels as Record<string, unknown>[]).map((l, i) => {
+    if (typeof l?.value !== 'string' && typeof l?.value !== 'number') throw new SynthgradError(`${where}: labels[${i}].value must be a string or number`);
+    if (typeof l.verbalizer !== 'string' || l.verbalizer.length === 0) throw new SynthgradError(`${where}: labels[${i}].verbalizer must be a non-empty string`);
+    return { value: l.value, name: typeof l.name === 'string' ? l.name : String(l.value), verbalizer: l.verbalizer };
+  });
+  if (new Set(labels.map((l) => String(l.value))).size !== labels.length) throw new SynthgradError(`${where}: label values must be distinct`);
+  const demos = Array.isArray(o.demonstrations) ? (o.demonstrations as { text: string; label: string | number }[]) : [];
+  const task: Task = {
+    name: str('name', 'custom'),
+    textField: str('textField', 'text'),
+    labelField: str('labelField', 'label'),
+    labels,
+    suffix: str('suffix'),
+    instruction: str('instruction', ''),
+    demonstrations: demos,
+    contextPrefix: str('contextPrefix', 'The'),
+  };
+  for (const d of demos) {
+    if (typeof d?.text !== 'string' || labelIndex(task, d.label) < 0) throw new SynthgradError(`${where}: every demonstration needs a text and a known label`);
+  }
+  return task;
+}

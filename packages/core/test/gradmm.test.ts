@@ -1,0 +1,249 @@
+/**
+ * GRADMM pieces on tiny random llamas, each against a slow, obviously correct reference:
+ * the closed-form matching loss against autodiff of the materialised G_syn, class targets against
+ * per-example outer products, the KV-cached projection against full recomputation.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  addTargets,
+  allowedTokenIds,
+  computeClassTarget,
+  isAllowedToken,
+  lastPosition,
+  Llama,
+  loadModel,
+  MatchingLoss,
+  Projector,
+  Rng,
+  runAdmm,
+  AdmmAborted,
+  select,
+  type ClassTarget,
+  type Example,
+  type LoadedModel,
+} from '@synthgrad/core';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useTestBackend } from '../../../test/helpers/backend.js';
+import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from '../../../test/helpers/tiny-llama.js';
+
+const config = tinyConfig();
+let rt: LoadedModel;
+let model: Llama;
+const V = config.vocabSize;
+const d = config.dModel;
+
+beforeAll(async () => {
+  await useTestBackend();
+  const path = join(mkdtempSync(join(tmpdir(), 'synthgrad-gradmm-')), 'tiny.gguf');
+  writeTinyLlamaGGUF(path, config, tinyWeights(config, 5));
+  rt = await loadModel(path);
+  model = rt.model;
+});
+
+const examples = (texts: string[]): Example[] => texts.map((text, i) => ({ text, label: 0, line: i + 1, source: 'mem.jsonl' }));
+const TEXTS = ['the great film', 'a bad plot', 'the cast is great', 'in the end it was bad', 'at the theatre'];
+
+/** Slow reference: sum_i c_i s_i h_i^T one example at a time, on the host in float64. */
+function referenceTarget(texts: string[], labelToken: number, suffix: number[], clip?: number): Float64Array {
+  const G = new Float64Array(V * d);
+  for (const t of texts) {
+    const ids = [...rt.tokenizer.encode(t), ...suffix];
+    const { hidden, logits } = model.forward({ ids: [ids], logits: 'last' });
+    const h = Array.from(lastPosition(hidden).dataSync());
+    const p = Array.from(tf.softmax(logits!).dataSync());
+    hidden.dispose();
+    logits!.dispose();
+    const s = p.map((x, i) => x - (i === labelToken ? 1 : 0));
+    const norm = Math.hypot(...s) * Math.hypot(...h);
+    const c = clip === undefined ? 1 : Math.min(1, clip / norm);
+    for (let i = 0; i < V; i++) for (let j = 0; j < d; j++) G[i * d + j] += c * s[i] * h[j];
+  }
+  return G;
+}
+
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    m = Math.max(m, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return m / scale;
+}
+
+describe('class targets', () => {
+  it('equal the sum of per-example outer products, with and without clipping', () => {
+    const suffix = rt.tokenizer.encode(' it');
+    for (const clip of [undefined, 0.5]) {
+      const t = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, suffix, { seed: 1, clip, batchSize: 2 });
+      expect(t.count).toBe(TEXTS.length);
+      expect(maxRelDiff(t.sum, referenceTarget(TEXTS, 7, suffix, clip))).toBeLessThan(1e-4);
+    }
+  });
+
+  it('add noise of the analytic-Gaussian sigma, reproducibly by seed', () => {
+    const suffix = rt.tokenizer.encode(' it');
+    const a = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, suffix, { seed: 3, clip: 1, epsilon: 1, delta: 1e-5 });
+    const b = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, suffix, { seed: 3, clip: 1, epsilon: 1, delta: 1e-5 });
+    const clean = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, suffix, { seed: 3, clip: 1 });
+    expect(a.noiseStd).toBeCloseTo(3.7306, 3);
+    expect(Array.from(a.sum)).toEqual(Array.from(b.sum));
+    let sq = 0;
+    for (let i = 0; i < a.sum.length; i++) sq += (a.sum[i] - clean.sum[i]) ** 2;
+    expect(Math.sqrt(sq / a.sum.length)).toBeGreaterThan(0.9 * a.noiseStd);
+    expect(Math.sqrt(sq / a.sum.length)).toBeLessThan(1.1 * a.noiseStd);
+  });
+
+  it('from several owners add up to the target of the pooled data', () => {
+    const suffix = rt.tokenizer.encode(' it');
+    const pooled = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, suffix, { seed: 0 });
+    const parts = [TEXTS.slice(0, 2), TEXTS.slice(2)].map((t) => computeClassTarget(model, rt.tokenizer, examples(t), 0, 7, suffix, { seed: 0 }));
+    const sum = addTargets(parts);
+    expect(sum.count).toBe(5);
+    expect(maxRelDiff(sum.sum, pooled.sum)).toBeLessThan(1e-5);
+  });
+
+  it('name the file and line of a text longer than the context', () => {
+    const long = 'the '.repeat(80);
+    expect(() => computeClassTarget(model, rt.tokenizer, [{ text: long, label: 0, line: 12, source: 'd.jsonl' }], 0, 7, [], { seed: 0 })).toThrow(
+      /d\.jsonl:12: text is \d+ tokens .* context of 64/,
+    );
+  });
+});
+
+describe('matching loss', () => {
+  let target: ClassTarget;
+  beforeAll(() => {
+    target = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, rt.tokenizer.encode(' it'), { seed: 0 });
+  });
+
+  /** D via the materialised G_syn = (1/B) S^T H, left entirely to autodiff. */
+  const materialised = (h: tf.Tensor2D, distance: 'cosine' | 'l2') =>
+    tf.tidy(() => {
+      const B = h.shape[0];
+      const s = tf.sub(tf.softmax(model.logitsOf(h)), tf.oneHot(tf.fill([B], 7, 'int32'), V));
+      const G = tf.div(tf.matMul(tf.transpose(s), h), B);
+      const Gc = tf.tensor2d(target.sum, [V, d]);
+      if (distance === 'l2') return tf.sum(tf.square(tf.sub(G, tf.div(Gc, target.count)))) as tf.Scalar;
+      return tf.sub(1, tf.div(tf.sum(tf.mul(G, Gc)), tf.mul(tf.norm(G), tf.norm(Gc)))) as tf.Scalar;
+    });
+
+  for (const distance of ['cosine', 'l2'] as const) {
+    it(`closed form equals autodiff of the materialised G_syn (${distance}): value and gradient`, () => {
+      const loss = new MatchingLoss(model, target, 7, distance);
+      const x = tf.tidy(() => tf.mul(tf.tensor3d(new Rng(4).normals(3 * 5 * d), [3, 5, d]), 0.5)) as tf.Tensor3D;
+      const fast = model.valueAndGradWrtEmbeddings(x, (h) => loss.loss(lastPosition(h)));
+      const slow = model.valueAndGradWrtEmbeddings(x, (h) => materialised(lastPosition(h), distance));
+      expect(Math.abs(fast.value - slow.value)).toBeLessThan(1e-5 * Math.max(1, Math.abs(slow.value)));
+      expect(maxRelDiff(fast.grad.dataSync(), slow.grad.dataSync())).toBeLessThan(1e-3);
+      for (const t of [x, fast.grad, slow.grad]) t.dispose();
+      loss.dispose();
+    });
+  }
+
+  it('per-example loss equals the batch loss of a batch of one', () => {
+    const loss = new MatchingLoss(model, target, 7);
+    const h = tf.tidy(() => tf.tensor2d(new Rng(5).normals(4 * d), [4, d]));
+    const per = loss.perExample(h).dataSync();
+    for (let j = 0; j < 4; j++) {
+      const one = tf.tidy(() => loss.loss(tf.slice(h, [j, 0], [1, d])).dataSync()[0]);
+      expect(per[j]).toBeCloseTo(one, 5);
+    }
+    h.dispose();
+    loss.dispose();
+  });
+
+  it('rejects a target of the wrong shape or with non-finite values', () => {
+    expect(() => new MatchingLoss(model, { ...target, sum: new Float32Array(10) }, 7)).toThrow(/head is/);
+    const bad = Float32Array.from(target.sum);
+    bad[3] = NaN;
+    expect(() => new MatchingLoss(model, { ...target, sum: bad }, 7)).toThrow(/non-finite/);
+  });
+});
+
+describe('projection', () => {
+  it('the KV-cached decode chooses exactly what full recomputation chooses', () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const p = new Projector(model, allowed, 6, rt.tokenizer.encode('Movie review:'));
+    const Y = tf.tidy(() => tf.tensor3d(new Rng(8).normals(3 * 7 * d), [3, 7, d]));
+    const fast = p.project(Y);
+    const slow = p.projectByRecompute(Y);
+    expect(fast).toEqual(slow);
+    const cands = p.candidates(Y);
+    fast.forEach((row, b) => row.forEach((id, i) => expect(cands[b][i]).toContain(id)));
+    expect(new Set(fast.flat()).size).toBeGreaterThan(1);
+    for (const id of fast.flat()) expect(allowed).toContain(id);
+    Y.dispose();
+    p.dispose();
+  });
+
+  it('with k = 1 returns the nearest allowed token in cosine', () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const p = new Projector(model, allowed, 1, [5]);
+    const ids = [allowed[3], allowed[10], allowed[1]];
+    const Y = tf.tidy(() => tf.mul(model.embed([ids]), 2.5)) as tf.Tensor3D; // scaled: cosine ignores norm
+    expect(p.project(Y)).toEqual([ids]);
+    Y.dispose();
+    p.dispose();
+  });
+
+  it('allowed tokens are word-like, short and not special', () => {
+    expect(isAllowedToken(' great')).toBe(true);
+    expect(isAllowedToken("don't")).toBe(true);
+    expect(isAllowedToken(' ,')).toBe(false);
+    expect(isAllowedToken('a\n')).toBe(false);
+    expect(isAllowedToken('x'.repeat(18))).toBe(false);
+    expect(allowedTokenIds(rt.tokenizer)).not.toContain(0);
+  });
+});
+
+describe('ADMM', () => {
+  const settings = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, candidates: 2, initNorm: 3 };
+  const run = async (seed: number, init: 'random' | 'lm', shouldStop?: () => boolean) => {
+    const target = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, rt.tokenizer.encode(' it'), { seed: 0 });
+    const loss = new MatchingLoss(model, target, 7);
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const context = rt.tokenizer.encode('The');
+    const projector = new Projector(model, allowed, 4, context);
+    try {
+      return await runAdmm({ model, loss, projector, suffix: rt.tokenizer.encode(' it'), allowed: new Set(allowed), context }, { ...settings, init }, new Rng(seed), { shouldStop });
+    } finally {
+      loss.dispose();
+      projector.dispose();
+    }
+  };
+
+  for (const init of ['random', 'lm'] as const) {
+    it(`(${init} init) is reproducible by seed and keeps, per sequence, its best projection`, async () => {
+      const a = await run(1, init);
+      const b = await run(1, init);
+      expect(a.ids).toEqual(b.ids);
+      expect(a.ids).toHaveLength(2);
+      for (const row of a.ids) expect(row).toHaveLength(4);
+      expect(a.history).toHaveLength(2);
+      expect(a.adamSteps).toBe(4);
+      for (const [j, l] of a.lossPerExample.entries()) {
+        expect(Number.isFinite(l)).toBe(true);
+        expect(a.bestIteration[j]).toBeGreaterThanOrEqual(0);
+      }
+    });
+  }
+
+  it('stops when asked', async () => {
+    await expect(run(1, 'random', () => true)).rejects.toThrow(AdmmAborted);
+  });
+});
+
+describe('selection', () => {
+  const c = (text: string, labelIndex: number, matching_loss: number, perplexity = 10) => ({ text, labelIndex, matching_loss, perplexity });
+  it('drops label mismatches and duplicates, ranks by loss + alpha * ppl, balances', () => {
+    const cands = [c('a', 0, 0.5), c('b', 0, 0.1), c('B ', 0, 0.05), c('d', 0, 0.2, 100), c('e', 1, 0.3), c('f', 1, 0.2), c('g', 1, 0.1)];
+    const predicted = [0, 0, 0, 0, 1, 1, 0];
+    const { kept, report } = select(cands, 2, { labelCheck: true, dedup: true, topN: 2, alpha: 0.01, balance: true }, predicted);
+    expect(report).toEqual({ input: 7, passedLabelCheck: 6, afterDedup: 5, kept: 4, perClass: [2, 2] });
+    expect(kept.map((k) => k.text)).toEqual(['a', 'b', 'e', 'f']);
+  });
+});

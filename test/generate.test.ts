@@ -1,0 +1,120 @@
+/** `synthgrad generate` end to end on a tiny model: outputs, bad input, interrupt and resume. */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
+
+const bin = fileURLToPath(new URL('../packages/cli/bin/synthgrad.js', import.meta.url));
+const built = existsSync(fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url)));
+const dir = mkdtempSync(join(tmpdir(), 'synthgrad-gen-'));
+const model = join(dir, 'tiny.gguf');
+writeTinyLlamaGGUF(model, tinyConfig(), tinyWeights(tinyConfig(), 9));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const data = join(dir, 'data.jsonl');
+writeFileSync(
+  data,
+  ['the great film', 'a great cast', 'great fun', 'a bad plot', 'bad acting', 'the end was bad']
+    .map((text, i) => JSON.stringify({ text, label: i < 3 ? 1 : 0 }))
+    .join('\n') + '\n',
+);
+// Small knobs: 2 classes x 4 batches of 2 sequences, a few steps each.
+const KNOBS = ['--model', model, '--per-class', '8', '--batch-size', '2', '--outer', '3', '--inner', '3', '--candidates', '1', '--top-k', '4', '--real-per-class', '3', '--seed', '7'];
+
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, 'generate', ...args], { encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe.runIf(built)('synthgrad generate', () => {
+  it('writes JSONL rows and a sidecar with config, model sha256, privacy and timings', () => {
+    const out = join(dir, 'a.jsonl');
+    const r = run(['--data', data, '--out', out, ...KNOBS, '--clip', '1', '--epsilon', '2', '--delta', '1e-5']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows).toHaveLength(16);
+    for (const row of rows) {
+      expect(Object.keys(row).sort()).toEqual(['label', 'matching_loss', 'perplexity', 'text']);
+      expect(typeof row.text).toBe('string');
+      expect([0, 1]).toContain(row.label);
+    }
+    const meta = JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'));
+    expect(meta.model.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(meta.privacy).toMatchObject({ mechanism: 'analytic-gaussian', epsilon: 2, delta: 1e-5, clip: 1, releases: 2 });
+    expect(meta.config.settings).toMatchObject({ outer: 3, inner: 3, batchSize: 2 });
+    expect(meta.timings.total_s).toBeGreaterThan(0);
+    expect(meta.comparison_with_real).toHaveLength(2);
+    expect(existsSync(`${out}.checkpoint.json`)).toBe(false);
+  });
+
+  it('an interrupted run resumes to exactly the output of an uninterrupted one', async () => {
+    const full = join(dir, 'full.jsonl');
+    expect(run(['--data', data, '--out', full, ...KNOBS]).code).toBe(0);
+
+    const part = join(dir, 'part.jsonl');
+    const child = spawn(process.execPath, [bin, 'generate', '--data', data, '--out', part, ...KNOBS], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    // Interrupt once the first batch is checkpointed.
+    const cp = `${part}.checkpoint.json`;
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (existsSync(cp) && JSON.parse(readFileSync(cp, 'utf8')).batches.length >= 1) {
+          clearInterval(poll);
+          child.kill('SIGINT');
+          resolve();
+        }
+      }, 50);
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/--resume/);
+    expect(existsSync(part)).toBe(false);
+    const saved = JSON.parse(readFileSync(cp, 'utf8')).batches.length;
+    expect(saved).toBeGreaterThanOrEqual(1);
+    expect(saved).toBeLessThan(8);
+
+    expect(run(['--data', data, '--out', part, ...KNOBS]).stderr).toMatch(/exists from an earlier run/);
+    const r = run(['--data', data, '--out', part, ...KNOBS, '--resume']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(part, 'utf8')).toBe(readFileSync(full, 'utf8'));
+    expect(JSON.parse(readFileSync(`${part}.meta.json`, 'utf8')).resumed_batches).toBe(saved);
+  });
+
+  it('refuses to resume with different settings', () => {
+    const out = join(dir, 'changed.jsonl');
+    writeFileSync(`${out}.checkpoint.json`, JSON.stringify({ version: 1, configHash: 'other', batches: [] }));
+    const r = run(['--data', data, '--out', out, ...KNOBS, '--resume']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/different settings/);
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['malformed JSON', '{"text": "ok", "label": 1}\n{"text": "oops", \n', /bad\.jsonl:2: malformed JSON/],
+    ['a missing text', '{"text": "ok", "label": 1}\n{"label": 0}\n', /bad\.jsonl:2: missing string field "text"/],
+    ['a missing label', '{"text": "ok", "label": 1}\n{"text": "no label"}\n', /bad\.jsonl:2: missing field "label"/],
+    ['an unknown label', '{"text": "ok", "label": 1}\n{"text": "x", "label": 1}\n{"text": "y", "label": "neutral"}\n', /bad\.jsonl:3: unknown label "neutral"/],
+    ['a class with no examples', '{"text": "ok", "label": 1}\n{"text": "fine", "label": 1}\n', /class 0 \(negative\) has no examples/],
+    ['a text longer than the context', `{"text": "ok", "label": 1}\n{"text": "${'word '.repeat(80)}", "label": 0}\n`, /bad\.jsonl:2: text is \d+ tokens/],
+  ];
+  for (const [what, content, message] of bad) {
+    it(`names the file and line for ${what}`, () => {
+      const file = join(dir, 'bad.jsonl');
+      writeFileSync(file, content);
+      const r = run(['--data', file, '--out', join(dir, 'bad-out.jsonl'), ...KNOBS]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/internal error/);
+      rmSync(join(dir, 'bad-out.jsonl.checkpoint.json'), { force: true });
+    });
+  }
+
+  it('rejects inconsistent privacy flags before loading anything', () => {
+    const r = run(['--data', data, '--out', join(dir, 'p.jsonl'), ...KNOBS, '--epsilon', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--epsilon and --delta go together/);
+  });
+});
