@@ -1,6 +1,6 @@
 /** The `synthgrad` command: dispatch to a command module; user errors print one clear line. */
 import { SynthgradError } from '@synthgrad/core';
-import { modelCommand, MODEL_USAGE } from './commands/model.js';
+import { dataCommand, DATA_USAGE, modelCommand, MODEL_USAGE } from './commands/model.js';
 import { benchCommand, BENCH_USAGE } from './commands/bench.js';
 import { generateCommand, selectCommand, GENERATE_USAGE } from './commands/generate.js';
 
@@ -8,12 +8,14 @@ const USAGE = `synthgrad: synthetic text by gradient matching
 
 commands:
   model pull | inspect | next-token     get and exercise the language model
+  data pull                             get the default data set
   generate                              labelled text -> synthetic text by gradient matching (GRADMM)
   select                                label check, dedup and ranking of generated text
   bench                                 benchmarks (JSON)
 
 ${GENERATE_USAGE}
 ${MODEL_USAGE}
+${DATA_USAGE}
 ${BENCH_USAGE}`;
 
 async function main(argv: string[]): Promise<void> {
@@ -21,6 +23,8 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'model':
       return modelCommand(rest);
+    case 'data':
+      return dataCommand(rest);
     case 'bench':
       return benchCommand(rest);
     case 'generate':

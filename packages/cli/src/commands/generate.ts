@@ -1,10 +1,12 @@
 /** `synthgrad generate` and `synthgrad select`. */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   activeBackend,
   AdmmAborted,
   checkPrivacyOptions,
+  defaultDataPath,
   generate,
   predictLabels,
   readExamples,
@@ -23,11 +25,12 @@ import { startRuntime, log } from '../runtime.js';
 import { ProgressBar } from '../progress.js';
 
 export const GENERATE_USAGE = `usage:
-  synthgrad generate --data FILE --out FILE [--task sentiment|TASK.json] [--preset cpu|paper]
+  synthgrad generate [--data FILE] [--out FILE] [--task sentiment|TASK.json] [--preset cpu|paper]
                      [--real-per-class N] [--per-class M] [--seed S] [--epsilon E --delta D --clip C]
                      [--select] [--top-n K] [--alpha A] [--resume] [--model FILE]
                      [--outer N] [--inner N] [--lr X] [--rho X] [--top-k K] [--candidates N] [--batch-size B]
                      [--distance cosine|l2]
+      defaults: the data set of "synthgrad data pull", and synthgrad-out/synthetic.jsonl
       writes FILE (JSONL: text, label, matching_loss, perplexity), FILE.meta.json (config, model sha256,
       privacy spent, timings) and FILE.checkpoint.json (resume point, kept until the run completes)
   synthgrad select --in FILE --out FILE [--task T] [--top-n K] [--alpha A] [--no-label-check] [--balance]
@@ -80,7 +83,15 @@ export async function generateCommand(argv: string[]): Promise<void> {
     },
     GENERATE_USAGE,
   );
-  if (!values.data || !values.out) throw new SynthgradError(`--data and --out are required\n\n${GENERATE_USAGE}`, 'E_USAGE');
+  // Defaults: the built-in data set (fetched by `npm run setup`) and ./synthgrad-out/.
+  if (!values.data) {
+    values.data = defaultDataPath();
+    if (!existsSync(values.data)) throw new SynthgradError(`no --data given and the default data set is not downloaded (${values.data}); run \`npx synthgrad data pull\``, 'E_USAGE');
+  }
+  if (!values.out) {
+    mkdirSync('synthgrad-out', { recursive: true });
+    values.out = join('synthgrad-out', 'synthetic.jsonl');
+  }
   const task = resolveTask(values.task ?? 'sentiment');
   const presetName = values.preset ?? 'cpu';
   const preset = resolvePreset(presetName);
