@@ -22,7 +22,7 @@ export { MatchingLoss, type MatchingDistance } from './gradmm/matching.js';
 export { Projector } from './gradmm/projection.js';
 export { allowedTokenIds, isAllowedToken } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
-export { matchingLossOfIds, perplexities } from './gradmm/scoring.js';
+export { matchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { PRESETS, resolvePreset, type Preset } from './gradmm/presets.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { generate, sampleClasses, medianAllowedNorm, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassComparison } from './gradmm/generate.js';

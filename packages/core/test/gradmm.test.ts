@@ -43,6 +43,8 @@ beforeAll(async () => {
   model = rt.model;
 });
 
+/** Prompt ids: text tokens, then a fixed suffix. */
+const prompt = (suffix: number[]) => (text: string) => [...rt.tokenizer.encode(text), ...suffix];
 const examples = (texts: string[]): Example[] => texts.map((text, i) => ({ text, label: 0, line: i + 1, source: 'mem.jsonl' }));
 const TEXTS = ['the great film', 'a bad plot', 'the cast is great', 'in the end it was bad', 'at the theatre'];
 
@@ -78,7 +80,7 @@ describe('class targets', () => {
   it('equal the sum of per-example outer products, with and without clipping', () => {
     const suffix = rt.tokenizer.encode(' it');
     for (const clip of [undefined, 0.5]) {
-      const t = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, suffix, { seed: 1, clip, batchSize: 2 });
+      const t = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1, clip, batchSize: 2 });
       expect(t.count).toBe(TEXTS.length);
       expect(maxRelDiff(t.sum, referenceTarget(TEXTS, 7, suffix, clip))).toBeLessThan(1e-4);
     }
@@ -86,9 +88,9 @@ describe('class targets', () => {
 
   it('add noise of the analytic-Gaussian sigma, reproducibly by seed', () => {
     const suffix = rt.tokenizer.encode(' it');
-    const a = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, suffix, { seed: 3, clip: 1, epsilon: 1, delta: 1e-5 });
-    const b = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, suffix, { seed: 3, clip: 1, epsilon: 1, delta: 1e-5 });
-    const clean = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, suffix, { seed: 3, clip: 1 });
+    const a = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 3, clip: 1, epsilon: 1, delta: 1e-5 });
+    const b = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 3, clip: 1, epsilon: 1, delta: 1e-5 });
+    const clean = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 3, clip: 1 });
     expect(a.noiseStd).toBeCloseTo(3.7306, 3);
     expect(Array.from(a.sum)).toEqual(Array.from(b.sum));
     let sq = 0;
@@ -99,8 +101,8 @@ describe('class targets', () => {
 
   it('from several owners add up to the target of the pooled data', () => {
     const suffix = rt.tokenizer.encode(' it');
-    const pooled = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, suffix, { seed: 0 });
-    const parts = [TEXTS.slice(0, 2), TEXTS.slice(2)].map((t) => computeClassTarget(model, rt.tokenizer, examples(t), 0, 7, suffix, { seed: 0 }));
+    const pooled = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 0 });
+    const parts = [TEXTS.slice(0, 2), TEXTS.slice(2)].map((t) => computeClassTarget(model, examples(t), 0, 7, prompt(suffix), { seed: 0 }));
     const sum = addTargets(parts);
     expect(sum.count).toBe(5);
     expect(maxRelDiff(sum.sum, pooled.sum)).toBeLessThan(1e-5);
@@ -108,7 +110,7 @@ describe('class targets', () => {
 
   it('name the file and line of a text longer than the context', () => {
     const long = 'the '.repeat(80);
-    expect(() => computeClassTarget(model, rt.tokenizer, [{ text: long, label: 0, line: 12, source: 'd.jsonl' }], 0, 7, [], { seed: 0 })).toThrow(
+    expect(() => computeClassTarget(model, [{ text: long, label: 0, line: 12, source: 'd.jsonl' }], 0, 7, prompt([]), { seed: 0 })).toThrow(
       /d\.jsonl:12: text is \d+ tokens .* context of 64/,
     );
   });
@@ -117,7 +119,7 @@ describe('class targets', () => {
 describe('matching loss', () => {
   let target: ClassTarget;
   beforeAll(() => {
-    target = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, rt.tokenizer.encode(' it'), { seed: 0 });
+    target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), { seed: 0 });
   });
 
   /** D via the materialised G_syn = (1/B) S^T H, left entirely to autodiff. */
@@ -203,7 +205,7 @@ describe('projection', () => {
 describe('ADMM', () => {
   const settings = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, candidates: 2, initNorm: 3 };
   const run = async (seed: number, init: 'random' | 'lm', shouldStop?: () => boolean) => {
-    const target = computeClassTarget(model, rt.tokenizer, examples(TEXTS), 0, 7, rt.tokenizer.encode(' it'), { seed: 0 });
+    const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), { seed: 0 });
     const loss = new MatchingLoss(model, target, 7);
     const allowed = allowedTokenIds(rt.tokenizer);
     const context = rt.tokenizer.encode('The');

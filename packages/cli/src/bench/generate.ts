@@ -31,7 +31,7 @@ export async function benchGenerate(rt: LoadedModel, opts: { data: string; prese
     const n = res.examples.length;
     const t = res.timings;
     // Each Adam step is one forward+backward over B sequences of (text + suffix) tokens.
-    const suffixLen = rt.tokenizer.encode(task.suffix).length;
+    const suffixLen = rt.tokenizer.encode((task.sentenceEnd ?? '') + task.suffix).length;
     const flops = res.classes.reduce(
       (acc, c) => acc + (res.adamSteps / res.classes.length) * 2 * forwardFlops(rt.config, preset.settings.batchSize, c.textLength + suffixLen),
       0,

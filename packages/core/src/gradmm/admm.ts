@@ -14,7 +14,7 @@ import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
 import type { MatchingLoss } from './matching.js';
 import type { Projector } from './projection.js';
-import { matchingLossOfIds } from './scoring.js';
+import { matchingLossOfPrompts } from './scoring.js';
 import { sampleAllowed } from './sample.js';
 
 export interface AdmmSettings {
@@ -43,6 +43,7 @@ export interface AdmmContext {
   model: Llama;
   loss: MatchingLoss;
   projector: Projector;
+  /** Frozen tail after the synthetic tokens (sentence end + task suffix). */
   suffix: number[];
   /** Allowed token ids and LM context, for the 'lm' initialisation. */
   allowed?: Set<number>;
@@ -158,7 +159,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
     const Y = tf.tidy(() => tf.add(x, tf.div(lam, s.rho))) as tf.Tensor3D;
     const ids = projector.project(Y);
     Y.dispose();
-    const per = matchingLossOfIds(model, loss, ids, suffix);
+    const per = matchingLossOfPrompts(model, loss, ids.map((t) => [...t, ...suffix]));
     const zEmb = model.embed(ids);
     const lossZ = lossOf(zEmb);
     zEmb.dispose();

@@ -9,13 +9,13 @@ import type { Task } from '../task/task.js';
 import { byClass, type Example } from '../task/data.js';
 import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
-import { taskTokens } from './prompt.js';
+import { taskTokens, type TaskTokens } from './prompt.js';
 import { computeClassTarget, privacyReport, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './targets.js';
 import { MatchingLoss, type MatchingDistance } from './matching.js';
 import { Projector } from './projection.js';
 import { allowedTokenIds } from './vocab.js';
 import { runAdmm, type AdmmSettings } from './admm.js';
-import { matchingLossOfIds, perplexities } from './scoring.js';
+import { matchingLossOfPrompts, perplexities } from './scoring.js';
 import { Checkpoint, configHash } from './checkpoint.js';
 import type { Preset } from './presets.js';
 
@@ -108,7 +108,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
   const comparison: ClassComparison[] = [];
   // Every text must fit the context with the suffix; checked for the whole file before any work.
   for (const e of examples) {
-    const n = rt.tokenizer.encode(e.text).length + toks.suffix.length;
+    const n = toks.promptIds(e.text).length;
     if (n > rt.config.contextLength) {
       throw new SynthgradError(`${e.source}:${e.line}: text is ${n} tokens with the suffix, longer than the model's context of ${rt.config.contextLength}`, 'E_DATA');
     }
@@ -136,7 +136,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
       const textLength = Math.max(2, Math.round(real.reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.length));
       // Always computed (seconds): the batches need it, and so does the comparison with real text.
       const ts = performance.now();
-      const target: ClassTarget = computeClassTarget(rt.model, rt.tokenizer, real, c, toks.labelTokens[c], toks.suffix, {
+      const target: ClassTarget = computeClassTarget(rt.model, real, c, toks.labelTokens[c], toks.promptIds, {
         ...cfg.privacy,
         seed: cfg.seed,
         onProgress: (done, total) => io.onProgress?.({ phase: 'targets', classIndex: c, batch: 0, batches, done, total }),
@@ -152,7 +152,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
             continue;
           }
           const settings: AdmmSettings = { ...cfg.settings, textLength, initNorm, batchSize };
-          const ctx = { model: rt.model, loss, projector, suffix: toks.suffix, allowed: allowedSet, context: toks.contextPrefix };
+          const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: allowedSet, context: toks.contextPrefix };
           const res = await runAdmm(ctx, settings, Rng.derive(cfg.seed, 'admm', c, b), {
             onStep: (done, total) => io.onProgress?.({ phase: 'admm', classIndex: c, batch: b, batches, done, total }),
             shouldStop: io.shouldStop,
@@ -178,7 +178,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
           log(`class ${JSON.stringify(label.value)} batch ${b + 1}/${batches}: batch loss ${res.lossBatch.toFixed(4)} (outputs from iterations ${res.bestIteration.join(',')})`);
         }
       } finally {
-        comparison.push(compareWithReal(rt, loss, toks.suffix, allOfClass[c], out.filter((e) => e.labelIndex === c), cfg.seed, c));
+        comparison.push(compareWithReal(rt, loss, toks, allOfClass[c], out.filter((e) => e.labelIndex === c), cfg.seed, c));
         loss.dispose();
       }
     }
@@ -195,7 +195,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.le
 function compareWithReal(
   rt: LoadedModel,
   loss: MatchingLoss,
-  suffix: number[],
+  toks: TaskTokens,
   realOfClass: Example[],
   synthetic: SyntheticExample[],
   seed: number,
@@ -203,8 +203,9 @@ function compareWithReal(
 ): ClassComparison {
   const sample = Rng.derive(seed, 'real-comparison', c).shuffle(realOfClass).slice(0, 20);
   const ids = sample.map((e) => rt.tokenizer.encode(e.text));
+  const prompts = sample.map((e) => toks.promptIds(e.text));
   const lossReal: number[] = [];
-  for (let i = 0; i < ids.length; i += 10) lossReal.push(...matchingLossOfIds(rt.model, loss, ids.slice(i, i + 10), suffix));
+  for (let i = 0; i < prompts.length; i += 10) lossReal.push(...matchingLossOfPrompts(rt.model, loss, prompts.slice(i, i + 10)));
   return {
     label: synthetic[0]?.label ?? c,
     real_sample: sample.length,

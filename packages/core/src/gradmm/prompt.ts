@@ -1,14 +1,28 @@
-/** How texts become model inputs: text tokens, then the task suffix; the label is the verbaliser's first token. */
+/**
+ * How texts become model inputs: text tokens, the task's sentence end when the text does not
+ * already end a sentence, then the suffix; the label is the verbaliser's first token. Synthetic
+ * text is words only, so its frozen tail is always sentence end + suffix: real and synthetic
+ * prompts then end the same way (measured: dropping the final " ." from real rtpolarity texts
+ * raised their matching loss from 0.072 to 0.096, as much as the class label changes it).
+ */
 import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import type { Task } from '../task/task.js';
 import { SynthgradError } from '../util/errors.js';
 
 export interface TaskTokens {
+  /** Ids of the task suffix alone. */
   suffix: number[];
+  /** Frozen tail after synthetic text: sentence end + suffix. */
+  syntheticSuffix: number[];
+  /** Full prompt ids of a real text. */
+  promptIds(text: string): number[];
   /** First token of each label's verbaliser, by label index. */
   labelTokens: number[];
   contextPrefix: number[];
 }
+
+/** A text that already ends a sentence. */
+const SENTENCE_END = /[.!?]["')\]]*\s*$/;
 
 export function taskTokens(task: Task, tokenizer: Tokenizer): TaskTokens {
   const suffix = tokenizer.encode(task.suffix);
@@ -18,7 +32,10 @@ export function taskTokens(task: Task, tokenizer: Tokenizer): TaskTokens {
     return ids[0];
   });
   if (new Set(labelTokens).size !== labelTokens.length) throw new SynthgradError(`task ${task.name}: two verbalisers start with the same token`);
-  return { suffix, labelTokens, contextPrefix: tokenizer.encode(task.contextPrefix) };
+  const syntheticSuffix = tokenizer.encode((task.sentenceEnd ?? '') + task.suffix);
+  const promptIds = (text: string) =>
+    [...tokenizer.encode(text), ...(SENTENCE_END.test(text) || !task.sentenceEnd ? suffix : syntheticSuffix)];
+  return { suffix, syntheticSuffix, promptIds, labelTokens, contextPrefix: tokenizer.encode(task.contextPrefix) };
 }
 
 /** Left-pad sequences to one length; the mask marks real tokens. */

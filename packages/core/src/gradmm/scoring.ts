@@ -5,9 +5,9 @@ import { lastPosition } from '../model/llama.js';
 import type { MatchingLoss } from './matching.js';
 import { leftPad } from './prompt.js';
 
-/** Per-sequence matching loss of text ids followed by the suffix (real token embeddings). */
-export function matchingLossOfIds(model: Llama, loss: MatchingLoss, texts: number[][], suffix: number[]): number[] {
-  const { ids, mask } = leftPad(texts.map((t) => [...t, ...suffix]), 0);
+/** Per-sequence matching loss of full prompts (real token embeddings). */
+export function matchingLossOfPrompts(model: Llama, loss: MatchingLoss, prompts: number[][]): number[] {
+  const { ids, mask } = leftPad(prompts, 0);
   return tf.tidy(() => {
     const { hidden } = model.forward({ ids, attentionMask: mask, logits: 'none' });
     return Array.from(loss.perExample(lastPosition(hidden)).dataSync());

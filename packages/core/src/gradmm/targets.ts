@@ -8,7 +8,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
 import { lastPosition } from '../model/llama.js';
-import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import type { Example } from '../task/data.js';
 import { SynthgradError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
@@ -80,17 +79,17 @@ export function checkPrivacyOptions(opts: PrivacyOptions): void {
 /** The target of one class from its examples. */
 export function computeClassTarget(
   model: Llama,
-  tokenizer: Tokenizer,
   examples: Example[],
   label: number,
   labelToken: number,
-  suffix: number[],
+  /** Prompt ids of a real text (see prompt.ts). */
+  promptIds: (text: string) => number[],
   opts: TargetOptions,
 ): ClassTarget {
   checkPrivacyOptions(opts);
   const { vocabSize: V, dModel: d, contextLength } = model.config;
   const seqs = examples.map((e) => {
-    const ids = [...tokenizer.encode(e.text), ...suffix];
+    const ids = promptIds(e.text);
     if (ids.length > contextLength) {
       throw new SynthgradError(`${e.source}:${e.line}: text is ${ids.length} tokens with the suffix, longer than the model's context of ${contextLength}`, 'E_DATA');
     }

@@ -36,12 +36,12 @@ export interface SelectionReport {
 
 /** The label the LM itself predicts for each text, with the task's instruction and demonstrations. */
 export function predictLabels(model: Llama, tokenizer: Tokenizer, task: Task, texts: string[], batchSize = 8): number[] {
-  const { labelTokens } = taskTokens(task, tokenizer);
+  const toks = taskTokens(task, tokenizer);
+  const { labelTokens } = toks;
   const demos = task.demonstrations
     .map((d) => `${d.text}${task.suffix}${task.labels[labelIndex(task, d.label)].verbalizer}\n`)
     .join('');
-  const suffix = tokenizer.encode(task.suffix);
-  const bodies = texts.map((t) => [...tokenizer.encode(t), ...suffix]);
+  const bodies = texts.map((t) => toks.promptIds(t));
   const longest = Math.max(0, ...bodies.map((b) => b.length));
   // The richest prompt that fits the context: instruction + demonstrations, instruction, nothing.
   const prefix =

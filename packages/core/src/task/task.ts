@@ -22,6 +22,8 @@ export interface Task {
   labels: TaskLabel[];
   /** Appended to every text, e.g. " It was". */
   suffix: string;
+  /** Inserted before the suffix when a text does not end a sentence (e.g. " ."); '' for none. */
+  sentenceEnd?: string;
   /** Instruction for the LM label-consistency check. */
   instruction: string;
   /** Fixed demonstrations for the label-consistency check. */
@@ -39,6 +41,7 @@ export const SENTIMENT_TASK: Task = {
     { value: 1, name: 'positive', verbalizer: ' great' },
   ],
   suffix: ' It was',
+  sentenceEnd: ' .',
   instruction: 'Decide whether each movie review is positive (great) or negative (bad).\n\n',
   demonstrations: [
     { text: 'a gripping , beautifully acted film that stays with you .', label: 1 },
@@ -95,6 +98,7 @@ export function validateTask(raw: unknown, where: string): Task {
     labelField: str('labelField', 'label'),
     labels,
     suffix: str('suffix'),
+    sentenceEnd: str('sentenceEnd', ''),
     instruction: str('instruction', ''),
     demonstrations: demos,
     contextPrefix: str('contextPrefix', 'The'),
