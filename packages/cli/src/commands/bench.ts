@@ -11,6 +11,7 @@ export const BENCH_USAGE = `usage:
   synthgrad bench [model] [--batch 10] [--length 32] [--runs 3] [--model FILE]
                                                    time the runtime on the real model against a plain-autodiff
                                                    baseline (run in a second process); prints JSON
+  synthgrad bench all                              both of the above (what \`npm run bench\` runs)
   synthgrad bench generate [--data FILE] [--preset cpu]
                                                    seconds per synthetic example (one batch per class), split by
                                                    phase, and the X-step's GFLOP/s; prints JSON`;
@@ -27,6 +28,7 @@ const OPTIONS = {
 export async function benchCommand(argv: string[]): Promise<void> {
   const which = argv[0] && !argv[0].startsWith('-') ? argv.shift()! : 'model';
   if (which === 'generate') return benchGenerateCommand(argv);
+  if (which === 'all') return benchAllCommand(argv);
   if (which !== 'model' && which !== 'model-baseline') throw new SynthgradError(`unknown benchmark "${which}"\n\n${BENCH_USAGE}`, 'E_USAGE');
   const { values } = parse(argv, OPTIONS, BENCH_USAGE);
   const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -73,4 +75,16 @@ async function benchGenerateCommand(argv: string[]): Promise<void> {
   } finally {
     rt.dispose();
   }
+}
+
+/** Both benchmarks, each in its own process (they need the whole wasm heap), merged into one JSON. */
+async function benchAllCommand(argv: string[]): Promise<void> {
+  const bin = fileURLToPath(new URL('../../bin/synthgrad.js', import.meta.url));
+  const out: Record<string, unknown> = {};
+  for (const which of ['model', 'generate']) {
+    const child = spawnSync(process.execPath, [bin, 'bench', which, ...argv], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+    if (child.status !== 0) throw new SynthgradError(`bench ${which} failed (exit ${child.status})`);
+    out[which] = JSON.parse(child.stdout);
+  }
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }

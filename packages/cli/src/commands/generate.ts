@@ -7,6 +7,7 @@ import {
   AdmmAborted,
   checkPrivacyOptions,
   defaultDataPath,
+  validateSettings,
   generate,
   predictLabels,
   readExamples,
@@ -28,7 +29,8 @@ export const GENERATE_USAGE = `usage:
   synthgrad generate [--data FILE] [--out FILE] [--task sentiment|TASK.json] [--preset cpu|paper]
                      [--real-per-class N] [--per-class M] [--seed S] [--epsilon E --delta D --clip C]
                      [--select] [--top-n K] [--alpha A] [--resume] [--model FILE]
-                     [--outer N] [--inner N] [--lr X] [--rho X] [--top-k K] [--candidates N] [--batch-size B]
+                     [--outer N] [--inner N] [--lr X] [--lr-decay X] [--lr-decay-every N] [--grad-clip X]
+                     [--rho X] [--top-k K] [--candidates N] [--batch-size B] [--init lm|random] [--init-norm X|auto]
                      [--distance cosine|l2]
       defaults: the data set of "synthgrad data pull", and synthgrad-out/synthetic.jsonl
       writes FILE (JSONL: text, label, matching_loss, perplexity), FILE.meta.json (config, model sha256,
@@ -79,6 +81,11 @@ export async function generateCommand(argv: string[]): Promise<void> {
       'top-k': { type: 'string' },
       candidates: { type: 'string' },
       'batch-size': { type: 'string' },
+      'lr-decay': { type: 'string' },
+      'lr-decay-every': { type: 'string' },
+      'grad-clip': { type: 'string' },
+      'init-norm': { type: 'string' },
+      init: { type: 'string' },
       distance: { type: 'string' },
     },
     GENERATE_USAGE,
@@ -103,6 +110,15 @@ export async function generateCommand(argv: string[]): Promise<void> {
   s.topK = intFlag(values['top-k'], 'top-k', s.topK);
   s.candidates = intFlag(values.candidates, 'candidates', s.candidates);
   s.batchSize = intFlag(values['batch-size'], 'batch-size', s.batchSize);
+  s.lrDecay = num(values['lr-decay'], 'lr-decay') ?? s.lrDecay;
+  s.lrDecayEvery = intFlag(values['lr-decay-every'], 'lr-decay-every', s.lrDecayEvery);
+  s.gradClip = num(values['grad-clip'], 'grad-clip') ?? s.gradClip;
+  if (values['init-norm'] !== undefined) s.initNorm = values['init-norm'] === 'auto' ? 'auto' : num(values['init-norm'], 'init-norm')!;
+  if (values.init !== undefined) {
+    if (values.init !== 'random' && values.init !== 'lm') throw new SynthgradError('--init must be random or lm', 'E_USAGE');
+    s.init = values.init;
+  }
+  validateSettings({ ...s, textLength: 1, initNorm: s.initNorm === 'auto' ? 1 : s.initNorm });
   const distance = (values.distance ?? 'cosine') as GenerateConfig['distance'];
   if (distance !== 'cosine' && distance !== 'l2') throw new SynthgradError(`--distance must be cosine or l2`, 'E_USAGE');
   const privacy = { clip: num(values.clip, 'clip'), epsilon: num(values.epsilon, 'epsilon'), delta: num(values.delta, 'delta') };
