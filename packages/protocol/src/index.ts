@@ -1,0 +1,2 @@
+/** The synthgrad.v1 wire format: messages and the Coordinator service, generated from proto/. */
+export * from './gen/synthgrad/v1/synthgrad.js';
