@@ -280,6 +280,8 @@ export interface ContributionHeader {
   clip: number;
   /** 0, or the resume point GetUploadStatus reported */
   firstChunk: number;
+  /** norm of the payload as the client computed it (checked) */
+  l2Norm: number;
 }
 
 export interface TensorChunk {
@@ -1629,6 +1631,7 @@ function createBaseContributionHeader(): ContributionHeader {
     noiseStd: 0,
     clip: 0,
     firstChunk: 0,
+    l2Norm: 0,
   };
 }
 
@@ -1670,6 +1673,9 @@ export const ContributionHeader: MessageFns<ContributionHeader> = {
     }
     if (message.firstChunk !== 0) {
       writer.uint32(88).uint32(message.firstChunk);
+    }
+    if (message.l2Norm !== 0) {
+      writer.uint32(97).double(message.l2Norm);
     }
     return writer;
   },
@@ -1785,6 +1791,14 @@ export const ContributionHeader: MessageFns<ContributionHeader> = {
             message.firstChunk = reader.uint32();
             continue;
           }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.l2Norm = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1838,6 +1852,11 @@ export const ContributionHeader: MessageFns<ContributionHeader> = {
         : isSet(object.first_chunk)
         ? globalThis.Number(object.first_chunk)
         : 0,
+      l2Norm: isSet(object.l2Norm)
+        ? globalThis.Number(object.l2Norm)
+        : isSet(object.l2_norm)
+        ? globalThis.Number(object.l2_norm)
+        : 0,
     };
   },
 
@@ -1876,6 +1895,9 @@ export const ContributionHeader: MessageFns<ContributionHeader> = {
     if (message.firstChunk !== 0) {
       obj.firstChunk = Math.round(message.firstChunk);
     }
+    if (message.l2Norm !== 0) {
+      obj.l2Norm = floatToJson(message.l2Norm);
+    }
     return obj;
   },
 
@@ -1895,6 +1917,7 @@ export const ContributionHeader: MessageFns<ContributionHeader> = {
     message.noiseStd = object.noiseStd ?? 0;
     message.clip = object.clip ?? 0;
     message.firstChunk = object.firstChunk ?? 0;
+    message.l2Norm = object.l2Norm ?? 0;
     return message;
   },
 };
