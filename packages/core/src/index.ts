@@ -25,6 +25,7 @@ export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmRes
 export { matchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { PRESETS, resolvePreset, type Preset } from './gradmm/presets.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
-export { generate, sampleClasses, medianAllowedNorm, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassComparison } from './gradmm/generate.js';
+export { synthesize, medianAllowedNorm, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
+export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassComparison } from './gradmm/generate.js';
 export { predictLabels, select, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
 export { DEFAULT_DATASET, dataCacheDir, defaultDataPath, parseGroundTruth, pullDataset } from './hub/datasets.js';

@@ -3,18 +3,15 @@
  * checkpoint after each, then optional selection. Target computation, optimisation and output
  * stay separate so the federated coordinator can feed the same optimiser with summed targets.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import type { LoadedModel } from '../model/load.js';
 import type { Task } from '../task/task.js';
 import { byClass, type Example } from '../task/data.js';
 import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
 import { taskTokens, type TaskTokens } from './prompt.js';
-import { computeClassTarget, privacyReport, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './targets.js';
+import { computeClassTarget, privacyReport, type PrivacyOptions, type PrivacyReport } from './targets.js';
 import { MatchingLoss, type MatchingDistance } from './matching.js';
-import { Projector } from './projection.js';
-import { allowedTokenIds } from './vocab.js';
-import { runAdmm, type AdmmSettings } from './admm.js';
+import { synthesize, type ClassPlan } from './synthesize.js';
 import { matchingLossOfPrompts, perplexities } from './scoring.js';
 import { Checkpoint, configHash } from './checkpoint.js';
 import type { Preset } from './presets.js';
@@ -92,12 +89,6 @@ export function sampleClasses(examples: Example[], task: Task, n: number, seed: 
   });
 }
 
-export function medianAllowedNorm(rt: LoadedModel, allowed: number[]): number {
-  const norms = tf.tidy(() => tf.norm(tf.gather(rt.model.embeddingT, tf.tensor1d(allowed, 'int32'), 1), 2, 0).dataSync());
-  const sorted = Array.from(norms).sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
 export async function generate(rt: LoadedModel, examples: Example[], cfg: GenerateConfig, io: GenerateIO): Promise<GenerateResult> {
   const t0 = performance.now();
   const log = io.log ?? (() => {});
@@ -122,72 +113,31 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
   );
   const resumedBatches = checkpoint.batchesDone;
   if (resumedBatches) log(`resuming: ${resumedBatches} of ${batches * classes.length} batches already done`);
-  const allowed = allowedTokenIds(rt.tokenizer);
-  const allowedSet = new Set(allowed);
-  const initNorm = cfg.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : cfg.settings.initNorm;
-  const projector = new Projector(rt.model, allowed, cfg.settings.topK, toks.contextPrefix);
   const timings = { targets_s: 0, init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, total_s: 0 };
   const classInfo: GenerateResult['classes'] = [];
-  const out: SyntheticExample[] = [];
-  let adamSteps = 0;
-  try {
-    for (const [c, real] of classes.entries()) {
-      const label = task.labels[c];
-      const textLength = Math.max(2, Math.round(real.reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.length));
-      // Always computed (seconds): the batches need it, and so does the comparison with real text.
-      const ts = performance.now();
-      const target: ClassTarget = computeClassTarget(rt.model, real, c, toks.labelTokens[c], toks.promptIds, {
-        ...cfg.privacy,
-        seed: cfg.seed,
-        onProgress: (done, total) => io.onProgress?.({ phase: 'targets', classIndex: c, batch: 0, batches, done, total }),
-      });
-      timings.targets_s += (performance.now() - ts) / 1000;
-      classInfo.push({ label: label.value, realUsed: real.length, textLength, batches, noiseStd: target.noiseStd });
-      const loss = new MatchingLoss(rt.model, target, toks.labelTokens[c], cfg.distance);
-      try {
-        for (let b = 0; b < batches; b++) {
-          const saved = checkpoint.get(c, b);
-          if (saved) {
-            out.push(...saved.examples);
-            continue;
-          }
-          const settings: AdmmSettings = { ...cfg.settings, textLength, initNorm, batchSize };
-          const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: allowedSet, context: toks.contextPrefix };
-          const res = await runAdmm(ctx, settings, Rng.derive(cfg.seed, 'admm', c, b), {
-            onStep: (done, total) => io.onProgress?.({ phase: 'admm', classIndex: c, batch: b, batches, done, total }),
-            shouldStop: io.shouldStop,
-          });
-          const ts = performance.now();
-          const ppl = perplexities(rt.model, res.ids);
-          timings.scoring_s += (performance.now() - ts) / 1000;
-          const batchExamples = res.ids.map((ids, j) => ({
-            text: rt.tokenizer.decode(ids),
-            label: label.value,
-            labelIndex: c,
-            ids,
-            matching_loss: res.lossPerExample[j],
-            perplexity: ppl[j],
-            batch: b,
-          }));
-          timings.init_s += res.timings.init_s;
-          timings.x_step_s += res.timings.x_step_s;
-          timings.z_step_s += res.timings.z_step_s;
-          adamSteps += res.adamSteps;
-          checkpoint.add({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings });
-          out.push(...batchExamples);
-          log(`class ${JSON.stringify(label.value)} batch ${b + 1}/${batches}: batch loss ${res.lossBatch.toFixed(4)} (outputs from iterations ${res.bestIteration.join(',')})`);
-        }
-      } finally {
-        comparison.push(compareWithReal(rt, loss, toks, allOfClass[c], out.filter((e) => e.labelIndex === c), cfg.seed, c));
-        loss.dispose();
-      }
-    }
-  } finally {
-    projector.dispose();
-  }
-  if (out.length === 0) throw new SynthgradError('nothing was generated');
+  const plans: ClassPlan[] = classes.map((real, c) => {
+    const textLength = Math.max(2, Math.round(real.reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.length));
+    // Always computed (seconds): the batches need it, and so does the comparison with real text.
+    const ts = performance.now();
+    const target = computeClassTarget(rt.model, real, c, toks.labelTokens[c], toks.promptIds, {
+      ...cfg.privacy,
+      seed: cfg.seed,
+      onProgress: (done, total) => io.onProgress?.({ phase: 'targets', classIndex: c, batch: 0, batches, done, total }),
+    });
+    timings.targets_s += (performance.now() - ts) / 1000;
+    classInfo.push({ label: task.labels[c].value, realUsed: real.length, textLength, batches, noiseStd: target.noiseStd });
+    return { target, textLength };
+  });
+  const res = await synthesize(rt, task, plans, cfg, {
+    checkpoint,
+    onProgress: io.onProgress,
+    shouldStop: io.shouldStop,
+    log,
+    afterClass: (c, loss, examples) => comparison.push(compareWithReal(rt, loss, toks, allOfClass[c], examples, cfg.seed, c)),
+  });
+  Object.assign(timings, { init_s: res.timings.init_s, x_step_s: res.timings.x_step_s, z_step_s: res.timings.z_step_s, scoring_s: res.timings.scoring_s });
   timings.total_s = (performance.now() - t0) / 1000;
-  return { examples: out, privacy: privacyReport(cfg.privacy, classes.length), timings, classes: classInfo, comparison, resumedBatches, adamSteps };
+  return { examples: res.examples, privacy: privacyReport(cfg.privacy, classes.length), timings, classes: classInfo, comparison, resumedBatches, adamSteps: res.adamSteps };
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
