@@ -2,6 +2,7 @@
 import { SynthgradError } from '@synthgrad/core';
 import { dataCommand, DATA_USAGE, modelCommand, MODEL_USAGE } from './commands/model.js';
 import { benchCommand, BENCH_USAGE } from './commands/bench.js';
+import { clientCommand, coordinatorCommand, FEDERATED_USAGE } from './commands/federated.js';
 import { generateCommand, selectCommand, GENERATE_USAGE } from './commands/generate.js';
 
 const USAGE = `synthgrad: synthetic text by gradient matching
@@ -9,6 +10,7 @@ const USAGE = `synthgrad: synthetic text by gradient matching
 commands:
   model pull | inspect | next-token     get and exercise the language model
   data pull                             get the default data set
+  coordinator | client                  federated synthesis over gRPC (in progress)
   generate                              labelled text -> synthetic text by gradient matching (GRADMM)
   select                                label check, dedup and ranking of generated text
   bench                                 benchmarks (JSON)
@@ -16,7 +18,8 @@ commands:
 ${GENERATE_USAGE}
 ${MODEL_USAGE}
 ${DATA_USAGE}
-${BENCH_USAGE}`;
+${BENCH_USAGE}
+${FEDERATED_USAGE}`;
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
@@ -25,6 +28,10 @@ async function main(argv: string[]): Promise<void> {
       return modelCommand(rest);
     case 'data':
       return dataCommand(rest);
+    case 'coordinator':
+      return coordinatorCommand(rest);
+    case 'client':
+      return clientCommand(rest);
     case 'bench':
       return benchCommand(rest);
     case 'generate':

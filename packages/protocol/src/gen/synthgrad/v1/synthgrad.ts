@@ -225,6 +225,7 @@ export interface Session {
   seed: number;
   /** why a session failed or expired */
   message: string;
+  textLength: number;
 }
 
 export interface CreateSessionRequest {
@@ -238,6 +239,8 @@ export interface CreateSessionRequest {
   seed: number;
   /** who may join (credentials issued by `coordinator add-client`) */
   clientIds: string[];
+  /** synthetic tokens per text (0: 25) */
+  textLength: number;
 }
 
 export interface GetSessionRequest {
@@ -731,6 +734,7 @@ function createBaseSession(): Session {
     createdUnixMs: 0,
     seed: 0,
     message: "",
+    textLength: 0,
   };
 }
 
@@ -777,6 +781,9 @@ export const Session: MessageFns<Session> = {
     }
     if (message.message !== "") {
       writer.uint32(114).string(message.message);
+    }
+    if (message.textLength !== 0) {
+      writer.uint32(120).uint32(message.textLength);
     }
     return writer;
   },
@@ -906,6 +913,14 @@ export const Session: MessageFns<Session> = {
             message.message = reader.string();
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.textLength = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -958,6 +973,11 @@ export const Session: MessageFns<Session> = {
         : 0,
       seed: isSet(object.seed) ? globalThis.Number(object.seed) : 0,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
+      textLength: isSet(object.textLength)
+        ? globalThis.Number(object.textLength)
+        : isSet(object.text_length)
+        ? globalThis.Number(object.text_length)
+        : 0,
     };
   },
 
@@ -1005,6 +1025,9 @@ export const Session: MessageFns<Session> = {
     if (message.message !== "") {
       obj.message = message.message;
     }
+    if (message.textLength !== 0) {
+      obj.textLength = Math.round(message.textLength);
+    }
     return obj;
   },
 
@@ -1029,6 +1052,7 @@ export const Session: MessageFns<Session> = {
     message.createdUnixMs = object.createdUnixMs ?? 0;
     message.seed = object.seed ?? 0;
     message.message = object.message ?? "";
+    message.textLength = object.textLength ?? 0;
     return message;
   },
 };
@@ -1044,6 +1068,7 @@ function createBaseCreateSessionRequest(): CreateSessionRequest {
     deadlineUnixMs: 0,
     seed: 0,
     clientIds: [],
+    textLength: 0,
   };
 }
 
@@ -1075,6 +1100,9 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
     }
     for (const v of message.clientIds) {
       writer.uint32(74).string(v!);
+    }
+    if (message.textLength !== 0) {
+      writer.uint32(80).uint32(message.textLength);
     }
     return writer;
   },
@@ -1164,6 +1192,14 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
             message.clientIds.push(reader.string());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.textLength = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1207,6 +1243,11 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
         : globalThis.Array.isArray(object?.client_ids)
         ? object.client_ids.map((e: any) => globalThis.String(e))
         : [],
+      textLength: isSet(object.textLength)
+        ? globalThis.Number(object.textLength)
+        : isSet(object.text_length)
+        ? globalThis.Number(object.text_length)
+        : 0,
     };
   },
 
@@ -1239,6 +1280,9 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
     if (message.clientIds?.length) {
       obj.clientIds = message.clientIds;
     }
+    if (message.textLength !== 0) {
+      obj.textLength = Math.round(message.textLength);
+    }
     return obj;
   },
 
@@ -1258,6 +1302,7 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
     message.deadlineUnixMs = object.deadlineUnixMs ?? 0;
     message.seed = object.seed ?? 0;
     message.clientIds = object.clientIds?.map((e) => e) || [];
+    message.textLength = object.textLength ?? 0;
     return message;
   },
 };

@@ -1,0 +1,102 @@
+/**
+ * Resumable upload of one class contribution as a client stream of chunks. Before each attempt
+ * the client asks which chunks the coordinator already holds and starts from there; transient
+ * failures are retried with exponential backoff, invalid input is not.
+ */
+import { createHash } from 'node:crypto';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { floatToHalfBits } from '@synthgrad/core';
+import { DType, type CoordinatorClient, type UploadAck } from '@synthgrad/protocol';
+
+export interface UploadOptions {
+  sessionId: string;
+  classIndex: number;
+  uploadId: string;
+  shape: [number, number];
+  dtype?: DType;
+  chunkBytes?: number;
+  noiseStd: number;
+  clip: number;
+  retries?: number;
+  deadlineMs?: number;
+  /** Test hook: stop sending after this many chunks in the first attempt (simulates a dropped connection). */
+  dropAfterChunks?: number;
+  onChunk?: (sent: number, total: number) => void;
+}
+
+export function encode(values: Float32Array, dtype: DType): Uint8Array {
+  if (dtype === DType.DTYPE_FLOAT32) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  const out = new Uint8Array(values.length * 2);
+  for (let i = 0; i < values.length; i++) {
+    const h = floatToHalfBits(values[i]);
+    out[2 * i] = h & 0xff;
+    out[2 * i + 1] = h >> 8;
+  }
+  return out;
+}
+
+const TRANSIENT = new Set([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED, status.ABORTED, status.INTERNAL, status.CANCELLED]);
+
+export function bearer(token: string): Metadata {
+  const md = new Metadata();
+  md.set('authorization', `Bearer ${token}`);
+  return md;
+}
+
+export async function uploadContribution(client: CoordinatorClient, token: string, values: Float32Array, o: UploadOptions): Promise<UploadAck> {
+  const dtype = o.dtype ?? DType.DTYPE_FLOAT32;
+  const bytes = encode(values, dtype);
+  const chunkBytes = o.chunkBytes ?? 1 << 20;
+  const chunkCount = Math.ceil(bytes.length / chunkBytes);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  // The norm of what is actually sent (after any float16 rounding).
+  let sq = 0;
+  if (dtype === DType.DTYPE_FLOAT32) for (const v of values) sq += v * v;
+  else {
+    const { halfTable } = await import('@synthgrad/core');
+    const t = halfTable();
+    for (let i = 0; i < values.length; i++) sq += t[bytes[2 * i] | (bytes[2 * i + 1] << 8)] ** 2;
+  }
+  const l2Norm = Math.sqrt(sq);
+  let attempt = 0;
+  for (;;) {
+    try {
+      const first = await resumePoint(client, token, o);
+      return await sendFrom(first, attempt === 0 ? o.dropAfterChunks : undefined);
+    } catch (e) {
+      const err = e as ServiceError;
+      if (!TRANSIENT.has(err.code) || attempt >= (o.retries ?? 5)) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      attempt++;
+    }
+  }
+
+  function sendFrom(first: number, dropAfter?: number): Promise<UploadAck> {
+    return new Promise((resolve, reject) => {
+      const deadline = new Date(Date.now() + (o.deadlineMs ?? 120_000));
+      const stream = client.uploadContribution(bearer(token), { deadline }, (e, ack) => (e ? reject(e) : resolve(ack!)));
+      stream.write({
+        header: { sessionId: o.sessionId, uploadId: o.uploadId, classIndex: o.classIndex, shape: o.shape, dtype, totalBytes: bytes.length, sha256, chunkCount, noiseStd: o.noiseStd, clip: o.clip, firstChunk: first, l2Norm },
+      });
+      for (let i = first; i < chunkCount; i++) {
+        if (dropAfter !== undefined && i - first >= dropAfter) {
+          stream.cancel();
+          return;
+        }
+        stream.write({ chunk: { index: i, data: Buffer.from(bytes.buffer, bytes.byteOffset + i * chunkBytes, Math.min(chunkBytes, bytes.length - i * chunkBytes)) } });
+        o.onChunk?.(i + 1, chunkCount);
+      }
+      stream.end();
+    });
+  }
+}
+
+function resumePoint(client: CoordinatorClient, token: string, o: UploadOptions): Promise<number> {
+  return new Promise((resolve, reject) =>
+    client.getUploadStatus({ sessionId: o.sessionId, uploadId: o.uploadId }, bearer(token), (e, r) => {
+      if (!e) resolve(r!.chunksReceived);
+      else if (e.code === status.NOT_FOUND) resolve(0);
+      else reject(e);
+    }),
+  );
+}

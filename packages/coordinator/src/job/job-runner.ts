@@ -1,0 +1,33 @@
+/** Starts synthesis jobs in worker threads and relays their progress to watchers. */
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { JobInput, JobMessage } from './job-worker.js';
+
+export class JobRunner extends EventEmitter {
+  private readonly running = new Map<string, Worker>();
+
+  /** Emits 'message' (sessionId, JobMessage) for progress, completion and failure. */
+  start(input: JobInput): void {
+    if (this.running.has(input.sessionId)) return;
+    const worker = new Worker(new URL('./job-worker.js', import.meta.url), { workerData: input });
+    this.running.set(input.sessionId, worker);
+    const finish = (m: JobMessage) => {
+      this.running.delete(input.sessionId);
+      this.emit('message', input.sessionId, m);
+    };
+    worker.on('message', (m: JobMessage) => (m.type === 'progress' ? this.emit('message', input.sessionId, m) : finish(m)));
+    worker.on('error', (e) => finish({ type: 'error', message: e.message }));
+    worker.on('exit', (code) => {
+      if (this.running.has(input.sessionId)) finish({ type: 'error', message: `synthesis worker exited with code ${code}` });
+    });
+  }
+
+  isRunning(sessionId: string): boolean {
+    return this.running.has(sessionId);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.running.values()].map((w) => w.terminate()));
+    this.running.clear();
+  }
+}

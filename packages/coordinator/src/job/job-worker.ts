@@ -1,0 +1,86 @@
+/**
+ * The synthesis job, in a worker thread (off the coordinator's event loop): sum every client's
+ * contribution per class into a target, run GRADMM with a checkpoint after each batch (so a
+ * restarted coordinator resumes where it stopped, with the same output), write the results.
+ */
+import { createHash } from 'node:crypto';
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { Checkpoint, configHash, initBackend, loadModel, resolvePreset, synthesize, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
+import { SessionStore } from '../sessions/session-store.js';
+import { taskFromSpec } from '@synthgrad/protocol';
+
+export interface JobInput {
+  sessionsDir: string;
+  sessionId: string;
+  modelPath: string;
+  backend?: string;
+}
+
+export type JobMessage = { type: 'progress'; fraction: number; message: string } | { type: 'done'; examples: number } | { type: 'error'; message: string };
+
+const post = (m: JobMessage) => parentPort?.postMessage(m);
+
+async function run(input: JobInput): Promise<void> {
+  await initBackend({ backend: input.backend });
+  const rt = await loadModel(input.modelPath);
+  const store = new SessionStore(input.sessionsDir);
+  const rec = store.get(input.sessionId)!;
+  const s = rec.session;
+  const task = taskFromSpec(s.task!);
+  const uploads = store.uploads(s.id);
+  const { vocabSize: V, dModel: d } = rt.config;
+  const plans: ClassPlan[] = task.labels.map((_, c) => {
+    const sum = new Float32Array(V * d);
+    let variance = 0;
+    for (const client of rec.joined) {
+      const id = rec.contributions[client]?.[c];
+      if (!id) continue;
+      const part = uploads.read(id);
+      for (let i = 0; i < sum.length; i++) sum[i] += part[i];
+      variance += (uploads.status(id)!.header.noiseStd ?? 0) ** 2;
+    }
+    // Counts are never sent; the cosine matching loss does not need them.
+    return { target: { label: c, vocabSize: V, dModel: d, sum, count: 1, noiseStd: Math.sqrt(variance), clip: s.privacy?.clip ?? null }, textLength: s.textLength };
+  });
+  const preset = resolvePreset(s.preset);
+  // Batches no larger than the request, and exactly the requested count per class in the output.
+  const settings = { ...preset.settings, batchSize: Math.min(preset.settings.batchSize, s.syntheticPerClass) };
+  const opts = { settings, perClass: s.syntheticPerClass, seed: s.seed, distance: 'cosine' as const };
+  const dir = store.sessionDir(s.id);
+  const checkpoint = Checkpoint.open<SyntheticExample>(join(dir, 'checkpoint.json'), configHash({ opts, session: s.id, clients: rec.joined }), true);
+  const nClasses = task.labels.length;
+  const t0 = performance.now();
+  const res = await synthesize(rt, task, plans, opts, {
+    checkpoint,
+    onProgress: (p) => {
+      if (p.phase !== 'admm') return;
+      const fraction = (p.classIndex * p.batches + p.batch + p.done / p.total) / (nClasses * p.batches);
+      post({ type: 'progress', fraction, message: `class ${p.classIndex + 1}/${nClasses} batch ${p.batch + 1}/${p.batches}` });
+    },
+  });
+  const kept = task.labels.flatMap((_, c) => res.examples.filter((e) => e.labelIndex === c).slice(0, s.syntheticPerClass));
+  const jsonl = kept.map((e) => JSON.stringify({ text: e.text, label: e.label, matching_loss: e.matching_loss, perplexity: e.perplexity })).join('\n') + '\n';
+  const meta = {
+    session: s.id,
+    task,
+    preset: s.preset,
+    settings,
+    model: { sha256: await rt.sha256(), name: rt.name },
+    participants: rec.joined.length,
+    privacy: { ...s.privacy, mechanism: 'analytic-gaussian, added by each client to its per-class sums', total_noise_std_per_class: plans.map((p) => p.target.noiseStd) },
+    timings: { ...res.timings, total_s: (performance.now() - t0) / 1000 },
+    jsonl_sha256: createHash('sha256').update(jsonl).digest('hex'),
+  };
+  for (const [name, content] of [['synthetic.jsonl', jsonl], ['meta.json', JSON.stringify(meta, null, 2) + '\n']] as const) {
+    writeFileSync(join(dir, `${name}.tmp`), content);
+    renameSync(join(dir, `${name}.tmp`), join(dir, name));
+  }
+  rt.dispose();
+  post({ type: 'done', examples: kept.length });
+}
+
+if (parentPort) {
+  run(workerData as JobInput).catch((e: Error) => post({ type: 'error', message: e.message }));
+}

@@ -1,0 +1,130 @@
+/**
+ * Federated synthesis with real processes on loopback and a tiny model: a coordinator and three
+ * data-owner clients produce shared synthetic text; a client without a valid credential is
+ * refused; malformed uploads get their status and the coordinator keeps serving.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { CoordinatorClient, DType, type UploadAck } from '@synthgrad/protocol';
+import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
+
+const bin = fileURLToPath(new URL('../packages/cli/bin/synthgrad.js', import.meta.url));
+const built = existsSync(fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url)));
+const dir = mkdtempSync(join(tmpdir(), 'synthgrad-fed-'));
+const model = join(dir, 'tiny.gguf');
+const state = join(dir, 'state');
+let coordinator: ChildProcess | undefined;
+let address = '';
+const tokens: Record<string, string> = {};
+let sessionId = '';
+
+const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
+
+function writeData(name: string, rows: [string, number][]): string {
+  const p = join(dir, `${name}.jsonl`);
+  writeFileSync(p, rows.map(([text, label]) => JSON.stringify({ text, label })).join('\n') + '\n');
+  return p;
+}
+
+beforeAll(async () => {
+  if (!built) return;
+  writeTinyLlamaGGUF(model, tinyConfig(), tinyWeights(tinyConfig(), 11));
+  for (const [id, op] of [['op', true], ['alpha', false], ['beta', false], ['gamma', false]] as const) {
+    const r = cli(['coordinator', 'add-client', '--state', state, '--id', id, ...(op ? ['--operator'] : [])]);
+    expect(r.status, r.stderr).toBe(0);
+    tokens[id] = r.stdout.trim();
+  }
+  coordinator = spawn(process.execPath, [bin, 'coordinator', 'start', '--state', state, '--address', '127.0.0.1:0', '--model', model], { stdio: ['ignore', 'pipe', 'pipe'] });
+  address = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    coordinator!.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening on port (\d+)/.exec(out);
+      if (m) resolve(`127.0.0.1:${m[1]}`);
+    });
+    coordinator!.on('exit', (code) => reject(new Error(`coordinator exited with ${code}`)));
+  });
+  const r = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--clients', 'alpha,beta,gamma', '--per-class', '4', '--text-length', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--seed', '3', '--model', model]);
+  expect(r.status, r.stderr).toBe(0);
+  sessionId = r.stdout.trim();
+});
+
+afterAll(() => {
+  coordinator?.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function raw(token: string) {
+  const client = new CoordinatorClient(address, credentials.createInsecure());
+  const md = new Metadata();
+  md.set('authorization', `Bearer ${token}`);
+  return { client, md };
+}
+
+describe.runIf(built)('federated synthesis on loopback', () => {
+  it('refuses a client without a valid credential', () => {
+    const data = writeData('intruder', [['the great film', 1], ['a bad plot', 0]]);
+    const r = cli(['client', 'run', '--address', address, '--token', 'sgt_forged', '--session', sessionId, '--data', data, '--out', join(dir, 'x'), '--model', model]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/unknown credential/);
+  });
+
+  it('answers malformed uploads with a precise status and keeps serving', async () => {
+    const { client, md } = raw(tokens.gamma);
+    await new Promise<void>((resolve, reject) => client.joinSession({ sessionId, modelSha256: createHash('sha256').update(readFileSync(model)).digest('hex') }, md, (e) => (e ? reject(e) : resolve())));
+    const send = (header: Record<string, unknown>) =>
+      new Promise<ServiceError | UploadAck>((resolve) => {
+        const s = client.uploadContribution(md, (e, r) => resolve(e ?? r!));
+        s.write({ header: { sessionId, uploadId: 'malformed-1', classIndex: 0, shape: [tinyConfig().vocabSize, 32], dtype: DType.DTYPE_FLOAT32, totalBytes: tinyConfig().vocabSize * 32 * 4, sha256: '0'.repeat(64), chunkCount: 1, noiseStd: 10, clip: 1, firstChunk: 0, l2Norm: 0, ...header } });
+        s.end();
+      });
+    expect(((await send({ shape: [3, 3] })) as ServiceError).code).toBe(status.INVALID_ARGUMENT);
+    expect(((await send({ classIndex: 9 })) as ServiceError).code).toBe(status.INVALID_ARGUMENT);
+    expect(((await send({ noiseStd: 0.01 })) as ServiceError).code).toBe(status.FAILED_PRECONDITION);
+    expect(((await send({ dtype: DType.DTYPE_UNSPECIFIED })) as ServiceError).code).toBe(status.INVALID_ARGUMENT);
+    const session = await new Promise<{ id: string }>((resolve, reject) => client.getSession({ sessionId }, md, (e, r) => (e ? reject(e) : resolve(r!))));
+    expect(session.id).toBe(sessionId);
+    const other = raw(tokens.alpha);
+    const err = await new Promise<ServiceError>((resolve) => other.client.getSession({ sessionId: 's-00000000-0000-0000-0000-000000000000' }, other.md, (e) => resolve(e!)));
+    expect(err.code).toBe(status.NOT_FOUND);
+    client.close();
+    other.client.close();
+  });
+
+  it('three clients upload noisy gradient sums and all receive the same synthetic text', async () => {
+    const shards = {
+      alpha: writeData('alpha', [['the great film', 1], ['a great cast', 1], ['a bad plot', 0]]),
+      beta: writeData('beta', [['great fun', 1], ['bad acting', 0], ['the end was bad', 0]]),
+      gamma: writeData('gamma', [['a great story', 1], ['the film was bad', 0]]),
+    };
+    const runs = Object.entries(shards).map(
+      ([id, data]) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+          const p = spawn(process.execPath, [bin, 'client', 'run', '--address', address, '--token', tokens[id], '--session', sessionId, '--data', data, '--out', join(dir, `out-${id}`), '--model', model]);
+          let stdout = '';
+          let stderr = '';
+          p.stdout.on('data', (d) => (stdout += d));
+          p.stderr.on('data', (d) => (stderr += d));
+          p.on('close', (code) => resolve({ code, stdout, stderr }));
+        }),
+    );
+    const results = await Promise.all(runs);
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    const outputs = Object.keys(shards).map((id) => readFileSync(join(dir, `out-${id}`, 'synthetic.jsonl'), 'utf8'));
+    expect(outputs[1]).toBe(outputs[0]);
+    expect(outputs[2]).toBe(outputs[0]);
+    const rows = outputs[0].trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows).toHaveLength(8);
+    expect(new Set(rows.map((r) => r.label))).toEqual(new Set(['0', '1']));
+    const meta = JSON.parse(readFileSync(join(dir, 'out-alpha', 'synthetic.jsonl.meta.json'), 'utf8'));
+    expect(meta.participants).toBe(3);
+    const res = JSON.parse(results[0].stdout);
+    expect(res.bytesSentPerClass).toEqual([tinyConfig().vocabSize * 32 * 4, tinyConfig().vocabSize * 32 * 4]);
+  });
+});
