@@ -32,6 +32,7 @@ const session: Session = {
   createdUnixMs: 1_700_000_000_000,
   seed: 7,
   message: '',
+  textLength: 20,
 };
 
 const unimplemented = (_: unknown, cb: (e: Partial<ServiceError>) => void) => cb({ code: status.UNIMPLEMENTED, details: 'not in this test' });
@@ -80,7 +81,7 @@ describe('synthgrad.v1 over gRPC', () => {
   it('unary calls carry nested messages, enums and 64-bit fields', async () => {
     const created = await new Promise<Session>((resolve, reject) =>
       client.createSession(
-        { task: session.task, modelSha256: session.modelSha256, syntheticPerClass: 30, preset: 'cpu', privacy: session.privacy, minClients: 3, deadlineUnixMs: session.deadlineUnixMs, seed: 123456789012, clientIds: ['a', 'b'] },
+        { task: session.task, modelSha256: session.modelSha256, syntheticPerClass: 30, preset: 'cpu', privacy: session.privacy, minClients: 3, deadlineUnixMs: session.deadlineUnixMs, seed: 123456789012, clientIds: ['a', 'b'], textLength: 20 },
         (e, r) => (e ? reject(e) : resolve(r)),
       ),
     );
