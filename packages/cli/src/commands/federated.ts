@@ -24,7 +24,7 @@ export const FEDERATED_USAGE = `usage:
       [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu|paper] [--seed S]
       [--epsilon E --delta D] [--clip C] [--deadline-minutes M] [--text-length L] [--model FILE]
       prints the session id
-  synthgrad client run --address HOST:PORT --token T --session ID --data FILE --out DIR [--model FILE]
+  synthgrad client run --address HOST:PORT --token T --session ID --data FILE --out DIR [--model FILE] [--seed S]
       join, upload noisy per-class gradient sums, wait for the job, download the synthetic data`;
 
 export async function coordinatorCommand(argv: string[]): Promise<void> {
@@ -120,7 +120,7 @@ export async function clientCommand(argv: string[]): Promise<void> {
   if (sub !== 'run') throw new SynthgradError(sub ? `unknown client command "${sub}"\n\n${FEDERATED_USAGE}` : FEDERATED_USAGE, 'E_USAGE');
   const { values } = parse(
     rest,
-    { address: { type: 'string' }, token: { type: 'string' }, session: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, 'chunk-kib': { type: 'string' } },
+    { address: { type: 'string' }, token: { type: 'string' }, session: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, 'chunk-kib': { type: 'string' }, seed: { type: 'string' } },
     FEDERATED_USAGE,
   );
   if (!values.address || !values.token || !values.session || !values.data || !values.out) {
@@ -135,6 +135,7 @@ export async function clientCommand(argv: string[]): Promise<void> {
       sessionId: values.session,
       dataPath: values.data,
       outDir: values.out,
+      seed: values.seed === undefined ? undefined : intFlag(values.seed, 'seed', 0, 0),
       chunkBytes: values['chunk-kib'] ? intFlag(values['chunk-kib'], 'chunk-kib', 1024) * 1024 : undefined,
       taskFromSession: (s) => taskFromSpec(s.task!),
       log: (m) => process.stderr.write(`${m}\n`),
