@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { CoordinatorClient, DType, type UploadAck } from '@synthgrad/protocol';
+import { uploadContribution } from '@synthgrad/client';
 import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
 
 const bin = fileURLToPath(new URL('../packages/cli/bin/synthgrad.js', import.meta.url));
@@ -23,6 +24,8 @@ let coordinator: ChildProcess | undefined;
 let address = '';
 const tokens: Record<string, string> = {};
 let sessionId = '';
+/** A second session, never started (quorum 2 of 1 invited), for the resume test. */
+let spareSession = '';
 
 const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
 
@@ -53,6 +56,9 @@ beforeAll(async () => {
   const r = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--clients', 'alpha,beta,gamma', '--per-class', '4', '--text-length', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--seed', '3', '--model', model]);
   expect(r.status, r.stderr).toBe(0);
   sessionId = r.stdout.trim();
+  const r2 = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--clients', 'beta', '--min-clients', '2', '--per-class', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--model', model]);
+  expect(r2.status, r2.stderr).toBe(0);
+  spareSession = r2.stdout.trim();
 });
 
 afterAll(() => {
@@ -95,6 +101,20 @@ describe.runIf(built)('federated synthesis on loopback', () => {
     expect(err.code).toBe(status.NOT_FOUND);
     client.close();
     other.client.close();
+  });
+
+  it('an upload cut off mid-stream resumes from the last acknowledged chunk', async () => {
+    const V = tinyConfig().vocabSize;
+    const values = Float32Array.from({ length: V * 32 }, (_, i) => Math.sin(i));
+    const client = new CoordinatorClient(address, credentials.createInsecure());
+    const { md } = raw(tokens.beta);
+    await new Promise<void>((resolve, reject) => client.joinSession({ sessionId: spareSession, modelSha256: createHash('sha256').update(readFileSync(model)).digest('hex') }, md, (err) => (err ? reject(err) : resolve())));
+    let writes = 0;
+    const ack = await uploadContribution(client, tokens.beta, values, { sessionId: spareSession, classIndex: 1, uploadId: 'resume-test', shape: [V, 32], noiseStd: 10, clip: 1, chunkBytes: 1024, dropAfterChunks: 5, onChunk: () => writes++ });
+    const chunks = Math.ceil((V * 32 * 4) / 1024);
+    expect(ack).toMatchObject({ uploadId: 'resume-test', chunksReceived: chunks, complete: true });
+    expect(writes).toBe(chunks); // 5 before the cut, the rest after it: nothing sent twice
+    client.close();
   });
 
   it('three clients upload noisy gradient sums and all receive the same synthetic text', async () => {

@@ -46,8 +46,9 @@ export function bearer(token: string): Metadata {
 export async function uploadContribution(client: CoordinatorClient, token: string, values: Float32Array, o: UploadOptions): Promise<UploadAck> {
   const dtype = o.dtype ?? DType.DTYPE_FLOAT32;
   const bytes = encode(values, dtype);
-  const chunkBytes = o.chunkBytes ?? 1 << 20;
-  const chunkCount = Math.ceil(bytes.length / chunkBytes);
+  // The protocol's rule: chunk_count equal chunks of ceil(total / chunk_count) bytes, the last shorter.
+  const chunkCount = Math.ceil(bytes.length / (o.chunkBytes ?? 1 << 20));
+  const chunkBytes = Math.ceil(bytes.length / chunkCount);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   // The norm of what is actually sent (after any float16 rounding).
   let sq = 0;
