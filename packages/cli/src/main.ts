@@ -3,6 +3,7 @@ import { SynthgradError } from '@synthgrad/core';
 import { dataCommand, DATA_USAGE, modelCommand, MODEL_USAGE } from './commands/model.js';
 import { benchCommand, BENCH_USAGE } from './commands/bench.js';
 import { clientCommand, coordinatorCommand, FEDERATED_USAGE } from './commands/federated.js';
+import { demoCommand, DEMO_USAGE } from './commands/demo.js';
 import { generateCommand, selectCommand, GENERATE_USAGE } from './commands/generate.js';
 
 const USAGE = `synthgrad: synthetic text by gradient matching
@@ -10,7 +11,8 @@ const USAGE = `synthgrad: synthetic text by gradient matching
 commands:
   model pull | inspect | next-token     get and exercise the language model
   data pull                             get the default data set
-  coordinator | client                  federated synthesis over gRPC (in progress)
+  coordinator | client                  federated synthesis over gRPC
+  demo                                  a coordinator and three clients on loopback
   generate                              labelled text -> synthetic text by gradient matching (GRADMM)
   select                                label check, dedup and ranking of generated text
   bench                                 benchmarks (JSON)
@@ -19,7 +21,8 @@ ${GENERATE_USAGE}
 ${MODEL_USAGE}
 ${DATA_USAGE}
 ${BENCH_USAGE}
-${FEDERATED_USAGE}`;
+${FEDERATED_USAGE}
+${DEMO_USAGE}`;
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
@@ -32,6 +35,8 @@ async function main(argv: string[]): Promise<void> {
       return coordinatorCommand(rest);
     case 'client':
       return clientCommand(rest);
+    case 'demo':
+      return demoCommand(rest);
     case 'bench':
       return benchCommand(rest);
     case 'generate':

@@ -9,6 +9,7 @@ import {
   resolveTask,
   sha256File,
   SynthgradError,
+  type Task,
 } from '@synthgrad/core';
 import { CoordinatorClient, specFromTask, taskFromSpec, type Session } from '@synthgrad/protocol';
 import { Credentials, credentialsFile, startCoordinator } from '@synthgrad/coordinator';
@@ -86,30 +87,19 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     const clients = values.clients.split(',').map((c) => c.trim()).filter(Boolean);
     const task = resolveTask(values.task ?? 'sentiment');
     const sha = await sha256File(resolveModelPath(values.model));
-    const client = new CoordinatorClient(values.address, grpcCredentials.createInsecure());
-    try {
-      const session = await new Promise<Session>((resolve, reject) =>
-        client.createSession(
-          {
-            task: specFromTask(task),
-            modelSha256: sha,
-            syntheticPerClass: intFlag(values['per-class'], 'per-class', 30),
-            preset: values.preset ?? 'cpu',
-            privacy: { epsilon: Number(values.epsilon ?? 0), delta: Number(values.delta ?? 0), clip: Number(values.clip ?? 1) },
-            minClients: intFlag(values['min-clients'], 'min-clients', clients.length),
-            deadlineUnixMs: values['deadline-minutes'] ? Date.now() + Number(values['deadline-minutes']) * 60_000 : 0,
-            seed: intFlag(values.seed, 'seed', 0, 0),
-            clientIds: clients,
-            textLength: intFlag(values['text-length'], 'text-length', 25),
-          },
-          bearer(values.token!),
-          (e, r) => (e ? reject(new SynthgradError(`create-session refused: ${e.details}`)) : resolve(r!)),
-        ),
-      );
-      process.stdout.write(`${session.id}\n`);
-    } finally {
-      client.close();
-    }
+    const id = await createSession(values.address, values.token, {
+      task,
+      modelSha256: sha,
+      syntheticPerClass: intFlag(values['per-class'], 'per-class', 30),
+      preset: values.preset ?? 'cpu',
+      privacy: { epsilon: Number(values.epsilon ?? 0), delta: Number(values.delta ?? 0), clip: Number(values.clip ?? 1) },
+      minClients: intFlag(values['min-clients'], 'min-clients', clients.length),
+      deadlineUnixMs: values['deadline-minutes'] ? Date.now() + Number(values['deadline-minutes']) * 60_000 : 0,
+      seed: intFlag(values.seed, 'seed', 0, 0),
+      clientIds: clients,
+      textLength: intFlag(values['text-length'], 'text-length', 25),
+    });
+    process.stdout.write(`${id}\n`);
     return;
   }
   throw new SynthgradError(sub ? `unknown coordinator command "${sub}"\n\n${FEDERATED_USAGE}` : FEDERATED_USAGE, 'E_USAGE');
@@ -147,5 +137,35 @@ export async function clientCommand(argv: string[]): Promise<void> {
     throw e;
   } finally {
     rt.dispose();
+  }
+}
+
+export interface SessionSpec {
+  task: Task;
+  modelSha256: string;
+  syntheticPerClass: number;
+  preset: string;
+  privacy: { epsilon: number; delta: number; clip: number };
+  minClients: number;
+  deadlineUnixMs?: number;
+  seed: number;
+  clientIds: string[];
+  textLength: number;
+}
+
+/** Create a session as the operator; returns its id. */
+export async function createSession(address: string, token: string, spec: SessionSpec): Promise<string> {
+  const client = new CoordinatorClient(address, grpcCredentials.createInsecure());
+  try {
+    const session = await new Promise<Session>((resolve, reject) =>
+      client.createSession(
+        { ...spec, task: specFromTask(spec.task), deadlineUnixMs: spec.deadlineUnixMs ?? 0 },
+        bearer(token),
+        (e, r) => (e ? reject(new SynthgradError(`create-session refused: ${e.details}`)) : resolve(r!)),
+      ),
+    );
+    return session.id;
+  } finally {
+    client.close();
   }
 }

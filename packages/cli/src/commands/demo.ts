@@ -1,0 +1,114 @@
+/**
+ * `synthgrad demo`: a coordinator and three data-owner clients as separate processes on loopback.
+ * The default data set is split among the clients; each computes noisy per-class gradient sums,
+ * the coordinator synthesises, and every client downloads the same synthetic text.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultDataPath, readExamples, resolveModelPath, resolveTask, Rng, sha256File, SynthgradError } from '@synthgrad/core';
+import { Credentials, credentialsFile } from '@synthgrad/coordinator';
+import { intFlag, parse } from '../args.js';
+import { createSession } from './federated.js';
+
+export const DEMO_USAGE = `usage:
+  synthgrad demo [--data FILE] [--dir synthgrad-demo] [--real-per-client 8] [--per-class 10] [--preset cpu]
+                 [--epsilon 8 --delta 1e-5 --clip 1] [--model FILE]
+      a coordinator and three clients on loopback, as separate processes, on the default data set`;
+
+const bin = fileURLToPath(new URL('../../bin/synthgrad.js', import.meta.url));
+
+function spawnLogged(args: string[], tag: string): ChildProcess {
+  const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  p.stderr!.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n').filter(Boolean)) process.stderr.write(`[${tag}] ${line}\n`);
+  });
+  return p;
+}
+
+export async function demoCommand(argv: string[]): Promise<void> {
+  const { values } = parse(
+    argv,
+    {
+      data: { type: 'string' },
+      dir: { type: 'string' },
+      'real-per-client': { type: 'string' },
+      'per-class': { type: 'string' },
+      preset: { type: 'string' },
+      epsilon: { type: 'string' },
+      delta: { type: 'string' },
+      clip: { type: 'string' },
+      model: { type: 'string' },
+    },
+    DEMO_USAGE,
+  );
+  const dir = resolve(values.dir ?? 'synthgrad-demo');
+  const dataPath = values.data ?? defaultDataPath();
+  const task = resolveTask('sentiment');
+  const examples = readExamples(dataPath, task);
+  const modelPath = resolveModelPath(values.model);
+  const perClient = intFlag(values['real-per-client'], 'real-per-client', 8);
+  const state = join(dir, 'coordinator-state');
+  mkdirSync(state, { recursive: true });
+  const creds = new Credentials(credentialsFile(state));
+  const tokens = { operator: creds.add('operator', 'operator'), ...Object.fromEntries(['hospital-a', 'bank-b', 'company-c'].map((c) => [c, creds.add(c, 'client')])) };
+  const clients = ['hospital-a', 'bank-b', 'company-c'];
+  // Each owner gets its own disjoint random sample of each class.
+  const shuffled = task.labels.map((_, c) => Rng.derive(0, 'demo-split', c).shuffle(examples.filter((e) => e.label === c)));
+  const shards = clients.map((name, k) => {
+    const rows = task.labels.flatMap((l, c) => shuffled[c].slice(k * perClient, (k + 1) * perClient).map((e) => ({ text: e.text, label: l.value })));
+    const path = join(dir, `${name}.jsonl`);
+    writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    return path;
+  });
+  process.stderr.write(`demo in ${dir}: ${clients.length} clients with ${perClient} examples per class each, from ${dataPath}\n`);
+  const coordinator = spawnLogged(['coordinator', 'start', '--state', state, '--address', '127.0.0.1:0', '--model', modelPath], 'coordinator');
+  const children: ChildProcess[] = [coordinator];
+  try {
+    const address = await new Promise<string>((res, rej) => {
+      let out = '';
+      coordinator.stdout!.on('data', (d) => {
+        out += d;
+        const m = /listening on port (\d+)/.exec(out);
+        if (m) res(`127.0.0.1:${m[1]}`);
+      });
+      coordinator.on('exit', (code) => rej(new SynthgradError(`the coordinator exited with code ${code}`)));
+    });
+    const epsilon = Number(values.epsilon ?? 8);
+    const session = await createSession(address, tokens.operator, {
+      task,
+      modelSha256: await sha256File(modelPath),
+      syntheticPerClass: intFlag(values['per-class'], 'per-class', 10),
+      preset: values.preset ?? 'cpu',
+      privacy: { epsilon, delta: Number(values.delta ?? 1e-5), clip: Number(values.clip ?? 1) },
+      minClients: clients.length,
+      clientIds: clients,
+      seed: 0,
+      textLength: 20,
+    });
+    process.stderr.write(`session ${session} (epsilon ${epsilon}); starting the clients\n`);
+    const results = await Promise.all(
+      clients.map(
+        (name, k) =>
+          new Promise<{ name: string; out: string; result: { synthetic: string; bytesSentPerClass: number[]; uploadSeconds: number } }>((res, rej) => {
+            const out = join(dir, `${name}-result`);
+            const p = spawnLogged(['client', 'run', '--address', address, '--token', tokens[name as keyof typeof tokens], '--session', session, '--data', shards[k], '--out', out, '--model', modelPath], name);
+            children.push(p);
+            let stdout = '';
+            p.stdout!.on('data', (d) => (stdout += d));
+            p.on('close', (code) => (code === 0 ? res({ name, out, result: JSON.parse(stdout) }) : rej(new SynthgradError(`client ${name} exited with code ${code}`))));
+          }),
+      ),
+    );
+    process.stdout.write('\nsynthetic data (identical for every participant):\n');
+    for (const r of results) {
+      const bytes = r.result.bytesSentPerClass.reduce((a, b) => a + b, 0);
+      process.stdout.write(
+        `  ${r.name}: ${r.result.synthetic}  (sent ${r.result.bytesSentPerClass.map((b) => `${(b / 2 ** 20).toFixed(1)} MiB`).join(' + ')} for ${r.result.bytesSentPerClass.length} classes, ${(bytes / 2 ** 20 / r.result.uploadSeconds).toFixed(1)} MiB/s upload)\n`,
+      );
+    }
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+  }
+}
