@@ -28,7 +28,7 @@ afterAll(() => {
 const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
 
 function startCoordinator(state: string): Promise<{ proc: ChildProcess; address: string }> {
-  const proc = spawn(process.execPath, [bin, 'coordinator', 'start', '--state', state, '--address', '127.0.0.1:0', '--model', model], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [bin, 'coordinator', 'start', '--insecure', '--state', state, '--address', '127.0.0.1:0', '--model', model], { stdio: ['ignore', 'pipe', 'inherit'] });
   procs.push(proc);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -47,13 +47,13 @@ async function setup(name: string) {
   const alpha = cli(['coordinator', 'add-client', '--state', state, '--id', 'alpha']).stdout.trim();
   const { proc, address } = await startCoordinator(state);
   // The paper preset on a tiny model: a few seconds a batch, one batch a class.
-  const r = cli(['coordinator', 'create-session', '--address', address, '--token', op, '--clients', 'alpha', '--min-clients', '1', '--per-class', '10', '--preset', 'paper', '--text-length', '4', '--seed', '5', '--model', model]);
+  const r = cli(['coordinator', 'create-session', '--insecure', '--address', address, '--token', op, '--clients', 'alpha', '--min-clients', '1', '--per-class', '10', '--preset', 'paper', '--text-length', '4', '--seed', '5', '--model', model]);
   expect(r.status, r.stderr).toBe(0);
   return { state, op, alpha, proc, address, session: r.stdout.trim() };
 }
 
 function runClient(address: string, token: string, session: string, out: string) {
-  const p = spawn(process.execPath, [bin, 'client', 'run', '--address', address, '--token', token, '--session', session, '--data', data, '--out', out, '--model', model, '--seed', '1'], { stdio: 'ignore' });
+  const p = spawn(process.execPath, [bin, 'client', 'run', '--insecure', '--address', address, '--token', token, '--session', session, '--data', data, '--out', out, '--model', model, '--seed', '1'], { stdio: 'ignore' });
   procs.push(p);
   return new Promise<number | null>((resolve) => p.on('close', resolve));
 }

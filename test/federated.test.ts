@@ -1,7 +1,8 @@
 /**
- * Federated synthesis with real processes on loopback and a tiny model: a coordinator and three
- * data-owner clients produce shared synthetic text; a client without a valid credential is
- * refused; malformed uploads get their status and the coordinator keeps serving.
+ * Federated synthesis with real processes on loopback and a tiny model, over mutual TLS: a
+ * coordinator and three data-owner clients produce shared synthetic text; the health service
+ * answers; plaintext, certificate-less and mismatched callers and clients without a valid
+ * credential are refused; malformed uploads get their status and the coordinator keeps serving.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -38,12 +39,15 @@ function writeData(name: string, rows: [string, number][]): string {
 beforeAll(async () => {
   if (!built) return;
   writeTinyLlamaGGUF(model, tinyConfig(), tinyWeights(tinyConfig(), 11));
+  const init = cli(['coordinator', 'tls-init', '--state', state, '--hosts', 'localhost,127.0.0.1']);
+  expect(init.status, init.stderr).toBe(0);
   for (const [id, op] of [['op', true], ['alpha', false], ['beta', false], ['gamma', false]] as const) {
     const r = cli(['coordinator', 'add-client', '--state', state, '--id', id, ...(op ? ['--operator'] : [])]);
     expect(r.status, r.stderr).toBe(0);
     tokens[id] = r.stdout.trim();
+    expect(r.stderr).toContain(bundle(id));
   }
-  coordinator = spawn(process.execPath, [bin, 'coordinator', 'start', '--state', state, '--address', '127.0.0.1:0', '--model', model], { stdio: ['ignore', 'pipe', 'pipe'] });
+  coordinator = spawn(process.execPath, [bin, 'coordinator', 'start', '--state', state, '--address', '127.0.0.1:0', '--model', model, '--mtls'], { stdio: ['ignore', 'pipe', 'pipe'] });
   address = await new Promise<string>((resolve, reject) => {
     let out = '';
     coordinator!.stdout!.on('data', (d) => {
@@ -53,10 +57,10 @@ beforeAll(async () => {
     });
     coordinator!.on('exit', (code) => reject(new Error(`coordinator exited with ${code}`)));
   });
-  const r = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--clients', 'alpha,beta,gamma', '--per-class', '4', '--text-length', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--seed', '3', '--model', model]);
+  const r = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--tls', bundle('op'), '--clients', 'alpha,beta,gamma', '--per-class', '4', '--text-length', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--seed', '3', '--model', model]);
   expect(r.status, r.stderr).toBe(0);
   sessionId = r.stdout.trim();
-  const r2 = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--clients', 'beta', '--min-clients', '2', '--per-class', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--model', model]);
+  const r2 = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--tls', bundle('op'), '--clients', 'beta', '--min-clients', '2', '--per-class', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--model', model]);
   expect(r2.status, r2.stderr).toBe(0);
   spareSession = r2.stdout.trim();
 });
@@ -66,17 +70,49 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function raw(token: string) {
-  const client = new CoordinatorClient(address, credentials.createInsecure());
+/** The TLS bundle (ca.pem, cert.pem, key.pem) add-client wrote for a party. */
+const bundle = (id: string) => join(state, 'tls', 'clients', id);
+
+/** Channel credentials from a party's bundle (mutual TLS). */
+function tls(id: string) {
+  const f = (n: string) => readFileSync(join(bundle(id), n));
+  return credentials.createSsl(f('ca.pem'), f('key.pem'), f('cert.pem'));
+}
+
+function raw(token: string, id = Object.keys(tokens).find((k) => tokens[k] === token)!) {
+  const client = new CoordinatorClient(address, tls(id));
   const md = new Metadata();
   md.set('authorization', `Bearer ${token}`);
   return { client, md };
 }
 
 describe.runIf(built)('federated synthesis on loopback', () => {
+  it('serves the gRPC health service over TLS and refuses plaintext', () => {
+    const ok = cli(['coordinator', 'health', '--address', address, '--tls', bundle('alpha')]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe('synthgrad.v1.Coordinator: SERVING\n');
+    const plain = cli(['coordinator', 'health', '--address', address, '--insecure']);
+    expect(plain.status).toBe(1);
+    expect(plain.stderr).toMatch(/health check of .* failed/);
+  });
+
+  it('under mutual TLS refuses a client without a certificate, and a certificate used with another party\'s token', async () => {
+    const noCert = new CoordinatorClient(address, credentials.createSsl(readFileSync(join(bundle('alpha'), 'ca.pem'))));
+    const md = new Metadata();
+    md.set('authorization', `Bearer ${tokens.alpha}`);
+    const e1 = await new Promise<ServiceError>((resolve) => noCert.listSessions({}, md, { deadline: new Date(Date.now() + 10_000) }, (e) => resolve(e!)));
+    expect(e1.code).toBe(status.UNAVAILABLE); // the handshake fails: no certificate, no connection
+    noCert.close();
+    const swapped = raw(tokens.beta, 'alpha'); // alpha's certificate, beta's token
+    const e2 = await new Promise<ServiceError>((resolve) => swapped.client.listSessions({}, swapped.md, (e) => resolve(e!)));
+    expect(e2.code).toBe(status.PERMISSION_DENIED);
+    expect(e2.details).toMatch(/certificate is for "alpha" but the credential is for "beta"/);
+    swapped.client.close();
+  });
+
   it('refuses a client without a valid credential', () => {
     const data = writeData('intruder', [['the great film', 1], ['a bad plot', 0]]);
-    const r = cli(['client', 'run', '--address', address, '--token', 'sgt_forged', '--session', sessionId, '--data', data, '--out', join(dir, 'x'), '--model', model]);
+    const r = cli(['client', 'run', '--address', address, '--token', 'sgt_forged', '--tls', bundle('alpha'), '--session', sessionId, '--data', data, '--out', join(dir, 'x'), '--model', model]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/unknown credential/);
   });
@@ -106,8 +142,7 @@ describe.runIf(built)('federated synthesis on loopback', () => {
   it('an upload cut off mid-stream resumes from the last acknowledged chunk', async () => {
     const V = tinyConfig().vocabSize;
     const values = Float32Array.from({ length: V * 32 }, (_, i) => Math.sin(i));
-    const client = new CoordinatorClient(address, credentials.createInsecure());
-    const { md } = raw(tokens.beta);
+    const { client, md } = raw(tokens.beta);
     await new Promise<void>((resolve, reject) => client.joinSession({ sessionId: spareSession, modelSha256: createHash('sha256').update(readFileSync(model)).digest('hex') }, md, (err) => (err ? reject(err) : resolve())));
     let writes = 0;
     const ack = await uploadContribution(client, tokens.beta, values, { sessionId: spareSession, classIndex: 1, uploadId: 'resume-test', shape: [V, 32], noiseStd: 10, clip: 1, chunkBytes: 1024, dropAfterChunks: 5, onChunk: () => writes++ });
@@ -126,7 +161,7 @@ describe.runIf(built)('federated synthesis on loopback', () => {
     const runs = Object.entries(shards).map(
       ([id, data]) =>
         new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-          const p = spawn(process.execPath, [bin, 'client', 'run', '--address', address, '--token', tokens[id], '--session', sessionId, '--data', data, '--out', join(dir, `out-${id}`), '--model', model]);
+          const p = spawn(process.execPath, [bin, 'client', 'run', '--address', address, '--token', tokens[id], '--tls', bundle(id), '--session', sessionId, '--data', data, '--out', join(dir, `out-${id}`), '--model', model]);
           let stdout = '';
           let stderr = '';
           p.stdout.on('data', (d) => (stdout += d));

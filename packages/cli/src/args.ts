@@ -16,17 +16,27 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies Options;
 
+/** Thrown by parse() for --help once the other flags have been validated; main prints the usage and exits 0. */
+export class HelpRequested extends Error {
+  constructor(readonly usage: string) {
+    super('help requested');
+  }
+}
+
 export function parse<O extends Options>(
   argv: string[],
   options: O,
   usage: string,
 ): { values: ParsedValues<O & typeof COMMON_OPTIONS> } {
+  let values: ParsedValues<O & typeof COMMON_OPTIONS>;
   try {
-    const { values } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: false, strict: true });
-    return { values: values as unknown as ParsedValues<O & typeof COMMON_OPTIONS> };
+    values = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: false, strict: true }).values as unknown as ParsedValues<O & typeof COMMON_OPTIONS>;
   } catch (e) {
     throw new SynthgradError(`${(e as Error).message}\n\n${usage}`, 'E_USAGE');
   }
+  // Unknown flags fail above even with --help, so `CMD --help` also checks that a command line is valid.
+  if (values.help) throw new HelpRequested(usage);
+  return { values };
 }
 
 export function intFlag(value: string | undefined, name: string, fallback: number, min = 1): number {

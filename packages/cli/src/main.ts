@@ -1,6 +1,8 @@
 /** The `synthgrad` command: dispatch to a command module; user errors print one clear line. */
 import { SynthgradError } from '@synthgrad/core';
-import { dataCommand, DATA_USAGE, modelCommand, MODEL_USAGE } from './commands/model.js';
+import { HelpRequested } from './args.js';
+import { modelCommand, MODEL_USAGE } from './commands/model.js';
+import { dataCommand, DATA_USAGE } from './commands/data.js';
 import { benchCommand, BENCH_USAGE } from './commands/bench.js';
 import { clientCommand, coordinatorCommand, FEDERATED_USAGE } from './commands/federated.js';
 import { demoCommand, DEMO_USAGE } from './commands/demo.js';
@@ -55,6 +57,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof HelpRequested) {
+    process.stdout.write(`${e.usage}\n`);
+    process.exit(0);
+  }
   if (e instanceof SynthgradError) {
     process.stderr.write(`synthgrad: ${e.message}\n`);
     process.exit(e.code === 'E_USAGE' ? 2 : 1);

@@ -4,11 +4,12 @@
  * download the shared result. No text and no per-example value leaves this process.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { credentials as grpcCredentials, type ChannelCredentials } from '@grpc/grpc-js';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { analyticGaussianSigma, readExamples, type LoadedModel, type Task } from '@synthgrad/core';
 import { CoordinatorClient, ResultFile, SessionState, type Session, type SessionEvent } from '@synthgrad/protocol';
+import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { computeContributions } from './contribution.js';
 import { bearer, uploadContribution } from './upload.js';
 
@@ -19,7 +20,8 @@ export interface ClientRunOptions {
   dataPath: string;
   outDir: string;
   seed?: number;
-  channel?: ChannelCredentials;
+  /** Transport security (see channelCredentials in @synthgrad/protocol); there is no plaintext default. */
+  channel: ChannelCredentials;
   log?: (msg: string) => void;
   chunkBytes?: number;
   /** Task fields of the local data (the session's labels, suffix and verbalisers are used). */
@@ -35,7 +37,7 @@ export interface ClientRunResult {
 
 export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<ClientRunResult> {
   const log = o.log ?? (() => {});
-  const client = new CoordinatorClient(o.address, o.channel ?? grpcCredentials.createInsecure());
+  const client = new CoordinatorClient(o.address, o.channel);
   try {
     const md = () => bearer(o.token);
     const sha = await rt.sha256();
@@ -43,36 +45,41 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
       client.joinSession({ sessionId: o.sessionId, modelSha256: sha }, md(), { deadline: new Date(Date.now() + 30_000) }, (e, r) => (e ? reject(e) : resolve(r!.session!))),
     );
     log(`joined ${joined.id} (${joined.participants} participant(s), quorum ${joined.minClients})`);
-    const task = o.taskFromSession(joined);
-    const examples = readExamples(o.dataPath, task);
-    const privacy = joined.privacy!;
-    const targets = computeContributions(rt, task, examples, privacy, o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16));
-    const sigma = privacy.epsilon > 0 ? analyticGaussianSigma(privacy.epsilon, privacy.delta, privacy.clip) : 0;
-    const t0 = performance.now();
     const bytesSentPerClass: number[] = [];
-    for (const t of targets) {
-      await uploadContribution(client, o.token, t.sum, {
-        sessionId: joined.id,
-        classIndex: t.label,
-        uploadId: `class-${t.label}`,
-        shape: [t.vocabSize, t.dModel],
-        noiseStd: sigma,
-        clip: privacy.clip,
-        chunkBytes: o.chunkBytes,
-      });
-      bytesSentPerClass.push(t.sum.byteLength);
-      log(`uploaded class ${t.label}: ${t.sum.byteLength} bytes`);
+    let uploadSeconds = 0;
+    if (joined.state === SessionState.SESSION_STATE_OPEN) {
+      const task = o.taskFromSession(joined);
+      const examples = readExamples(o.dataPath, task);
+      const privacy = joined.privacy!;
+      const targets = computeContributions(rt, task, examples, privacy, o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16));
+      const sigma = privacy.epsilon > 0 ? analyticGaussianSigma(privacy.epsilon, privacy.delta, privacy.clip) : 0;
+      for (const t of targets) {
+        // What the owner should know before sending: with few examples the noise drowns the signal.
+        const n = examples.filter((e) => e.label === t.label).length;
+        const noiseNorm = sigma * Math.sqrt(t.vocabSize * t.dModel);
+        const ratio = noiseNorm > 0 ? (n * privacy.clip) / noiseNorm : Infinity;
+        log(`class ${t.label}: ${n} examples, signal norm <= ${(n * privacy.clip).toFixed(1)}, noise norm ~ ${noiseNorm.toFixed(1)}${ratio < 1 ? ` (signal/noise <= ${ratio.toFixed(3)}: the noise dominates; more examples or a larger epsilon would help)` : ''}`);
+      }
+      const t0 = performance.now();
+      for (const t of targets) {
+        await uploadContribution(client, o.token, t.sum, {
+          sessionId: joined.id,
+          classIndex: t.label,
+          uploadId: `class-${t.label}`,
+          shape: [t.vocabSize, t.dModel],
+          noiseStd: sigma,
+          clip: privacy.clip,
+          chunkBytes: o.chunkBytes,
+        });
+        bytesSentPerClass.push(t.sum.byteLength);
+        log(`uploaded class ${t.label}: ${t.sum.byteLength} bytes`);
+      }
+      uploadSeconds = (performance.now() - t0) / 1000;
+    } else {
+      // A restarted client whose contributions are already in: just follow the job and download.
+      log(`session is ${SessionState[joined.state]}; contributions already in, following the job`);
     }
-    const uploadSeconds = (performance.now() - t0) / 1000;
-    await new Promise<void>((resolve, reject) => {
-      const s = client.watchSession({ sessionId: joined.id }, md());
-      s.on('data', (e: SessionEvent) => {
-        log(`session ${SessionState[e.state]} ${(e.progress * 100).toFixed(0)}% ${e.message}`);
-        if (e.state === SessionState.SESSION_STATE_FAILED || e.state === SessionState.SESSION_STATE_EXPIRED) reject(new Error(`session ${SessionState[e.state]}: ${e.message}`));
-      });
-      s.on('end', resolve);
-      s.on('error', reject);
-    });
+    await followJob(client, md, joined.id, log);
     mkdirSync(o.outDir, { recursive: true });
     const files: string[] = [];
     for (const [file, name] of [
@@ -81,12 +88,39 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
     ] as const) {
       const data = await download(client, md(), joined.id, file);
       const path = join(o.outDir, name);
-      writeFileSync(path, data);
+      writeFileSync(`${path}.tmp`, data); // never a half-written result under the final name
+      renameSync(`${path}.tmp`, path);
       files.push(path);
     }
     return { synthetic: files[0], meta: files[1], bytesSentPerClass, uploadSeconds };
   } finally {
     client.close();
+  }
+}
+
+/**
+ * Follow the session's progress stream until the job ends. A dropped connection (the coordinator
+ * restarting, a network blip) is retried with exponential backoff for up to `patienceMs`.
+ */
+async function followJob(client: CoordinatorClient, md: () => ReturnType<typeof bearer>, sessionId: string, log: (m: string) => void, patienceMs = 15 * 60_000): Promise<void> {
+  let waited = 0;
+  for (let attempt = 0; ; attempt++) {
+    const err = await new Promise<ServiceError | undefined>((resolve, reject) => {
+      const s = client.watchSession({ sessionId }, md());
+      s.on('data', (e: SessionEvent) => {
+        waited = 0;
+        log(`session ${SessionState[e.state]} ${(e.progress * 100).toFixed(0)}% ${e.message}`);
+        if (e.state === SessionState.SESSION_STATE_FAILED || e.state === SessionState.SESSION_STATE_EXPIRED) reject(new Error(`session ${SessionState[e.state]}: ${e.message}`));
+      });
+      s.on('end', () => resolve(undefined));
+      s.on('error', (e: ServiceError) => resolve(e));
+    });
+    if (!err) return;
+    if (err.code !== grpcStatus.UNAVAILABLE || waited >= patienceMs) throw err;
+    const delay = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
+    log(`lost the progress stream (${err.details}); retrying in ${delay / 1000}s`);
+    await new Promise((r) => setTimeout(r, delay));
+    waited += delay;
   }
 }
 

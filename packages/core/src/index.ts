@@ -16,6 +16,7 @@ export { transpose2d } from './util/transpose.js';
 export { analyticGaussianSigma, classicGaussianSigma, gaussianDelta, normalCdf } from './privacy/analytic-gaussian.js';
 export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, resolveTask, validateTask, labelIndex } from './task/task.js';
 export { type Example, readExamples, byClass } from './task/data.js';
+export { type Shard, splitIntoShards } from './task/shards.js';
 export { taskTokens, leftPad, type TaskTokens } from './gradmm/prompt.js';
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './gradmm/targets.js';
 export { MatchingLoss, type MatchingDistance } from './gradmm/matching.js';

@@ -4,13 +4,15 @@
  * the coordinator synthesises, and every client downloads the same synthetic text.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultDataPath, readExamples, resolveModelPath, resolveTask, Rng, sha256File, SynthgradError } from '@synthgrad/core';
-import { Credentials, credentialsFile } from '@synthgrad/coordinator';
+import { defaultDataPath, resolveModelPath, resolveTask, sha256File, SynthgradError } from '@synthgrad/core';
+import { Credentials, credentialsFile, initServerTls, issueClientBundle, tlsDir } from '@synthgrad/coordinator';
+import { channelCredentials } from '@synthgrad/protocol';
 import { intFlag, parse } from '../args.js';
 import { createSession } from './federated.js';
+import { writeShards } from './data.js';
 
 export const DEMO_USAGE = `usage:
   synthgrad demo [--data FILE] [--dir synthgrad-demo] [--real-per-client 8] [--per-class 10] [--preset cpu]
@@ -19,8 +21,8 @@ export const DEMO_USAGE = `usage:
 
 const bin = fileURLToPath(new URL('../../bin/synthgrad.js', import.meta.url));
 
-function spawnLogged(args: string[], tag: string): ChildProcess {
-  const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnLogged(args: string[], tag: string, env: Record<string, string> = {}): ChildProcess {
+  const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   p.stderr!.on('data', (d: Buffer) => {
     for (const line of d.toString().split('\n').filter(Boolean)) process.stderr.write(`[${tag}] ${line}\n`);
   });
@@ -46,24 +48,25 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const dir = resolve(values.dir ?? 'synthgrad-demo');
   const dataPath = values.data ?? defaultDataPath();
   const task = resolveTask('sentiment');
-  const examples = readExamples(dataPath, task);
   const modelPath = resolveModelPath(values.model);
   const perClient = intFlag(values['real-per-client'], 'real-per-client', 8);
   const state = join(dir, 'coordinator-state');
   mkdirSync(state, { recursive: true });
+  // Mutual TLS on loopback, as in production: a CA, the server certificate, one bundle per party.
+  initServerTls(state, ['localhost', '127.0.0.1']);
   const creds = new Credentials(credentialsFile(state));
-  const tokens = { operator: creds.add('operator', 'operator'), ...Object.fromEntries(['hospital-a', 'bank-b', 'company-c'].map((c) => [c, creds.add(c, 'client')])) };
   const clients = ['hospital-a', 'bank-b', 'company-c'];
+  const tokens: Record<string, string> = {};
+  const bundles: Record<string, string> = {};
+  for (const id of ['operator', ...clients]) {
+    tokens[id] = creds.add(id, id === 'operator' ? 'operator' : 'client');
+    bundles[id] = join(tlsDir(state), 'clients', id);
+    issueClientBundle(state, id, bundles[id]);
+  }
   // Each owner gets its own disjoint random sample of each class.
-  const shuffled = task.labels.map((_, c) => Rng.derive(0, 'demo-split', c).shuffle(examples.filter((e) => e.label === c)));
-  const shards = clients.map((name, k) => {
-    const rows = task.labels.flatMap((l, c) => shuffled[c].slice(k * perClient, (k + 1) * perClient).map((e) => ({ text: e.text, label: l.value })));
-    const path = join(dir, `${name}.jsonl`);
-    writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-    return path;
-  });
+  const shards = writeShards(dataPath, task, clients, dir, perClient, 0);
   process.stderr.write(`demo in ${dir}: ${clients.length} clients with ${perClient} examples per class each, from ${dataPath}\n`);
-  const coordinator = spawnLogged(['coordinator', 'start', '--state', state, '--address', '127.0.0.1:0', '--model', modelPath], 'coordinator');
+  const coordinator = spawnLogged(['coordinator', 'start', '--state', state, '--address', '127.0.0.1:0', '--model', modelPath, '--mtls'], 'coordinator');
   const children: ChildProcess[] = [coordinator];
   try {
     const address = await new Promise<string>((res, rej) => {
@@ -76,7 +79,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
       coordinator.on('exit', (code) => rej(new SynthgradError(`the coordinator exited with code ${code}`)));
     });
     const epsilon = Number(values.epsilon ?? 8);
-    const session = await createSession(address, tokens.operator, {
+    const session = await createSession(address, tokens.operator!, channelCredentials({ bundle: bundles.operator }), {
       task,
       modelSha256: await sha256File(modelPath),
       syntheticPerClass: intFlag(values['per-class'], 'per-class', 10),
@@ -87,13 +90,15 @@ export async function demoCommand(argv: string[]): Promise<void> {
       seed: 0,
       textLength: 20,
     });
-    process.stderr.write(`session ${session} (epsilon ${epsilon}); starting the clients\n`);
+    process.stderr.write(`session ${session} (epsilon ${epsilon}, mutual TLS); starting the clients\n`);
     const results = await Promise.all(
       clients.map(
         (name, k) =>
           new Promise<{ name: string; out: string; result: { synthetic: string; bytesSentPerClass: number[]; uploadSeconds: number } }>((res, rej) => {
             const out = join(dir, `${name}-result`);
-            const p = spawnLogged(['client', 'run', '--address', address, '--token', tokens[name as keyof typeof tokens], '--session', session, '--data', shards[k], '--out', out, '--model', modelPath], name);
+            const p = spawnLogged(['client', 'run', '--address', address, '--tls', bundles[name]!, '--session', session, '--data', shards[k]!, '--out', out, '--model', modelPath], name, {
+              SYNTHGRAD_TOKEN: tokens[name]!, // not on the command line, where ps would show it
+            });
             children.push(p);
             let stdout = '';
             p.stdout!.on('data', (d) => (stdout += d));

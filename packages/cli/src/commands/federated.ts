@@ -1,5 +1,7 @@
 /** `synthgrad coordinator ...` and `synthgrad client ...`: the federated system's commands. */
-import { credentials as grpcCredentials } from '@grpc/grpc-js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import {
   GGUFFile,
   configFromGGUF,
@@ -11,38 +13,137 @@ import {
   SynthgradError,
   type Task,
 } from '@synthgrad/core';
-import { CoordinatorClient, specFromTask, taskFromSpec, type Session } from '@synthgrad/protocol';
-import { Credentials, credentialsFile, startCoordinator } from '@synthgrad/coordinator';
+import { channelCredentials, CoordinatorClient, serverCredentials, specFromTask, taskFromSpec, type Session } from '@synthgrad/protocol';
+import {
+  checkHealth,
+  Credentials,
+  credentialsFile,
+  HEALTH_SERVICE_NAME,
+  initServerTls,
+  issueClientBundle,
+  serverTlsFiles,
+  startCoordinator,
+  tlsDir,
+} from '@synthgrad/coordinator';
 import { bearer, runClient } from '@synthgrad/client';
 import { intFlag, parse } from '../args.js';
 
 export const FEDERATED_USAGE = `usage:
-  synthgrad coordinator add-client --state DIR --id NAME [--operator]
-      issue a credential (printed once; only its hash is stored in DIR/credentials.json)
-  synthgrad coordinator start --state DIR [--address 127.0.0.1:50051] [--model FILE]
-      serve sessions; state (sessions, contributions, checkpoints, results) lives in DIR
-  synthgrad coordinator create-session --address HOST:PORT --token T --clients a,b,c
+  synthgrad coordinator tls-init --state DIR [--hosts localhost,127.0.0.1] [--force]
+      create a certificate authority and the server certificate in DIR/tls
+  synthgrad coordinator add-client --state DIR --id NAME [--operator] [--tls-out DIR]
+      issue a credential (printed once; only its hash is stored in DIR/credentials.json) and, when
+      DIR/tls has a CA, a client certificate bundle (ca.pem, cert.pem, key.pem; default DIR/tls/clients/NAME)
+  synthgrad coordinator start --state DIR [--address 127.0.0.1:50051] [--model FILE] [--mtls | --insecure]
+      [--credentials FILE] [--tls-dir DIR]
+      serve sessions over TLS (DIR/tls, server.pem + server-key.pem + ca.pem); --mtls also requires
+      client certificates; state (sessions, contributions, checkpoints, results) lives in DIR
+  synthgrad coordinator create-session --address HOST:PORT TOKEN --clients a,b,c TLS
       [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu|paper] [--seed S]
       [--epsilon E --delta D] [--clip C] [--deadline-minutes M] [--text-length L] [--model FILE]
       prints the session id
-  synthgrad client run --address HOST:PORT --token T --session ID --data FILE --out DIR [--model FILE] [--seed S]
-      join, upload noisy per-class gradient sums, wait for the job, download the synthetic data`;
+  synthgrad coordinator health --address HOST:PORT TLS [--service NAME]
+      query the gRPC health service; exit 0 when SERVING
+  synthgrad client run --address HOST:PORT TOKEN --session ID --data FILE --out DIR TLS [--model FILE] [--seed S]
+      join, upload noisy per-class gradient sums, wait for the job, download the synthetic data
+
+  TOKEN = --token T | --token-file FILE | $SYNTHGRAD_TOKEN (a file or the environment keeps it out of ps)
+  TLS = --tls DIR (a bundle from add-client) | --ca FILE [--cert FILE --key FILE] | --insecure (plaintext, loopback tests only)`;
+
+const TOKEN_FLAGS = { token: { type: 'string' }, 'token-file': { type: 'string' } } as const;
+
+/** The caller's bearer token: --token, else --token-file, else $SYNTHGRAD_TOKEN. */
+function tokenFromFlags(v: { token?: string; 'token-file'?: string }): string {
+  if (v.token && v['token-file']) throw new SynthgradError('give --token or --token-file, not both', 'E_USAGE');
+  if (v.token) return v.token;
+  if (v['token-file']) {
+    if (!existsSync(v['token-file'])) throw new SynthgradError(`token file ${v['token-file']} does not exist`, 'E_USAGE');
+    const t = readFileSync(v['token-file'], 'utf8').trim();
+    if (!t) throw new SynthgradError(`token file ${v['token-file']} is empty`, 'E_USAGE');
+    return t;
+  }
+  const env = process.env.SYNTHGRAD_TOKEN?.trim();
+  if (env) return env;
+  throw new SynthgradError(`a credential is required: --token, --token-file or $SYNTHGRAD_TOKEN\n\n${FEDERATED_USAGE}`, 'E_USAGE');
+}
+
+/** Flags that choose how a caller secures its connection to the coordinator. */
+const TLS_FLAGS = {
+  tls: { type: 'string' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  insecure: { type: 'boolean', default: false },
+} as const;
+
+function channelFromFlags(v: { tls?: string; ca?: string; cert?: string; key?: string; insecure?: boolean }): ChannelCredentials {
+  try {
+    return channelCredentials({ bundle: v.tls, ca: v.ca, cert: v.cert, key: v.key, insecure: v.insecure });
+  } catch (e) {
+    throw new SynthgradError((e as Error).message, 'E_USAGE');
+  }
+}
 
 export async function coordinatorCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
+  if (sub === 'tls-init') {
+    const { values } = parse(rest, { state: { type: 'string' }, hosts: { type: 'string' }, force: { type: 'boolean', default: false } }, FEDERATED_USAGE);
+    if (!values.state) throw new SynthgradError(`--state is required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
+    const hosts = (values.hosts ?? 'localhost,127.0.0.1').split(',').map((h) => h.trim()).filter(Boolean);
+    const r = initServerTls(values.state, hosts, values.force);
+    process.stdout.write(r.created ? `created ${r.ca} and ${r.cert} (for ${hosts.join(', ')})\n` : `TLS material already in ${tlsDir(values.state)} (--force to replace it)\n`);
+    return;
+  }
   if (sub === 'add-client') {
-    const { values } = parse(rest, { state: { type: 'string' }, id: { type: 'string' }, operator: { type: 'boolean', default: false } }, FEDERATED_USAGE);
+    const { values } = parse(rest, { state: { type: 'string' }, id: { type: 'string' }, operator: { type: 'boolean', default: false }, 'tls-out': { type: 'string' } }, FEDERATED_USAGE);
     if (!values.state || !values.id) throw new SynthgradError(`--state and --id are required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
     try {
-      process.stdout.write(`${new Credentials(credentialsFile(values.state)).add(values.id, values.operator ? 'operator' : 'client')}\n`);
+      const token = new Credentials(credentialsFile(values.state)).add(values.id, values.operator ? 'operator' : 'client');
+      if (existsSync(serverTlsFiles(values.state).caKey) || values['tls-out']) {
+        const out = values['tls-out'] ?? join(tlsDir(values.state), 'clients', values.id);
+        issueClientBundle(values.state, values.id, out);
+        process.stderr.write(`TLS bundle for ${values.id} in ${out} (give it to the client with its token)\n`);
+      }
+      process.stdout.write(`${token}\n`);
     } catch (e) {
       throw new SynthgradError((e as Error).message, 'E_USAGE');
     }
     return;
   }
+  if (sub === 'health') {
+    const { values } = parse(rest, { address: { type: 'string' }, service: { type: 'string' }, ...TLS_FLAGS }, FEDERATED_USAGE);
+    if (!values.address) throw new SynthgradError(`--address is required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
+    const service = values.service ?? HEALTH_SERVICE_NAME;
+    let state: string;
+    try {
+      state = await checkHealth(values.address, channelFromFlags(values), service);
+    } catch (e) {
+      throw new SynthgradError(`health check of ${values.address} failed: ${(e as { details?: string }).details ?? (e as Error).message}`);
+    }
+    process.stdout.write(`${service || '(server)'}: ${state}\n`);
+    if (state !== 'SERVING') process.exitCode = 1;
+    return;
+  }
   if (sub === 'start') {
-    const { values } = parse(rest, { state: { type: 'string' }, address: { type: 'string' }, model: { type: 'string' } }, FEDERATED_USAGE);
+    const { values } = parse(
+      rest,
+      {
+        state: { type: 'string' },
+        address: { type: 'string' },
+        model: { type: 'string' },
+        mtls: { type: 'boolean', default: false },
+        insecure: { type: 'boolean', default: false },
+        credentials: { type: 'string' },
+        'tls-dir': { type: 'string' },
+      },
+      FEDERATED_USAGE,
+    );
     if (!values.state) throw new SynthgradError(`--state is required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
+    if (values.mtls && values.insecure) throw new SynthgradError('--mtls and --insecure exclude each other', 'E_USAGE');
+    const tls = serverTlsFiles(values.state, values['tls-dir']);
+    if (!values.insecure && !existsSync(tls.cert)) {
+      throw new SynthgradError(`no TLS certificate in ${values['tls-dir'] ?? tlsDir(values.state)}: run "synthgrad coordinator tls-init --state ${values.state}" first, or pass --insecure (plaintext, loopback tests only)`, 'E_USAGE');
+    }
     const modelPath = resolveModelPath(values.model);
     const config = configFromGGUF(await GGUFFile.open(modelPath));
     const sha256 = await sha256File(modelPath);
@@ -52,8 +153,12 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
       model: { sha256, vocabSize: config.vocabSize, dModel: config.dModel },
       address: values.address ?? '127.0.0.1:50051',
       backend: values.backend,
+      credentials: serverCredentials(values.insecure ? 'insecure' : { cert: tls.cert, key: tls.key, clientCa: values.mtls ? tls.ca : undefined }),
+      requireClientCertificate: values.mtls,
+      credentialsPath: values.credentials,
     });
-    process.stdout.write(`coordinator listening on port ${running.port} (model ${sha256.slice(0, 12)}, state ${values.state})\n`);
+    const security = values.insecure ? 'PLAINTEXT' : values.mtls ? 'mutual TLS' : 'TLS';
+    process.stdout.write(`coordinator listening on port ${running.port} (${security}, model ${sha256.slice(0, 12)}, state ${values.state})\n`);
     const stop = async () => {
       await running.close();
       process.exit(0);
@@ -67,7 +172,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
       rest,
       {
         address: { type: 'string' },
-        token: { type: 'string' },
+        ...TOKEN_FLAGS,
         clients: { type: 'string' },
         task: { type: 'string' },
         'min-clients': { type: 'string' },
@@ -80,14 +185,15 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
         'deadline-minutes': { type: 'string' },
         'text-length': { type: 'string' },
         model: { type: 'string' },
+        ...TLS_FLAGS,
       },
       FEDERATED_USAGE,
     );
-    if (!values.address || !values.token || !values.clients) throw new SynthgradError(`--address, --token and --clients are required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
+    if (!values.address || !values.clients) throw new SynthgradError(`--address and --clients are required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
     const clients = values.clients.split(',').map((c) => c.trim()).filter(Boolean);
     const task = resolveTask(values.task ?? 'sentiment');
     const sha = await sha256File(resolveModelPath(values.model));
-    const id = await createSession(values.address, values.token, {
+    const id = await createSession(values.address, tokenFromFlags(values), channelFromFlags(values), {
       task,
       modelSha256: sha,
       syntheticPerClass: intFlag(values['per-class'], 'per-class', 30),
@@ -110,19 +216,32 @@ export async function clientCommand(argv: string[]): Promise<void> {
   if (sub !== 'run') throw new SynthgradError(sub ? `unknown client command "${sub}"\n\n${FEDERATED_USAGE}` : FEDERATED_USAGE, 'E_USAGE');
   const { values } = parse(
     rest,
-    { address: { type: 'string' }, token: { type: 'string' }, session: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, 'chunk-kib': { type: 'string' }, seed: { type: 'string' } },
+    {
+      address: { type: 'string' },
+      ...TOKEN_FLAGS,
+      session: { type: 'string' },
+      data: { type: 'string' },
+      out: { type: 'string' },
+      model: { type: 'string' },
+      'chunk-kib': { type: 'string' },
+      seed: { type: 'string' },
+      ...TLS_FLAGS,
+    },
     FEDERATED_USAGE,
   );
-  if (!values.address || !values.token || !values.session || !values.data || !values.out) {
-    throw new SynthgradError(`--address, --token, --session, --data and --out are required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
+  if (!values.address || !values.session || !values.data || !values.out) {
+    throw new SynthgradError(`--address, --session, --data and --out are required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
   }
+  const channel = channelFromFlags(values);
+  const token = tokenFromFlags(values);
   await initBackend({ backend: values.backend });
   const rt = await loadModel(resolveModelPath(values.model));
   try {
     const res = await runClient(rt, {
       address: values.address,
-      token: values.token,
+      token,
       sessionId: values.session,
+      channel,
       dataPath: values.data,
       outDir: values.out,
       seed: values.seed === undefined ? undefined : intFlag(values.seed, 'seed', 0, 0),
@@ -154,8 +273,8 @@ export interface SessionSpec {
 }
 
 /** Create a session as the operator; returns its id. */
-export async function createSession(address: string, token: string, spec: SessionSpec): Promise<string> {
-  const client = new CoordinatorClient(address, grpcCredentials.createInsecure());
+export async function createSession(address: string, token: string, channel: ChannelCredentials, spec: SessionSpec): Promise<string> {
+  const client = new CoordinatorClient(address, channel);
   try {
     const session = await new Promise<Session>((resolve, reject) =>
       client.createSession(

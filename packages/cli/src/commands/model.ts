@@ -1,6 +1,6 @@
 /** `synthgrad model pull | inspect | next-token`. */
 import * as tf from '@tensorflow/tfjs-core';
-import { GGUFFile, configFromGGUF, lastPosition, pullDataset, pullModel, resolveModelPath, SynthgradError } from '@synthgrad/core';
+import { GGUFFile, configFromGGUF, lastPosition, pullModel, resolveModelPath, SynthgradError } from '@synthgrad/core';
 import { intFlag, parse } from '../args.js';
 import { startRuntime } from '../runtime.js';
 
@@ -107,16 +107,4 @@ export function topK(values: Float32Array, k: number): { id: number; value: numb
     }
   }
   return best;
-}
-
-export const DATA_USAGE = `usage:
-  synthgrad data pull [--cache-dir DIR]            fetch the default data set (movie-review snippets from the
-                                                   vaderSentiment 3.3.2 source archive on PyPI) as task JSONL`;
-
-export async function dataCommand(argv: string[]): Promise<void> {
-  const [sub, ...rest] = argv;
-  if (sub !== 'pull') throw new SynthgradError(sub ? `unknown data command "${sub}"\n\n${DATA_USAGE}` : DATA_USAGE, 'E_USAGE');
-  const { values } = parse(rest, { 'cache-dir': { type: 'string' } }, DATA_USAGE);
-  const res = await pullDataset({ cacheDir: values['cache-dir'], log: (m) => process.stderr.write(`${m}\n`) });
-  process.stdout.write(`${res.path}\n`);
 }

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { HealthImplementation } from 'grpc-health-check';
 import { Server, ServerCredentials, status, type Metadata, type ServerWritableStream, type ServiceError } from '@grpc/grpc-js';
 import {
   CoordinatorService,
@@ -28,9 +29,20 @@ export interface CoordinatorOptions {
   model: { sha256: string; vocabSize: number; dModel: number };
   limits?: UploadLimits;
   backend?: string;
+  /** The credentials file (default STATE/credentials.json); re-read on every call, so a mounted Secret can rotate. */
+  credentialsPath?: string;
+  /** Under mutual TLS: every call must come with a certificate whose common name is the caller's id. */
+  requireClientCertificate?: boolean;
   /** gRPC channel limits. */
   maxMessageBytes?: number;
   maxConcurrentStreams?: number;
+}
+
+/** What authentication needs of a call: its metadata and, over TLS, the peer's certificate. */
+interface Caller {
+  metadata: Metadata;
+  // grpc-js does not export its AuthContext type; this is the part of it used here.
+  getAuthContext?: () => { sslPeerCertificate?: { subject?: { CN?: string | string[] } } } | null;
 }
 
 const fail = (code: status, details: string): ServiceError => Object.assign(new Error(details), { code, details, metadata: undefined as unknown as Metadata }) as ServiceError;
@@ -53,14 +65,22 @@ export class Coordinator {
   }
 
   private credentials(): Credentials {
-    return new Credentials(credentialsFile(this.opts.stateDir));
+    return new Credentials(this.opts.credentialsPath ?? credentialsFile(this.opts.stateDir));
   }
 
-  private auth(md: Metadata, role?: Role): Principal {
-    const header = String(md.get('authorization')[0] ?? '');
+  /**
+   * Who is calling: the bearer credential, and under mutual TLS also the certificate, whose
+   * common name must be the same id (a stolen token alone, or a certificate alone, is not enough).
+   */
+  private auth(call: Caller, role?: Role): Principal {
+    const header = String(call.metadata.get('authorization')[0] ?? '');
     const token = header.startsWith('Bearer ') ? header.slice(7) : undefined;
     const who = this.credentials().verify(token);
     if (!who) throw fail(status.UNAUTHENTICATED, token ? 'unknown credential' : 'missing credential: send "authorization: Bearer <token>"');
+    const cn = call.getAuthContext?.()?.sslPeerCertificate?.subject?.CN;
+    const peer = Array.isArray(cn) ? cn.join('+') : cn; // several CNs never equal one id
+    if (peer !== undefined && peer !== who.id) throw fail(status.PERMISSION_DENIED, `the TLS certificate is for "${peer}" but the credential is for "${who.id}"`);
+    if (peer === undefined && this.opts.requireClientCertificate) throw fail(status.UNAUTHENTICATED, 'this coordinator requires a client certificate');
     if (role && who.role !== role) throw fail(status.PERMISSION_DENIED, `${who.id} is not an ${role}`);
     return who;
   }
@@ -124,10 +144,10 @@ export class Coordinator {
   }
 
   /** Wrap a unary handler: auth errors and thrown ServiceErrors become gRPC statuses. */
-  private unary<Req, Res>(f: (req: Req, md: Metadata) => Res) {
-    return (call: { request: Req; metadata: Metadata }, cb: (e: ServiceError | null, r?: Res) => void) => {
+  private unary<Req, Res>(f: (req: Req, call: Caller) => Res) {
+    return (call: Caller & { request: Req }, cb: (e: ServiceError | null, r?: Res) => void) => {
       try {
-        cb(null, f(call.request, call.metadata));
+        cb(null, f(call.request, call));
       } catch (e) {
         cb(toServiceError(e));
       }
@@ -136,8 +156,8 @@ export class Coordinator {
 
   service(): CoordinatorServer {
     return {
-      createSession: this.unary((req, md) => {
-        this.auth(md, 'operator');
+      createSession: this.unary((req, call) => {
+        this.auth(call, 'operator');
         const labels = req.task?.labels ?? [];
         if (labels.length < 2) throw fail(status.INVALID_ARGUMENT, 'a task needs at least two labels');
         if (req.modelSha256 !== this.opts.model.sha256) throw fail(status.FAILED_PRECONDITION, `this coordinator serves model ${this.opts.model.sha256}, not ${req.modelSha256}`);
@@ -146,24 +166,26 @@ export class Coordinator {
         if (!(req.syntheticPerClass >= 1)) throw fail(status.INVALID_ARGUMENT, 'synthetic_per_class must be at least 1');
         return this.sessions.create(req).session;
       }),
-      listSessions: this.unary((_req, md) => {
-        const who = this.auth(md);
+      listSessions: this.unary((_req, call) => {
+        const who = this.auth(call);
         return { sessions: this.sessions.list().filter((r) => who.role === 'operator' || r.invited.includes(who.id)).map((r) => r.session) };
       }),
-      getSession: this.unary((req, md) => this.visible(this.auth(md), req.sessionId).session),
-      joinSession: this.unary((req, md) => {
-        const who = this.auth(md, 'client');
+      getSession: this.unary((req, call) => this.visible(this.auth(call), req.sessionId).session),
+      joinSession: this.unary((req, call) => {
+        const who = this.auth(call, 'client');
         const rec = this.visible(who, req.sessionId);
         if (req.modelSha256 !== rec.session.modelSha256) {
           throw fail(status.FAILED_PRECONDITION, `session model is ${rec.session.modelSha256}; this client has ${req.modelSha256}`);
         }
+        // Joining again is idempotent (a restarted client follows its job); joining late is not possible.
+        if (rec.joined.includes(who.id)) return { session: rec.session };
         if (rec.session.state !== SessionState.SESSION_STATE_OPEN) throw fail(status.FAILED_PRECONDITION, `session is ${SessionState[rec.session.state]}`);
-        if (!rec.joined.includes(who.id)) rec.joined.push(who.id);
+        rec.joined.push(who.id);
         this.sessions.save(rec);
         return { session: rec.session };
       }),
-      getUploadStatus: this.unary((req, md) => {
-        const who = this.auth(md, 'client');
+      getUploadStatus: this.unary((req, call) => {
+        const who = this.auth(call, 'client');
         this.visible(who, req.sessionId);
         const p = this.sessions.uploads(req.sessionId).status(`${who.id}.${req.uploadId}`);
         if (!p) throw fail(status.NOT_FOUND, `no upload ${req.uploadId}`);
@@ -172,7 +194,7 @@ export class Coordinator {
       uploadContribution: (call, cb) => {
         let who: Principal;
         try {
-          who = this.auth(call.metadata, 'client');
+          who = this.auth(call, 'client');
         } catch (e) {
           cb(toServiceError(e));
           return;
@@ -230,7 +252,7 @@ export class Coordinator {
       },
       watchSession: (call) => {
         try {
-          const rec = this.visible(this.auth(call.metadata), call.request.sessionId);
+          const rec = this.visible(this.auth(call), call.request.sessionId);
           const id = rec.session.id;
           const now = this.progress.get(id) ?? { state: rec.session.state, progress: rec.session.state === SessionState.SESSION_STATE_DONE ? 1 : 0, etaSeconds: 0, message: rec.session.message };
           call.write({ ...now, state: rec.session.state });
@@ -248,7 +270,7 @@ export class Coordinator {
       },
       downloadResult: (call) => {
         try {
-          const who = this.auth(call.metadata);
+          const who = this.auth(call);
           const rec = this.visible(who, call.request.sessionId);
           if (who.role === 'client' && !rec.joined.includes(who.id)) throw fail(status.PERMISSION_DENIED, 'only participants may download the results');
           if (rec.session.state !== SessionState.SESSION_STATE_DONE) throw fail(status.FAILED_PRECONDITION, `results are not ready (session is ${SessionState[rec.session.state]})`);
@@ -284,7 +306,10 @@ export interface RunningCoordinator {
   close(): Promise<void>;
 }
 
-export async function startCoordinator(opts: CoordinatorOptions & { address: string; credentials?: ServerCredentials }): Promise<RunningCoordinator> {
+/** The name the gRPC health service reports the coordinator under (besides the server-wide ""). */
+export const HEALTH_SERVICE_NAME = 'synthgrad.v1.Coordinator';
+
+export async function startCoordinator(opts: CoordinatorOptions & { address: string; credentials: ServerCredentials }): Promise<RunningCoordinator> {
   const coordinator = new Coordinator(opts);
   const server = new Server({
     'grpc.max_receive_message_length': opts.maxMessageBytes ?? 8 * 2 ** 20,
@@ -292,8 +317,11 @@ export async function startCoordinator(opts: CoordinatorOptions & { address: str
     'grpc.max_concurrent_streams': opts.maxConcurrentStreams ?? 32,
   });
   server.addService(CoordinatorService, coordinator.service());
+  // The standard grpc.health.v1 service, for load balancers and orchestrators' probes.
+  const health = new HealthImplementation({ '': 'SERVING', [HEALTH_SERVICE_NAME]: 'SERVING' });
+  health.addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(opts.address, opts.credentials ?? ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    server.bindAsync(opts.address, opts.credentials, (e, p) => (e ? reject(e) : resolve(p))),
   );
   const timer = setInterval(() => coordinator.checkDeadlines(), 1000);
   return {
@@ -302,6 +330,8 @@ export async function startCoordinator(opts: CoordinatorOptions & { address: str
     port,
     close: async () => {
       clearInterval(timer);
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(HEALTH_SERVICE_NAME, 'NOT_SERVING');
       await coordinator.jobs.stopAll();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     },

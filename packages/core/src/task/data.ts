@@ -1,5 +1,6 @@
-/** Labelled examples from a JSONL file, with errors that name the file and line. */
+/** Labelled examples from a JSONL or CSV file, with errors that name the file and line. */
 import { readFileSync } from 'node:fs';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { SynthgradError } from '../util/errors.js';
 import { labelIndex, type Task } from './task.js';
 
@@ -20,18 +21,7 @@ export function readExamples(path: string, task: Task): Example[] {
     throw new SynthgradError(`${path}: cannot read data file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'E_DATA');
   }
   const out: Example[] = [];
-  const lines = content.split(/\r?\n/);
-  lines.forEach((raw, i) => {
-    const line = i + 1;
-    if (raw.trim() === '') return;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(raw);
-    } catch (e) {
-      throw new SynthgradError(`${path}:${line}: malformed JSON (${(e as Error).message})`, 'E_DATA');
-    }
-    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new SynthgradError(`${path}:${line}: expected a JSON object`, 'E_DATA');
-    const rec = obj as Record<string, unknown>;
+  for (const { rec, line } of /\.csv$/i.test(path) ? csvRecords(path, content) : jsonlRecords(path, content)) {
     const text = rec[task.textField];
     if (typeof text !== 'string') throw new SynthgradError(`${path}:${line}: missing string field "${task.textField}"`, 'E_DATA');
     if (text.trim() === '') throw new SynthgradError(`${path}:${line}: field "${task.textField}" is empty`, 'E_DATA');
@@ -44,9 +34,43 @@ export function readExamples(path: string, task: Task): Example[] {
       );
     }
     out.push({ text, label, line, source: path });
-  });
+  }
   if (out.length === 0) throw new SynthgradError(`${path}: no examples`, 'E_DATA');
   return out;
+}
+
+interface SourceRecord {
+  rec: Record<string, unknown>;
+  line: number;
+}
+
+/** One JSON object a line; blank lines are skipped. */
+function jsonlRecords(path: string, content: string): SourceRecord[] {
+  const out: SourceRecord[] = [];
+  content.split(/\r?\n/).forEach((raw, i) => {
+    const line = i + 1;
+    if (raw.trim() === '') return;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(raw);
+    } catch (e) {
+      throw new SynthgradError(`${path}:${line}: malformed JSON (${(e as Error).message})`, 'E_DATA');
+    }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new SynthgradError(`${path}:${line}: expected a JSON object`, 'E_DATA');
+    out.push({ rec: obj as Record<string, unknown>, line });
+  });
+  return out;
+}
+
+/** RFC 4180 CSV with a header row naming the columns (quoted fields may span lines). */
+function csvRecords(path: string, content: string): SourceRecord[] {
+  try {
+    const rows = parseCsv(content, { columns: true, skip_empty_lines: true, bom: true, info: true }) as { record: Record<string, string>; info: { lines: number } }[];
+    return rows.map((r) => ({ rec: r.record, line: r.info.lines }));
+  } catch (e) {
+    const err = e as Error & { lines?: number };
+    throw new SynthgradError(`${path}:${err.lines ?? '?'}: malformed CSV (${err.message})`, 'E_DATA');
+  }
 }
 
 /** Examples grouped by label index; every label of the task must have at least one. */
