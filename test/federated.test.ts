@@ -145,7 +145,20 @@ describe.runIf(built)('federated synthesis on loopback', () => {
     const { client, md } = raw(tokens.beta);
     await new Promise<void>((resolve, reject) => client.joinSession({ sessionId: spareSession, modelSha256: createHash('sha256').update(readFileSync(model)).digest('hex') }, md, (err) => (err ? reject(err) : resolve())));
     let writes = 0;
-    const ack = await uploadContribution(client, tokens.beta, values, { sessionId: spareSession, classIndex: 1, uploadId: 'resume-test', shape: [V, 32], noiseStd: 10, clip: 1, chunkBytes: 1024, dropAfterChunks: 5, onChunk: () => writes++ });
+    const resumedAt: number[] = [];
+    const ack = await uploadContribution(client, tokens.beta, values, {
+      sessionId: spareSession,
+      classIndex: 1,
+      uploadId: 'resume-test',
+      shape: [V, 32],
+      noiseStd: 10,
+      clip: 1,
+      chunkBytes: 1024,
+      dropAfterChunks: 5,
+      onChunk: () => writes++,
+      onResume: (first) => resumedAt.push(first),
+    });
+    expect(resumedAt).toEqual([5]);
     const chunks = Math.ceil((V * 32 * 4) / 1024);
     expect(ack).toMatchObject({ uploadId: 'resume-test', chunksReceived: chunks, complete: true });
     expect(writes).toBe(chunks); // 5 before the cut, the rest after it: nothing sent twice

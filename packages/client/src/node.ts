@@ -70,6 +70,7 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
           noiseStd: sigma,
           clip: privacy.clip,
           chunkBytes: o.chunkBytes,
+          onResume: (first, total) => log(`class ${t.label}: the coordinator already holds ${first}/${total} chunks; resuming`),
         });
         bytesSentPerClass.push(t.sum.byteLength);
         log(`uploaded class ${t.label}: ${t.sum.byteLength} bytes`);

@@ -4,9 +4,10 @@
  * failures are retried with exponential backoff, invalid input is not.
  */
 import { createHash } from 'node:crypto';
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { once } from 'node:events';
+import { Metadata, status, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
 import { floatToHalfBits } from '@synthgrad/core';
-import { DType, type CoordinatorClient, type UploadAck } from '@synthgrad/protocol';
+import { DType, type ContributionChunk, type CoordinatorClient, type UploadAck } from '@synthgrad/protocol';
 
 export interface UploadOptions {
   sessionId: string;
@@ -22,6 +23,8 @@ export interface UploadOptions {
   /** Test hook: stop sending after this many chunks in the first attempt (simulates a dropped connection). */
   dropAfterChunks?: number;
   onChunk?: (sent: number, total: number) => void;
+  /** Called when an attempt starts past chunk 0 because the coordinator already holds the rest. */
+  onResume?: (first: number, total: number) => void;
 }
 
 export function encode(values: Float32Array, dtype: DType): Uint8Array {
@@ -72,23 +75,31 @@ export async function uploadContribution(client: CoordinatorClient, token: strin
     }
   }
 
-  function sendFrom(first: number, dropAfter?: number): Promise<UploadAck> {
-    return new Promise((resolve, reject) => {
-      const deadline = new Date(Date.now() + (o.deadlineMs ?? 120_000));
-      const stream = client.uploadContribution(bearer(token), { deadline }, (e, ack) => (e ? reject(e) : resolve(ack!)));
-      stream.write({
-        header: { sessionId: o.sessionId, uploadId: o.uploadId, classIndex: o.classIndex, shape: o.shape, dtype, totalBytes: bytes.length, sha256, chunkCount, noiseStd: o.noiseStd, clip: o.clip, firstChunk: first, l2Norm },
-      });
-      for (let i = first; i < chunkCount; i++) {
-        if (dropAfter !== undefined && i - first >= dropAfter) {
-          stream.cancel();
-          return;
-        }
-        stream.write({ chunk: { index: i, data: Buffer.from(bytes.buffer, bytes.byteOffset + i * chunkBytes, Math.min(chunkBytes, bytes.length - i * chunkBytes)) } });
-        o.onChunk?.(i + 1, chunkCount);
-      }
-      stream.end();
+  async function sendFrom(first: number, dropAfter?: number): Promise<UploadAck> {
+    if (first > 0) o.onResume?.(first, chunkCount);
+    const deadline = new Date(Date.now() + (o.deadlineMs ?? 120_000));
+    let stream!: ClientWritableStream<ContributionChunk>;
+    const acked = new Promise<UploadAck>((resolve, reject) => {
+      stream = client.uploadContribution(bearer(token), { deadline }, (e, ack) => (e ? reject(e) : resolve(ack!)));
     });
+    // Respect flow control: wait for 'drain' instead of queueing the whole payload in memory.
+    const write = async (m: ContributionChunk) => {
+      if (!stream.write(m)) await Promise.race([once(stream, 'drain'), acked]);
+    };
+    await write({
+      header: { sessionId: o.sessionId, uploadId: o.uploadId, classIndex: o.classIndex, shape: o.shape, dtype, totalBytes: bytes.length, sha256, chunkCount, noiseStd: o.noiseStd, clip: o.clip, firstChunk: first, l2Norm },
+    });
+    for (let i = first; i < chunkCount; i++) {
+      if (dropAfter !== undefined && i - first >= dropAfter) {
+        await new Promise((r) => setTimeout(r, 200)); // let what was written reach the coordinator
+        stream.cancel();
+        return acked;
+      }
+      await write({ chunk: { index: i, data: Buffer.from(bytes.buffer, bytes.byteOffset + i * chunkBytes, Math.min(chunkBytes, bytes.length - i * chunkBytes)) } });
+      o.onChunk?.(i + 1, chunkCount);
+    }
+    stream.end();
+    return acked;
   }
 }
 
