@@ -6,7 +6,7 @@ const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.
 export default defineConfig({
   resolve: {
     // Tests run against the TypeScript sources, not the build output.
-    alias: { '@synthgrad/core': src('core'), '@synthgrad/protocol': src('protocol'), '@synthgrad/coordinator': src('coordinator'), '@synthgrad/client': src('client') },
+    alias: { '@synthgrad/core': src('core'), '@synthgrad/protocol': src('protocol'), '@synthgrad/coordinator': src('coordinator'), '@synthgrad/client': src('client'), '@synthgrad/eval': src('eval') },
   },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],

@@ -4,7 +4,7 @@ export { GGUFFile, type GGUFTensor, type GGUFMetadataValue } from './gguf/file.j
 export { dequantize, byteSize, SUPPORTED_TYPES, typeName } from './gguf/dequantize.js';
 export { type LlamaConfig, configFromGGUF, validateConfig } from './model/config.js';
 export { type LlamaWeights, type LlamaLayerWeights, randomWeights, validateWeights, layerShapes } from './model/weights.js';
-export { Llama, KVCache, lastPosition, type ForwardInput, type ForwardOutput, type LlamaOptions } from './model/llama.js';
+export { Llama, KVCache, lastPosition, LORA_PROJECTIONS, type ForwardInput, type ForwardOutput, type LlamaOptions, type LoraOptions, type Projection } from './model/llama.js';
 export { loadGGUFWeights, unpermuteQK } from './model/load-gguf.js';
 export { initBackend, activeBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend } from './backend/select.js';
 export { installTransposeFix, uninstallTransposeFix, isTransposeFixInstalled } from './backend/transpose-fix.js';
@@ -18,6 +18,7 @@ export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, resolveTask, 
 export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards } from './task/shards.js';
 export { taskTokens, leftPad, type TaskTokens } from './gradmm/prompt.js';
+export { sampleTopK } from './gradmm/sample.js';
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './gradmm/targets.js';
 export { MatchingLoss, type MatchingDistance } from './gradmm/matching.js';
 export { Projector } from './gradmm/projection.js';

@@ -29,26 +29,7 @@ export function sampleAllowed(
   const out: number[][] = Array.from({ length: batch }, () => []);
   try {
     for (let i = 0; i < length; i++) {
-      const step = rows.map((row) => {
-        const best: { id: number; v: number }[] = [];
-        for (let id = 0; id < V; id++) {
-          if (!allowed.has(id)) continue;
-          const v = row[id] / temperature;
-          if (best.length < topK || v > best[best.length - 1].v) {
-            best.push({ id, v });
-            best.sort((a, b) => b.v - a.v);
-            if (best.length > topK) best.pop();
-          }
-        }
-        const max = best[0].v;
-        const w = best.map((b) => Math.exp(b.v - max));
-        let r = rng.uniform() * w.reduce((a, b) => a + b, 0);
-        for (let j = 0; j < best.length; j++) {
-          r -= w[j];
-          if (r <= 0) return best[j].id;
-        }
-        return best[best.length - 1].id;
-      });
+      const step = rows.map((row) => sampleTopK(row, rng, { topK, temperature, allowed }));
       step.forEach((id, b) => out[b].push(id));
       if (i === length - 1) break;
       const o = model.forward({ ids: step.map((id) => [id]), cache, logits: 'last' });
@@ -61,4 +42,26 @@ export function sampleAllowed(
     cache.dispose();
   }
   return out;
+}
+
+/** Draw one token id from logits: the top-k (of the allowed ids, when given) at a temperature. */
+export function sampleTopK(row: Float32Array, rng: Rng, opts: { topK: number; temperature: number; allowed?: Set<number> }): number {
+  const best: { id: number; v: number }[] = [];
+  for (let id = 0; id < row.length; id++) {
+    if (opts.allowed && !opts.allowed.has(id)) continue;
+    const v = row[id]! / opts.temperature;
+    if (best.length < opts.topK || v > best[best.length - 1]!.v) {
+      best.push({ id, v });
+      best.sort((a, b) => b.v - a.v);
+      if (best.length > opts.topK) best.pop();
+    }
+  }
+  const max = best[0]!.v;
+  const w = best.map((b) => Math.exp(b.v - max));
+  let r = rng.uniform() * w.reduce((a, b) => a + b, 0);
+  for (let j = 0; j < best.length; j++) {
+    r -= w[j]!;
+    if (r <= 0) return best[j]!.id;
+  }
+  return best[best.length - 1]!.id;
 }

@@ -12,8 +12,10 @@
  * - The tied embedding/head matrix is kept only as E^T [d, V]; lookups gather its columns.
  * - Grouped-query attention never materialises repeated K/V heads: the query heads that share a
  *   KV head are folded into the row dimension of one batched product.
- * - Only the gradient with respect to the input (embeddings) is ever formed; weights are
- *   constants to autodiff.
+ * - By default only the gradient with respect to the input (embeddings) is formed; weights are
+ *   constants to autodiff. Fine-tuning either attaches LoRA adapters (trainable variables beside
+ *   the frozen weights, `attachLora`) or builds the model with `trainable: true` (every weight a
+ *   variable, plain autodiff: full fine-tuning, at the memory cost of weights + gradients + Adam).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../backend/gradients.js';
@@ -23,6 +25,7 @@ import type { LlamaWeights } from './weights.js';
 import { validateWeights } from './weights.js';
 import { SynthgradError } from '../util/errors.js';
 import { transpose2d } from '../util/transpose.js';
+import { Rng } from '../util/rng.js';
 
 /** Positions per recorded forward+backward before the batch is split (B=12 at L=32). */
 const DEFAULT_MAX_TOKENS = 384;
@@ -65,6 +68,21 @@ export interface LlamaOptions {
    * kept as the oracle for the custom path and as the benchmark baseline.
    */
   gradient?: 'custom' | 'autodiff';
+  /** Every weight a trainable variable (full fine-tuning); implies autodiff gradients. */
+  trainable?: boolean;
+}
+
+/** The projections LoRA adapts: all of attention's and the MLP's. */
+export const LORA_PROJECTIONS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
+export type Projection = (typeof LORA_PROJECTIONS)[number];
+
+export interface LoraOptions {
+  rank: number;
+  /** Scale alpha / rank on the adapter's output (default alpha = 2 * rank). */
+  alpha?: number;
+  seed?: number;
+  /** Which projections to adapt (default all of LORA_PROJECTIONS). */
+  projections?: readonly Projection[];
 }
 
 interface Layer {
@@ -144,6 +162,9 @@ export class Llama {
   private readonly headFn: LinearFn;
   private readonly owned: tf.Tensor[] = [];
   private readonly invFreq: Float32Array;
+  /** The layers' own projections while LoRA adapters are attached (to detach them). */
+  private baseLayers: Layer[] | null = null;
+  private loraVariables: tf.Variable[] = [];
 
   constructor(config: LlamaConfig, weights: LlamaWeights, options: LlamaOptions = {}) {
     this.config = validateConfig({ ...config });
@@ -154,28 +175,35 @@ export class Llama {
       return t;
     };
     // Hugging Face layout W [out, in]; the forward product needs W^T [in, out].
-    const custom = (options.gradient ?? 'custom') === 'custom';
+    const trainable = options.trainable ?? false;
+    const custom = !trainable && (options.gradient ?? 'custom') === 'custom';
+    const param = <T extends tf.Tensor>(t: T): T => {
+      if (!trainable) return own(t);
+      const v = tf.variable(t, true) as unknown as T;
+      t.dispose();
+      return own(v);
+    };
     const linear = (w: Float32Array, out: number, inp: number): LinearFn =>
-      constantMatMul(own(tf.tensor2d(transpose2d(w, out, inp), [inp, out])), custom);
-    this.embeddingT = own(tf.tensor2d(transpose2d(weights.embed, c.vocabSize, c.dModel), [c.dModel, c.vocabSize]));
+      constantMatMul(param(tf.tensor2d(transpose2d(w, out, inp), [inp, out])), custom);
+    this.embeddingT = param(tf.tensor2d(transpose2d(weights.embed, c.vocabSize, c.dModel), [c.dModel, c.vocabSize]));
     this.headT = weights.head
-      ? own(tf.tensor2d(transpose2d(weights.head, c.vocabSize, c.dModel), [c.dModel, c.vocabSize]))
+      ? param(tf.tensor2d(transpose2d(weights.head, c.vocabSize, c.dModel), [c.dModel, c.vocabSize]))
       : this.embeddingT;
     this.headFn = constantMatMul(this.headT, custom);
     const q = c.nHeads * c.headDim;
     const kv = c.nKvHeads * c.headDim;
     this.layers = weights.layers.map((lw) => ({
-      attnNorm: own(tf.tensor1d(lw.attnNorm)),
+      attnNorm: param(tf.tensor1d(lw.attnNorm)),
       q: linear(lw.wq, q, c.dModel),
       k: linear(lw.wk, kv, c.dModel),
       v: linear(lw.wv, kv, c.dModel),
       o: linear(lw.wo, c.dModel, q),
-      ffnNorm: own(tf.tensor1d(lw.ffnNorm)),
+      ffnNorm: param(tf.tensor1d(lw.ffnNorm)),
       gate: linear(lw.wGate, c.ffnDim, c.dModel),
       up: linear(lw.wUp, c.ffnDim, c.dModel),
       down: linear(lw.wDown, c.dModel, c.ffnDim),
     }));
-    this.finalNorm = own(tf.tensor1d(weights.finalNorm));
+    this.finalNorm = param(tf.tensor1d(weights.finalNorm));
     const half = c.headDim / 2;
     this.invFreq = new Float32Array(half);
     for (let i = 0; i < half; i++) this.invFreq[i] = 1 / Math.pow(c.ropeTheta, (2 * i) / c.headDim);
@@ -300,11 +328,66 @@ export class Llama {
     x.dispose();
   }
 
+  /** The weights as variables, when built with `trainable: true` (else empty). */
+  trainableWeights(): tf.Variable[] {
+    return this.owned.filter((t): t is tf.Variable => t instanceof tf.Variable);
+  }
+
+  /**
+   * Attach LoRA adapters: each adapted projection computes x W^T + (alpha/r) (x A) B with A [in, r]
+   * ~ N(0, 1/in) and B [r, out] = 0, so the adapted model starts exactly equal to the base model.
+   * Only A and B are variables; the frozen product keeps its closed-form input gradient.
+   */
+  attachLora(o: LoraOptions): tf.Variable[] {
+    if (this.baseLayers) throw new SynthgradError('LoRA adapters are already attached; detach them first');
+    if (!Number.isInteger(o.rank) || o.rank < 1) throw new SynthgradError(`LoRA rank must be a positive integer, got ${o.rank}`);
+    const c = this.config;
+    const qDim = c.nHeads * c.headDim;
+    const kvDim = c.nKvHeads * c.headDim;
+    const dims: Record<Projection, [number, number]> = {
+      q: [c.dModel, qDim],
+      k: [c.dModel, kvDim],
+      v: [c.dModel, kvDim],
+      o: [qDim, c.dModel],
+      gate: [c.dModel, c.ffnDim],
+      up: [c.dModel, c.ffnDim],
+      down: [c.ffnDim, c.dModel],
+    };
+    const scale = (o.alpha ?? 2 * o.rank) / o.rank;
+    const rng = new Rng(o.seed ?? 0);
+    this.baseLayers = this.layers.map((l) => ({ ...l }));
+    this.layers.forEach((layer, i) => {
+      for (const p of o.projections ?? LORA_PROJECTIONS) {
+        const [inDim, outDim] = dims[p];
+        const a = tf.variable(tf.tensor2d(rng.normals(inDim * o.rank, 1 / Math.sqrt(inDim)), [inDim, o.rank]), true, `lora.${i}.${p}.a`);
+        const b = tf.variable(tf.zeros([o.rank, outDim]), true, `lora.${i}.${p}.b`);
+        this.loraVariables.push(a, b);
+        const base = layer[p];
+        layer[p] = (x) => {
+          const lead = x.shape.slice(0, -1);
+          const delta = tf.matMul(tf.matMul(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, a), b);
+          return tf.add(base(x), tf.reshape(tf.mul(delta, scale), [...lead, outDim]));
+        };
+      }
+    });
+    return [...this.loraVariables];
+  }
+
+  /** Remove LoRA adapters (and free them): the model is the base model again. */
+  detachLora(): void {
+    if (!this.baseLayers) return;
+    this.baseLayers.forEach((l, i) => Object.assign(this.layers[i]!, l));
+    this.baseLayers = null;
+    for (const v of this.loraVariables) v.dispose();
+    this.loraVariables = [];
+  }
+
   createCache(batch: number): KVCache {
     return new KVCache(this.config.nLayers, batch);
   }
 
   dispose(): void {
+    this.detachLora();
     for (const t of this.owned) t.dispose();
     this.owned.length = 0;
   }

@@ -1,0 +1,106 @@
+/**
+ * Fine-tuning loop: AdamW with linear decay over seeded mini-batches, dev accuracy at step 0 and
+ * every `evalEvery` steps, the best dev checkpoint restored before the test set is ever touched.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng, SynthgradError, type Example } from '@synthgrad/core';
+import { AdamW, linearDecay } from './adamw.js';
+import type { Classifier } from './classifier.js';
+
+export interface FineTuneOptions {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  weightDecay?: number;
+  seed: number;
+  /** Dev evaluation period in steps (also at step 0 and at the end). */
+  evalEvery?: number;
+  onPrepare?: (done: number, total: number) => void;
+  onStep?: (p: { step: number; steps: number; loss: number; devAccuracy?: number }) => void;
+}
+
+export interface FineTuneResult {
+  /** Training loss per step. */
+  loss: { step: number; value: number }[];
+  /** Dev accuracy at each evaluation. */
+  dev: { step: number; accuracy: number }[];
+  bestStep: number;
+  bestDevAccuracy: number;
+  testAccuracy: number;
+  trainSeconds: number;
+  /** Training examples processed per second (forward + backward + update). */
+  examplesPerSecond: number;
+}
+
+export function predict(clf: Classifier, examples: Example[], batchSize = 32): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const rows = tf.tidy(() => tf.argMax(clf.logits(examples.slice(i, i + batchSize)), 1).arraySync() as number[]);
+    out.push(...rows);
+  }
+  return out;
+}
+
+export const accuracy = (clf: Classifier, examples: Example[]): number => {
+  const p = predict(clf, examples);
+  return p.filter((x, i) => x === examples[i]!.label).length / examples.length;
+};
+
+export function fineTune(clf: Classifier, train: Example[], dev: Example[], test: Example[], nClasses: number, o: FineTuneOptions): FineTuneResult {
+  if (train.length === 0) throw new SynthgradError('the training set is empty', 'E_DATA');
+  if (dev.length === 0) throw new SynthgradError('the dev set is empty', 'E_DATA');
+  if (!(o.steps >= 1 && o.batchSize >= 1 && o.lr > 0)) throw new SynthgradError(`steps, batch size and lr must be positive (got ${o.steps}, ${o.batchSize}, ${o.lr})`, 'E_USAGE');
+  clf.prepare([...train, ...dev, ...test], o.onPrepare);
+  const rng = Rng.derive(o.seed, 'batches');
+  const opt = new AdamW(clf.variables, { weightDecay: o.weightDecay ?? 0.01 });
+  const evalEvery = o.evalEvery ?? Math.max(1, Math.floor(o.steps / 10));
+  const lossCurve: FineTuneResult['loss'] = [];
+  const devCurve: FineTuneResult['dev'] = [{ step: 0, accuracy: accuracy(clf, dev) }];
+  let best = { step: 0, accuracy: devCurve[0]!.accuracy, state: clf.snapshot() };
+  let order: Example[] = [];
+  const t0 = performance.now();
+  let evalMs = 0;
+  try {
+    for (let step = 1; step <= o.steps; step++) {
+      const batch: Example[] = [];
+      while (batch.length < o.batchSize) {
+        if (order.length === 0) order = rng.shuffle(train);
+        batch.push(order.pop()!);
+      }
+      const labels = tf.tensor1d(batch.map((e) => e.label), 'int32');
+      const { value, grads } = tf.variableGrads(
+        () => tf.losses.softmaxCrossEntropy(tf.oneHot(labels, nClasses), clf.logits(batch)) as tf.Scalar,
+        clf.variables,
+      );
+      labels.dispose();
+      opt.step(grads, linearDecay(o.lr, step, o.steps));
+      const loss = value.dataSync()[0]!;
+      value.dispose();
+      for (const g of Object.values(grads)) g.dispose();
+      if (!Number.isFinite(loss)) throw new SynthgradError(`training diverged at step ${step} (loss ${loss}); lower --lr`);
+      lossCurve.push({ step, value: loss });
+      let devAccuracy: number | undefined;
+      if (step % evalEvery === 0 || step === o.steps) {
+        const te = performance.now();
+        devAccuracy = accuracy(clf, dev);
+        evalMs += performance.now() - te;
+        devCurve.push({ step, accuracy: devAccuracy });
+        if (devAccuracy > best.accuracy) best = { step, accuracy: devAccuracy, state: clf.snapshot() };
+      }
+      o.onStep?.({ step, steps: o.steps, loss, devAccuracy });
+    }
+    const trainSeconds = (performance.now() - t0 - evalMs) / 1000;
+    clf.restore(best.state);
+    return {
+      loss: lossCurve,
+      dev: devCurve,
+      bestStep: best.step,
+      bestDevAccuracy: best.accuracy,
+      testAccuracy: accuracy(clf, test),
+      trainSeconds,
+      examplesPerSecond: (o.steps * o.batchSize) / trainSeconds,
+    };
+  } finally {
+    opt.dispose();
+  }
+}
