@@ -6,6 +6,7 @@ import { dataCommand, DATA_USAGE } from './commands/data.js';
 import { benchCommand, BENCH_USAGE } from './commands/bench.js';
 import { clientCommand, coordinatorCommand, FEDERATED_USAGE } from './commands/federated.js';
 import { demoCommand, DEMO_USAGE } from './commands/demo.js';
+import { compareCommand, evalCommand, EVAL_USAGE } from './commands/eval.js';
 import { generateCommand, selectCommand, GENERATE_USAGE } from './commands/generate.js';
 
 const USAGE = `synthgrad: synthetic text by gradient matching
@@ -17,6 +18,7 @@ commands:
   demo                                  a coordinator and three clients on loopback
   generate                              labelled text -> synthetic text by gradient matching (GRADMM)
   select                                label check, dedup and ranking of generated text
+  eval | compare                        fine-tune on a data set, held-out accuracy, the baseline table
   bench                                 benchmarks (JSON)
 
 ${GENERATE_USAGE}
@@ -24,7 +26,8 @@ ${MODEL_USAGE}
 ${DATA_USAGE}
 ${BENCH_USAGE}
 ${FEDERATED_USAGE}
-${DEMO_USAGE}`;
+${DEMO_USAGE}
+${EVAL_USAGE}`;
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
@@ -37,6 +40,10 @@ async function main(argv: string[]): Promise<void> {
       return coordinatorCommand(rest);
     case 'client':
       return clientCommand(rest);
+    case 'eval':
+      return evalCommand(rest);
+    case 'compare':
+      return compareCommand(rest);
     case 'demo':
       return demoCommand(rest);
     case 'bench':

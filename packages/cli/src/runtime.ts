@@ -6,6 +6,8 @@ export interface RuntimeFlags {
   model?: string;
   verbose?: boolean;
   gradient?: LlamaOptions['gradient'];
+  /** Every weight a trainable variable (full fine-tuning). */
+  trainable?: boolean;
 }
 
 export function log(verbose: boolean | undefined, msg: string): void {
@@ -17,7 +19,7 @@ export async function startRuntime(flags: RuntimeFlags): Promise<LoadedModel> {
   log(flags.verbose, `backend: ${backend.name} (${backend.package}${backend.transposeFix ? ', transposed-matmul fix on' : ''})`);
   const path = resolveModelPath(flags.model);
   const t0 = Date.now();
-  const loaded = await loadModel(path, { gradient: flags.gradient }, (done, total) => {
+  const loaded = await loadModel(path, { gradient: flags.gradient, trainable: flags.trainable }, (done, total) => {
     if (flags.verbose && process.stderr.isTTY) process.stderr.write(`\rloading ${path}: ${done}/${total} tensors`);
   });
   if (flags.verbose && process.stderr.isTTY) process.stderr.write('\n');

@@ -19,6 +19,8 @@ export interface TrainingSettings {
   weightDecay: number;
   rank: number;
   evalEvery?: number;
+  /** Examples per forward/backward (gradients accumulated to the batch); bounds memory for lora/full. */
+  microBatch?: number;
   /** Share of each training set carved off as dev when no dev file is given. */
   devFraction: number;
 }
@@ -110,6 +112,7 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
           weightDecay: t.weightDecay,
           seed,
           evalEvery: t.evalEvery,
+          microBatch: t.microBatch,
           onPrepare: (d, n) => progress(name, d, n, `seed ${seed}: features`),
           onStep: (p) => progress(name, p.step, p.steps, `seed ${seed}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(3)}${p.devAccuracy !== undefined ? ` dev ${(p.devAccuracy * 100).toFixed(1)}%` : ''}`),
         });

@@ -46,7 +46,7 @@ function objective(model: LoadedModel, batch: Example[]): tf.Scalar {
   const toks = taskTokens(task, model.tokenizer);
   const { ids, mask } = leftPad(batch.map((e) => toks.promptIds(e.text)), 0);
   const { hidden } = model.model.forward({ ids, attentionMask: mask, logits: 'none' });
-  const logits = tf.matMul(lastPosition(hidden), tf.gather(model.model.headT, tf.tensor1d(toks.labelTokens, 'int32'), 1) as tf.Tensor2D);
+  const logits = tf.matMul(lastPosition(hidden), model.model.headColumns(toks.labelTokens));
   return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(batch.map((e) => e.label), 'int32'), 2), logits) as tf.Scalar;
 }
 
@@ -123,6 +123,25 @@ describe('full fine-tuning', () => {
         const fd = (at(h) - at(-h)) / (2 * h);
         norm.assign(tf.tensor1d(orig));
         expect(Math.abs(fd - g[i]!)).toBeLessThan(2e-3 + 0.02 * Math.abs(fd));
+      }
+      // The tied embedding/head table: its gradient mixes the head product and the input gather.
+      const table = full.trainableWeights()[0]!; // E^T [d, V]
+      const { grads: gt } = tf.variableGrads(() => objective(fullRt, batch), [table]);
+      const tok = taskTokens(task, rt.tokenizer).promptIds('the great')[0]!;
+      const V = tinyConfig().vocabSize;
+      const gtab = gt[table.name]!.dataSync();
+      const tOrig = table.dataSync().slice();
+      for (const row of [0, 9]) {
+        const i = row * V + tok;
+        const at = (delta: number) => {
+          const w = tOrig.slice();
+          w[i]! += delta;
+          table.assign(tf.tensor2d(w, table.shape as [number, number]));
+          return tf.tidy(() => objective(fullRt, batch).dataSync()[0]!);
+        };
+        const fd = (at(h) - at(-h)) / (2 * h);
+        table.assign(tf.tensor2d(tOrig, table.shape as [number, number]));
+        expect(Math.abs(fd - gtab[i]!)).toBeLessThan(2e-3 + 0.02 * Math.abs(fd));
       }
       // fullClassifier puts the pretrained weights back when disposed.
       const clf = fullClassifier(fullRt, task);

@@ -74,7 +74,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
       coordinator.stdout!.on('data', (d) => {
         out += d;
         const m = /listening on port (\d+)/.exec(out);
-        if (m) res(`127.0.0.1:${m[1]}`);
+        if (m) res(`localhost:${m[1]}`); // a host name: TLS server names must not be IP addresses (RFC 6066)
       });
       coordinator.on('exit', (code) => rej(new SynthgradError(`the coordinator exited with code ${code}`)));
     });

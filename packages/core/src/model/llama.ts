@@ -164,6 +164,7 @@ export class Llama {
   private readonly invFreq: Float32Array;
   /** The layers' own projections while LoRA adapters are attached (to detach them). */
   private baseLayers: Layer[] | null = null;
+  private readonly trainable: boolean;
   private loraVariables: tf.Variable[] = [];
 
   constructor(config: LlamaConfig, weights: LlamaWeights, options: LlamaOptions = {}) {
@@ -176,6 +177,7 @@ export class Llama {
     };
     // Hugging Face layout W [out, in]; the forward product needs W^T [in, out].
     const trainable = options.trainable ?? false;
+    this.trainable = trainable;
     const custom = !trainable && (options.gradient ?? 'custom') === 'custom';
     const param = <T extends tf.Tensor>(t: T): T => {
       if (!trainable) return own(t);
@@ -219,7 +221,8 @@ export class Llama {
       }
     }
     return tf.tidy(() => {
-      const cols = tf.gather(this.embeddingT, tf.tensor1d(ids.flat(), 'int32'), 1); // [d, B*L]
+      const flat = ids.flat();
+      const cols = this.trainable ? gatherColumnsTrainable(this.embeddingT, flat) : tf.gather(this.embeddingT, tf.tensor1d(flat, 'int32'), 1); // [d, B*L]
       return tf.reshape(tf.transpose(cols), [ids.length, L, this.config.dModel]);
     });
   }
@@ -260,6 +263,11 @@ export class Llama {
     } finally {
       if (!input.embeds) embeds.dispose();
     }
+  }
+
+  /** Columns of the head W^T for some token ids, [d, n] (differentiable when the model is trainable). */
+  headColumns(ids: number[]): tf.Tensor2D {
+    return tf.tidy(() => (this.trainable ? gatherColumnsTrainable(this.headT, ids) : (tf.gather(this.headT, tf.tensor1d(ids, 'int32'), 1) as tf.Tensor2D)));
   }
 
   /** Logits for hidden states [N, d] -> [N, V]. */
@@ -481,6 +489,19 @@ export class Llama {
     }
     return { cos: tf.tensor4d(cos, [B, 1, L, headDim]), sin: tf.tensor4d(sin, [B, 1, L, headDim]) };
   }
+}
+
+/**
+ * Column gather whose gradient is dY @ onehot(idx) [d, V]: the stock gradient of gather needs
+ * UnsortedSegmentSum, which the wasm backend lacks. Only full fine-tuning (a trainable table) uses it.
+ */
+function gatherColumnsTrainable(table: tf.Tensor2D, ids: number[]): tf.Tensor2D {
+  // The ids travel as a JS array: a tensor made here would be freed by the caller's tidy before the backward runs.
+  const f = (t: tf.Tensor) => ({
+    value: tf.gather(t, tf.tensor1d(ids, 'int32'), 1),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, tf.cast(tf.oneHot(tf.tensor1d(ids, 'int32'), table.shape[1]), 'float32') as tf.Tensor2D),
+  });
+  return (tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (t: tf.Tensor) => tf.Tensor2D)(table);
 }
 
 /** Position of each token = number of real tokens before it (so left padding does not shift positions). */

@@ -59,8 +59,7 @@ export class FeatureCache {
   }
 }
 
-const labelColumns = (rt: LoadedModel, task: Task): tf.Tensor2D =>
-  tf.tidy(() => tf.gather(rt.model.headT, tf.tensor1d(taskTokens(task, rt.tokenizer).labelTokens, 'int32'), 1) as tf.Tensor2D);
+const labelColumns = (rt: LoadedModel, task: Task): tf.Tensor2D => rt.model.headColumns(taskTokens(task, rt.tokenizer).labelTokens);
 
 const snapshotOf = (vs: tf.Variable[]) => vs.map((v) => (v.dataSync() as Float32Array).slice());
 const restoreInto = (vs: tf.Variable[], s: Float32Array[]) => vs.forEach((v, i) => v.assign(tf.tensor(s[i]!, v.shape)));
@@ -81,7 +80,6 @@ export function headClassifier(rt: LoadedModel, task: Task, cache: FeatureCache)
 
 function forwardClassifier(rt: LoadedModel, task: Task, mode: 'lora' | 'full', variables: tf.Variable[], dispose: () => void): Classifier {
   const toks = taskTokens(task, rt.tokenizer);
-  const labelIds = tf.tensor1d(toks.labelTokens, 'int32');
   return {
     mode,
     variables,
@@ -89,15 +87,12 @@ function forwardClassifier(rt: LoadedModel, task: Task, mode: 'lora' | 'full', v
     logits: (batch) => {
       const { ids, mask } = leftPad(batch.map((e) => toks.promptIds(e.text)), 0);
       const { hidden } = rt.model.forward({ ids, attentionMask: mask, logits: 'none' });
-      // In full mode the head is a variable, so the gather is inside the recorded computation.
-      return tf.matMul(lastPosition(hidden), tf.gather(rt.model.headT, labelIds, 1) as tf.Tensor2D);
+      // In full mode the head is a variable, so the column gather is inside the recorded computation.
+      return tf.matMul(lastPosition(hidden), rt.model.headColumns(toks.labelTokens));
     },
     snapshot: () => snapshotOf(variables),
     restore: (s) => restoreInto(variables, s),
-    dispose: () => {
-      labelIds.dispose();
-      dispose();
-    },
+    dispose,
   };
 }
 

@@ -16,6 +16,11 @@ export interface FineTuneOptions {
   /** Dev evaluation period in steps (also at step 0 and at the end). */
   evalEvery?: number;
   onPrepare?: (done: number, total: number) => void;
+  /**
+   * Examples per forward/backward pass; gradients of the micro-batches are summed before one
+   * optimizer step (exactly the full-batch gradient). Bounds activation memory for lora and full.
+   */
+  microBatch?: number;
   onStep?: (p: { step: number; steps: number; loss: number; devAccuracy?: number }) => void;
 }
 
@@ -46,6 +51,36 @@ export const accuracy = (clf: Classifier, examples: Example[]): number => {
   return p.filter((x, i) => x === examples[i]!.label).length / examples.length;
 };
 
+/**
+ * Mean cross-entropy over the batch and its gradient with respect to the classifier's variables,
+ * accumulated over micro-batches (each weighted by its share of the batch).
+ */
+export function batchGradients(clf: Classifier, batch: Example[], nClasses: number, microBatch = batch.length): { loss: number; grads: Record<string, tf.Tensor> } {
+  const grads: Record<string, tf.Tensor> = {};
+  let loss = 0;
+  for (let s = 0; s < batch.length; s += microBatch) {
+    const part = batch.slice(s, s + microBatch);
+    const weight = part.length / batch.length;
+    const labels = tf.tensor1d(part.map((e) => e.label), 'int32');
+    const { value, grads: g } = tf.variableGrads(
+      () => tf.mul(tf.losses.softmaxCrossEntropy(tf.oneHot(labels, nClasses), clf.logits(part)), weight) as tf.Scalar,
+      clf.variables,
+    );
+    labels.dispose();
+    loss += value.dataSync()[0]!;
+    value.dispose();
+    for (const [name, t] of Object.entries(g)) {
+      const prev = grads[name];
+      grads[name] = prev ? tf.add(prev, t) : t;
+      if (prev) {
+        prev.dispose();
+        t.dispose();
+      }
+    }
+  }
+  return { loss, grads };
+}
+
 export function fineTune(clf: Classifier, train: Example[], dev: Example[], test: Example[], nClasses: number, o: FineTuneOptions): FineTuneResult {
   if (train.length === 0) throw new SynthgradError('the training set is empty', 'E_DATA');
   if (dev.length === 0) throw new SynthgradError('the dev set is empty', 'E_DATA');
@@ -67,15 +102,8 @@ export function fineTune(clf: Classifier, train: Example[], dev: Example[], test
         if (order.length === 0) order = rng.shuffle(train);
         batch.push(order.pop()!);
       }
-      const labels = tf.tensor1d(batch.map((e) => e.label), 'int32');
-      const { value, grads } = tf.variableGrads(
-        () => tf.losses.softmaxCrossEntropy(tf.oneHot(labels, nClasses), clf.logits(batch)) as tf.Scalar,
-        clf.variables,
-      );
-      labels.dispose();
+      const { loss, grads } = batchGradients(clf, batch, nClasses, o.microBatch);
       opt.step(grads, linearDecay(o.lr, step, o.steps));
-      const loss = value.dataSync()[0]!;
-      value.dispose();
       for (const g of Object.values(grads)) g.dispose();
       if (!Number.isFinite(loss)) throw new SynthgradError(`training diverged at step ${step} (loss ${loss}); lower --lr`);
       lossCurve.push({ step, value: loss });
