@@ -149,6 +149,10 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
     for (const seed of seeds) {
       const prefix = fewShotPrefix(rt, task, o.taskData, o.k, seed);
       if (seed === 0) demos = prefix.demos;
+      const longest = Math.max(...o.test.map((e) => rt.tokenizer.encode(e.text).length)) + rt.tokenizer.encode(`${task.sentenceEnd ?? ''}${task.suffix}`).length;
+      if (prefix.ids.length + longest > rt.config.contextLength) {
+        throw new SynthgradError(`the few-shot prompt (k=${o.k}) is ${prefix.ids.length} tokens; with the longest test text (${longest}) it exceeds the model's context of ${rt.config.contextLength}: use a smaller --k`, 'E_USAGE');
+      }
       const acc = accuracyOf(labelLogProbs(rt, task, o.test.map((e) => e.text), { prefix: prefix.ids, onProgress: (d, n) => progress('few-shot', d, n, `seed ${seed}`) }).map(argmax), o.test);
       log(`few-shot (k=${o.k}) seed ${seed}: ${(acc * 100).toFixed(1)}%`);
       accs.push(acc);
