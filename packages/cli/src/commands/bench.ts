@@ -114,8 +114,10 @@ async function benchFinetuneCommand(argv: string[]): Promise<void> {
   const results: Record<string, unknown>[] = [];
   for (const mode of modes) {
     process.stderr.write(`fine-tuning benchmark: ${mode} ...\n`);
-    const child = spawnSync(process.execPath, [bin, 'bench', 'finetune-mode', '--mode', mode, ...rest], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-    results.push(child.status === 0 ? (JSON.parse(child.stdout) as Record<string, unknown>) : { mode, error: `exited with ${child.status ?? child.signal}` });
+    const child = spawnSync(process.execPath, [bin, 'bench', 'finetune-mode', '--mode', mode, ...rest], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    process.stderr.write(child.stderr);
+    const why = child.stderr.split('\n').find((l) => l.startsWith('synthgrad: '))?.slice('synthgrad: '.length);
+    results.push(child.status === 0 ? (JSON.parse(child.stdout) as Record<string, unknown>) : { mode, error: why ?? `exited with ${child.status ?? child.signal}` });
   }
   const head = results.find((r) => r.mode === 'head');
   const ratio: Record<string, number> = {};

@@ -9,6 +9,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { lastPosition, leftPad, taskTokens, SynthgradError, type Example, type LoadedModel, type Task } from '@synthgrad/core';
 
+/** Beyond this the wasm backend's heap fails (measured: out-of-bounds accesses past ~2 GiB). */
+const WASM_RELIABLE_BYTES = 2 * 2 ** 30;
+
 export type FineTuneMode = 'head' | 'lora' | 'full';
 export const FINETUNE_MODES: readonly FineTuneMode[] = ['head', 'lora', 'full'];
 
@@ -105,6 +108,13 @@ export function loraClassifier(rt: LoadedModel, task: Task, o: { rank: number; a
 export function fullClassifier(rt: LoadedModel, task: Task): Classifier {
   const variables = rt.model.trainableWeights();
   if (variables.length === 0) throw new SynthgradError('full fine-tuning needs the model loaded with { trainable: true }');
+  // Weights, gradients and AdamW's two moments, all float32, plus the backend's packed copy of the weights.
+  const bytes = 5 * 4 * variables.reduce((a, v) => a + v.size, 0);
+  if (tf.getBackend() === 'wasm' && bytes > WASM_RELIABLE_BYTES) {
+    throw new SynthgradError(
+      `full fine-tuning needs about ${(bytes / 2 ** 30).toFixed(1)} GiB for weights, gradients and optimizer state; the wasm backend is unreliable past ${WASM_RELIABLE_BYTES / 2 ** 30} GiB. Use --mode lora or head, or install @tensorflow/tfjs-node`,
+    );
+  }
   const initial = snapshotOf(variables); // put back on dispose, so the next run starts from the pretrained model
   return forwardClassifier(rt, task, 'full', variables, () => restoreInto(variables, initial));
 }
