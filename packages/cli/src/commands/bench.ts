@@ -14,7 +14,7 @@ export const BENCH_USAGE = `usage:
   synthgrad bench [model] [--batch 10] [--length 32] [--runs 3] [--model FILE]
                                                    time the runtime on the real model against a plain-autodiff
                                                    baseline (run in a second process); prints JSON
-  synthgrad bench all                              both of the above (what \`npm run bench\` runs)
+  synthgrad bench all                              model, generate and finetune (what \`npm run bench\` runs)
   synthgrad bench finetune [--modes head,lora,full] [--batch 8] [--micro-batch M] [--steps 3] [--rank 8] [--data FILE]
                                                    fine-tuning examples per second for each mode (each in its
                                                    own process, since full fine-tuning needs every weight
@@ -95,7 +95,7 @@ async function benchGenerateCommand(argv: string[]): Promise<void> {
 async function benchAllCommand(argv: string[]): Promise<void> {
   const bin = fileURLToPath(new URL('../../bin/synthgrad.js', import.meta.url));
   const out: Record<string, unknown> = {};
-  for (const which of ['model', 'generate']) {
+  for (const which of ['model', 'generate', 'finetune']) {
     const child = spawnSync(process.execPath, [bin, 'bench', which, ...argv], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
     if (child.status !== 0) throw new SynthgradError(`bench ${which} failed (exit ${child.status})`);
     out[which] = JSON.parse(child.stdout);
