@@ -8,7 +8,7 @@ import { perplexities, SynthgradError, type Example, type LoadedModel, type Task
 import { generatePrompted } from './baselines/prompted.js';
 import { argmax, accuracyOf, fewShotPrefix, labelLogProbs } from './classify/label-scores.js';
 import { FeatureCache, fullClassifier, headClassifier, loraClassifier, type Classifier, type FineTuneMode } from './finetune/classifier.js';
-import { fineTune, type FineTuneResult } from './finetune/trainer.js';
+import { accuracy, fineTune, type FineTuneResult } from './finetune/trainer.js';
 import { balancedSubset, carveDev } from './data/splits.js';
 
 export interface TrainingSettings {
@@ -62,6 +62,9 @@ export interface RowResult {
   examples: { label: string; text: string }[];
 }
 
+/** Whether a row is among those asked for: `rows` names rows or their prefixes ("real-random" selects "real-random-100"). */
+export const rowSelected = (rows: string[] | undefined, name: string): boolean => !rows || rows.some((r) => name === r || name.startsWith(`${r}-`));
+
 export const stat = (xs: number[]): Stat => {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
@@ -82,7 +85,7 @@ function meanPerplexity(rt: LoadedModel, xs: Example[]): number {
 export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResult[]; warnings: string[] } {
   const log = o.log ?? (() => {});
   const progress = o.progress ?? (() => {});
-  const want = (name: string) => !o.rows || o.rows.some((r) => name === r || name.startsWith(`${r}-`));
+  const want = (name: string) => rowSelected(o.rows, name);
   const { task } = o;
   const rows: RowResult[] = [];
   const warnings: string[] = [];
@@ -135,10 +138,18 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
     });
   };
 
-  // Prompting the unmodified model.
+  // Prompting the unmodified model. Zero-shot is the head classifier before any step (the same
+  // argmax over the label tokens), so it fills the feature cache the fine-tuned rows reuse.
   if (want('zero-shot')) {
     const t0 = performance.now();
-    const acc = accuracyOf(labelLogProbs(rt, task, o.test.map((e) => e.text), { onProgress: (d, n) => progress('zero-shot', d, n, 'test') }).map(argmax), o.test);
+    const clf = headClassifier(rt, task, cache);
+    let acc: number;
+    try {
+      clf.prepare(o.test, (d, n) => progress('zero-shot', d, n, 'test'));
+      acc = accuracy(clf, o.test);
+    } finally {
+      clf.dispose();
+    }
     log(`zero-shot: ${(acc * 100).toFixed(1)}%`);
     rows.push({ name: 'zero-shot', kind: 'prompt', trainSize: 0, accuracy: stat([acc]), trainPerplexity: null, minutes: (performance.now() - t0) / 60_000, runs: [], examples: [] });
   }

@@ -1,7 +1,7 @@
 /** `synthgrad eval` (fine-tune on a file, accuracy on another) and `synthgrad compare` (the whole table for a task). */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { readExamples, resolveTask, SynthgradError, type Example, type LoadedModel, type Task } from '@synthgrad/core';
+import { readExamples, resolveTask, SynthgradError, type Example, type Task } from '@synthgrad/core';
 import {
   carveDev,
   checkLabelSets,
@@ -12,6 +12,7 @@ import {
   headClassifier,
   loraClassifier,
   renderReport,
+  rowSelected,
   runCompare,
   stat,
   takeBalanced,
@@ -104,7 +105,7 @@ function readInputs(trainPath: string, testPath: string, devPath: string | undef
   if (testLimit !== undefined) test = takeBalanced(test, intFlag(testLimit, 'test-limit', 500));
   const warnings = checkLabelSets(task, train, test, { train: trainPath, test: testPath });
   const dev = devPath ? readExamples(devPath, task) : undefined;
-  if (dev) warnings.push(...checkLabelSets(task, train, dev, { train: trainPath, test: devPath! }).map((w) => w.replace('accuracy measures', 'dev accuracy measures')));
+  if (dev) warnings.push(...checkLabelSets(task, train, dev, { train: trainPath, test: devPath! }));
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   return { task, train, test, dev, warnings };
 }
@@ -197,7 +198,6 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const seeds = intFlag(values.seeds, 'seeds', 3);
   const outDir = resolve(values.out ?? 'synthgrad-compare');
   const rowsWanted = values.rows?.split(',').map((r) => r.trim()).filter(Boolean);
-  const wants = (name: string) => !rowsWanted || rowsWanted.some((r) => name === r || name.startsWith(`${r}-`));
   const { task, train, test, dev, warnings } = readInputs(values['task-data'], values.test, values.dev, values.task, values['test-limit'] ?? '500');
   mkdirSync(outDir, { recursive: true });
   const started = Date.now();
@@ -206,11 +206,11 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const perClass = String(Math.ceil(n / task.labels.length));
   const baseArgs = ['--data', values['task-data'], '--task', values.task ?? 'sentiment', '--real-per-class', '25', '--per-class', perClass, '--preset', 'cpu', '--seed', '0', ...(values.model ? ['--model', values.model] : [])];
   const synthetic: { name: string; examples: Example[]; minutes: number }[] = [];
-  if (wants(`gradmm-${n}`)) synthetic.push({ name: `gradmm-${n}`, ...(await gradmmSet(task, values.gradmm, baseArgs, join(outDir, `gradmm-${n}.jsonl`), 'gradmm')) });
+  if (rowSelected(rowsWanted, `gradmm-${n}`)) synthetic.push({ name: `gradmm-${n}`, ...(await gradmmSet(task, values.gradmm, baseArgs, join(outDir, `gradmm-${n}.jsonl`), 'gradmm')) });
   if (values['dp-epsilon'] || values['gradmm-dp']) {
     const eps = values['dp-epsilon'] ?? 'given';
     const name = `gradmm-dp-eps${eps}-${n}`;
-    if (wants(name)) {
+    if (rowSelected(rowsWanted, name)) {
       const dpArgs = [...baseArgs, '--epsilon', String(positive(values['dp-epsilon'], 'dp-epsilon', 1)), '--delta', '1e-5', '--clip', '1'];
       synthetic.push({ name, ...(await gradmmSet(task, values['gradmm-dp'], dpArgs, join(outDir, `gradmm-dp-${n}.jsonl`), 'gradmm-dp')) });
     }
@@ -257,7 +257,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
     rt.dispose();
   }
   const minutes = (Date.now() - started) / 60_000;
-  const sha = await sha256Of(rt);
+  const sha = await rt.sha256();
   const report = {
     task: task.name,
     task_data: values['task-data'],
@@ -297,5 +297,3 @@ export async function compareCommand(argv: string[]): Promise<void> {
     process.stdout.write(`wrote ${join(outDir, 'compare.json')} and ${join(outDir, 'report.html')} (${minutes.toFixed(1)} min)\n`);
   }
 }
-
-const sha256Of = (rt: LoadedModel) => rt.sha256();
