@@ -18,7 +18,7 @@ export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, resolveTask, 
 export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards } from './task/shards.js';
 export { taskTokens, leftPad, type TaskTokens } from './gradmm/prompt.js';
-export { sampleTopK } from './gradmm/sample.js';
+export { sampleTopK, sampleFromContext, type DecodeOptions } from './gradmm/sample.js';
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './gradmm/targets.js';
 export { MatchingLoss, type MatchingDistance } from './gradmm/matching.js';
 export { Projector } from './gradmm/projection.js';

@@ -3,7 +3,6 @@
  * decode. Used for the "initialise from LM-sampled text" option of METHOD.md section 3, which
  * starts ADMM from readable text instead of noise (far fewer steps to readable output).
  */
-import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
 import type { Rng } from '../util/rng.js';
 
@@ -16,26 +15,48 @@ export function sampleAllowed(
   rng: Rng,
   opts: { topK?: number; temperature?: number } = {},
 ): number[][] {
-  const topK = opts.topK ?? 40;
-  const temperature = opts.temperature ?? 1;
+  return sampleFromContext(model, context, batch, length, rng, { topK: opts.topK ?? 40, temperature: opts.temperature ?? 1, allowed });
+}
+
+export interface DecodeOptions {
+  topK: number;
+  temperature: number;
+  allowed?: Set<number>;
+  /** A row ends at the first id for which this is true (the id is not kept). */
+  stop?: (id: number) => boolean;
+}
+
+/**
+ * `batch` continuations of one context by top-k sampling: the context is run once, its KV cache
+ * copied to every row, then one cached step per token. Finished rows draw no more random numbers
+ * and decoding ends when every row has stopped or reached `length` tokens.
+ */
+export function sampleFromContext(model: Llama, context: number[], batch: number, length: number, rng: Rng, o: DecodeOptions): number[][] {
   const V = model.config.vocabSize;
   const prefix = model.createCache(1);
   const first = model.forward({ ids: [context], cache: prefix, logits: 'last' });
   first.hidden.dispose();
   const cache = prefix.expand(batch);
   prefix.dispose();
-  let rows = Array.from({ length: batch }, () => first.logits!.dataSync() as Float32Array);
+  const firstRow = (first.logits!.dataSync() as Float32Array).slice();
   first.logits!.dispose();
+  let rows: Float32Array[] = Array.from({ length: batch }, () => firstRow);
   const out: number[][] = Array.from({ length: batch }, () => []);
+  const done = new Array<boolean>(batch).fill(false);
   try {
     for (let i = 0; i < length; i++) {
-      const step = rows.map((row) => sampleTopK(row, rng, { topK, temperature, allowed }));
-      step.forEach((id, b) => out[b].push(id));
-      if (i === length - 1) break;
-      const o = model.forward({ ids: step.map((id) => [id]), cache, logits: 'last' });
-      o.hidden.dispose();
-      const flat = o.logits!.dataSync() as Float32Array;
-      o.logits!.dispose();
+      // A finished row still needs some input id to keep the batch rectangular; it is never read.
+      const step = rows.map((row, b) => (done[b] ? 0 : sampleTopK(row, rng, o)));
+      step.forEach((id, b) => {
+        if (done[b]) return;
+        if (o.stop?.(id)) done[b] = true;
+        else out[b]!.push(id);
+      });
+      if (i === length - 1 || !done.includes(false)) break;
+      const next = model.forward({ ids: step.map((id) => [id]), cache, logits: 'last' });
+      next.hidden.dispose();
+      const flat = next.logits!.dataSync() as Float32Array;
+      next.logits!.dispose();
       rows = Array.from({ length: batch }, (_, b) => flat.subarray(b * V, (b + 1) * V));
     }
   } finally {

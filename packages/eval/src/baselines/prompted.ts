@@ -3,7 +3,7 @@
  * zero-shot or with k real examples of that label in the prompt. Top-k sampling with the KV cache
  * from a shared prompt; a text ends at the end of the assistant turn or the first line break.
  */
-import { Rng, sampleTopK, SynthgradError, type Example, type LoadedModel, type Task } from '@synthgrad/core';
+import { Rng, sampleFromContext, SynthgradError, type Example, type LoadedModel, type Task } from '@synthgrad/core';
 
 export interface PromptedOptions {
   label: number;
@@ -36,41 +36,17 @@ export function generatePrompted(rt: LoadedModel, task: Task, o: PromptedOptions
   const stop = new Set<number>([...tokenizer.encode('<|im_end|>'), ...(tokenizer.info.eosId !== undefined ? [tokenizer.info.eosId] : [])]);
   const batch = o.batchSize ?? 10;
   const maxTokens = o.maxTokens ?? 40;
-  const V = model.config.vocabSize;
   const out: string[] = [];
   const seen = new Set<string>();
   for (let attempt = 0; out.length < o.n; attempt++) {
     if (attempt > 4 * Math.ceil(o.n / batch) + 4) throw new SynthgradError(`the model produced only ${out.length} usable texts of ${o.n} for label ${o.label}`);
     const shown = o.k > 0 ? rng.shuffle(pool).slice(0, o.k).map((e) => e.text) : [];
     const prompt = tokenizer.encode(promptFor(task, o, shown));
-    const prefix = model.createCache(1);
-    const first = model.forward({ ids: [prompt], cache: prefix, logits: 'last' });
-    first.hidden.dispose();
-    const firstRow = (first.logits!.dataSync() as Float32Array).slice();
-    first.logits!.dispose();
-    const cache = prefix.expand(batch);
-    prefix.dispose();
-    const ids: number[][] = Array.from({ length: batch }, () => []);
-    const done = new Array<boolean>(batch).fill(false);
-    try {
-      let rows: Float32Array[] = Array.from({ length: batch }, () => firstRow);
-      for (let t = 0; t < maxTokens && done.includes(false); t++) {
-        const step = rows.map((row, b) => (done[b] ? stop.values().next().value! : sampleTopK(row, rng, { topK: o.topK ?? 50, temperature: o.temperature ?? 0.8 })));
-        step.forEach((id, b) => {
-          if (done[b]) return;
-          if (stop.has(id) || tokenizer.decode([id]).includes('\n')) done[b] = true;
-          else ids[b]!.push(id);
-        });
-        if (!done.includes(false)) break;
-        const next = model.forward({ ids: step.map((id) => [id]), cache, logits: 'last' });
-        next.hidden.dispose();
-        const flat = next.logits!.dataSync() as Float32Array;
-        next.logits!.dispose();
-        rows = Array.from({ length: batch }, (_, b) => flat.subarray(b * V, (b + 1) * V));
-      }
-    } finally {
-      cache.dispose();
-    }
+    const ids = sampleFromContext(model, prompt, batch, maxTokens, rng, {
+      topK: o.topK ?? 50,
+      temperature: o.temperature ?? 0.8,
+      stop: (id) => stop.has(id) || tokenizer.decode([id]).includes('\n'),
+    });
     for (const seq of ids) {
       const text = cleanText(tokenizer.decode(seq, true));
       if (text.split(/\s+/).length >= 3 && !seen.has(text) && out.length < o.n) {
