@@ -18,6 +18,7 @@ import {
 } from '@synthgrad/protocol';
 import { Credentials, type Principal, type Role } from '../auth/credentials.js';
 import { SessionStore, type SessionRecord } from '../sessions/session-store.js';
+import type { UploadStore } from '../uploads/upload-store.js';
 import { JobRunner } from '../job/job-runner.js';
 import { UploadError } from '../uploads/upload-error.js';
 import { DEFAULT_LIMITS, type UploadLimits } from '../uploads/validate-header.js';
@@ -200,6 +201,7 @@ export class Coordinator {
           return;
         }
         let rec: SessionRecord | undefined;
+        let store: UploadStore | undefined; // opened once per stream, not per chunk
         let uploadId = '';
         let clientUploadId = '';
         let failed = false;
@@ -220,15 +222,16 @@ export class Coordinator {
               // Upload ids are namespaced by client, so one client cannot touch another's uploads.
               uploadId = `${who.id}.${m.header.uploadId}`;
               const { vocabSize, dModel } = this.opts.model;
-              this.sessions.uploads(rec.session.id).begin({ ...m.header, uploadId }, {
+              store = this.sessions.uploads(rec.session.id);
+              store.begin({ ...m.header, uploadId }, {
                 sessionId: rec.session.id,
                 classes: rec.session.task!.labels.length,
                 shape: [vocabSize, dModel],
                 privacy: rec.session.privacy!,
               });
             } else if (m.chunk) {
-              if (!rec) throw fail(status.INVALID_ARGUMENT, 'the first message must be the header');
-              this.sessions.uploads(rec.session.id).writeChunk(uploadId, m.chunk.index, m.chunk.data);
+              if (!rec || !store) throw fail(status.INVALID_ARGUMENT, 'the first message must be the header');
+              store.writeChunk(uploadId, m.chunk.index, m.chunk.data);
             } else throw fail(status.INVALID_ARGUMENT, 'empty message');
           } catch (e) {
             abort(e);
@@ -239,8 +242,8 @@ export class Coordinator {
         });
         call.on('end', () => {
           if (failed) return;
-          if (!rec) return abort(fail(status.INVALID_ARGUMENT, 'no header'));
-          const p = this.sessions.uploads(rec.session.id).status(uploadId)!;
+          if (!rec || !store) return abort(fail(status.INVALID_ARGUMENT, 'no header'));
+          const p = store.status(uploadId)!;
           if (p.complete) {
             const fresh = this.sessions.get(rec.session.id)!;
             (fresh.contributions[who.id] ??= {})[p.header.classIndex] = uploadId;
