@@ -7,7 +7,7 @@
 import { perplexities, SynthgradError, type Example, type LoadedModel, type Task } from '@synthgrad/core';
 import { generatePrompted } from './baselines/prompted.js';
 import { argmax, accuracyOf, fewShotPrefix, labelLogProbs } from './classify/label-scores.js';
-import { FeatureCache, fullClassifier, headClassifier, loraClassifier, type Classifier, type FineTuneMode } from './finetune/classifier.js';
+import { FeatureCache, headClassifier, makeClassifier, type FineTuneMode } from './finetune/classifier.js';
 import { accuracy, fineTune, type FineTuneResult } from './finetune/trainer.js';
 import { balancedSubset, carveDev } from './data/splits.js';
 
@@ -94,8 +94,6 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
   const t = o.training;
   if (t.mode === 'full' && rt.model.trainableWeights().length === 0) throw new SynthgradError('full mode needs the model loaded with { trainable: true }');
 
-  const makeClassifier = (seed: number): Classifier =>
-    t.mode === 'head' ? headClassifier(rt, task, cache) : t.mode === 'lora' ? loraClassifier(rt, task, { rank: t.rank, seed }) : fullClassifier(rt, task);
 
   const finetuneRow = (name: string, data: Example[] | ((seed: number) => Example[]), extraMinutes = 0): void => {
     if (!want(name)) return;
@@ -106,7 +104,7 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
       const all = typeof data === 'function' ? data(seed) : data;
       if (seed === 0) first = all;
       const { train, dev } = o.dev ? { train: all, dev: o.dev } : carveDev(all, t.devFraction, seed);
-      const clf = makeClassifier(seed);
+      const clf = makeClassifier(rt, task, t.mode, { cache, rank: t.rank, seed });
       try {
         const r = fineTune(clf, train, dev, o.test, task.labels.length, {
           steps: t.steps,

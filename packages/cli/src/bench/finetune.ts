@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Example, LoadedModel, Task } from '@synthgrad/core';
-import { AdamW, batchGradients, FeatureCache, fullClassifier, headClassifier, loraClassifier, type FineTuneMode } from '@synthgrad/eval';
+import { AdamW, batchGradients, FeatureCache, makeClassifier, type FineTuneMode } from '@synthgrad/eval';
 
 export interface FinetuneBenchOptions {
   mode: FineTuneMode;
@@ -18,7 +18,7 @@ export interface FinetuneBenchOptions {
 
 export function benchFinetune(rt: LoadedModel, task: Task, examples: Example[], o: FinetuneBenchOptions): Record<string, unknown> {
   const cache = new FeatureCache(rt, task);
-  const clf = o.mode === 'head' ? headClassifier(rt, task, cache) : o.mode === 'lora' ? loraClassifier(rt, task, { rank: o.rank, seed: 0 }) : fullClassifier(rt, task);
+  const clf = makeClassifier(rt, task, o.mode, { cache, rank: o.rank, seed: 0 });
   const out: Record<string, unknown> = { mode: o.mode, batch: o.batch, micro_batch: o.microBatch ?? o.batch, steps: o.steps, trainable_parameters: clf.variables.reduce((a, v) => a + v.size, 0) };
   try {
     const needed = examples.slice(0, o.batch * (o.steps + 1));

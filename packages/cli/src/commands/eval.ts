@@ -8,9 +8,7 @@ import {
   FeatureCache,
   fineTune,
   FINETUNE_MODES,
-  fullClassifier,
-  headClassifier,
-  loraClassifier,
+  makeClassifier,
   renderReport,
   rowSelected,
   runCompare,
@@ -123,7 +121,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   try {
     for (let seed = 0; seed < seeds; seed++) {
       const split = dev ? { train, dev } : carveDev(train, t.devFraction, seed);
-      const clf = t.mode === 'head' ? headClassifier(rt, task, cache) : t.mode === 'lora' ? loraClassifier(rt, task, { rank: t.rank, seed }) : fullClassifier(rt, task);
+      const clf = makeClassifier(rt, task, t.mode, { cache, rank: t.rank, seed });
       try {
         const r = fineTune(clf, split.train, split.dev, test, task.labels.length, {
           ...t,

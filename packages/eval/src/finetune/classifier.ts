@@ -118,3 +118,10 @@ export function fullClassifier(rt: LoadedModel, task: Task): Classifier {
   const initial = snapshotOf(variables); // put back on dispose, so the next run starts from the pretrained model
   return forwardClassifier(rt, task, 'full', variables, () => restoreInto(variables, initial));
 }
+
+/** The classifier for a mode: head on the shared feature cache, fresh LoRA adapters (seeded), or every weight. */
+export function makeClassifier(rt: LoadedModel, task: Task, mode: FineTuneMode, o: { cache: FeatureCache; rank: number; seed: number }): Classifier {
+  if (mode === 'head') return headClassifier(rt, task, o.cache);
+  if (mode === 'lora') return loraClassifier(rt, task, { rank: o.rank, seed: o.seed });
+  return fullClassifier(rt, task);
+}
