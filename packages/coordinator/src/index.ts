@@ -6,5 +6,5 @@ export { SessionStore, type SessionRecord } from './sessions/session-store.js';
 export { JobRunner } from './job/job-runner.js';
 export { Coordinator, startCoordinator, credentialsFile, toServiceError, type CoordinatorOptions, type RunningCoordinator } from './server/coordinator.js';
 export { HEALTH_SERVICE_NAME } from './server/coordinator.js';
-export { createCertificateAuthority, issueCertificate, initServerTls, issueClientBundle, serverTlsFiles, tlsDir, type KeyPairPem, type ServerTlsFiles } from './tls/certificates.js';
+export { addParty, type IssuedParty, createCertificateAuthority, issueCertificate, initServerTls, issueClientBundle, serverTlsFiles, tlsDir, type KeyPairPem, type ServerTlsFiles } from './tls/certificates.js';
 export { checkHealth, type ServingStatus } from './server/health-check.js';

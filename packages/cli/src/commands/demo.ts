@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultDataPath, resolveModelPath, resolveTask, sha256File, SynthgradError } from '@synthgrad/core';
-import { Credentials, credentialsFile, initServerTls, issueClientBundle, tlsDir } from '@synthgrad/coordinator';
+import { addParty, initServerTls } from '@synthgrad/coordinator';
 import { channelCredentials } from '@synthgrad/protocol';
 import { intFlag, parse } from '../args.js';
 import { createSession } from './federated.js';
@@ -54,14 +54,13 @@ export async function demoCommand(argv: string[]): Promise<void> {
   mkdirSync(state, { recursive: true });
   // Mutual TLS on loopback, as in production: a CA, the server certificate, one bundle per party.
   initServerTls(state, ['localhost', '127.0.0.1']);
-  const creds = new Credentials(credentialsFile(state));
   const clients = ['hospital-a', 'bank-b', 'company-c'];
   const tokens: Record<string, string> = {};
   const bundles: Record<string, string> = {};
   for (const id of ['operator', ...clients]) {
-    tokens[id] = creds.add(id, id === 'operator' ? 'operator' : 'client');
-    bundles[id] = join(tlsDir(state), 'clients', id);
-    issueClientBundle(state, id, bundles[id]);
+    const party = addParty(state, id, id === 'operator' ? 'operator' : 'client');
+    tokens[id] = party.token;
+    bundles[id] = party.bundle!; // the CA exists (initServerTls above), so every party gets a bundle
   }
   // Each owner gets its own disjoint random sample of each class.
   const shards = writeShards(dataPath, task, clients, dir, perClient, 0);

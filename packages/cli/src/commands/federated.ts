@@ -15,12 +15,10 @@ import {
 } from '@synthgrad/core';
 import { channelCredentials, CoordinatorClient, serverCredentials, specFromTask, taskFromSpec, type Session } from '@synthgrad/protocol';
 import {
+  addParty,
   checkHealth,
-  Credentials,
-  credentialsFile,
   HEALTH_SERVICE_NAME,
   initServerTls,
-  issueClientBundle,
   serverTlsFiles,
   startCoordinator,
   tlsDir,
@@ -98,12 +96,8 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     const { values } = parse(rest, { state: { type: 'string' }, id: { type: 'string' }, operator: { type: 'boolean', default: false }, 'tls-out': { type: 'string' } }, FEDERATED_USAGE);
     if (!values.state || !values.id) throw new SynthgradError(`--state and --id are required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
     try {
-      const token = new Credentials(credentialsFile(values.state)).add(values.id, values.operator ? 'operator' : 'client');
-      if (existsSync(serverTlsFiles(values.state).caKey) || values['tls-out']) {
-        const out = values['tls-out'] ?? join(tlsDir(values.state), 'clients', values.id);
-        issueClientBundle(values.state, values.id, out);
-        process.stderr.write(`TLS bundle for ${values.id} in ${out} (give it to the client with its token)\n`);
-      }
+      const { token, bundle } = addParty(values.state, values.id, values.operator ? 'operator' : 'client', values['tls-out']);
+      if (bundle) process.stderr.write(`TLS bundle for ${values.id} in ${bundle} (give it to the client with its token)\n`);
       process.stdout.write(`${token}\n`);
     } catch (e) {
       throw new SynthgradError((e as Error).message, 'E_USAGE');

@@ -4,7 +4,12 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+
+/** Where a coordinator keeps its credentials unless told otherwise. */
+export function credentialsFile(stateDir: string): string {
+  return join(stateDir, 'credentials.json');
+}
 
 export type Role = 'operator' | 'client';
 

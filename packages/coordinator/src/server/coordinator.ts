@@ -16,7 +16,8 @@ import {
   type CoordinatorServer,
   type SessionEvent,
 } from '@synthgrad/protocol';
-import { Credentials, type Principal, type Role } from '../auth/credentials.js';
+import { Credentials, credentialsFile, type Principal, type Role } from '../auth/credentials.js';
+export { credentialsFile };
 import { SessionStore, type SessionRecord } from '../sessions/session-store.js';
 import type { UploadStore } from '../uploads/upload-store.js';
 import { JobRunner } from '../job/job-runner.js';
@@ -48,9 +49,6 @@ interface Caller {
 
 const fail = (code: status, details: string): ServiceError => Object.assign(new Error(details), { code, details, metadata: undefined as unknown as Metadata }) as ServiceError;
 
-export function credentialsFile(stateDir: string): string {
-  return join(stateDir, 'credentials.json');
-}
 
 export class Coordinator {
   readonly sessions: SessionStore;

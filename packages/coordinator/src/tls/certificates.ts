@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import forge from 'node-forge';
+import { Credentials, credentialsFile, type Role } from '../auth/credentials.js';
 
 export interface KeyPairPem {
   certPem: string;
@@ -132,4 +133,22 @@ export function issueClientBundle(stateDir: string, clientId: string, outDir: st
   writeFileSync(out.cert, leaf.certPem);
   writePrivate(out.key, leaf.keyPem);
   return out;
+}
+
+/** A party's credential: its bearer token and, when a bundle was written, where. */
+export interface IssuedParty {
+  token: string;
+  bundle?: string;
+}
+
+/**
+ * What `coordinator add-client` does: issue (or re-issue) the bearer credential and, when the
+ * coordinator has a CA or `bundleDir` is given, the TLS bundle (default STATE/tls/clients/ID).
+ */
+export function addParty(stateDir: string, id: string, role: Role, bundleDir?: string): IssuedParty {
+  const token = new Credentials(credentialsFile(stateDir)).add(id, role);
+  if (!existsSync(serverTlsFiles(stateDir).caKey) && !bundleDir) return { token };
+  const bundle = bundleDir ?? join(tlsDir(stateDir), 'clients', id);
+  issueClientBundle(stateDir, id, bundle);
+  return { token, bundle };
 }
