@@ -1,6 +1,5 @@
 /** `synthgrad coordinator ...` and `synthgrad client ...`: the federated system's commands. */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import {
   GGUFFile,
