@@ -6,7 +6,7 @@
  */
 import { perplexities, SynthgradError, type Example, type LoadedModel, type Task } from '@synthgrad/core';
 import { generatePrompted } from './baselines/prompted.js';
-import { argmax, accuracyOf, fewShotPrefix, labelLogProbs } from './classify/label-scores.js';
+import { fewShotPrefix, promptAccuracy } from './classify/label-scores.js';
 import { FeatureCache, headClassifier, makeClassifier, type FineTuneMode } from './finetune/classifier.js';
 import { accuracy, fineTune, type FineTuneResult } from './finetune/trainer.js';
 import { balancedSubset, carveDev } from './data/splits.js';
@@ -162,7 +162,7 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
       if (prefix.ids.length + longest > rt.config.contextLength) {
         throw new SynthgradError(`the few-shot prompt (k=${o.k}) is ${prefix.ids.length} tokens; with the longest test text (${longest}) it exceeds the model's context of ${rt.config.contextLength}: use a smaller --k`, 'E_USAGE');
       }
-      const acc = accuracyOf(labelLogProbs(rt, task, o.test.map((e) => e.text), { prefix: prefix.ids, onProgress: (d, n) => progress('few-shot', d, n, `seed ${seed}`) }).map(argmax), o.test);
+      const acc = promptAccuracy(rt, task, o.test, prefix.ids, (d, n) => progress('few-shot', d, n, `seed ${seed}`));
       log(`few-shot (k=${o.k}) seed ${seed}: ${(acc * 100).toFixed(1)}%`);
       accs.push(acc);
     }

@@ -1,4 +1,4 @@
 /** The synthgrad.v1 wire format: messages and the Coordinator service, generated from proto/. */
 export * from './gen/synthgrad/v1/synthgrad.js';
 export { taskFromSpec, specFromTask } from './task-spec.js';
-export { channelCredentials, serverCredentials, resolveChannelTls, type ChannelTlsOptions, type ServerTlsOptions } from './transport.js';
+export { channelCredentials, serverCredentials, type ChannelTlsOptions, type ServerTlsOptions } from './transport.js';
