@@ -115,6 +115,6 @@ describe.runIf(built)('synthgrad generate', () => {
   it('rejects inconsistent privacy flags before loading anything', () => {
     const r = run(['--data', data, '--out', join(dir, 'p.jsonl'), ...KNOBS, '--epsilon', '1']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--epsilon and --delta go together/);
+    expect(r.stderr).toMatch(/--epsilon needs --delta too/);
   });
 });

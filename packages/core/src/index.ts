@@ -1,4 +1,4 @@
-export { SynthgradError } from './util/errors.js';
+export { SynthgradError, isSynthgradError, type SynthgradErrorCode } from './util/errors.js';
 export { halfTable, floatToHalfBits } from './util/half.js';
 export { GGUFFile, type GGUFTensor, type GGUFMetadataValue } from './gguf/file.js';
 export { dequantize, byteSize, SUPPORTED_TYPES, typeName } from './gguf/dequantize.js';
@@ -16,7 +16,7 @@ export { transpose2d } from './util/transpose.js';
 export { analyticGaussianSigma, classicGaussianSigma, gaussianDelta, normalCdf } from './privacy/analytic-gaussian.js';
 export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, resolveTask, validateTask, labelIndex } from './task/task.js';
 export { type Example, readExamples, byClass } from './task/data.js';
-export { type Shard, splitIntoShards } from './task/shards.js';
+export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
 export { taskTokens, leftPad, type TaskTokens } from './gradmm/prompt.js';
 export { sampleTopK, sampleFromContext, type DecodeOptions } from './gradmm/sample.js';
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './gradmm/targets.js';
@@ -30,4 +30,19 @@ export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { synthesize, medianAllowedNorm, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
 export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassComparison } from './gradmm/generate.js';
 export { predictLabels, select, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
+export { readCandidates, type GeneratedRow } from './selection/candidates.js';
+export { writeFileAtomic, toJsonl, type AtomicWriteOptions } from './util/atomic.js';
+export { labelCheck, type LabelCheck, type LabelCheckClass } from './output/label-check.js';
+export { diagnose, formatDiagnostics, LABEL_CHECK_MIN_PASS, type SetDiagnostics, type ClassDiagnostics } from './output/diagnostics.js';
+export {
+  generateToFile,
+  checkNoStaleCheckpoint,
+  readGenerateDiagnostics,
+  checkpointPathOf,
+  metaPathOf,
+  type GenerateFileOptions,
+  type GenerateFileResult,
+  type GenerateFileProgress,
+  type GenerateMeta,
+} from './output/generate-file.js';
 export { DEFAULT_DATASET, dataCacheDir, defaultDataPath, parseGroundTruth, pullDataset } from './hub/datasets.js';

@@ -5,5 +5,5 @@ export { AdamW, linearDecay, type AdamWOptions } from './finetune/adamw.js';
 export { FeatureCache, makeClassifier, headClassifier, loraClassifier, fullClassifier, FINETUNE_MODES, type Classifier, type FineTuneMode } from './finetune/classifier.js';
 export { fineTune, batchGradients, predict, accuracy, type FineTuneOptions, type FineTuneResult } from './finetune/trainer.js';
 export { generatePrompted, promptFor, cleanText, type PromptedOptions } from './baselines/prompted.js';
-export { runCompare, rowSelected, stat, type CompareOptions, type RowResult, type Stat, type TrainingSettings } from './compare.js';
+export { runCompare, rowSelected, stat, type CompareOptions, type RowResult, type Stat, type SyntheticSet, type TrainingSettings } from './compare.js';
 export { renderReport, type ReportInput } from './report/html.js';
