@@ -66,16 +66,15 @@ export class Progress {
     else if (this.mode !== 'quiet') this.timer = setInterval(() => this.render(false), 1000).unref();
   }
 
-  /** Enter a phase by name (every earlier phase counts as finished). */
+  /** Enter a phase by name (every earlier phase counts as finished); entering the current phase again does nothing. */
   phase(name: string, detail = ''): void {
     const i = this.phases.findIndex((p) => p.name === name);
     if (i < 0) throw new Error(`progress: unknown phase "${name}"`);
+    if (i === this.current) return;
     for (let j = 0; j < i; j++) this.finishPhase(j);
-    if (i !== this.current) {
-      this.current = i;
-      this.phases[i].startedAt = Date.now();
-      this.phases[i].startUnits = this.phases[i].done;
-    }
+    this.current = i;
+    this.phases[i].startedAt = Date.now();
+    this.phases[i].startUnits = this.phases[i].done;
     this.detail = detail;
     this.render(true);
   }
