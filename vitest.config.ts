@@ -10,6 +10,7 @@ export default defineConfig({
       // The light entry points (no ML stack), before the package itself so they match first.
       '@synthgrad/core/errors': fileURLToPath(new URL('./packages/core/src/util/errors.ts', import.meta.url)),
       '@synthgrad/core/presets': fileURLToPath(new URL('./packages/core/src/gradmm/presets.ts', import.meta.url)),
+      '@synthgrad/eval/defaults': fileURLToPath(new URL('./packages/eval/src/defaults.ts', import.meta.url)),
       '@synthgrad/core/task': fileURLToPath(new URL('./packages/core/src/task/task.ts', import.meta.url)), '@synthgrad/core': src('core'), '@synthgrad/protocol': src('protocol'), '@synthgrad/coordinator': src('coordinator'), '@synthgrad/client': src('client'), '@synthgrad/eval': src('eval') },
   },
   test: {

@@ -54,30 +54,22 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const progress = new Progress('eval', [{ name: 'load model', units: 1, secondsPerUnit: 10 }, ...Array.from({ length: seeds }, (_, s) => ({ name: `seed ${s}`, units: 1 }))], progressMode({ quiet: r.bool('quiet'), json: r.bool('json') }));
   progress.phase('load model');
   const rt = await startRuntime({ backend: r.str('backend'), model: r.str('model'), verbose: r.bool('verbose'), trainable: t.mode === 'full' });
-  const cache = new ev.FeatureCache(rt, task);
-  const runs = [];
+  let result: ReturnType<Eval['evaluate']>;
   try {
-    for (let seed = 0; seed < seeds; seed++) {
-      progress.phase(`seed ${seed}`);
-      const split = dev ? { train, dev } : ev.carveDev(train, t.devFraction, seed);
-      const clf = ev.makeClassifier(rt, task, t.mode, { cache, rank: t.rank, seed });
-      try {
-        const res = ev.fineTune(clf, split.train, split.dev, test, task.labels.length, {
-          ...t,
-          seed,
-          onPrepare: (d, n) => progress.update((0.3 * d) / n, `features ${d}/${n}`),
-          onStep: (p) => progress.update(0.3 + (0.7 * p.step) / p.steps, `step ${p.step}/${p.steps} loss ${p.loss.toFixed(3)}`),
-        });
-        runs.push({ seed, devSize: split.dev.length, ...res });
-      } finally {
-        clf.dispose();
-      }
-    }
+    result = ev.evaluate(rt, task, train, test, {
+      training: t,
+      seeds,
+      dev,
+      onProgress: (seed, f, what) => {
+        progress.phase(`seed ${seed}`);
+        progress.update(f, what);
+      },
+    });
   } finally {
     progress.done();
     rt.dispose();
   }
-  const accuracy = ev.stat(runs.map((x) => x.testAccuracy));
+  const { accuracy, runs } = result;
   const out = {
     train: trainPath,
     test: testPath,

@@ -1,17 +1,11 @@
 /** Fine-tuning flags (shared by eval and compare) -> the library's TrainingSettings. Light: no ML imports. */
 import type { FineTuneMode, TrainingSettings } from '@synthgrad/eval';
+import { MODE_DEFAULTS } from '@synthgrad/eval/defaults';
 import type { FlagReader } from '../flags.js';
 import type { ConfigKeys } from '../config-file.js';
 
-/** The same list as @synthgrad/eval's FINETUNE_MODES (kept here so validation needs no ML import). */
-export const MODES = ['head', 'lora', 'full'] as const satisfies readonly FineTuneMode[];
-
-/** Defaults per mode (chosen on the rtpolarity train split's own dev split, never on the test set). */
-export const MODE_DEFAULTS: Record<FineTuneMode, Omit<TrainingSettings, 'mode' | 'devFraction'>> = {
-  head: { steps: 150, batchSize: 16, lr: 3e-3, weightDecay: 0.01, rank: 0 },
-  lora: { steps: 100, batchSize: 8, lr: 1e-3, weightDecay: 0.01, rank: 8, microBatch: 2 },
-  full: { steps: 100, batchSize: 8, lr: 1e-5, weightDecay: 0.01, rank: 0, microBatch: 1 },
-};
+/** Modes and their defaults from the library's light entry (no ML stack needed to validate). */
+export const MODES = Object.keys(MODE_DEFAULTS) as FineTuneMode[];
 
 export const TRAINING_OPTIONS = {
   mode: { type: 'string' },
