@@ -107,7 +107,8 @@ export class Progress {
     }
     this.clearLine();
     this.out.write(`${msg}\n`);
-    this.render(true);
+    // On a terminal the bar goes back under the message; plain lines keep their own pace.
+    if (this.mode === 'tty') this.render(true);
   }
 
   /** Stop the redraw timer and end the line; call once, also on failure. */
@@ -149,8 +150,12 @@ export class Progress {
       if (p.finished) continue;
       const remaining = p.units - p.done;
       if (remaining <= 0) continue;
-      const measured = p.startedAt !== undefined && p.done > p.startUnits ? (Date.now() - p.startedAt) / 1000 / (p.done - p.startUnits) : undefined;
-      const rate = measured ?? p.secondsPerUnit ?? fallback;
+      // The prior counts as a tenth of the phase's units of observation, so the first few
+      // (noisy, often fast) steps cannot swing the ETA; the measurement takes over as it grows.
+      const t = p.startedAt === undefined ? 0 : (Date.now() - p.startedAt) / 1000;
+      const d = Math.max(0, p.done - p.startUnits);
+      const k = 0.1 * p.units;
+      const rate = p.secondsPerUnit !== undefined ? (p.secondsPerUnit * k + t) / (k + d) : d > 0 ? t / d : fallback;
       if (rate === undefined) return null;
       left += remaining * rate;
     }
@@ -186,7 +191,8 @@ export class Progress {
     // Terminal: the detail is never cut; the bar and the elapsed time go first when space is short.
     const cols = (this.out.columns ?? 120) - 1;
     const bar = `[${'#'.repeat(Math.round(e.fraction * 20)).padEnd(20, '.')}]`;
-    const candidates = [`${bar} ${head} ${elapsed} ${phase}`, `${head} ${elapsed} ${phase}`, `${head} ${phase}`];
+    const short = `${(e.fraction * 100).toFixed(0)}% ETA ${e.eta_s === null ? '?' : fmt(e.eta_s)} ${e.detail || e.phase}`;
+    const candidates = [`${bar} ${head} ${elapsed} ${phase}`, `${head} ${elapsed} ${phase}`, `${head} ${phase}`, short];
     const line = candidates.find((c) => c.length <= cols) ?? candidates[candidates.length - 1];
     this.clearLine();
     this.out.write(line.length > cols ? `${line}\n` : line);
