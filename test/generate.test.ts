@@ -166,6 +166,27 @@ describe.runIf(built)('synthgrad generate', () => {
     expect(q.stderr).toMatch(/^wrote 4 synthetic examples/);
   });
 
+  it('select re-ranks a generated file: label check, dedup, top-n per class, into a new folder', () => {
+    const src = join(dir, 'a.jsonl'); // written by the first test
+    const out = join(dir, 'selected', 'kept.jsonl');
+    const r = spawnSync(process.execPath, [bin, 'select', '--in', src, '--out', out, '--model', model, '--top-n', '2', '--balance', '--no-label-check'], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.code ?? r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stderr.trim().split('\n').pop()!);
+    expect(report).toMatchObject({ input: 16, passedLabelCheck: null });
+    const kept = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(kept.length).toBe(report.kept);
+    expect(kept.length).toBeLessThanOrEqual(4);
+    // Within a class, every kept text matches at least as well as every text left out.
+    const input = readFileSync(src, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const keptTexts = new Set(kept.map((k) => k.text));
+    for (const c of [0, 1]) {
+      const keptLoss = kept.filter((k) => k.label === c).map((k) => k.matching_loss);
+      const leftOut = input.filter((x) => x.label === c && !keptTexts.has(x.text)).map((x) => x.matching_loss);
+      expect(keptLoss.length).toBeGreaterThan(0);
+      if (leftOut.length) expect(Math.max(...keptLoss)).toBeLessThanOrEqual(Math.min(...leftOut));
+    }
+  });
+
   it('rejects inconsistent privacy flags before loading anything', () => {
     const r = run(['--data', data, '--out', join(dir, 'p.jsonl'), ...KNOBS, '--epsilon', '1']);
     expect(r.code).toBe(2);
