@@ -86,6 +86,7 @@ matching_loss + alpha * perplexity; prints a JSON report on stderr.
   --balance               the same number of texts in every class
   --no-label-check        keep texts the LM reads as another label
   --model FILE            the LM for the label check
+  --quiet                 no progress
 
 examples:
   synthgrad select --in synthgrad-out/synthetic.jsonl --out kept.jsonl --top-n 20 --balance`;

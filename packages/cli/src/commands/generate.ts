@@ -152,6 +152,7 @@ const SELECT_OPTIONS = {
   'no-label-check': { type: 'boolean', default: false },
   balance: { type: 'boolean', default: false },
   model: { type: 'string' },
+  quiet: { type: 'boolean', default: false },
 } as const;
 
 export async function selectCommand(argv: string[]): Promise<void> {
@@ -165,16 +166,21 @@ export async function selectCommand(argv: string[]): Promise<void> {
   const core = await import('@synthgrad/core');
   const task = core.resolveTask(r.str('task') ?? 'sentiment');
   const rows = core.readCandidates(input, task);
-  const rt = await startRuntime({ backend: r.str('backend'), model: r.str('model'), verbose: r.bool('verbose') });
+  const opts = { labelCheck: !r.bool('no-label-check'), dedup: true, topN, alpha, balance: r.bool('balance') };
+  const progress = new Progress('select', [{ name: 'load model', units: 1, secondsPerUnit: 10 }, { name: 'label check', units: opts.labelCheck ? rows.length : 0, secondsPerUnit: 1 }], progressMode({ quiet: r.bool('quiet') }));
+  progress.phase('load model');
+  const rt = await startRuntime({ backend: r.str('backend'), model: r.str('model'), verbose: r.bool('verbose'), onLoad: (d, n) => progress.update(d / n, `tensors ${d}/${n}`) });
   try {
-    const opts = { labelCheck: !r.bool('no-label-check'), dedup: true, topN, alpha, balance: r.bool('balance') };
-    const predicted = opts.labelCheck ? core.predictLabels(rt.model, rt.tokenizer, task, rows.map((x) => x.text)) : undefined;
+    progress.phase('label check', opts.labelCheck ? '' : 'skipped (--no-label-check)');
+    const predicted = opts.labelCheck ? core.predictLabels(rt.model, rt.tokenizer, task, rows.map((x) => x.text), 8, (d, n) => progress.update(d, `text ${d}/${n}`)) : undefined;
+    progress.done();
     const { kept, report } = core.select(rows, task.labels.length, opts, predicted);
     (await import('node:fs')).mkdirSync((await import('node:path')).dirname(out), { recursive: true });
     core.writeFileAtomic(out, core.toJsonl(kept.map(({ labelIndex: _, ...x }) => x)));
     process.stderr.write(`${JSON.stringify(report)}\n`);
     log(r.bool('verbose'), `wrote ${kept.length} of ${rows.length} rows to ${out}`);
   } finally {
+    progress.done();
     rt.dispose();
   }
 }
