@@ -5,6 +5,7 @@
  * bar. Output modes: a redrawn line on a terminal, plain lines every few seconds otherwise, JSON
  * lines (`--json`), or nothing (`--quiet`). Light: no ML imports.
  */
+import { Heartbeat } from './heartbeat.js';
 
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet';
 
@@ -44,6 +45,11 @@ interface PhaseState extends PhaseSpec {
 /** Plain and JSON lines: at most one per this many ms, unless the phase changes. */
 const LINE_EVERY_MS = 5_000;
 
+export interface ProgressOptions {
+  /** A worker thread that speaks up when the main thread is blocked for a few seconds (see heartbeat.ts). */
+  heartbeat?: boolean;
+}
+
 export class Progress {
   private readonly t0 = Date.now();
   private readonly phases: PhaseState[];
@@ -53,14 +59,17 @@ export class Progress {
   private shown = 0;
   private timer?: NodeJS.Timeout;
   private drawn = false;
+  private heartbeat?: Heartbeat;
 
   constructor(
     private readonly command: string,
     phases: PhaseSpec[],
     private readonly mode: ProgressMode = defaultMode(),
     private readonly out: NodeJS.WritableStream & { columns?: number } = process.stderr,
+    opts: ProgressOptions = {},
   ) {
     this.phases = phases.map((p) => ({ ...p, done: 0, startUnits: 0, finished: false }));
+    if (opts.heartbeat && this.mode !== 'quiet') this.heartbeat = new Heartbeat(this.mode, 4000, this.out.columns);
     // A redraw every second so the elapsed time moves even while a phase reports nothing.
     if (this.mode === 'tty') this.timer = setInterval(() => this.render(false), 1000).unref();
     else if (this.mode !== 'quiet') this.timer = setInterval(() => this.render(false), 1000).unref();
@@ -113,6 +122,8 @@ export class Progress {
 
   /** Stop the redraw timer and end the line; call once, also on failure. */
   done(): void {
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (this.mode === 'tty' && this.drawn) this.out.write('\n');
@@ -173,6 +184,7 @@ export class Progress {
   private render(force: boolean): void {
     if (this.mode === 'quiet' || this.current < 0) return;
     const e = this.event();
+    this.heartbeat?.beat({ command: this.command, phase: e.phase, detail: e.detail });
     if (this.mode === 'json') {
       if (!force && Date.now() - this.lastLine < LINE_EVERY_MS) return;
       this.lastLine = Date.now();

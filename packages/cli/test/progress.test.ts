@@ -1,5 +1,7 @@
 /** The progress model: one ETA for the whole run, a bar that never goes back, JSON and quiet modes. */
+import { existsSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Progress, type ProgressEvent } from '../src/progress.js';
 
@@ -89,5 +91,22 @@ describe('Progress', () => {
     p.note('hidden');
     p.done();
     expect(out.text()).toBe('');
+  });
+});
+
+describe.runIf(existsSync(fileURLToPath(new URL('../dist/progress.js', import.meta.url))))('heartbeat (built CLI)', () => {
+  it('speaks up from a worker thread while the main thread is blocked', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const dist = new URL('../dist/progress.js', import.meta.url).href;
+    // The child blocks its main thread for 6 s (as a long wasm forward does): no timer there can fire.
+    const script = `
+      const { Progress } = await import(${JSON.stringify(dist)});
+      const p = new Progress('job', [{ name: 'work', units: 1, secondsPerUnit: 1 }], 'plain', process.stderr, { heartbeat: true });
+      p.phase('work', 'one long step');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 6000);
+      p.done();`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^job busy in work: one long step \(\d+s elapsed, last report [45]s ago\)$/m);
   });
 });

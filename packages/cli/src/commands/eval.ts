@@ -51,7 +51,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const task = resolveTask(r.str('task') ?? 'sentiment');
   const [core, ev] = await Promise.all([import('@synthgrad/core'), import('@synthgrad/eval')]);
   const { train, test, dev, warnings } = readInputs(core, ev, trainPath, testPath, devPath, task, testLimit);
-  const progress = new Progress('eval', [{ name: 'load model', units: 1, secondsPerUnit: 10 }, ...Array.from({ length: seeds }, (_, s) => ({ name: `seed ${s}`, units: 1 }))], progressMode({ quiet: r.bool('quiet'), json: r.bool('json') }));
+  const progress = new Progress('eval', [{ name: 'load model', units: 1, secondsPerUnit: 10 }, ...Array.from({ length: seeds }, (_, s) => ({ name: `seed ${s}`, units: 1 }))], progressMode({ quiet: r.bool('quiet'), json: r.bool('json') }), process.stderr, { heartbeat: true });
   progress.phase('load model');
   const rt = await startRuntime({ backend: r.str('backend'), model: r.str('model'), verbose: r.bool('verbose'), trainable: t.mode === 'full' });
   let result: ReturnType<Eval['evaluate']>;
@@ -183,7 +183,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
     ...toMake.map((s) => ({ name: `generate ${s.name}`, units: 1, secondsPerUnit: 150 * Math.ceil(perClass / baseCfg.settings.batchSize) * task.labels.length })),
     ...rowNames.map((x) => ({ name: x, units: 1 })),
   ];
-  const progress = new Progress('compare', phases, progressMode({ quiet: r.bool('quiet'), json: r.bool('json') }));
+  const progress = new Progress('compare', phases, progressMode({ quiet: r.bool('quiet'), json: r.bool('json') }), process.stderr, { heartbeat: true });
   progress.phase('load model');
   const rt = await startRuntime({ backend: r.str('backend'), model: r.str('model'), verbose: r.bool('verbose'), trainable: t.mode === 'full' });
   const synthetic: SyntheticSet[] = [];

@@ -74,7 +74,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
     { name: 'ADMM', units: batches, secondsPerUnit: 5 * cfg.settings.outer * (cfg.settings.inner + 1) * (cfg.settings.batchSize / 10) },
     { name: 'label check', units: cfg.perClass * task.labels.length, secondsPerUnit: 1 },
   ];
-  const progress = new Progress('generate', phases, mode);
+  const progress = new Progress('generate', phases, mode, process.stderr, { heartbeat: true });
   progress.phase('load model', 'backend and weights');
   let stop = false;
   const onSigint = () => {
@@ -118,8 +118,10 @@ function onGenerateProgress(progress: Progress, p: GenerateFileProgress, nClasse
   } else if (p.phase === 'admm') {
     progress.phase('ADMM');
     progress.units('ADMM', nClasses * p.batches);
-    const last = p.done === p.total;
-    progress.update(p.classIndex * p.batches + p.batch + p.done / p.total, `class ${p.classIndex + 1}/${nClasses}, batch ${p.batch + 1}/${p.batches}, step ${p.done}/${p.total}${last ? ' (scoring the batch)' : ''}`);
+    // After a batch's last step it is scored; after a class's last batch the class is also compared
+    // with 20 real texts (minutes on a CPU, with no step to report: the heartbeat covers it).
+    const after = p.done < p.total ? '' : p.batch === p.batches - 1 ? ' (scoring, then comparing the class with real text)' : ' (scoring the batch)';
+    progress.update(p.classIndex * p.batches + p.batch + p.done / p.total, `class ${p.classIndex + 1}/${nClasses}, batch ${p.batch + 1}/${p.batches}, step ${p.done}/${p.total}${after}`);
   } else {
     progress.phase('label check');
     progress.units('label check', p.total);
@@ -167,7 +169,7 @@ export async function selectCommand(argv: string[]): Promise<void> {
   const task = core.resolveTask(r.str('task') ?? 'sentiment');
   const rows = core.readCandidates(input, task);
   const opts = { labelCheck: !r.bool('no-label-check'), dedup: true, topN, alpha, balance: r.bool('balance') };
-  const progress = new Progress('select', [{ name: 'load model', units: 1, secondsPerUnit: 10 }, { name: 'label check', units: opts.labelCheck ? rows.length : 0, secondsPerUnit: 1 }], progressMode({ quiet: r.bool('quiet') }));
+  const progress = new Progress('select', [{ name: 'load model', units: 1, secondsPerUnit: 10 }, { name: 'label check', units: opts.labelCheck ? rows.length : 0, secondsPerUnit: 1 }], progressMode({ quiet: r.bool('quiet') }), process.stderr, { heartbeat: true });
   progress.phase('load model');
   const rt = await startRuntime({ backend: r.str('backend'), model: r.str('model'), verbose: r.bool('verbose'), onLoad: (d, n) => progress.update(d / n, `tensors ${d}/${n}`) });
   try {
