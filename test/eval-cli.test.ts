@@ -78,7 +78,7 @@ describe.runIf(built)('synthgrad eval / compare', () => {
     // The tiny model's context (64) cannot hold the instruction and demonstrations: a clear error.
     const few = run(['compare', '--task-data', train, '--test', test, '--model', tiny, '--rows', 'few-shot', '--k', '2', '--out', out]);
     expect(few.code).toBe(2);
-    expect(few.stderr).toMatch(/few-shot prompt \(k=2\) is \d+ tokens; .* exceeds the model's context of 64: use a smaller --k/);
+    expect(few.stderr).toMatch(/few-shot prompt \(k=2\) is \d+ tokens; .* exceeds the model's context of 64: use a smaller k \(flag --k\)/);
   });
 
   it('refuses differing label sets and empty training files, warns about a one-class test file', () => {

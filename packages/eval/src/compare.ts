@@ -177,7 +177,7 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
       if (seed === 0) demos = prefix.demos;
       const longest = Math.max(...o.test.map((e) => rt.tokenizer.encode(e.text).length)) + rt.tokenizer.encode(`${task.sentenceEnd ?? ''}${task.suffix}`).length;
       if (prefix.ids.length + longest > rt.config.contextLength) {
-        throw new SynthgradError(`the few-shot prompt (k=${o.k}) is ${prefix.ids.length} tokens; with the longest test text (${longest}) it exceeds the model's context of ${rt.config.contextLength}: use a smaller --k`, 'E_USAGE');
+        throw new SynthgradError(`the few-shot prompt (k=${o.k}) is ${prefix.ids.length} tokens; with the longest test text (${longest}) it exceeds the model's context of ${rt.config.contextLength}: use a smaller k (flag --k)`, 'E_USAGE');
       }
       const acc = promptAccuracy(rt, task, o.test, prefix.ids, (d, n) => progress('few-shot', d, n, `seed ${seed}`));
       log(`few-shot (k=${o.k}) seed ${seed}: ${(acc * 100).toFixed(1)}%`);

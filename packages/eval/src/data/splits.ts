@@ -30,7 +30,7 @@ export function carveDev(examples: Example[], fraction: number, seed: number): {
   const dev: Example[] = [];
   for (const label of labelsOf(examples)) {
     const group = Rng.derive(seed, 'dev', label).shuffle(examples.filter((e) => e.label === label));
-    if (group.length < 2) throw new SynthgradError(`class ${label} has ${group.length} training example(s): too few to carve a dev split; pass --dev`, 'E_DATA');
+    if (group.length < 2) throw new SynthgradError(`class ${label} has ${group.length} training example(s): too few to carve a dev split; give a dev set (option dev, flag --dev)`, 'E_DATA');
     const k = Math.max(1, Math.round(group.length * fraction));
     dev.push(...group.slice(0, k));
     train.push(...group.slice(k));

@@ -105,7 +105,7 @@ export function fineTune(clf: Classifier, train: Example[], dev: Example[], test
       const { loss, grads } = batchGradients(clf, batch, nClasses, o.microBatch);
       opt.step(grads, linearDecay(o.lr, step, o.steps));
       for (const g of Object.values(grads)) g.dispose();
-      if (!Number.isFinite(loss)) throw new SynthgradError(`training diverged at step ${step} (loss ${loss}); lower --lr`);
+      if (!Number.isFinite(loss)) throw new SynthgradError(`training diverged at step ${step} (loss ${loss}); lower the learning rate (option lr, flag --lr)`);
       lossCurve.push({ step, value: loss });
       let devAccuracy: number | undefined;
       if (step % evalEvery === 0 || step === o.steps) {
