@@ -4,6 +4,7 @@ import { HelpRequested } from './args.js';
 import { modelCommand, MODEL_USAGE } from './commands/model.js';
 import { dataCommand, DATA_USAGE } from './commands/data.js';
 import { benchCommand, BENCH_USAGE } from './commands/bench.js';
+import { backendCommand, BACKEND_USAGE } from './commands/backend.js';
 import { clientCommand, coordinatorCommand, FEDERATED_USAGE } from './commands/federated.js';
 import { demoCommand, DEMO_USAGE } from './commands/demo.js';
 import { compareCommand, evalCommand, EVAL_USAGE } from './commands/eval.js';
@@ -14,6 +15,7 @@ const USAGE = `synthgrad: synthetic text by gradient matching
 commands:
   model pull | inspect | next-token     get and exercise the language model
   data pull                             get the default data set
+  backend setup | info                  build the native TensorFlow backend; which backend runs here
   coordinator | client                  federated synthesis over gRPC
   demo                                  a coordinator and three clients on loopback
   generate                              labelled text -> synthetic text by gradient matching (GRADMM)
@@ -24,6 +26,7 @@ commands:
 ${GENERATE_USAGE}
 ${MODEL_USAGE}
 ${DATA_USAGE}
+${BACKEND_USAGE}
 ${BENCH_USAGE}
 ${FEDERATED_USAGE}
 ${DEMO_USAGE}
@@ -36,6 +39,8 @@ async function main(argv: string[]): Promise<void> {
       return modelCommand(rest);
     case 'data':
       return dataCommand(rest);
+    case 'backend':
+      return backendCommand(rest);
     case 'coordinator':
       return coordinatorCommand(rest);
     case 'client':

@@ -1,5 +1,5 @@
 /** Shared start-up for commands that run the model: backend, then model, with progress on stderr. */
-import { initBackend, loadModel, resolveModelPath, type LlamaOptions, type LoadedModel } from '@synthgrad/core';
+import { describeBackend, initBackend, loadModel, resolveModelPath, type LlamaOptions, type LoadedModel } from '@synthgrad/core';
 
 export interface RuntimeFlags {
   backend?: string;
@@ -16,7 +16,7 @@ export function log(verbose: boolean | undefined, msg: string): void {
 
 export async function startRuntime(flags: RuntimeFlags): Promise<LoadedModel> {
   const backend = await initBackend({ backend: flags.backend });
-  log(flags.verbose, `backend: ${backend.name} (${backend.package}${backend.transposeFix ? ', transposed-matmul fix on' : ''})`);
+  log(flags.verbose, describeBackend(backend));
   const path = resolveModelPath(flags.model);
   const t0 = Date.now();
   const loaded = await loadModel(path, { gradient: flags.gradient, trainable: flags.trainable }, (done, total) => {

@@ -6,7 +6,8 @@ export { type LlamaConfig, configFromGGUF, validateConfig } from './model/config
 export { type LlamaWeights, type LlamaLayerWeights, randomWeights, validateWeights, layerShapes } from './model/weights.js';
 export { Llama, KVCache, lastPosition, LORA_PROJECTIONS, type ForwardInput, type ForwardOutput, type LlamaOptions, type LoraOptions, type Projection } from './model/llama.js';
 export { loadGGUFWeights, unpermuteQK } from './model/load-gguf.js';
-export { initBackend, activeBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend } from './backend/select.js';
+export { initBackend, activeBackend, describeBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend, type BackendOptions } from './backend/select.js';
+export { setupNativeBackend, verifyNativeBackend, nativeBindingProblem, nativePackageDir, NATIVE_BACKENDS, type NativeFlavour, type NativeBackendSpec, type NativeSetupOptions, type NativeSetupResult } from './hub/native-backend.js';
 export { installTransposeFix, uninstallTransposeFix, isTransposeFixInstalled } from './backend/transpose-fix.js';
 export { DEFAULT_MODEL, modelCacheDir, resolveModelPath, pullModel, sha256File, type ModelSpec } from './hub/models.js';
 export { Tokenizer, bytesToUnicode, type TokenizerInfo } from './tokenizer/gguf-tokenizer.js';
