@@ -29,6 +29,8 @@ function run(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+const meta0 = (out: string) => JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'));
+
 describe.runIf(built)('synthgrad generate', () => {
   it('writes JSONL rows and a sidecar with config, model sha256, privacy and timings', () => {
     const out = join(dir, 'a.jsonl');
@@ -37,10 +39,15 @@ describe.runIf(built)('synthgrad generate', () => {
     const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(rows).toHaveLength(16);
     for (const row of rows) {
-      expect(Object.keys(row).sort()).toEqual(['label', 'matching_loss', 'perplexity', 'text']);
+      expect(Object.keys(row).sort()).toEqual(['label', 'matching_loss', 'perplexity', 'target_label', 'target_margin', 'text']);
       expect(typeof row.text).toBe('string');
       expect([0, 1]).toContain(row.label);
+      expect([0, 1]).toContain(row.target_label);
+      // The margin is the row's own class over the other: positive exactly when the classifier agrees.
+      expect(row.target_margin > 0).toBe(row.target_label === row.label);
     }
+    expect(meta0(out).method).toMatchObject({ labelContext: true, classifierWeight: 1, targetFilter: true });
+    expect(meta0(out).target_agreement).toHaveLength(2);
     const meta = JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'));
     expect(meta.model.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(meta.privacy).toMatchObject({ mechanism: 'analytic-gaussian', epsilon: 2, delta: 1e-5, clip: 1, releases: 2 });

@@ -7,3 +7,4 @@ export { fineTune, batchGradients, predict, accuracy, type FineTuneOptions, type
 export { generatePrompted, promptFor, cleanText, type PromptedOptions } from './baselines/prompted.js';
 export { runCompare, rowSelected, stat, type CompareOptions, type RowResult, type Stat, type TrainingSettings } from './compare.js';
 export { renderReport, type ReportInput } from './report/html.js';
+export { runQuality, type QualityOptions, type QualityResult } from './quality.js';

@@ -9,8 +9,8 @@ import { benchModel, speedups } from '../bench/model.js';
 import { round } from '../bench/stats.js';
 import { benchGenerate } from '../bench/generate.js';
 import { benchFinetune } from '../bench/finetune.js';
-import { defaultDataPath, readExamples, resolveTask, Rng } from '@synthgrad/core';
-import { FINETUNE_MODES, type FineTuneMode } from '@synthgrad/eval';
+import { DEFAULT_METHOD, defaultDataPath, readExamples, resolveTask, Rng, type MethodSettings } from '@synthgrad/core';
+import { FINETUNE_MODES, runQuality, type FineTuneMode, type TrainingSettings } from '@synthgrad/eval';
 
 export const BENCH_USAGE = `usage:
   synthgrad bench [model] [--batch 10] [--length 32] [--runs 3] [--model FILE]
@@ -23,6 +23,13 @@ export const BENCH_USAGE = `usage:
                                                    fine-tuning examples per second for each mode (each in its
                                                    own process, since full fine-tuning needs every weight
                                                    trainable); prints JSON
+  synthgrad bench quality --task-data F --test F [--test-limit 500] [--seeds 3] [--mode head|lora] [--method JSON]
+        [--rows zero-shot,real-random-100,real-50,prompted-few-100] [--task T] [--domain D]
+                                                   the fixed quality protocol (50 real -> 100 GRADMM texts): accuracy of
+                                                   zero-shot, real-random-100, real-50, prompted-few-100 and gradmm-100,
+                                                   the judge's on-label rate, perplexities, seconds per example; JSON.
+                                                   --method overrides the preset's method switches, e.g.
+                                                   '{"classifierWeight":0,"labelContext":false,"targetFilter":false}'
   synthgrad bench generate [--data FILE] [--preset cpu]
                                                    seconds per synthetic example (one batch per class) on every
                                                    backend built here, split by phase, the X-step's GFLOP/s, and
@@ -41,7 +48,62 @@ const OPTIONS = {
   steps: { type: 'string' },
   rank: { type: 'string' },
   'micro-batch': { type: 'string' },
+  'task-data': { type: 'string' },
+  test: { type: 'string' },
+  'test-limit': { type: 'string' },
+  seeds: { type: 'string' },
+  method: { type: 'string' },
+  rows: { type: 'string' },
+  task: { type: 'string' },
+  domain: { type: 'string' },
 } as const;
+
+/** Head and LoRA training settings of the quality protocol (the eval command's defaults). */
+const QUALITY_TRAINING: Record<'head' | 'lora', TrainingSettings> = {
+  head: { mode: 'head', steps: 150, batchSize: 16, lr: 3e-3, weightDecay: 0.01, rank: 0, devFraction: 0.2 },
+  lora: { mode: 'lora', steps: 100, batchSize: 8, lr: 1e-3, weightDecay: 0.01, rank: 8, microBatch: 2, devFraction: 0.2 },
+};
+
+async function benchQualityCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, OPTIONS, BENCH_USAGE);
+  if (!values['task-data'] || !values.test) throw new SynthgradError(`bench quality needs --task-data and --test\n\n${BENCH_USAGE}`, 'E_USAGE');
+  const mode = (values.mode ?? 'head') as 'head' | 'lora';
+  if (!QUALITY_TRAINING[mode]) throw new SynthgradError(`--mode must be head or lora, got "${values.mode}"`, 'E_USAGE');
+  let method: Partial<MethodSettings> = {};
+  if (values.method) {
+    try {
+      method = JSON.parse(values.method) as Partial<MethodSettings>;
+    } catch (e) {
+      throw new SynthgradError(`--method is not JSON: ${(e as Error).message}`, 'E_USAGE');
+    }
+    const known = Object.keys(DEFAULT_METHOD);
+    const bad = Object.keys(method).find((k) => !known.includes(k));
+    if (bad) throw new SynthgradError(`--method: unknown key "${bad}" (known: ${known.join(', ')})`, 'E_USAGE');
+  }
+  const task = resolveTask(values.task ?? 'sentiment');
+  const taskData = readExamples(values['task-data'], task);
+  const test = readExamples(values.test, task);
+  const limit = intFlag(values['test-limit'], 'test-limit', 500);
+  const testSet = Rng.derive(0, 'quality-test').shuffle(test).slice(0, limit);
+  const rt = await startRuntime({ ...values, verbose: true });
+  try {
+    const t0 = performance.now();
+    const res = await runQuality(rt, {
+      task,
+      taskData,
+      test: testSet,
+      seeds: intFlag(values.seeds, 'seeds', 3),
+      method,
+      training: QUALITY_TRAINING[mode],
+      rows: values.rows ? values.rows.split(',').map((r) => r.trim()) : undefined,
+      domain: values.domain ?? (task.name === 'sentiment' ? 'movie review' : 'text'),
+      log: (m) => process.stderr.write(`${m}\n`),
+    });
+    process.stdout.write(`${JSON.stringify({ benchmark: 'quality', backend: activeBackend()?.name, task_data: values['task-data'], test: values.test, ...res, total_minutes: (performance.now() - t0) / 60_000 }, null, 2)}\n`);
+  } finally {
+    rt.dispose();
+  }
+}
 
 export async function benchCommand(argv: string[]): Promise<void> {
   const which = argv[0] && !argv[0].startsWith('-') ? argv.shift()! : 'model';
@@ -51,6 +113,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (which === 'finetune') return benchFinetuneCommand(argv);
   if (which === 'finetune-mode') return benchFinetuneModeCommand(argv);
   if (which === 'all') return benchAllCommand(argv);
+  if (which === 'quality') return benchQualityCommand(argv);
   if (which !== 'model-backend' && which !== 'model-baseline') throw new SynthgradError(`unknown benchmark "${which}"\n\n${BENCH_USAGE}`, 'E_USAGE');
   const { values } = parse(argv, OPTIONS, BENCH_USAGE);
   const log = (m: string) => process.stderr.write(`${m}\n`);

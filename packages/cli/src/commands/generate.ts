@@ -31,7 +31,12 @@ export const GENERATE_USAGE = `usage:
                      [--select] [--top-n K] [--alpha A] [--resume] [--model FILE]
                      [--outer N] [--inner N] [--lr X] [--lr-decay X] [--lr-decay-every N] [--grad-clip X]
                      [--rho X] [--top-k K] [--candidates N] [--batch-size B] [--init lm|random] [--init-norm X|auto]
-                     [--distance cosine|l2]
+                     [--distance cosine|l2] [--no-label-context] [--classifier-weight B] [--no-target-filter]
+                     [--public-texts N] [--shrinkage A]
+      method (docs/METHOD.md): the projection is conditioned on the label (task.labelContext; off with
+      --no-label-context), the X-step adds B x the cross-entropy of the classifier the targets imply
+      (default 1; 0 = plain matching), and --select drops texts that classifier puts in another class
+      (off with --no-target-filter)
       defaults: the data set of "synthgrad data pull", and synthgrad-out/synthetic.jsonl
       writes FILE (JSONL: text, label, matching_loss, perplexity), FILE.meta.json (config, model sha256,
       privacy spent, timings) and FILE.checkpoint.json (resume point, kept until the run completes)
@@ -87,6 +92,11 @@ export async function generateCommand(argv: string[]): Promise<void> {
       'init-norm': { type: 'string' },
       init: { type: 'string' },
       distance: { type: 'string' },
+      'no-label-context': { type: 'boolean', default: false },
+      'classifier-weight': { type: 'string' },
+      'no-target-filter': { type: 'boolean', default: false },
+      'public-texts': { type: 'string' },
+      shrinkage: { type: 'string' },
     },
     GENERATE_USAGE,
   );
@@ -123,6 +133,14 @@ export async function generateCommand(argv: string[]): Promise<void> {
   if (distance !== 'cosine' && distance !== 'l2') throw new SynthgradError(`--distance must be cosine or l2`, 'E_USAGE');
   const privacy = { clip: num(values.clip, 'clip'), epsilon: num(values.epsilon, 'epsilon'), delta: num(values.delta, 'delta') };
   checkPrivacyOptions(privacy);
+  const method = { ...preset.method };
+  if (values['no-label-context']) method.labelContext = false;
+  if (values['no-target-filter']) method.targetFilter = false;
+  method.classifierWeight = num(values['classifier-weight'], 'classifier-weight') ?? method.classifierWeight;
+  if (!(method.classifierWeight >= 0)) throw new SynthgradError(`--classifier-weight must be >= 0, got ${method.classifierWeight}`, 'E_USAGE');
+  method.publicTexts = intFlag(values['public-texts'], 'public-texts', method.publicTexts, 2);
+  method.shrinkage = num(values.shrinkage, 'shrinkage') ?? method.shrinkage;
+  if (!(method.shrinkage >= 0 && method.shrinkage < 1)) throw new SynthgradError(`--shrinkage must be in [0, 1), got ${method.shrinkage}`, 'E_USAGE');
   const cfg: GenerateConfig = {
     task,
     preset: presetName,
@@ -132,6 +150,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
     seed: intFlag(values.seed, 'seed', 0, 0),
     privacy,
     distance,
+    method,
   };
   // Read and validate the data before the model loads: bad input fails in a second, not a minute.
   const examples = readExamples(values.data, task);
@@ -177,12 +196,15 @@ export async function generateCommand(argv: string[]): Promise<void> {
       return { label: l.value, generated: mine.length, passed: mine.filter(({ p }) => p === c).length };
     });
     if (values.select) {
-      const opts: SelectionOptions = { labelCheck: true, dedup: true, topN: intFlag(values['top-n'], 'top-n', preset.topN), alpha: num(values.alpha, 'alpha') ?? preset.alpha, balance: true };
+      const opts: SelectionOptions = { targetFilter: method.targetFilter, labelCheck: true, dedup: true, topN: intFlag(values['top-n'], 'top-n', preset.topN), alpha: num(values.alpha, 'alpha') ?? preset.alpha, balance: true };
       const sel = select(rows, nClasses, opts, predicted);
       rows = sel.kept;
       selection = { options: opts, report: sel.report };
     }
-    writeAtomic(values.out, toJsonl(rows.map((r) => ({ text: r.text, label: r.label, matching_loss: r.matching_loss, perplexity: r.perplexity }))));
+    writeAtomic(
+      values.out,
+      toJsonl(rows.map((r) => ({ text: r.text, label: r.label, matching_loss: r.matching_loss, perplexity: r.perplexity, ...(r.target_label !== undefined ? { target_label: task.labels[r.target_label].value, target_margin: r.target_margin } : {}) }))),
+    );
     const meta = {
       command: 'generate',
       data: values.data,
@@ -195,6 +217,12 @@ export async function generateCommand(argv: string[]): Promise<void> {
       classes: result.classes,
       comparison_with_real: result.comparison,
       label_consistency: labelCheck,
+      method: result.method,
+      target_classifier: result.targetClassifier,
+      target_agreement: task.labels.map((l, c) => {
+        const mine = result.examples.filter((r) => r.labelIndex === c);
+        return { label: l.value, generated: mine.length, agreed: mine.filter((r) => r.target_label === c).length };
+      }),
       selection,
       counts: { generated: result.examples.length, written: rows.length },
       timings: { ...result.timings, seconds_per_example: result.timings.total_s / Math.max(1, result.examples.length - result.resumedBatches * cfg.settings.batchSize) },
