@@ -6,7 +6,12 @@ const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.
 export default defineConfig({
   resolve: {
     // Tests run against the TypeScript sources, not the build output.
-    alias: { '@synthgrad/core': src('core'), '@synthgrad/protocol': src('protocol'), '@synthgrad/coordinator': src('coordinator'), '@synthgrad/client': src('client'), '@synthgrad/eval': src('eval') },
+    alias: {
+      // The light entry points (no ML stack), before the package itself so they match first.
+      '@synthgrad/core/errors': fileURLToPath(new URL('./packages/core/src/util/errors.ts', import.meta.url)),
+      '@synthgrad/core/presets': fileURLToPath(new URL('./packages/core/src/gradmm/presets.ts', import.meta.url)),
+      '@synthgrad/eval/defaults': fileURLToPath(new URL('./packages/eval/src/defaults.ts', import.meta.url)),
+      '@synthgrad/core/task': fileURLToPath(new URL('./packages/core/src/task/task.ts', import.meta.url)), '@synthgrad/core': src('core'), '@synthgrad/protocol': src('protocol'), '@synthgrad/coordinator': src('coordinator'), '@synthgrad/client': src('client'), '@synthgrad/eval': src('eval') },
   },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],

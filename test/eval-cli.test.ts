@@ -30,6 +30,17 @@ const file = (name: string, rows: [string, number][]) => {
   writeFileSync(p, rows.map(([text, label]) => JSON.stringify({ text, label })).join('\n') + '\n');
   return p;
 };
+/** Eight short real-sounding movie reviews, four a class, for the real-model scoring test. */
+const REVIEWS: [string, number][] = [
+  ['a moving , beautifully acted film .', 1],
+  ['one of the best movies of the year .', 1],
+  ['funny , smart and full of heart .', 1],
+  ['a joy to watch from start to finish .', 1],
+  ['a dull , lifeless mess .', 0],
+  ['the plot makes no sense and the jokes fall flat .', 0],
+  ['boring and far too long .', 0],
+  ['a waste of a talented cast .', 0],
+];
 const words = ['the', 'great', 'bad', 'at', 'in', 'a', 'he'];
 const rows = (n: number, seed: number): [string, number][] =>
   Array.from({ length: n }, (_, i) => [`${words[(i * 3 + seed) % 7]} ${i % 2 ? 'great' : 'bad'} ${words[(i + seed) % 7]}`, i % 2]);
@@ -100,7 +111,8 @@ describe.runIf(HAVE_REAL_MODEL || process.env.CI)('prompted baseline and zero-sh
         expect(t.split(/\s+/).length).toBeGreaterThanOrEqual(3);
         expect(t).not.toMatch(/<\|im_(start|end)\|>/);
       }
-      const val = readExamples(fileURLToPath(new URL('../../shared/data/rtpolarity/validation.jsonl', import.meta.url)), SENTIMENT_TASK).slice(0, 8);
+      // Real reviews from the project itself (no ../shared): a few written here, so a fresh clone runs this.
+      const val = readExamples(file('reviews.jsonl', REVIEWS), SENTIMENT_TASK);
       const scores = labelLogProbs(rt, SENTIMENT_TASK, val.map((e) => e.text));
       expect(scores).toHaveLength(8);
       for (const row of scores) for (const v of row) expect(v).toBeLessThan(0);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
+import { withoutNativeLog } from './helpers/native-log.js';
 
 const bin = fileURLToPath(new URL('../packages/cli/bin/synthgrad.js', import.meta.url));
 const built = existsSync(fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url)));
@@ -119,9 +120,63 @@ describe.runIf(built)('synthgrad generate', () => {
     });
   }
 
+  it('ends with the verdict on the set: label check, loss against real, privacy, and WARNINGs that match the sidecar', () => {
+    // A byte-order mark on the data file, and --out in a folder that does not exist yet.
+    const bom = join(dir, 'bom.jsonl');
+    writeFileSync(bom, `\uFEFF${readFileSync(data, 'utf8')}`);
+    const out = join(dir, 'new', 'sub', 'v.jsonl');
+    const r = run(['--data', bom, '--out', out, ...KNOBS]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/wrote 16 synthetic examples to .*v\.jsonl \(details in .*v\.jsonl\.meta\.json\)/);
+    expect(r.stderr).toMatch(/class\s+label check\s+matching loss \(syn vs real\)\s+perplexity \(syn vs real\)/);
+    expect(r.stderr).toMatch(/privacy: none/);
+    const meta = JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'));
+    let warnings = 0;
+    for (const [i, lc] of meta.label_consistency.entries()) {
+      const name = ['negative', 'positive'][i];
+      expect(r.stderr).toMatch(new RegExp(`${name}\\s+${lc.passed}/${lc.generated} `));
+      const low = lc.passed / lc.generated < 0.7;
+      expect(r.stderr.includes(`WARNING: only ${lc.passed}/${lc.generated}`)).toBe(low);
+      warnings += Number(low);
+      const cmp = meta.comparison_with_real[i];
+      const worse = cmp.synthetic_matching_loss > cmp.real_matching_loss;
+      expect(r.stderr.includes(`WARNING: the "${name}" texts match the class gradient worse than real text`)).toBe(worse);
+      warnings += Number(worse);
+    }
+    expect((withoutNativeLog(r.stderr).match(/^WARNING: /gm) ?? []).length).toBe(warnings);
+    if (warnings === 0) expect(r.stderr).toMatch(/every class passes the label check/);
+    // Progress names its phases in order, and never goes backwards.
+    const lines = r.stderr.split('\n').filter((l) => /^generate +\d+% ETA/.test(l));
+    const phases = lines.map((l) => /\[(\d)\/4 ([^\]]+)\]/.exec(l)![2]);
+    expect([...new Set(phases)]).toEqual(['load model', 'class targets', 'ADMM', 'label check']);
+    const pcts = lines.map((l) => Number(/(\d+)% ETA/.exec(l)![1]));
+    expect(pcts).toEqual([...pcts].sort((a, b) => a - b));
+  });
+
+  it('--json: progress as JSON lines on stderr, the summary as JSON on stdout; --quiet: no progress', () => {
+    const small = ['--model', model, '--per-class', '2', '--batch-size', '2', '--outer', '1', '--inner', '1', '--candidates', '1', '--top-k', '4', '--real-per-class', '2'];
+    const j = run(['--data', data, '--out', join(dir, 'j.jsonl'), ...small, '--json']);
+    expect(j.code, j.stderr).toBe(0);
+    const events = withoutNativeLog(j.stderr).trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.length).toBeGreaterThanOrEqual(4);
+    for (const e of events.filter((x) => x.type === 'progress')) {
+      expect(Object.keys(e).sort()).toEqual(['command', 'detail', 'elapsed_s', 'eta_s', 'fraction', 'phase', 'phase_index', 'phases', 'type']);
+      expect(e.fraction).toBeGreaterThanOrEqual(0);
+      expect(e.fraction).toBeLessThanOrEqual(1);
+    }
+    const summary = JSON.parse(j.stdout);
+    expect(summary.counts).toEqual({ generated: 4, written: 4 });
+    expect(summary.diagnostics.classes).toHaveLength(2);
+    expect(summary.diagnostics.classes[0].labelCheck.generated).toBe(2);
+    const q = run(['--data', data, '--out', join(dir, 'q.jsonl'), ...small, '--quiet']);
+    expect(q.code, q.stderr).toBe(0);
+    expect(q.stderr).not.toMatch(/ETA/);
+    expect(withoutNativeLog(q.stderr).trimStart()).toMatch(/^wrote 4 synthetic examples/);
+  });
+
   it('rejects inconsistent privacy flags before loading anything', () => {
     const r = run(['--data', data, '--out', join(dir, 'p.jsonl'), ...KNOBS, '--epsilon', '1']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--epsilon and --delta go together/);
+    expect(r.stderr).toMatch(/--epsilon needs --delta too/);
   });
 });

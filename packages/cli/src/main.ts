@@ -1,71 +1,70 @@
-/** The `synthgrad` command: dispatch to a command module; user errors print one clear line. */
-import { SynthgradError } from '@synthgrad/core';
+/**
+ * The `synthgrad` command: dispatch to a command module, loaded on demand (the ML stack takes
+ * seconds to import, so help, --version and usage errors must not touch it); user errors print one
+ * clear line.
+ */
+import { readFileSync } from 'node:fs';
+import { isSynthgradError } from '@synthgrad/core/errors';
 import { HelpRequested } from './args.js';
-import { modelCommand, MODEL_USAGE } from './commands/model.js';
-import { dataCommand, DATA_USAGE } from './commands/data.js';
-import { benchCommand, BENCH_USAGE } from './commands/bench.js';
-import { backendCommand, BACKEND_USAGE } from './commands/backend.js';
-import { clientCommand, coordinatorCommand, FEDERATED_USAGE } from './commands/federated.js';
-import { demoCommand, DEMO_USAGE } from './commands/demo.js';
-import { compareCommand, evalCommand, EVAL_USAGE } from './commands/eval.js';
-import { generateCommand, selectCommand, GENERATE_USAGE } from './commands/generate.js';
+import { UsageError } from './usage-error.js';
+import { didYouMean } from './suggest.js';
+import { BACKEND_HELP, DATA_HELP, MAIN_HELP, MODEL_HELP } from './help.js';
 
-const USAGE = `synthgrad: synthetic text by gradient matching
+type Run = (argv: string[]) => Promise<void>;
 
-commands:
-  model pull | inspect | next-token     get and exercise the language model
-  data pull                             get the default data set
-  backend setup | info                  build the native TensorFlow backend; which backend runs here
-  coordinator | client                  federated synthesis over gRPC
-  demo                                  a coordinator and three clients on loopback
-  generate                              labelled text -> synthetic text by gradient matching (GRADMM)
-  select                                label check, dedup and ranking of generated text
-  eval | compare                        fine-tune on a data set, held-out accuracy, the baseline table
-  bench                                 benchmarks (JSON)
+/** Each command's module is imported only when that command runs. */
+const COMMANDS: Record<string, Run> = {
+  generate: async (a) => (await import('./commands/generate.js')).generateCommand(a),
+  select: async (a) => (await import('./commands/generate.js')).selectCommand(a),
+  eval: async (a) => (await import('./commands/eval.js')).evalCommand(a),
+  compare: async (a) => (await import('./commands/eval.js')).compareCommand(a),
+  model: async (a) => (await import('./commands/model.js')).modelCommand(a),
+  data: async (a) => (await import('./commands/data.js')).dataCommand(a),
+  coordinator: async (a) => (await import('./commands/federated.js')).coordinatorCommand(a),
+  client: async (a) => (await import('./commands/federated.js')).clientCommand(a),
+  demo: async (a) => (await import('./commands/demo.js')).demoCommand(a),
+  bench: async (a) => (await import('./commands/bench.js')).benchCommand(a),
+  backend: async (a) => (await import('./commands/backend.js')).backendCommand(a),
+};
 
-${GENERATE_USAGE}
-${MODEL_USAGE}
-${DATA_USAGE}
-${BACKEND_USAGE}
-${BENCH_USAGE}
-${FEDERATED_USAGE}
-${DEMO_USAGE}
-${EVAL_USAGE}`;
+/** `synthgrad GROUP --help` (or no subcommand) for the commands that have subcommands. */
+const GROUP_HELP: Record<string, () => Promise<string>> = {
+  model: async () => MODEL_HELP,
+  data: async () => DATA_HELP,
+  coordinator: async () => (await import('./commands/federated.js')).FEDERATED_USAGE,
+  client: async () => (await import('./commands/federated.js')).FEDERATED_USAGE,
+  backend: async () => BACKEND_HELP,
+};
+
+const isHelp = (a: string | undefined) => a === '--help' || a === '-h' || a === 'help';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `synthgrad ${pkg.version} (node ${process.versions.node})`;
+}
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'model':
-      return modelCommand(rest);
-    case 'data':
-      return dataCommand(rest);
-    case 'backend':
-      return backendCommand(rest);
-    case 'coordinator':
-      return coordinatorCommand(rest);
-    case 'client':
-      return clientCommand(rest);
-    case 'eval':
-      return evalCommand(rest);
-    case 'compare':
-      return compareCommand(rest);
-    case 'demo':
-      return demoCommand(rest);
-    case 'bench':
-      return benchCommand(rest);
-    case 'generate':
-      return generateCommand(rest);
-    case 'select':
-      return selectCommand(rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(`${USAGE}\n`);
-      return;
-    default:
-      throw new SynthgradError(`unknown command "${cmd}"\n\n${USAGE}`, 'E_USAGE');
+  if (cmd === undefined || isHelp(cmd)) {
+    process.stdout.write(`${MAIN_HELP}\n`);
+    return;
   }
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  const run = COMMANDS[cmd];
+  if (!run) {
+    throw new UsageError(`unknown command "${cmd}"${didYouMean(cmd, Object.keys(COMMANDS), (s) => `"${s}"`)}; see "synthgrad --help" for the list`);
+  }
+  const group = GROUP_HELP[cmd];
+  if (group && (rest.length === 0 || isHelp(rest[0]))) {
+    const text = await group();
+    if (rest.length === 0) throw new UsageError(`"synthgrad ${cmd}" needs a subcommand\n\n${text}`);
+    process.stdout.write(`${text}\n`);
+    return;
+  }
+  await run(rest);
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
@@ -73,7 +72,7 @@ main(process.argv.slice(2)).catch((e: unknown) => {
     process.stdout.write(`${e.usage}\n`);
     process.exit(0);
   }
-  if (e instanceof SynthgradError) {
+  if (isSynthgradError(e)) {
     process.stderr.write(`synthgrad: ${e.message}\n`);
     process.exit(e.code === 'E_USAGE' ? 2 : 1);
   }

@@ -1,23 +1,61 @@
-export { SynthgradError } from './util/errors.js';
+/**
+ * @synthgrad/core: synthetic labelled text by gradient matching (GRADMM) on a small causal LM in
+ * TensorFlow.js.
+ *
+ * Start here (see the README's "Use it from code"):
+ * - `initBackend()`, then `loadModel(resolveModelPath())`: the LM (SmolLM2-135M by default).
+ * - `resolveTask('sentiment' | 'task.json')`, `readExamples(file, task)`: a task and its labelled data.
+ * - `resolvePreset('cpu' | 'paper')`: the method's settings.
+ * - `generateToFile(rt, examples, config, { out, dataPath })`: run GRADMM, check and write the set;
+ *   returns the rows, the sidecar and `diagnostics` (`formatDiagnostics` prints them).
+ * - `select(...)`, `labelCheck(...)`, `writeShards(...)`, `writeFileAtomic(...)`.
+ * Errors the caller can fix are `SynthgradError`s with a typed `code`.
+ * Everything under "building blocks" is what those are made of (the coordinator and the tests use
+ * it); it is exported, but expect it to change more often.
+ */
+
+// --- The library: model, tasks and data, GRADMM to a file, diagnostics, selection, privacy ---
+export { SynthgradError, isSynthgradError, type SynthgradErrorCode } from './util/errors.js';
+export { initBackend, activeBackend, describeBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend, type BackendOptions } from './backend/select.js';
+export { setupNativeBackend, verifyNativeBackend, nativeBindingProblem, nativePackageDir, NATIVE_BACKENDS, type NativeFlavour, type NativeBackendSpec, type NativeSetupOptions, type NativeSetupResult } from './hub/native-backend.js';
+export { DEFAULT_MODEL, modelCacheDir, resolveModelPath, pullModel, sha256File, type ModelSpec } from './hub/models.js';
+export { loadModel, type LoadedModel } from './model/load.js';
+export { analyticGaussianSigma, classicGaussianSigma, gaussianDelta, normalCdf } from './privacy/analytic-gaussian.js';
+export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, labelContextText, resolveTask, validateTask, labelIndex } from './task/task.js';
+export { type Example, readExamples, byClass } from './task/data.js';
+export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
+export { PRESETS, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, type Preset, type MethodSettings } from './gradmm/presets.js';
+export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassComparison } from './gradmm/generate.js';
+export { predictLabels, select, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
+export { readCandidates, type GeneratedRow } from './selection/candidates.js';
+export { writeFileAtomic, toJsonl, type AtomicWriteOptions } from './util/atomic.js';
+export { labelCheck, type LabelCheck, type LabelCheckClass } from './output/label-check.js';
+export { diagnose, formatDiagnostics, LABEL_CHECK_MIN_PASS, type SetDiagnostics, type ClassDiagnostics } from './output/diagnostics.js';
+export {
+  generateToFile,
+  checkNoStaleCheckpoint,
+  readGenerateDiagnostics,
+  checkpointPathOf,
+  metaPathOf,
+  type GenerateFileOptions,
+  type GenerateFileResult,
+  type GenerateFileProgress,
+  type GenerateMeta,
+} from './output/generate-file.js';
+export { DEFAULT_DATASET, dataCacheDir, defaultDataPath, parseGroundTruth, pullDataset } from './hub/datasets.js';
+
+// --- Building blocks: GGUF, the llama model, tokenizer, kernels, the GRADMM internals ---
+export { loadGGUFWeights, unpermuteQK } from './model/load-gguf.js';
 export { halfTable, floatToHalfBits } from './util/half.js';
 export { GGUFFile, type GGUFTensor, type GGUFMetadataValue } from './gguf/file.js';
 export { dequantize, byteSize, SUPPORTED_TYPES, typeName } from './gguf/dequantize.js';
 export { type LlamaConfig, configFromGGUF, validateConfig } from './model/config.js';
 export { type LlamaWeights, type LlamaLayerWeights, randomWeights, validateWeights, layerShapes } from './model/weights.js';
 export { Llama, KVCache, lastPosition, LORA_PROJECTIONS, type ForwardInput, type ForwardOutput, type LlamaOptions, type LoraOptions, type Projection } from './model/llama.js';
-export { loadGGUFWeights, unpermuteQK } from './model/load-gguf.js';
-export { initBackend, activeBackend, describeBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend, type BackendOptions } from './backend/select.js';
-export { setupNativeBackend, verifyNativeBackend, nativeBindingProblem, nativePackageDir, NATIVE_BACKENDS, type NativeFlavour, type NativeBackendSpec, type NativeSetupOptions, type NativeSetupResult } from './hub/native-backend.js';
 export { installTransposeFix, uninstallTransposeFix, isTransposeFixInstalled } from './backend/transpose-fix.js';
-export { DEFAULT_MODEL, modelCacheDir, resolveModelPath, pullModel, sha256File, type ModelSpec } from './hub/models.js';
 export { Tokenizer, bytesToUnicode, type TokenizerInfo } from './tokenizer/gguf-tokenizer.js';
-export { loadModel, type LoadedModel } from './model/load.js';
 export { Rng } from './util/rng.js';
 export { transpose2d } from './util/transpose.js';
-export { analyticGaussianSigma, classicGaussianSigma, gaussianDelta, normalCdf } from './privacy/analytic-gaussian.js';
-export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, labelContextText, resolveTask, validateTask, labelIndex } from './task/task.js';
-export { type Example, readExamples, byClass } from './task/data.js';
-export { type Shard, splitIntoShards } from './task/shards.js';
 export { taskTokens, leftPad, type TaskTokens } from './gradmm/prompt.js';
 export { sampleTopK, sampleFromContext, type DecodeOptions } from './gradmm/sample.js';
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './gradmm/targets.js';
@@ -28,9 +66,5 @@ export { Projector } from './gradmm/projection.js';
 export { allowedTokenIds, isAllowedToken } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
 export { matchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
-export { PRESETS, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, type Preset, type MethodSettings } from './gradmm/presets.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { synthesize, medianAllowedNorm, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
-export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassComparison } from './gradmm/generate.js';
-export { predictLabels, select, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
-export { DEFAULT_DATASET, dataCacheDir, defaultDataPath, parseGroundTruth, pullDataset } from './hub/datasets.js';

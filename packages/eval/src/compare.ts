@@ -4,7 +4,7 @@
  * (zero- and few-shot, N) and on GRADMM text (N; and with DP when given), each over several seeds,
  * with checkpoints chosen on a dev split and accuracy measured once on the held-out test set.
  */
-import { perplexities, SynthgradError, type Example, type LoadedModel, type Task } from '@synthgrad/core';
+import { perplexities, SynthgradError, type Example, type LoadedModel, type SetDiagnostics, type Task } from '@synthgrad/core';
 import { generatePrompted } from './baselines/prompted.js';
 import { fewShotPrefix, promptAccuracy } from './classify/label-scores.js';
 import { FeatureCache, headClassifier, makeClassifier, type FineTuneMode } from './finetune/classifier.js';
@@ -35,13 +35,23 @@ export interface CompareOptions {
   k: number;
   training: TrainingSettings;
   /** Synthetic sets made beforehand (GRADMM, GRADMM with DP), with the minutes they took. */
-  synthetic: { name: string; examples: Example[]; minutes: number }[];
+  synthetic: SyntheticSet[];
   /** What the texts are, for the prompted baseline ("movie review"). */
   domain: string;
   /** Which rows to run (default all). */
   rows?: string[];
   log?: (msg: string) => void;
   progress?: (row: string, done: number, total: number, what: string) => void;
+}
+
+/** A synthetic training set made beforehand, with what making it cost and how good it looked. */
+export interface SyntheticSet {
+  name: string;
+  examples: Example[];
+  /** Minutes spent generating it (0 when given as a file without a sidecar). */
+  minutes: number;
+  /** generate's diagnostics (label check, loss against real, privacy), when known. */
+  diagnostics?: SetDiagnostics;
 }
 
 export interface Stat {
@@ -57,9 +67,14 @@ export interface RowResult {
   accuracy: Stat;
   /** Mean perplexity of (up to 200 of) the training texts under the model; null for prompt rows. */
   trainPerplexity: number | null;
+  /** Total minutes of the row: generating its texts (if any) plus training and scoring. */
   minutes: number;
-  runs: (Pick<FineTuneResult, 'loss' | 'dev' | 'bestStep' | 'bestDevAccuracy' | 'testAccuracy' | 'examplesPerSecond'> & { seed: number })[];
+  /** The part of `minutes` spent generating the training texts (GRADMM, prompted rows); 0 otherwise. */
+  generationMinutes: number;
+  runs: (Pick<FineTuneResult, 'loss' | 'dev' | 'bestStep' | 'bestDevAccuracy' | 'testAccuracy' | 'examplesPerSecond'> & { seed: number; devSize: number })[];
   examples: { label: string; text: string }[];
+  /** For synthetic rows: the generator's own diagnostics. */
+  diagnostics?: SetDiagnostics;
 }
 
 /** Whether a row is among those asked for: `rows` names rows or their prefixes ("real-random" selects "real-random-100"). */
@@ -95,7 +110,7 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
   if (t.mode === 'full' && rt.model.trainableWeights().length === 0) throw new SynthgradError('full mode needs the model loaded with { trainable: true }');
 
 
-  const finetuneRow = (name: string, data: Example[] | ((seed: number) => Example[]), extraMinutes = 0): void => {
+  const finetuneRow = (name: string, data: Example[] | ((seed: number) => Example[]), extraMinutes = 0, diagnostics?: SetDiagnostics): void => {
     if (!want(name)) return;
     const t0 = performance.now();
     const runs: RowResult['runs'] = [];
@@ -117,7 +132,7 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
           onPrepare: (d, n) => progress(name, d, n, `seed ${seed}: features`),
           onStep: (p) => progress(name, p.step, p.steps, `seed ${seed}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(3)}${p.devAccuracy !== undefined ? ` dev ${(p.devAccuracy * 100).toFixed(1)}%` : ''}`),
         });
-        runs.push({ seed, loss: r.loss, dev: r.dev, bestStep: r.bestStep, bestDevAccuracy: r.bestDevAccuracy, testAccuracy: r.testAccuracy, examplesPerSecond: r.examplesPerSecond });
+        runs.push({ seed, devSize: dev.length, loss: r.loss, dev: r.dev, bestStep: r.bestStep, bestDevAccuracy: r.bestDevAccuracy, testAccuracy: r.testAccuracy, examplesPerSecond: r.examplesPerSecond });
         log(`${name} seed ${seed}: test ${(r.testAccuracy * 100).toFixed(1)}% (best dev ${(r.bestDevAccuracy * 100).toFixed(1)}% at step ${r.bestStep})`);
       } finally {
         clf.dispose();
@@ -131,8 +146,10 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
       accuracy: stat(runs.map((r) => r.testAccuracy)),
       trainPerplexity,
       minutes: extraMinutes + (performance.now() - t0) / 60_000,
+      generationMinutes: extraMinutes,
       runs,
       examples: samples(task, first),
+      ...(diagnostics ? { diagnostics } : {}),
     });
   };
 
@@ -149,7 +166,7 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
       clf.dispose();
     }
     log(`zero-shot: ${(acc * 100).toFixed(1)}%`);
-    rows.push({ name: 'zero-shot', kind: 'prompt', trainSize: 0, accuracy: stat([acc]), trainPerplexity: null, minutes: (performance.now() - t0) / 60_000, runs: [], examples: [] });
+    rows.push({ name: 'zero-shot', kind: 'prompt', trainSize: 0, accuracy: stat([acc]), trainPerplexity: null, minutes: (performance.now() - t0) / 60_000, generationMinutes: 0, runs: [], examples: [] });
   }
   if (want('few-shot')) {
     const t0 = performance.now();
@@ -166,7 +183,7 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
       log(`few-shot (k=${o.k}) seed ${seed}: ${(acc * 100).toFixed(1)}%`);
       accs.push(acc);
     }
-    rows.push({ name: `few-shot`, kind: 'prompt', trainSize: o.k, accuracy: stat(accs), trainPerplexity: null, minutes: (performance.now() - t0) / 60_000, runs: [], examples: samples(task, demos) });
+    rows.push({ name: `few-shot`, kind: 'prompt', trainSize: o.k, accuracy: stat(accs), trainPerplexity: null, minutes: (performance.now() - t0) / 60_000, generationMinutes: 0, runs: [], examples: samples(task, demos) });
   }
 
   // Real data.
@@ -193,7 +210,7 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
   }
 
   // GRADMM sets.
-  for (const s of o.synthetic) finetuneRow(s.name, s.examples, s.minutes);
+  for (const s of o.synthetic) finetuneRow(s.name, s.examples, s.minutes, s.diagnostics);
   if (rows.length === 0) warnings.push(`no row matched ${JSON.stringify(o.rows)}`);
   return { rows, warnings };
 }

@@ -2,13 +2,8 @@
 import { describeBackend, initBackend, setupNativeBackend, SynthgradError } from '@synthgrad/core';
 import { parse } from '../args.js';
 
-export const BACKEND_USAGE = `usage:
-  synthgrad backend setup [--gpu] [--force] [--required]
-        build the native TensorFlow backend from the PyPI wheel (tensorflow-cpu, or tensorflow + CUDA
-        libraries with --gpu); idempotent. Without --required (or $SYNTHGRAD_REQUIRE_NATIVE=1) a step
-        that cannot be done prints one line and the wasm backend stays in use.
-  synthgrad backend info [--backend B] [--threads N]
-        the backend 'auto' (or B) picks here, its threads, and why faster ones were passed over (JSON)`;
+export { BACKEND_HELP as BACKEND_USAGE } from '../help.js';
+import { BACKEND_HELP as BACKEND_USAGE } from '../help.js';
 
 export async function backendCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;

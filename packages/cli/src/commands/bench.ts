@@ -1,6 +1,7 @@
 /** `synthgrad bench`: benchmarks that print JSON (used by `npm run bench`). */
 import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { activeBackend, nativeBindingProblem, resolveModelPath, SynthgradError } from '@synthgrad/core';
 import { intFlag, parse } from '../args.js';
@@ -153,7 +154,8 @@ async function benchGenerateCommand(argv: string[]): Promise<void> {
   const rt = await startRuntime({ ...values, verbose: true });
   try {
     const result = await benchGenerate(rt, {
-      data: values.data ?? defaultDataPath(),
+      // rtpolarity (../shared, the benchmark data of this workspace) when present, else the default data set.
+      data: values.data ?? benchData(),
       preset: values.preset ?? 'cpu',
       log: (m) => process.stderr.write(`${m}\n`),
     });
@@ -245,6 +247,14 @@ async function benchGenerateAllBackends(argv: string[]): Promise<void> {
   const wasm = spe('wasm_1t');
   const ratio = native && wasm && spe(native) ? { wasm_over_tensorflow_seconds_per_example: round(wasm / spe(native)!, 2) } : {};
   process.stdout.write(`${JSON.stringify({ benchmark: 'generate', backends: results, ...ratio }, null, 2)}\n`);
+}
+
+/** The benchmark's data: ../shared/data/rtpolarity (not shipped; said so on stderr), else the default data set. */
+function benchData(): string {
+  const shared = '../shared/data/rtpolarity/validation.jsonl';
+  if (existsSync(shared)) return shared;
+  process.stderr.write(`bench generate: ${shared} is absent (benchmark data of the development workspace); using the default data set\n`);
+  return defaultDataPath();
 }
 
 /** Both benchmarks, each in its own process (they need the whole wasm heap), merged into one JSON. */

@@ -7,12 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultDataPath, resolveModelPath, resolveTask, sha256File, SynthgradError } from '@synthgrad/core';
+import { defaultDataPath, readExamples, resolveModelPath, resolveTask, sha256File, SynthgradError, writeShards } from '@synthgrad/core';
 import { addParty, initServerTls } from '@synthgrad/coordinator';
 import { channelCredentials } from '@synthgrad/protocol';
 import { intFlag, parse } from '../args.js';
 import { createSession } from './federated.js';
-import { writeShards } from './data.js';
 
 export const DEMO_USAGE = `usage:
   synthgrad demo [--data FILE] [--dir synthgrad-demo] [--real-per-client 8] [--per-class 10] [--preset cpu]
@@ -63,7 +62,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
     bundles[id] = party.bundle!; // the CA exists (initServerTls above), so every party gets a bundle
   }
   // Each owner gets its own disjoint random sample of each class.
-  const shards = writeShards(dataPath, task, clients, dir, perClient, 0);
+  const shards = writeShards(readExamples(dataPath, task), task, clients, dir, perClient, 0);
   process.stderr.write(`demo in ${dir}: ${clients.length} clients with ${perClient} examples per class each, from ${dataPath}\n`);
   const coordinator = spawnLogged(['coordinator', 'start', '--state', state, '--address', '127.0.0.1:0', '--model', modelPath, '--mtls'], 'coordinator');
   const children: ChildProcess[] = [coordinator];

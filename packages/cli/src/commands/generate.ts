@@ -1,308 +1,180 @@
-/** `synthgrad generate` and `synthgrad select`. */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import {
-  activeBackend,
-  AdmmAborted,
-  checkPrivacyOptions,
-  defaultDataPath,
-  validateSettings,
-  generate,
-  predictLabels,
-  readExamples,
-  resolvePreset,
-  resolveTask,
-  select,
-  SynthgradError,
-  labelIndex,
-  type GenerateConfig,
-  type SelectionOptions,
-  type SyntheticExample,
-  type Task,
-} from '@synthgrad/core';
-import { intFlag, parse } from '../args.js';
+/**
+ * `synthgrad generate` and `synthgrad select`: flags (and --config) -> validated library options,
+ * all checked before the model loads; then one library call (`generateToFile`, `select`) and the
+ * verdict on the result. The ML stack is imported only once the command line is valid.
+ */
+import type { GenerateFileProgress, GenerateFileResult } from '@synthgrad/core';
+import { parse } from '../args.js';
+import { FlagReader } from '../flags.js';
+import { mergeConfig, readConfig, type ConfigKeys } from '../config-file.js';
+import { GENERATE_HELP, SELECT_HELP } from '../help.js';
+import { Progress, progressMode, type PhaseSpec } from '../progress.js';
 import { startRuntime, log } from '../runtime.js';
-import { ProgressBar } from '../progress.js';
+import { resolveTask } from '@synthgrad/core/task';
+import { checkMethodConfig, METHOD_KEYS, METHOD_OPTIONS, methodConfig, selectionOptions } from './gradmm-options.js';
 
-export const GENERATE_USAGE = `usage:
-  synthgrad generate [--data FILE] [--out FILE] [--task sentiment|TASK.json] [--preset cpu|paper]
-                     [--real-per-class N] [--per-class M] [--seed S] [--epsilon E --delta D --clip C]
-                     [--select] [--top-n K] [--alpha A] [--resume] [--model FILE]
-                     [--outer N] [--inner N] [--lr X] [--lr-decay X] [--lr-decay-every N] [--grad-clip X]
-                     [--rho X] [--top-k K] [--candidates N] [--batch-size B] [--init lm|random] [--init-norm X|auto]
-                     [--distance cosine|l2] [--no-label-context] [--classifier-weight B] [--no-target-filter]
-                     [--public-texts N] [--shrinkage A]
-      method (docs/METHOD.md): the projection is conditioned on the label (task.labelContext; off with
-      --no-label-context), the X-step adds B x the cross-entropy of the classifier the targets imply
-      (default 1; 0 = plain matching), and --select drops texts that classifier puts in another class
-      (off with --no-target-filter)
-      defaults: the data set of "synthgrad data pull", and synthgrad-out/synthetic.jsonl
-      writes FILE (JSONL: text, label, matching_loss, perplexity), FILE.meta.json (config, model sha256,
-      privacy spent, timings) and FILE.checkpoint.json (resume point, kept until the run completes)
-  synthgrad select --in FILE --out FILE [--task T] [--top-n K] [--alpha A] [--no-label-check] [--balance]
-      label-consistency check, de-duplication and ranking of a generated JSONL file`;
+const GENERATE_OPTIONS = {
+  ...METHOD_OPTIONS,
+  data: { type: 'string' },
+  out: { type: 'string' },
+  task: { type: 'string' },
+  select: { type: 'boolean' },
+  'top-n': { type: 'string' },
+  alpha: { type: 'string' },
+  resume: { type: 'boolean', default: false },
+  model: { type: 'string' },
+  config: { type: 'string' },
+  quiet: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+} as const;
 
-const num = (v: string | undefined, name: string): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new SynthgradError(`--${name} must be a number, got "${v}"`, 'E_USAGE');
-  return n;
+/** The "generate" section of a --config file: library names -> the flags they stand for. */
+export const GENERATE_CONFIG_KEYS: ConfigKeys = {
+  ...METHOD_KEYS,
+  data: 'data',
+  out: 'out',
+  task: 'task',
+  select: 'select',
+  'top-n': 'selection.topN',
+  alpha: 'selection.alpha',
+  model: 'model',
+  backend: 'backend',
 };
 
-function writeAtomic(path: string, content: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, content);
-  renameSync(tmp, path);
-}
-
-function toJsonl(rows: object[]): string {
-  return rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
-}
+export const DEFAULT_OUT = 'synthgrad-out/synthetic.jsonl';
 
 export async function generateCommand(argv: string[]): Promise<void> {
-  const { values } = parse(
-    argv,
-    {
-      data: { type: 'string' },
-      out: { type: 'string' },
-      task: { type: 'string' },
-      preset: { type: 'string' },
-      'real-per-class': { type: 'string' },
-      'per-class': { type: 'string' },
-      seed: { type: 'string' },
-      epsilon: { type: 'string' },
-      delta: { type: 'string' },
-      clip: { type: 'string' },
-      select: { type: 'boolean', default: false },
-      'top-n': { type: 'string' },
-      alpha: { type: 'string' },
-      resume: { type: 'boolean', default: false },
-      model: { type: 'string' },
-      outer: { type: 'string' },
-      inner: { type: 'string' },
-      lr: { type: 'string' },
-      rho: { type: 'string' },
-      'top-k': { type: 'string' },
-      candidates: { type: 'string' },
-      'batch-size': { type: 'string' },
-      'lr-decay': { type: 'string' },
-      'lr-decay-every': { type: 'string' },
-      'grad-clip': { type: 'string' },
-      'init-norm': { type: 'string' },
-      init: { type: 'string' },
-      distance: { type: 'string' },
-      'no-label-context': { type: 'boolean', default: false },
-      'classifier-weight': { type: 'string' },
-      'no-target-filter': { type: 'boolean', default: false },
-      'public-texts': { type: 'string' },
-      shrinkage: { type: 'string' },
-    },
-    GENERATE_USAGE,
-  );
-  // Defaults: the built-in data set (fetched by `npm run setup`) and ./synthgrad-out/.
-  if (!values.data) {
-    values.data = defaultDataPath();
-    if (!existsSync(values.data)) throw new SynthgradError(`no --data given and the default data set is not downloaded (${values.data}); run \`npx synthgrad data pull\``, 'E_USAGE');
+  const { values, explicit } = parse(argv, GENERATE_OPTIONS, GENERATE_HELP, 'generate');
+  const config = values.config ? readConfig(values.config, 'generate', GENERATE_CONFIG_KEYS, ['compare']) : undefined;
+  const merged = mergeConfig(values, explicit, config);
+  const r: FlagReader = new FlagReader(merged.values, merged.labels, 'generate');
+  // Paths first (no imports needed), then the library's checks of task, data and settings.
+  const out = r.outputFile('out', DEFAULT_OUT);
+  const dataFlag = r.inputFile('data');
+  const task = resolveTask(r.str('task') ?? 'sentiment');
+  const cfg = methodConfig(task, r);
+  const selection = r.bool('select') ? selectionOptions(r, cfg.preset, cfg.method) : undefined;
+  const resume = r.bool('resume');
+  const core = await import('@synthgrad/core');
+  checkMethodConfig(core, cfg);
+  const data = dataFlag ?? core.defaultDataPath();
+  if (!dataFlag && !(await import('node:fs')).existsSync(data)) {
+    throw new core.SynthgradError(`no --data given and the default data set is not downloaded (${data}); run "synthgrad data pull"`, 'E_USAGE');
   }
-  if (!values.out) {
-    mkdirSync('synthgrad-out', { recursive: true });
-    values.out = join('synthgrad-out', 'synthetic.jsonl');
-  }
-  const task = resolveTask(values.task ?? 'sentiment');
-  const presetName = values.preset ?? 'cpu';
-  const preset = resolvePreset(presetName);
-  const s = preset.settings;
-  s.outer = intFlag(values.outer, 'outer', s.outer);
-  s.inner = intFlag(values.inner, 'inner', s.inner, 0);
-  s.lr = num(values.lr, 'lr') ?? s.lr;
-  s.rho = num(values.rho, 'rho') ?? s.rho;
-  s.topK = intFlag(values['top-k'], 'top-k', s.topK);
-  s.candidates = intFlag(values.candidates, 'candidates', s.candidates);
-  s.batchSize = intFlag(values['batch-size'], 'batch-size', s.batchSize);
-  s.lrDecay = num(values['lr-decay'], 'lr-decay') ?? s.lrDecay;
-  s.lrDecayEvery = intFlag(values['lr-decay-every'], 'lr-decay-every', s.lrDecayEvery);
-  s.gradClip = num(values['grad-clip'], 'grad-clip') ?? s.gradClip;
-  if (values['init-norm'] !== undefined) s.initNorm = values['init-norm'] === 'auto' ? 'auto' : num(values['init-norm'], 'init-norm')!;
-  if (values.init !== undefined) {
-    if (values.init !== 'random' && values.init !== 'lm') throw new SynthgradError('--init must be random or lm', 'E_USAGE');
-    s.init = values.init;
-  }
-  validateSettings({ ...s, textLength: 1, initNorm: s.initNorm === 'auto' ? 1 : s.initNorm });
-  const distance = (values.distance ?? 'cosine') as GenerateConfig['distance'];
-  if (distance !== 'cosine' && distance !== 'l2') throw new SynthgradError(`--distance must be cosine or l2`, 'E_USAGE');
-  const privacy = { clip: num(values.clip, 'clip'), epsilon: num(values.epsilon, 'epsilon'), delta: num(values.delta, 'delta') };
-  checkPrivacyOptions(privacy);
-  const method = { ...preset.method };
-  if (values['no-label-context']) method.labelContext = false;
-  if (values['no-target-filter']) method.targetFilter = false;
-  method.classifierWeight = num(values['classifier-weight'], 'classifier-weight') ?? method.classifierWeight;
-  if (!(method.classifierWeight >= 0)) throw new SynthgradError(`--classifier-weight must be >= 0, got ${method.classifierWeight}`, 'E_USAGE');
-  method.publicTexts = intFlag(values['public-texts'], 'public-texts', method.publicTexts, 2);
-  method.shrinkage = num(values.shrinkage, 'shrinkage') ?? method.shrinkage;
-  if (!(method.shrinkage >= 0 && method.shrinkage < 1)) throw new SynthgradError(`--shrinkage must be in [0, 1), got ${method.shrinkage}`, 'E_USAGE');
-  const cfg: GenerateConfig = {
-    task,
-    preset: presetName,
-    settings: s,
-    perClass: intFlag(values['per-class'], 'per-class', preset.perClass),
-    realPerClass: intFlag(values['real-per-class'], 'real-per-class', 25),
-    seed: intFlag(values.seed, 'seed', 0, 0),
-    privacy,
-    distance,
-    method,
-  };
-  // Read and validate the data before the model loads: bad input fails in a second, not a minute.
-  const examples = readExamples(values.data, task);
-  const dataFingerprint = createHash('sha256').update(readFileSync(values.data)).digest('hex');
-  const checkpointPath = `${values.out}.checkpoint.json`;
-  if (!values.resume && existsSync(checkpointPath)) {
-    throw new SynthgradError(`${checkpointPath} exists from an earlier run: pass --resume to continue it, or delete it to start over`);
-  }
+  const examples = core.readExamples(data, task); // bad data fails here, in a second, not after a minute
+  core.checkNoStaleCheckpoint(out, resume);
+  const mode = progressMode({ quiet: r.bool('quiet'), json: r.bool('json') });
 
-  const rt = await startRuntime({ ...values, verbose: values.verbose });
+  const batches = Math.ceil(cfg.perClass / cfg.settings.batchSize) * task.labels.length;
+  const phases: PhaseSpec[] = [
+    { name: 'load model', units: 1, secondsPerUnit: 10 },
+    { name: 'class targets', units: task.labels.length * Math.min(cfg.realPerClass, examples.length), secondsPerUnit: 0.2 },
+    // Units are batches; the rate is measured from the first step on. Until then the prior is what
+    // SmolLM2-135M takes on 2 cores: about 5 s per Adam step and projection of a batch of 10.
+    { name: 'ADMM', units: batches, secondsPerUnit: 5 * cfg.settings.outer * (cfg.settings.inner + 1) * (cfg.settings.batchSize / 10) },
+    { name: 'label check', units: cfg.perClass * task.labels.length, secondsPerUnit: 1 },
+  ];
+  const progress = new Progress('generate', phases, mode);
+  progress.phase('load model', 'backend and weights');
   let stop = false;
   const onSigint = () => {
     if (stop) process.exit(130);
     stop = true;
-    process.stderr.write('\nstopping after saving finished batches (Ctrl-C again to quit now) ...\n');
+    progress.note('stopping after saving finished batches (Ctrl-C again to quit now) ...');
   };
+  let result: GenerateFileResult;
+  const rt = await startRuntime({ backend: r.str('backend'), model: r.str('model'), verbose: r.bool('verbose'), onLoad: (d, n) => progress.update(d / n, `tensors ${d}/${n}`) });
   process.on('SIGINT', onSigint);
-  const bar = new ProgressBar('generate');
-  const nClasses = task.labels.length;
   try {
-    const sha = await rt.sha256();
-    const result = await generate(rt, examples, cfg, {
-      checkpointPath,
-      resume: values.resume ?? false,
-      modelSha256: sha,
-      dataFingerprint,
-      shouldStop: () => stop,
-      log: (m) => log(values.verbose, `\n${m}`),
-      onProgress: (p) => {
-        const perBatch = 1 / (nClasses * p.batches);
-        const f = p.phase === 'targets' ? (p.classIndex + 0) * p.batches * perBatch : (p.classIndex * p.batches + p.batch + p.done / p.total) * perBatch;
-        const what = p.phase === 'targets' ? `class ${p.classIndex + 1}/${nClasses}: targets ${p.done}/${p.total}` : `class ${p.classIndex + 1}/${nClasses} batch ${p.batch + 1}/${p.batches} step ${p.done}/${p.total}`;
-        bar.update(f, what);
-      },
-    });
-    bar.done();
-    let rows: SyntheticExample[] = result.examples;
-    let selection: unknown = null;
-    // The LM label check is always measured (and reported); it filters only with --select.
-    const predicted = predictLabels(rt.model, rt.tokenizer, task, rows.map((r) => r.text));
-    const labelCheck = task.labels.map((l, c) => {
-      const mine = rows.map((r, i) => ({ r, p: predicted[i] })).filter(({ r }) => r.labelIndex === c);
-      return { label: l.value, generated: mine.length, passed: mine.filter(({ p }) => p === c).length };
-    });
-    if (values.select) {
-      const opts: SelectionOptions = { targetFilter: method.targetFilter, labelCheck: true, dedup: true, topN: intFlag(values['top-n'], 'top-n', preset.topN), alpha: num(values.alpha, 'alpha') ?? preset.alpha, balance: true };
-      const sel = select(rows, nClasses, opts, predicted);
-      rows = sel.kept;
-      selection = { options: opts, report: sel.report };
-    }
-    writeAtomic(
-      values.out,
-      toJsonl(rows.map((r) => ({ text: r.text, label: r.label, matching_loss: r.matching_loss, perplexity: r.perplexity, ...(r.target_label !== undefined ? { target_label: task.labels[r.target_label].value, target_margin: r.target_margin } : {}) }))),
-    );
-    const meta = {
-      command: 'generate',
-      data: values.data,
-      task,
-      preset: presetName,
-      config: cfg,
-      model: { path: rt.path, name: rt.name, sha256: sha },
-      backend: activeBackend()?.name,
-      privacy: result.privacy,
-      classes: result.classes,
-      comparison_with_real: result.comparison,
-      label_consistency: labelCheck,
-      method: result.method,
-      target_classifier: result.targetClassifier,
-      target_agreement: task.labels.map((l, c) => {
-        const mine = result.examples.filter((r) => r.labelIndex === c);
-        return { label: l.value, generated: mine.length, agreed: mine.filter((r) => r.target_label === c).length };
-      }),
+    result = await core.generateToFile(rt, examples, cfg, {
+      out,
+      dataPath: data,
+      resume,
       selection,
-      counts: { generated: result.examples.length, written: rows.length },
-      timings: { ...result.timings, seconds_per_example: result.timings.total_s / Math.max(1, result.examples.length - result.resumedBatches * cfg.settings.batchSize) },
-      resumed_batches: result.resumedBatches,
-      finished_at: new Date().toISOString(),
-    };
-    writeAtomic(`${values.out}.meta.json`, JSON.stringify(meta, null, 2) + '\n');
-    rmSync(checkpointPath, { force: true }); // the run is complete; outputs hold everything
-    process.stderr.write(`wrote ${rows.length} synthetic examples to ${values.out} (and ${values.out}.meta.json)\n`);
+      shouldStop: () => stop,
+      log: (m) => (r.bool('verbose') ? progress.note(m) : undefined),
+      onProgress: (p) => onGenerateProgress(progress, p, task.labels.length),
+    });
   } catch (e) {
-    bar.done();
-    if (e instanceof AdmmAborted) {
-      throw new SynthgradError(`interrupted; finished batches are saved in ${checkpointPath}: rerun the same command with --resume`, 'E_INTERRUPTED');
+    progress.done();
+    if (e instanceof core.AdmmAborted) {
+      throw new core.SynthgradError(`interrupted; finished batches are saved in ${core.checkpointPathOf(out)}: rerun the same command with --resume`, 'E_INTERRUPTED');
     }
     throw e;
   } finally {
     process.off('SIGINT', onSigint);
     rt.dispose();
   }
+  progress.done();
+  printSummary(core, result, mode === 'json');
 }
 
+/** Map the library's progress onto the phases: ADMM units are batches, with the step as a fraction. */
+function onGenerateProgress(progress: Progress, p: GenerateFileProgress, nClasses: number): void {
+  if (p.phase === 'targets') {
+    progress.phase('class targets');
+    progress.units('class targets', nClasses * p.total);
+    progress.update(p.classIndex * p.total + p.done, `class ${p.classIndex + 1}/${nClasses}: real example ${p.done}/${p.total}`);
+  } else if (p.phase === 'admm') {
+    progress.phase('ADMM');
+    progress.units('ADMM', nClasses * p.batches);
+    const last = p.done === p.total;
+    progress.update(p.classIndex * p.batches + p.batch + p.done / p.total, `class ${p.classIndex + 1}/${nClasses}, batch ${p.batch + 1}/${p.batches}, step ${p.done}/${p.total}${last ? ' (scoring the batch)' : ''}`);
+  } else {
+    progress.phase('label check');
+    progress.units('label check', p.total);
+    progress.update(p.done, `text ${p.done}/${p.total}`);
+  }
+}
+
+/** The final screen: where the files are, and whether the set is any good (stderr; JSON on stdout with --json). */
+function printSummary(core: typeof import('@synthgrad/core'), res: GenerateFileResult, json: boolean): void {
+  const { meta, diagnostics, paths } = res;
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ out: paths.out, meta: paths.meta, counts: meta.counts, minutes: meta.timings.total_s / 60, diagnostics }, null, 2)}\n`);
+    return;
+  }
+  const lines = [
+    `wrote ${meta.counts.written} synthetic examples to ${paths.out} (details in ${paths.meta}) in ${(meta.timings.total_s / 60).toFixed(1)} min`,
+    ...(meta.selection ? [`selection kept ${meta.counts.written} of ${meta.counts.generated}`] : []),
+    '',
+    ...core.formatDiagnostics(diagnostics),
+  ];
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+const SELECT_OPTIONS = {
+  in: { type: 'string' },
+  out: { type: 'string' },
+  task: { type: 'string' },
+  'top-n': { type: 'string' },
+  alpha: { type: 'string' },
+  'no-label-check': { type: 'boolean', default: false },
+  balance: { type: 'boolean', default: false },
+  model: { type: 'string' },
+} as const;
+
 export async function selectCommand(argv: string[]): Promise<void> {
-  const { values } = parse(
-    argv,
-    {
-      in: { type: 'string' },
-      out: { type: 'string' },
-      task: { type: 'string' },
-      'top-n': { type: 'string' },
-      alpha: { type: 'string' },
-      'no-label-check': { type: 'boolean', default: false },
-      balance: { type: 'boolean', default: false },
-      model: { type: 'string' },
-    },
-    GENERATE_USAGE,
-  );
-  if (!values.in || !values.out) throw new SynthgradError(`--in and --out are required\n\n${GENERATE_USAGE}`, 'E_USAGE');
-  const task: Task = resolveTask(values.task ?? 'sentiment');
-  const rows = readCandidates(values.in, task);
-  const rt = await startRuntime(values);
+  const { values } = parse(argv, SELECT_OPTIONS, SELECT_HELP, 'select');
+  const r: FlagReader = new FlagReader(values, {}, 'select');
+  const input = r.inputFile('in');
+  if (!input || !r.has('out')) r.fail(input ? 'out' : 'in', 'is required');
+  const out = r.outputFile('out', '');
+  const topN = r.optInt('top-n');
+  const alpha = r.positive('alpha', 0, true)!;
+  const core = await import('@synthgrad/core');
+  const task = core.resolveTask(r.str('task') ?? 'sentiment');
+  const rows = core.readCandidates(input, task);
+  const rt = await startRuntime({ backend: r.str('backend'), model: r.str('model'), verbose: r.bool('verbose') });
   try {
-    const opts: SelectionOptions = {
-      labelCheck: !values['no-label-check'],
-      dedup: true,
-      topN: values['top-n'] ? intFlag(values['top-n'], 'top-n', 0) : undefined,
-      alpha: num(values.alpha, 'alpha') ?? 0,
-      balance: values.balance ?? false,
-    };
-    const predicted = opts.labelCheck ? predictLabels(rt.model, rt.tokenizer, task, rows.map((r) => r.text)) : undefined;
-    const { kept, report } = select(rows, task.labels.length, opts, predicted);
-    writeAtomic(values.out, toJsonl(kept.map(({ labelIndex: _, ...r }) => r)));
+    const opts = { labelCheck: !r.bool('no-label-check'), dedup: true, topN, alpha, balance: r.bool('balance') };
+    const predicted = opts.labelCheck ? core.predictLabels(rt.model, rt.tokenizer, task, rows.map((x) => x.text)) : undefined;
+    const { kept, report } = core.select(rows, task.labels.length, opts, predicted);
+    (await import('node:fs')).mkdirSync((await import('node:path')).dirname(out), { recursive: true });
+    core.writeFileAtomic(out, core.toJsonl(kept.map(({ labelIndex: _, ...x }) => x)));
     process.stderr.write(`${JSON.stringify(report)}\n`);
+    log(r.bool('verbose'), `wrote ${kept.length} of ${rows.length} rows to ${out}`);
   } finally {
     rt.dispose();
   }
-}
-
-function readCandidates(path: string, task: Task) {
-  let content: string;
-  try {
-    content = readFileSync(path, 'utf8');
-  } catch {
-    throw new SynthgradError(`${path}: cannot read`, 'E_DATA');
-  }
-  return content
-    .split('\n')
-    .map((line, i) => ({ line, n: i + 1 }))
-    .filter(({ line }) => line.trim())
-    .map(({ line, n }) => {
-      let r: Record<string, unknown>;
-      try {
-        r = JSON.parse(line);
-      } catch (e) {
-        throw new SynthgradError(`${path}:${n}: malformed JSON (${(e as Error).message})`, 'E_DATA');
-      }
-      const li = labelIndex(task, r.label);
-      if (typeof r.text !== 'string') throw new SynthgradError(`${path}:${n}: missing string field "text"`, 'E_DATA');
-      if (li < 0) throw new SynthgradError(`${path}:${n}: unknown label ${JSON.stringify(r.label)}`, 'E_DATA');
-      const ml = Number(r.matching_loss ?? 0);
-      const ppl = Number(r.perplexity ?? 0);
-      return { text: r.text, label: r.label as string | number, labelIndex: li, matching_loss: ml, perplexity: ppl };
-    });
 }

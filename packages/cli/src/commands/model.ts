@@ -1,16 +1,13 @@
 /** `synthgrad model pull | inspect | next-token`. */
-import * as tf from '@tensorflow/tfjs-core';
-import { GGUFFile, configFromGGUF, lastPosition, pullModel, resolveModelPath, SynthgradError } from '@synthgrad/core';
+import type * as Tf from '@tensorflow/tfjs-core';
 import { intFlag, parse } from '../args.js';
 import { startRuntime } from '../runtime.js';
+import { MODEL_HELP } from '../help.js';
+import { UsageError } from '../usage-error.js';
+import { didYouMean } from '../suggest.js';
 
-export const MODEL_USAGE = `usage:
-  synthgrad model pull [--cache-dir DIR]           fetch the default model (SmolLM2-135M-Instruct, GGUF) into the cache
-  synthgrad model inspect [--model FILE]           print the model config as JSON
-  synthgrad model next-token --text TEXT [--top K] [--json] [--embedding-grad] [--model FILE]
-                                                   top-K next tokens after TEXT; --embedding-grad adds the norm and sum
-                                                   of d log p(top-1) / d input embeddings
-common: --backend auto|tensorflow-gpu|tensorflow|wasm|cpu (or $SYNTHGRAD_BACKEND), --verbose`;
+const MODEL_USAGE = MODEL_HELP;
+const SUBCOMMANDS = ['pull', 'inspect', 'next-token'];
 
 export async function modelCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
@@ -22,18 +19,20 @@ export async function modelCommand(argv: string[]): Promise<void> {
     case 'next-token':
       return nextToken(rest);
     default:
-      throw new SynthgradError(sub ? `unknown model command "${sub}"\n\n${MODEL_USAGE}` : MODEL_USAGE, 'E_USAGE');
+      throw new UsageError(`unknown model command "${sub}"${didYouMean(sub ?? '', SUBCOMMANDS, (s) => `"${s}"`)}`, 'model');
   }
 }
 
 async function pull(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { 'cache-dir': { type: 'string' } }, MODEL_USAGE);
+  const { values } = parse(argv, { 'cache-dir': { type: 'string' } }, MODEL_USAGE, 'model');
+  const { pullModel } = await import('@synthgrad/core');
   const res = await pullModel({ cacheDir: values['cache-dir'], log: (m) => process.stderr.write(`${m}\n`) });
   process.stdout.write(`${res.path}\n`);
 }
 
 async function inspect(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { model: { type: 'string' } }, MODEL_USAGE);
+  const { values } = parse(argv, { model: { type: 'string' } }, MODEL_USAGE, 'model');
+  const { GGUFFile, configFromGGUF, resolveModelPath } = await import('@synthgrad/core');
   const path = resolveModelPath(values.model);
   const file = await GGUFFile.open(path);
   const config = configFromGGUF(file);
@@ -54,9 +53,12 @@ async function nextToken(argv: string[]): Promise<void> {
       model: { type: 'string' },
     },
     MODEL_USAGE,
+    'model',
   );
-  if (values.text === undefined) throw new SynthgradError(`--text is required\n\n${MODEL_USAGE}`, 'E_USAGE');
+  if (values.text === undefined) throw new UsageError('--text is required', 'model');
   const k = intFlag(values.top, 'top', 5);
+  const { lastPosition, SynthgradError } = await import('@synthgrad/core');
+  const tf: typeof Tf = await import('@tensorflow/tfjs-core');
   const rt = await startRuntime(values);
   try {
     const ids = rt.tokenizer.encode(values.text);
@@ -72,7 +74,7 @@ async function nextToken(argv: string[]): Promise<void> {
       const target = top[0].id;
       const embeds = rt.model.embed([ids]);
       const { value, grad } = rt.model.valueAndGradWrtEmbeddings(embeds, (h) =>
-        tf.tidy(() => tf.squeeze(tf.slice(tf.logSoftmax(rt.model.logitsOf(lastPosition(h))), [0, target], [1, 1])) as tf.Scalar),
+        tf.tidy(() => tf.squeeze(tf.slice(tf.logSoftmax(rt.model.logitsOf(lastPosition(h))), [0, target], [1, 1])) as Tf.Scalar),
       );
       const g = grad.dataSync() as Float32Array;
       let sq = 0;

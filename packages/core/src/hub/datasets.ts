@@ -4,9 +4,10 @@
  * Gilbert, ICWSM 2014): 10,605 movie-review sentences, each with a mean human sentiment score in
  * [-4, 4]. We binarise by sign and drop near-neutral ones (|score| < 0.5), writing the task's JSONL.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { toJsonl, writeFileAtomic } from '../util/atomic.js';
 import { SynthgradError } from '../util/errors.js';
 import { runCommand } from '../util/process.js';
 import { sha256File } from './models.js';
@@ -85,9 +86,7 @@ export async function pullDataset(opts: { cacheDir?: string; python?: string; lo
     const rows = parseGroundTruth(readFileSync(txt, 'utf8'));
     if (rows.length < 1000) throw new SynthgradError(`${DEFAULT_DATASET.member}: only ${rows.length} usable rows; the archive is not what was expected`, 'E_PULL');
     mkdirSync(dataCacheDir(opts.cacheDir), { recursive: true });
-    const partial = `${dest}.partial-${process.pid}`;
-    writeFileSync(partial, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-    renameSync(partial, dest);
+    writeFileAtomic(dest, toJsonl(rows));
     log(`saved ${dest} (${rows.length} examples: ${rows.filter((r) => r.label === 1).length} positive, ${rows.filter((r) => r.label === 0).length} negative)`);
     return { path: dest, rows: rows.length, downloaded: true };
   } finally {

@@ -51,7 +51,15 @@ export interface SelectionReport {
  */
 const CONTENT_FREE = ['N/A', '', '[MASK]'];
 
-export function predictLabels(model: Llama, tokenizer: Tokenizer, task: Task, texts: string[], batchSize = 8): number[] {
+export function predictLabels(
+  model: Llama,
+  tokenizer: Tokenizer,
+  task: Task,
+  texts: string[],
+  batchSize = 8,
+  /** Called after each batch with the texts scored so far (the check takes a minute on a CPU). */
+  onProgress?: (done: number, total: number) => void,
+): number[] {
   const toks = taskTokens(task, tokenizer);
   const { labelTokens } = toks;
   const demos = task.demonstrations
@@ -80,6 +88,7 @@ export function predictLabels(model: Llama, tokenizer: Tokenizer, task: Task, te
       const calibrated = row.map((v, l) => v - bias[l]);
       out.push(calibrated.indexOf(Math.max(...calibrated)));
     }
+    onProgress?.(out.length, bodies.length);
   }
   return out;
 }

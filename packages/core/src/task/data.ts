@@ -16,7 +16,8 @@ export interface Example {
 export function readExamples(path: string, task: Task): Example[] {
   let content: string;
   try {
-    content = readFileSync(path, 'utf8');
+    // A UTF-8 byte-order mark (Excel and Windows editors write one) is not part of the data.
+    content = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
   } catch (e) {
     throw new SynthgradError(`${path}: cannot read data file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'E_DATA');
   }

@@ -2,7 +2,10 @@
  * Split one labelled data set into disjoint per-owner shards, class-balanced: what the demo and
  * `synthgrad data split` use to stand in for several data owners' private files.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { SynthgradError } from '../util/errors.js';
+import { toJsonl, writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import type { Example } from './data.js';
 import type { Task } from './task.js';
@@ -36,4 +39,23 @@ export function splitIntoShards(examples: Example[], task: Task, names: string[]
       classes[c]!.slice(k * take, (k + 1) * take).map((e) => ({ [task.textField]: e.text, [task.labelField]: l.value })),
     ),
   }));
+}
+
+/** Shard names become file names: keep them to a safe alphabet. */
+const SHARD_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Split `examples` (see splitIntoShards) and write `outDir/NAME.jsonl` for each shard, atomically;
+ * returns the paths in the order of `names`. The folder is created when missing.
+ */
+export function writeShards(examples: Example[], task: Task, names: string[], outDir: string, perClass?: number, seed = 0): string[] {
+  const bad = names.find((n) => !SHARD_NAME.test(n));
+  if (bad !== undefined) throw new SynthgradError(`shard name ${JSON.stringify(bad)} must be 1-64 characters of [A-Za-z0-9._-]`, 'E_USAGE');
+  const shards = splitIntoShards(examples, task, names, perClass, seed);
+  mkdirSync(outDir, { recursive: true });
+  return shards.map((s) => {
+    const path = join(outDir, `${s.name}.jsonl`);
+    writeFileAtomic(path, toJsonl(s.rows));
+    return path;
+  });
 }

@@ -1,0 +1,99 @@
+/**
+ * GRADMM settings read from flags or a config file into the library's GenerateConfig: shared by
+ * `generate` and by `compare` (its GRADMM rows). Validation only: the ML stack is loaded by the
+ * caller and passed in, so every check here runs before a model loads.
+ */
+import type * as Core from '@synthgrad/core';
+import type { GenerateConfig, SelectionOptions, Task } from '@synthgrad/core';
+import { PRESETS, resolvePreset } from '@synthgrad/core/presets';
+import type { FlagReader } from '../flags.js';
+import type { ConfigKeys } from '../config-file.js';
+
+/** Method flags and the library key each maps to (GenerateConfig / Preset['settings'] names). */
+export const METHOD_KEYS = {
+  preset: 'preset',
+  'per-class': 'perClass',
+  'real-per-class': 'realPerClass',
+  seed: 'seed',
+  distance: 'distance',
+  epsilon: 'privacy.epsilon',
+  delta: 'privacy.delta',
+  clip: 'privacy.clip',
+  outer: 'settings.outer',
+  inner: 'settings.inner',
+  lr: 'settings.lr',
+  rho: 'settings.rho',
+  'top-k': 'settings.topK',
+  candidates: 'settings.candidates',
+  'batch-size': 'settings.batchSize',
+  'lr-decay': 'settings.lrDecay',
+  'lr-decay-every': 'settings.lrDecayEvery',
+  'grad-clip': 'settings.gradClip',
+  'init-norm': 'settings.initNorm',
+  init: 'settings.init',
+  'label-context': 'method.labelContext',
+  'classifier-weight': 'method.classifierWeight',
+  'target-filter': 'method.targetFilter',
+  'public-texts': 'method.publicTexts',
+  shrinkage: 'method.shrinkage',
+} as const satisfies ConfigKeys;
+
+export const METHOD_OPTIONS = Object.fromEntries(Object.keys(METHOD_KEYS).map((k) => [k, { type: 'string' as const }])) as {
+  [K in keyof typeof METHOD_KEYS]: { type: 'string' };
+};
+
+/**
+ * The GenerateConfig for `task` from method flags; `defaults` override the preset's. Light (every
+ * read is a flag check), so it runs before the ML stack loads; `checkMethodConfig` adds the
+ * library's own checks once it has.
+ */
+export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: number; realPerClass?: number } = {}): GenerateConfig {
+  const presetName = r.oneOf('preset', Object.keys(PRESETS) as (keyof typeof PRESETS)[], 'cpu');
+  const preset = resolvePreset(presetName);
+  const s = preset.settings;
+  s.outer = r.int('outer', s.outer);
+  s.inner = r.int('inner', s.inner, 0);
+  s.lr = r.positive('lr', s.lr)!;
+  s.rho = r.positive('rho', s.rho)!;
+  s.topK = r.int('top-k', s.topK);
+  s.candidates = r.int('candidates', s.candidates);
+  s.batchSize = r.int('batch-size', s.batchSize);
+  s.lrDecay = r.positive('lr-decay', s.lrDecay)!;
+  s.lrDecayEvery = r.int('lr-decay-every', s.lrDecayEvery);
+  s.gradClip = r.positive('grad-clip', s.gradClip)!;
+  if (r.has('init-norm')) s.initNorm = r.str('init-norm') === 'auto' ? 'auto' : r.positive('init-norm')!;
+  s.init = r.oneOf('init', ['lm', 'random'] as const, s.init);
+  const m = preset.method;
+  m.labelContext = r.oneOf('label-context', ['on', 'off'] as const, m.labelContext ? 'on' : 'off') === 'on';
+  m.classifierWeight = r.positive('classifier-weight', m.classifierWeight, true)!;
+  m.targetFilter = r.oneOf('target-filter', ['on', 'off'] as const, m.targetFilter ? 'on' : 'off') === 'on';
+  m.publicTexts = r.int('public-texts', m.publicTexts, 2);
+  m.shrinkage = r.between('shrinkage', 0, 1) ?? m.shrinkage;
+  const privacy = { clip: r.positive('clip'), epsilon: r.positive('epsilon'), delta: r.between('delta', 0, 1) };
+  if ((privacy.epsilon === undefined) !== (privacy.delta === undefined)) r.fail(privacy.epsilon === undefined ? 'delta' : 'epsilon', `needs ${r.label(privacy.epsilon === undefined ? 'epsilon' : 'delta')} too (differential privacy takes both)`);
+  if (privacy.epsilon !== undefined && privacy.clip === undefined) r.fail('epsilon', `needs ${r.label('clip')} (the per-example norm bound) too`);
+  return {
+    task,
+    preset: presetName,
+    settings: s,
+    perClass: r.int('per-class', defaults.perClass ?? preset.perClass),
+    realPerClass: r.int('real-per-class', defaults.realPerClass ?? 25),
+    seed: r.int('seed', 0, 0),
+    privacy,
+    distance: r.oneOf('distance', ['cosine', 'l2'] as const, 'cosine'),
+    method: m,
+  };
+}
+
+/** The library's own checks of a config, for anything the flag reads do not cover. */
+export function checkMethodConfig(core: typeof Core, cfg: GenerateConfig): void {
+  const s = cfg.settings;
+  core.validateSettings({ ...s, textLength: 1, initNorm: s.initNorm === 'auto' ? 1 : s.initNorm });
+  core.checkPrivacyOptions(cfg.privacy);
+}
+
+/** Selection options from --top-n / --alpha, with the preset's defaults. */
+export function selectionOptions(r: FlagReader, presetName: string, method?: GenerateConfig['method']): SelectionOptions {
+  const preset = resolvePreset(presetName);
+  return { targetFilter: method?.targetFilter ?? preset.method.targetFilter, labelCheck: true, dedup: true, topN: r.int('top-n', preset.topN), alpha: r.positive('alpha', preset.alpha, true)!, balance: true };
+}

