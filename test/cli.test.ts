@@ -32,7 +32,7 @@ describe.runIf(built)('synthgrad CLI', () => {
   it('model next-token --json --embedding-grad on a tiny model', () => {
     const r = synthgrad(['model', 'next-token', '--model', tiny, '--text', ' the great', '--top', '3', '--json', '--embedding-grad', '--verbose']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/backend: wasm/);
+    expect(r.stderr).toMatch(/backend: (tensorflow|wasm) \(/);
     const out = JSON.parse(r.stdout);
     expect(out.ids.length).toBe(2);
     expect(out.top).toHaveLength(3);

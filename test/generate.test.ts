@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
+import { withoutNativeLog } from './helpers/native-log.js';
 
 const bin = fileURLToPath(new URL('../packages/cli/bin/synthgrad.js', import.meta.url));
 const built = existsSync(fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url)));
@@ -29,6 +30,8 @@ function run(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+const meta0 = (out: string) => JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'));
+
 describe.runIf(built)('synthgrad generate', () => {
   it('writes JSONL rows and a sidecar with config, model sha256, privacy and timings', () => {
     const out = join(dir, 'a.jsonl');
@@ -37,10 +40,15 @@ describe.runIf(built)('synthgrad generate', () => {
     const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(rows).toHaveLength(16);
     for (const row of rows) {
-      expect(Object.keys(row).sort()).toEqual(['label', 'matching_loss', 'perplexity', 'text']);
+      expect(Object.keys(row).sort()).toEqual(['label', 'matching_loss', 'perplexity', 'target_label', 'target_margin', 'text']);
       expect(typeof row.text).toBe('string');
       expect([0, 1]).toContain(row.label);
+      expect([0, 1]).toContain(row.target_label);
+      // The margin is the row's own class over the other: positive exactly when the classifier agrees.
+      expect(row.target_margin > 0).toBe(row.target_label === row.label);
     }
+    expect(meta0(out).method).toMatchObject({ labelContext: true, classifierWeight: 1, targetFilter: true });
+    expect(meta0(out).target_agreement).toHaveLength(2);
     const meta = JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'));
     expect(meta.model.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(meta.privacy).toMatchObject({ mechanism: 'analytic-gaussian', epsilon: 2, delta: 1e-5, clip: 1, releases: 2 });
@@ -135,7 +143,7 @@ describe.runIf(built)('synthgrad generate', () => {
       expect(r.stderr.includes(`WARNING: the "${name}" texts match the class gradient worse than real text`)).toBe(worse);
       warnings += Number(worse);
     }
-    expect((r.stderr.match(/^WARNING: /gm) ?? []).length).toBe(warnings);
+    expect((withoutNativeLog(r.stderr).match(/^WARNING: /gm) ?? []).length).toBe(warnings);
     if (warnings === 0) expect(r.stderr).toMatch(/every class passes the label check/);
     // Progress names its phases in order, and never goes backwards.
     const lines = r.stderr.split('\n').filter((l) => /^generate +\d+% ETA/.test(l));
@@ -149,7 +157,7 @@ describe.runIf(built)('synthgrad generate', () => {
     const small = ['--model', model, '--per-class', '2', '--batch-size', '2', '--outer', '1', '--inner', '1', '--candidates', '1', '--top-k', '4', '--real-per-class', '2'];
     const j = run(['--data', data, '--out', join(dir, 'j.jsonl'), ...small, '--json']);
     expect(j.code, j.stderr).toBe(0);
-    const events = j.stderr.trim().split('\n').map((l) => JSON.parse(l));
+    const events = withoutNativeLog(j.stderr).trim().split('\n').map((l) => JSON.parse(l));
     expect(events.length).toBeGreaterThanOrEqual(4);
     for (const e of events.filter((x) => x.type === 'progress')) {
       expect(Object.keys(e).sort()).toEqual(['command', 'detail', 'elapsed_s', 'eta_s', 'fraction', 'phase', 'phase_index', 'phases', 'type']);
@@ -163,7 +171,7 @@ describe.runIf(built)('synthgrad generate', () => {
     const q = run(['--data', data, '--out', join(dir, 'q.jsonl'), ...small, '--quiet']);
     expect(q.code, q.stderr).toBe(0);
     expect(q.stderr).not.toMatch(/ETA/);
-    expect(q.stderr).toMatch(/^wrote 4 synthetic examples/);
+    expect(withoutNativeLog(q.stderr).trimStart()).toMatch(/^wrote 4 synthetic examples/);
   });
 
   it('select re-ranks a generated file: label check, dedup, top-n per class, into a new folder', () => {

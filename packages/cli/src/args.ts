@@ -22,6 +22,7 @@ export type ParsedValues<O extends Options> = {
 /** Flags every command accepts. */
 export const COMMON_OPTIONS = {
   backend: { type: 'string' },
+  threads: { type: 'string' },
   verbose: { type: 'boolean', short: 'v', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies Options;
@@ -89,6 +90,9 @@ export function parse<O extends Options>(
   }
   // Unknown flags fail above even with --help, so `CMD --help` also checks that a command line is valid.
   if (values.help) throw new HelpRequested(usage);
+  // --threads reaches the backend through the environment: TensorFlow reads its thread count once,
+  // when the first backend of the process starts, wherever in a command that happens.
+  if (values.threads !== undefined) process.env.SYNTHGRAD_THREADS = String(intFlag(values.threads as string, 'threads', 1));
   return { values: values as ParsedValues<O & typeof COMMON_OPTIONS>, explicit };
 }
 

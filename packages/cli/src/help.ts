@@ -18,6 +18,7 @@ commands:
   coordinator, client federated synthesis over gRPC (operator and data-owner sides)
   demo                a coordinator and three clients on loopback
   bench               benchmarks (JSON)
+  backend             setup | info: build the native TensorFlow backend; which backend runs here
 
 flags for every command: --backend auto|tensorflow-gpu|tensorflow|wasm|cpu (or $SYNTHGRAD_BACKEND),
   --verbose, --help;  synthgrad --version prints the version
@@ -51,6 +52,14 @@ what to make:
   --per-class M           synthetic texts per class (default: the preset's, 30 for cpu)
   --real-per-class N      real examples per class for the targets (default 25)
   --seed S                default 0; the same seed gives the same output, resumed or not
+
+method (docs/METHOD.md, "what this project changes"):
+  --label-context on|off  project under the label-conditioned LM context (task.labelContext; default on)
+  --classifier-weight B   weight of the cross-entropy of the classifier the released targets imply
+                          (with public LM-text statistics) in the X-step objective (default 1; 0 = off)
+  --target-filter on|off  with --select, drop texts that classifier puts in another class (default on)
+  --public-texts N        public LM-sampled texts behind the statistics (default 256)
+  --shrinkage A           shrinkage of their covariance toward the identity, 0 < A < 1 (default 0.2)
 
 privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise
@@ -166,3 +175,11 @@ export const DATA_HELP = `usage: synthgrad data pull | split [flags]
 examples:
   synthgrad data pull
   synthgrad data split --parts alice,bob,carol --per-class 30 --out shards`;
+
+export const BACKEND_HELP = `usage:
+  synthgrad backend setup [--gpu] [--force] [--required]
+        build the native TensorFlow backend from the PyPI wheel (tensorflow-cpu, or tensorflow + CUDA
+        libraries with --gpu); idempotent. Without --required (or $SYNTHGRAD_REQUIRE_NATIVE=1) a step
+        that cannot be done prints one line and the wasm backend stays in use.
+  synthgrad backend info [--backend B] [--threads N]
+        the backend 'auto' (or B) picks here, its threads, and why faster ones were passed over (JSON)`;

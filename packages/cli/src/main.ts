@@ -8,7 +8,7 @@ import { isSynthgradError } from '@synthgrad/core/errors';
 import { HelpRequested } from './args.js';
 import { UsageError } from './usage-error.js';
 import { didYouMean } from './suggest.js';
-import { DATA_HELP, MAIN_HELP, MODEL_HELP } from './help.js';
+import { BACKEND_HELP, DATA_HELP, MAIN_HELP, MODEL_HELP } from './help.js';
 
 type Run = (argv: string[]) => Promise<void>;
 
@@ -24,6 +24,7 @@ const COMMANDS: Record<string, Run> = {
   client: async (a) => (await import('./commands/federated.js')).clientCommand(a),
   demo: async (a) => (await import('./commands/demo.js')).demoCommand(a),
   bench: async (a) => (await import('./commands/bench.js')).benchCommand(a),
+  backend: async (a) => (await import('./commands/backend.js')).backendCommand(a),
 };
 
 /** `synthgrad GROUP --help` (or no subcommand) for the commands that have subcommands. */
@@ -32,6 +33,7 @@ const GROUP_HELP: Record<string, () => Promise<string>> = {
   data: async () => DATA_HELP,
   coordinator: async () => (await import('./commands/federated.js')).FEDERATED_USAGE,
   client: async () => (await import('./commands/federated.js')).FEDERATED_USAGE,
+  backend: async () => BACKEND_HELP,
 };
 
 const isHelp = (a: string | undefined) => a === '--help' || a === '-h' || a === 'help';

@@ -17,9 +17,9 @@ export function log(verbose: boolean | undefined, msg: string): void {
 }
 
 export async function startRuntime(flags: RuntimeFlags): Promise<LoadedModel> {
-  const { initBackend, loadModel, resolveModelPath } = await import('@synthgrad/core');
+  const { describeBackend, initBackend, loadModel, resolveModelPath } = await import('@synthgrad/core');
   const backend = await initBackend({ backend: flags.backend });
-  log(flags.verbose, `backend: ${backend.name} (${backend.package}${backend.transposeFix ? ', transposed-matmul fix on' : ''})`);
+  log(flags.verbose, describeBackend(backend));
   const path = resolveModelPath(flags.model);
   const t0 = Date.now();
   const showTensors = flags.verbose && !flags.onLoad && process.stderr.isTTY;

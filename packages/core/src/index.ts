@@ -16,14 +16,15 @@
 
 // --- The library: model, tasks and data, GRADMM to a file, diagnostics, selection, privacy ---
 export { SynthgradError, isSynthgradError, type SynthgradErrorCode } from './util/errors.js';
-export { initBackend, activeBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend } from './backend/select.js';
+export { initBackend, activeBackend, describeBackend, BACKEND_CHOICES, type BackendChoice, type ActiveBackend, type BackendOptions } from './backend/select.js';
+export { setupNativeBackend, verifyNativeBackend, nativeBindingProblem, nativePackageDir, NATIVE_BACKENDS, type NativeFlavour, type NativeBackendSpec, type NativeSetupOptions, type NativeSetupResult } from './hub/native-backend.js';
 export { DEFAULT_MODEL, modelCacheDir, resolveModelPath, pullModel, sha256File, type ModelSpec } from './hub/models.js';
 export { loadModel, type LoadedModel } from './model/load.js';
 export { analyticGaussianSigma, classicGaussianSigma, gaussianDelta, normalCdf } from './privacy/analytic-gaussian.js';
-export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, resolveTask, validateTask, labelIndex } from './task/task.js';
+export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, labelContextText, resolveTask, validateTask, labelIndex } from './task/task.js';
 export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
-export { PRESETS, resolvePreset, type Preset } from './gradmm/presets.js';
+export { PRESETS, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, type Preset, type MethodSettings } from './gradmm/presets.js';
 export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassComparison } from './gradmm/generate.js';
 export { predictLabels, select, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
 export { readCandidates, type GeneratedRow } from './selection/candidates.js';
@@ -58,10 +59,12 @@ export { transpose2d } from './util/transpose.js';
 export { taskTokens, leftPad, type TaskTokens } from './gradmm/prompt.js';
 export { sampleTopK, sampleFromContext, type DecodeOptions } from './gradmm/sample.js';
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './gradmm/targets.js';
-export { MatchingLoss, type MatchingDistance } from './gradmm/matching.js';
+export { MatchingLoss, type MatchingDistance, type ClassifierTerm } from './gradmm/matching.js';
+export { publicHiddenStats, meanAndCovariance, type PublicStats, type PublicStatsOptions } from './gradmm/public-stats.js';
+export { buildTargetClassifier, classifyStates, solveSpd, type TargetClassifier, type TargetClassifierOptions } from './gradmm/target-classifier.js';
 export { Projector } from './gradmm/projection.js';
 export { allowedTokenIds, isAllowedToken } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
 export { matchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
-export { synthesize, medianAllowedNorm, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
+export { synthesize, medianAllowedNorm, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';

@@ -245,7 +245,7 @@ describe('selection', () => {
     const cands = [c('a', 0, 0.5), c('b', 0, 0.1), c('B ', 0, 0.05), c('d', 0, 0.2, 100), c('e', 1, 0.3), c('f', 1, 0.2), c('g', 1, 0.1)];
     const predicted = [0, 0, 0, 0, 1, 1, 0];
     const { kept, report } = select(cands, 2, { labelCheck: true, dedup: true, topN: 2, alpha: 0.01, balance: true }, predicted);
-    expect(report).toEqual({ input: 7, passedLabelCheck: 6, afterDedup: 5, kept: 4, perClass: [2, 2] });
+    expect(report).toEqual({ input: 7, passedTargetFilter: null, passedLabelCheck: 6, afterDedup: 5, kept: 4, perClass: [2, 2] });
     expect(kept.map((k) => k.text)).toEqual(['a', 'b', 'e', 'f']);
   });
 });

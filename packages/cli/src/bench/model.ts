@@ -4,7 +4,7 @@
  * with and without the wasm transposed-matmul fix.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { installTransposeFix, lastPosition, uninstallTransposeFix, type Llama, type LlamaConfig, type LoadedModel } from '@synthgrad/core';
+import { allowedTokenIds, installTransposeFix, lastPosition, Projector, uninstallTransposeFix, type Llama, type LlamaConfig, type LoadedModel } from '@synthgrad/core';
 import { round, time } from './stats.js';
 
 /** Multiply-adds x2 of one forward at B x L with last-position logits only. */
@@ -87,6 +87,12 @@ export async function benchModel(rt: LoadedModel, opts: ModelBenchOptions): Prom
   };
   if (opts.variant === 'synthgrad') {
     await measure('synthgrad', rt.model, true);
+    // One Z-step: top-200 allowed tokens by cosine per position, the LM's pick with a KV cache.
+    const projector = new Projector(rt.model, allowedTokenIds(rt.tokenizer), 200, rt.tokenizer.encode('Movie review:'));
+    opts.log('synthgrad: projection ...');
+    const proj = await time(() => void projector.project(embeds), { warmup: 1, runs: Math.max(1, opts.runs - 1) });
+    (result.synthgrad as Record<string, unknown>).projection_s = proj.median_s;
+    projector.dispose();
   } else {
     // Baseline: the same weights left to plain tfjs autodiff, with and without the transpose fix.
     // Run in its own process (see commands/bench.ts): wasm memory is 4 GiB and XNNPACK keeps a

@@ -1,28 +1,41 @@
 /** `synthgrad bench`: benchmarks that print JSON (used by `npm run bench`). */
 import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { activeBackend, SynthgradError } from '@synthgrad/core';
+import { activeBackend, nativeBindingProblem, resolveModelPath, SynthgradError } from '@synthgrad/core';
 import { intFlag, parse } from '../args.js';
 import { startRuntime } from '../runtime.js';
 import { benchModel, speedups } from '../bench/model.js';
+import { round } from '../bench/stats.js';
 import { benchGenerate } from '../bench/generate.js';
 import { benchFinetune } from '../bench/finetune.js';
-import { defaultDataPath, readExamples, resolveTask, Rng } from '@synthgrad/core';
-import { FINETUNE_MODES, type FineTuneMode } from '@synthgrad/eval';
+import { DEFAULT_METHOD, defaultDataPath, readExamples, resolveTask, Rng, type MethodSettings } from '@synthgrad/core';
+import { FINETUNE_MODES, runQuality, type FineTuneMode, type TrainingSettings } from '@synthgrad/eval';
 
 export const BENCH_USAGE = `usage:
   synthgrad bench [model] [--batch 10] [--length 32] [--runs 3] [--model FILE]
-                                                   time the runtime on the real model against a plain-autodiff
-                                                   baseline (run in a second process); prints JSON
+                                                   forward, forward+backward to the embeddings and one projection
+                                                   on the real model, on every backend built here (tensorflow at 1
+                                                   and all threads, wasm) and in PyTorch (scripts/bench/torch_step.py,
+                                                   skipped when torch is absent), with ratios at equal threads; JSON
   synthgrad bench all                              model, generate and finetune (what \`npm run bench\` runs)
   synthgrad bench finetune [--modes head,lora,full] [--batch 8] [--micro-batch M] [--steps 3] [--rank 8] [--data FILE]
                                                    fine-tuning examples per second for each mode (each in its
                                                    own process, since full fine-tuning needs every weight
                                                    trainable); prints JSON
+  synthgrad bench quality --task-data F --test F [--test-limit 500] [--seeds 3] [--mode head|lora] [--method JSON]
+        [--rows zero-shot,real-random-100,real-50,prompted-few-100] [--task T] [--domain D]
+                                                   the fixed quality protocol (50 real -> 100 GRADMM texts): accuracy of
+                                                   zero-shot, real-random-100, real-50, prompted-few-100 and gradmm-100,
+                                                   the judge's on-label rate, perplexities, seconds per example; JSON.
+                                                   --method overrides the preset's method switches, e.g.
+                                                   '{"classifierWeight":0,"labelContext":false,"targetFilter":false}'
   synthgrad bench generate [--data FILE] [--preset cpu]
-                                                   seconds per synthetic example (one batch per class), split by
-                                                   phase, and the X-step's GFLOP/s; prints JSON`;
+                                                   seconds per synthetic example (one batch per class) on every
+                                                   backend built here, split by phase, the X-step's GFLOP/s, and
+                                                   the wasm/tensorflow ratio; JSON. Default data: the default data
+                                                   set (\`synthgrad data pull\`)`;
 
 const OPTIONS = {
   batch: { type: 'string' },
@@ -36,18 +49,76 @@ const OPTIONS = {
   steps: { type: 'string' },
   rank: { type: 'string' },
   'micro-batch': { type: 'string' },
+  'task-data': { type: 'string' },
+  test: { type: 'string' },
+  'test-limit': { type: 'string' },
+  seeds: { type: 'string' },
+  method: { type: 'string' },
+  rows: { type: 'string' },
+  task: { type: 'string' },
+  domain: { type: 'string' },
 } as const;
+
+/** Head and LoRA training settings of the quality protocol (the eval command's defaults). */
+const QUALITY_TRAINING: Record<'head' | 'lora', TrainingSettings> = {
+  head: { mode: 'head', steps: 150, batchSize: 16, lr: 3e-3, weightDecay: 0.01, rank: 0, devFraction: 0.2 },
+  lora: { mode: 'lora', steps: 100, batchSize: 8, lr: 1e-3, weightDecay: 0.01, rank: 8, microBatch: 2, devFraction: 0.2 },
+};
+
+async function benchQualityCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, OPTIONS, BENCH_USAGE);
+  if (!values['task-data'] || !values.test) throw new SynthgradError(`bench quality needs --task-data and --test\n\n${BENCH_USAGE}`, 'E_USAGE');
+  const mode = (values.mode ?? 'head') as 'head' | 'lora';
+  if (!QUALITY_TRAINING[mode]) throw new SynthgradError(`--mode must be head or lora, got "${values.mode}"`, 'E_USAGE');
+  let method: Partial<MethodSettings> = {};
+  if (values.method) {
+    try {
+      method = JSON.parse(values.method) as Partial<MethodSettings>;
+    } catch (e) {
+      throw new SynthgradError(`--method is not JSON: ${(e as Error).message}`, 'E_USAGE');
+    }
+    const known = Object.keys(DEFAULT_METHOD);
+    const bad = Object.keys(method).find((k) => !known.includes(k));
+    if (bad) throw new SynthgradError(`--method: unknown key "${bad}" (known: ${known.join(', ')})`, 'E_USAGE');
+  }
+  const task = resolveTask(values.task ?? 'sentiment');
+  const taskData = readExamples(values['task-data'], task);
+  const test = readExamples(values.test, task);
+  const limit = intFlag(values['test-limit'], 'test-limit', 500);
+  const testSet = Rng.derive(0, 'quality-test').shuffle(test).slice(0, limit);
+  const rt = await startRuntime({ ...values, verbose: true });
+  try {
+    const t0 = performance.now();
+    const res = await runQuality(rt, {
+      task,
+      taskData,
+      test: testSet,
+      seeds: intFlag(values.seeds, 'seeds', 3),
+      method,
+      training: QUALITY_TRAINING[mode],
+      rows: values.rows ? values.rows.split(',').map((r) => r.trim()) : undefined,
+      domain: values.domain ?? (task.name === 'sentiment' ? 'movie review' : 'text'),
+      log: (m) => process.stderr.write(`${m}\n`),
+    });
+    process.stdout.write(`${JSON.stringify({ benchmark: 'quality', backend: activeBackend()?.name, task_data: values['task-data'], test: values.test, ...res, total_minutes: (performance.now() - t0) / 60_000 }, null, 2)}\n`);
+  } finally {
+    rt.dispose();
+  }
+}
 
 export async function benchCommand(argv: string[]): Promise<void> {
   const which = argv[0] && !argv[0].startsWith('-') ? argv.shift()! : 'model';
-  if (which === 'generate') return benchGenerateCommand(argv);
+  if (which === 'model') return benchModelAllBackends(argv);
+  if (which === 'generate') return benchGenerateAllBackends(argv);
+  if (which === 'generate-backend') return benchGenerateCommand(argv);
   if (which === 'finetune') return benchFinetuneCommand(argv);
   if (which === 'finetune-mode') return benchFinetuneModeCommand(argv);
   if (which === 'all') return benchAllCommand(argv);
-  if (which !== 'model' && which !== 'model-baseline') throw new SynthgradError(`unknown benchmark "${which}"\n\n${BENCH_USAGE}`, 'E_USAGE');
+  if (which === 'quality') return benchQualityCommand(argv);
+  if (which !== 'model-backend' && which !== 'model-baseline') throw new SynthgradError(`unknown benchmark "${which}"\n\n${BENCH_USAGE}`, 'E_USAGE');
   const { values } = parse(argv, OPTIONS, BENCH_USAGE);
   const log = (m: string) => process.stderr.write(`${m}\n`);
-  const variant = which === 'model' ? 'synthgrad' : 'autodiff';
+  const variant = which === 'model-backend' ? 'synthgrad' : 'autodiff';
   const rt = await startRuntime({ ...values, verbose: true, gradient: variant === 'synthgrad' ? 'custom' : 'autodiff' });
   let result: Record<string, unknown>;
   try {
@@ -62,7 +133,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
   } finally {
     rt.dispose();
   }
-  if (variant === 'synthgrad') {
+  // The plain-autodiff baseline shows what the wasm workarounds buy; natively there are none.
+  if (variant === 'synthgrad' && activeBackend()?.name === 'wasm') {
     log('baseline (plain tfjs autodiff) in a separate process ...');
     const bin = fileURLToPath(new URL('../../bin/synthgrad.js', import.meta.url));
     const child = spawnSync(process.execPath, [bin, 'bench', 'model-baseline', ...argv], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
@@ -91,6 +163,90 @@ async function benchGenerateCommand(argv: string[]): Promise<void> {
   } finally {
     rt.dispose();
   }
+}
+
+const BIN = fileURLToPath(new URL('../../bin/synthgrad.js', import.meta.url));
+const TORCH_STEP = fileURLToPath(new URL('../../../../scripts/bench/torch_step.py', import.meta.url));
+
+/** Run `synthgrad bench ARGS` in a child process and parse its JSON (a failure becomes {error}). */
+function benchChild(args: string[]): Record<string, unknown> {
+  process.stderr.write(`--- synthgrad bench ${args.join(' ')}\n`);
+  const child = spawnSync(process.execPath, [BIN, 'bench', ...args], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (child.status !== 0) return { error: `bench ${args[0]} exited with ${child.status ?? child.signal}` };
+  return JSON.parse(child.stdout) as Record<string, unknown>;
+}
+
+/** The backends to compare: the native one where its binding is built, and wasm always. */
+function backendsHere(): { backend: string; threads: number }[] {
+  const cores = availableParallelism();
+  const out: { backend: string; threads: number }[] = [];
+  if (!nativeBindingProblem('@tensorflow/tfjs-node')) for (const t of cores > 1 ? [1, cores] : [1]) out.push({ backend: 'tensorflow', threads: t });
+  out.push({ backend: 'wasm', threads: 1 });
+  return out;
+}
+
+/** PyTorch on the same weights and shapes, or why it was skipped. */
+function torchStep(model: string, batch: number, length: number, runs: number, threads: number[]): Record<string, unknown> {
+  process.stderr.write(`--- PyTorch competitor (${TORCH_STEP}) ...\n`);
+  const python = process.env.SYNTHGRAD_PYTHON ?? 'python3';
+  const child = spawnSync(python, [TORCH_STEP, '--model', model, '--batch', String(batch), '--length', String(length), '--runs', String(runs), '--threads', threads.join(',')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
+  const last = child.stdout?.trim().split('\n').pop();
+  if (child.error) return { skipped: `${python} not found` };
+  try {
+    return JSON.parse(last ?? '') as Record<string, unknown>;
+  } catch {
+    return { skipped: `PyTorch step failed (exit ${child.status}): ${(child.stderr ?? '').trim().split('\n').pop()}` };
+  }
+}
+
+type StepTimes = { forward_s?: number; forward_backward_s?: number; projection_s?: number };
+
+/** synthgrad / PyTorch time ratios at equal threads (below 1: synthgrad is faster). */
+function ratiosAgainstTorch(runs: Record<string, unknown>, torch: Record<string, unknown>): Record<string, number> {
+  const byThreads = (torch.by_threads ?? {}) as Record<string, StepTimes>;
+  const out: Record<string, number> = {};
+  for (const [key, r] of Object.entries(runs)) {
+    const ours = ((r as Record<string, unknown>).synthgrad ?? {}) as StepTimes;
+    const t = byThreads[String((r as Record<string, unknown>).threads)];
+    if (!t) continue;
+    for (const step of ['forward_s', 'forward_backward_s', 'projection_s'] as const) {
+      if (typeof ours[step] === 'number' && typeof t[step] === 'number') out[`${key}_${step.replace(/_s$/, '')}_vs_pytorch`] = round(ours[step]! / t[step]!, 2);
+    }
+  }
+  return out;
+}
+
+async function benchModelAllBackends(argv: string[]): Promise<void> {
+  const { values } = parse(argv, OPTIONS, BENCH_USAGE);
+  const batch = intFlag(values.batch, 'batch', 10);
+  const length = intFlag(values.length, 'length', 32);
+  const runs = intFlag(values.runs, 'runs', 3);
+  const model = resolveModelPath(values.model);
+  const rest = argv.filter((a, i) => a !== '--threads' && argv[i - 1] !== '--threads' && a !== '--backend' && argv[i - 1] !== '--backend');
+  const backends = backendsHere();
+  const results: Record<string, unknown> = {};
+  for (const b of backends) results[`${b.backend}_${b.threads}t`] = { threads: b.threads, ...benchChild(['model-backend', '--backend', b.backend, '--threads', String(b.threads), ...rest]) };
+  const torch = torchStep(model, batch, length, runs, [...new Set(backends.map((b) => b.threads))]);
+  const out = { benchmark: 'model', batch, length, machine_cores: availableParallelism(), backends: results, pytorch: torch, ratios_vs_pytorch: ratiosAgainstTorch(results, torch) };
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+}
+
+async function benchGenerateAllBackends(argv: string[]): Promise<void> {
+  parse(argv, OPTIONS, BENCH_USAGE);
+  const rest = argv.filter((a, i) => a !== '--threads' && argv[i - 1] !== '--threads' && a !== '--backend' && argv[i - 1] !== '--backend');
+  const results: Record<string, unknown> = {};
+  // Generation runs at the machine's full width on each backend: all cores natively, one on wasm.
+  for (const b of backendsHere().filter((b, _, all) => b.backend === 'wasm' || b.threads === Math.max(...all.map((x) => x.threads)))) {
+    results[`${b.backend}_${b.threads}t`] = benchChild(['generate-backend', '--backend', b.backend, '--threads', String(b.threads), ...rest]);
+  }
+  const spe = (k: string) => (results[k] as Record<string, unknown> | undefined)?.seconds_per_example as number | undefined;
+  const native = Object.keys(results).find((k) => k.startsWith('tensorflow'));
+  const wasm = spe('wasm_1t');
+  const ratio = native && wasm && spe(native) ? { wasm_over_tensorflow_seconds_per_example: round(wasm / spe(native)!, 2) } : {};
+  process.stdout.write(`${JSON.stringify({ benchmark: 'generate', backends: results, ...ratio }, null, 2)}\n`);
 }
 
 /** The benchmark's data: ../shared/data/rtpolarity (not shipped; said so on stderr), else the default data set. */

@@ -53,7 +53,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const dataFlag = r.inputFile('data');
   const task = resolveTask(r.str('task') ?? 'sentiment');
   const cfg = methodConfig(task, r);
-  const selection = r.bool('select') ? selectionOptions(r, cfg.preset) : undefined;
+  const selection = r.bool('select') ? selectionOptions(r, cfg.preset, cfg.method) : undefined;
   const resume = r.bool('resume');
   const core = await import('@synthgrad/core');
   checkMethodConfig(core, cfg);

@@ -31,6 +31,11 @@ export const METHOD_KEYS = {
   'grad-clip': 'settings.gradClip',
   'init-norm': 'settings.initNorm',
   init: 'settings.init',
+  'label-context': 'method.labelContext',
+  'classifier-weight': 'method.classifierWeight',
+  'target-filter': 'method.targetFilter',
+  'public-texts': 'method.publicTexts',
+  shrinkage: 'method.shrinkage',
 } as const satisfies ConfigKeys;
 
 export const METHOD_OPTIONS = Object.fromEntries(Object.keys(METHOD_KEYS).map((k) => [k, { type: 'string' as const }])) as {
@@ -58,6 +63,12 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   s.gradClip = r.positive('grad-clip', s.gradClip)!;
   if (r.has('init-norm')) s.initNorm = r.str('init-norm') === 'auto' ? 'auto' : r.positive('init-norm')!;
   s.init = r.oneOf('init', ['lm', 'random'] as const, s.init);
+  const m = preset.method;
+  m.labelContext = r.oneOf('label-context', ['on', 'off'] as const, m.labelContext ? 'on' : 'off') === 'on';
+  m.classifierWeight = r.positive('classifier-weight', m.classifierWeight, true)!;
+  m.targetFilter = r.oneOf('target-filter', ['on', 'off'] as const, m.targetFilter ? 'on' : 'off') === 'on';
+  m.publicTexts = r.int('public-texts', m.publicTexts, 2);
+  m.shrinkage = r.between('shrinkage', 0, 1) ?? m.shrinkage;
   const privacy = { clip: r.positive('clip'), epsilon: r.positive('epsilon'), delta: r.between('delta', 0, 1) };
   if ((privacy.epsilon === undefined) !== (privacy.delta === undefined)) r.fail(privacy.epsilon === undefined ? 'delta' : 'epsilon', `needs ${r.label(privacy.epsilon === undefined ? 'epsilon' : 'delta')} too (differential privacy takes both)`);
   if (privacy.epsilon !== undefined && privacy.clip === undefined) r.fail('epsilon', `needs ${r.label('clip')} (the per-example norm bound) too`);
@@ -70,6 +81,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
     seed: r.int('seed', 0, 0),
     privacy,
     distance: r.oneOf('distance', ['cosine', 'l2'] as const, 'cosine'),
+    method: m,
   };
 }
 
@@ -81,7 +93,7 @@ export function checkMethodConfig(core: typeof Core, cfg: GenerateConfig): void 
 }
 
 /** Selection options from --top-n / --alpha, with the preset's defaults. */
-export function selectionOptions(r: FlagReader, presetName: string): SelectionOptions {
+export function selectionOptions(r: FlagReader, presetName: string, method?: GenerateConfig['method']): SelectionOptions {
   const preset = resolvePreset(presetName);
-  return { labelCheck: true, dedup: true, topN: r.int('top-n', preset.topN), alpha: r.positive('alpha', preset.alpha, true)!, balance: true };
+  return { targetFilter: method?.targetFilter ?? preset.method.targetFilter, labelCheck: true, dedup: true, topN: r.int('top-n', preset.topN), alpha: r.positive('alpha', preset.alpha, true)!, balance: true };
 }

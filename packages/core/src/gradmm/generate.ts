@@ -11,10 +11,10 @@ import { SynthgradError } from '../util/errors.js';
 import { taskTokens, type TaskTokens } from './prompt.js';
 import { computeClassTarget, privacyReport, type PrivacyOptions, type PrivacyReport } from './targets.js';
 import { MatchingLoss, type MatchingDistance } from './matching.js';
-import { synthesize, type ClassPlan } from './synthesize.js';
+import { synthesize, type ClassPlan, type SynthesisResult } from './synthesize.js';
 import { matchingLossOfPrompts, perplexities } from './scoring.js';
 import { Checkpoint, configHash } from './checkpoint.js';
-import type { Preset } from './presets.js';
+import type { MethodSettings, Preset } from './presets.js';
 
 export interface GenerateConfig {
   task: Task;
@@ -27,6 +27,8 @@ export interface GenerateConfig {
   seed: number;
   privacy: PrivacyOptions;
   distance: MatchingDistance;
+  /** Issue 10's additions (default: the preset's, else DEFAULT_METHOD). */
+  method?: Partial<MethodSettings>;
 }
 
 export interface SyntheticExample {
@@ -35,9 +37,14 @@ export interface SyntheticExample {
   label: string | number;
   labelIndex: number;
   ids: number[];
+  /** Objective of the chosen ids: matching loss, plus beta x the target classifier's cross-entropy when that term is on. */
   matching_loss: number;
   perplexity: number;
   batch: number;
+  /** The class the released targets' classifier assigns (absent without one). */
+  target_label?: number;
+  /** Its logit margin for this example's own class over the best other class (negative: off-label). */
+  target_margin?: number;
 }
 
 export interface GenerateProgress {
@@ -62,7 +69,9 @@ export interface GenerateIO {
 export interface GenerateResult {
   examples: SyntheticExample[];
   privacy: PrivacyReport;
-  timings: { targets_s: number; init_s: number; x_step_s: number; z_step_s: number; scoring_s: number; total_s: number };
+  timings: { targets_s: number; public_s: number; init_s: number; x_step_s: number; z_step_s: number; scoring_s: number; total_s: number };
+  method: MethodSettings;
+  targetClassifier: SynthesisResult['targetClassifier'];
   classes: { label: string | number; realUsed: number; textLength: number; batches: number; noiseStd: number }[];
   comparison: ClassComparison[];
   resumedBatches: number;
@@ -113,7 +122,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
   );
   const resumedBatches = checkpoint.batchesDone;
   if (resumedBatches) log(`resuming: ${resumedBatches} of ${batches * classes.length} batches already done`);
-  const timings = { targets_s: 0, init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, total_s: 0 };
+  const timings = { targets_s: 0, public_s: 0, init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, total_s: 0 };
   const classInfo: GenerateResult['classes'] = [];
   const plans: ClassPlan[] = classes.map((real, c) => {
     const textLength = Math.max(2, Math.round(real.reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.length));
@@ -135,9 +144,19 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
     log,
     afterClass: (c, loss, examples) => comparison.push(compareWithReal(rt, loss, toks, allOfClass[c], examples, cfg.seed, c)),
   });
-  Object.assign(timings, { init_s: res.timings.init_s, x_step_s: res.timings.x_step_s, z_step_s: res.timings.z_step_s, scoring_s: res.timings.scoring_s });
+  Object.assign(timings, res.timings);
   timings.total_s = (performance.now() - t0) / 1000;
-  return { examples: res.examples, privacy: privacyReport(cfg.privacy, classes.length), timings, classes: classInfo, comparison, resumedBatches, adamSteps: res.adamSteps };
+  return {
+    examples: res.examples,
+    privacy: privacyReport(cfg.privacy, classes.length),
+    timings,
+    classes: classInfo,
+    comparison,
+    resumedBatches,
+    adamSteps: res.adamSteps,
+    method: res.method,
+    targetClassifier: res.targetClassifier,
+  };
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);

@@ -10,12 +10,31 @@
  *
  * D is a plain function of the h_j, so its gradient to the input embeddings is one forward and
  * one backward through the model, never a gradient of a gradient.
+ *
+ * Optional discriminative term (issue 10): with a classifier z(h) = h W + b built from the
+ * released targets of every class and public statistics (target-classifier.ts), the objective
+ * for a batch of class c becomes
+ *
+ *   D(X) + beta * (1/B) sum_j CE(z(h_j), c)
+ *
+ * which pulls each synthetic state toward its class's side of the discriminant the targets
+ * imply, the contrast that per-class matching alone barely sees on a small model. Still a plain
+ * function of the h_j: one forward, one backward.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
 import { transpose2d } from '../util/transpose.js';
 import { SynthgradError } from '../util/errors.js';
 import type { ClassTarget } from './targets.js';
+import type { TargetClassifier } from './target-classifier.js';
+
+export interface ClassifierTerm {
+  classifier: TargetClassifier;
+  /** Class index of the sequences this loss scores. */
+  classIndex: number;
+  /** beta: weight of the cross-entropy next to the matching loss. */
+  weight: number;
+}
 
 export type MatchingDistance = 'cosine' | 'l2';
 
@@ -23,12 +42,14 @@ export class MatchingLoss {
   /** G_c^T [d, V], scaled to the mean for 'l2'. */
   private readonly targetT: tf.Tensor2D;
   private readonly targetNormSq: number;
+  private readonly clf?: { W: tf.Tensor2D; b: tf.Tensor1D; classIndex: number; weight: number; K: number };
 
   constructor(
     private readonly model: Llama,
     target: ClassTarget,
     readonly labelToken: number,
     readonly distance: MatchingDistance = 'cosine',
+    term?: ClassifierTerm,
   ) {
     const { vocabSize: V, dModel: d } = model.config;
     if (target.vocabSize !== V || target.dModel !== d || target.sum.length !== V * d) {
@@ -45,6 +66,26 @@ export class MatchingLoss {
     if (sq === 0) throw new SynthgradError('target is all zeros', 'E_INPUT');
     this.targetNormSq = sq;
     this.targetT = tf.tensor2d(t, [d, V]);
+    if (term && term.weight > 0) {
+      const { classifier: c } = term;
+      if (c.dModel !== d) throw new SynthgradError(`target classifier has width ${c.dModel}, the model ${d}`, 'E_SHAPE_MISMATCH');
+      if (!(term.classIndex >= 0 && term.classIndex < c.classes)) throw new SynthgradError(`class ${term.classIndex} is not one of the classifier's ${c.classes}`);
+      this.clf = { W: tf.tensor2d(c.weights, [d, c.classes]), b: tf.tensor1d(c.bias), classIndex: term.classIndex, weight: term.weight, K: c.classes };
+    }
+  }
+
+  /** Target-classifier logits [B, K] of last hidden states, or null without a classifier term. */
+  targetLogits(h: tf.Tensor2D): tf.Tensor2D | null {
+    if (!this.clf) return null;
+    return tf.tidy(() => tf.add(tf.matMul(h, this.clf!.W), this.clf!.b) as tf.Tensor2D);
+  }
+
+  /** beta * CE(z(h_j), c) per sequence [B], or null. */
+  private classifierPenalty(h: tf.Tensor2D): tf.Tensor1D | null {
+    if (!this.clf) return null;
+    const { classIndex, weight, K } = this.clf;
+    const logp = tf.logSoftmax(this.targetLogits(h)!);
+    return tf.mul(tf.neg(tf.sum(tf.mul(logp, tf.oneHot(tf.fill([h.shape[0]], classIndex, 'int32'), K)), 1)), weight) as tf.Tensor1D;
   }
 
   /** s_j and the target product G_c h_j for last hidden states h [B, d]. */
@@ -63,8 +104,12 @@ export class MatchingLoss {
       const { s, gh } = this.parts(h);
       const inner = tf.div(tf.sum(tf.mul(s, gh)), B);
       const synSq = tf.div(tf.sum(tf.mul(tf.matMul(s, s, false, true), tf.matMul(h, h, false, true))), B * B);
-      if (this.distance === 'l2') return tf.add(tf.sub(synSq, tf.mul(2, inner)), this.targetNormSq) as tf.Scalar;
-      return tf.sub(1, tf.div(inner, tf.mul(tf.sqrt(tf.maximum(synSq, 1e-30)), Math.sqrt(this.targetNormSq)))) as tf.Scalar;
+      const D =
+        this.distance === 'l2'
+          ? tf.add(tf.sub(synSq, tf.mul(2, inner)), this.targetNormSq)
+          : tf.sub(1, tf.div(inner, tf.mul(tf.sqrt(tf.maximum(synSq, 1e-30)), Math.sqrt(this.targetNormSq))));
+      const pen = this.classifierPenalty(h);
+      return (pen ? tf.add(D, tf.mean(pen)) : D) as tf.Scalar;
     });
   }
 
@@ -74,12 +119,18 @@ export class MatchingLoss {
       const { s, gh } = this.parts(h);
       const inner = tf.sum(tf.mul(s, gh), 1);
       const synSq = tf.mul(tf.sum(tf.square(s), 1), tf.sum(tf.square(h), 1));
-      if (this.distance === 'l2') return tf.add(tf.sub(synSq, tf.mul(2, inner)), this.targetNormSq) as tf.Tensor1D;
-      return tf.sub(1, tf.div(inner, tf.mul(tf.sqrt(tf.maximum(synSq, 1e-30)), Math.sqrt(this.targetNormSq)))) as tf.Tensor1D;
+      const D =
+        this.distance === 'l2'
+          ? tf.add(tf.sub(synSq, tf.mul(2, inner)), this.targetNormSq)
+          : tf.sub(1, tf.div(inner, tf.mul(tf.sqrt(tf.maximum(synSq, 1e-30)), Math.sqrt(this.targetNormSq))));
+      const pen = this.classifierPenalty(h);
+      return (pen ? tf.add(D, pen) : D) as tf.Tensor1D;
     });
   }
 
   dispose(): void {
     this.targetT.dispose();
+    this.clf?.W.dispose();
+    this.clf?.b.dispose();
   }
 }

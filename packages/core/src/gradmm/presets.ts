@@ -6,8 +6,29 @@
 import type { AdmmSettings } from './admm.js';
 import { SynthgradError } from '../util/errors.js';
 
+/** What issue 10 added to the reference method; every switch is measured in docs/METHOD.md. */
+export interface MethodSettings {
+  /** Project (and initialise) under the label-conditioned context (task.labelContext), not the label-blind contextPrefix. */
+  labelContext: boolean;
+  /** beta: weight of the target classifier's cross-entropy in the X-step objective (0: plain matching). */
+  classifierWeight: number;
+  /** Selection drops texts the target classifier assigns to another class. */
+  targetFilter: boolean;
+  /** Public LM-sampled texts behind the hidden-state statistics. */
+  publicTexts: number;
+  /** Shrinkage of the public covariance toward a multiple of the identity. */
+  shrinkage: number;
+}
+
+/** The reference method: per-class matching, label-blind projection. */
+export const REFERENCE_METHOD: MethodSettings = { labelContext: false, classifierWeight: 0, targetFilter: false, publicTexts: 256, shrinkage: 0.2 };
+
+/** The default: every change that measured better (docs/METHOD.md, "Measured"). */
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, classifierWeight: 1, targetFilter: true, publicTexts: 256, shrinkage: 0.2 };
+
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };
+  method: MethodSettings;
   /** Synthetic examples per class before selection. */
   perClass: number;
   /** Kept per class by selection. */
@@ -33,6 +54,7 @@ export const PRESETS: Record<'paper' | 'cpu', Preset> = {
       initNorm: 'auto',
       init: 'random',
     },
+    method: DEFAULT_METHOD,
     perClass: 100,
     topN: 50,
     alpha: 0,
@@ -58,6 +80,7 @@ export const PRESETS: Record<'paper' | 'cpu', Preset> = {
       // steps enough for readable output on a CPU: random starts gave perplexity in the thousands.
       init: 'lm',
     },
+    method: DEFAULT_METHOD,
     perClass: 30,
     topN: 20,
     // Perplexities here are in the hundreds, so the reference's alpha = 0.05 would rank by

@@ -15,7 +15,12 @@ import { allowedTokenIds } from './vocab.js';
 import { runAdmm, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
-import type { Preset } from './presets.js';
+import { DEFAULT_METHOD, type MethodSettings, type Preset } from './presets.js';
+import { labelContextText } from '../task/task.js';
+import { publicHiddenStats, type PublicStats } from './public-stats.js';
+import { buildTargetClassifier, type TargetClassifier } from './target-classifier.js';
+import { lastPosition } from '../model/llama.js';
+import { leftPad } from './prompt.js';
 import type { GenerateProgress, SyntheticExample } from './generate.js';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -27,6 +32,8 @@ export interface ClassPlan {
 
 export interface SynthesisOptions {
   settings: Preset['settings'];
+  /** Issue 10's additions; default DEFAULT_METHOD. */
+  method?: Partial<MethodSettings>;
   perClass: number;
   seed: number;
   distance: MatchingDistance;
@@ -43,8 +50,45 @@ export interface SynthesisIO {
 
 export interface SynthesisResult {
   examples: SyntheticExample[];
-  timings: { init_s: number; x_step_s: number; z_step_s: number; scoring_s: number };
+  timings: { init_s: number; x_step_s: number; z_step_s: number; scoring_s: number; public_s: number };
   adamSteps: number;
+  method: MethodSettings;
+  /** The classifier the released targets imply (null with one class), and how far apart it puts the classes. */
+  targetClassifier: { separation: number; weightSums: number[] } | null;
+}
+
+/**
+ * The classifier implied by the targets of every class plus public statistics (post-processing:
+ * no privacy cost). Public texts are sampled after the label-blind context at the classes' mean
+ * text length.
+ */
+export function targetClassifierFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number): { classifier: TargetClassifier; stats: PublicStats } {
+  const toks = taskTokens(task, rt.tokenizer);
+  const length = Math.max(2, Math.round(plans.reduce((a, p) => a + p.textLength, 0) / plans.length));
+  const stats = publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowedTokenIds(rt.tokenizer)), length, count: method.publicTexts, seed });
+  const classifier = buildTargetClassifier(plans.map((p) => p.target), toks.labelTokens, stats, { shrinkage: method.shrinkage });
+  return { classifier, stats };
+}
+
+/** Target-classifier predictions for token sequences (text ids + suffix): label index and margin over the runner-up. */
+export function targetPredictions(rt: LoadedModel, classifier: TargetClassifier, prompts: number[][], batchSize = 16): { label: number; margin: number; logits: number[] }[] {
+  const out: { label: number; margin: number; logits: number[] }[] = [];
+  const W = tf.tensor2d(classifier.weights, [classifier.dModel, classifier.classes]);
+  const b = tf.tensor1d(classifier.bias);
+  try {
+    for (let i = 0; i < prompts.length; i += batchSize) {
+      const { ids, mask } = leftPad(prompts.slice(i, i + batchSize), 0);
+      const z = tf.tidy(() => tf.add(tf.matMul(lastPosition(rt.model.forward({ ids, attentionMask: mask, logits: 'none' }).hidden), W), b).arraySync() as number[][]);
+      for (const logits of z) {
+        const order = logits.map((v, k) => [v, k]).sort((x, y) => y[0] - x[0]);
+        out.push({ label: order[0][1], margin: order[0][0] - order[1][0], logits });
+      }
+    }
+  } finally {
+    W.dispose();
+    b.dispose();
+  }
+  return out;
 }
 
 export function medianAllowedNorm(rt: LoadedModel, allowed: number[]): number {
@@ -61,14 +105,25 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
   const allowed = allowedTokenIds(rt.tokenizer);
   const allowedSet = new Set(allowed);
   const initNorm = opts.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : opts.settings.initNorm;
-  const projector = new Projector(rt.model, allowed, opts.settings.topK, toks.contextPrefix);
-  const timings = { init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0 };
+  const method: MethodSettings = { ...DEFAULT_METHOD, ...opts.method };
+  const timings = { init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, public_s: 0 };
+  // The discriminant needs every class's target; with one class there is nothing to contrast.
+  let classifier: TargetClassifier | null = null;
+  if (plans.length > 1 && (method.classifierWeight > 0 || method.targetFilter)) {
+    const t = performance.now();
+    classifier = targetClassifierFor(rt, task, plans, method, opts.seed).classifier;
+    timings.public_s = (performance.now() - t) / 1000;
+    log(`target classifier from public statistics (${method.publicTexts} LM texts): class separation ${classifier.separation.toFixed(2)} public std`);
+  }
   const out: SyntheticExample[] = [];
   let adamSteps = 0;
-  try {
+  {
     for (const [c, plan] of plans.entries()) {
       const label = task.labels[c];
-      const loss = new MatchingLoss(rt.model, plan.target, toks.labelTokens[c], opts.distance);
+      const context = method.labelContext ? rt.tokenizer.encode(labelContextText(task, c)) : toks.contextPrefix;
+      const projector = new Projector(rt.model, allowed, opts.settings.topK, context);
+      const term = classifier && method.classifierWeight > 0 ? { classifier, classIndex: c, weight: method.classifierWeight } : undefined;
+      const loss = new MatchingLoss(rt.model, plan.target, toks.labelTokens[c], opts.distance, term);
       const mine: SyntheticExample[] = [];
       try {
         for (let b = 0; b < batches; b++) {
@@ -78,15 +133,16 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
             continue;
           }
           const settings: AdmmSettings = { ...opts.settings, textLength: plan.textLength, initNorm, batchSize };
-          const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: allowedSet, context: toks.contextPrefix };
+          const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: allowedSet, context };
           const res = await runAdmm(ctx, settings, Rng.derive(opts.seed, 'admm', c, b), {
             onStep: (done, total) => io.onProgress?.({ phase: 'admm', classIndex: c, batch: b, batches, done, total }),
             shouldStop: io.shouldStop,
           });
           const ts = performance.now();
           const ppl = perplexities(rt.model, res.ids);
+          const pred = classifier ? targetPredictions(rt, classifier, res.ids.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
           timings.scoring_s += (performance.now() - ts) / 1000;
-          const batchExamples = res.ids.map((ids, j) => ({
+          const batchExamples: SyntheticExample[] = res.ids.map((ids, j) => ({
             text: rt.tokenizer.decode(ids),
             label: label.value,
             labelIndex: c,
@@ -94,6 +150,7 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
             matching_loss: res.lossPerExample[j],
             perplexity: ppl[j],
             batch: b,
+            ...(pred[j] ? { target_label: pred[j].label, target_margin: pred[j].label === c ? pred[j].margin : -pred[j].margin } : {}),
           }));
           timings.init_s += res.timings.init_s;
           timings.x_step_s += res.timings.x_step_s;
@@ -107,11 +164,10 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
         out.push(...mine);
       } finally {
         loss.dispose();
+        projector.dispose();
       }
     }
-  } finally {
-    projector.dispose();
   }
   if (out.length === 0) throw new SynthgradError('nothing was generated');
-  return { examples: out, timings, adamSteps };
+  return { examples: out, timings, adamSteps, method, targetClassifier: classifier ? { separation: classifier.separation, weightSums: classifier.weightSums } : null };
 }

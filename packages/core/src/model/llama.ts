@@ -27,8 +27,8 @@ import { SynthgradError } from '../util/errors.js';
 import { transpose2d } from '../util/transpose.js';
 import { Rng } from '../util/rng.js';
 
-/** Positions per recorded forward+backward before the batch is split (B=12 at L=32). */
-const DEFAULT_MAX_TOKENS = 384;
+/** Positions per recorded forward+backward before the batch is split on wasm (B=12 at L=32). */
+const WASM_MAX_TOKENS = 384;
 
 /** Additive mask value; large but finite so fully masked rows stay finite. */
 const NEG = -1e9;
@@ -280,9 +280,10 @@ export class Llama {
    * input embeddings: one forward, one backward. Caller disposes `grad`.
    *
    * A recorded pass keeps every intermediate of every layer until the backward ends, and the wasm
-   * backend is unreliable past ~2 GiB, so batches of more than `maxTokens` positions are split:
+   * backend is unreliable past ~2 GiB, so there batches of more than `maxTokens` positions are split:
    * hidden states are computed without a tape, the objective is differentiated with respect to
    * them, and each chunk back-propagates its share (the chain rule, exactly; one extra forward).
+   * The native backends have no such heap, so they split only when `maxTokens` is given.
    */
   valueAndGradWrtEmbeddings(
     embeds: tf.Tensor3D,
@@ -293,7 +294,8 @@ export class Llama {
     const [B, L, d] = embeds.shape;
     if (d !== this.config.dModel) throw new SynthgradError(`embeddings have width ${d}, the model expects ${this.config.dModel}`, 'E_SHAPE_MISMATCH');
     const mask = attentionMask ?? Array.from({ length: B }, () => new Array<number>(L).fill(1));
-    const perChunk = Math.max(1, Math.floor((opts.maxTokens ?? DEFAULT_MAX_TOKENS) / L));
+    const maxTokens = opts.maxTokens ?? (tf.getBackend() === 'wasm' ? WASM_MAX_TOKENS : Infinity);
+    const perChunk = Math.max(1, Math.floor(maxTokens / L));
     if (B <= perChunk) {
       const fn = tf.valueAndGrad((x: tf.Tensor) => objective(this.hiddenStates(x as tf.Tensor3D, mask, 0, undefined, [], [])));
       const { value, grad } = fn(embeds);

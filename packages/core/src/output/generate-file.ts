@@ -47,6 +47,10 @@ export interface GenerateMeta {
   classes: GenerateResult['classes'];
   comparison_with_real: GenerateResult['comparison'];
   label_consistency: LabelCheckClass[];
+  method: GenerateResult['method'];
+  target_classifier: GenerateResult['targetClassifier'];
+  /** Per class, how many generated texts the targets' own classifier puts in their class. */
+  target_agreement: { label: string | number; generated: number; agreed: number }[];
   selection: { options: SelectionOptions; report: SelectionReport } | null;
   counts: { generated: number; written: number };
   timings: GenerateResult['timings'] & { seconds_per_example: number };
@@ -95,7 +99,19 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
     selection = { options: opts.selection, report: sel.report };
   }
   const paths = { out: opts.out, meta: metaPathOf(opts.out) };
-  writeFileAtomic(paths.out, toJsonl(rows.map((r) => ({ text: r.text, label: r.label, matching_loss: r.matching_loss, perplexity: r.perplexity }))));
+  const labels = cfg.task.labels;
+  writeFileAtomic(
+    paths.out,
+    toJsonl(
+      rows.map((r) => ({
+        text: r.text,
+        label: r.label,
+        matching_loss: r.matching_loss,
+        perplexity: r.perplexity,
+        ...(r.target_label !== undefined ? { target_label: labels[r.target_label].value, target_margin: r.target_margin } : {}),
+      })),
+    ),
+  );
   const fresh = result.examples.length - result.resumedBatches * cfg.settings.batchSize;
   const meta: GenerateMeta = {
     command: 'generate',
@@ -109,6 +125,12 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
     classes: result.classes,
     comparison_with_real: result.comparison,
     label_consistency: check.perClass,
+    method: result.method,
+    target_classifier: result.targetClassifier,
+    target_agreement: labels.map((l, c) => {
+      const mine = result.examples.filter((r) => r.labelIndex === c);
+      return { label: l.value, generated: mine.length, agreed: mine.filter((r) => r.target_label === c).length };
+    }),
     selection,
     counts: { generated: result.examples.length, written: rows.length },
     timings: { ...result.timings, seconds_per_example: result.timings.total_s / Math.max(1, fresh) },

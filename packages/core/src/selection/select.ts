@@ -1,6 +1,8 @@
 /**
- * Selection after generation (METHOD.md section 4): LM label-consistency check, de-duplication,
- * per-class ranking by matching_loss + alpha * perplexity, optional class balancing.
+ * Selection after generation (METHOD.md section 4): the target-classifier filter (texts the
+ * released targets' own classifier assigns to another class are dropped: post-processing, no
+ * privacy cost), LM label-consistency check, de-duplication, per-class ranking by
+ * matching_loss + alpha * perplexity, optional class balancing.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
@@ -15,9 +17,13 @@ export interface Candidate {
   labelIndex: number;
   matching_loss: number;
   perplexity: number;
+  /** Class the target classifier assigns, when generation had one. */
+  target_label?: number;
 }
 
 export interface SelectionOptions {
+  /** Drop candidates whose target_label differs from their label (those without one are kept). */
+  targetFilter?: boolean;
   labelCheck: boolean;
   dedup: boolean;
   /** Keep at most this many per class (all when undefined). */
@@ -28,6 +34,7 @@ export interface SelectionOptions {
 
 export interface SelectionReport {
   input: number;
+  passedTargetFilter: number | null;
   passedLabelCheck: number | null;
   afterDedup: number;
   kept: number;
@@ -93,6 +100,11 @@ export function select<T extends Candidate>(
   predicted?: number[],
 ): { kept: T[]; report: SelectionReport } {
   let pool = candidates.map((c, i) => ({ c, i }));
+  let passedTarget: number | null = null;
+  if (opts.targetFilter) {
+    pool = pool.filter(({ c }) => c.target_label === undefined || c.target_label === c.labelIndex);
+    passedTarget = pool.length;
+  }
   let passed: number | null = null;
   if (opts.labelCheck) {
     if (!predicted || predicted.length !== candidates.length) throw new Error('select: label check needs one prediction per candidate');
@@ -121,5 +133,5 @@ export function select<T extends Candidate>(
     perClass.forEach((p, l) => (perClass[l] = p.slice(0, n)));
   }
   const kept = perClass.flat().sort((a, b) => a.i - b.i).map(({ c }) => c);
-  return { kept, report: { input: candidates.length, passedLabelCheck: passed, afterDedup, kept: kept.length, perClass: perClass.map((p) => p.length) } };
+  return { kept, report: { input: candidates.length, passedTargetFilter: passedTarget, passedLabelCheck: passed, afterDedup, kept: kept.length, perClass: perClass.map((p) => p.length) } };
 }

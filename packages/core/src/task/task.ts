@@ -28,8 +28,28 @@ export interface Task {
   instruction: string;
   /** Fixed demonstrations for the label-consistency check. */
   demonstrations: { text: string; label: string | number }[];
-  /** LM context in front of the synthetic tokens during projection (ref: "The"). */
+  /** Label-blind LM context: public text for the projection's statistics, and the projection's
+   * context when label conditioning is off (ref fallback: "The"). */
   contextPrefix: string;
+  /**
+   * Label-conditioned LM context of the projection and the LM initialisation, as the reference
+   * projects under an instruction naming the label. `{label}` is the label's name,
+   * `{verbalizer}` its verbaliser word, `{contextPrefix}` the field above.
+   * Default: DEFAULT_LABEL_CONTEXT.
+   */
+  labelContext?: string;
+}
+
+/** For a task that only names its labels. */
+export const DEFAULT_LABEL_CONTEXT = 'Here is a {label} example. {contextPrefix}';
+
+/** The projection context for class `c`. */
+export function labelContextText(task: Task, c: number): string {
+  const l = task.labels[c];
+  return (task.labelContext ?? DEFAULT_LABEL_CONTEXT)
+    .replaceAll('{label}', l.name)
+    .replaceAll('{verbalizer}', l.verbalizer.trim())
+    .replaceAll('{contextPrefix}', task.contextPrefix);
 }
 
 export const SENTIMENT_TASK: Task = {
@@ -52,6 +72,7 @@ export const SENTIMENT_TASK: Task = {
   // The projection's LM context (METHOD.md allows a task instruction instead of the reference's
   // "The"): measured on rtpolarity it gave lower matching loss, lower perplexity and on-topic text.
   contextPrefix: 'Movie review:',
+  labelContext: 'A {label} movie review:',
 };
 
 export const BUILTIN_TASKS: Record<string, Task> = { sentiment: SENTIMENT_TASK };
@@ -102,7 +123,10 @@ export function validateTask(raw: unknown, where: string): Task {
     instruction: str('instruction', ''),
     demonstrations: demos,
     contextPrefix: str('contextPrefix', 'The'),
+    labelContext: str('labelContext', DEFAULT_LABEL_CONTEXT),
   };
+  if (!task.labelContext!.includes('{label}') && !task.labelContext!.includes('{verbalizer}'))
+    throw new SynthgradError(`${where}: "labelContext" must name the label with {label} or {verbalizer}`);
   for (const d of demos) {
     if (typeof d?.text !== 'string' || labelIndex(task, d.label) < 0) throw new SynthgradError(`${where}: every demonstration needs a text and a known label`);
   }

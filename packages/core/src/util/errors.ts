@@ -20,6 +20,8 @@ export type SynthgradErrorCode =
   | 'E_UNSUPPORTED_QUANT'
   /** Fetching the model or the data set failed. */
   | 'E_PULL'
+  /** Building or loading the native TensorFlow backend failed (setup falls back to wasm unless required). */
+  | 'E_NATIVE'
   | 'E_SHAPE_MISMATCH';
 
 export class SynthgradError extends Error {

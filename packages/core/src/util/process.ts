@@ -2,10 +2,10 @@
 import { spawn } from 'node:child_process';
 import { SynthgradError } from './errors.js';
 
-export function runCommand(cmd: string, args: string[], what: string): Promise<string> {
+export function runCommand(cmd: string, args: string[], what: string, opts: { cwd?: string } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = '';
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('error', (e: NodeJS.ErrnoException) =>

@@ -112,7 +112,7 @@ export function fullClassifier(rt: LoadedModel, task: Task): Classifier {
   const bytes = 5 * 4 * variables.reduce((a, v) => a + v.size, 0);
   if (tf.getBackend() === 'wasm' && bytes > WASM_RELIABLE_BYTES) {
     throw new SynthgradError(
-      `full fine-tuning needs about ${(bytes / 2 ** 30).toFixed(1)} GiB for weights, gradients and optimizer state; the wasm backend is unreliable past ${WASM_RELIABLE_BYTES / 2 ** 30} GiB. Use --mode lora or head, or install @tensorflow/tfjs-node`,
+      `full fine-tuning needs about ${(bytes / 2 ** 30).toFixed(1)} GiB for weights, gradients and optimizer state; the wasm backend is unreliable past ${WASM_RELIABLE_BYTES / 2 ** 30} GiB. Use mode lora or head, or the native backend (npm run setup builds it)`,
     );
   }
   const initial = snapshotOf(variables); // put back on dispose, so the next run starts from the pretrained model

@@ -1,0 +1,145 @@
+/**
+ * A linear classifier of final hidden states built only from the released class targets and
+ * public statistics: post-processing, so it inherits the targets' privacy guarantee.
+ *
+ * Derivation. A class target is G_c = sum_{i in c} s_i h_i^T (clipped, maybe noised), with
+ * s_i = softmax(W h_i) - e_{v_c}. Its row for the class's own verbaliser token is
+ *
+ *   r_c = -G_c[v_c] = sum_{i in c} (1 - p_i(v_c)) h_i          (a weighted class sum of states)
+ *
+ * With h_i = mu + delta_i, where mu is the public mean state and the deviations are roughly
+ * orthogonal to it, r_c . mu = (sum of weights) |mu|^2, so m_c = r_c |mu|^2 / (r_c . mu) estimates
+ * the class mean without any count being released. The classes' means differ by little next to
+ * their shared part, so the discriminant is whitened by the public covariance, as in LDA:
+ *
+ *   w_c = S^{-1} (m_c - m_bar),   z_c(h) = tau * w_c . (h - m_bar),
+ *
+ * with S the public covariance shrunk toward a multiple of the identity (fewer public texts than
+ * dimensions), and tau scaling the logits to unit spread on public text. Issue 10 measured this
+ * discriminant as the strongest signal in the targets: texts picked by its margin trained a head
+ * to 66.6% on rtpolarity, against 49.6% for texts picked by the per-class matching loss.
+ */
+import { SynthgradError } from '../util/errors.js';
+import type { ClassTarget } from './targets.js';
+import type { PublicStats } from './public-stats.js';
+
+export interface TargetClassifier {
+  classes: number;
+  dModel: number;
+  /** W [d, K] row-major (h @ W + b are the logits), already scaled by the temperature. */
+  weights: Float32Array;
+  bias: Float32Array;
+  /** Distance between the estimated class means along the discriminant, in public standard deviations. */
+  separation: number;
+  /** Per class, the estimated weight sum (r_c . mu / |mu|^2): <= 0 means the row is noise-dominated. */
+  weightSums: number[];
+}
+
+/** Solve A x = b for symmetric positive-definite A [n, n] (Cholesky, float64). */
+export function solveSpd(A: Float64Array, n: number, rhs: Float64Array[]): Float64Array[] {
+  const L = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = A[i * n + j];
+      for (let k = 0; k < j; k++) s -= L[i * n + k] * L[j * n + k];
+      if (i === j) {
+        if (!(s > 0)) throw new SynthgradError('solveSpd: matrix is not positive definite');
+        L[i * n + i] = Math.sqrt(s);
+      } else L[i * n + j] = s / L[j * n + j];
+    }
+  }
+  return rhs.map((b) => {
+    const y = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = b[i];
+      for (let k = 0; k < i; k++) s -= L[i * n + k] * y[k];
+      y[i] = s / L[i * n + i];
+    }
+    const x = new Float64Array(n);
+    for (let i = n - 1; i >= 0; i--) {
+      let s = y[i];
+      for (let k = i + 1; k < n; k++) s -= L[k * n + i] * x[k];
+      x[i] = s / L[i * n + i];
+    }
+    return x;
+  });
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+export interface TargetClassifierOptions {
+  /** Shrinkage of the public covariance toward (trace/d) I, in [0, 1) (default 0.2). */
+  shrinkage?: number;
+}
+
+export function buildTargetClassifier(targets: ClassTarget[], labelTokens: number[], stats: PublicStats, o: TargetClassifierOptions = {}): TargetClassifier {
+  const K = targets.length;
+  const d = stats.dModel;
+  if (K < 2) throw new SynthgradError('a target classifier needs at least two classes');
+  if (labelTokens.length !== K) throw new SynthgradError(`${K} targets but ${labelTokens.length} label tokens`);
+  const alpha = o.shrinkage ?? 0.2;
+  if (!(alpha >= 0 && alpha < 1)) throw new SynthgradError(`shrinkage must be in [0, 1), got ${alpha}`);
+  const mu = stats.mean;
+  const muSq = dot(mu, mu);
+  const weightSums: number[] = [];
+  const means = targets.map((t, c) => {
+    if (t.dModel !== d) throw new SynthgradError(`target has width ${t.dModel}, public statistics ${d}`, 'E_SHAPE_MISMATCH');
+    const v = labelTokens[c];
+    const r = new Float64Array(d);
+    for (let k = 0; k < d; k++) r[k] = -t.sum[v * d + k];
+    const w = dot(r, mu) / muSq;
+    weightSums.push(w);
+    // A noise-dominated row has no usable scale: keep its direction at the public mean's norm.
+    const scale = w > 0 ? 1 / w : Math.sqrt(muSq / Math.max(dot(r, r), 1e-30));
+    for (let k = 0; k < d; k++) r[k] *= scale;
+    return r;
+  });
+  const mBar = new Float64Array(d);
+  for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / K;
+  const S = new Float64Array(stats.covariance);
+  let trace = 0;
+  for (let k = 0; k < d; k++) trace += S[k * d + k];
+  for (let i = 0; i < d * d; i++) S[i] *= 1 - alpha;
+  // The ridge keeps S invertible even when the public texts barely vary (a degenerate sample).
+  const ridge = Math.max((alpha * trace) / d, 1e-6 * (trace / d + muSq / d + 1e-12));
+  for (let k = 0; k < d; k++) S[k * d + k] += ridge;
+  const contrasts = means.map((m) => m.map((x, k) => x - mBar[k]));
+  const ws = solveSpd(S, d, contrasts);
+  // Spread of the logits on public text: w^T Sigma w averaged over classes (unshrunk Sigma).
+  let spread = 0;
+  for (const w of ws) {
+    let q = 0;
+    for (let a = 0; a < d; a++) q += w[a] * dot(stats.covariance.subarray(a * d, (a + 1) * d), w);
+    spread += q / K;
+  }
+  const tau = 1 / Math.sqrt(Math.max(spread, 1e-30));
+  const weights = new Float32Array(d * K);
+  const bias = new Float32Array(K);
+  ws.forEach((w, c) => {
+    for (let k = 0; k < d; k++) weights[k * K + c] = tau * w[k];
+    bias[c] = -tau * dot(w, mBar);
+  });
+  // Separation of classes 0 and 1 along their logit difference.
+  const z = (m: Float64Array, c: number) => tau * dot(ws[c], m) + bias[c];
+  const separation = Math.abs(z(means[1], 1) - z(means[1], 0) - (z(means[0], 1) - z(means[0], 0)));
+  return { classes: K, dModel: d, weights, bias, separation, weightSums };
+}
+
+/** Logits [N][K] of hidden-state rows [N, d] (plain arrays; for selection and reports). */
+export function classifyStates(clf: TargetClassifier, rows: Float32Array, n: number): number[][] {
+  const { dModel: d, classes: K, weights, bias } = clf;
+  const out: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    const z = Array.from(bias);
+    for (let k = 0; k < d; k++) {
+      const h = rows[i * d + k];
+      for (let c = 0; c < K; c++) z[c] += h * weights[k * K + c];
+    }
+    out.push(z);
+  }
+  return out;
+}

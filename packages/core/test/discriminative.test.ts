@@ -1,0 +1,211 @@
+/**
+ * Issue 10's pieces against slow, obviously correct references: public statistics against a
+ * two-pass float64 mean/covariance, the Cholesky solve against a known system, the target
+ * classifier against the LDA it estimates (Gaussian classes with a dominant shared mean), the
+ * matching loss with a classifier term against autodiff of materialised G_syn + explicit
+ * cross-entropy, label contexts and the target filter.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildTargetClassifier,
+  classifyStates,
+  computeClassTarget,
+  labelContextText,
+  lastPosition,
+  loadModel,
+  MatchingLoss,
+  meanAndCovariance,
+  publicHiddenStats,
+  allowedTokenIds,
+  Rng,
+  select,
+  solveSpd,
+  SENTIMENT_TASK,
+  validateTask,
+  type ClassTarget,
+  type LoadedModel,
+  type PublicStats,
+} from '@synthgrad/core';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useTestBackend } from '../../../test/helpers/backend.js';
+import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from '../../../test/helpers/tiny-llama.js';
+
+describe('public statistics', () => {
+  it('mean and covariance equal a two-pass float64 computation', () => {
+    const rng = new Rng(1);
+    const n = 37;
+    const d = 6;
+    const rows = Float64Array.from(rng.normals(n * d), (x, i) => x * (1 + (i % d)) + 3);
+    const { mean, covariance } = meanAndCovariance(rows, n, d);
+    for (let k = 0; k < d; k++) {
+      let m = 0;
+      for (let i = 0; i < n; i++) m += rows[i * d + k];
+      expect(mean[k]).toBeCloseTo(m / n, 10);
+    }
+    for (let a = 0; a < d; a++)
+      for (let b = 0; b < d; b++) {
+        let c = 0;
+        for (let i = 0; i < n; i++) c += (rows[i * d + a] - mean[a]) * (rows[i * d + b] - mean[b]);
+        expect(covariance[a * d + b]).toBeCloseTo(c / (n - 1), 9);
+      }
+  });
+
+  it('solveSpd solves a symmetric positive-definite system and refuses an indefinite one', () => {
+    const n = 5;
+    const rng = new Rng(2);
+    const M = rng.normals(n * n);
+    const A = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) A[i * n + j] += M[i * n + k] * M[j * n + k];
+    for (let i = 0; i < n; i++) A[i * n + i] += 0.1;
+    const x = Float64Array.from(rng.normals(n));
+    const b = new Float64Array(n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) b[i] += A[i * n + j] * x[j];
+    const [got] = solveSpd(A, n, [b]);
+    got.forEach((v, i) => expect(v).toBeCloseTo(x[i], 8));
+    expect(() => solveSpd(Float64Array.from([1, 2, 2, 1]), 2, [Float64Array.from([1, 1])])).toThrow(/not positive definite/);
+  });
+});
+
+/**
+ * Two Gaussian classes sharing a large mean (as small LMs' final states do), with the contrast
+ * along a low-variance direction the raw means hide; targets built the way clients build them.
+ */
+function gaussianWorld(seed: number) {
+  const d = 8;
+  const V = 4;
+  const labelTokens = [1, 2];
+  const rng = new Rng(seed);
+  const shared = Array.from({ length: d }, (_, k) => (k === 0 ? 40 : 0));
+  const scales = Array.from({ length: d }, (_, k) => (k === 3 ? 0.3 : 3)); // dimension 3 is quiet
+  const contrast = Array.from({ length: d }, (_, k) => (k === 3 ? 0.6 : k === 5 ? 1 : 0)); // class offset +-contrast/2
+  const sample = (c: number | null) => shared.map((m, k) => m + scales[k] * rng.normal() + (c === null ? 0 : (c === 1 ? 0.5 : -0.5) * contrast[k]));
+  const n = 200;
+  const targets: ClassTarget[] = [0, 1].map((c) => {
+    const sum = new Float32Array(V * d);
+    for (let i = 0; i < n; i++) {
+      const h = sample(c);
+      const w = 0.9; // 1 - p(v_c)
+      for (let k = 0; k < d; k++) sum[labelTokens[c] * d + k] -= w * h[k];
+    }
+    return { label: c, vocabSize: V, dModel: d, sum, count: n, noiseStd: 0, clip: null };
+  });
+  const pub = Float64Array.from({ length: 400 * d }, () => 0);
+  for (let i = 0; i < 400; i++) pub.set(sample(i % 2), i * d);
+  const stats: PublicStats = { count: 400, dModel: d, ...meanAndCovariance(pub, 400, d) };
+  const test = (c: number) => Float32Array.from(sample(c));
+  return { d, labelTokens, targets, stats, test, n };
+}
+
+describe('target classifier', () => {
+  it('recovers the class sums without counts and classifies fresh states like LDA', () => {
+    const w = gaussianWorld(3);
+    const clf = buildTargetClassifier(w.targets, w.labelTokens, w.stats, { shrinkage: 0 });
+    for (const s of clf.weightSums) expect(s).toBeGreaterThan(0.9 * 0.9 * w.n);
+    for (const s of clf.weightSums) expect(s).toBeLessThan(1.1 * 0.9 * w.n);
+    let right = 0;
+    const trials = 2000;
+    for (let i = 0; i < trials; i++) {
+      const c = i % 2;
+      const [z] = classifyStates(clf, w.test(c), 1);
+      if ((z[1] > z[0] ? 1 : 0) === c) right++;
+    }
+    // Bayes accuracy here is 0.845 (Mahalanobis distance 2.03); the difference of raw class means
+    // alone, dominated by the loud dimension 5, scores about 0.6.
+    expect(right / trials).toBeGreaterThan(0.8);
+    expect(clf.separation).toBeGreaterThan(1);
+  });
+
+  it('refuses one class, mismatched label tokens and bad shrinkage', () => {
+    const w = gaussianWorld(4);
+    expect(() => buildTargetClassifier(w.targets.slice(0, 1), [1], w.stats)).toThrow(/at least two classes/);
+    expect(() => buildTargetClassifier(w.targets, [1], w.stats)).toThrow(/label tokens/);
+    expect(() => buildTargetClassifier(w.targets, w.labelTokens, w.stats, { shrinkage: 1 })).toThrow(/shrinkage/);
+  });
+});
+
+describe('on a tiny llama', () => {
+  const config = tinyConfig();
+  const V = config.vocabSize;
+  const d = config.dModel;
+  let rt: LoadedModel;
+  const TEXTS = [
+    ['a bad plot', 'in the end it was bad', 'dull and slow'],
+    ['the great film', 'the cast is great', 'a warm story'],
+  ];
+  let targets: ClassTarget[];
+  let stats: PublicStats;
+  beforeAll(async () => {
+    await useTestBackend();
+    const path = join(mkdtempSync(join(tmpdir(), 'synthgrad-disc-')), 'tiny.gguf');
+    writeTinyLlamaGGUF(path, config, tinyWeights(config, 5));
+    rt = await loadModel(path);
+    const suffix = rt.tokenizer.encode(' it');
+    targets = TEXTS.map((texts, c) =>
+      computeClassTarget(rt.model, texts.map((text, i) => ({ text, label: c, line: i + 1, source: 'm' })), c, [7, 9][c], (t) => [...rt.tokenizer.encode(t), ...suffix], { seed: 0 }),
+    );
+    stats = publicHiddenStats(rt.model, { context: rt.tokenizer.encode('The'), suffix, allowed: new Set(allowedTokenIds(rt.tokenizer)), length: 4, count: 24, seed: 0, batchSize: 8 });
+  });
+
+  it('public statistics are reproducible by seed and finite', () => {
+    const again = publicHiddenStats(rt.model, { context: rt.tokenizer.encode('The'), suffix: rt.tokenizer.encode(' it'), allowed: new Set(allowedTokenIds(rt.tokenizer)), length: 4, count: 24, seed: 0, batchSize: 8 });
+    expect(Array.from(again.mean)).toEqual(Array.from(stats.mean));
+    expect(stats.mean.every(Number.isFinite)).toBe(true);
+    expect(stats.covariance.every(Number.isFinite)).toBe(true);
+  });
+
+  it('matching loss with the classifier term equals autodiff of materialised G_syn plus explicit cross-entropy', () => {
+    const clf = buildTargetClassifier(targets, [7, 9], stats);
+    const beta = 0.7;
+    const c = 1;
+    const loss = new MatchingLoss(rt.model, targets[c], 9, 'cosine', { classifier: clf, classIndex: c, weight: beta });
+    const slowObjective = (h: tf.Tensor2D) =>
+      tf.tidy(() => {
+        const B = h.shape[0];
+        const s = tf.sub(tf.softmax(rt.model.logitsOf(h)), tf.oneHot(tf.fill([B], 9, 'int32'), V));
+        const G = tf.div(tf.matMul(tf.transpose(s), h), B);
+        const Gc = tf.tensor2d(targets[c].sum, [V, d]);
+        const D = tf.sub(1, tf.div(tf.sum(tf.mul(G, Gc)), tf.mul(tf.norm(G), tf.norm(Gc))));
+        const z = tf.add(tf.matMul(h, tf.tensor2d(clf.weights, [d, 2])), tf.tensor1d(clf.bias));
+        const ce = tf.mean(tf.neg(tf.gather(tf.logSoftmax(z), [c], 1)));
+        return tf.add(D, tf.mul(beta, ce)) as tf.Scalar;
+      });
+    const x = tf.tidy(() => tf.mul(tf.tensor3d(new Rng(4).normals(3 * 5 * d), [3, 5, d]), 0.5)) as tf.Tensor3D;
+    const fast = rt.model.valueAndGradWrtEmbeddings(x, (h) => loss.loss(lastPosition(h)));
+    const slow = rt.model.valueAndGradWrtEmbeddings(x, (h) => slowObjective(lastPosition(h)));
+    expect(Math.abs(fast.value - slow.value)).toBeLessThan(1e-5 * Math.max(1, Math.abs(slow.value)));
+    const a = fast.grad.dataSync();
+    const b = slow.grad.dataSync();
+    let m = 0;
+    let scale = 0;
+    for (let i = 0; i < a.length; i++) {
+      m = Math.max(m, Math.abs(a[i] - b[i]));
+      scale = Math.max(scale, Math.abs(b[i]));
+    }
+    expect(m / scale).toBeLessThan(1e-3);
+    // Per example: the batch of one.
+    const h = tf.tidy(() => tf.tensor2d(new Rng(6).normals(2 * d), [2, d]));
+    const per = loss.perExample(h).dataSync();
+    for (let j = 0; j < 2; j++) expect(per[j]).toBeCloseTo(tf.tidy(() => loss.loss(tf.slice(h, [j, 0], [1, d])).dataSync()[0]), 5);
+    for (const t of [x, fast.grad, slow.grad, h]) t.dispose();
+    loss.dispose();
+  });
+});
+
+describe('task label context and the target filter', () => {
+  it('fills the label name, verbaliser and label-blind prefix; a custom task that only names labels gets the default', () => {
+    expect(labelContextText(SENTIMENT_TASK, 1)).toBe('A positive movie review:');
+    const custom = validateTask({ suffix: ' Topic:', labels: [{ value: 'a', name: 'sports', verbalizer: ' sport' }, { value: 'b', name: 'politics', verbalizer: ' politics' }] }, 't.json');
+    expect(labelContextText(custom, 0)).toBe('Here is a sports example. The');
+    expect(() => validateTask({ suffix: ' x', labelContext: 'no label here', labels: custom.labels }, 't.json')).toThrow(/t\.json: "labelContext" must name the label/);
+  });
+
+  it('select drops candidates the target classifier assigns to another class, and counts them', () => {
+    const c = (text: string, labelIndex: number, target_label?: number) => ({ text, labelIndex, matching_loss: 0.1, perplexity: 10, target_label });
+    const { kept, report } = select([c('a', 0, 0), c('b', 0, 1), c('c', 1, 1), c('d', 1), c('e', 1, 0)], 2, { targetFilter: true, labelCheck: false, dedup: true, alpha: 0, balance: false });
+    expect(kept.map((k) => k.text)).toEqual(['a', 'c', 'd']);
+    expect(report.passedTargetFilter).toBe(3);
+  });
+});

@@ -1,0 +1,156 @@
+/**
+ * The fixed quality protocol behind `synthgrad bench quality` (issue 10): does GRADMM text teach
+ * a classifier as well as the real text it came from?
+ *
+ *   - 50 real texts (balanced, seed 0) from the task data: the only private input; their class
+ *     targets drive generation, and they are also a row of their own (real-50);
+ *   - GRADMM generates a little more than 100 texts and selection keeps 100 (balanced);
+ *   - rows: zero-shot, real-random-100, real-50, prompted-few-100, gradmm-100, each fine-tuned
+ *     over `seeds` seeds (head mode by default) with a dev split carved from its own training set;
+ *   - a judge, a head trained on all of the task data (its own test accuracy reported), says which
+ *     synthetic texts are on-label;
+ *   - perplexities of every training set and seconds per synthetic example.
+ */
+import {
+  generate,
+  sampleClasses,
+  select,
+  type Example,
+  type GenerateConfig,
+  type LoadedModel,
+  type MethodSettings,
+  type SyntheticExample,
+  type Task,
+  resolvePreset,
+} from '@synthgrad/core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FeatureCache, headClassifier } from './finetune/classifier.js';
+import { fineTune, predict } from './finetune/trainer.js';
+import { carveDev } from './data/splits.js';
+import { runCompare, type RowResult, type TrainingSettings } from './compare.js';
+
+export interface QualityOptions {
+  task: Task;
+  taskData: Example[];
+  test: Example[];
+  /** Real texts behind the targets (default 50). */
+  real?: number;
+  /** Synthetic texts kept (default 100). */
+  synthetic?: number;
+  seeds?: number;
+  preset?: string;
+  method?: Partial<MethodSettings>;
+  /** Generated per class before selection, as a multiple of the kept count (default 1.2). */
+  overgenerate?: number;
+  training: TrainingSettings;
+  /** Baseline rows to run besides gradmm (default all: zero-shot, real-random, real-50, prompted-few). */
+  rows?: string[];
+  domain: string;
+  k?: number;
+  log?: (m: string) => void;
+}
+
+export interface QualityResult {
+  protocol: { real: number; synthetic: number; seeds: number; preset: string; mode: string; test: number };
+  method: MethodSettings;
+  rows: { name: string; texts: number; accuracy_mean: number; accuracy_std: number; per_seed: number[]; perplexity: number | null; minutes: number }[];
+  judge: { test_accuracy: number; trained_on: number };
+  on_label: { kept: number; kept_on_label: number; rate: number; generated: number; generated_on_label_rate: number };
+  selection: unknown;
+  target_classifier: { separation: number; weightSums: number[] } | null;
+  seconds_per_synthetic_example: number;
+  synthetic_examples: { label: string; text: string }[];
+}
+
+export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<QualityResult> {
+  const log = o.log ?? (() => {});
+  const { task } = o;
+  const K = task.labels.length;
+  const nReal = o.real ?? 50;
+  const nSyn = o.synthetic ?? 100;
+  const seeds = o.seeds ?? 3;
+  const presetName = o.preset ?? 'cpu';
+  const preset = resolvePreset(presetName);
+  const B = preset.settings.batchSize;
+  const keepPerClass = Math.floor(nSyn / K);
+  const genPerClass = Math.ceil((keepPerClass * (o.overgenerate ?? 1.2)) / B) * B;
+
+  // The private input: nReal texts, balanced, seed 0.
+  const real = sampleClasses(o.taskData, task, Math.floor(nReal / K), 0, 'task data').flat();
+  const method: MethodSettings = { ...preset.method, ...o.method };
+  const cfg: GenerateConfig = { task, preset: presetName, settings: preset.settings, method, perClass: genPerClass, realPerClass: Math.floor(nReal / K), seed: 0, privacy: {}, distance: 'cosine' };
+  const dir = mkdtempSync(join(tmpdir(), 'synthgrad-quality-'));
+  let gen;
+  try {
+    log(`generating ${genPerClass} texts a class from ${real.length} real ones ...`);
+    gen = await generate(rt, real, cfg, { checkpointPath: join(dir, 'cp.json'), resume: false, modelSha256: 'quality', dataFingerprint: 'quality', log });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const sel = select<SyntheticExample>(gen.examples, K, { targetFilter: method.targetFilter, labelCheck: false, dedup: true, topN: keepPerClass, alpha: 0, balance: true });
+  const toExample = (e: SyntheticExample, i: number): Example => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' });
+  const kept = sel.kept.map(toExample);
+  log(`selection kept ${kept.length} of ${gen.examples.length} (${JSON.stringify(sel.report)})`);
+
+  // The judge: a head on all the task's real data.
+  const cache = new FeatureCache(rt, task);
+  const judge = headClassifier(rt, task, cache);
+  let judgeAcc: number;
+  let keptOn: number;
+  let genOnRate: number;
+  try {
+    const { train, dev } = carveDev(o.taskData, o.training.devFraction, 0);
+    const t = o.training;
+    const r = fineTune(judge, train, dev, o.test, K, { steps: t.steps, batchSize: t.batchSize, lr: t.lr, weightDecay: t.weightDecay, seed: 0 });
+    judgeAcc = r.testAccuracy;
+    const all = gen.examples.map(toExample);
+    const pAll = predict(judge, all);
+    genOnRate = pAll.filter((p, i) => p === all[i].label).length / Math.max(1, all.length);
+    const pKept = predict(judge, kept);
+    keptOn = pKept.filter((p, i) => p === kept[i].label).length;
+    log(`judge: ${(judgeAcc * 100).toFixed(1)}% on test; on-label ${keptOn}/${kept.length} kept, ${(genOnRate * 100).toFixed(1)}% of all generated`);
+  } finally {
+    judge.dispose();
+  }
+
+  const generationMinutes = gen.timings.total_s / 60;
+  const baseRows = o.rows ?? ['zero-shot', `real-random-${nSyn}`, `prompted-few-${nSyn}`];
+  const res = runCompare(rt, {
+    task,
+    taskData: o.taskData,
+    test: o.test,
+    n: nSyn,
+    seeds,
+    k: o.k ?? 4,
+    training: o.training,
+    synthetic: [
+      ...(o.rows === undefined || o.rows.includes(`real-${nReal}`) ? [{ name: `real-${nReal}`, examples: real.map((e) => ({ ...e })), minutes: 0 }] : []),
+      { name: `gradmm-${nSyn}`, examples: kept, minutes: generationMinutes },
+    ],
+    domain: o.domain,
+    rows: [...baseRows, `real-${nReal}`, `gradmm-${nSyn}`],
+    log,
+  });
+  const rows = res.rows.map((r: RowResult) => ({
+    name: r.name,
+    texts: r.trainSize,
+    accuracy_mean: r.accuracy.mean,
+    accuracy_std: r.accuracy.std,
+    per_seed: r.accuracy.perSeed,
+    perplexity: r.trainPerplexity,
+    minutes: r.minutes,
+  }));
+  return {
+    protocol: { real: real.length, synthetic: nSyn, seeds, preset: presetName, mode: o.training.mode, test: o.test.length },
+    method,
+    rows,
+    judge: { test_accuracy: judgeAcc, trained_on: o.taskData.length },
+    on_label: { kept: kept.length, kept_on_label: keptOn, rate: keptOn / Math.max(1, kept.length), generated: gen.examples.length, generated_on_label_rate: genOnRate },
+    selection: sel.report,
+    target_classifier: gen.targetClassifier,
+    seconds_per_synthetic_example: gen.timings.total_s / Math.max(1, gen.examples.length),
+    synthetic_examples: task.labels.flatMap((l, c) => kept.filter((e) => e.label === c).slice(0, 5).map((e) => ({ label: l.name, text: e.text }))),
+  };
+}
