@@ -121,6 +121,8 @@ describe.runIf(built)('--config', () => {
     expectUsageError(['generate', '--config', cfg('e.json', '{"generate": ')], /e\.json: malformed JSON/);
     expectUsageError(['generate', '--config', cfg('f.json', { generate: { privacy: { epsilon: -2, delta: 1e-5, clip: 1 } } })], /f\.json: generate\.privacy\.epsilon must be positive/);
     expectUsageError(['compare', '--config', cfg('g.json', { compare: { taskData: data, test: data, training: { mode: 'adapter' } } })], /g\.json: compare\.training\.mode must be one of head, lora, full/);
+    expectUsageError(['eval', '--config', cfg('j.json', { eval: { train: data, test: data, training: { stepz: 3 } } })], /j\.json: unknown key eval\.training\.stepz \(did you mean training\.steps\?\)/);
+    expectUsageError(['eval', '--config', cfg('k.json', { eval: { train: join(dir, 'nope.jsonl'), test: data } })], /k\.json: eval\.train names .*nope\.jsonl, which does not exist/);
     expectUsageError(['compare', '--config', cfg('h.json', { compare: { taskData: data, test: data, generate: { settings: { topK: 0 } } } })], /h\.json: compare\.generate\.settings\.topK must be an integer >= 1/);
   });
 

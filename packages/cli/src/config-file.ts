@@ -13,6 +13,14 @@ import type { RawValues } from './flags.js';
 /** flag name -> dotted key path inside the command's section. */
 export type ConfigKeys = Record<string, string>;
 
+/**
+ * The dotted paths of T's leaves ("settings.outer", "privacy.epsilon"): the key tables are checked
+ * against the library's option types with it, so a config key cannot drift from the library's name.
+ */
+export type KeyPath<T> = {
+  [K in keyof T & string]-?: NonNullable<T[K]> extends readonly unknown[] ? K : NonNullable<T[K]> extends object ? `${K}.${KeyPath<NonNullable<T[K]>>}` : K;
+}[keyof T & string];
+
 export interface ConfigValues {
   values: RawValues;
   /** flag name -> "FILE: section.key", for error messages. */

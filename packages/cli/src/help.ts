@@ -109,6 +109,9 @@ full: 100, 8, 1e-5):
   --dev FILE | --dev-fraction F   checkpoint chosen on FILE, or on F of each class carved off (default 0.2)
   --test-limit N          at most N test texts, class-balanced
   --task T --model FILE   as for generate
+  --config FILE           settings from the command's section of a JSON file ("eval" or "compare"; flags
+                          override it): seeds, dev, testLimit, task, model, training.{mode,steps,
+                          batchSize,microBatch,lr,weightDecay,rank,evalEvery,devFraction}; eval also train, test
   --json                  the result as JSON on stdout, progress as JSON lines on stderr;  --quiet: no progress`;
 
 export const EVAL_HELP = `usage: synthgrad eval --train FILE --test FILE [flags]

@@ -38,9 +38,14 @@ function readInputs(core: Core, ev: Eval, trainPath: string, testPath: string, d
   return { task, train, test, dev, warnings };
 }
 
+/** The "eval" section of a --config file. */
+export const EVAL_CONFIG_KEYS: ConfigKeys = { ...TRAINING_CONFIG_KEYS, train: 'train', test: 'test' };
+
 export async function evalCommand(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { train: { type: 'string' }, test: { type: 'string' }, ...TRAINING_OPTIONS }, EVAL_HELP, 'eval');
-  const r: FlagReader = new FlagReader(values, {}, 'eval');
+  const { values, explicit } = parse(argv, { train: { type: 'string' }, test: { type: 'string' }, config: { type: 'string' }, ...TRAINING_OPTIONS }, EVAL_HELP, 'eval');
+  const config = values.config ? readConfig(values.config, 'eval', EVAL_CONFIG_KEYS, ['generate', 'compare']) : undefined;
+  const merged = mergeConfig(values, explicit, config);
+  const r: FlagReader = new FlagReader(merged.values, merged.labels, 'eval');
   const trainPath = r.inputFile('train');
   const testPath = r.inputFile('test');
   if (!trainPath || !testPath) r.fail(trainPath ? 'test' : 'train', 'is required');
@@ -138,7 +143,7 @@ function gradmmReader(merged: { values: Record<string, string | boolean | undefi
 
 export async function compareCommand(argv: string[]): Promise<void> {
   const { values, explicit } = parse(argv, COMPARE_OPTIONS, COMPARE_HELP, 'compare');
-  const config = values.config ? readConfig(values.config, 'compare', COMPARE_CONFIG_KEYS, ['generate']) : undefined;
+  const config = values.config ? readConfig(values.config, 'compare', COMPARE_CONFIG_KEYS, ['generate', 'eval']) : undefined;
   const merged = mergeConfig(values, explicit, config);
   const r: FlagReader = new FlagReader(merged.values, merged.labels, 'compare');
   // Every flag and path, before anything is imported or generated.

@@ -45,7 +45,7 @@ export const DEFAULT_OUT = 'synthgrad-out/synthetic.jsonl';
 
 export async function generateCommand(argv: string[]): Promise<void> {
   const { values, explicit } = parse(argv, GENERATE_OPTIONS, GENERATE_HELP, 'generate');
-  const config = values.config ? readConfig(values.config, 'generate', GENERATE_CONFIG_KEYS, ['compare']) : undefined;
+  const config = values.config ? readConfig(values.config, 'generate', GENERATE_CONFIG_KEYS, ['compare', 'eval']) : undefined;
   const merged = mergeConfig(values, explicit, config);
   const r: FlagReader = new FlagReader(merged.values, merged.labels, 'generate');
   // Paths first (no imports needed), then the library's checks of task, data and settings.

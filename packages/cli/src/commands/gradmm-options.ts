@@ -7,9 +7,9 @@ import type * as Core from '@synthgrad/core';
 import type { GenerateConfig, SelectionOptions, Task } from '@synthgrad/core';
 import { PRESETS, resolvePreset } from '@synthgrad/core/presets';
 import type { FlagReader } from '../flags.js';
-import type { ConfigKeys } from '../config-file.js';
+import type { KeyPath } from '../config-file.js';
 
-/** Method flags and the library key each maps to (GenerateConfig / Preset['settings'] names). */
+/** Method flags and the library key each maps to: paths into GenerateConfig, checked by the compiler. */
 export const METHOD_KEYS = {
   preset: 'preset',
   'per-class': 'perClass',
@@ -36,7 +36,7 @@ export const METHOD_KEYS = {
   'target-filter': 'method.targetFilter',
   'public-texts': 'method.publicTexts',
   shrinkage: 'method.shrinkage',
-} as const satisfies ConfigKeys;
+} as const satisfies Record<string, KeyPath<GenerateConfig>>;
 
 export const METHOD_OPTIONS = Object.fromEntries(Object.keys(METHOD_KEYS).map((k) => [k, { type: 'string' as const }])) as {
   [K in keyof typeof METHOD_KEYS]: { type: 'string' };

@@ -2,7 +2,7 @@
 import type { FineTuneMode, TrainingSettings } from '@synthgrad/eval';
 import { MODE_DEFAULTS } from '@synthgrad/eval/defaults';
 import type { FlagReader } from '../flags.js';
-import type { ConfigKeys } from '../config-file.js';
+import type { ConfigKeys, KeyPath } from '../config-file.js';
 
 /** Modes and their defaults from the library's light entry (no ML stack needed to validate). */
 export const MODES = Object.keys(MODE_DEFAULTS) as FineTuneMode[];
@@ -26,8 +26,8 @@ export const TRAINING_OPTIONS = {
   quiet: { type: 'boolean', default: false },
 } as const;
 
-/** Config keys of the training flags (TrainingSettings names under "training"). */
-export const TRAINING_CONFIG_KEYS: ConfigKeys = {
+/** Config keys of the training flags: TrainingSettings names under "training" (checked by the compiler). */
+export const TRAINING_CONFIG_KEYS = {
   mode: 'training.mode',
   steps: 'training.steps',
   'batch-size': 'training.batchSize',
@@ -43,7 +43,7 @@ export const TRAINING_CONFIG_KEYS: ConfigKeys = {
   task: 'task',
   model: 'model',
   backend: 'backend',
-};
+} as const satisfies Record<string, `training.${KeyPath<TrainingSettings>}` | 'seeds' | 'dev' | 'testLimit' | 'task' | 'model' | 'backend'> & ConfigKeys;
 
 export function trainingSettings(r: FlagReader): TrainingSettings {
   const mode = r.oneOf('mode', MODES, 'head');
