@@ -169,7 +169,9 @@ describe('on a tiny llama', () => {
         const Gc = tf.tensor2d(targets[c].sum, [V, d]);
         const D = tf.sub(1, tf.div(tf.sum(tf.mul(G, Gc)), tf.mul(tf.norm(G), tf.norm(Gc))));
         const z = tf.add(tf.matMul(h, tf.tensor2d(clf.weights, [d, 2])), tf.tensor1d(clf.bias));
-        const ce = tf.mean(tf.neg(tf.gather(tf.logSoftmax(z), [c], 1)));
+        // A one-hot product, not tf.gather: gather's gradient needs UnsortedSegmentSum, which the
+        // wasm backend (a fresh clone without the native one) does not have.
+        const ce = tf.mean(tf.neg(tf.sum(tf.mul(tf.logSoftmax(z), tf.oneHot(tf.fill([B], c, 'int32'), 2)), 1)));
         return tf.add(D, tf.mul(beta, ce)) as tf.Scalar;
       });
     const x = tf.tidy(() => tf.mul(tf.tensor3d(new Rng(4).normals(3 * 5 * d), [3, 5, d]), 0.5)) as tf.Tensor3D;
