@@ -83,6 +83,9 @@ describe.runIf(built)('compare report', () => {
     const r = spawnSync(process.execPath, [bin, 'compare', '--config', config, '--task-data', train, '--test', test, '--model', tiny, '--out', out, '--quiet'], { encoding: 'utf8', timeout: 300_000 });
     expect(r.status, r.stderr).toBe(0);
     const rep = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8'));
+    // The terminal says what the report flags (--quiet silences progress, not warnings).
+    expect(r.stderr).toMatch(/^warning: real-all: the checkpoint was chosen on a dev split of 8 texts/m);
+    for (const w of rep.rows[3].diagnostics.warnings) expect(r.stderr).toContain(`WARNING: gradmm-10: ${w}`);
     expect(rep.rows.map((x: { name: string }) => x.name)).toEqual(['zero-shot', 'real-all', 'real-random-10', 'gradmm-10']);
     expect(rep.gradmm.settings).toMatchObject({ outer: 1, inner: 1, batchSize: 5 });
     const g = rep.rows[3];

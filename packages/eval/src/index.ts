@@ -13,7 +13,7 @@
 export { evaluate, trainingDefaults, type EvaluateOptions, type EvaluateResult, type EvaluateRun } from './evaluate.js';
 export { MODE_DEFAULTS } from './defaults.js';
 export { runCompare, rowSelected, stat, type CompareOptions, type RowResult, type Stat, type SyntheticSet, type TrainingSettings } from './compare.js';
-export { renderReport, accuracyText, MIN_DEV_TEXTS, type ReportInput } from './report/html.js';
+export { renderReport, reportWarnings, accuracyText, MIN_DEV_TEXTS, type ReportInput } from './report/html.js';
 
 // --- Data splits and label-set checks ---
 export { checkLabelSets, carveDev, balancedSubset, takeBalanced } from './data/splits.js';

@@ -288,4 +288,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
     }
     process.stdout.write(`wrote ${join(outDir, 'compare.json')} and ${join(outDir, 'report.html')} (${minutes.toFixed(1)} min)\n`);
   }
+  // What the report flags, also on the terminal: tiny dev splits and bad synthetic sets.
+  for (const w of ev.reportWarnings(result.rows)) process.stderr.write(`warning: ${w}\n`);
+  for (const x of result.rows) for (const w of x.diagnostics?.warnings ?? []) process.stderr.write(`WARNING: ${x.name}: ${w}\n`);
 }

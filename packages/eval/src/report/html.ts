@@ -114,7 +114,7 @@ function diagnosticsSection(rows: RowResult[]): string {
 }
 
 /** Warnings the report adds itself: checkpoints chosen on a tiny dev split. */
-function reportWarnings(rows: RowResult[]): string[] {
+export function reportWarnings(rows: RowResult[]): string[] {
   const out: string[] = [];
   for (const r of rows) {
     const sizes = r.runs.map((u) => u.devSize).filter((n): n is number => typeof n === 'number');
