@@ -3,7 +3,7 @@
  * Every case here must answer without loading the ML stack, so each is also timed (< 1 s).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,5 +132,23 @@ describe.runIf(built)('--config', () => {
     // file's distance, named by its key.
     expectUsageError(['generate', '--config', bad, '--outer', '2'], /i\.json: generate\.distance must be one of cosine, l2, got "l1"/);
     expectUsageError(['generate', '--config', bad, '--outer', '2', '--distance', 'l3'], /^synthgrad: --distance must be one of cosine, l2, got "l3"/);
+  });
+});
+
+describe.runIf(built)('data files with a UTF-8 byte-order mark', () => {
+  it('are read as JSONL and as CSV (data split writes their shards)', () => {
+    const jsonl = join(dir, 'bom.jsonl');
+    writeFileSync(jsonl, `\uFEFF${['a great film', 'great fun', 'a bad plot', 'bad acting'].map((t, i) => JSON.stringify({ text: t, label: i < 2 ? 1 : 0 })).join('\n')}\n`);
+    const csv = join(dir, 'bom.csv');
+    writeFileSync(csv, '\uFEFFtext,label\n"a great film",1\ngreat fun,1\na bad plot,0\nbad acting,0\n');
+    for (const data of [jsonl, csv]) {
+      const out = join(dir, `shards-${data.endsWith('.csv') ? 'csv' : 'jsonl'}`);
+      const r = synthgrad(['data', 'split', '--data', data, '--parts', 'a,b', '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim().split('\n')).toEqual([join(out, 'a.jsonl'), join(out, 'b.jsonl')]);
+      const a = readFileSync(join(out, 'a.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(a.map((x) => Number(x.label)).sort()).toEqual([0, 1]);
+      expect(a.every((x) => !String(x.text).startsWith('\uFEFF'))).toBe(true);
+    }
   });
 });
