@@ -21,6 +21,7 @@ import {
   type MethodSettings,
   type SyntheticExample,
   type Task,
+  type Preset,
   resolvePreset,
 } from '@synthgrad/core';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -42,6 +43,8 @@ export interface QualityOptions {
   seeds?: number;
   preset?: string;
   method?: Partial<MethodSettings>;
+  /** Overrides of the preset's ADMM settings. */
+  settings?: Partial<Preset['settings']>;
   /** Generated per class before selection, as a multiple of the kept count (default 1.2). */
   overgenerate?: number;
   training: TrainingSettings;
@@ -73,6 +76,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   const seeds = o.seeds ?? 3;
   const presetName = o.preset ?? 'cpu';
   const preset = resolvePreset(presetName);
+  Object.assign(preset.settings, o.settings);
   const B = preset.settings.batchSize;
   const keepPerClass = Math.floor(nSyn / K);
   const genPerClass = Math.ceil((keepPerClass * (o.overgenerate ?? 1.2)) / B) * B;

@@ -25,6 +25,7 @@ export const BENCH_USAGE = `usage:
                                                    own process, since full fine-tuning needs every weight
                                                    trainable); prints JSON
   synthgrad bench quality --task-data F --test F [--test-limit 500] [--seeds 3] [--mode head|lora] [--method JSON]
+        [--real 50] [--synthetic 100] [--preset cpu] [--top-k K] [--model FILE]
         [--rows zero-shot,real-random-100,real-50,prompted-few-100] [--task T] [--domain D]
                                                    the fixed quality protocol (50 real -> 100 GRADMM texts): accuracy of
                                                    zero-shot, real-random-100, real-50, prompted-few-100 and gradmm-100,
@@ -57,6 +58,9 @@ const OPTIONS = {
   rows: { type: 'string' },
   task: { type: 'string' },
   domain: { type: 'string' },
+  real: { type: 'string' },
+  synthetic: { type: 'string' },
+  'top-k': { type: 'string' },
 } as const;
 
 /** Head and LoRA training settings of the quality protocol (the eval command's defaults). */
@@ -94,6 +98,10 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       taskData,
       test: testSet,
       seeds: intFlag(values.seeds, 'seeds', 3),
+      real: intFlag(values.real, 'real', 50, 2),
+      synthetic: intFlag(values.synthetic, 'synthetic', 100, 2),
+      preset: values.preset ?? 'cpu',
+      settings: values['top-k'] ? { topK: intFlag(values['top-k'], 'top-k', 200) } : undefined,
       method,
       training: QUALITY_TRAINING[mode],
       rows: values.rows ? values.rows.split(',').map((r) => r.trim()) : undefined,

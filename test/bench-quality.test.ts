@@ -1,0 +1,60 @@
+/**
+ * `synthgrad bench quality` end to end on a tiny model and small files written here: the JSON
+ * has every row of the protocol, the judge, the on-label rate and the method it ran; a bad
+ * --method is a usage error before anything loads. (The real protocol, on ../shared data, is a
+ * benchmark, not a test.)
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
+
+const bin = fileURLToPath(new URL('../packages/cli/bin/synthgrad.js', import.meta.url));
+const built = existsSync(fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url)));
+const dir = mkdtempSync(join(tmpdir(), 'synthgrad-quality-'));
+const model = join(dir, 'tiny.gguf');
+writeTinyLlamaGGUF(model, tinyConfig(), tinyWeights(tinyConfig(), 9));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const POS = ['the great film', 'a great cast', 'great fun', 'great acting', 'a great end', 'so great', 'great plot', 'the cast was great'];
+const NEG = ['a bad plot', 'bad acting', 'the end was bad', 'so bad', 'bad fun', 'a bad film', 'the cast was bad', 'bad bad'];
+const write = (name: string, pos: string[], neg: string[]) => {
+  const path = join(dir, name);
+  writeFileSync(path, [...pos.map((text) => ({ text, label: 1 })), ...neg.map((text) => ({ text, label: 0 }))].map((r) => JSON.stringify(r)).join('\n') + '\n');
+  return path;
+};
+const train = write('train.jsonl', POS, NEG);
+const test = write('test.jsonl', POS.slice(0, 4), NEG.slice(0, 4));
+const run = (args: string[]) => spawnSync(process.execPath, [bin, 'bench', 'quality', '--model', model, '--task-data', train, '--test', test, ...args], { encoding: 'utf8', timeout: 600_000 });
+
+describe.runIf(built)('synthgrad bench quality', () => {
+  it('prints the protocol as JSON: every row, the judge, on-label rate, perplexities, seconds per example', () => {
+    // prompted-few is left out: its few-shot prompt does not fit the tiny model's 64-token context;
+    // the target filter too (a random tiny model's classifier may reject a whole class), and k = 3
+    // (when k covers all of its few allowed tokens the projection is the LM's argmax: identical texts).
+    const r = run(['--real', '6', '--synthetic', '4', '--seeds', '1', '--rows', 'zero-shot,real-random-4,real-6', '--top-k', '3', '--method', '{"targetFilter":false}']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.rows.map((x: { name: string }) => x.name).sort()).toEqual(['gradmm-4', 'real-6', 'real-random-4', 'zero-shot']);
+    for (const row of out.rows) {
+      expect(row.accuracy_mean).toBeGreaterThanOrEqual(0);
+      expect(row.accuracy_mean).toBeLessThanOrEqual(1);
+    }
+    expect(out.rows.find((x: { name: string }) => x.name === 'real-6').texts).toBe(6);
+    expect(out.judge.trained_on).toBe(16);
+    expect(out.on_label.kept).toBe(out.rows.find((x: { name: string }) => x.name === 'gradmm-4').texts);
+    expect(out.on_label.rate).toBeGreaterThanOrEqual(0);
+    expect(out.method).toMatchObject({ labelContext: true, classifierWeight: 1, targetFilter: false });
+    expect(out.seconds_per_synthetic_example).toBeGreaterThan(0);
+    expect(out.target_classifier.weightSums).toHaveLength(2);
+  });
+
+  it('--method with an unknown key is a usage error', () => {
+    const r = run(['--method', '{"clasifierWeight":0}']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown key "clasifierWeight"/);
+  });
+});
