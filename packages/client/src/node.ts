@@ -80,7 +80,7 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
         await uploadContribution(client, o.token, t.sum, {
           sessionId: joined.id,
           classIndex: t.label,
-          uploadId: `class-${t.label}`,
+          uploadId: `contribution-${t.label}`, // stable across re-runs: a restarted client resumes or is told "complete"
           shape: [t.vocabSize, t.dModel],
           noiseStd: sigma,
           clip: privacy.clip,
