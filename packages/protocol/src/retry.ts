@@ -1,7 +1,7 @@
 /**
  * The one retry policy of every synthgrad caller (data-owner clients and operator commands):
  * exponential backoff with jitter, bounded in total time. Defaults: 250 ms doubling to at most
- * 8 s, each delay drawn from [d/2, d] ("equal jitter": spread out so clients do not reconnect in
+ * 5 s, each delay drawn from [d/2, d] ("equal jitter": spread out so clients do not reconnect in
  * lockstep, but never collapsing to zero), for at most 2 minutes in all, which outlives a
  * coordinator restart (about 5 s) many times over while still failing in bounded time.
  */
@@ -23,7 +23,7 @@ export class Backoff {
   private readonly o: Required<BackoffOptions>;
 
   constructor(o: BackoffOptions = {}) {
-    this.o = { baseMs: 250, capMs: 8000, totalMs: 120_000, random: Math.random, now: Date.now, ...o };
+    this.o = { baseMs: 250, capMs: 5000, totalMs: 120_000, random: Math.random, now: Date.now, ...o };
     this.start = this.o.now();
   }
 
