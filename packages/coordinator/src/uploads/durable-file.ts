@@ -4,6 +4,7 @@
  * mix, and a write that returned is on disk.
  */
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export function fsyncPath(path: string): void {
@@ -12,6 +13,19 @@ export function fsyncPath(path: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * fsync in libuv's thread pool: flushing a 113 MB contribution takes long enough (hundreds of
+ * ms) that doing it synchronously stalled every other call, health checks included.
+ */
+export async function fsyncPathAsync(path: string): Promise<void> {
+  const f = await open(path, 'r');
+  try {
+    await f.sync();
+  } finally {
+    await f.close();
   }
 }
 

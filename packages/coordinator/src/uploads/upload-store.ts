@@ -13,7 +13,7 @@ import { DType, type ContributionHeader } from '@synthgrad/protocol';
 import { DomainError } from '../domain/errors.js';
 import { checkClientId, checkUploadId, keyString, parseKey, type UploadKey } from '../domain/names.js';
 import { boundViolation } from '../domain/contribution-bound.js';
-import { fsyncPath, writeFileDurably } from './durable-file.js';
+import { fsyncPathAsync, writeFileDurably } from './durable-file.js';
 import { verifyPayload } from './verify-payload.js';
 import { chunkLength, sessionBound, validateHeader, DEFAULT_LIMITS, type UploadLimits, type UploadTarget } from './validate-header.js';
 import { halfTable } from '@synthgrad/core';
@@ -157,9 +157,9 @@ export class UploadStore {
     const why = boundViolation({ norm: r.norm, largeEntries: r.largeEntries }, bound);
     if (why) throw refuse('invalid-argument', why);
     // Commit: the payload under its final name, on disk, before the record says complete.
-    fsyncPath(part);
+    await fsyncPathAsync(part);
     renameSync(part, data);
-    fsyncPath(join(this.dir, k.clientId));
+    await fsyncPathAsync(join(this.dir, k.clientId));
     p.complete = true;
     this.save(k, p, true);
     return p;
