@@ -145,6 +145,16 @@ describe.runIf(built)('crashes: no participant input, and no full disk, ends the
     await healthy();
     c.close();
   });
+
+  it('a corrupt record on disk is answered with DATA_LOSS, its content never echoed', async () => {
+    const folder = join(state, 'sessions', S.abuse, 'uploads', 'alpha');
+    writeFileSync(join(folder, 'corrupt-record-0.json'), 'root:x:0:0:root:/root:/bin/bash\n');
+    const e = (await status_('alpha', S.abuse, 'corrupt-record-0')) as ServiceError;
+    expect(e.code).toBe(status.DATA_LOSS);
+    expect(e.details).toBe('the record of upload corrupt-record-0 is unreadable');
+    rmSync(join(folder, 'corrupt-record-0.json'));
+    await healthy();
+  });
 });
 
 describe.runIf(built)('accepted work is never lost, and clients come back', () => {

@@ -50,14 +50,15 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Raw TCP sockets to the coordinator; resolves each one's close time (ms after open), or Infinity. */
-function sockets(n: number, waitMs: number): Promise<number[]> {
+/** Raw TCP sockets to the coordinator (sending `first`, if given); resolves each one's close time (ms after open), or Infinity. */
+function sockets(n: number, waitMs: number, first?: Buffer): Promise<number[]> {
   const t0 = Date.now();
   return Promise.all(
     Array.from({ length: n }, () => {
       const s: Socket = connect(coord.port, '127.0.0.1');
       opened.push(s);
       s.on('error', () => {});
+      if (first) s.write(first);
       return new Promise<number>((resolve) => {
         s.on('close', () => resolve(Date.now() - t0));
         setTimeout(() => resolve(Infinity), waitMs).unref();
@@ -93,6 +94,12 @@ describe.runIf(built)('connection and call limits', () => {
     const closed = await sockets(8, 6000);
     for (const ms of closed) expect(ms).toBeLessThan(LIMITS.handshakeTimeoutMs + 1500);
     console.log(`silent sockets closed after ${Math.min(...closed)}-${Math.max(...closed)} ms (deadline ${LIMITS.handshakeTimeoutMs} ms)`);
+  });
+
+  it('closes connections that start a TLS handshake and stall', async () => {
+    // The first bytes of a ClientHello record, then nothing.
+    const closed = await sockets(4, 6000, Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00]));
+    for (const ms of closed) expect(ms).toBeLessThan(LIMITS.handshakeTimeoutMs + 1500);
   });
 
   it('refuses connections beyond the global cap at accept, and serves again once they are gone', async () => {

@@ -176,6 +176,17 @@ describe('contribution intake after a crash', () => {
     expect(await again.reconcile()).toBe(0);
   });
 
+  it('a client that resumes with every chunk already in (first_chunk = chunk_count) gets the verdict', async () => {
+    const w = world();
+    const s = w.lifecycle.create(op, request());
+    w.lifecycle.join(alpha, s.id, model.sha256);
+    const { upload } = w.intake.open(alpha, header(s.id, 0));
+    w.intake.chunk(upload, 0, bytes); // ... and the stream died before its half-close
+    const again = w.intake.open(alpha, { ...header(s.id, 0), firstChunk: 1 });
+    expect(again.progress.received).toBe(1);
+    expect(await w.intake.finish(again.upload)).toMatchObject({ complete: true, chunksReceived: 1 });
+  });
+
   it('removes uploads abandoned for longer than the TTL, and keeps counted ones', async () => {
     const w = world();
     const s = w.lifecycle.create(op, request());

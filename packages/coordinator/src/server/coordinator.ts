@@ -158,7 +158,10 @@ export async function startCoordinator(opts: CoordinatorOptions & { address: str
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(HEALTH_SERVICE_NAME, 'NOT_SERVING');
       await coordinator.jobs.stopAll();
+      // Open progress streams would hold a graceful shutdown for good: give calls 2 s, then cut.
+      const force = setTimeout(() => server.forceShutdown(), 2000);
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      clearTimeout(force);
       await listener.close();
     },
   };
