@@ -9,14 +9,13 @@
  *  - exactly one answer per stream, whatever throws, and no listener that can throw.
  */
 import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
-import { status } from '@grpc/grpc-js';
 import type { ContributionChunk, UploadAck } from '@synthgrad/protocol';
 import type { Principal } from '../auth/credentials.js';
 import { DomainError, invalidArgument } from '../domain/errors.js';
 import { keyString } from '../domain/names.js';
 import type { OpenUpload, UploadIntake } from '../sessions/intake.js';
 import { isUndecodable } from './decode-guard.js';
-import { serviceError, toServiceError, type Logger } from './status.js';
+import { toServiceError, type Logger } from './status.js';
 
 export interface UploadStreamDeps {
   intake: UploadIntake;
@@ -120,4 +119,3 @@ export function uploadStreamHandler(deps: UploadStreamDeps) {
   };
 }
 
-export { serviceError, status };
