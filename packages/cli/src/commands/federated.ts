@@ -1,6 +1,5 @@
 /** `synthgrad coordinator ...` and `synthgrad client ...`: the federated system's commands. */
 import { existsSync, readFileSync } from 'node:fs';
-import { status as grpcStatus } from '@grpc/grpc-js';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import {
   GGUFFile,
@@ -294,7 +293,7 @@ export async function createSession(address: string, token: string, channel: Cha
       () => new Promise<Session>((resolve, reject) => client.createSession(request, bearer(token), { deadline: new Date(Date.now() + 30_000) }, (e, r) => (e ? reject(e) : resolve(r!)))),
       { retryable: isUnavailable, totalMs: 30_000, onRetry: (e, d) => process.stderr.write(`create-session: ${(e as { details?: string }).details}; retrying in ${(d / 1000).toFixed(1)}s\n`) },
     ).catch((e: { code?: number; details?: string }) => {
-      throw typeof e.code === 'number' && e.code !== grpcStatus.OK ? new SynthgradError(`create-session refused: ${e.details}`) : e;
+      throw typeof e.code === 'number' ? new SynthgradError(`create-session refused: ${e.details}`) : e;
     });
     return session.id;
   } finally {
