@@ -200,7 +200,7 @@ describe.runIf(built)('verification off the event loop', () => {
     await waitFor('the prober', () => report.includes('probing'));
     await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
-    const ack = await uploadContribution(client, gamma, values, { sessionId: s.id, classIndex: 0, uploadId: 'wide-contribution-0', shape: [49152, 576], noiseStd: 0, clip: 1, chunkBytes: 4 << 20 });
+    const ack = await uploadContribution(client, gamma, values, { sessionId: s.id, classIndex: 0, uploadId: 'wide-contribution-0', shape: [49152, 576], noiseStd: 0, clip: 1, chunkBytes: 1 << 20 });
     const uploadMs = Date.now() - t0;
     expect(ack.complete).toBe(true);
     const closed = new Promise((r) => prober!.on('close', r));
@@ -210,7 +210,9 @@ describe.runIf(built)('verification off the event loop', () => {
     console.log(`113 MB upload + verification: ${uploadMs} ms; health checks during it: ${JSON.stringify(stats)}`);
     expect(stats.failures).toBe(0);
     expect(stats.n).toBeGreaterThan(20);
-    expect(stats.maxMs).toBeLessThan(400);
+    // Measured here: 22-66 ms at most (load average ~5 on 2 cores); before, one synchronous
+    // verification held every call for 250-820 ms (1.25 s on the attack run's machine).
+    expect(stats.maxMs).toBeLessThan(200);
     client.close();
   }, 120_000);
 });
