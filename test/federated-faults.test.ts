@@ -314,6 +314,18 @@ describe.runIf(built)('small ones', () => {
     const huge = await rawUnary('/synthgrad.v1.Coordinator/CreateSession')('op', Buffer.from([0x40, ...varint(2n ** 60n)]));
     expect(huge.code).toBe(status.INVALID_ARGUMENT);
     expect(huge.details).toMatch(/outside \+-2\^53/);
+    // In a stream too: ContributionChunk.header (field 1) with total_bytes (field 6) = 2^60.
+    const inner = [0x30, ...varint(2n ** 60n)];
+    const StreamCtor = makeGenericClientConstructor({ call: { path: '/synthgrad.v1.Coordinator/UploadContribution', requestStream: true, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } }, 'raw');
+    const sc = new StreamCtor(addr(), fed.channel('alpha')) as unknown as { call(md: unknown, cb: (e: ServiceError | null) => void): { write(b: Buffer): void; end(): void }; close(): void };
+    const streamed = await new Promise<ServiceError>((resolve) => {
+      const st = sc.call(fed.md('alpha'), (e) => resolve(e!));
+      st.write(Buffer.from([0x0a, inner.length, ...inner]));
+      st.end();
+    });
+    sc.close();
+    expect(streamed.code).toBe(status.INVALID_ARGUMENT);
+    expect(streamed.details).toMatch(/outside \+-2\^53/);
     await healthy();
   });
 
