@@ -187,6 +187,16 @@ describe('contribution intake after a crash', () => {
     expect(await w.intake.finish(again.upload)).toMatchObject({ complete: true, chunksReceived: 1 });
   });
 
+  it('keeps one upload in progress per client and class: a new id replaces an unfinished one', () => {
+    const w = world();
+    const s = w.lifecycle.create(op, request());
+    w.lifecycle.join(alpha, s.id, model.sha256);
+    const ids = Array.from({ length: 5 }, (_, i) => `flood-upload-${i}`);
+    for (const id of ids) w.intake.open(alpha, { ...header(s.id, 0, id), chunkCount: 2 });
+    w.intake.open(alpha, { ...header(s.id, 1, 'other-class-upload'), chunkCount: 2 });
+    expect(w.store.uploads(s.id).list('alpha').map((u) => u.key.uploadId).sort()).toEqual(['flood-upload-4', 'other-class-upload']);
+  });
+
   it('removes uploads abandoned for longer than the TTL, and keeps counted ones', async () => {
     const w = world();
     const s = w.lifecycle.create(op, request());

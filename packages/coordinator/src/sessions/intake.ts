@@ -34,7 +34,15 @@ export class UploadIntake {
     const key = { clientId: who.id, uploadId: checkUploadId(header.uploadId) };
     const { rec, target } = this.lifecycle.admitUpload(who, header.sessionId, header.classIndex, key);
     const store = this.uploads(rec.session.id);
+    const fresh = store.status(key) === undefined;
     const progress = store.begin(key, header, target);
+    // One upload in progress per client and class: a new id replaces an unfinished one, so no
+    // client can fill the disk with abandoned ids (each may be 113 MB).
+    if (fresh) {
+      for (const other of store.list(who.id)) {
+        if (other.key.uploadId !== key.uploadId && other.progress.header.classIndex === header.classIndex && !other.progress.complete) store.discard(other.key);
+      }
+    }
     return { upload: { sessionId: rec.session.id, key, classIndex: header.classIndex, target, store }, progress };
   }
 

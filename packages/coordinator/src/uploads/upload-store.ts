@@ -169,12 +169,12 @@ export class UploadStore {
     for (const f of Object.values(this.paths(k))) rmSync(f, { force: true });
   }
 
-  /** Every upload on disk, with the age of its last record (for reconciliation and clean-up). */
-  list(): { key: UploadKey; progress: UploadProgress; mtimeMs: number }[] {
+  /** Every upload on disk (or one client's), with the age of its last record (for reconciliation and clean-up). */
+  list(onlyClient?: string): { key: UploadKey; progress: UploadProgress; mtimeMs: number }[] {
     const out: { key: UploadKey; progress: UploadProgress; mtimeMs: number }[] = [];
-    for (const clientId of safeReaddir(this.dir)) {
+    for (const clientId of onlyClient === undefined ? safeReaddir(this.dir) : [checkClientId(onlyClient)]) {
       const folder = join(this.dir, clientId);
-      if (!statSync(folder).isDirectory()) continue;
+      if (!existsSync(folder) || !statSync(folder).isDirectory()) continue;
       for (const f of safeReaddir(folder)) {
         if (!f.endsWith('.json')) continue;
         const key = { clientId, uploadId: f.slice(0, -5) };
