@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { CoordinatorClient, DType, type UploadAck } from '@synthgrad/protocol';
 import { uploadContribution } from '@synthgrad/client';
+import { analyticGaussianSigma } from '@synthgrad/core';
 import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
 
 const bin = fileURLToPath(new URL('../packages/cli/bin/synthgrad.js', import.meta.url));
@@ -151,7 +152,7 @@ describe.runIf(built)('federated synthesis on loopback', () => {
       classIndex: 1,
       uploadId: 'resume-test',
       shape: [V, 32],
-      noiseStd: 10,
+      noiseStd: analyticGaussianSigma(4, 1e-5, 1), // the session fixes the noise
       clip: 1,
       chunkBytes: 1024,
       dropAfterChunks: 5,

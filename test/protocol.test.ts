@@ -23,7 +23,7 @@ const session: Session = {
   modelSha256: 'ab'.repeat(32),
   syntheticPerClass: 30,
   preset: 'cpu',
-  privacy: { epsilon: 1, delta: 1e-5, clip: 1 },
+  privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 1000 },
   minClients: 3,
   deadlineUnixMs: 1_800_000_000_000,
   state: SessionState.SESSION_STATE_OPEN,

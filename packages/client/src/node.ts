@@ -8,8 +8,8 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { analyticGaussianSigma, readExamples, type LoadedModel, type Task } from '@synthgrad/core';
-import { CoordinatorClient, ResultFile, SessionState, type Session, type SessionEvent } from '@synthgrad/protocol';
-import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { Backoff, CoordinatorClient, isTransient, isUnavailable, ResultFile, retry, SessionState, type BackoffOptions, type Session, type SessionEvent } from '@synthgrad/protocol';
+import type { ServiceError } from '@grpc/grpc-js';
 import { computeContributions } from './contribution.js';
 import { bearer, uploadContribution } from './upload.js';
 
@@ -26,6 +26,8 @@ export interface ClientRunOptions {
   chunkBytes?: number;
   /** Task fields of the local data (the session's labels, suffix and verbalisers are used). */
   taskFromSession: (s: Session) => Task;
+  /** Retry policy for every call (default: the shared backoff of @synthgrad/protocol). */
+  backoff?: BackoffOptions;
 }
 
 export interface ClientRunResult {
@@ -41,8 +43,17 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
   try {
     const md = () => bearer(o.token);
     const sha = await rt.sha256();
-    const joined = await new Promise<Session>((resolve, reject) =>
-      client.joinSession({ sessionId: o.sessionId, modelSha256: sha }, md(), { deadline: new Date(Date.now() + 30_000) }, (e, r) => (e ? reject(e) : resolve(r!.session!))),
+    const retrying = (what: string) => ({
+      ...o.backoff,
+      retryable: isUnavailable,
+      onRetry: (e: unknown, d: number) => log(`${what}: ${(e as ServiceError).details}; retrying in ${(d / 1000).toFixed(1)}s`),
+    });
+    const joined = await retry(
+      () =>
+        new Promise<Session>((resolve, reject) =>
+          client.joinSession({ sessionId: o.sessionId, modelSha256: sha }, md(), { deadline: new Date(Date.now() + 30_000) }, (e, r) => (e ? reject(e) : resolve(r!.session!))),
+        ),
+      retrying('join'),
     );
     log(`joined ${joined.id} (${joined.participants} participant(s), quorum ${joined.minClients})`);
     const bytesSentPerClass: number[] = [];
@@ -51,11 +62,15 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
       const task = o.taskFromSession(joined);
       const examples = readExamples(o.dataPath, task);
       const privacy = joined.privacy!;
+      for (let c = 0; c < task.labels.length; c++) {
+        const n = examples.filter((e) => e.label === c).length;
+        if (privacy.maxExamples && n > privacy.maxExamples) log(`class ${c}: ${n} examples, the session takes at most ${privacy.maxExamples}; using a seeded sample of ${privacy.maxExamples}`);
+      }
       const targets = computeContributions(rt, task, examples, privacy, o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16));
       const sigma = privacy.epsilon > 0 ? analyticGaussianSigma(privacy.epsilon, privacy.delta, privacy.clip) : 0;
       for (const t of targets) {
         // What the owner should know before sending: with few examples the noise drowns the signal.
-        const n = examples.filter((e) => e.label === t.label).length;
+        const n = Math.min(examples.filter((e) => e.label === t.label).length, privacy.maxExamples || Infinity);
         const noiseNorm = sigma * Math.sqrt(t.vocabSize * t.dModel);
         const ratio = noiseNorm > 0 ? (n * privacy.clip) / noiseNorm : Infinity;
         log(`class ${t.label}: ${n} examples, signal norm <= ${(n * privacy.clip).toFixed(1)}, noise norm ~ ${noiseNorm.toFixed(1)}${ratio < 1 ? ` (signal/noise <= ${ratio.toFixed(3)}: the noise dominates; more examples or a larger epsilon would help)` : ''}`);
@@ -65,11 +80,13 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
         await uploadContribution(client, o.token, t.sum, {
           sessionId: joined.id,
           classIndex: t.label,
-          uploadId: `class-${t.label}`,
+          uploadId: `contribution-${t.label}`, // stable across re-runs: a restarted client resumes or is told "complete"
           shape: [t.vocabSize, t.dModel],
           noiseStd: sigma,
           clip: privacy.clip,
           chunkBytes: o.chunkBytes,
+          backoff: o.backoff,
+          onRetry: (e, d) => log(`class ${t.label}: ${e.details}; retrying in ${(d / 1000).toFixed(1)}s`),
           onResume: (first, total) => log(`class ${t.label}: the coordinator already holds ${first}/${total} chunks; resuming`),
         });
         bytesSentPerClass.push(t.sum.byteLength);
@@ -80,14 +97,14 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
       // A restarted client whose contributions are already in: just follow the job and download.
       log(`session is ${SessionState[joined.state]}; contributions already in, following the job`);
     }
-    await followJob(client, md, joined.id, log);
+    await followJob(client, md, joined.id, log, o.backoff);
     mkdirSync(o.outDir, { recursive: true });
     const files: string[] = [];
     for (const [file, name] of [
       [ResultFile.RESULT_FILE_JSONL, 'synthetic.jsonl'],
       [ResultFile.RESULT_FILE_META, 'synthetic.jsonl.meta.json'],
     ] as const) {
-      const data = await download(client, md(), joined.id, file);
+      const data = await retry(() => download(client, md(), joined.id, file), { ...retrying('download'), retryable: isTransient });
       const path = join(o.outDir, name);
       writeFileSync(`${path}.tmp`, data); // never a half-written result under the final name
       renameSync(`${path}.tmp`, path);
@@ -101,15 +118,16 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
 
 /**
  * Follow the session's progress stream until the job ends. A dropped connection (the coordinator
- * restarting, a network blip) is retried with exponential backoff for up to `patienceMs`.
+ * restarting, a network blip) is retried with the shared backoff; every event received resets
+ * it, so only a coordinator silent for the whole budget (15 minutes by default) gives up.
  */
-async function followJob(client: CoordinatorClient, md: () => ReturnType<typeof bearer>, sessionId: string, log: (m: string) => void, patienceMs = 15 * 60_000): Promise<void> {
-  let waited = 0;
-  for (let attempt = 0; ; attempt++) {
+async function followJob(client: CoordinatorClient, md: () => ReturnType<typeof bearer>, sessionId: string, log: (m: string) => void, backoff?: BackoffOptions): Promise<void> {
+  const b = new Backoff({ totalMs: 15 * 60_000, ...backoff });
+  for (;;) {
     const err = await new Promise<ServiceError | undefined>((resolve, reject) => {
       const s = client.watchSession({ sessionId }, md());
       s.on('data', (e: SessionEvent) => {
-        waited = 0;
+        b.reset();
         log(`session ${SessionState[e.state]} ${(e.progress * 100).toFixed(0)}% ${e.message}`);
         if (e.state === SessionState.SESSION_STATE_FAILED || e.state === SessionState.SESSION_STATE_EXPIRED) reject(new Error(`session ${SessionState[e.state]}: ${e.message}`));
       });
@@ -117,11 +135,10 @@ async function followJob(client: CoordinatorClient, md: () => ReturnType<typeof 
       s.on('error', (e: ServiceError) => resolve(e));
     });
     if (!err) return;
-    if (err.code !== grpcStatus.UNAVAILABLE || waited >= patienceMs) throw err;
-    const delay = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
-    log(`lost the progress stream (${err.details}); retrying in ${delay / 1000}s`);
+    const delay = isTransient(err) ? b.next() : undefined;
+    if (delay === undefined) throw err;
+    log(`lost the progress stream (${err.details}); retrying in ${(delay / 1000).toFixed(1)}s`);
     await new Promise((r) => setTimeout(r, delay));
-    waited += delay;
   }
 }
 

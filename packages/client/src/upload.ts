@@ -1,13 +1,15 @@
 /**
  * Resumable upload of one class contribution as a client stream of chunks. Before each attempt
- * the client asks which chunks the coordinator already holds and starts from there; transient
- * failures are retried with exponential backoff, invalid input is not.
+ * the client asks the coordinator for the upload's status: "complete" is success (a re-run
+ * client, or a retry after the answer was lost), otherwise it starts from the chunks already
+ * held. Transient failures are retried with the shared backoff (@synthgrad/protocol retry.ts),
+ * long enough to outlive a coordinator restart; invalid input is not retried.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { Metadata, status, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
 import { floatToHalfBits } from '@synthgrad/core';
-import { DType, type ContributionChunk, type CoordinatorClient, type UploadAck } from '@synthgrad/protocol';
+import { DType, isTransient, retry, type BackoffOptions, type ContributionChunk, type CoordinatorClient, type UploadAck } from '@synthgrad/protocol';
 
 export interface UploadOptions {
   sessionId: string;
@@ -18,13 +20,16 @@ export interface UploadOptions {
   chunkBytes?: number;
   noiseStd: number;
   clip: number;
-  retries?: number;
+  /** Retry policy (default: the shared backoff, 2 minutes in all). */
+  backoff?: BackoffOptions;
   deadlineMs?: number;
   /** Test hook: stop sending after this many chunks in the first attempt (simulates a dropped connection). */
   dropAfterChunks?: number;
   onChunk?: (sent: number, total: number) => void;
   /** Called when an attempt starts past chunk 0 because the coordinator already holds the rest. */
   onResume?: (first: number, total: number) => void;
+  /** Called before waiting to retry a transient failure. */
+  onRetry?: (e: ServiceError, delayMs: number) => void;
 }
 
 export function encode(values: Float32Array, dtype: DType): Uint8Array {
@@ -37,8 +42,6 @@ export function encode(values: Float32Array, dtype: DType): Uint8Array {
   }
   return out;
 }
-
-const TRANSIENT = new Set([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED, status.ABORTED, status.INTERNAL, status.CANCELLED]);
 
 export function bearer(token: string): Metadata {
   const md = new Metadata();
@@ -62,18 +65,14 @@ export async function uploadContribution(client: CoordinatorClient, token: strin
     for (let i = 0; i < values.length; i++) sq += t[bytes[2 * i] | (bytes[2 * i + 1] << 8)] ** 2;
   }
   const l2Norm = Math.sqrt(sq);
-  let attempt = 0;
-  for (;;) {
-    try {
-      const first = await resumePoint(client, token, o);
-      return await sendFrom(first, attempt === 0 ? o.dropAfterChunks : undefined);
-    } catch (e) {
-      const err = e as ServiceError;
-      if (!TRANSIENT.has(err.code) || attempt >= (o.retries ?? 5)) throw e;
-      await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
-      attempt++;
-    }
-  }
+  return retry(
+    async (attempt) => {
+      const at = await uploadStatus(client, token, o);
+      if (at.complete) return at; // already counted: nothing to send
+      return sendFrom(at.chunksReceived, attempt === 0 ? o.dropAfterChunks : undefined);
+    },
+    { ...o.backoff, retryable: isTransient, onRetry: (e, d) => o.onRetry?.(e as ServiceError, d) },
+  );
 
   async function sendFrom(first: number, dropAfter?: number): Promise<UploadAck> {
     if (first > 0) o.onResume?.(first, chunkCount);
@@ -103,11 +102,12 @@ export async function uploadContribution(client: CoordinatorClient, token: strin
   }
 }
 
-function resumePoint(client: CoordinatorClient, token: string, o: UploadOptions): Promise<number> {
+/** The coordinator's view of this upload: chunks held and whether it is counted (none yet: 0). */
+function uploadStatus(client: CoordinatorClient, token: string, o: UploadOptions): Promise<UploadAck> {
   return new Promise((resolve, reject) =>
-    client.getUploadStatus({ sessionId: o.sessionId, uploadId: o.uploadId }, bearer(token), (e, r) => {
-      if (!e) resolve(r!.chunksReceived);
-      else if (e.code === status.NOT_FOUND) resolve(0);
+    client.getUploadStatus({ sessionId: o.sessionId, uploadId: o.uploadId }, bearer(token), { deadline: new Date(Date.now() + 30_000) }, (e, r) => {
+      if (!e) resolve(r!);
+      else if (e.code === status.NOT_FOUND && /^no upload /.test(e.details)) resolve({ uploadId: o.uploadId, chunksReceived: 0, complete: false });
       else reject(e);
     }),
   );

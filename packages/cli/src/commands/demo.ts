@@ -4,7 +4,8 @@
  * the coordinator synthesises, and every client downloads the same synthetic text.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultDataPath, readExamples, resolveModelPath, resolveTask, sha256File, SynthgradError, writeShards } from '@synthgrad/core';
@@ -49,8 +50,12 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const task = resolveTask('sentiment');
   const modelPath = resolveModelPath(values.model);
   const perClient = intFlag(values['real-per-client'], 'real-per-client', 8);
-  const state = join(dir, 'coordinator-state');
-  mkdirSync(state, { recursive: true });
+  mkdirSync(dir, { recursive: true });
+  // Nothing the demo writes belongs in a repository (one `git add -A` used to commit its keys).
+  writeFileSync(join(dir, '.gitignore'), '# written by synthgrad demo\n*\n');
+  // The coordinator's state holds its TLS private keys and every party's: a private folder
+  // (0700) outside the working tree, removed when the demo ends.
+  const state = mkdtempSync(join(tmpdir(), 'synthgrad-demo-state-'));
   // Mutual TLS on loopback, as in production: a CA, the server certificate, one bundle per party.
   initServerTls(state, ['localhost', '127.0.0.1']);
   const clients = ['hospital-a', 'bank-b', 'company-c'];
@@ -113,5 +118,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
     }
   } finally {
     for (const c of children) c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500)); // let the coordinator close its files
+    rmSync(state, { recursive: true, force: true });
   }
 }

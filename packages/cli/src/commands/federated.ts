@@ -12,11 +12,14 @@ import {
   SynthgradError,
   type Task,
 } from '@synthgrad/core';
-import { channelCredentials, CoordinatorClient, serverCredentials, specFromTask, taskFromSpec, type Session } from '@synthgrad/protocol';
+import { channelCredentials, CoordinatorClient, isUnavailable, retry, serverCredentials, specFromTask, taskFromSpec, type Session } from '@synthgrad/protocol';
 import {
   addParty,
   checkHealth,
+  Credentials,
+  credentialsFile,
   HEALTH_SERVICE_NAME,
+  parseLimits,
   initServerTls,
   serverTlsFiles,
   startCoordinator,
@@ -32,13 +35,15 @@ export const FEDERATED_USAGE = `usage:
       issue a credential (printed once; only its hash is stored in DIR/credentials.json) and, when
       DIR/tls has a CA, a client certificate bundle (ca.pem, cert.pem, key.pem; default DIR/tls/clients/NAME)
   synthgrad coordinator start --state DIR [--address 127.0.0.1:50051] [--model FILE] [--mtls | --insecure]
-      [--credentials FILE] [--tls-dir DIR]
+      [--credentials FILE] [--tls-dir DIR] [--limits FILE]
       serve sessions over TLS (DIR/tls, server.pem + server-key.pem + ca.pem); --mtls also requires
-      client certificates; state (sessions, contributions, checkpoints, results) lives in DIR
+      client certificates; state (sessions, contributions, checkpoints, results) lives in DIR;
+      --limits: a JSON object overriding connection, call and clean-up limits (see the README)
   synthgrad coordinator create-session --address HOST:PORT TOKEN --clients a,b,c TLS
       [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu|paper] [--seed S]
-      [--epsilon E --delta D] [--clip C] [--deadline-minutes M] [--text-length L] [--model FILE]
-      prints the session id
+      [--epsilon E --delta D] [--clip C] [--max-examples N] [--deadline-minutes M] [--text-length L] [--model FILE]
+      prints the session id; --max-examples (default 1000) caps the examples in one participant's
+      class sum, which with --clip and the noise fixes the norm every contribution is checked against
   synthgrad coordinator health --address HOST:PORT TLS [--service NAME]
       query the gRPC health service; exit 0 when SERVING
   synthgrad client run --address HOST:PORT TOKEN --session ID --data FILE --out DIR TLS [--model FILE] [--seed S]
@@ -128,10 +133,19 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
         insecure: { type: 'boolean', default: false },
         credentials: { type: 'string' },
         'tls-dir': { type: 'string' },
+        limits: { type: 'string' },
       },
       FEDERATED_USAGE,
     );
     if (!values.state) throw new SynthgradError(`--state is required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
+    let limits = {};
+    try {
+      if (values.limits) limits = parseLimits(JSON.parse(readFileSync(values.limits, 'utf8')));
+      // Fail at start, with a clear message, rather than on every call.
+      new Credentials(values.credentials ?? credentialsFile(values.state));
+    } catch (e) {
+      throw new SynthgradError((e as Error).message, 'E_USAGE');
+    }
     if (values.mtls && values.insecure) throw new SynthgradError('--mtls and --insecure exclude each other', 'E_USAGE');
     const tls = serverTlsFiles(values.state, values['tls-dir']);
     if (!values.insecure && !existsSync(tls.cert)) {
@@ -149,6 +163,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
       credentials: serverCredentials(values.insecure ? 'insecure' : { cert: tls.cert, key: tls.key, clientCa: values.mtls ? tls.ca : undefined }),
       requireClientCertificate: values.mtls,
       credentialsPath: values.credentials,
+      server: limits,
     });
     const security = values.insecure ? 'PLAINTEXT' : values.mtls ? 'mutual TLS' : 'TLS';
     process.stdout.write(`coordinator listening on port ${running.port} (${security}, model ${sha256.slice(0, 12)}, state ${values.state})\n`);
@@ -175,6 +190,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
         epsilon: { type: 'string' },
         delta: { type: 'string' },
         clip: { type: 'string' },
+        'max-examples': { type: 'string' },
         'deadline-minutes': { type: 'string' },
         'text-length': { type: 'string' },
         model: { type: 'string' },
@@ -191,7 +207,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
       modelSha256: sha,
       syntheticPerClass: intFlag(values['per-class'], 'per-class', 30),
       preset: values.preset ?? 'cpu',
-      privacy: { epsilon: Number(values.epsilon ?? 0), delta: Number(values.delta ?? 0), clip: Number(values.clip ?? 1) },
+      privacy: { epsilon: Number(values.epsilon ?? 0), delta: Number(values.delta ?? 0), clip: Number(values.clip ?? 1), maxExamples: intFlag(values['max-examples'], 'max-examples', 1000) },
       minClients: intFlag(values['min-clients'], 'min-clients', clients.length),
       deadlineUnixMs: values['deadline-minutes'] ? Date.now() + Number(values['deadline-minutes']) * 60_000 : 0,
       seed: intFlag(values.seed, 'seed', 0, 0),
@@ -257,7 +273,7 @@ export interface SessionSpec {
   modelSha256: string;
   syntheticPerClass: number;
   preset: string;
-  privacy: { epsilon: number; delta: number; clip: number };
+  privacy: { epsilon: number; delta: number; clip: number; maxExamples?: number };
   minClients: number;
   deadlineUnixMs?: number;
   seed: number;
@@ -265,17 +281,20 @@ export interface SessionSpec {
   textLength: number;
 }
 
-/** Create a session as the operator; returns its id. */
+/**
+ * Create a session as the operator; returns its id. A coordinator that is not reachable yet (just
+ * starting, restarting) is retried with the shared backoff; any answer it gives is final.
+ */
 export async function createSession(address: string, token: string, channel: ChannelCredentials, spec: SessionSpec): Promise<string> {
   const client = new CoordinatorClient(address, channel);
   try {
-    const session = await new Promise<Session>((resolve, reject) =>
-      client.createSession(
-        { ...spec, task: specFromTask(spec.task), deadlineUnixMs: spec.deadlineUnixMs ?? 0 },
-        bearer(token),
-        (e, r) => (e ? reject(new SynthgradError(`create-session refused: ${e.details}`)) : resolve(r!)),
-      ),
-    );
+    const request = { ...spec, task: specFromTask(spec.task), privacy: { maxExamples: 0, ...spec.privacy }, deadlineUnixMs: spec.deadlineUnixMs ?? 0 };
+    const session = await retry(
+      () => new Promise<Session>((resolve, reject) => client.createSession(request, bearer(token), { deadline: new Date(Date.now() + 30_000) }, (e, r) => (e ? reject(e) : resolve(r!)))),
+      { retryable: isUnavailable, totalMs: 30_000, onRetry: (e, d) => process.stderr.write(`create-session: ${(e as { details?: string }).details}; retrying in ${(d / 1000).toFixed(1)}s\n`) },
+    ).catch((e: { code?: number; details?: string }) => {
+      throw typeof e.code === 'number' ? new SynthgradError(`create-session refused: ${e.details}`) : e;
+    });
     return session.id;
   } finally {
     client.close();

@@ -39,7 +39,7 @@ async function run(input: JobInput): Promise<void> {
       if (!id) continue;
       const part = uploads.read(id);
       for (let i = 0; i < sum.length; i++) sum[i] += part[i];
-      variance += (uploads.status(id)!.header.noiseStd ?? 0) ** 2;
+      variance += (uploads.committed(id).header.noiseStd ?? 0) ** 2;
     }
     // Counts are never sent; the cosine matching loss does not need them.
     return { target: { label: c, vocabSize: V, dModel: d, sum, count: 1, noiseStd: Math.sqrt(variance), clip: s.privacy?.clip ?? null }, textLength: s.textLength };

@@ -1,12 +1,15 @@
 /**
- * Durable sessions: one folder per session with its record (written atomically on every change)
- * and its contributions (an UploadStore). Everything survives a restart of the coordinator.
+ * Durable sessions: one folder per session with its record (written atomically and fsynced on
+ * every change) and its contributions (an UploadStore). Everything survives a restart of the
+ * coordinator; a record that was acknowledged is on disk.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SessionState, type CreateSessionRequest, type Session } from '@synthgrad/protocol';
+import { DomainError } from '../domain/errors.js';
 import { UploadStore } from '../uploads/upload-store.js';
+import { writeFileDurably } from '../uploads/durable-file.js';
 import type { UploadLimits } from '../uploads/validate-header.js';
 
 export interface SessionRecord {
@@ -14,11 +17,15 @@ export interface SessionRecord {
   /** Client ids allowed to join. */
   invited: string[];
   joined: string[];
-  /** clientId -> class index -> upload id of a complete contribution. */
+  /** clientId -> class index -> key ("client/upload") of a complete contribution. */
   contributions: Record<string, Record<number, string>>;
 }
 
+const SESSION_ID = /^s-[0-9a-f-]{36}$/;
+
 export class SessionStore {
+  private readonly stores = new Map<string, UploadStore>();
+
   constructor(
     readonly dir: string,
     private readonly limits?: UploadLimits,
@@ -27,9 +34,11 @@ export class SessionStore {
   }
 
   sessionDir(id: string): string {
+    if (!SESSION_ID.test(id)) throw new DomainError('invalid-argument', 'malformed session id');
     return join(this.dir, id);
   }
 
+  /** A new OPEN session from a request the lifecycle has validated. */
   create(req: CreateSessionRequest, now = Date.now()): SessionRecord {
     const id = `s-${randomUUID()}`;
     const rec: SessionRecord = {
@@ -63,24 +72,40 @@ export class SessionStore {
     const classes = rec.session.task?.labels.length ?? 0;
     rec.session.participants = rec.joined.length;
     rec.session.completeContributions = rec.joined.filter((c) => Object.keys(rec.contributions[c] ?? {}).length === classes).length;
-    const file = join(this.sessionDir(rec.session.id), 'session.json');
-    writeFileSync(`${file}.tmp`, JSON.stringify(rec, null, 2));
-    renameSync(`${file}.tmp`, file);
+    writeFileDurably(join(this.sessionDir(rec.session.id), 'session.json'), JSON.stringify(rec, null, 2));
   }
 
   get(id: string): SessionRecord | undefined {
-    if (!/^s-[0-9a-f-]{36}$/.test(id)) return undefined;
+    if (typeof id !== 'string' || !SESSION_ID.test(id)) return undefined;
     const file = join(this.sessionDir(id), 'session.json');
-    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as SessionRecord) : undefined;
+    if (!existsSync(file)) return undefined;
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as SessionRecord;
+    } catch {
+      throw new DomainError('data-loss', `the record of session ${id} is unreadable`);
+    }
   }
 
   list(): SessionRecord[] {
-    return readdirSync(this.dir)
-      .map((id) => this.get(id))
-      .filter((r): r is SessionRecord => r !== undefined);
+    const out: SessionRecord[] = [];
+    for (const id of readdirSync(this.dir)) {
+      try {
+        const r = this.get(id);
+        if (r) out.push(r);
+      } catch {
+        // an unreadable record is skipped here and reported when the session is asked for
+      }
+    }
+    return out;
   }
 
+  /** The session's upload store (one instance per session, so concurrent verifications of an upload are shared). */
   uploads(id: string): UploadStore {
-    return new UploadStore(join(this.sessionDir(id), 'uploads'), this.limits);
+    let u = this.stores.get(id);
+    if (!u) {
+      u = new UploadStore(join(this.sessionDir(id), 'uploads'), this.limits);
+      this.stores.set(id, u);
+    }
+    return u;
   }
 }

@@ -205,6 +205,12 @@ export interface PrivacyParams {
   delta: number;
   /** per-example L2 bound C; the sensitivity of a class sum */
   clip: number;
+  /**
+   * Most examples one participant may sum into one class contribution (0 in a request: the
+   * coordinator's default, 1000). With clip and the noise it fixes the largest and smallest norm
+   * an honest contribution can have; the coordinator refuses anything outside (INVALID_ARGUMENT).
+   */
+  maxExamples: number;
 }
 
 export interface Session {
@@ -277,11 +283,11 @@ export interface ContributionHeader {
   /** of the whole little-endian tensor payload */
   sha256: string;
   chunkCount: number;
-  /** the Gaussian noise the client added (sigma) */
+  /** the Gaussian noise the client added (sigma); must be the session's */
   noiseStd: number;
   /** the per-example bound the client applied */
   clip: number;
-  /** 0, or the resume point GetUploadStatus reported */
+  /** 0, or the resume point GetUploadStatus reported (chunk_count: all in) */
   firstChunk: number;
   /** norm of the payload as the client computed it (checked) */
   l2Norm: number;
@@ -302,7 +308,7 @@ export interface UploadAck {
   uploadId: string;
   /** contiguous chunks stored so far */
   chunksReceived: number;
-  /** all chunks in, sha256 and validation passed */
+  /** all chunks in, verified, and counted in the session (durably) */
   complete: boolean;
 }
 
@@ -618,7 +624,7 @@ export const TaskSpec: MessageFns<TaskSpec> = {
 };
 
 function createBasePrivacyParams(): PrivacyParams {
-  return { epsilon: 0, delta: 0, clip: 0 };
+  return { epsilon: 0, delta: 0, clip: 0, maxExamples: 0 };
 }
 
 export const PrivacyParams: MessageFns<PrivacyParams> = {
@@ -631,6 +637,9 @@ export const PrivacyParams: MessageFns<PrivacyParams> = {
     }
     if (message.clip !== 0) {
       writer.uint32(25).double(message.clip);
+    }
+    if (message.maxExamples !== 0) {
+      writer.uint32(32).uint32(message.maxExamples);
     }
     return writer;
   },
@@ -672,6 +681,14 @@ export const PrivacyParams: MessageFns<PrivacyParams> = {
             message.clip = reader.double();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxExamples = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -689,6 +706,11 @@ export const PrivacyParams: MessageFns<PrivacyParams> = {
       epsilon: isSet(object.epsilon) ? globalThis.Number(object.epsilon) : 0,
       delta: isSet(object.delta) ? globalThis.Number(object.delta) : 0,
       clip: isSet(object.clip) ? globalThis.Number(object.clip) : 0,
+      maxExamples: isSet(object.maxExamples)
+        ? globalThis.Number(object.maxExamples)
+        : isSet(object.max_examples)
+        ? globalThis.Number(object.max_examples)
+        : 0,
     };
   },
 
@@ -703,6 +725,9 @@ export const PrivacyParams: MessageFns<PrivacyParams> = {
     if (message.clip !== 0) {
       obj.clip = floatToJson(message.clip);
     }
+    if (message.maxExamples !== 0) {
+      obj.maxExamples = Math.round(message.maxExamples);
+    }
     return obj;
   },
 
@@ -714,6 +739,7 @@ export const PrivacyParams: MessageFns<PrivacyParams> = {
     message.epsilon = object.epsilon ?? 0;
     message.delta = object.delta ?? 0;
     message.clip = object.clip ?? 0;
+    message.maxExamples = object.maxExamples ?? 0;
     return message;
   },
 };
