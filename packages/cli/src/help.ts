@@ -55,6 +55,7 @@ what to make:
 
 method (docs/METHOD.md, "what this project changes"):
   --label-context on|off  project under the label-conditioned LM context (task.labelContext; default on)
+  --demonstrations N      the task's public demonstrations of the class put before it (default 4)
   --classifier-weight B   weight of the cross-entropy of the classifier the released targets imply
                           (with public LM-text statistics) in the X-step objective (default 1; 0 = off)
   --target-filter on|off  with --select, drop texts that classifier puts in another class (default on)

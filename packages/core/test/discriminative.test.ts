@@ -199,6 +199,7 @@ describe('on a tiny llama', () => {
 describe('task label context and the target filter', () => {
   it('fills the label name, verbaliser and label-blind prefix; a custom task that only names labels gets the default', () => {
     expect(labelContextText(SENTIMENT_TASK, 1)).toBe('A positive movie review:');
+    expect(labelContextText(SENTIMENT_TASK, 0, 1)).toBe('A negative movie review: a tedious , clumsy mess with nothing to say .\nA negative movie review:');
     const custom = validateTask({ suffix: ' Topic:', labels: [{ value: 'a', name: 'sports', verbalizer: ' sport' }, { value: 'b', name: 'politics', verbalizer: ' politics' }] }, 't.json');
     expect(labelContextText(custom, 0)).toBe('Here is a sports example. The');
     expect(() => validateTask({ suffix: ' x', labelContext: 'no label here', labels: custom.labels }, 't.json')).toThrow(/t\.json: "labelContext" must name the label/);

@@ -32,6 +32,7 @@ export const METHOD_KEYS = {
   'init-norm': 'settings.initNorm',
   init: 'settings.init',
   'label-context': 'method.labelContext',
+  demonstrations: 'method.demonstrations',
   'classifier-weight': 'method.classifierWeight',
   'target-filter': 'method.targetFilter',
   'public-texts': 'method.publicTexts',
@@ -65,6 +66,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   s.init = r.oneOf('init', ['lm', 'random'] as const, s.init);
   const m = preset.method;
   m.labelContext = r.oneOf('label-context', ['on', 'off'] as const, m.labelContext ? 'on' : 'off') === 'on';
+  m.demonstrations = r.int('demonstrations', m.demonstrations, 0);
   m.classifierWeight = r.positive('classifier-weight', m.classifierWeight, true)!;
   m.targetFilter = r.oneOf('target-filter', ['on', 'off'] as const, m.targetFilter ? 'on' : 'off') === 'on';
   m.publicTexts = r.int('public-texts', m.publicTexts, 2);

@@ -10,6 +10,8 @@ import { SynthgradError } from '../util/errors.js';
 export interface MethodSettings {
   /** Project (and initialise) under the label-conditioned context (task.labelContext), not the label-blind contextPrefix. */
   labelContext: boolean;
+  /** With labelContext: how many of the task's public demonstrations of the class precede it. */
+  demonstrations: number;
   /** beta: weight of the target classifier's cross-entropy in the X-step objective (0: plain matching). */
   classifierWeight: number;
   /** Selection drops texts the target classifier assigns to another class. */
@@ -21,10 +23,10 @@ export interface MethodSettings {
 }
 
 /** The reference method: per-class matching, label-blind projection. */
-export const REFERENCE_METHOD: MethodSettings = { labelContext: false, classifierWeight: 0, targetFilter: false, publicTexts: 256, shrinkage: 0.2 };
+export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, classifierWeight: 0, targetFilter: false, publicTexts: 256, shrinkage: 0.2 };
 
 /** The default: every change that measured better (docs/METHOD.md, "Measured"). */
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, classifierWeight: 1, targetFilter: true, publicTexts: 256, shrinkage: 0.2 };
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 1, targetFilter: true, publicTexts: 256, shrinkage: 0.2 };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };

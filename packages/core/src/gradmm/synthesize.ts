@@ -57,6 +57,15 @@ export interface SynthesisResult {
   targetClassifier: { separation: number; weightSums: number[] } | null;
 }
 
+/** The label context with as many demonstrations as fit before `room` more tokens in the model's context. */
+function fittingLabelContext(rt: LoadedModel, task: Task, c: number, demonstrations: number, room: number): number[] {
+  for (let k = demonstrations; k > 0; k--) {
+    const ids = rt.tokenizer.encode(labelContextText(task, c, k));
+    if (ids.length + room <= rt.config.contextLength) return ids;
+  }
+  return rt.tokenizer.encode(labelContextText(task, c, 0));
+}
+
 /**
  * The classifier implied by the targets of every class plus public statistics (post-processing:
  * no privacy cost). Public texts are sampled after the label-blind context at the classes' mean
@@ -120,7 +129,7 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
   {
     for (const [c, plan] of plans.entries()) {
       const label = task.labels[c];
-      const context = method.labelContext ? rt.tokenizer.encode(labelContextText(task, c)) : toks.contextPrefix;
+      const context = method.labelContext ? fittingLabelContext(rt, task, c, method.demonstrations, plan.textLength + toks.syntheticSuffix.length) : toks.contextPrefix;
       const projector = new Projector(rt.model, allowed, opts.settings.topK, context);
       const term = classifier && method.classifierWeight > 0 ? { classifier, classIndex: c, weight: method.classifierWeight } : undefined;
       const loss = new MatchingLoss(rt.model, plan.target, toks.labelTokens[c], opts.distance, term);

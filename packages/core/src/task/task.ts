@@ -26,7 +26,7 @@ export interface Task {
   sentenceEnd?: string;
   /** Instruction for the LM label-consistency check. */
   instruction: string;
-  /** Fixed demonstrations for the label-consistency check. */
+  /** Public, hand-written demonstrations (part of the task, never private data): the label check uses them, and the label-conditioned projection context puts those of the class before it. */
   demonstrations: { text: string; label: string | number }[];
   /** Label-blind LM context: public text for the projection's statistics, and the projection's
    * context when label conditioning is off (ref fallback: "The"). */
@@ -43,13 +43,20 @@ export interface Task {
 /** For a task that only names its labels. */
 export const DEFAULT_LABEL_CONTEXT = 'Here is a {label} example. {contextPrefix}';
 
-/** The projection context for class `c`. */
-export function labelContextText(task: Task, c: number): string {
+/**
+ * The projection context for class `c`: up to `demonstrations` of the task's own (public)
+ * demonstrations of that class, each after the label context, then the label context itself:
+ * "A positive movie review: warm , funny and full of life .\nA positive movie review:". A small
+ * LM follows such a pattern far more readily than an instruction.
+ */
+export function labelContextText(task: Task, c: number, demonstrations = 0): string {
   const l = task.labels[c];
-  return (task.labelContext ?? DEFAULT_LABEL_CONTEXT)
+  const head = (task.labelContext ?? DEFAULT_LABEL_CONTEXT)
     .replaceAll('{label}', l.name)
     .replaceAll('{verbalizer}', l.verbalizer.trim())
     .replaceAll('{contextPrefix}', task.contextPrefix);
+  const demos = task.demonstrations.filter((d) => String(d.label) === String(l.value)).slice(0, demonstrations);
+  return demos.map((d) => `${head} ${d.text.trim()}\n`).join('') + head;
 }
 
 export const SENTIMENT_TASK: Task = {
