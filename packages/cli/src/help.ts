@@ -60,7 +60,9 @@ method (docs/METHOD.md, "what this project changes"):
                           (with public LM-text statistics) in the X-step objective (default 1; 0 = off)
   --target-filter on|off  with --select, drop texts that classifier puts in another class (default on)
   --public-texts N        public LM-sampled texts behind the statistics (default 256)
-  --shrinkage A           shrinkage of their covariance toward the identity, 0 < A < 1 (default 0.2)
+  --discriminant head|lda the target classifier: the LM's verbaliser rows calibrated by the targets'
+                          class means (head, default), or their whitened contrast (lda)
+  --shrinkage A           lda: shrinkage of the public covariance toward the identity (default 0.2)
 
 privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise

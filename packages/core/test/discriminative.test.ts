@@ -102,7 +102,7 @@ function gaussianWorld(seed: number) {
 describe('target classifier', () => {
   it('recovers the class sums without counts and classifies fresh states like LDA', () => {
     const w = gaussianWorld(3);
-    const clf = buildTargetClassifier(w.targets, w.labelTokens, w.stats, { shrinkage: 0 });
+    const clf = buildTargetClassifier(w.targets, w.labelTokens, w.stats, { discriminant: 'lda', shrinkage: 0 });
     for (const s of clf.weightSums) expect(s).toBeGreaterThan(0.9 * 0.9 * w.n);
     for (const s of clf.weightSums) expect(s).toBeLessThan(1.1 * 0.9 * w.n);
     let right = 0;
@@ -122,7 +122,25 @@ describe('target classifier', () => {
     const w = gaussianWorld(4);
     expect(() => buildTargetClassifier(w.targets.slice(0, 1), [1], w.stats)).toThrow(/at least two classes/);
     expect(() => buildTargetClassifier(w.targets, [1], w.stats)).toThrow(/label tokens/);
-    expect(() => buildTargetClassifier(w.targets, w.labelTokens, w.stats, { shrinkage: 1 })).toThrow(/shrinkage/);
+    expect(() => buildTargetClassifier(w.targets, w.labelTokens, w.stats, { discriminant: 'lda', shrinkage: 1 })).toThrow(/shrinkage/);
+    expect(() => buildTargetClassifier(w.targets, w.labelTokens, w.stats)).toThrow(/needs the 2 head rows/);
+  });
+
+  it("'head': the given rows, with the boundary through the mean of the estimated class means", () => {
+    const w = gaussianWorld(5);
+    const rows = [Float32Array.from({ length: w.d }, (_, k) => (k === 5 ? -1 : k === 0 ? 0.1 : 0)), Float32Array.from({ length: w.d }, (_, k) => (k === 5 ? 1 : k === 0 ? 0.3 : 0))];
+    const clf = buildTargetClassifier(w.targets, w.labelTokens, w.stats, { headRows: rows });
+    expect(clf.discriminant).toBe('head');
+    // Weights are the rows (up to the common temperature), and the class-mean midpoint scores a tie.
+    const tau = clf.weights[5 * 2 + 1] / rows[1][5];
+    for (let k = 0; k < w.d; k++) for (let c = 0; c < 2; c++) expect(clf.weights[k * 2 + c]).toBeCloseTo(tau * rows[c][k], 6);
+    const means = w.targets.map((t, c) => {
+      const r = Array.from(t.sum.subarray(w.labelTokens[c] * w.d, (w.labelTokens[c] + 1) * w.d), (x) => -x);
+      return r.map((x) => x / clf.weightSums[c]);
+    });
+    const mid = Float32Array.from(means[0].map((x, k) => (x + means[1][k]) / 2));
+    const [z] = classifyStates(clf, mid, 1);
+    expect(z[1] - z[0]).toBeCloseTo(0, 4);
   });
 });
 
@@ -157,7 +175,7 @@ describe('on a tiny llama', () => {
   });
 
   it('matching loss with the classifier term equals autodiff of materialised G_syn plus explicit cross-entropy', () => {
-    const clf = buildTargetClassifier(targets, [7, 9], stats);
+    const clf = buildTargetClassifier(targets, [7, 9], stats, { discriminant: 'lda' });
     const beta = 0.7;
     const c = 1;
     const loss = new MatchingLoss(rt.model, targets[c], 9, 'cosine', { classifier: clf, classIndex: c, weight: beta });

@@ -62,7 +62,7 @@ export interface QualityResult {
   judge: { test_accuracy: number; trained_on: number };
   on_label: { kept: number; kept_on_label: number; rate: number; generated: number; generated_on_label_rate: number };
   selection: unknown;
-  target_classifier: { separation: number; weightSums: number[] } | null;
+  target_classifier: { separation: number; weightSums: number[]; discriminant: string } | null;
   seconds_per_synthetic_example: number;
   synthetic_examples: { label: string; text: string }[];
 }

@@ -37,6 +37,7 @@ export const METHOD_KEYS = {
   'target-filter': 'method.targetFilter',
   'public-texts': 'method.publicTexts',
   shrinkage: 'method.shrinkage',
+  discriminant: 'method.discriminant',
 } as const satisfies Record<string, KeyPath<GenerateConfig>>;
 
 export const METHOD_OPTIONS = Object.fromEntries(Object.keys(METHOD_KEYS).map((k) => [k, { type: 'string' as const }])) as {
@@ -71,6 +72,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.targetFilter = r.oneOf('target-filter', ['on', 'off'] as const, m.targetFilter ? 'on' : 'off') === 'on';
   m.publicTexts = r.int('public-texts', m.publicTexts, 2);
   m.shrinkage = r.between('shrinkage', 0, 1) ?? m.shrinkage;
+  m.discriminant = r.oneOf('discriminant', ['head', 'lda'] as const, m.discriminant);
   const privacy = { clip: r.positive('clip'), epsilon: r.positive('epsilon'), delta: r.between('delta', 0, 1) };
   if ((privacy.epsilon === undefined) !== (privacy.delta === undefined)) r.fail(privacy.epsilon === undefined ? 'delta' : 'epsilon', `needs ${r.label(privacy.epsilon === undefined ? 'epsilon' : 'delta')} too (differential privacy takes both)`);
   if (privacy.epsilon !== undefined && privacy.clip === undefined) r.fail('epsilon', `needs ${r.label('clip')} (the per-example norm bound) too`);

@@ -18,15 +18,17 @@ export interface MethodSettings {
   targetFilter: boolean;
   /** Public LM-sampled texts behind the hidden-state statistics. */
   publicTexts: number;
-  /** Shrinkage of the public covariance toward a multiple of the identity. */
+  /** 'head': the calibrated zero-shot verbaliser classifier (default); 'lda': the whitened contrast. */
+  discriminant: 'head' | 'lda';
+  /** Shrinkage of the public covariance toward a multiple of the identity ('lda'). */
   shrinkage: number;
 }
 
 /** The reference method: per-class matching, label-blind projection. */
-export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, classifierWeight: 0, targetFilter: false, publicTexts: 256, shrinkage: 0.2 };
+export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'head', shrinkage: 0.2 };
 
 /** The default: every change that measured better (docs/METHOD.md, "Measured"). */
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 1, targetFilter: true, publicTexts: 256, shrinkage: 0.2 };
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 1, targetFilter: true, publicTexts: 256, discriminant: 'head', shrinkage: 0.2 };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };

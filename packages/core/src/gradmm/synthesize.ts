@@ -54,7 +54,7 @@ export interface SynthesisResult {
   adamSteps: number;
   method: MethodSettings;
   /** The classifier the released targets imply (null with one class), and how far apart it puts the classes. */
-  targetClassifier: { separation: number; weightSums: number[] } | null;
+  targetClassifier: { separation: number; weightSums: number[]; discriminant: string } | null;
 }
 
 /** The label context with as many demonstrations as fit before `room` more tokens in the model's context. */
@@ -75,7 +75,8 @@ export function targetClassifierFor(rt: LoadedModel, task: Task, plans: ClassPla
   const toks = taskTokens(task, rt.tokenizer);
   const length = Math.max(2, Math.round(plans.reduce((a, p) => a + p.textLength, 0) / plans.length));
   const stats = publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowedTokenIds(rt.tokenizer)), length, count: method.publicTexts, seed });
-  const classifier = buildTargetClassifier(plans.map((p) => p.target), toks.labelTokens, stats, { shrinkage: method.shrinkage });
+  const headRows = tf.tidy(() => tf.transpose(rt.model.headColumns(toks.labelTokens)).arraySync() as number[][]).map((r) => Float32Array.from(r));
+  const classifier = buildTargetClassifier(plans.map((p) => p.target), toks.labelTokens, stats, { discriminant: method.discriminant, headRows, shrinkage: method.shrinkage });
   return { classifier, stats };
 }
 
@@ -178,5 +179,5 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
     }
   }
   if (out.length === 0) throw new SynthgradError('nothing was generated');
-  return { examples: out, timings, adamSteps, method, targetClassifier: classifier ? { separation: classifier.separation, weightSums: classifier.weightSums } : null };
+  return { examples: out, timings, adamSteps, method, targetClassifier: classifier ? { separation: classifier.separation, weightSums: classifier.weightSums, discriminant: classifier.discriminant } : null };
 }
