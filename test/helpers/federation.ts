@@ -42,6 +42,8 @@ export interface CoordinatorProcess {
   port: number;
   address: string;
   stderr: () => string;
+  /** What it printed on stdout so far (the listening line, the status page's address). */
+  stdout: () => string;
   exited: Promise<number | null>;
 }
 
@@ -56,7 +58,7 @@ export function startCoordinatorProcess(state: string, model: string, extra: str
     proc.stdout!.on('data', (d) => {
       out += d;
       const m = /listening on port (\d+)/.exec(out);
-      if (m) resolve({ proc, port: Number(m[1]), address: `127.0.0.1:${m[1]}`, stderr: () => err, exited });
+      if (m) resolve({ proc, port: Number(m[1]), address: `127.0.0.1:${m[1]}`, stderr: () => err, stdout: () => out, exited });
     });
     void exited.then((code) => reject(new Error(`coordinator exited with ${code}: ${err}`)));
   });

@@ -129,7 +129,7 @@ async function followJob(client: CoordinatorClient, md: () => ReturnType<typeof 
       s.on('data', (e: SessionEvent) => {
         b.reset();
         log(`session ${SessionState[e.state]} ${(e.progress * 100).toFixed(0)}% ${e.message}`);
-        if (e.state === SessionState.SESSION_STATE_FAILED || e.state === SessionState.SESSION_STATE_EXPIRED) reject(new Error(`session ${SessionState[e.state]}: ${e.message}`));
+        if (e.state === SessionState.SESSION_STATE_FAILED || e.state === SessionState.SESSION_STATE_EXPIRED || e.state === SessionState.SESSION_STATE_CANCELLED) reject(new Error(`session ${SessionState[e.state]}: ${e.message}`));
       });
       s.on('end', () => resolve(undefined));
       s.on('error', (e: ServiceError) => resolve(e));

@@ -23,8 +23,9 @@ function world(now = () => Date.now()) {
   const store = new SessionStore(mkdtempSync(join(tmpdir(), 'synthgrad-life-')));
   const started: string[] = [];
   const events: [string, SessionEvent][] = [];
-  const lifecycle = new SessionLifecycle(store, model, { startJob: (r: SessionRecord) => started.push(r.session.id), publish: (id, e) => events.push([id, e]) }, now);
-  return { store, lifecycle, intake: new UploadIntake(lifecycle), started, events };
+  const stopped: string[] = [];
+  const lifecycle = new SessionLifecycle(store, model, { startJob: (r: SessionRecord) => started.push(r.session.id), stopJob: (id) => stopped.push(id), publish: (id, e) => events.push([id, e]) }, now);
+  return { store, lifecycle, intake: new UploadIntake(lifecycle), started, stopped, events };
 }
 
 const request = (over: Partial<CreateSessionRequest> = {}): CreateSessionRequest => ({
@@ -170,7 +171,7 @@ describe('contribution intake after a crash', () => {
     uploads.begin({ clientId: 'alpha', uploadId: 'class-1-upload' }, header(s.id, 1), target);
     uploads.writeChunk({ clientId: 'alpha', uploadId: 'class-1-upload' }, 0, bytes);
     expect(w.store.get(s.id)!.contributions).toEqual({});
-    const again = new UploadIntake(new SessionLifecycle(new SessionStore(w.store.dir), model, { startJob: () => {}, publish: () => {} }));
+    const again = new UploadIntake(new SessionLifecycle(new SessionStore(w.store.dir), model, { startJob: () => {}, stopJob: () => {}, publish: () => {} }));
     expect(await again.reconcile()).toBe(2);
     expect(new SessionStore(w.store.dir).get(s.id)!.contributions).toEqual({ alpha: { 0: 'alpha/class-0-upload', 1: 'alpha/class-1-upload' } });
     expect(await again.reconcile()).toBe(0);

@@ -35,10 +35,11 @@ export const FEDERATED_USAGE = `usage:
       issue a credential (printed once; only its hash is stored in DIR/credentials.json) and, when
       DIR/tls has a CA, a client certificate bundle (ca.pem, cert.pem, key.pem; default DIR/tls/clients/NAME)
   synthgrad coordinator start --state DIR [--address 127.0.0.1:50051] [--model FILE] [--mtls | --insecure]
-      [--credentials FILE] [--tls-dir DIR] [--limits FILE]
+      [--credentials FILE] [--tls-dir DIR] [--limits FILE] [--status-port N [--status-host H]]
       serve sessions over TLS (DIR/tls, server.pem + server-key.pem + ca.pem); --mtls also requires
       client certificates; state (sessions, contributions, checkpoints, results) lives in DIR;
-      --limits: a JSON object overriding connection, call and clean-up limits (see the README)
+      --limits: a JSON object overriding connection, call and clean-up limits (see the README);
+      --status-port: a read-only HTTP status page (/ and /status.json) on H:N (default H 127.0.0.1)
   synthgrad coordinator create-session --address HOST:PORT TOKEN --clients a,b,c TLS
       [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu|paper] [--seed S]
       [--epsilon E --delta D] [--clip C] [--max-examples N] [--deadline-minutes M] [--text-length L] [--model FILE]
@@ -46,16 +47,33 @@ export const FEDERATED_USAGE = `usage:
       class sum, which with --clip and the noise fixes the norm every contribution is checked against
   synthgrad coordinator health --address HOST:PORT TLS [--service NAME]
       query the gRPC health service; exit 0 when SERVING
+  synthgrad coordinator sessions --address HOST:PORT TOKEN TLS [--json]
+      every session (operator): state, quorum, deadline, job progress, and each invited
+      participant's uploads per class (complete, partial CHUNKS/TOTAL, or none)
+  synthgrad coordinator session ID --address HOST:PORT TOKEN TLS [--json]
+      one session in detail, with its recent log
+  synthgrad coordinator stop ID --address HOST:PORT TOKEN TLS [--reason TEXT]
+      cancel an OPEN or RUNNING session (operator): its job ends, its watchers and clients are told
+  synthgrad coordinator logs ID --address HOST:PORT TOKEN TLS [--follow]
+      the session's recent events; --follow then streams its progress until it ends
+      (exit 0 when the session is DONE, 1 when it FAILED, EXPIRED or was CANCELLED)
   synthgrad client run --address HOST:PORT TOKEN --session ID --data FILE --out DIR TLS [--model FILE] [--seed S]
       join, upload noisy per-class gradient sums, wait for the job, download the synthetic data
 
   TOKEN = --token T | --token-file FILE | $SYNTHGRAD_TOKEN (a file or the environment keeps it out of ps)
-  TLS = --tls DIR (a bundle from add-client) | --ca FILE [--cert FILE --key FILE] | --insecure (plaintext, loopback tests only)`;
+  TLS = --tls DIR (a bundle from add-client) | --ca FILE [--cert FILE --key FILE] | --insecure (plaintext, loopback tests only)
 
-const TOKEN_FLAGS = { token: { type: 'string' }, 'token-file': { type: 'string' } } as const;
+examples:
+  synthgrad coordinator start --state st --mtls --status-port 8080      # page on http://127.0.0.1:8080/
+  synthgrad coordinator sessions --address localhost:50051 --token-file op.token --tls st/tls/clients/op
+  synthgrad coordinator session s-1234... --address localhost:50051 --token-file op.token --tls st/tls/clients/op --json
+  synthgrad coordinator logs s-1234... --follow --address localhost:50051 --token-file op.token --tls st/tls/clients/op
+  synthgrad coordinator stop s-1234... --reason "wrong task" --address localhost:50051 --token-file op.token --tls st/tls/clients/op`;
+
+export const TOKEN_FLAGS = { token: { type: 'string' }, 'token-file': { type: 'string' } } as const;
 
 /** The caller's bearer token: --token, else --token-file, else $SYNTHGRAD_TOKEN. */
-function tokenFromFlags(v: { token?: string; 'token-file'?: string }): string {
+export function tokenFromFlags(v: { token?: string; 'token-file'?: string }): string {
   if (v.token && v['token-file']) throw new SynthgradError('give --token or --token-file, not both', 'E_USAGE');
   if (v.token) return v.token;
   if (v['token-file']) {
@@ -70,7 +88,7 @@ function tokenFromFlags(v: { token?: string; 'token-file'?: string }): string {
 }
 
 /** Flags that choose how a caller secures its connection to the coordinator. */
-const TLS_FLAGS = {
+export const TLS_FLAGS = {
   tls: { type: 'string' },
   ca: { type: 'string' },
   cert: { type: 'string' },
@@ -78,7 +96,7 @@ const TLS_FLAGS = {
   insecure: { type: 'boolean', default: false },
 } as const;
 
-function channelFromFlags(v: { tls?: string; ca?: string; cert?: string; key?: string; insecure?: boolean }): ChannelCredentials {
+export function channelFromFlags(v: { tls?: string; ca?: string; cert?: string; key?: string; insecure?: boolean }): ChannelCredentials {
   try {
     return channelCredentials({ bundle: v.tls, ca: v.ca, cert: v.cert, key: v.key, insecure: v.insecure });
   } catch (e) {
@@ -88,6 +106,7 @@ function channelFromFlags(v: { tls?: string; ca?: string; cert?: string; key?: s
 
 export async function coordinatorCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
+  if (sub === 'sessions' || sub === 'session' || sub === 'stop' || sub === 'logs') return (await import('./operate.js')).operateCommand(sub, rest);
   if (sub === 'tls-init') {
     const { values } = parse(rest, { state: { type: 'string' }, hosts: { type: 'string' }, force: { type: 'boolean', default: false } }, FEDERATED_USAGE);
     if (!values.state) throw new SynthgradError(`--state is required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
@@ -134,6 +153,8 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
         credentials: { type: 'string' },
         'tls-dir': { type: 'string' },
         limits: { type: 'string' },
+        'status-port': { type: 'string' },
+        'status-host': { type: 'string' },
       },
       FEDERATED_USAGE,
     );
@@ -151,6 +172,9 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     if (!values.insecure && !existsSync(tls.cert)) {
       throw new SynthgradError(`no TLS certificate in ${values['tls-dir'] ?? tlsDir(values.state)}: run "synthgrad coordinator tls-init --state ${values.state}" first, or pass --insecure (plaintext, loopback tests only)`, 'E_USAGE');
     }
+    // Checked before the model loads. Loopback unless told: the page shows no secrets, but it is an inventory of sessions.
+    const statusHost = values['status-host'] ?? '127.0.0.1';
+    const statusAddress = values['status-port'] === undefined ? undefined : `${statusHost.includes(':') ? `[${statusHost}]` : statusHost}:${intFlag(values['status-port'], 'status-port', 0, 0)}`;
     const modelPath = resolveModelPath(values.model);
     const config = configFromGGUF(await GGUFFile.open(modelPath));
     const sha256 = await sha256File(modelPath);
@@ -164,9 +188,11 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
       requireClientCertificate: values.mtls,
       credentialsPath: values.credentials,
       server: limits,
+      statusAddress,
     });
     const security = values.insecure ? 'PLAINTEXT' : values.mtls ? 'mutual TLS' : 'TLS';
     process.stdout.write(`coordinator listening on port ${running.port} (${security}, model ${sha256.slice(0, 12)}, state ${values.state})\n`);
+    if (running.status) process.stdout.write(`status page on http://${statusAddress!.replace(/:\d+$/, '')}:${running.status.port}/ (read-only)\n`);
     const stop = async () => {
       await running.close();
       process.exit(0);

@@ -26,6 +26,14 @@ export class JobRunner extends EventEmitter {
     return this.running.has(sessionId);
   }
 
+  /** End one session's job; no message is emitted for it (the caller already decided its outcome). */
+  async stop(sessionId: string): Promise<void> {
+    const w = this.running.get(sessionId);
+    if (!w) return;
+    this.running.delete(sessionId); // first, so the worker's exit is not reported as a failure
+    await w.terminate();
+  }
+
   async stopAll(): Promise<void> {
     await Promise.all([...this.running.values()].map((w) => w.terminate()));
     this.running.clear();

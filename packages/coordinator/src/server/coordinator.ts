@@ -6,7 +6,7 @@
  */
 import { HealthImplementation } from 'grpc-health-check';
 import { Server, type ServerCredentials } from '@grpc/grpc-js';
-import { CoordinatorService } from '@synthgrad/protocol';
+import { CoordinatorService, SessionState, type SessionEvent } from '@synthgrad/protocol';
 import { credentialsFile } from '../auth/credentials.js';
 import { SessionStore, type SessionRecord } from '../sessions/session-store.js';
 import { SessionLifecycle, type ModelInfo } from '../sessions/lifecycle.js';
@@ -21,6 +21,9 @@ import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.js';
 import { listen, parseAddress, type Listener } from './listener.js';
 import type { Logger } from './status.js';
 import { WatchHub } from './watch-hub.js';
+import { startStatusServer, type StatusServer } from './status-http.js';
+import { SessionLog } from '../ops/session-log.js';
+import { SessionView } from '../ops/session-view.js';
 
 export { credentialsFile };
 
@@ -38,6 +41,8 @@ export interface CoordinatorOptions {
   server?: Partial<ServerLimits>;
   /** Where operational messages go (default stderr). */
   log?: Logger;
+  /** HOST:PORT of the read-only HTTP status page (off unless given; see server/status-http.ts). */
+  statusAddress?: string;
 }
 
 export class Coordinator {
@@ -46,6 +51,9 @@ export class Coordinator {
   readonly intake: UploadIntake;
   readonly jobs = new JobRunner();
   readonly watchers: WatchHub;
+  /** Recent events per session and the operator's view of sessions (RPCs and the status page). */
+  readonly events = new SessionLog();
+  readonly view: SessionView;
   readonly limits: ServerLimits;
   readonly log: Logger;
 
@@ -55,10 +63,18 @@ export class Coordinator {
     this.sessions = new SessionStore(`${opts.stateDir}/sessions`, opts.limits ?? DEFAULT_LIMITS);
     this.watchers = new WatchHub(this.log);
     const startJob = (rec: SessionRecord) => this.jobs.start({ sessionsDir: this.sessions.dir, sessionId: rec.session.id, modelPath: opts.modelPath, backend: opts.backend });
+    const publish = (id: string, e: SessionEvent) => {
+      this.events.record(id, e);
+      this.watchers.publish(id, e);
+    };
     this.lifecycle = new SessionLifecycle(this.sessions, opts.model, {
       startJob,
-      publish: (id, e) => this.watchers.publish(id, e),
+      stopJob: (id) => this.guard('stopping a job', () => this.jobs.stop(id)),
+      publish,
+      note: (id, state, line) => this.events.note(id, state, line),
     });
+    this.publish = publish;
+    this.view = new SessionView({ store: this.sessions, progress: (id) => this.watchers.last(id), log: this.events });
     this.intake = new UploadIntake(this.lifecycle);
     this.jobs.on('message', (id: string, m: JobMessage) => this.guard('job message', () => this.onJobMessage(id, m)));
     // A job that was running when the coordinator stopped resumes from its checkpoint.
@@ -75,10 +91,13 @@ export class Coordinator {
     }
   }
 
+  private readonly publish: (id: string, e: SessionEvent) => void;
+
   private onJobMessage(id: string, m: JobMessage): void {
     if (m.type === 'progress') {
+      // A tick that was in flight when the session was stopped is dropped: the session has ended.
       const state = this.sessions.get(id)?.session.state;
-      if (state !== undefined) this.watchers.publish(id, { state, progress: m.fraction, etaSeconds: 0, message: m.message });
+      if (state === SessionState.SESSION_STATE_RUNNING) this.publish(id, { state, progress: m.fraction, etaSeconds: 0, message: m.message });
     } else if (m.type === 'done') this.lifecycle.onJobFinished(id, { ok: true, examples: m.examples });
     else this.lifecycle.onJobFinished(id, { ok: false, message: m.message });
   }
@@ -104,6 +123,7 @@ export class Coordinator {
   service() {
     return coordinatorService({
       lifecycle: this.lifecycle,
+      view: this.view,
       intake: this.intake,
       watchers: this.watchers,
       credentialsPath: this.opts.credentialsPath ?? credentialsFile(this.opts.stateDir),
@@ -120,6 +140,8 @@ export interface RunningCoordinator {
   port: number;
   calls: CallLimiter;
   listener: Listener;
+  /** The status page, when statusAddress was given. */
+  status?: StatusServer;
   close(): Promise<void>;
 }
 
@@ -146,6 +168,9 @@ export async function startCoordinator(opts: CoordinatorOptions & { address: str
   const committed = await coordinator.reconcile();
   if (committed) coordinator.log(`reconciled ${committed} complete upload(s) found on disk`);
   const listener = await listen(server, opts.credentials, { ...parseAddress(opts.address), maxConnections: l.maxConnections, handshakeTimeoutMs: l.handshakeTimeoutMs });
+  const status = opts.statusAddress
+    ? await startStatusServer({ ...parseAddress(opts.statusAddress), sessions: () => coordinator.view.all(), log: coordinator.log })
+    : undefined;
   const timer = setInterval(() => coordinator.tick(), Math.min(1000, l.sweepIntervalMs));
   return {
     coordinator,
@@ -153,8 +178,10 @@ export async function startCoordinator(opts: CoordinatorOptions & { address: str
     port: listener.port,
     calls,
     listener,
+    status,
     close: async () => {
       clearInterval(timer);
+      await status?.close();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(HEALTH_SERVICE_NAME, 'NOT_SERVING');
       await coordinator.jobs.stopAll();

@@ -14,6 +14,7 @@ import { authenticate } from '../auth/authenticate.js';
 import { DomainError, invalidArgument } from '../domain/errors.js';
 import { TERMINAL, type SessionLifecycle } from '../sessions/lifecycle.js';
 import type { UploadIntake } from '../sessions/intake.js';
+import type { SessionView } from '../ops/session-view.js';
 import { isUndecodable } from './decode-guard.js';
 import { toServiceError, type Logger } from './status.js';
 import { uploadStreamHandler } from './upload-stream.js';
@@ -28,6 +29,7 @@ interface Caller {
 
 export interface ServiceDeps {
   lifecycle: SessionLifecycle;
+  view: SessionView;
   intake: UploadIntake;
   watchers: WatchHub;
   credentialsPath: string;
@@ -85,6 +87,9 @@ export function coordinatorService(d: ServiceDeps): CoordinatorServer {
   return {
     createSession: unary((req, who) => d.lifecycle.create(who, req)),
     listSessions: unary((_req, who) => ({ sessions: d.lifecycle.list(who) })),
+    listSessionDetails: unary((_req, who) => ({ sessions: d.view.list(who) })),
+    describeSession: unary((req, who) => d.view.describe(who, req.sessionId)),
+    stopSession: unary((req, who) => d.lifecycle.stop(who, req.sessionId, req.reason)),
     getSession: unary((req, who) => d.lifecycle.visible(who, req.sessionId).session),
     joinSession: unary((req, who) => ({ session: d.lifecycle.join(who, req.sessionId, req.modelSha256) })),
     getUploadStatus: unary((req, who) => {

@@ -6,7 +6,8 @@
  *
  * States: OPEN -> RUNNING (every joined client complete and at least min_clients, or the deadline
  * with at least min_clients complete) -> DONE | FAILED; OPEN -> EXPIRED (deadline without the
- * minimum). Only OPEN sessions take joins and uploads.
+ * minimum); OPEN | RUNNING -> CANCELLED (the operator's stop). Only OPEN sessions take joins and
+ * uploads.
  */
 import { SessionState, type CreateSessionRequest, type Session, type SessionEvent } from '@synthgrad/protocol';
 import { DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied, quote } from '../domain/errors.js';
@@ -21,16 +22,25 @@ export interface ModelInfo {
   dModel: number;
 }
 
-/** What the lifecycle asks of its host: run a job, tell watchers. */
+/** What the lifecycle asks of its host: run a job, stop one, tell watchers. */
 export interface LifecycleHooks {
   startJob(rec: SessionRecord): void;
+  /** End the session's job if one runs (a no-op otherwise); its outcome is no longer wanted. */
+  stopJob(sessionId: string): void;
   publish(sessionId: string, event: SessionEvent): void;
+  /** An event worth an operator's log line that watchers need not hear (a join, a counted class). */
+  note?(sessionId: string, state: SessionState, line: string): void;
 }
 
 /** Without a value in the request: the most examples one participant may sum into a class. */
 export const DEFAULT_MAX_EXAMPLES = 1000;
 
-export const TERMINAL: ReadonlySet<SessionState> = new Set([SessionState.SESSION_STATE_DONE, SessionState.SESSION_STATE_FAILED, SessionState.SESSION_STATE_EXPIRED]);
+export const TERMINAL: ReadonlySet<SessionState> = new Set([
+  SessionState.SESSION_STATE_DONE,
+  SessionState.SESSION_STATE_FAILED,
+  SessionState.SESSION_STATE_EXPIRED,
+  SessionState.SESSION_STATE_CANCELLED,
+]);
 
 const stateName = (s: SessionState) => SessionState[s] ?? String(s);
 
@@ -57,7 +67,9 @@ export class SessionLifecycle {
     for (const c of req.clientIds) checkClientId(c);
     // The session fixes the bound every contribution is checked against (domain/contribution-bound.ts).
     const privacy = { ...p, maxExamples: p.maxExamples || DEFAULT_MAX_EXAMPLES };
-    return this.store.create({ ...req, privacy }, this.now()).session;
+    const created = this.store.create({ ...req, privacy }, this.now()).session;
+    this.hooks.note?.(created.id, created.state, `created by ${who.id}: ${req.clientIds.length} invited, quorum ${req.minClients}`);
+    return created;
   }
 
   list(who: Principal): Session[] {
@@ -80,6 +92,7 @@ export class SessionLifecycle {
     if (rec.session.state !== SessionState.SESSION_STATE_OPEN) throw failedPrecondition(`session is ${stateName(rec.session.state)}`);
     rec.joined.push(who.id);
     this.store.save(rec);
+    this.hooks.note?.(rec.session.id, rec.session.state, `${who.id} joined (${rec.session.participants} of ${rec.invited.length})`);
     return rec.session;
   }
 
@@ -129,6 +142,8 @@ export class SessionLifecycle {
     if (!rec.joined.includes(key.clientId)) throw failedPrecondition(`${key.clientId} has not joined`);
     mine[classIndex] = keyString(key);
     this.store.save(rec);
+    const label = rec.session.task?.labels[classIndex]?.name ?? String(classIndex);
+    this.hooks.note?.(sessionId, rec.session.state, `${key.clientId} contributed class ${label} (${rec.session.completeContributions} of ${rec.session.minClients} complete)`);
     this.maybeStart(rec);
     return rec.session;
   }
@@ -171,9 +186,26 @@ export class SessionLifecycle {
     return rec;
   }
 
+  /**
+   * The operator's stop: an OPEN or RUNNING session becomes CANCELLED (durably, before its job is
+   * ended, so a restart does not resume it), and its watchers get the terminal event. Stopping an
+   * ended session is refused, so a late stop cannot rewrite a DONE session's outcome.
+   */
+  stop(who: Principal, sessionId: string, reason = ''): Session {
+    if (who.role !== 'operator') throw permissionDenied(`${who.id} is not an operator`);
+    const rec = this.visible(who, sessionId);
+    const s = rec.session;
+    if (TERMINAL.has(s.state)) throw failedPrecondition(`session is already ${stateName(s.state)}`);
+    const why = reason.trim().slice(0, 200);
+    this.setState(rec, SessionState.SESSION_STATE_CANCELLED, `stopped by ${who.id}${why ? `: ${why}` : ''}`);
+    this.hooks.stopJob(s.id);
+    return rec.session;
+  }
+
   onJobFinished(sessionId: string, outcome: { ok: true; examples: number } | { ok: false; message: string }): void {
     const rec = this.store.get(sessionId);
-    if (!rec) return;
+    // Only a RUNNING session takes its job's outcome: a cancelled one keeps its state.
+    if (!rec || rec.session.state !== SessionState.SESSION_STATE_RUNNING) return;
     if (outcome.ok) this.setState(rec, SessionState.SESSION_STATE_DONE, `${outcome.examples} synthetic examples`);
     else this.setState(rec, SessionState.SESSION_STATE_FAILED, outcome.message);
   }

@@ -48,6 +48,8 @@ export enum SessionState {
   SESSION_STATE_FAILED = 4,
   /** SESSION_STATE_EXPIRED - deadline passed without the minimum of clients */
   SESSION_STATE_EXPIRED = 5,
+  /** SESSION_STATE_CANCELLED - stopped by the operator (StopSession); its job, if any, was ended */
+  SESSION_STATE_CANCELLED = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -71,6 +73,9 @@ export function sessionStateFromJSON(object: any): SessionState {
     case 5:
     case "SESSION_STATE_EXPIRED":
       return SessionState.SESSION_STATE_EXPIRED;
+    case 6:
+    case "SESSION_STATE_CANCELLED":
+      return SessionState.SESSION_STATE_CANCELLED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -92,6 +97,8 @@ export function sessionStateToJSON(object: SessionState): string {
       return "SESSION_STATE_FAILED";
     case SessionState.SESSION_STATE_EXPIRED:
       return "SESSION_STATE_EXPIRED";
+    case SessionState.SESSION_STATE_CANCELLED:
+      return "SESSION_STATE_CANCELLED";
     case SessionState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -173,6 +180,54 @@ export function resultFileToJSON(object: ResultFile): string {
     case ResultFile.RESULT_FILE_META:
       return "RESULT_FILE_META";
     case ResultFile.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum UploadState {
+  UPLOAD_STATE_UNSPECIFIED = 0,
+  /** UPLOAD_STATE_NONE - nothing received for this class */
+  UPLOAD_STATE_NONE = 1,
+  /** UPLOAD_STATE_PARTIAL - an upload is under way (or cut off) and not yet counted */
+  UPLOAD_STATE_PARTIAL = 2,
+  /** UPLOAD_STATE_COMPLETE - verified and counted in the session */
+  UPLOAD_STATE_COMPLETE = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function uploadStateFromJSON(object: any): UploadState {
+  switch (object) {
+    case 0:
+    case "UPLOAD_STATE_UNSPECIFIED":
+      return UploadState.UPLOAD_STATE_UNSPECIFIED;
+    case 1:
+    case "UPLOAD_STATE_NONE":
+      return UploadState.UPLOAD_STATE_NONE;
+    case 2:
+    case "UPLOAD_STATE_PARTIAL":
+      return UploadState.UPLOAD_STATE_PARTIAL;
+    case 3:
+    case "UPLOAD_STATE_COMPLETE":
+      return UploadState.UPLOAD_STATE_COMPLETE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return UploadState.UNRECOGNIZED;
+  }
+}
+
+export function uploadStateToJSON(object: UploadState): string {
+  switch (object) {
+    case UploadState.UPLOAD_STATE_UNSPECIFIED:
+      return "UPLOAD_STATE_UNSPECIFIED";
+    case UploadState.UPLOAD_STATE_NONE:
+      return "UPLOAD_STATE_NONE";
+    case UploadState.UPLOAD_STATE_PARTIAL:
+      return "UPLOAD_STATE_PARTIAL";
+    case UploadState.UPLOAD_STATE_COMPLETE:
+      return "UPLOAD_STATE_COMPLETE";
+    case UploadState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -339,6 +394,48 @@ export interface ResultChunk {
   totalBytes: number;
   /** of the whole file, on the first chunk */
   sha256: string;
+}
+
+export interface ClassUpload {
+  classIndex: number;
+  /** TaskLabel.name */
+  label: string;
+  state: UploadState;
+  chunksReceived: number;
+  /** 0 when nothing was received */
+  chunkCount: number;
+}
+
+export interface ParticipantStatus {
+  clientId: string;
+  /** false: invited, not joined (yet) */
+  joined: boolean;
+  /** one per class of the task */
+  uploads: ClassUpload[];
+}
+
+export interface SessionDetail {
+  session:
+    | Session
+    | undefined;
+  /** every invited client */
+  participants: ParticipantStatus[];
+  /** the job's latest progress (fraction 0..1 and message) */
+  progress:
+    | SessionEvent
+    | undefined;
+  /** the session's recent events, oldest first ("ISO-TIME STATE message") */
+  log: string[];
+}
+
+export interface ListSessionDetailsResponse {
+  sessions: SessionDetail[];
+}
+
+export interface StopSessionRequest {
+  sessionId: string;
+  /** recorded in Session.message */
+  reason: string;
 }
 
 function createBaseTaskLabel(): TaskLabel {
@@ -2757,6 +2854,539 @@ export const ResultChunk: MessageFns<ResultChunk> = {
   },
 };
 
+function createBaseClassUpload(): ClassUpload {
+  return { classIndex: 0, label: "", state: 0, chunksReceived: 0, chunkCount: 0 };
+}
+
+export const ClassUpload: MessageFns<ClassUpload> = {
+  encode(message: ClassUpload, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.classIndex !== 0) {
+      writer.uint32(8).uint32(message.classIndex);
+    }
+    if (message.label !== "") {
+      writer.uint32(18).string(message.label);
+    }
+    if (message.state !== 0) {
+      writer.uint32(24).int32(message.state);
+    }
+    if (message.chunksReceived !== 0) {
+      writer.uint32(32).uint32(message.chunksReceived);
+    }
+    if (message.chunkCount !== 0) {
+      writer.uint32(40).uint32(message.chunkCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClassUpload {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClassUpload();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.classIndex = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.chunksReceived = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.chunkCount = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClassUpload {
+    return {
+      classIndex: isSet(object.classIndex)
+        ? globalThis.Number(object.classIndex)
+        : isSet(object.class_index)
+        ? globalThis.Number(object.class_index)
+        : 0,
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+      state: isSet(object.state) ? uploadStateFromJSON(object.state) : 0,
+      chunksReceived: isSet(object.chunksReceived)
+        ? globalThis.Number(object.chunksReceived)
+        : isSet(object.chunks_received)
+        ? globalThis.Number(object.chunks_received)
+        : 0,
+      chunkCount: isSet(object.chunkCount)
+        ? globalThis.Number(object.chunkCount)
+        : isSet(object.chunk_count)
+        ? globalThis.Number(object.chunk_count)
+        : 0,
+    };
+  },
+
+  toJSON(message: ClassUpload): unknown {
+    const obj: any = {};
+    if (message.classIndex !== 0) {
+      obj.classIndex = Math.round(message.classIndex);
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    if (message.state !== 0) {
+      obj.state = uploadStateToJSON(message.state);
+    }
+    if (message.chunksReceived !== 0) {
+      obj.chunksReceived = Math.round(message.chunksReceived);
+    }
+    if (message.chunkCount !== 0) {
+      obj.chunkCount = Math.round(message.chunkCount);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClassUpload>): ClassUpload {
+    return ClassUpload.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClassUpload>): ClassUpload {
+    const message = createBaseClassUpload();
+    message.classIndex = object.classIndex ?? 0;
+    message.label = object.label ?? "";
+    message.state = object.state ?? 0;
+    message.chunksReceived = object.chunksReceived ?? 0;
+    message.chunkCount = object.chunkCount ?? 0;
+    return message;
+  },
+};
+
+function createBaseParticipantStatus(): ParticipantStatus {
+  return { clientId: "", joined: false, uploads: [] };
+}
+
+export const ParticipantStatus: MessageFns<ParticipantStatus> = {
+  encode(message: ParticipantStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.joined !== false) {
+      writer.uint32(16).bool(message.joined);
+    }
+    for (const v of message.uploads) {
+      ClassUpload.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ParticipantStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseParticipantStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.joined = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.uploads.push(ClassUpload.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ParticipantStatus {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      joined: isSet(object.joined) ? globalThis.Boolean(object.joined) : false,
+      uploads: globalThis.Array.isArray(object?.uploads) ? object.uploads.map((e: any) => ClassUpload.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ParticipantStatus): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.joined !== false) {
+      obj.joined = message.joined;
+    }
+    if (message.uploads?.length) {
+      obj.uploads = message.uploads.map((e) => ClassUpload.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ParticipantStatus>): ParticipantStatus {
+    return ParticipantStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ParticipantStatus>): ParticipantStatus {
+    const message = createBaseParticipantStatus();
+    message.clientId = object.clientId ?? "";
+    message.joined = object.joined ?? false;
+    message.uploads = object.uploads?.map((e) => ClassUpload.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSessionDetail(): SessionDetail {
+  return { session: undefined, participants: [], progress: undefined, log: [] };
+}
+
+export const SessionDetail: MessageFns<SessionDetail> = {
+  encode(message: SessionDetail, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session !== undefined) {
+      Session.encode(message.session, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.participants) {
+      ParticipantStatus.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.progress !== undefined) {
+      SessionEvent.encode(message.progress, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.log) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionDetail {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionDetail();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session = Session.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.participants.push(ParticipantStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.progress = SessionEvent.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.log.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionDetail {
+    return {
+      session: isSet(object.session) ? Session.fromJSON(object.session) : undefined,
+      participants: globalThis.Array.isArray(object?.participants)
+        ? object.participants.map((e: any) => ParticipantStatus.fromJSON(e))
+        : [],
+      progress: isSet(object.progress) ? SessionEvent.fromJSON(object.progress) : undefined,
+      log: globalThis.Array.isArray(object?.log) ? object.log.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: SessionDetail): unknown {
+    const obj: any = {};
+    if (message.session !== undefined) {
+      obj.session = Session.toJSON(message.session);
+    }
+    if (message.participants?.length) {
+      obj.participants = message.participants.map((e) => ParticipantStatus.toJSON(e));
+    }
+    if (message.progress !== undefined) {
+      obj.progress = SessionEvent.toJSON(message.progress);
+    }
+    if (message.log?.length) {
+      obj.log = message.log;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionDetail>): SessionDetail {
+    return SessionDetail.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionDetail>): SessionDetail {
+    const message = createBaseSessionDetail();
+    message.session = (object.session !== undefined && object.session !== null)
+      ? Session.fromPartial(object.session)
+      : undefined;
+    message.participants = object.participants?.map((e) => ParticipantStatus.fromPartial(e)) || [];
+    message.progress = (object.progress !== undefined && object.progress !== null)
+      ? SessionEvent.fromPartial(object.progress)
+      : undefined;
+    message.log = object.log?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseListSessionDetailsResponse(): ListSessionDetailsResponse {
+  return { sessions: [] };
+}
+
+export const ListSessionDetailsResponse: MessageFns<ListSessionDetailsResponse> = {
+  encode(message: ListSessionDetailsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.sessions) {
+      SessionDetail.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSessionDetailsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSessionDetailsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessions.push(SessionDetail.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSessionDetailsResponse {
+    return {
+      sessions: globalThis.Array.isArray(object?.sessions)
+        ? object.sessions.map((e: any) => SessionDetail.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListSessionDetailsResponse): unknown {
+    const obj: any = {};
+    if (message.sessions?.length) {
+      obj.sessions = message.sessions.map((e) => SessionDetail.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSessionDetailsResponse>): ListSessionDetailsResponse {
+    return ListSessionDetailsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListSessionDetailsResponse>): ListSessionDetailsResponse {
+    const message = createBaseListSessionDetailsResponse();
+    message.sessions = object.sessions?.map((e) => SessionDetail.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStopSessionRequest(): StopSessionRequest {
+  return { sessionId: "", reason: "" };
+}
+
+export const StopSessionRequest: MessageFns<StopSessionRequest> = {
+  encode(message: StopSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StopSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStopSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StopSessionRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: StopSessionRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StopSessionRequest>): StopSessionRequest {
+    return StopSessionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StopSessionRequest>): StopSessionRequest {
+    const message = createBaseStopSessionRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
 export type CoordinatorService = typeof CoordinatorService;
 export const CoordinatorService = {
   /** Operator calls (operator credential). */
@@ -2778,6 +3408,35 @@ export const CoordinatorService = {
     responseSerialize: (value: ListSessionsResponse): Buffer =>
       Buffer.from(ListSessionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListSessionsResponse => ListSessionsResponse.decode(value),
+  },
+  listSessionDetails: {
+    path: "/synthgrad.v1.Coordinator/ListSessionDetails" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSessionsRequest): Buffer => Buffer.from(ListSessionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSessionsRequest => ListSessionsRequest.decode(value),
+    responseSerialize: (value: ListSessionDetailsResponse): Buffer =>
+      Buffer.from(ListSessionDetailsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSessionDetailsResponse => ListSessionDetailsResponse.decode(value),
+  },
+  describeSession: {
+    path: "/synthgrad.v1.Coordinator/DescribeSession" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetSessionRequest): Buffer => Buffer.from(GetSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetSessionRequest => GetSessionRequest.decode(value),
+    responseSerialize: (value: SessionDetail): Buffer => Buffer.from(SessionDetail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SessionDetail => SessionDetail.decode(value),
+  },
+  /** Ends an OPEN or RUNNING session as CANCELLED: its job is stopped, its watchers get the event. */
+  stopSession: {
+    path: "/synthgrad.v1.Coordinator/StopSession" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StopSessionRequest): Buffer => Buffer.from(StopSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StopSessionRequest => StopSessionRequest.decode(value),
+    responseSerialize: (value: Session): Buffer => Buffer.from(Session.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Session => Session.decode(value),
   },
   /** Participant calls (client credential; a client sees only the sessions it was invited to). */
   getSession: {
@@ -2816,6 +3475,7 @@ export const CoordinatorService = {
     responseSerialize: (value: UploadAck): Buffer => Buffer.from(UploadAck.encode(value).finish()),
     responseDeserialize: (value: Buffer): UploadAck => UploadAck.decode(value),
   },
+  /** operators may watch any session */
   watchSession: {
     path: "/synthgrad.v1.Coordinator/WatchSession" as const,
     requestStream: false as const,
@@ -2841,11 +3501,16 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   /** Operator calls (operator credential). */
   createSession: handleUnaryCall<CreateSessionRequest, Session>;
   listSessions: handleUnaryCall<ListSessionsRequest, ListSessionsResponse>;
+  listSessionDetails: handleUnaryCall<ListSessionsRequest, ListSessionDetailsResponse>;
+  describeSession: handleUnaryCall<GetSessionRequest, SessionDetail>;
+  /** Ends an OPEN or RUNNING session as CANCELLED: its job is stopped, its watchers get the event. */
+  stopSession: handleUnaryCall<StopSessionRequest, Session>;
   /** Participant calls (client credential; a client sees only the sessions it was invited to). */
   getSession: handleUnaryCall<GetSessionRequest, Session>;
   joinSession: handleUnaryCall<JoinSessionRequest, JoinSessionResponse>;
   uploadContribution: handleClientStreamingCall<ContributionChunk, UploadAck>;
   getUploadStatus: handleUnaryCall<UploadStatusRequest, UploadAck>;
+  /** operators may watch any session */
   watchSession: handleServerStreamingCall<WatchSessionRequest, SessionEvent>;
   downloadResult: handleServerStreamingCall<DownloadResultRequest, ResultChunk>;
 }
@@ -2882,6 +3547,52 @@ export interface CoordinatorClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListSessionsResponse) => void,
   ): ClientUnaryCall;
+  listSessionDetails(
+    request: ListSessionsRequest,
+    callback: (error: ServiceError | null, response: ListSessionDetailsResponse) => void,
+  ): ClientUnaryCall;
+  listSessionDetails(
+    request: ListSessionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSessionDetailsResponse) => void,
+  ): ClientUnaryCall;
+  listSessionDetails(
+    request: ListSessionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSessionDetailsResponse) => void,
+  ): ClientUnaryCall;
+  describeSession(
+    request: GetSessionRequest,
+    callback: (error: ServiceError | null, response: SessionDetail) => void,
+  ): ClientUnaryCall;
+  describeSession(
+    request: GetSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SessionDetail) => void,
+  ): ClientUnaryCall;
+  describeSession(
+    request: GetSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SessionDetail) => void,
+  ): ClientUnaryCall;
+  /** Ends an OPEN or RUNNING session as CANCELLED: its job is stopped, its watchers get the event. */
+  stopSession(
+    request: StopSessionRequest,
+    callback: (error: ServiceError | null, response: Session) => void,
+  ): ClientUnaryCall;
+  stopSession(
+    request: StopSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Session) => void,
+  ): ClientUnaryCall;
+  stopSession(
+    request: StopSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Session) => void,
+  ): ClientUnaryCall;
   /** Participant calls (client credential; a client sees only the sessions it was invited to). */
   getSession(
     request: GetSessionRequest,
@@ -2944,6 +3655,7 @@ export interface CoordinatorClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UploadAck) => void,
   ): ClientUnaryCall;
+  /** operators may watch any session */
   watchSession(request: WatchSessionRequest, options?: Partial<CallOptions>): ClientReadableStream<SessionEvent>;
   watchSession(
     request: WatchSessionRequest,
