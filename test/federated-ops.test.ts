@@ -233,26 +233,38 @@ describe.runIf(built)('operating a coordinator', () => {
     expect(logs.stdout).toMatch(/CANCELLED stopped by op: wrong task file\n$/);
   });
 
-  it('stop: a RUNNING session\'s job ends, no results are written, and it stays CANCELLED', async () => {
+  it('stop (RPC): a RUNNING session\'s job ends, its client is told, no results are written, and it stays CANCELLED', async () => {
     // Enough work for the tiny model that the job is still running when the stop arrives.
     const id = await fed.createSession(coord.address, ['beta'], ['--min-clients', '1', '--per-class', '48', '--text-length', '24']);
-    await fed.join(coord.address, 'beta', id);
-    const c = fed.client(coord.address, 'beta');
-    for (const k of [0, 1]) {
-      const ack = await uploadContribution(c, fed.tokens.beta!, gaussian(D, SIGMA, 10 + k), { sessionId: id, classIndex: k, uploadId: `beta-run-${k}`, shape: SHAPE, noiseStd: SIGMA, clip: 1 });
-      expect(ack.complete).toBe(true);
-    }
-    c.close();
-    const describe = async () => JSON.parse((await op(['session', id, '--json'])).stdout) as SessionDetailJson;
-    expect((await describe()).state).toBe('RUNNING');
-    const stop = await op(['stop', id]);
-    expect(stop.status, stop.stderr).toBe(0);
-    expect(stop.stdout).toBe(`${id} CANCELLED: stopped by op\n`);
-    await new Promise((r) => setTimeout(r, 2000));
-    const after = await describe();
+    const data = join(dir, 'beta.jsonl');
+    writeFileSync(data, ['the great film', 'a great cast', 'a bad plot', 'bad acting'].map((t, i) => JSON.stringify({ text: t, label: i < 2 ? 1 : 0 })).join('\n') + '\n');
+    const client = fed.runClient(byName(), 'beta', id, data, join(dir, 'beta-out'));
+    // Stop once the job has reported progress: its worker is computing, not just loading the model.
+    const opClient = fed.client(coord.address, 'op');
+    const progressed = await new Promise<SessionEvent>((resolve, reject) => {
+      const w = opClient.watchSession({ sessionId: id }, fed.md('op'));
+      w.on('data', (e: SessionEvent) => {
+        if (e.state === SessionState.SESSION_STATE_RUNNING && e.progress > 0) {
+          resolve(e);
+          w.cancel();
+        }
+      });
+      w.on('error', (e: ServiceError) => (e.code === status.CANCELLED ? undefined : reject(e)));
+      w.on('end', () => reject(new Error('the session ended before its job reported progress')));
+    });
+    expect(progressed.progress).toBeLessThan(1);
+    const stopped = (await call<Session>((cb) => opClient.stopSession({ sessionId: id, reason: '' }, fed.md('op'), cb))) as Session;
+    expect(stopped).toMatchObject({ state: SessionState.SESSION_STATE_CANCELLED, message: 'stopped by op' });
+    opClient.close();
+    const c = await client.done;
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/\nsynthgrad: session SESSION_STATE_CANCELLED: stopped by op\n$/);
+    await new Promise((r) => setTimeout(r, 1000)); // a worker that was not ended would write its results meanwhile
+    const after = JSON.parse((await op(['session', id, '--json'])).stdout) as SessionDetailJson;
     expect(after.state).toBe('CANCELLED');
-    expect(after.log.join('\n')).toMatch(/RUNNING .*\n.*CANCELLED stopped by op$/s);
+    expect(after.log.join('\n')).toMatch(/RUNNING .*\n.*RUNNING \d+% class 1\/2 .*\n.*CANCELLED stopped by op$/s);
     expect(existsSync(join(state, 'sessions', id, 'synthetic.jsonl'))).toBe(false);
+    expect(existsSync(join(dir, 'beta-out'))).toBe(false);
     expect(await checkHealth(coord.address, fed.channel('alpha'), 'synthgrad.v1.Coordinator')).toBe('SERVING');
     expect(coord.stderr()).not.toMatch(/internal error|synthesis worker exited/);
   });

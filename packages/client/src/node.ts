@@ -13,6 +13,17 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { computeContributions } from './contribution.js';
 import { bearer, uploadContribution } from './upload.js';
 
+/** The session ended without results (FAILED, EXPIRED, or CANCELLED by the operator): nothing to download. */
+export class SessionEnded extends Error {
+  constructor(
+    readonly state: SessionState,
+    detail: string,
+  ) {
+    super(`session ${SessionState[state]}: ${detail}`);
+    this.name = 'SessionEnded';
+  }
+}
+
 export interface ClientRunOptions {
   address: string;
   token: string;
@@ -129,7 +140,7 @@ async function followJob(client: CoordinatorClient, md: () => ReturnType<typeof 
       s.on('data', (e: SessionEvent) => {
         b.reset();
         log(`session ${SessionState[e.state]} ${(e.progress * 100).toFixed(0)}% ${e.message}`);
-        if (e.state === SessionState.SESSION_STATE_FAILED || e.state === SessionState.SESSION_STATE_EXPIRED || e.state === SessionState.SESSION_STATE_CANCELLED) reject(new Error(`session ${SessionState[e.state]}: ${e.message}`));
+        if (e.state === SessionState.SESSION_STATE_FAILED || e.state === SessionState.SESSION_STATE_EXPIRED || e.state === SessionState.SESSION_STATE_CANCELLED) reject(new SessionEnded(e.state, e.message));
       });
       s.on('end', () => resolve(undefined));
       s.on('error', (e: ServiceError) => resolve(e));

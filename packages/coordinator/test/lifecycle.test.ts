@@ -143,6 +143,29 @@ describe('session lifecycle', () => {
     expect(kindOf(() => w.lifecycle.join(alpha, s.id, model.sha256))).toBe('failed-precondition');
   });
 
+  it('stops an OPEN or RUNNING session as CANCELLED (operator only), ends its job, and ignores the job\'s late outcome', async () => {
+    const w = world();
+    const open = w.lifecycle.create(op, request());
+    expect(kindOf(() => w.lifecycle.stop(alpha, open.id))).toBe('permission-denied');
+    expect(kindOf(() => w.lifecycle.stop(op, 's-00000000-0000-0000-0000-000000000000'))).toBe('not-found');
+    expect(w.lifecycle.stop(op, open.id, ' wrong task ').message).toBe('stopped by op: wrong task');
+    expect(w.events.at(-1)![1]).toMatchObject({ state: SessionState.SESSION_STATE_CANCELLED, message: 'stopped by op: wrong task' });
+    expect(kindOf(() => w.lifecycle.stop(op, open.id))).toBe('failed-precondition');
+    expect(kindOf(() => w.lifecycle.join(alpha, open.id, model.sha256))).toBe('failed-precondition');
+    const run = w.lifecycle.create(op, request({ minClients: 1, clientIds: ['alpha'] }));
+    w.lifecycle.join(alpha, run.id, model.sha256);
+    await contribute(w, alpha, run.id, 0);
+    await contribute(w, alpha, run.id, 1);
+    expect(w.started).toEqual([run.id]);
+    w.lifecycle.stop(op, run.id);
+    expect(w.stopped).toEqual([open.id, run.id]);
+    // A worker that finished just as it was stopped does not turn the session DONE.
+    w.lifecycle.onJobFinished(run.id, { ok: true, examples: 4 });
+    expect(w.store.get(run.id)!.session.state).toBe(SessionState.SESSION_STATE_CANCELLED);
+    expect(w.lifecycle.running()).toEqual([]); // not resumed after a restart
+    expect(kindOf(() => w.lifecycle.downloadable(alpha, run.id))).toBe('failed-precondition');
+  });
+
   it('runs at the deadline with the clients that are complete when the minimum is met', async () => {
     const w = world();
     const s = w.lifecycle.create(op, request({ minClients: 1, deadlineUnixMs: 5000 }));

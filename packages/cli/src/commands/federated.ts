@@ -25,7 +25,7 @@ import {
   startCoordinator,
   tlsDir,
 } from '@synthgrad/coordinator';
-import { bearer, runClient } from '@synthgrad/client';
+import { bearer, runClient, SessionEnded } from '@synthgrad/client';
 import { intFlag, parse } from '../args.js';
 
 export const FEDERATED_USAGE = `usage:
@@ -286,6 +286,8 @@ export async function clientCommand(argv: string[]): Promise<void> {
     });
     process.stdout.write(`${JSON.stringify(res)}\n`);
   } catch (e) {
+    // A session that ended without results is the operator's decision or the job's failure, not a crash.
+    if (e instanceof SessionEnded) throw new SynthgradError(e.message);
     const err = e as { code?: number; details?: string };
     if (typeof err.code === 'number' && err.details) throw new SynthgradError(`coordinator refused: ${err.details} (gRPC status ${err.code})`);
     throw e;

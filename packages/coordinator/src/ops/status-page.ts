@@ -36,7 +36,7 @@ function sessionSection(d: SessionDetail): string {
   const log = d.log.slice(-8);
   return `<section class="session" id="${esc(s.id)}">
 <h2><code>${esc(s.id)}</code> <span class="state ${esc(stateLabel(s.state).toLowerCase())}">${esc(stateLabel(s.state))}</span></h2>
-<p>task ${esc(s.task?.name ?? '')} &middot; quorum ${s.completeContributions}/${s.minClients} complete of ${s.participants} joined &middot; created ${esc(time(s.createdUnixMs))} &middot; deadline ${esc(time(s.deadlineUnixMs))}</p>
+<p>task ${esc(s.task?.name ?? '')} &middot; quorum ${s.completeContributions}/${s.minClients} complete &middot; ${s.participants} of ${d.participants.length} joined &middot; created ${esc(time(s.createdUnixMs))} &middot; deadline ${esc(time(s.deadlineUnixMs))}</p>
 <div class="bar" role="progressbar" aria-valuenow="${pct}" aria-valuemin="0" aria-valuemax="100"><div style="width:${pct}%"></div></div>
 <p class="progress">job ${pct}%${d.progress?.message ? ` &middot; ${esc(d.progress.message)}` : ''}</p>
 <table><thead><tr><th>participant</th><th>status</th>${labels.map((l) => `<th>${esc(l.name)}</th>`).join('')}</tr></thead>
