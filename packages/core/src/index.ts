@@ -57,7 +57,7 @@ export { Tokenizer, bytesToUnicode, type TokenizerInfo } from './tokenizer/gguf-
 export { Rng } from './util/rng.js';
 export { transpose2d } from './util/transpose.js';
 export { taskTokens, leftPad, type TaskTokens } from './gradmm/prompt.js';
-export { sampleTopK, sampleFromContext, type DecodeOptions } from './gradmm/sample.js';
+export { sampleTopK, sampleFromContext, sampleAllowed, type DecodeOptions } from './gradmm/sample.js';
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './gradmm/targets.js';
 export { MatchingLoss, type MatchingDistance, type ClassifierTerm } from './gradmm/matching.js';
 export { publicHiddenStats, meanAndCovariance, type PublicStats, type PublicStatsOptions } from './gradmm/public-stats.js';

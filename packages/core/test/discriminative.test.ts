@@ -18,6 +18,8 @@ import {
   meanAndCovariance,
   publicHiddenStats,
   allowedTokenIds,
+  perplexities,
+  sampleAllowed,
   Rng,
   select,
   solveSpd,
@@ -165,6 +167,26 @@ describe('on a tiny llama', () => {
       computeClassTarget(rt.model, texts.map((text, i) => ({ text, label: c, line: i + 1, source: 'm' })), c, [7, 9][c], (t) => [...rt.tokenizer.encode(t), ...suffix], { seed: 0 }),
     );
     stats = publicHiddenStats(rt.model, { context: rt.tokenizer.encode('The'), suffix, allowed: new Set(allowedTokenIds(rt.tokenizer)), length: 4, count: 24, seed: 0, batchSize: 8 });
+  });
+
+  it('perplexities of a left-padded batch equal a per-sequence computation from the full logits', () => {
+    const seqs = [rt.tokenizer.encode('the great film was'), rt.tokenizer.encode('a bad plot'), rt.tokenizer.encode('in the end it was bad and dull')];
+    const fast = perplexities(rt.model, seqs, 2);
+    seqs.forEach((seq, j) => {
+      const logp = tf.tidy(() => tf.logSoftmax(rt.model.forward({ ids: [seq], logits: 'all' }).logits!).arraySync() as number[][][]);
+      let nll = 0;
+      for (let i = 1; i < seq.length; i++) nll -= logp[0][i - 1][seq[i]];
+      const want = Math.exp(nll / (seq.length - 1));
+      expect(Math.abs(fast[j] - want) / want).toBeLessThan(1e-4);
+    });
+  });
+
+  it('LM sampling restricted to allowed tokens only draws allowed ids, reproducibly', () => {
+    const allowed = new Set(allowedTokenIds(rt.tokenizer));
+    const a = sampleAllowed(rt.model, allowed, rt.tokenizer.encode('The'), 3, 5, new Rng(3));
+    const b = sampleAllowed(rt.model, allowed, rt.tokenizer.encode('The'), 3, 5, new Rng(3));
+    expect(a).toEqual(b);
+    for (const id of a.flat()) expect(allowed.has(id)).toBe(true);
   });
 
   it('public statistics are reproducible by seed and finite', () => {

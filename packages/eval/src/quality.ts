@@ -97,6 +97,10 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   const toExample = (e: SyntheticExample, i: number): Example => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' });
   const kept = sel.kept.map(toExample);
   log(`selection kept ${kept.length} of ${gen.examples.length} (${JSON.stringify(sel.report)})`);
+  // The filter is post-processing: the same generation without it is one more row, for free.
+  const unfiltered = method.targetFilter
+    ? select<SyntheticExample>(gen.examples, K, { targetFilter: false, labelCheck: false, dedup: true, topN: keepPerClass, alpha: 0, balance: true }).kept.map(toExample)
+    : null;
 
   // The judge: a head on all the task's real data.
   const cache = new FeatureCache(rt, task);
@@ -132,9 +136,10 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     synthetic: [
       ...(o.rows === undefined || o.rows.includes(`real-${nReal}`) ? [{ name: `real-${nReal}`, examples: real.map((e) => ({ ...e })), minutes: 0 }] : []),
       { name: `gradmm-${nSyn}`, examples: kept, minutes: generationMinutes },
+      ...(unfiltered ? [{ name: `gradmm-${nSyn}-unfiltered`, examples: unfiltered, minutes: generationMinutes }] : []),
     ],
     domain: o.domain,
-    rows: [...baseRows, `real-${nReal}`, `gradmm-${nSyn}`],
+    rows: [...baseRows, `real-${nReal}`, `gradmm-${nSyn}`, `gradmm-${nSyn}-unfiltered`],
     log,
   });
   const rows = res.rows.map((r: RowResult) => ({

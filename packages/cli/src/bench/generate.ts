@@ -43,6 +43,7 @@ export async function benchGenerate(rt: LoadedModel, opts: { data: string; prese
       seconds_per_example: round(t.total_s / n, 2),
       split_seconds_per_example: {
         targets: round(t.targets_s / n, 3),
+        public_statistics: round(t.public_s / n, 3),
         init: round(t.init_s / n, 3),
         x_steps: round(t.x_step_s / n, 3),
         z_steps: round(t.z_step_s / n, 3),

@@ -65,11 +65,24 @@ export function sampleFromContext(model: Llama, context: number[], batch: number
   return out;
 }
 
+/** Allowed-id sets as byte masks, built once per set: an indexed load per id instead of a hash lookup. */
+const MASKS = new WeakMap<Set<number>, Uint8Array>();
+function maskOf(allowed: Set<number>, size: number): Uint8Array {
+  let m = MASKS.get(allowed);
+  if (!m || m.length < size) {
+    m = new Uint8Array(size);
+    for (const id of allowed) if (id >= 0 && id < size) m[id] = 1;
+    MASKS.set(allowed, m);
+  }
+  return m;
+}
+
 /** Draw one token id from logits: the top-k (of the allowed ids, when given) at a temperature. */
 export function sampleTopK(row: Float32Array, rng: Rng, opts: { topK: number; temperature: number; allowed?: Set<number> }): number {
   const best: { id: number; v: number }[] = [];
+  const mask = opts.allowed ? maskOf(opts.allowed, row.length) : undefined;
   for (let id = 0; id < row.length; id++) {
-    if (opts.allowed && !opts.allowed.has(id)) continue;
+    if (mask && !mask[id]) continue;
     const v = row[id]! / opts.temperature;
     if (best.length < opts.topK || v > best[best.length - 1]!.v) {
       best.push({ id, v });
