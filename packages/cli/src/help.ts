@@ -58,10 +58,11 @@ method (docs/METHOD.md, "what this project changes"):
   --demonstrations N      the task's public demonstrations of the class put before it (default 4)
   --classifier-weight B   weight of the cross-entropy of the classifier the released targets imply
                           (with public LM-text statistics) in the X-step objective (default 1; 0 = off)
-  --target-filter on|off  with --select, drop texts that classifier puts in another class (default on)
+  --target-filter on|off  with --select, drop texts that classifier puts in another class (default off:
+                          measured, it dropped informative on-label texts)
   --public-texts N        public LM-sampled texts behind the statistics (default 256)
-  --discriminant head|lda the target classifier: the LM's verbaliser rows calibrated by the targets'
-                          class means (head, default), or their whitened contrast (lda)
+  --discriminant lda|head the target classifier: the whitened contrast of the targets' class means
+                          (lda, default), or the LM's verbaliser rows calibrated by them (head)
   --shrinkage A           lda: shrinkage of the public covariance toward the identity (default 0.2)
 
 privacy (all three, or none):

@@ -79,7 +79,7 @@ export type Discriminant = 'head' | 'lda';
 
 export interface TargetClassifierOptions {
   /**
-   * 'head' (default): the LM's own verbaliser rows of the output head, with the bias calibrated so
+   * 'head' (the default of this function; GRADMM's method default is 'lda', see presets.ts): the LM's own verbaliser rows of the output head, with the bias calibrated so
    * that the boundary passes through the mean of the estimated class means (the targets' class
    * means calibrate the zero-shot classifier). 'lda': the whitened contrast of the class means.
    * Measured on rtpolarity (targets of 25 + 25 train texts, 400 other train texts, 2 seeds):
