@@ -11,7 +11,7 @@ import { round } from '../bench/stats.js';
 import { benchGenerate } from '../bench/generate.js';
 import { benchFinetune } from '../bench/finetune.js';
 import { DEFAULT_METHOD, defaultDataPath, readExamples, resolveTask, Rng, type MethodSettings } from '@synthgrad/core';
-import { FINETUNE_MODES, runQuality, type FineTuneMode, type TrainingSettings } from '@synthgrad/eval';
+import { FINETUNE_MODES, MODE_DEFAULTS, runQuality, type FineTuneMode, type TrainingSettings } from '@synthgrad/eval';
 
 export const BENCH_USAGE = `usage:
   synthgrad bench [model] [--batch 10] [--length 32] [--runs 3] [--model FILE]
@@ -63,17 +63,14 @@ const OPTIONS = {
   'top-k': { type: 'string' },
 } as const;
 
-/** Head and LoRA training settings of the quality protocol (the eval command's defaults). */
-const QUALITY_TRAINING: Record<'head' | 'lora', TrainingSettings> = {
-  head: { mode: 'head', steps: 150, batchSize: 16, lr: 3e-3, weightDecay: 0.01, rank: 0, devFraction: 0.2 },
-  lora: { mode: 'lora', steps: 100, batchSize: 8, lr: 1e-3, weightDecay: 0.01, rank: 8, microBatch: 2, devFraction: 0.2 },
-};
+/** The quality protocol trains with the eval command's defaults for the mode. */
+const qualityTraining = (mode: 'head' | 'lora'): TrainingSettings => ({ mode, ...MODE_DEFAULTS[mode], devFraction: 0.2 });
 
 async function benchQualityCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, OPTIONS, BENCH_USAGE);
   if (!values['task-data'] || !values.test) throw new SynthgradError(`bench quality needs --task-data and --test\n\n${BENCH_USAGE}`, 'E_USAGE');
   const mode = (values.mode ?? 'head') as 'head' | 'lora';
-  if (!QUALITY_TRAINING[mode]) throw new SynthgradError(`--mode must be head or lora, got "${values.mode}"`, 'E_USAGE');
+  if (mode !== 'head' && mode !== 'lora') throw new SynthgradError(`--mode must be head or lora, got "${values.mode}"`, 'E_USAGE');
   let method: Partial<MethodSettings> = {};
   if (values.method) {
     try {
@@ -103,7 +100,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       preset: values.preset ?? 'cpu',
       settings: values['top-k'] ? { topK: intFlag(values['top-k'], 'top-k', 200) } : undefined,
       method,
-      training: QUALITY_TRAINING[mode],
+      training: qualityTraining(mode),
       rows: values.rows ? values.rows.split(',').map((r) => r.trim()) : undefined,
       domain: values.domain ?? (task.name === 'sentiment' ? 'movie review' : 'text'),
       log: (m) => process.stderr.write(`${m}\n`),
