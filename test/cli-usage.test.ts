@@ -122,6 +122,11 @@ describe.runIf(built)('--config', () => {
     expectUsageError(['generate', '--config', cfg('f.json', { generate: { privacy: { epsilon: -2, delta: 1e-5, clip: 1 } } })], /f\.json: generate\.privacy\.epsilon must be positive/);
     expectUsageError(['compare', '--config', cfg('g.json', { compare: { taskData: data, test: data, training: { mode: 'adapter' } } })], /g\.json: compare\.training\.mode must be one of head, lora, full/);
     expectUsageError(['eval', '--config', cfg('j.json', { eval: { train: data, test: data, training: { stepz: 3 } } })], /j\.json: unknown key eval\.training\.stepz \(did you mean training\.steps\?\)/);
+    // Sessions: the "session" section of the same file, with SessionSpec names; checked before any connection.
+    const session = { address: '127.0.0.1:1', clientIds: ['a', 'b'] };
+    expectUsageError(['coordinator', 'create-session', '--insecure', '--config', cfg('s1.json', { session: { ...session, privacy: { epsilon: 'x' } } })], /s1\.json: session\.privacy\.epsilon must be a number/);
+    expectUsageError(['coordinator', 'create-session', '--insecure', '--config', cfg('s2.json', { session: { ...session, minClient: 2 } })], /s2\.json: unknown key session\.minClient \(did you mean minClients\?\)/);
+    expectUsageError(['coordinator', 'create-session', '--insecure', '--config', cfg('s3.json', { session: { ...session, privacy: { epsilon: 1 } } })], /s3\.json: session\.privacy\.epsilon needs --delta too/);
     expectUsageError(['eval', '--config', cfg('k.json', { eval: { train: join(dir, 'nope.jsonl'), test: data } })], /k\.json: eval\.train names .*nope\.jsonl, which does not exist/);
     expectUsageError(['compare', '--config', cfg('h.json', { compare: { taskData: data, test: data, generate: { settings: { topK: 0 } } } })], /h\.json: compare\.generate\.settings\.topK must be an integer >= 1/);
   });

@@ -27,6 +27,8 @@ import {
 } from '@synthgrad/coordinator';
 import { bearer, runClient, SessionEnded } from '@synthgrad/client';
 import { intFlag, parse } from '../args.js';
+import { FlagReader } from '../flags.js';
+import { mergeConfig, readConfig, type ConfigKeys } from '../config-file.js';
 
 export const FEDERATED_USAGE = `usage:
   synthgrad coordinator tls-init --state DIR [--hosts localhost,127.0.0.1] [--force]
@@ -43,6 +45,9 @@ export const FEDERATED_USAGE = `usage:
   synthgrad coordinator create-session --address HOST:PORT TOKEN --clients a,b,c TLS
       [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu|paper] [--seed S]
       [--epsilon E --delta D] [--clip C] [--max-examples N] [--deadline-minutes M] [--text-length L] [--model FILE]
+      [--config FILE]   settings from the "session" section of a JSON file, keys as in the library's SessionSpec
+                        (address, clientIds, task, minClients, syntheticPerClass, preset, seed, privacy.{epsilon,
+                        delta,clip,maxExamples}, deadlineMinutes, textLength, model); flags override it
       prints the session id; --max-examples (default 1000) caps the examples in one participant's
       class sum, which with --clip and the noise fixes the norm every contribution is checked against
   synthgrad coordinator health --address HOST:PORT TLS [--service NAME]
@@ -202,9 +207,10 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     await new Promise(() => {}); // serve until a signal
   }
   if (sub === 'create-session') {
-    const { values } = parse(
+    const { values: flagValues, explicit } = parse(
       rest,
       {
+        config: { type: 'string' },
         address: { type: 'string' },
         ...TOKEN_FLAGS,
         clients: { type: 'string' },
@@ -224,27 +230,53 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
       },
       FEDERATED_USAGE,
     );
+    // Flags override the "session" section of --config (keys as in the library's SessionSpec).
+    const config = flagValues.config ? readConfig(flagValues.config, 'session', SESSION_CONFIG_KEYS, ['generate', 'compare', 'eval']) : undefined;
+    const merged = mergeConfig(flagValues as Record<string, string | boolean | undefined>, explicit, config);
+    const r = new FlagReader(merged.values, merged.labels, 'coordinator create-session');
+    const values = merged.values as typeof flagValues;
     if (!values.address || !values.clients) throw new SynthgradError(`--address and --clients are required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
-    const clients = values.clients.split(',').map((c) => c.trim()).filter(Boolean);
-    const task = resolveTask(values.task ?? 'sentiment');
-    const sha = await sha256File(resolveModelPath(values.model));
-    const id = await createSession(values.address, tokenFromFlags(values), channelFromFlags(values), {
+    const clients = String(values.clients).split(',').map((c) => c.trim()).filter(Boolean);
+    const privacy = { epsilon: r.positive('epsilon', 0, true)!, delta: r.between('delta', 0, 1) ?? 0, clip: r.positive('clip', 1)!, maxExamples: r.int('max-examples', 1000) };
+    if ((privacy.epsilon > 0) !== (privacy.delta > 0)) r.fail(privacy.epsilon > 0 ? 'epsilon' : 'delta', `needs ${r.label(privacy.epsilon > 0 ? 'delta' : 'epsilon')} too (differential privacy takes both)`);
+    const deadlineMinutes = r.positive('deadline-minutes');
+    const task = resolveTask(r.str('task') ?? 'sentiment');
+    const sha = await sha256File(resolveModelPath(r.str('model')));
+    const id = await createSession(String(values.address), tokenFromFlags(values), channelFromFlags(values), {
       task,
       modelSha256: sha,
-      syntheticPerClass: intFlag(values['per-class'], 'per-class', 30),
-      preset: values.preset ?? 'cpu',
-      privacy: { epsilon: Number(values.epsilon ?? 0), delta: Number(values.delta ?? 0), clip: Number(values.clip ?? 1), maxExamples: intFlag(values['max-examples'], 'max-examples', 1000) },
-      minClients: intFlag(values['min-clients'], 'min-clients', clients.length),
-      deadlineUnixMs: values['deadline-minutes'] ? Date.now() + Number(values['deadline-minutes']) * 60_000 : 0,
-      seed: intFlag(values.seed, 'seed', 0, 0),
+      syntheticPerClass: r.int('per-class', 30),
+      preset: r.str('preset') ?? 'cpu',
+      privacy,
+      minClients: r.int('min-clients', clients.length),
+      deadlineUnixMs: deadlineMinutes ? Date.now() + deadlineMinutes * 60_000 : 0,
+      seed: r.int('seed', 0, 0),
       clientIds: clients,
-      textLength: intFlag(values['text-length'], 'text-length', 25),
+      textLength: r.int('text-length', 25),
     });
     process.stdout.write(`${id}\n`);
     return;
   }
   throw new SynthgradError(sub ? `unknown coordinator command "${sub}"\n\n${FEDERATED_USAGE}` : FEDERATED_USAGE, 'E_USAGE');
 }
+
+/** The "session" section of a --config file: SessionSpec names -> the flags they stand for. */
+export const SESSION_CONFIG_KEYS: ConfigKeys = {
+  address: 'address',
+  clients: 'clientIds',
+  task: 'task',
+  'min-clients': 'minClients',
+  'per-class': 'syntheticPerClass',
+  preset: 'preset',
+  seed: 'seed',
+  epsilon: 'privacy.epsilon',
+  delta: 'privacy.delta',
+  clip: 'privacy.clip',
+  'max-examples': 'privacy.maxExamples',
+  'deadline-minutes': 'deadlineMinutes',
+  'text-length': 'textLength',
+  model: 'model',
+};
 
 export async function clientCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
