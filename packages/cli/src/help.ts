@@ -190,3 +190,49 @@ export const BACKEND_HELP = `usage:
         that cannot be done prints one line and the wasm backend stays in use.
   synthgrad backend info [--backend B] [--threads N]
         the backend 'auto' (or B) picks here, its threads, and why faster ones were passed over (JSON)`;
+
+/** coordinator and client: kept here so their --help does not load gRPC and the ML stack. */
+export const FEDERATED_HELP = `usage:
+  synthgrad coordinator tls-init --state DIR [--hosts localhost,127.0.0.1] [--force]
+      create a certificate authority and the server certificate in DIR/tls
+  synthgrad coordinator add-client --state DIR --id NAME [--operator] [--tls-out DIR]
+      issue a credential (printed once; only its hash is stored in DIR/credentials.json) and, when
+      DIR/tls has a CA, a client certificate bundle (ca.pem, cert.pem, key.pem; default DIR/tls/clients/NAME)
+  synthgrad coordinator start --state DIR [--address 127.0.0.1:50051] [--model FILE] [--mtls | --insecure]
+      [--credentials FILE] [--tls-dir DIR] [--limits FILE] [--status-port N [--status-host H]]
+      serve sessions over TLS (DIR/tls, server.pem + server-key.pem + ca.pem); --mtls also requires
+      client certificates; state (sessions, contributions, checkpoints, results) lives in DIR;
+      --limits: a JSON object overriding connection, call and clean-up limits (see the README);
+      --status-port: a read-only HTTP status page (/ and /status.json) on H:N (default H 127.0.0.1)
+  synthgrad coordinator create-session --address HOST:PORT TOKEN --clients a,b,c TLS
+      [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu|paper] [--seed S]
+      [--epsilon E --delta D] [--clip C] [--max-examples N] [--deadline-minutes M] [--text-length L] [--model FILE]
+      [--config FILE]   settings from the "session" section of a JSON file, keys as in the library's SessionSpec
+                        (address, clientIds, task, minClients, syntheticPerClass, preset, seed, privacy.{epsilon,
+                        delta,clip,maxExamples}, deadlineMinutes, textLength, model); flags override it
+      prints the session id; --max-examples (default 1000) caps the examples in one participant's
+      class sum, which with --clip and the noise fixes the norm every contribution is checked against
+  synthgrad coordinator health --address HOST:PORT TLS [--service NAME]
+      query the gRPC health service; exit 0 when SERVING
+  synthgrad coordinator sessions --address HOST:PORT TOKEN TLS [--json]
+      every session (operator): state, quorum, deadline, job progress, and each invited
+      participant's uploads per class (complete, partial CHUNKS/TOTAL, or none)
+  synthgrad coordinator session ID --address HOST:PORT TOKEN TLS [--json]
+      one session in detail, with its recent log
+  synthgrad coordinator stop ID --address HOST:PORT TOKEN TLS [--reason TEXT]
+      cancel an OPEN or RUNNING session (operator): its job ends, its watchers and clients are told
+  synthgrad coordinator logs ID --address HOST:PORT TOKEN TLS [--follow]
+      the session's recent events; --follow then streams its progress until it ends
+      (exit 0 when the session is DONE, 1 when it FAILED, EXPIRED or was CANCELLED)
+  synthgrad client run --address HOST:PORT TOKEN --session ID --data FILE --out DIR TLS [--model FILE] [--seed S]
+      join, upload noisy per-class gradient sums, wait for the job, download the synthetic data
+
+  TOKEN = --token T | --token-file FILE | $SYNTHGRAD_TOKEN (a file or the environment keeps it out of ps)
+  TLS = --tls DIR (a bundle from add-client) | --ca FILE [--cert FILE --key FILE] | --insecure (plaintext, loopback tests only)
+
+examples:
+  synthgrad coordinator start --state st --mtls --status-port 8080      # page on http://127.0.0.1:8080/
+  synthgrad coordinator sessions --address localhost:50051 --token-file op.token --tls st/tls/clients/op
+  synthgrad coordinator session s-1234... --address localhost:50051 --token-file op.token --tls st/tls/clients/op --json
+  synthgrad coordinator logs s-1234... --follow --address localhost:50051 --token-file op.token --tls st/tls/clients/op
+  synthgrad coordinator stop s-1234... --reason "wrong task" --address localhost:50051 --token-file op.token --tls st/tls/clients/op`;

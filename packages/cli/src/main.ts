@@ -8,7 +8,7 @@ import { isSynthgradError } from '@synthgrad/core/errors';
 import { HelpRequested } from './args.js';
 import { UsageError } from './usage-error.js';
 import { didYouMean } from './suggest.js';
-import { BACKEND_HELP, DATA_HELP, MAIN_HELP, MODEL_HELP } from './help.js';
+import { BACKEND_HELP, DATA_HELP, FEDERATED_HELP, MAIN_HELP, MODEL_HELP } from './help.js';
 
 type Run = (argv: string[]) => Promise<void>;
 
@@ -31,8 +31,8 @@ const COMMANDS: Record<string, Run> = {
 const GROUP_HELP: Record<string, () => Promise<string>> = {
   model: async () => MODEL_HELP,
   data: async () => DATA_HELP,
-  coordinator: async () => (await import('./commands/federated.js')).FEDERATED_USAGE,
-  client: async () => (await import('./commands/federated.js')).FEDERATED_USAGE,
+  coordinator: async () => FEDERATED_HELP,
+  client: async () => FEDERATED_HELP,
   backend: async () => BACKEND_HELP,
 };
 
