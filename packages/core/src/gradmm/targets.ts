@@ -70,9 +70,9 @@ export function privacyReport(opts: PrivacyOptions, releases: number): PrivacyRe
 
 export function checkPrivacyOptions(opts: PrivacyOptions): void {
   const { clip, epsilon, delta } = opts;
-  if ((epsilon === undefined) !== (delta === undefined)) throw new SynthgradError('--epsilon and --delta go together', 'E_USAGE');
-  if (epsilon !== undefined && clip === undefined) throw new SynthgradError('differential privacy needs --clip (the per-example norm bound)', 'E_USAGE');
-  if (clip !== undefined && !(clip > 0)) throw new SynthgradError(`--clip must be positive, got ${clip}`, 'E_USAGE');
+  if ((epsilon === undefined) !== (delta === undefined)) throw new SynthgradError('privacy: epsilon and delta go together (give both or neither)', 'E_USAGE');
+  if (epsilon !== undefined && clip === undefined) throw new SynthgradError('privacy: differential privacy needs clip (the per-example norm bound)', 'E_USAGE');
+  if (clip !== undefined && !(clip > 0)) throw new SynthgradError(`privacy: clip must be positive, got ${clip}`, 'E_USAGE');
   if (epsilon !== undefined) analyticGaussianSigma(epsilon, delta!, clip!); // validates ranges
 }
 
