@@ -35,7 +35,7 @@ describe.runIf(built)('synthgrad bench quality', () => {
     // prompted-few is left out: its few-shot prompt does not fit the tiny model's 64-token context;
     // the target filter too (a random tiny model's classifier may reject a whole class), and k = 3
     // (when k covers all of its few allowed tokens the projection is the LM's argmax: identical texts).
-    const r = run(['--real', '6', '--synthetic', '4', '--seeds', '1', '--rows', 'zero-shot,real-random-4,real-6', '--top-k', '3', '--method', '{"targetFilter":false}']);
+    const r = run(['--real', '6', '--synthetic', '4', '--seeds', '1', '--rows', 'zero-shot,real-random-4,real-6', '--top-k', '3', '--method', '{"targetFilter":false,"classifierWeight":1}']);
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.rows.map((x: { name: string }) => x.name).sort()).toEqual(['gradmm-4', 'real-6', 'real-random-4', 'zero-shot']);

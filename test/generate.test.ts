@@ -35,7 +35,8 @@ const meta0 = (out: string) => JSON.parse(readFileSync(`${out}.meta.json`, 'utf8
 describe.runIf(built)('synthgrad generate', () => {
   it('writes JSONL rows and a sidecar with config, model sha256, privacy and timings', () => {
     const out = join(dir, 'a.jsonl');
-    const r = run(['--data', data, '--out', out, ...KNOBS, '--clip', '1', '--epsilon', '2', '--delta', '1e-5']);
+    // The target-classifier term is off by default; on here so its outputs are checked too.
+    const r = run(['--data', data, '--out', out, ...KNOBS, '--clip', '1', '--epsilon', '2', '--delta', '1e-5', '--classifier-weight', '1']);
     expect(r.code, r.stderr).toBe(0);
     const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(rows).toHaveLength(16);
@@ -47,7 +48,7 @@ describe.runIf(built)('synthgrad generate', () => {
       // The margin is the row's own class over the other: positive exactly when the classifier agrees.
       expect(row.target_margin > 0).toBe(row.target_label === row.label);
     }
-    expect(meta0(out).method).toMatchObject({ labelContext: true, classifierWeight: 1, targetFilter: false, discriminant: 'lda' });
+    expect(meta0(out).method).toMatchObject({ labelContext: true, demonstrations: 4, classifierWeight: 1, targetFilter: false, discriminant: 'lda' });
     expect(meta0(out).target_agreement).toHaveLength(2);
     const meta = JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'));
     expect(meta.model.sha256).toMatch(/^[0-9a-f]{64}$/);

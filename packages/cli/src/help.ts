@@ -57,7 +57,8 @@ method (docs/METHOD.md, "what this project changes"):
   --label-context on|off  project under the label-conditioned LM context (task.labelContext; default on)
   --demonstrations N      the task's public demonstrations of the class put before it (default 4)
   --classifier-weight B   weight of the cross-entropy of the classifier the released targets imply
-                          (with public LM-text statistics) in the X-step objective (default 1; 0 = off)
+                          (with public LM-text statistics) in the X-step objective (default 0 = off:
+                          measured, it lowered what the text teaches)
   --target-filter on|off  with --select, drop texts that classifier puts in another class (default off:
                           measured, it dropped informative on-label texts)
   --public-texts N        public LM-sampled texts behind the statistics (default 256)

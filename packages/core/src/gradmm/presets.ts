@@ -28,13 +28,13 @@ export interface MethodSettings {
 export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'head', shrinkage: 0.2 };
 
 /** The default: every change that measured better (docs/METHOD.md, "Measured"). */
-// Measured on rtpolarity with bench quality (docs/METHOD.md section 8):
-// - 'lda' for the X-step term: the 'head' discriminant (the better classifier of real text) made
-//   texts the zero-shot head already classifies perfectly, which teach it nothing (99% on-label
-//   by the judge, yet a head trained on them scored 63%, against 72-73% with 'lda');
-// - no target filter: on the same generation it kept 60 of 120 texts and scored 68.7%, while
-//   all 100 best-ranked (95.8% on-label by the judge) scored 72.1%.
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 1, targetFilter: false, publicTexts: 256, discriminant: 'lda', shrinkage: 0.2 };
+// Measured on rtpolarity with bench quality (docs/METHOD.md section 8; 50 real texts -> 100):
+// - the label-conditioned context with the task's public demonstrations is what teaches: 76.6%
+//   with plain matching, against 60.5% for the reference method;
+// - the target-classifier term lowers it (72.1% with 'lda', 62.9% with 'head': texts the zero-shot
+//   head already classifies perfectly teach it nothing), so it is off by default (beta = 0);
+// - the target filter dropped informative on-label texts (68.7% against 72.1% on one generation).
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'lda', shrinkage: 0.2 };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };
