@@ -2,7 +2,6 @@
 import { describeBackend, initBackend, setupNativeBackend, SynthgradError } from '@synthgrad/core';
 import { parse } from '../args.js';
 
-export { BACKEND_HELP as BACKEND_USAGE } from '../help.js';
 import { BACKEND_HELP as BACKEND_USAGE } from '../help.js';
 
 export async function backendCommand(argv: string[]): Promise<void> {

@@ -173,6 +173,9 @@ async function benchGenerateCommand(argv: string[]): Promise<void> {
 const BIN = fileURLToPath(new URL('../../bin/synthgrad.js', import.meta.url));
 const TORCH_STEP = fileURLToPath(new URL('../../../../scripts/bench/torch_step.py', import.meta.url));
 
+/** argv without the given value-taking flags (each with its value): a child process sets its own. */
+const withoutFlags = (argv: string[], flags: string[]) => argv.filter((a, i) => !flags.includes(a) && !flags.includes(argv[i - 1]));
+
 /** Run `synthgrad bench ARGS` in a child process and parse its JSON (a failure becomes {error}). */
 function benchChild(args: string[]): Record<string, unknown> {
   process.stderr.write(`--- synthgrad bench ${args.join(' ')}\n`);
@@ -230,7 +233,7 @@ async function benchModelAllBackends(argv: string[]): Promise<void> {
   const length = intFlag(values.length, 'length', 32);
   const runs = intFlag(values.runs, 'runs', 3);
   const model = resolveModelPath(values.model);
-  const rest = argv.filter((a, i) => a !== '--threads' && argv[i - 1] !== '--threads' && a !== '--backend' && argv[i - 1] !== '--backend');
+  const rest = withoutFlags(argv, ['--threads', '--backend']);
   const backends = backendsHere();
   const results: Record<string, unknown> = {};
   for (const b of backends) results[`${b.backend}_${b.threads}t`] = { threads: b.threads, ...benchChild(['model-backend', '--backend', b.backend, '--threads', String(b.threads), ...rest]) };
@@ -241,7 +244,7 @@ async function benchModelAllBackends(argv: string[]): Promise<void> {
 
 async function benchGenerateAllBackends(argv: string[]): Promise<void> {
   parse(argv, OPTIONS, BENCH_USAGE);
-  const rest = argv.filter((a, i) => a !== '--threads' && argv[i - 1] !== '--threads' && a !== '--backend' && argv[i - 1] !== '--backend');
+  const rest = withoutFlags(argv, ['--threads', '--backend']);
   const results: Record<string, unknown> = {};
   // Generation runs at the machine's full width on each backend: all cores natively, one on wasm.
   for (const b of backendsHere().filter((b, _, all) => b.backend === 'wasm' || b.threads === Math.max(...all.map((x) => x.threads)))) {
@@ -281,7 +284,7 @@ async function benchFinetuneCommand(argv: string[]): Promise<void> {
   const bad = modes.find((m) => !FINETUNE_MODES.includes(m as FineTuneMode));
   if (bad) throw new SynthgradError(`unknown mode "${bad}" (modes: ${FINETUNE_MODES.join(', ')})`, 'E_USAGE');
   const bin = fileURLToPath(new URL('../../bin/synthgrad.js', import.meta.url));
-  const rest = argv.filter((a, i) => a !== '--modes' && argv[i - 1] !== '--modes');
+  const rest = withoutFlags(argv, ['--modes']);
   const results: Record<string, unknown>[] = [];
   for (const mode of modes) {
     process.stderr.write(`fine-tuning benchmark: ${mode} ...\n`);

@@ -101,6 +101,9 @@ export function targetPredictions(rt: LoadedModel, classifier: TargetClassifier,
   return out;
 }
 
+/** Logit of class c over the best other class (negative: the classifier puts the text elsewhere). */
+const ownMargin = (logits: number[], c: number) => logits[c] - Math.max(...logits.filter((_, k) => k !== c));
+
 export function medianAllowedNorm(rt: LoadedModel, allowed: number[]): number {
   const norms = tf.tidy(() => tf.norm(tf.gather(rt.model.embeddingT, tf.tensor1d(allowed, 'int32'), 1), 2, 0).dataSync());
   const sorted = Array.from(norms).sort((a, b) => a - b);
@@ -127,55 +130,53 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
   }
   const out: SyntheticExample[] = [];
   let adamSteps = 0;
-  {
-    for (const [c, plan] of plans.entries()) {
-      const label = task.labels[c];
-      const context = method.labelContext ? fittingLabelContext(rt, task, c, method.demonstrations, plan.textLength + toks.syntheticSuffix.length) : toks.contextPrefix;
-      const projector = new Projector(rt.model, allowed, opts.settings.topK, context);
-      const term = classifier && method.classifierWeight > 0 ? { classifier, classIndex: c, weight: method.classifierWeight } : undefined;
-      const loss = new MatchingLoss(rt.model, plan.target, toks.labelTokens[c], opts.distance, term);
-      const mine: SyntheticExample[] = [];
-      try {
-        for (let b = 0; b < batches; b++) {
-          const saved = io.checkpoint.get(c, b);
-          if (saved) {
-            mine.push(...saved.examples);
-            continue;
-          }
-          const settings: AdmmSettings = { ...opts.settings, textLength: plan.textLength, initNorm, batchSize };
-          const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: allowedSet, context };
-          const res = await runAdmm(ctx, settings, Rng.derive(opts.seed, 'admm', c, b), {
-            onStep: (done, total) => io.onProgress?.({ phase: 'admm', classIndex: c, batch: b, batches, done, total }),
-            shouldStop: io.shouldStop,
-          });
-          const ts = performance.now();
-          const ppl = perplexities(rt.model, res.ids);
-          const pred = classifier ? targetPredictions(rt, classifier, res.ids.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
-          timings.scoring_s += (performance.now() - ts) / 1000;
-          const batchExamples: SyntheticExample[] = res.ids.map((ids, j) => ({
-            text: rt.tokenizer.decode(ids),
-            label: label.value,
-            labelIndex: c,
-            ids,
-            matching_loss: res.lossPerExample[j],
-            perplexity: ppl[j],
-            batch: b,
-            ...(pred[j] ? { target_label: pred[j].label, target_margin: pred[j].label === c ? pred[j].margin : -pred[j].margin } : {}),
-          }));
-          timings.init_s += res.timings.init_s;
-          timings.x_step_s += res.timings.x_step_s;
-          timings.z_step_s += res.timings.z_step_s;
-          adamSteps += res.adamSteps;
-          io.checkpoint.add({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings });
-          mine.push(...batchExamples);
-          log(`class ${JSON.stringify(label.value)} batch ${b + 1}/${batches}: batch loss ${res.lossBatch.toFixed(4)} (outputs from iterations ${res.bestIteration.join(',')})`);
+  for (const [c, plan] of plans.entries()) {
+    const label = task.labels[c];
+    const context = method.labelContext ? fittingLabelContext(rt, task, c, method.demonstrations, plan.textLength + toks.syntheticSuffix.length) : toks.contextPrefix;
+    const projector = new Projector(rt.model, allowed, opts.settings.topK, context);
+    const term = classifier && method.classifierWeight > 0 ? { classifier, classIndex: c, weight: method.classifierWeight } : undefined;
+    const loss = new MatchingLoss(rt.model, plan.target, toks.labelTokens[c], opts.distance, term);
+    const mine: SyntheticExample[] = [];
+    try {
+      for (let b = 0; b < batches; b++) {
+        const saved = io.checkpoint.get(c, b);
+        if (saved) {
+          mine.push(...saved.examples);
+          continue;
         }
-        io.afterClass?.(c, loss, mine);
-        out.push(...mine);
-      } finally {
-        loss.dispose();
-        projector.dispose();
+        const settings: AdmmSettings = { ...opts.settings, textLength: plan.textLength, initNorm, batchSize };
+        const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: allowedSet, context };
+        const res = await runAdmm(ctx, settings, Rng.derive(opts.seed, 'admm', c, b), {
+          onStep: (done, total) => io.onProgress?.({ phase: 'admm', classIndex: c, batch: b, batches, done, total }),
+          shouldStop: io.shouldStop,
+        });
+        const ts = performance.now();
+        const ppl = perplexities(rt.model, res.ids);
+        const pred = classifier ? targetPredictions(rt, classifier, res.ids.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
+        timings.scoring_s += (performance.now() - ts) / 1000;
+        const batchExamples: SyntheticExample[] = res.ids.map((ids, j) => ({
+          text: rt.tokenizer.decode(ids),
+          label: label.value,
+          labelIndex: c,
+          ids,
+          matching_loss: res.lossPerExample[j],
+          perplexity: ppl[j],
+          batch: b,
+          ...(pred[j] ? { target_label: pred[j].label, target_margin: ownMargin(pred[j].logits, c) } : {}),
+        }));
+        timings.init_s += res.timings.init_s;
+        timings.x_step_s += res.timings.x_step_s;
+        timings.z_step_s += res.timings.z_step_s;
+        adamSteps += res.adamSteps;
+        io.checkpoint.add({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings });
+        mine.push(...batchExamples);
+        log(`class ${JSON.stringify(label.value)} batch ${b + 1}/${batches}: batch loss ${res.lossBatch.toFixed(4)} (outputs from iterations ${res.bestIteration.join(',')})`);
       }
+      io.afterClass?.(c, loss, mine);
+      out.push(...mine);
+    } finally {
+      loss.dispose();
+      projector.dispose();
     }
   }
   if (out.length === 0) throw new SynthgradError('nothing was generated');
