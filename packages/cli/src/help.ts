@@ -65,6 +65,10 @@ method (docs/METHOD.md, "what this project changes"):
   --discriminant lda|head the target classifier: the whitened contrast of the targets' class means
                           (lda, default), or the LM's verbaliser rows calibrated by them (head)
   --shrinkage A           lda: shrinkage of the public covariance toward the identity (default 0.2)
+  --centred-matching on|off  match gradients with the classes' shared hidden-state direction
+                          projected out (read from the targets; default off)
+  --bootstrap-demonstrations N  earlier synthetic texts of the class added as demonstrations for
+                          each later batch (default 0)
 
 privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise

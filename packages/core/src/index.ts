@@ -59,7 +59,7 @@ export { transpose2d } from './util/transpose.js';
 export { taskTokens, leftPad, type TaskTokens } from './gradmm/prompt.js';
 export { sampleTopK, sampleFromContext, sampleAllowed, type DecodeOptions } from './gradmm/sample.js';
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './gradmm/targets.js';
-export { MatchingLoss, type MatchingDistance, type ClassifierTerm } from './gradmm/matching.js';
+export { MatchingLoss, sharedDirection, type MatchingDistance, type ClassifierTerm } from './gradmm/matching.js';
 export { publicHiddenStats, meanAndCovariance, type PublicStats, type PublicStatsOptions } from './gradmm/public-stats.js';
 export { buildTargetClassifier, classifyStates, solveSpd, type TargetClassifier, type TargetClassifierOptions } from './gradmm/target-classifier.js';
 export { Projector } from './gradmm/projection.js';

@@ -14,6 +14,7 @@ import {
   Llama,
   loadModel,
   MatchingLoss,
+  sharedDirection,
   Projector,
   Rng,
   runAdmm,
@@ -122,40 +123,67 @@ describe('matching loss', () => {
     target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), { seed: 0 });
   });
 
-  /** D via the materialised G_syn = (1/B) S^T H, left entirely to autodiff. */
-  const materialised = (h: tf.Tensor2D, distance: 'cosine' | 'l2') =>
+  /** A unit vector standing in for the classes' shared direction. */
+  const unit = (seed: number) => {
+    const u = Float32Array.from(new Rng(seed).normals(d));
+    const n = Math.hypot(...u);
+    return u.map((x) => x / n);
+  };
+
+  /**
+   * D via the materialised G_syn = (1/B) S^T H, left entirely to autodiff; with `shared`, both
+   * gradients are materialised with the states projected, G P (P = I - u u^T).
+   */
+  const materialised = (h: tf.Tensor2D, distance: 'cosine' | 'l2', shared?: Float32Array) =>
     tf.tidy(() => {
       const B = h.shape[0];
       const s = tf.sub(tf.softmax(model.logitsOf(h)), tf.oneHot(tf.fill([B], 7, 'int32'), V));
-      const G = tf.div(tf.matMul(tf.transpose(s), h), B);
-      const Gc = tf.tensor2d(target.sum, [V, d]);
+      const P = shared ? tf.sub(tf.eye(d), tf.outerProduct(tf.tensor1d(shared), tf.tensor1d(shared))) : tf.eye(d);
+      const G = tf.matMul(tf.div(tf.matMul(tf.transpose(s), h), B), P);
+      const Gc = tf.matMul(tf.tensor2d(target.sum, [V, d]), P);
       if (distance === 'l2') return tf.sum(tf.square(tf.sub(G, tf.div(Gc, target.count)))) as tf.Scalar;
       return tf.sub(1, tf.div(tf.sum(tf.mul(G, Gc)), tf.mul(tf.norm(G), tf.norm(Gc)))) as tf.Scalar;
     });
 
   for (const distance of ['cosine', 'l2'] as const) {
-    it(`closed form equals autodiff of the materialised G_syn (${distance}): value and gradient`, () => {
-      const loss = new MatchingLoss(model, target, 7, distance);
-      const x = tf.tidy(() => tf.mul(tf.tensor3d(new Rng(4).normals(3 * 5 * d), [3, 5, d]), 0.5)) as tf.Tensor3D;
-      const fast = model.valueAndGradWrtEmbeddings(x, (h) => loss.loss(lastPosition(h)));
-      const slow = model.valueAndGradWrtEmbeddings(x, (h) => materialised(lastPosition(h), distance));
-      expect(Math.abs(fast.value - slow.value)).toBeLessThan(1e-5 * Math.max(1, Math.abs(slow.value)));
-      expect(maxRelDiff(fast.grad.dataSync(), slow.grad.dataSync())).toBeLessThan(1e-3);
-      for (const t of [x, fast.grad, slow.grad]) t.dispose();
+    for (const centred of [false, true]) {
+      it(`closed form equals autodiff of the materialised G_syn (${distance}${centred ? ', centred' : ''}): value and gradient`, () => {
+        const shared = centred ? unit(11) : undefined;
+        const loss = new MatchingLoss(model, target, 7, distance, undefined, shared);
+        const x = tf.tidy(() => tf.mul(tf.tensor3d(new Rng(4).normals(3 * 5 * d), [3, 5, d]), 0.5)) as tf.Tensor3D;
+        const fast = model.valueAndGradWrtEmbeddings(x, (h) => loss.loss(lastPosition(h)));
+        const slow = model.valueAndGradWrtEmbeddings(x, (h) => materialised(lastPosition(h), distance, shared));
+        expect(Math.abs(fast.value - slow.value)).toBeLessThan(1e-5 * Math.max(1, Math.abs(slow.value)));
+        expect(maxRelDiff(fast.grad.dataSync(), slow.grad.dataSync())).toBeLessThan(1e-3);
+        for (const t of [x, fast.grad, slow.grad]) t.dispose();
+        loss.dispose();
+      });
+    }
+  }
+
+  for (const centred of [false, true]) {
+    it(`per-example loss equals the batch loss of a batch of one${centred ? ' (centred)' : ''}`, () => {
+      const loss = new MatchingLoss(model, target, 7, 'cosine', undefined, centred ? unit(12) : undefined);
+      const h = tf.tidy(() => tf.tensor2d(new Rng(5).normals(4 * d), [4, d]));
+      const per = loss.perExample(h).dataSync();
+      for (let j = 0; j < 4; j++) {
+        const one = tf.tidy(() => loss.loss(tf.slice(h, [j, 0], [1, d])).dataSync()[0]);
+        expect(per[j]).toBeCloseTo(one, 5);
+      }
+      h.dispose();
       loss.dispose();
     });
   }
 
-  it('per-example loss equals the batch loss of a batch of one', () => {
-    const loss = new MatchingLoss(model, target, 7);
-    const h = tf.tidy(() => tf.tensor2d(new Rng(5).normals(4 * d), [4, d]));
-    const per = loss.perExample(h).dataSync();
-    for (let j = 0; j < 4; j++) {
-      const one = tf.tidy(() => loss.loss(tf.slice(h, [j, 0], [1, d])).dataSync()[0]);
-      expect(per[j]).toBeCloseTo(one, 5);
-    }
-    h.dispose();
-    loss.dispose();
+  it('the shared direction is the normalised sum of the classes\' own verbaliser rows', () => {
+    const t1 = computeClassTarget(model, examples(TEXTS.slice(0, 3)), 0, 7, prompt(rt.tokenizer.encode(' it')), { seed: 0 });
+    const t2 = computeClassTarget(model, examples(TEXTS.slice(3)), 1, 9, prompt(rt.tokenizer.encode(' it')), { seed: 0 });
+    const u = sharedDirection([t1, t2], [7, 9])!;
+    const want = Array.from({ length: d }, (_, k) => -(t1.sum[7 * d + k] + t2.sum[9 * d + k]));
+    const n = Math.hypot(...want);
+    expect(maxRelDiff(u, Float32Array.from(want, (x) => x / n))).toBeLessThan(1e-5);
+    expect(sharedDirection([t1], [7])).toBeNull();
+    expect(() => new MatchingLoss(model, t1, 7, 'cosine', undefined, new Float32Array(d).fill(1))).toThrow(/unit vector/);
   });
 
   it('rejects a target of the wrong shape or with non-finite values', () => {

@@ -20,6 +20,20 @@
  * which pulls each synthetic state toward its class's side of the discriminant the targets
  * imply, the contrast that per-class matching alone barely sees on a small model. Still a plain
  * function of the h_j: one forward, one backward.
+ *
+ * Centred matching (issue 10): on a small model every final state is h = a u + delta, one shared
+ * direction u (|a u| ~ 39 of |h| ~ 42 on SmolLM2) plus the content delta that a classifier on h
+ * actually learns from. The cosine above is then dominated by the u-part of both gradients, so
+ * it mostly matches the next-token distribution, not the content. Matching instead the
+ * gradients of the projected states P h, P = I - u u^T:
+ *
+ *   G P = sum_i s_i (P h_i)^T   (the target's columns projected: post-processing of G)
+ *   <G_syn P, G_c P> = (1/B) sum_j s_j . (G_c P h_j)
+ *   |G_syn P|^2      = (1/B^2) sum_jk (s_j . s_k)(h_j . h_k - (h_j . u)(h_k . u))
+ *
+ * u comes from the released targets themselves (the normalised sum of every class's own
+ * verbaliser row, see sharedDirection), so nothing new is released. Same closed form: one
+ * forward, one backward.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
@@ -43,6 +57,8 @@ export class MatchingLoss {
   private readonly targetT: tf.Tensor2D;
   private readonly targetNormSq: number;
   private readonly clf?: { W: tf.Tensor2D; b: tf.Tensor1D; classIndex: number; weight: number; K: number };
+  /** The shared direction u [d, 1] projected out of both gradients, or null (raw matching). */
+  private readonly shared: tf.Tensor2D | null;
 
   constructor(
     private readonly model: Llama,
@@ -50,6 +66,8 @@ export class MatchingLoss {
     readonly labelToken: number,
     readonly distance: MatchingDistance = 'cosine',
     term?: ClassifierTerm,
+    /** Unit vector u of length d: match in the space orthogonal to it (centred matching). */
+    shared?: Float32Array,
   ) {
     const { vocabSize: V, dModel: d } = model.config;
     if (target.vocabSize !== V || target.dModel !== d || target.sum.length !== V * d) {
@@ -57,6 +75,17 @@ export class MatchingLoss {
     }
     const scale = distance === 'l2' ? 1 / target.count : 1;
     const t = transpose2d(target.sum, V, d);
+    if (shared) {
+      if (shared.length !== d) throw new SynthgradError(`shared direction has length ${shared.length}, the model's width is ${d}`, 'E_SHAPE_MISMATCH');
+      let n = 0;
+      for (const x of shared) n += x * x;
+      if (!(Math.abs(n - 1) < 1e-3)) throw new SynthgradError(`shared direction must be a unit vector (norm ${Math.sqrt(n)})`, 'E_INPUT');
+      // G^T [d, V] -> (I - u u^T) G^T: subtract u (u . column) from every column.
+      const proj = new Float64Array(V);
+      for (let k = 0; k < d; k++) for (let v = 0, o = k * V; v < V; v++) proj[v] += shared[k] * t[o + v];
+      for (let k = 0; k < d; k++) for (let v = 0, o = k * V; v < V; v++) t[o + v] -= shared[k] * proj[v];
+    }
+    this.shared = shared ? tf.tensor2d(shared, [d, 1]) : null;
     let sq = 0;
     for (let i = 0; i < t.length; i++) {
       t[i] *= scale;
@@ -97,13 +126,28 @@ export class MatchingLoss {
     return { s, gh: tf.matMul(h, this.targetT) };
   }
 
+  /** Gram matrix of the states in the matching space: h h^T, or (P h)(P h)^T when centred. */
+  private gram(h: tf.Tensor2D): tf.Tensor2D {
+    const hh = tf.matMul(h, h, false, true) as tf.Tensor2D;
+    if (!this.shared) return hh;
+    const a = tf.matMul(h, this.shared);
+    return tf.sub(hh, tf.matMul(a, a, false, true)) as tf.Tensor2D;
+  }
+
+  /** Squared norms of the states in the matching space [B]. */
+  private normsSq(h: tf.Tensor2D): tf.Tensor1D {
+    const n = tf.sum(tf.square(h), 1);
+    if (!this.shared) return n as tf.Tensor1D;
+    return tf.sub(n, tf.square(tf.reshape(tf.matMul(h, this.shared), [-1]))) as tf.Tensor1D;
+  }
+
   /** D for the batch of last hidden states h [B, d]. */
   loss(h: tf.Tensor2D): tf.Scalar {
     return tf.tidy(() => {
       const B = h.shape[0];
       const { s, gh } = this.parts(h);
       const inner = tf.div(tf.sum(tf.mul(s, gh)), B);
-      const synSq = tf.div(tf.sum(tf.mul(tf.matMul(s, s, false, true), tf.matMul(h, h, false, true))), B * B);
+      const synSq = tf.div(tf.sum(tf.mul(tf.matMul(s, s, false, true), this.gram(h))), B * B);
       const D =
         this.distance === 'l2'
           ? tf.add(tf.sub(synSq, tf.mul(2, inner)), this.targetNormSq)
@@ -118,7 +162,7 @@ export class MatchingLoss {
     return tf.tidy(() => {
       const { s, gh } = this.parts(h);
       const inner = tf.sum(tf.mul(s, gh), 1);
-      const synSq = tf.mul(tf.sum(tf.square(s), 1), tf.sum(tf.square(h), 1));
+      const synSq = tf.mul(tf.sum(tf.square(s), 1), this.normsSq(h));
       const D =
         this.distance === 'l2'
           ? tf.add(tf.sub(synSq, tf.mul(2, inner)), this.targetNormSq)
@@ -130,7 +174,29 @@ export class MatchingLoss {
 
   dispose(): void {
     this.targetT.dispose();
+    this.shared?.dispose();
     this.clf?.W.dispose();
     this.clf?.b.dispose();
   }
+}
+
+/**
+ * The direction every class shares, read from the released targets (post-processing): the
+ * normalised sum of each class's own verbaliser row. Row v_c of a class target is
+ * -sum_i (1 - p_i(v_c)) h_i, a weighted class sum of final states, so the sum over classes points
+ * along their common mean. Null with a single class (nothing to centre against) or a zero sum.
+ */
+export function sharedDirection(targets: ClassTarget[], labelTokens: number[]): Float32Array | null {
+  if (targets.length < 2) return null;
+  const d = targets[0].dModel;
+  const u = new Float64Array(d);
+  for (const [c, t] of targets.entries()) {
+    const row = labelTokens[c] * t.dModel;
+    for (let k = 0; k < d; k++) u[k] -= t.sum[row + k];
+  }
+  let n = 0;
+  for (const x of u) n += x * x;
+  n = Math.sqrt(n);
+  if (!(n > 0) || !Number.isFinite(n)) return null;
+  return Float32Array.from(u, (x) => x / n);
 }

@@ -9,14 +9,14 @@ import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
 import { taskTokens } from './prompt.js';
 import type { ClassTarget } from './targets.js';
-import { MatchingLoss, type MatchingDistance } from './matching.js';
+import { MatchingLoss, sharedDirection, type MatchingDistance } from './matching.js';
 import { Projector } from './projection.js';
 import { allowedTokenIds } from './vocab.js';
 import { runAdmm, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
 import { DEFAULT_METHOD, type MethodSettings, type Preset } from './presets.js';
-import { labelContextText } from '../task/task.js';
+import { classDemonstrations, labelContextText } from '../task/task.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
 import { buildTargetClassifier, type TargetClassifier } from './target-classifier.js';
 import { lastPosition } from '../model/llama.js';
@@ -57,13 +57,30 @@ export interface SynthesisResult {
   targetClassifier: { separation: number; weightSums: number[]; discriminant: string } | null;
 }
 
-/** The label context with as many demonstrations as fit before `room` more tokens in the model's context. */
-function fittingLabelContext(rt: LoadedModel, task: Task, c: number, demonstrations: number, room: number): number[] {
-  for (let k = demonstrations; k > 0; k--) {
-    const ids = rt.tokenizer.encode(labelContextText(task, c, k));
+/**
+ * The label context for class c with as many demonstrations as fit before `room` more tokens in
+ * the model's context: the task's public ones first, then `synthetic` (earlier output of the
+ * same class); the last ones are dropped first.
+ */
+function fittingLabelContext(rt: LoadedModel, task: Task, c: number, demonstrations: number, room: number, synthetic: string[] = []): number[] {
+  const publicOnes = Math.min(demonstrations, classDemonstrations(task, c).length);
+  for (let k = publicOnes + synthetic.length; k > 0; k--) {
+    const ids = rt.tokenizer.encode(labelContextText(task, c, Math.min(k, publicOnes), synthetic.slice(0, Math.max(0, k - publicOnes))));
     if (ids.length + room <= rt.config.contextLength) return ids;
   }
   return rt.tokenizer.encode(labelContextText(task, c, 0));
+}
+
+/**
+ * Bootstrapped demonstrations for the next batch of a class: `n` texts drawn (seeded) from the
+ * better half, by matching loss, of the class's earlier batches. Synthetic text is already
+ * released output, so using it costs no privacy; drawing anew each batch keeps the batches from
+ * all copying the same few texts.
+ */
+export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, rng: Rng): string[] {
+  if (n <= 0 || earlier.length === 0) return [];
+  const pool = [...earlier].sort((a, b) => a.matching_loss - b.matching_loss).slice(0, Math.max(n, Math.ceil(earlier.length / 2)));
+  return rng.shuffle(pool.map((e) => e.text.replace(/\s+/g, ' ').trim()).filter((t) => t.length > 0)).slice(0, n);
 }
 
 /**
@@ -128,14 +145,17 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
     timings.public_s = (performance.now() - t) / 1000;
     log(`target classifier from public statistics (${method.publicTexts} LM texts): class separation ${classifier.separation.toFixed(2)} public std`);
   }
+  // Centred matching projects the shared direction of all classes out of both gradients.
+  const shared = method.centredMatching ? sharedDirection(plans.map((p) => p.target), toks.labelTokens) : null;
+  if (method.centredMatching && !shared) log('centred matching needs at least two classes with non-zero targets: matching the raw gradients');
   const out: SyntheticExample[] = [];
   let adamSteps = 0;
   for (const [c, plan] of plans.entries()) {
     const label = task.labels[c];
-    const context = method.labelContext ? fittingLabelContext(rt, task, c, method.demonstrations, plan.textLength + toks.syntheticSuffix.length) : toks.contextPrefix;
-    const projector = new Projector(rt.model, allowed, opts.settings.topK, context);
+    const room = plan.textLength + toks.syntheticSuffix.length;
+    const contextFor = (synthetic: string[]) => (method.labelContext ? fittingLabelContext(rt, task, c, method.demonstrations, room, synthetic) : toks.contextPrefix);
     const term = classifier && method.classifierWeight > 0 ? { classifier, classIndex: c, weight: method.classifierWeight } : undefined;
-    const loss = new MatchingLoss(rt.model, plan.target, toks.labelTokens[c], opts.distance, term);
+    const loss = new MatchingLoss(rt.model, plan.target, toks.labelTokens[c], opts.distance, term, shared ?? undefined);
     const mine: SyntheticExample[] = [];
     try {
       for (let b = 0; b < batches; b++) {
@@ -144,12 +164,20 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
           mine.push(...saved.examples);
           continue;
         }
+        const synthetic = method.labelContext ? bootstrapDemonstrations(mine, method.bootstrapDemonstrations, Rng.derive(opts.seed, 'demos', c, b)) : [];
+        const context = contextFor(synthetic);
+        const projector = new Projector(rt.model, allowed, opts.settings.topK, context);
         const settings: AdmmSettings = { ...opts.settings, textLength: plan.textLength, initNorm, batchSize };
         const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: allowedSet, context };
-        const res = await runAdmm(ctx, settings, Rng.derive(opts.seed, 'admm', c, b), {
-          onStep: (done, total) => io.onProgress?.({ phase: 'admm', classIndex: c, batch: b, batches, done, total }),
-          shouldStop: io.shouldStop,
-        });
+        let res;
+        try {
+          res = await runAdmm(ctx, settings, Rng.derive(opts.seed, 'admm', c, b), {
+            onStep: (done, total) => io.onProgress?.({ phase: 'admm', classIndex: c, batch: b, batches, done, total }),
+            shouldStop: io.shouldStop,
+          });
+        } finally {
+          projector.dispose();
+        }
         const ts = performance.now();
         const ppl = perplexities(rt.model, res.ids);
         const pred = classifier ? targetPredictions(rt, classifier, res.ids.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
@@ -176,7 +204,6 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
       out.push(...mine);
     } finally {
       loss.dispose();
-      projector.dispose();
     }
   }
   if (out.length === 0) throw new SynthgradError('nothing was generated');

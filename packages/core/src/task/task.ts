@@ -49,14 +49,21 @@ export const DEFAULT_LABEL_CONTEXT = 'Here is a {label} example. {contextPrefix}
  * "A positive movie review: warm , funny and full of life .\nA positive movie review:". A small
  * LM follows such a pattern far more readily than an instruction.
  */
-export function labelContextText(task: Task, c: number, demonstrations = 0): string {
+export function labelContextText(task: Task, c: number, demonstrations = 0, extra: string[] = []): string {
   const l = task.labels[c];
   const head = (task.labelContext ?? DEFAULT_LABEL_CONTEXT)
     .replaceAll('{label}', l.name)
     .replaceAll('{verbalizer}', l.verbalizer.trim())
     .replaceAll('{contextPrefix}', task.contextPrefix);
-  const demos = task.demonstrations.filter((d) => String(d.label) === String(l.value)).slice(0, demonstrations);
-  return demos.map((d) => `${head} ${d.text.trim()}\n`).join('') + head;
+  const demos = [...classDemonstrations(task, c).slice(0, demonstrations), ...extra];
+  // One demonstration a line: whitespace inside a text (newlines included) is folded to one space.
+  return demos.map((t) => `${head} ${t.replace(/\s+/g, ' ').trim()}\n`).join('') + head;
+}
+
+/** The texts of the task's public demonstrations of class `c`. */
+export function classDemonstrations(task: Task, c: number): string[] {
+  const l = task.labels[c];
+  return task.demonstrations.filter((d) => String(d.label) === String(l.value)).map((d) => d.text);
 }
 
 export const SENTIMENT_TASK: Task = {
