@@ -10,7 +10,7 @@ import { benchModel, speedups } from '../bench/model.js';
 import { round } from '../bench/stats.js';
 import { benchGenerate } from '../bench/generate.js';
 import { benchFinetune } from '../bench/finetune.js';
-import { DEFAULT_METHOD, defaultDataPath, readExamples, resolveTask, Rng, type MethodSettings } from '@synthgrad/core';
+import { DEFAULT_METHOD, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, type MethodSettings } from '@synthgrad/core';
 import { FINETUNE_MODES, MODE_DEFAULTS, runQuality, type FineTuneMode, type TrainingSettings } from '@synthgrad/eval';
 
 export const BENCH_USAGE = `usage:
@@ -25,13 +25,14 @@ export const BENCH_USAGE = `usage:
                                                    own process, since full fine-tuning needs every weight
                                                    trainable); prints JSON
   synthgrad bench quality --task-data F --test F [--test-limit 500] [--seeds 3] [--mode head|lora] [--method JSON]
-        [--real 50] [--synthetic 100] [--preset cpu] [--top-k K] [--model FILE]
+        [--real 50] [--synthetic 100] [--preset cpu] [--settings JSON] [--top-k K] [--model FILE]
         [--rows zero-shot,real-random-100,real-50,prompted-few-100] [--task T] [--domain D]
                                                    the fixed quality protocol (50 real -> 100 GRADMM texts): accuracy of
                                                    zero-shot, real-random-100, real-50, prompted-few-100 and gradmm-100,
                                                    the judge's on-label rate, perplexities, seconds per example; JSON.
                                                    --method overrides the preset's method switches, e.g.
-                                                   '{"classifierWeight":0,"labelContext":false,"targetFilter":false}'
+                                                   '{"classifierWeight":0,"labelContext":false,"targetFilter":false}';
+                                                   --settings overrides the preset's ADMM settings, e.g. '{"inner":0}'
   synthgrad bench generate [--data FILE] [--preset cpu]
                                                    seconds per synthetic example (one batch per class) on every
                                                    backend built here, split by phase, the X-step's GFLOP/s, and
@@ -61,6 +62,7 @@ const OPTIONS = {
   real: { type: 'string' },
   synthetic: { type: 'string' },
   'top-k': { type: 'string' },
+  settings: { type: 'string' },
 } as const;
 
 /** The quality protocol trains with the eval command's defaults for the mode. */
@@ -82,6 +84,18 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
     const bad = Object.keys(method).find((k) => !known.includes(k));
     if (bad) throw new SynthgradError(`--method: unknown key "${bad}" (known: ${known.join(', ')})`, 'E_USAGE');
   }
+  let settings: Record<string, unknown> = {};
+  if (values.settings) {
+    try {
+      settings = JSON.parse(values.settings) as Record<string, unknown>;
+    } catch (e) {
+      throw new SynthgradError(`--settings is not JSON: ${(e as Error).message}`, 'E_USAGE');
+    }
+    const known = Object.keys(resolvePreset(values.preset ?? 'cpu').settings);
+    const bad = Object.keys(settings).find((k) => !known.includes(k));
+    if (bad) throw new SynthgradError(`--settings: unknown key "${bad}" (known: ${known.join(', ')})`, 'E_USAGE');
+  }
+  if (values['top-k']) settings.topK = intFlag(values['top-k'], 'top-k', 200);
   const task = resolveTask(values.task ?? 'sentiment');
   const taskData = readExamples(values['task-data'], task);
   const test = readExamples(values.test, task);
@@ -98,7 +112,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       real: intFlag(values.real, 'real', 50, 2),
       synthetic: intFlag(values.synthetic, 'synthetic', 100, 2),
       preset: values.preset ?? 'cpu',
-      settings: values['top-k'] ? { topK: intFlag(values['top-k'], 'top-k', 200) } : undefined,
+      settings: Object.keys(settings).length ? settings : undefined,
       method,
       training: qualityTraining(mode),
       rows: values.rows ? values.rows.split(',').map((r) => r.trim()) : undefined,
