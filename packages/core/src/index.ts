@@ -67,4 +67,5 @@ export { allowedTokenIds, isAllowedToken } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
 export { matchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
-export { synthesize, medianAllowedNorm, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
+export { liveSynthesisWorkers } from './gradmm/synthesis-pool.js';
+export { synthesize, synthesisWorkerCount, medianAllowedNorm, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';

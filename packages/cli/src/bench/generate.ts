@@ -40,6 +40,8 @@ export async function benchGenerate(rt: LoadedModel, opts: { data: string; prese
       preset: opts.preset,
       data: opts.data,
       synthetic_examples: n,
+      // Threads that ran classes: 2 on wasm (one class each), 1 natively; the split below adds up every thread's time.
+      workers: res.workers,
       seconds_per_example: round(t.total_s / n, 2),
       split_seconds_per_example: {
         targets: round(t.targets_s / n, 3),

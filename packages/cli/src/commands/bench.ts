@@ -268,7 +268,9 @@ async function benchGenerateAllBackends(argv: string[]): Promise<void> {
   const native = Object.keys(results).find((k) => k.startsWith('tensorflow'));
   const wasm = spe('wasm_1t');
   const ratio = native && wasm && spe(native) ? { wasm_over_tensorflow_seconds_per_example: round(wasm / spe(native)!, 2) } : {};
-  process.stdout.write(`${JSON.stringify({ benchmark: 'generate', backends: results, ...ratio }, null, 2)}\n`);
+  // Threads that ran classes on each backend (wasm runs classes in worker threads).
+  const workers = Object.fromEntries(Object.entries(results).map(([k, r]) => [k, (r as Record<string, unknown>).workers]));
+  process.stdout.write(`${JSON.stringify({ benchmark: 'generate', backends: results, workers, ...ratio }, null, 2)}\n`);
 }
 
 /** The benchmark's data: ../shared/data/rtpolarity (not shipped; said so on stderr), else the default data set. */

@@ -64,6 +64,9 @@ export interface GenerateIO {
   onProgress?: (p: GenerateProgress) => void;
   shouldStop?: () => boolean;
   log?: (msg: string) => void;
+  /** Threads that run classes (SynthesisOptions.workers; default 2 on wasm, else 1). Not part of the
+   * checkpoint's configuration: the output is the same either way. */
+  workers?: number;
 }
 
 export interface GenerateResult {
@@ -76,6 +79,8 @@ export interface GenerateResult {
   comparison: ClassComparison[];
   resumedBatches: number;
   adamSteps: number;
+  /** Threads that ran classes (1: the calling thread). */
+  workers: number;
 }
 
 /** Synthetic text against random real texts of the same class: matching loss (same target) and perplexity. */
@@ -137,7 +142,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
     classInfo.push({ label: task.labels[c].value, realUsed: real.length, textLength, batches, noiseStd: target.noiseStd });
     return { target, textLength };
   });
-  const res = await synthesize(rt, task, plans, cfg, {
+  const res = await synthesize(rt, task, plans, { ...cfg, workers: io.workers }, {
     checkpoint,
     onProgress: io.onProgress,
     shouldStop: io.shouldStop,
@@ -156,6 +161,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
     adamSteps: res.adamSteps,
     method: res.method,
     targetClassifier: res.targetClassifier,
+    workers: res.workers,
   };
 }
 

@@ -1,18 +1,19 @@
 /**
  * The optimisation half of GRADMM: from class targets (computed locally, or summed from several
  * data owners' contributions) to synthetic examples, batch by batch, with a checkpoint after each
- * batch. Shared by `generate` and the federated coordinator's job.
+ * batch. Shared by `generate` and the federated coordinator's job. On the wasm backend (one
+ * thread) whole classes run in worker threads (synthesis-pool.ts) through the same class loop.
  */
 import type { LoadedModel } from '../model/load.js';
 import type { Task } from '../task/task.js';
 import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
-import { taskTokens } from './prompt.js';
+import { taskTokens, type TaskTokens } from './prompt.js';
 import type { ClassTarget } from './targets.js';
 import { MatchingLoss, sharedDirection, type MatchingDistance } from './matching.js';
 import { Projector } from './projection.js';
 import { allowedTokenIds } from './vocab.js';
-import { runAdmm, type AdmmSettings } from './admm.js';
+import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
 import { DEFAULT_METHOD, type MethodSettings, type Preset } from './presets.js';
@@ -22,6 +23,8 @@ import { buildTargetClassifier, type TargetClassifier } from './target-classifie
 import { lastPosition } from '../model/llama.js';
 import { leftPad } from './prompt.js';
 import type { GenerateProgress, SyntheticExample } from './generate.js';
+import { runClassesInWorkers } from './synthesis-pool.js';
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface ClassPlan {
@@ -37,6 +40,13 @@ export interface SynthesisOptions {
   perClass: number;
   seed: number;
   distance: MatchingDistance;
+  /**
+   * Threads that run classes: whole classes, each in order, in worker threads that load the model
+   * from `rt.path` themselves (so `rt.model` must be that file's model, unmodified). Default 2 on
+   * the wasm backend (single-threaded), 1 elsewhere; 1 runs every class here, in this thread.
+   * Only wasm uses more than one. The output is the same either way.
+   */
+  workers?: number;
 }
 
 export interface SynthesisIO {
@@ -55,6 +65,8 @@ export interface SynthesisResult {
   method: MethodSettings;
   /** The classifier the released targets imply (null with one class), and how far apart it puts the classes. */
   targetClassifier: { separation: number; weightSums: number[]; discriminant: string } | null;
+  /** Threads that ran classes (1: all in the calling thread). With more, the timings add up every thread's time. */
+  workers: number;
 }
 
 /**
@@ -127,13 +139,140 @@ export function medianAllowedNorm(rt: LoadedModel, allowed: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
+/**
+ * What the class loop needs besides the model and the task, decided once from every class in the
+ * main thread: plain data, so a worker thread gets exactly the same (see synthesis-pool.ts).
+ */
+export interface ClassLoopParams {
+  settings: Preset['settings'];
+  method: MethodSettings;
+  perClass: number;
+  seed: number;
+  distance: MatchingDistance;
+  /** The resolved initialisation norm ('auto' already replaced by the median allowed norm). */
+  initNorm: number;
+  classifier: TargetClassifier | null;
+  /** Centred matching's shared direction, or null. */
+  shared: Float32Array | null;
+}
+
+/** The class loop's environment in one thread: the parameters plus what follows from the model and task. */
+export interface ClassLoopEnv extends ClassLoopParams {
+  rt: LoadedModel;
+  task: Task;
+  toks: TaskTokens;
+  batches: number;
+  allowed: number[];
+  allowedSet: Set<number>;
+}
+
+export function classLoopEnv(rt: LoadedModel, task: Task, params: ClassLoopParams, allowed = allowedTokenIds(rt.tokenizer)): ClassLoopEnv {
+  return { ...params, rt, task, toks: taskTokens(task, rt.tokenizer), batches: Math.ceil(params.perClass / params.settings.batchSize), allowed, allowedSet: new Set(allowed) };
+}
+
+/** A batch the class loop has just finished, from whichever thread ran it. */
+export interface BatchDone {
+  classIndex: number;
+  batch: number;
+  examples: SyntheticExample[];
+  timings: AdmmResult['timings'];
+  scoring_s: number;
+  adamSteps: number;
+}
+
+export interface ClassLoopHooks {
+  /** The examples of a batch already in the checkpoint (resume), or undefined. */
+  saved: (classIndex: number, batch: number) => SyntheticExample[] | undefined;
+  /** A new batch: checkpointed by the main thread (in-process) or sent to it (worker). */
+  batchDone: (d: BatchDone) => void;
+  onProgress?: (p: GenerateProgress) => void;
+  shouldStop?: () => boolean;
+  log: (msg: string) => void;
+  /** Called with the class's loss still alive. */
+  afterClass?: (classIndex: number, loss: MatchingLoss, examples: SyntheticExample[]) => void;
+}
+
+/** The matching loss of class c (its target, with the classifier term and centring the method asks for). */
+export function classLoss(env: ClassLoopEnv, c: number, plan: ClassPlan): MatchingLoss {
+  const term = env.classifier && env.method.classifierWeight > 0 ? { classifier: env.classifier, classIndex: c, weight: env.method.classifierWeight } : undefined;
+  return new MatchingLoss(env.rt.model, plan.target, env.toks.labelTokens[c], env.distance, term, env.shared ?? undefined);
+}
+
+/**
+ * Every batch of class c, in order (a batch may use the class's earlier output as
+ * demonstrations), skipping those already saved. Every random stream is derived from the seed,
+ * the class and the batch, so the result does not depend on which thread runs the class.
+ */
+export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, hooks: ClassLoopHooks): Promise<SyntheticExample[]> {
+  const { rt, task, toks, method, classifier, batches } = env;
+  const batchSize = env.settings.batchSize;
+  const label = task.labels[c];
+  const room = plan.textLength + toks.syntheticSuffix.length;
+  const contextFor = (synthetic: string[]) => (method.labelContext ? fittingLabelContext(rt, task, c, method.demonstrations, room, synthetic) : toks.contextPrefix);
+  const loss = classLoss(env, c, plan);
+  const mine: SyntheticExample[] = [];
+  try {
+    for (let b = 0; b < batches; b++) {
+      const saved = hooks.saved(c, b);
+      if (saved) {
+        mine.push(...saved);
+        continue;
+      }
+      const synthetic = method.labelContext ? bootstrapDemonstrations(mine, method.bootstrapDemonstrations, Rng.derive(env.seed, 'demos', c, b)) : [];
+      const context = contextFor(synthetic);
+      const projector = new Projector(rt.model, env.allowed, env.settings.topK, context);
+      const settings: AdmmSettings = { ...env.settings, textLength: plan.textLength, initNorm: env.initNorm, batchSize };
+      const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: env.allowedSet, context };
+      let res;
+      try {
+        res = await runAdmm(ctx, settings, Rng.derive(env.seed, 'admm', c, b), {
+          onStep: (done, total) => hooks.onProgress?.({ phase: 'admm', classIndex: c, batch: b, batches, done, total }),
+          shouldStop: hooks.shouldStop,
+        });
+      } finally {
+        projector.dispose();
+      }
+      const ts = performance.now();
+      const ppl = perplexities(rt.model, res.ids);
+      const pred = classifier ? targetPredictions(rt, classifier, res.ids.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
+      const scoring_s = (performance.now() - ts) / 1000;
+      const batchExamples: SyntheticExample[] = res.ids.map((ids, j) => ({
+        text: rt.tokenizer.decode(ids),
+        label: label.value,
+        labelIndex: c,
+        ids,
+        matching_loss: res.lossPerExample[j],
+        perplexity: ppl[j],
+        batch: b,
+        ...(pred[j] ? { target_label: pred[j].label, target_margin: ownMargin(pred[j].logits, c) } : {}),
+      }));
+      hooks.batchDone({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings, scoring_s, adamSteps: res.adamSteps });
+      mine.push(...batchExamples);
+      hooks.log(`class ${JSON.stringify(label.value)} batch ${b + 1}/${batches}: batch loss ${res.lossBatch.toFixed(4)} (outputs from iterations ${res.bestIteration.join(',')})`);
+    }
+    hooks.afterClass?.(c, loss, mine);
+    return mine;
+  } finally {
+    loss.dispose();
+  }
+}
+
+/**
+ * How many threads run classes: `requested`, else 2 on wasm (single-threaded in Node) and 1
+ * elsewhere; more than one only on wasm (the native backends use every core in one thread
+ * already), with cores to spare, and never more than the classes that still have work.
+ */
+export function synthesisWorkerCount(requested: number | undefined, classesLeft: number): number {
+  if (requested !== undefined && !(Number.isInteger(requested) && requested >= 1)) throw new SynthgradError(`workers must be a positive integer, got ${requested}`, 'E_USAGE');
+  const wasm = tf.getBackend() === 'wasm';
+  const n = Math.min(requested ?? (wasm ? 2 : 1), classesLeft, availableParallelism());
+  return wasm && n >= 2 ? n : 1;
+}
+
 export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[], opts: SynthesisOptions, io: SynthesisIO): Promise<SynthesisResult> {
   const log = io.log ?? (() => {});
   const toks = taskTokens(task, rt.tokenizer);
-  const batchSize = opts.settings.batchSize;
-  const batches = Math.ceil(opts.perClass / batchSize);
   const allowed = allowedTokenIds(rt.tokenizer);
-  const allowedSet = new Set(allowed);
   const initNorm = opts.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : opts.settings.initNorm;
   const method: MethodSettings = { ...DEFAULT_METHOD, ...opts.method };
   const timings = { init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, public_s: 0 };
@@ -148,64 +287,41 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
   // Centred matching projects the shared direction of all classes out of both gradients.
   const shared = method.centredMatching ? sharedDirection(plans.map((p) => p.target), toks.labelTokens) : null;
   if (method.centredMatching && !shared) log('centred matching needs at least two classes with non-zero targets: matching the raw gradients');
-  const out: SyntheticExample[] = [];
+  const params: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier, shared };
+  const env = classLoopEnv(rt, task, params, allowed);
   let adamSteps = 0;
-  for (const [c, plan] of plans.entries()) {
-    const label = task.labels[c];
-    const room = plan.textLength + toks.syntheticSuffix.length;
-    const contextFor = (synthetic: string[]) => (method.labelContext ? fittingLabelContext(rt, task, c, method.demonstrations, room, synthetic) : toks.contextPrefix);
-    const term = classifier && method.classifierWeight > 0 ? { classifier, classIndex: c, weight: method.classifierWeight } : undefined;
-    const loss = new MatchingLoss(rt.model, plan.target, toks.labelTokens[c], opts.distance, term, shared ?? undefined);
-    const mine: SyntheticExample[] = [];
-    try {
-      for (let b = 0; b < batches; b++) {
-        const saved = io.checkpoint.get(c, b);
-        if (saved) {
-          mine.push(...saved.examples);
-          continue;
-        }
-        const synthetic = method.labelContext ? bootstrapDemonstrations(mine, method.bootstrapDemonstrations, Rng.derive(opts.seed, 'demos', c, b)) : [];
-        const context = contextFor(synthetic);
-        const projector = new Projector(rt.model, allowed, opts.settings.topK, context);
-        const settings: AdmmSettings = { ...opts.settings, textLength: plan.textLength, initNorm, batchSize };
-        const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: allowedSet, context };
-        let res;
-        try {
-          res = await runAdmm(ctx, settings, Rng.derive(opts.seed, 'admm', c, b), {
-            onStep: (done, total) => io.onProgress?.({ phase: 'admm', classIndex: c, batch: b, batches, done, total }),
-            shouldStop: io.shouldStop,
-          });
-        } finally {
-          projector.dispose();
-        }
-        const ts = performance.now();
-        const ppl = perplexities(rt.model, res.ids);
-        const pred = classifier ? targetPredictions(rt, classifier, res.ids.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
-        timings.scoring_s += (performance.now() - ts) / 1000;
-        const batchExamples: SyntheticExample[] = res.ids.map((ids, j) => ({
-          text: rt.tokenizer.decode(ids),
-          label: label.value,
-          labelIndex: c,
-          ids,
-          matching_loss: res.lossPerExample[j],
-          perplexity: ppl[j],
-          batch: b,
-          ...(pred[j] ? { target_label: pred[j].label, target_margin: ownMargin(pred[j].logits, c) } : {}),
-        }));
-        timings.init_s += res.timings.init_s;
-        timings.x_step_s += res.timings.x_step_s;
-        timings.z_step_s += res.timings.z_step_s;
-        adamSteps += res.adamSteps;
-        io.checkpoint.add({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings });
-        mine.push(...batchExamples);
-        log(`class ${JSON.stringify(label.value)} batch ${b + 1}/${batches}: batch loss ${res.lossBatch.toFixed(4)} (outputs from iterations ${res.bestIteration.join(',')})`);
-      }
-      io.afterClass?.(c, loss, mine);
-      out.push(...mine);
-    } finally {
-      loss.dispose();
-    }
+  // The checkpoint is written here, in the main thread, after every batch, whichever thread ran it.
+  const hooks: ClassLoopHooks = {
+    saved: (c, b) => io.checkpoint.get(c, b)?.examples,
+    batchDone: (d) => {
+      timings.scoring_s += d.scoring_s;
+      timings.init_s += d.timings.init_s;
+      timings.x_step_s += d.timings.x_step_s;
+      timings.z_step_s += d.timings.z_step_s;
+      adamSteps += d.adamSteps;
+      io.checkpoint.add({ classIndex: d.classIndex, batch: d.batch, examples: d.examples, timings: d.timings });
+    },
+    onProgress: io.onProgress,
+    shouldStop: io.shouldStop,
+    log,
+    afterClass: io.afterClass,
+  };
+  const hasWork = (c: number) => Array.from({ length: env.batches }, (_, b) => b).some((b) => !io.checkpoint.get(c, b));
+  const workers = synthesisWorkerCount(opts.workers, plans.filter((_, c) => hasWork(c)).length);
+  const byClass: SyntheticExample[][] = [];
+  if (workers > 1) {
+    byClass.push(...(await runClassesInWorkers(env, plans, workers, hooks)));
+  } else {
+    for (const [c, plan] of plans.entries()) byClass.push(await runClass(env, c, plan, hooks));
   }
+  const out = byClass.flat();
   if (out.length === 0) throw new SynthgradError('nothing was generated');
-  return { examples: out, timings, adamSteps, method, targetClassifier: classifier ? { separation: classifier.separation, weightSums: classifier.weightSums, discriminant: classifier.discriminant } : null };
+  return {
+    examples: out,
+    timings,
+    adamSteps,
+    method,
+    targetClassifier: classifier ? { separation: classifier.separation, weightSums: classifier.weightSums, discriminant: classifier.discriminant } : null,
+    workers,
+  };
 }

@@ -13,6 +13,8 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
   config: LlamaConfig;
   path: string;
+  /** The options it was loaded with (a worker thread loads the same model from `path` with them). */
+  options?: LlamaOptions;
   name: string;
   file: GGUFFile;
   /** sha256 of the model file, computed on first use. */
@@ -39,6 +41,7 @@ export async function loadModel(
     tokenizer,
     config,
     path,
+    options,
     name: String(file.meta('general.name') ?? basename(path)),
     file,
     sha256: () => (hash ??= sha256File(path)),

@@ -1,0 +1,231 @@
+/**
+ * Classes in worker threads, for the wasm backend (one thread per tfjs instance in Node): each
+ * worker loads the model itself and runs whole classes, each in order (a class's batches may use
+ * its earlier output as demonstrations), with the same class loop as the in-process path
+ * (runClass). The main thread hands out classes one at a time, writes the checkpoint after every
+ * batch a worker reports, calls afterClass in class order with a loss of its own, and returns the
+ * classes' examples in class order: the same output as one thread, since every random stream is
+ * derived from the seed, the class and the batch.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { LlamaOptions } from '../model/llama.js';
+import type { Task } from '../task/task.js';
+import { SynthgradError, type SynthgradErrorCode } from '../util/errors.js';
+import { activeBackend } from '../backend/select.js';
+import { AdmmAborted } from './admm.js';
+import type { GenerateProgress, SyntheticExample } from './generate.js';
+import { classLoss, type BatchDone, type ClassLoopEnv, type ClassLoopHooks, type ClassLoopParams, type ClassPlan } from './synthesize.js';
+
+/** What a worker starts from (workerData). */
+export interface SynthesisWorkerData {
+  modelPath: string;
+  modelOptions: LlamaOptions;
+  /** The main thread's wasm transposed-matmul fix setting, so both compute alike. */
+  transposeFix: boolean;
+  task: Task;
+  params: ClassLoopParams;
+}
+
+export type ToWorker =
+  /** Run one class: its plan (the target's sum is a transferred copy) and its batches already saved. */
+  | { type: 'class'; classIndex: number; plan: ClassPlan; saved: { batch: number; examples: SyntheticExample[] }[] }
+  /** io.shouldStop() became true: abort the batch in flight (AdmmAborted). */
+  | { type: 'stop' };
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'batch'; done: BatchDone }
+  | { type: 'progress'; progress: GenerateProgress }
+  | { type: 'log'; message: string }
+  | { type: 'class-done'; classIndex: number; examples: SyntheticExample[] }
+  | { type: 'aborted' }
+  | { type: 'error'; name: string; message: string; code?: string };
+
+/** The worker's entry: next to this file in the build; from the TypeScript sources (tests), the build's copy. */
+function workerEntry(): URL {
+  const here = new URL('./synthesis-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  const built = new URL('../../dist/gradmm/synthesis-worker.js', import.meta.url);
+  if (import.meta.url.endsWith('.ts') && existsSync(fileURLToPath(built))) return built;
+  throw new SynthgradError(`the synthesis worker ${fileURLToPath(here)} is missing: run "npm run build" (or pass workers: 1)`);
+}
+
+let live = 0;
+
+/** Synthesis worker threads alive in this process now (0 once every synthesize call has settled). */
+export function liveSynthesisWorkers(): number {
+  return live;
+}
+
+/** A worker's failure as the caller's error: a SynthgradError keeps its code, anything else its message. */
+function workerError(m: { name: string; message: string; code?: string }): Error {
+  if (m.name === 'SynthgradError' && m.code) return new SynthgradError(m.message, m.code as SynthgradErrorCode);
+  return new Error(`synthesis worker: ${m.message}`);
+}
+
+interface Slot {
+  worker: Worker;
+  /** The class it runs, or null while it loads the model or waits. */
+  classIndex: number | null;
+  stopSent: boolean;
+}
+
+/**
+ * Every class of `plans` on `count` workers; resolves to the examples of each class, in class
+ * order. Rejects with the worker's error (every worker terminated first), or AdmmAborted once
+ * io.shouldStop() is true and the workers have stopped (finished batches are checkpointed).
+ */
+export function runClassesInWorkers(env: ClassLoopEnv, plans: ClassPlan[], count: number, hooks: ClassLoopHooks): Promise<SyntheticExample[][]> {
+  const { batches } = env;
+  const savedOf = (c: number) =>
+    Array.from({ length: batches }, (_, b) => ({ batch: b, examples: hooks.saved(c, b) })).filter((s): s is { batch: number; examples: SyntheticExample[] } => s.examples !== undefined);
+  const results: (SyntheticExample[] | undefined)[] = plans.map(() => undefined);
+  // Classes with nothing left to run are done already; the others go out in class order.
+  const queue: number[] = [];
+  for (const c of plans.keys()) {
+    const saved = savedOf(c);
+    if (saved.length === batches) results[c] = saved.flatMap((s) => s.examples);
+    else queue.push(c);
+  }
+  let nextAfterClass = 0;
+  const slots = new Set<Slot>();
+  let settled = false;
+  let stopping = false;
+  const entry = workerEntry();
+  const data: SynthesisWorkerData = {
+    modelPath: env.rt.path,
+    modelOptions: env.rt.options ?? {},
+    transposeFix: activeBackend()?.transposeFix ?? true,
+    task: env.task,
+    params: { settings: env.settings, method: env.method, perClass: env.perClass, seed: env.seed, distance: env.distance, initNorm: env.initNorm, classifier: env.classifier, shared: env.shared },
+  };
+
+  return new Promise<SyntheticExample[][]>((resolve, reject) => {
+    let poll: NodeJS.Timeout | undefined;
+    const ending: Promise<void>[] = [];
+    const end = (slot: Slot): Promise<void> => {
+      if (!slots.delete(slot)) return Promise.resolve();
+      const p = slot.worker.terminate().then(
+        () => void live--,
+        () => void live--,
+      );
+      ending.push(p);
+      return p;
+    };
+    const settle = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(poll);
+      // Every worker has ended before the caller hears the outcome.
+      for (const slot of [...slots]) void end(slot);
+      void Promise.all(ending).then(() => (err ? reject(err) : resolve(results as SyntheticExample[][])));
+    };
+    const fail = (e: unknown) => settle(e instanceof Error ? e : new Error(String(e)));
+    // afterClass in class order, with a loss built here (the worker's lives in its own thread).
+    const flushAfterClass = () => {
+      while (nextAfterClass < plans.length && results[nextAfterClass]) {
+        const c = nextAfterClass++;
+        if (!hooks.afterClass) continue;
+        const loss = classLoss(env, c, plans[c]);
+        try {
+          hooks.afterClass(c, loss, results[c]!);
+        } finally {
+          loss.dispose();
+        }
+      }
+    };
+    const checkDone = () => {
+      if (results.every((r) => r !== undefined)) settle(null);
+      else if (stopping && slots.size === 0) settle(new AdmmAborted());
+    };
+    const stop = () => {
+      if (stopping || settled || !hooks.shouldStop?.()) return;
+      stopping = true;
+      for (const slot of [...slots]) {
+        if (slot.classIndex === null) void end(slot).then(checkDone);
+        else if (!slot.stopSent) {
+          slot.stopSent = true;
+          slot.worker.postMessage({ type: 'stop' } satisfies ToWorker);
+        }
+      }
+      checkDone();
+    };
+    /** Give the slot the next class, or end it. */
+    const dispatch = (slot: Slot) => {
+      const c = stopping ? undefined : queue.shift();
+      if (c === undefined) {
+        slot.classIndex = null;
+        void end(slot).then(checkDone);
+        return;
+      }
+      slot.classIndex = c;
+      const plan = plans[c];
+      const sum = plan.target.sum.slice();
+      const msg: ToWorker = { type: 'class', classIndex: c, plan: { ...plan, target: { ...plan.target, sum } }, saved: savedOf(c) };
+      slot.worker.postMessage(msg, [sum.buffer]);
+    };
+    /** Progress of the lowest class in flight only, so what the caller sees only moves forward. */
+    const lowestRunning = () => Math.min(...[...slots].map((s) => s.classIndex ?? Infinity));
+    const onMessage = (slot: Slot, m: FromWorker) => {
+      if (settled) return;
+      try {
+        switch (m.type) {
+          case 'ready':
+            dispatch(slot);
+            break;
+          case 'batch':
+            hooks.batchDone(m.done);
+            break;
+          case 'progress':
+            if (m.progress.classIndex === lowestRunning()) hooks.onProgress?.(m.progress);
+            break;
+          case 'log':
+            hooks.log(m.message);
+            break;
+          case 'class-done':
+            results[m.classIndex] = m.examples;
+            slot.classIndex = null;
+            flushAfterClass();
+            dispatch(slot);
+            break;
+          case 'aborted':
+            if (!stopping) throw new Error('synthesis worker: aborted without being asked to stop');
+            slot.classIndex = null;
+            void end(slot).then(checkDone);
+            break;
+          case 'error':
+            fail(workerError(m));
+            return;
+        }
+        stop();
+      } catch (e) {
+        fail(e);
+      }
+    };
+    try {
+      flushAfterClass();
+      const n = Math.min(count, queue.length);
+      for (let i = 0; i < n; i++) {
+        // A worker's stdout goes to stderr: stdout is the caller's (JSON summaries).
+        const worker = new Worker(entry, { workerData: data, stdout: true });
+        live++;
+        worker.stdout.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+        const slot: Slot = { worker, classIndex: null, stopSent: false };
+        slots.add(slot);
+        worker.on('message', (m: FromWorker) => onMessage(slot, m));
+        worker.on('error', (e) => fail(new Error(`synthesis worker: ${e.message}`)));
+        worker.on('messageerror', (e) => fail(new Error(`synthesis worker: message could not be read (${e.message})`)));
+        worker.on('exit', (code) => {
+          if (slots.has(slot)) fail(new Error(`synthesis worker exited with code ${code} before finishing`));
+        });
+      }
+      poll = setInterval(stop, 200);
+      stop();
+      checkDone();
+    } catch (e) {
+      fail(e);
+    }
+  });
+}

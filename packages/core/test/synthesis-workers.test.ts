@@ -1,0 +1,174 @@
+/**
+ * Classes in worker threads on the wasm backend: the same output and checkpoint as one thread,
+ * resume from saved batches, stop, and a worker's failure as the caller's rejection with no
+ * worker left running. Runs on wasm whatever SYNTHGRAD_TEST_BACKEND says (the policy uses workers
+ * only there); the worker is the build's copy (npm run build), as for the CLI tests.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AdmmAborted,
+  Checkpoint,
+  computeClassTarget,
+  initBackend,
+  isSynthgradError,
+  liveSynthesisWorkers,
+  loadModel,
+  matchingLossOfPrompts,
+  resolvePreset,
+  SENTIMENT_TASK,
+  synthesisWorkerCount,
+  synthesize,
+  taskTokens,
+  type ClassPlan,
+  type LoadedModel,
+  type MethodSettings,
+  type SynthesisIO,
+  type SynthesisOptions,
+  type SyntheticExample,
+} from '@synthgrad/core';
+import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from '../../../test/helpers/tiny-llama.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'synthgrad-workers-'));
+const task = SENTIMENT_TASK;
+let rt: LoadedModel;
+let plans: ClassPlan[];
+let n = 0;
+const cpPath = () => join(dir, `cp-${n++}.json`);
+
+// 2 classes x 2 batches of 2; every parameter a worker is sent is exercised: bootstrapped
+// demonstrations (batch 1 depends on batch 0), centred matching (the shared direction), the
+// target classifier's term (its weights).
+const method: Partial<MethodSettings> = { bootstrapDemonstrations: 1, centredMatching: true, classifierWeight: 0.5, publicTexts: 8 };
+const opts = (workers: number, m: Partial<MethodSettings> = method): SynthesisOptions => ({
+  settings: { ...resolvePreset('cpu').settings, batchSize: 2, outer: 2, inner: 2, candidates: 1, topK: 4, initNorm: 'auto' },
+  method: m,
+  perClass: 4,
+  seed: 3,
+  distance: 'cosine',
+  workers,
+});
+
+beforeAll(async () => {
+  // The policy: more than one thread only on wasm.
+  await initBackend({ backend: 'cpu' });
+  expect(synthesisWorkerCount(2, 2)).toBe(1);
+  await initBackend({ backend: 'wasm' });
+  const path = join(dir, 'tiny.gguf');
+  writeTinyLlamaGGUF(path, tinyConfig(), tinyWeights(tinyConfig(), 4));
+  rt = await loadModel(path);
+  const toks = taskTokens(task, rt.tokenizer);
+  const texts = [
+    ['a bad plot', 'bad acting', 'the end was bad'],
+    ['the great film', 'a great cast', 'great fun'],
+  ];
+  plans = texts.map((ts, c) => ({
+    target: computeClassTarget(rt.model, ts.map((text, i) => ({ text, label: c, line: i + 1, source: 'mem.jsonl' })), c, toks.labelTokens[c], toks.promptIds, { seed: 0 }),
+    textLength: 3,
+  }));
+});
+
+afterAll(() => {
+  rt?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** synthesize with a fresh checkpoint (or the one given); afterClass records the class order and a loss value. */
+async function run(workers: number, over: Partial<SynthesisIO> = {}, checkpoint = Checkpoint.open<SyntheticExample>(cpPath(), 'h', false), r = rt, p = plans, m = method) {
+  const after: { c: number; n: number; realLoss: number }[] = [];
+  const toks = taskTokens(task, r.tokenizer);
+  const res = await synthesize(r, task, p, opts(workers, m), {
+    checkpoint,
+    afterClass: (c, loss, examples) => after.push({ c, n: examples.length, realLoss: matchingLossOfPrompts(r.model, loss, [toks.promptIds('a film')])[0] }),
+    ...over,
+  });
+  return { res, after, checkpoint };
+}
+
+function expectSameExamples(a: SyntheticExample[], b: SyntheticExample[]): void {
+  expect(b).toHaveLength(a.length);
+  for (const [i, x] of a.entries()) {
+    const y = b[i];
+    expect({ text: y.text, ids: y.ids, label: y.label, labelIndex: y.labelIndex, batch: y.batch, target_label: y.target_label }).toEqual({
+      text: x.text,
+      ids: x.ids,
+      label: x.label,
+      labelIndex: x.labelIndex,
+      batch: x.batch,
+      target_label: x.target_label,
+    });
+    expect(Math.abs(y.matching_loss - x.matching_loss)).toBeLessThan(1e-6);
+    expect(Math.abs(y.perplexity - x.perplexity)).toBeLessThan(1e-6 * Math.max(1, x.perplexity));
+    expect(Math.abs(y.target_margin! - x.target_margin!)).toBeLessThan(1e-5);
+  }
+}
+
+describe.runIf(availableParallelism() >= 2)('synthesize in worker threads (wasm)', () => {
+  let one: Awaited<ReturnType<typeof run>>;
+
+  it('gives the examples, checkpoint and afterClass calls of one thread', async () => {
+    one = await run(1);
+    const two = await run(2);
+    expect(one.res.workers).toBe(1);
+    expect(two.res.workers).toBe(2);
+    expect(one.res.examples).toHaveLength(8);
+    expect(one.res.examples.map((e) => [e.labelIndex, e.batch])).toEqual([[0, 0], [0, 0], [0, 1], [0, 1], [1, 0], [1, 0], [1, 1], [1, 1]]);
+    expectSameExamples(one.res.examples, two.res.examples);
+    // Every batch checkpointed (from the main thread), with the examples returned.
+    expect(two.checkpoint.batchesDone).toBe(4);
+    for (const c of [0, 1]) {
+      for (const b of [0, 1]) {
+        const rec = two.checkpoint.get(c, b);
+        expect(rec, `class ${c} batch ${b}`).toBeDefined();
+        expectSameExamples(one.res.examples.filter((e) => e.labelIndex === c && e.batch === b), rec!.examples);
+      }
+    }
+    // afterClass in class order, with a live loss equal to the one-thread loss.
+    expect(two.after.map((a) => [a.c, a.n])).toEqual([[0, 4], [1, 4]]);
+    for (const [i, a] of one.after.entries()) expect(Math.abs(two.after[i].realLoss - a.realLoss)).toBeLessThan(1e-6);
+    expect(two.res.adamSteps).toBe(one.res.adamSteps);
+    expect(liveSynthesisWorkers()).toBe(0);
+  });
+
+  it('resumes from saved batches (sent to the workers) to the same output', async () => {
+    const cp = Checkpoint.open<SyntheticExample>(cpPath(), 'h', false);
+    for (const c of [0, 1]) cp.add(one.checkpoint.get(c, 0)!);
+    const resumed = await run(2, {}, cp);
+    expect(resumed.res.workers).toBe(2);
+    expectSameExamples(one.res.examples, resumed.res.examples);
+    expect(cp.batchesDone).toBe(4);
+    expect(resumed.res.adamSteps).toBe(one.res.adamSteps / 2);
+  });
+
+  it('stops when asked, with the finished batches checkpointed', async () => {
+    const cp = Checkpoint.open<SyntheticExample>(cpPath(), 'h', false);
+    await expect(run(2, { shouldStop: () => cp.batchesDone >= 1 }, cp)).rejects.toThrow(AdmmAborted);
+    expect(cp.batchesDone).toBeGreaterThanOrEqual(1);
+    expect(cp.batchesDone).toBeLessThan(4);
+    expect(liveSynthesisWorkers()).toBe(0);
+  });
+
+  it('rejects with the worker\'s error when it cannot load the model, and leaves no worker running', async () => {
+    const missing = join(dir, 'missing.gguf');
+    const err = await run(2, {}, undefined, { ...rt, path: missing }).catch((e: Error) => e);
+    expect(isSynthgradError(err)).toBe(true);
+    expect((err as Error).message).toContain(`model file not found: ${missing}`);
+    expect((err as { code?: string }).code).toBe('E_MODEL_MISSING');
+    expect(liveSynthesisWorkers()).toBe(0);
+  });
+
+  it('rejects with the worker\'s error for a target of the wrong shape (as one thread does), and leaves no worker running', async () => {
+    const bad = plans.map((p, c) => (c === 1 ? { ...p, target: { ...p.target, vocabSize: p.target.vocabSize - 1 } } : p));
+    // Plain matching: the main thread builds nothing from the targets, so the worker meets the shape first.
+    const plain: Partial<MethodSettings> = {};
+    const inProcess = await run(1, {}, undefined, rt, bad, plain).catch((e: Error) => e);
+    const err = await run(2, {}, undefined, rt, bad, plain).catch((e: Error) => e);
+    expect(isSynthgradError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/target is \d+ x \d+, the model's head is/);
+    expect((err as Error).message).toBe((inProcess as Error).message);
+    expect((err as { code?: string }).code).toBe('E_SHAPE_MISMATCH');
+    expect(liveSynthesisWorkers()).toBe(0);
+  });
+});
