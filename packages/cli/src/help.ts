@@ -65,8 +65,9 @@ method (docs/METHOD.md, "what this project changes"):
   --discriminant lda|head the target classifier: the whitened contrast of the targets' class means
                           (lda, default), or the LM's verbaliser rows calibrated by them (head)
   --shrinkage A           lda: shrinkage of the public covariance toward the identity (default 0.2)
-  --centred-matching on|off  match gradients with the classes' shared hidden-state direction
-                          projected out (read from the targets; default off)
+  --matching-space raw|centred|whitened  the hidden-side metric of the matching: raw (default),
+                          centred (the classes' shared direction, read from the targets, projected
+                          out) or whitened (the LDA metric of public LM text)
   --bootstrap-demonstrations N  earlier synthetic texts of the class added as demonstrations for
                           each later batch (default 0)
 

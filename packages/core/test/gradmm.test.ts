@@ -15,6 +15,10 @@ import {
   loadModel,
   MatchingLoss,
   sharedDirection,
+  centredMetric,
+  whitenedMetric,
+  shrunkPublicCovariance,
+  meanAndCovariance,
   Projector,
   Rng,
   runAdmm,
@@ -130,29 +134,47 @@ describe('matching loss', () => {
     return u.map((x) => x / n);
   };
 
+  /** A random symmetric PSD metric, A A^T / d + 0.1 I, standing in for the whitened one. */
+  const randomMetric = (seed: number) => {
+    const A = new Rng(seed).normals(d * d);
+    const M = new Float32Array(d * d);
+    for (let a = 0; a < d; a++)
+      for (let b = 0; b < d; b++) {
+        let s = a === b ? 0.1 : 0;
+        for (let k = 0; k < d; k++) s += (A[a * d + k] * A[b * d + k]) / d;
+        M[a * d + b] = s;
+      }
+    return M;
+  };
+  const METRICS = { raw: () => undefined, centred: () => centredMetric(unit(11)), 'random PSD': () => randomMetric(13) } as const;
+
   /**
-   * D via the materialised G_syn = (1/B) S^T H, left entirely to autodiff; with `shared`, both
-   * gradients are materialised with the states projected, G P (P = I - u u^T).
+   * D via the materialised G_syn = (1/B) S^T H, left entirely to autodiff, in the metric M:
+   * <A, B>_M = sum(A o (B M)).
    */
-  const materialised = (h: tf.Tensor2D, distance: 'cosine' | 'l2', shared?: Float32Array) =>
+  const materialised = (h: tf.Tensor2D, distance: 'cosine' | 'l2', metric?: Float32Array) =>
     tf.tidy(() => {
       const B = h.shape[0];
       const s = tf.sub(tf.softmax(model.logitsOf(h)), tf.oneHot(tf.fill([B], 7, 'int32'), V));
-      const P = shared ? tf.sub(tf.eye(d), tf.outerProduct(tf.tensor1d(shared), tf.tensor1d(shared))) : tf.eye(d);
-      const G = tf.matMul(tf.div(tf.matMul(tf.transpose(s), h), B), P);
-      const Gc = tf.matMul(tf.tensor2d(target.sum, [V, d]), P);
-      if (distance === 'l2') return tf.sum(tf.square(tf.sub(G, tf.div(Gc, target.count)))) as tf.Scalar;
-      return tf.sub(1, tf.div(tf.sum(tf.mul(G, Gc)), tf.mul(tf.norm(G), tf.norm(Gc)))) as tf.Scalar;
+      const M = metric ? tf.tensor2d(metric, [d, d]) : tf.eye(d);
+      const ip = (X: tf.Tensor2D, Y: tf.Tensor2D) => tf.sum(tf.mul(X, tf.matMul(Y, M)));
+      const G = tf.div(tf.matMul(tf.transpose(s), h), B) as tf.Tensor2D;
+      const Gc = tf.tensor2d(target.sum, [V, d]);
+      if (distance === 'l2') {
+        const diff = tf.sub(G, tf.div(Gc, target.count)) as tf.Tensor2D;
+        return ip(diff, diff) as tf.Scalar;
+      }
+      return tf.sub(1, tf.div(ip(G, Gc), tf.sqrt(tf.mul(ip(G, G), ip(Gc, Gc))))) as tf.Scalar;
     });
 
   for (const distance of ['cosine', 'l2'] as const) {
-    for (const centred of [false, true]) {
-      it(`closed form equals autodiff of the materialised G_syn (${distance}${centred ? ', centred' : ''}): value and gradient`, () => {
-        const shared = centred ? unit(11) : undefined;
-        const loss = new MatchingLoss(model, target, 7, distance, undefined, shared);
+    for (const [name, make] of Object.entries(METRICS)) {
+      it(`closed form equals autodiff of the materialised G_syn (${distance}, ${name} metric): value and gradient`, () => {
+        const metric = make();
+        const loss = new MatchingLoss(model, target, 7, distance, undefined, metric);
         const x = tf.tidy(() => tf.mul(tf.tensor3d(new Rng(4).normals(3 * 5 * d), [3, 5, d]), 0.5)) as tf.Tensor3D;
         const fast = model.valueAndGradWrtEmbeddings(x, (h) => loss.loss(lastPosition(h)));
-        const slow = model.valueAndGradWrtEmbeddings(x, (h) => materialised(lastPosition(h), distance, shared));
+        const slow = model.valueAndGradWrtEmbeddings(x, (h) => materialised(lastPosition(h), distance, metric));
         expect(Math.abs(fast.value - slow.value)).toBeLessThan(1e-5 * Math.max(1, Math.abs(slow.value)));
         expect(maxRelDiff(fast.grad.dataSync(), slow.grad.dataSync())).toBeLessThan(1e-3);
         for (const t of [x, fast.grad, slow.grad]) t.dispose();
@@ -161,9 +183,27 @@ describe('matching loss', () => {
     }
   }
 
+  it('the whitened metric is (tr S / d) P S^-1 P of the shrunk public covariance', () => {
+    const n = 200;
+    const rows = Float64Array.from(new Rng(21).normals(n * d), (x, i) => x * (1 + (i % d) / d) + 3);
+    const stats = { count: n, dModel: d, ...meanAndCovariance(rows, n, d) };
+    const M = whitenedMetric(stats, 0.2);
+    const { S, u, trace } = shrunkPublicCovariance(stats, 0.2);
+    const Mv = (v: ArrayLike<number>) => Float64Array.from({ length: d }, (_, a) => { let s = 0; for (let b = 0; b < d; b++) s += M[a * d + b] * v[b]; return s; });
+    for (let a = 0; a < d; a++) for (let b = 0; b < a; b++) expect(Math.abs(M[a * d + b] - M[b * d + a])).toBeLessThan(1e-6);
+    expect(Math.max(...Mv(u).map(Math.abs))).toBeLessThan(1e-5);
+    // For x orthogonal to u: M S x = (tr S / d) x.
+    const x0 = Float64Array.from(new Rng(22).normals(d));
+    const xu = x0.reduce((a, v, k) => a + v * u[k], 0);
+    const x = x0.map((v, k) => v - xu * u[k]);
+    const Sx = Float64Array.from({ length: d }, (_, a) => { let s = 0; for (let b = 0; b < d; b++) s += S[a * d + b] * x[b]; return s; });
+    const got = Mv(Sx);
+    for (let k = 0; k < d; k++) expect(got[k]).toBeCloseTo((trace / d) * x[k], 3);
+  });
+
   for (const centred of [false, true]) {
     it(`per-example loss equals the batch loss of a batch of one${centred ? ' (centred)' : ''}`, () => {
-      const loss = new MatchingLoss(model, target, 7, 'cosine', undefined, centred ? unit(12) : undefined);
+      const loss = new MatchingLoss(model, target, 7, 'cosine', undefined, centred ? centredMetric(unit(12)) : undefined);
       const h = tf.tidy(() => tf.tensor2d(new Rng(5).normals(4 * d), [4, d]));
       const per = loss.perExample(h).dataSync();
       for (let j = 0; j < 4; j++) {
@@ -183,7 +223,9 @@ describe('matching loss', () => {
     const n = Math.hypot(...want);
     expect(maxRelDiff(u, Float32Array.from(want, (x) => x / n))).toBeLessThan(1e-5);
     expect(sharedDirection([t1], [7])).toBeNull();
-    expect(() => new MatchingLoss(model, t1, 7, 'cosine', undefined, new Float32Array(d).fill(1))).toThrow(/unit vector/);
+    expect(() => centredMetric(new Float32Array(d).fill(1))).toThrow(/unit vector/);
+    expect(() => new MatchingLoss(model, t1, 7, 'cosine', undefined, new Float32Array(d * d))).toThrow(/zero in the matching metric/);
+    expect(() => new MatchingLoss(model, t1, 7, 'cosine', undefined, new Float32Array(3))).toThrow(/matching metric has 3 entries/);
   });
 
   it('rejects a target of the wrong shape or with non-finite values', () => {

@@ -41,7 +41,7 @@ const cpPath = () => join(dir, `cp-${n++}.json`);
 // 2 classes x 2 batches of 2; every parameter a worker is sent is exercised: bootstrapped
 // demonstrations (batch 1 depends on batch 0), centred matching (the shared direction), the
 // target classifier's term (its weights).
-const method: Partial<MethodSettings> = { bootstrapDemonstrations: 1, centredMatching: true, classifierWeight: 0.5, publicTexts: 8 };
+const method: Partial<MethodSettings> = { bootstrapDemonstrations: 1, matchingSpace: 'centred', classifierWeight: 0.5, publicTexts: 8 };
 const opts = (workers: number, m: Partial<MethodSettings> = method): SynthesisOptions => ({
   settings: { ...resolvePreset('cpu').settings, batchSize: 2, outer: 2, inner: 2, candidates: 1, topK: 4, initNorm: 'auto' },
   method: m,

@@ -38,7 +38,7 @@ export const METHOD_KEYS = {
   'public-texts': 'method.publicTexts',
   shrinkage: 'method.shrinkage',
   discriminant: 'method.discriminant',
-  'centred-matching': 'method.centredMatching',
+  'matching-space': 'method.matchingSpace',
   'bootstrap-demonstrations': 'method.bootstrapDemonstrations',
 } as const satisfies Record<string, KeyPath<GenerateConfig>>;
 
@@ -75,7 +75,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.publicTexts = r.int('public-texts', m.publicTexts, 2);
   m.shrinkage = r.between('shrinkage', 0, 1) ?? m.shrinkage;
   m.discriminant = r.oneOf('discriminant', ['head', 'lda'] as const, m.discriminant);
-  m.centredMatching = r.oneOf('centred-matching', ['on', 'off'] as const, m.centredMatching ? 'on' : 'off') === 'on';
+  m.matchingSpace = r.oneOf('matching-space', ['raw', 'centred', 'whitened'] as const, m.matchingSpace);
   m.bootstrapDemonstrations = r.int('bootstrap-demonstrations', m.bootstrapDemonstrations, 0);
   const privacy = { clip: r.positive('clip'), epsilon: r.positive('epsilon'), delta: r.between('delta', 0, 1) };
   if ((privacy.epsilon === undefined) !== (privacy.delta === undefined)) r.fail(privacy.epsilon === undefined ? 'delta' : 'epsilon', `needs ${r.label(privacy.epsilon === undefined ? 'epsilon' : 'delta')} too (differential privacy takes both)`);

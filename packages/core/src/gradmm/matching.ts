@@ -21,19 +21,20 @@
  * imply, the contrast that per-class matching alone barely sees on a small model. Still a plain
  * function of the h_j: one forward, one backward.
  *
- * Centred matching (issue 10): on a small model every final state is h = a u + delta, one shared
- * direction u (|a u| ~ 39 of |h| ~ 42 on SmolLM2) plus the content delta that a classifier on h
- * actually learns from. The cosine above is then dominated by the u-part of both gradients, so
- * it mostly matches the next-token distribution, not the content. Matching instead the
- * gradients of the projected states P h, P = I - u u^T:
+ * Matching in a metric (issue 10): on a small model every final state is h = a u + delta, one
+ * shared direction u (|a u| ~ 39 of |h| ~ 42 on SmolLM2) plus the content delta that a classifier
+ * on h actually learns from. The cosine above is then dominated by the u-part of both gradients,
+ * so it mostly matches the next-token distribution, not the content. With a symmetric PSD metric
+ * M [d, d] on the hidden side, <A, B>_M = tr(A M B^T), the same closed form holds:
  *
- *   G P = sum_i s_i (P h_i)^T   (the target's columns projected: post-processing of G)
- *   <G_syn P, G_c P> = (1/B) sum_j s_j . (G_c P h_j)
- *   |G_syn P|^2      = (1/B^2) sum_jk (s_j . s_k)(h_j . h_k - (h_j . u)(h_k . u))
+ *   <G_syn, G_c>_M = (1/B) sum_j s_j . (G_c M h_j)          (G_c M precomputed: post-processing)
+ *   |G_syn|_M^2    = (1/B^2) sum_jk (s_j . s_k)(h_j^T M h_k)
+ *   |G_c|_M^2      = sum_v g_v^T M g_v                       (g_v: row v of G_c)
  *
- * u comes from the released targets themselves (the normalised sum of every class's own
- * verbaliser row, see sharedDirection), so nothing new is released. Same closed form: one
- * forward, one backward.
+ * 'centred': M = P = I - u u^T, u read from the released targets (sharedDirection): both gradients
+ * with the shared direction projected out. 'whitened': M = P S^-1 P with S the shrunk covariance
+ * of final states on public LM text (public-stats.ts), u its mean direction: the LDA metric.
+ * Still one forward, one backward.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
@@ -57,8 +58,8 @@ export class MatchingLoss {
   private readonly targetT: tf.Tensor2D;
   private readonly targetNormSq: number;
   private readonly clf?: { W: tf.Tensor2D; b: tf.Tensor1D; classIndex: number; weight: number; K: number };
-  /** The shared direction u [d, 1] projected out of both gradients, or null (raw matching). */
-  private readonly shared: tf.Tensor2D | null;
+  /** The hidden-side metric M [d, d], or null (raw matching: M = I). */
+  private readonly metric: tf.Tensor2D | null;
 
   constructor(
     private readonly model: Llama,
@@ -66,8 +67,8 @@ export class MatchingLoss {
     readonly labelToken: number,
     readonly distance: MatchingDistance = 'cosine',
     term?: ClassifierTerm,
-    /** Unit vector u of length d: match in the space orthogonal to it (centred matching). */
-    shared?: Float32Array,
+    /** Symmetric PSD metric M [d, d] row-major on the hidden side (centredMetric, whitenedMetric); default I. */
+    metric?: Float32Array,
   ) {
     const { vocabSize: V, dModel: d } = model.config;
     if (target.vocabSize !== V || target.dModel !== d || target.sum.length !== V * d) {
@@ -75,26 +76,24 @@ export class MatchingLoss {
     }
     const scale = distance === 'l2' ? 1 / target.count : 1;
     const t = transpose2d(target.sum, V, d);
-    if (shared) {
-      if (shared.length !== d) throw new SynthgradError(`shared direction has length ${shared.length}, the model's width is ${d}`, 'E_SHAPE_MISMATCH');
-      let n = 0;
-      for (const x of shared) n += x * x;
-      if (!(Math.abs(n - 1) < 1e-3)) throw new SynthgradError(`shared direction must be a unit vector (norm ${Math.sqrt(n)})`, 'E_INPUT');
-      // G^T [d, V] -> (I - u u^T) G^T: subtract u (u . column) from every column.
-      const proj = new Float64Array(V);
-      for (let k = 0; k < d; k++) for (let v = 0, o = k * V; v < V; v++) proj[v] += shared[k] * t[o + v];
-      for (let k = 0; k < d; k++) for (let v = 0, o = k * V; v < V; v++) t[o + v] -= shared[k] * proj[v];
+    if (metric && metric.length !== d * d) throw new SynthgradError(`matching metric has ${metric.length} entries, the model's width needs ${d} x ${d}`, 'E_SHAPE_MISMATCH');
+    if (metric && !metric.every(Number.isFinite)) throw new SynthgradError('matching metric contains non-finite values', 'E_INPUT');
+    for (let i = 0; i < t.length; i++) t[i] *= scale;
+    const raw = tf.tensor2d(t, [d, V]);
+    this.metric = metric ? tf.tensor2d(metric, [d, d]) : null;
+    // (G_c M)^T = M G_c^T, and |G_c|_M^2 = sum(G_c^T o M G_c^T).
+    this.targetT = this.metric ? tf.tidy(() => tf.matMul(this.metric!, raw)) : raw;
+    const sq = tf.tidy(() => tf.sum(tf.mul(raw, this.targetT)).dataSync()[0]);
+    if (this.metric) raw.dispose();
+    if (!Number.isFinite(sq)) {
+      this.dispose();
+      throw new SynthgradError('target contains non-finite values', 'E_INPUT');
     }
-    this.shared = shared ? tf.tensor2d(shared, [d, 1]) : null;
-    let sq = 0;
-    for (let i = 0; i < t.length; i++) {
-      t[i] *= scale;
-      sq += t[i] * t[i];
+    if (!(sq > 0)) {
+      this.dispose();
+      throw new SynthgradError(metric ? 'target is zero in the matching metric' : 'target is all zeros', 'E_INPUT');
     }
-    if (!Number.isFinite(sq)) throw new SynthgradError('target contains non-finite values', 'E_INPUT');
-    if (sq === 0) throw new SynthgradError('target is all zeros', 'E_INPUT');
     this.targetNormSq = sq;
-    this.targetT = tf.tensor2d(t, [d, V]);
     if (term && term.weight > 0) {
       const { classifier: c } = term;
       if (c.dModel !== d) throw new SynthgradError(`target classifier has width ${c.dModel}, the model ${d}`, 'E_SHAPE_MISMATCH');
@@ -126,19 +125,14 @@ export class MatchingLoss {
     return { s, gh: tf.matMul(h, this.targetT) };
   }
 
-  /** Gram matrix of the states in the matching space: h h^T, or (P h)(P h)^T when centred. */
+  /** Gram matrix of the states in the metric: h h^T, or h M h^T. */
   private gram(h: tf.Tensor2D): tf.Tensor2D {
-    const hh = tf.matMul(h, h, false, true) as tf.Tensor2D;
-    if (!this.shared) return hh;
-    const a = tf.matMul(h, this.shared);
-    return tf.sub(hh, tf.matMul(a, a, false, true)) as tf.Tensor2D;
+    return (this.metric ? tf.matMul(tf.matMul(h, this.metric), h, false, true) : tf.matMul(h, h, false, true)) as tf.Tensor2D;
   }
 
-  /** Squared norms of the states in the matching space [B]. */
+  /** Squared norms of the states in the metric [B]: h_j^T M h_j. */
   private normsSq(h: tf.Tensor2D): tf.Tensor1D {
-    const n = tf.sum(tf.square(h), 1);
-    if (!this.shared) return n as tf.Tensor1D;
-    return tf.sub(n, tf.square(tf.reshape(tf.matMul(h, this.shared), [-1]))) as tf.Tensor1D;
+    return tf.sum(tf.mul(this.metric ? tf.matMul(h, this.metric) : h, h), 1) as tf.Tensor1D;
   }
 
   /** D for the batch of last hidden states h [B, d]. */
@@ -174,7 +168,7 @@ export class MatchingLoss {
 
   dispose(): void {
     this.targetT.dispose();
-    this.shared?.dispose();
+    this.metric?.dispose();
     this.clf?.W.dispose();
     this.clf?.b.dispose();
   }
@@ -199,4 +193,15 @@ export function sharedDirection(targets: ClassTarget[], labelTokens: number[]): 
   n = Math.sqrt(n);
   if (!(n > 0) || !Number.isFinite(n)) return null;
   return Float32Array.from(u, (x) => x / n);
+}
+
+/** The centred metric P = I - u u^T for a unit vector u (sharedDirection). */
+export function centredMetric(u: Float32Array): Float32Array {
+  const d = u.length;
+  let n = 0;
+  for (const x of u) n += x * x;
+  if (!(Math.abs(n - 1) < 1e-3)) throw new SynthgradError(`shared direction must be a unit vector (norm ${Math.sqrt(n)})`, 'E_INPUT');
+  const M = new Float32Array(d * d);
+  for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) M[a * d + b] = (a === b ? 1 : 0) - u[a] * u[b];
+  return M;
 }

@@ -6,6 +6,8 @@
 import type { AdmmSettings } from './admm.js';
 import { SynthgradError } from '../util/errors.js';
 
+export type MatchingSpace = 'raw' | 'centred' | 'whitened';
+
 /** What issue 10 added to the reference method; every switch is measured in docs/METHOD.md. */
 export interface MethodSettings {
   /** Project (and initialise) under the label-conditioned context (task.labelContext), not the label-blind contextPrefix. */
@@ -22,14 +24,18 @@ export interface MethodSettings {
   discriminant: 'head' | 'lda';
   /** Shrinkage of the public covariance toward a multiple of the identity ('lda'). */
   shrinkage: number;
-  /** Match the gradients of final states with the classes' shared direction projected out (matching.ts). */
-  centredMatching: boolean;
+  /**
+   * The hidden-side metric of the matching (matching.ts): 'raw' (the reference), 'centred' (the
+   * classes' shared direction, read from the targets, projected out) or 'whitened' (the LDA metric
+   * of public LM text).
+   */
+  matchingSpace: MatchingSpace;
   /** With labelContext: earlier synthetic texts of the class added as demonstrations for each later batch. */
   bootstrapDemonstrations: number;
 }
 
 /** The reference method: per-class matching, label-blind projection. */
-export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'head', shrinkage: 0.2, centredMatching: false, bootstrapDemonstrations: 0 };
+export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0 };
 
 /** The default: every change that measured better (docs/METHOD.md, "Measured"). */
 // Measured on rtpolarity with bench quality (docs/METHOD.md section 8; 50 real texts -> 100):
@@ -38,7 +44,7 @@ export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstra
 // - the target-classifier term lowers it (72.1% with 'lda', 62.9% with 'head': texts the zero-shot
 //   head already classifies perfectly teach it nothing), so it is off by default (beta = 0);
 // - the target filter dropped informative on-label texts (68.7% against 72.1% on one generation).
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, centredMatching: false, bootstrapDemonstrations: 0 };
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0 };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };

@@ -99,7 +99,7 @@ export function runClassesInWorkers(env: ClassLoopEnv, plans: ClassPlan[], count
     modelOptions: env.rt.options ?? {},
     transposeFix: activeBackend()?.transposeFix ?? true,
     task: env.task,
-    params: { settings: env.settings, method: env.method, perClass: env.perClass, seed: env.seed, distance: env.distance, initNorm: env.initNorm, classifier: env.classifier, shared: env.shared },
+    params: { settings: env.settings, method: env.method, perClass: env.perClass, seed: env.seed, distance: env.distance, initNorm: env.initNorm, classifier: env.classifier, metric: env.metric },
   };
 
   return new Promise<SyntheticExample[][]>((resolve, reject) => {

@@ -10,7 +10,7 @@ import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
 import { taskTokens, type TaskTokens } from './prompt.js';
 import type { ClassTarget } from './targets.js';
-import { MatchingLoss, sharedDirection, type MatchingDistance } from './matching.js';
+import { centredMetric, MatchingLoss, sharedDirection, type MatchingDistance } from './matching.js';
 import { Projector } from './projection.js';
 import { allowedTokenIds } from './vocab.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
@@ -19,7 +19,7 @@ import type { Checkpoint } from './checkpoint.js';
 import { DEFAULT_METHOD, type MethodSettings, type Preset } from './presets.js';
 import { classDemonstrations, labelContextText } from '../task/task.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
-import { buildTargetClassifier, type TargetClassifier } from './target-classifier.js';
+import { buildTargetClassifier, whitenedMetric, type TargetClassifier } from './target-classifier.js';
 import { lastPosition } from '../model/llama.js';
 import { leftPad } from './prompt.js';
 import type { GenerateProgress, SyntheticExample } from './generate.js';
@@ -95,6 +95,13 @@ export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, 
   return rng.shuffle(pool.map((e) => e.text.replace(/\s+/g, ' ').trim()).filter((t) => t.length > 0)).slice(0, n);
 }
 
+/** Final-state statistics of method.publicTexts LM texts sampled after the label-blind context at the classes' mean text length. */
+export function publicStatsFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number): PublicStats {
+  const toks = taskTokens(task, rt.tokenizer);
+  const length = Math.max(2, Math.round(plans.reduce((a, p) => a + p.textLength, 0) / plans.length));
+  return publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowedTokenIds(rt.tokenizer)), length, count: method.publicTexts, seed });
+}
+
 /**
  * The classifier implied by the targets of every class plus public statistics (post-processing:
  * no privacy cost). Public texts are sampled after the label-blind context at the classes' mean
@@ -102,8 +109,7 @@ export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, 
  */
 export function targetClassifierFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number): { classifier: TargetClassifier; stats: PublicStats } {
   const toks = taskTokens(task, rt.tokenizer);
-  const length = Math.max(2, Math.round(plans.reduce((a, p) => a + p.textLength, 0) / plans.length));
-  const stats = publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowedTokenIds(rt.tokenizer)), length, count: method.publicTexts, seed });
+  const stats = publicStatsFor(rt, task, plans, method, seed);
   const headRows = tf.tidy(() => tf.transpose(rt.model.headColumns(toks.labelTokens)).arraySync() as number[][]).map((r) => Float32Array.from(r));
   const classifier = buildTargetClassifier(plans.map((p) => p.target), toks.labelTokens, stats, { discriminant: method.discriminant, headRows, shrinkage: method.shrinkage });
   return { classifier, stats };
@@ -152,8 +158,8 @@ export interface ClassLoopParams {
   /** The resolved initialisation norm ('auto' already replaced by the median allowed norm). */
   initNorm: number;
   classifier: TargetClassifier | null;
-  /** Centred matching's shared direction, or null. */
-  shared: Float32Array | null;
+  /** The matching metric M [d, d] (method.matchingSpace), or null for raw matching. */
+  metric: Float32Array | null;
 }
 
 /** The class loop's environment in one thread: the parameters plus what follows from the model and task. */
@@ -195,7 +201,7 @@ export interface ClassLoopHooks {
 /** The matching loss of class c (its target, with the classifier term and centring the method asks for). */
 export function classLoss(env: ClassLoopEnv, c: number, plan: ClassPlan): MatchingLoss {
   const term = env.classifier && env.method.classifierWeight > 0 ? { classifier: env.classifier, classIndex: c, weight: env.method.classifierWeight } : undefined;
-  return new MatchingLoss(env.rt.model, plan.target, env.toks.labelTokens[c], env.distance, term, env.shared ?? undefined);
+  return new MatchingLoss(env.rt.model, plan.target, env.toks.labelTokens[c], env.distance, term, env.metric ?? undefined);
 }
 
 /**
@@ -258,6 +264,25 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
 }
 
 /**
+ * The hidden-side metric of method.matchingSpace, built once from every class's target (and, for
+ * 'whitened', public LM-text statistics); null for raw matching, or when there is nothing to
+ * centre against (one class).
+ */
+export function matchingMetric(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number, log: (m: string) => void = () => {}): Float32Array | null {
+  if (method.matchingSpace === 'raw') return null;
+  if (method.matchingSpace === 'whitened') {
+    if (plans.length < 2) {
+      log('whitened matching needs at least two classes: matching the raw gradients');
+      return null;
+    }
+    return whitenedMetric(publicStatsFor(rt, task, plans, method, seed), method.shrinkage);
+  }
+  const u = sharedDirection(plans.map((p) => p.target), taskTokens(task, rt.tokenizer).labelTokens);
+  if (!u) log('centred matching needs at least two classes with non-zero targets: matching the raw gradients');
+  return u ? centredMetric(u) : null;
+}
+
+/**
  * How many threads run classes: `requested`, else 2 on wasm (single-threaded in Node) and 1
  * elsewhere; more than one only on wasm (the native backends use every core in one thread
  * already), with cores to spare, and never more than the classes that still have work.
@@ -284,10 +309,10 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
     timings.public_s = (performance.now() - t) / 1000;
     log(`target classifier from public statistics (${method.publicTexts} LM texts): class separation ${classifier.separation.toFixed(2)} public std`);
   }
-  // Centred matching projects the shared direction of all classes out of both gradients.
-  const shared = method.centredMatching ? sharedDirection(plans.map((p) => p.target), toks.labelTokens) : null;
-  if (method.centredMatching && !shared) log('centred matching needs at least two classes with non-zero targets: matching the raw gradients');
-  const params: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier, shared };
+  const tm = performance.now();
+  const metric = matchingMetric(rt, task, plans, method, opts.seed, log);
+  timings.public_s += (performance.now() - tm) / 1000; // whitened: the public statistics again (a second sample is cheap next to the ADMM)
+  const params: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier, metric };
   const env = classLoopEnv(rt, task, params, allowed);
   let adamSteps = 0;
   // The checkpoint is written here, in the main thread, after every batch, whichever thread ran it.

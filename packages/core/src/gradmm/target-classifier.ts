@@ -75,6 +75,57 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return s;
 };
 
+/**
+ * The public covariance, shrunk, with the shared direction set aside. Final states are RMS-normed,
+ * so public text barely varies along mu, and whitening would amplify there the error of the
+ * estimated scales r_c . mu (a 1% error in a weight sum moves m_c by 1% of |mu| along mu,
+ * comparable to the true class contrast, |m_1 - m_0| ~ 0.1 |mu| on rtpolarity). So S is replaced
+ * by P S P + (tr S / d) u u^T (u = mu / |mu|, P = I - u u^T), which maps the complement of u to
+ * itself, then shrunk: (1 - a) S + a (tr S / d) I, plus a ridge that keeps it invertible.
+ */
+export function shrunkPublicCovariance(stats: PublicStats, alpha: number): { S: Float64Array; u: Float64Array; trace: number } {
+  const d = stats.dModel;
+  const mu = stats.mean;
+  const muSq = dot(mu, mu);
+  if (!(muSq > 0)) throw new SynthgradError('public statistics have a zero mean state');
+  const u = Float64Array.from(mu, (x) => x / Math.sqrt(muSq));
+  const S = new Float64Array(stats.covariance);
+  let trace = 0;
+  for (let k = 0; k < d; k++) trace += S[k * d + k];
+  {
+    const Su = new Float64Array(d);
+    for (let a = 0; a < d; a++) Su[a] = dot(S.subarray(a * d, (a + 1) * d), u);
+    const uSu = dot(u, Su);
+    // P S P = S - u (Su)^T - (Su) u^T + (u^T S u) u u^T; then + (tr S / d) u u^T.
+    for (let a = 0; a < d; a++)
+      for (let b = 0; b < d; b++) S[a * d + b] += -u[a] * Su[b] - Su[a] * u[b] + (uSu + trace / d) * u[a] * u[b];
+    trace = 0;
+    for (let k = 0; k < d; k++) trace += S[k * d + k];
+  }
+  for (let i = 0; i < d * d; i++) S[i] *= 1 - alpha;
+  // The ridge keeps S invertible even when the public texts barely vary (a degenerate sample).
+  const ridge = Math.max((alpha * trace) / d, 1e-6 * (trace / d + muSq / d + 1e-12));
+  for (let k = 0; k < d; k++) S[k * d + k] += ridge;
+  return { S, u, trace };
+}
+
+/**
+ * The whitened matching metric M = (tr S / d) P S^-1 P (matching.ts): the LDA geometry of public
+ * LM text, the shared direction left out, scaled to average 1 on the diagonal's scale.
+ */
+export function whitenedMetric(stats: PublicStats, shrinkage = 0.2): Float32Array {
+  if (!(shrinkage >= 0 && shrinkage < 1)) throw new SynthgradError(`shrinkage must be in [0, 1), got ${shrinkage}`);
+  const d = stats.dModel;
+  const { S, u, trace } = shrunkPublicCovariance(stats, shrinkage);
+  // S maps the complement of u to itself, so S^-1 P = P S^-1 P: solve for the columns of P.
+  const cols = Array.from({ length: d }, (_, b) => Float64Array.from({ length: d }, (_, a) => (a === b ? 1 : 0) - u[a] * u[b]));
+  const X = solveSpd(S, d, cols);
+  const M = new Float32Array(d * d);
+  const scale = trace / d;
+  for (let b = 0; b < d; b++) for (let a = 0; a < d; a++) M[a * d + b] = scale * 0.5 * (X[b][a] + X[a][b]);
+  return M;
+}
+
 export type Discriminant = 'head' | 'lda';
 
 export interface TargetClassifierOptions {
@@ -117,33 +168,11 @@ export function buildTargetClassifier(targets: ClassTarget[], labelTokens: numbe
   });
   const mBar = new Float64Array(d);
   for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / K;
-  // The shared direction is left out of the discriminant. Final states are RMS-normed, so public
-  // text barely varies along mu, and whitening would amplify there the error of the estimated
-  // scales r_c . mu (a 1% error in a weight sum moves m_c by 1% of |mu| along mu, comparable to the
-  // true class contrast, |m_1 - m_0| ~ 0.1 |mu| on rtpolarity). So S is replaced by P S P + (tr S / d) u u^T (u = mu / |mu|, P = I - u u^T), which
-  // maps the complement of u to itself, and the contrasts are projected onto that complement.
-  const u = Float64Array.from(mu, (x) => x / Math.sqrt(muSq));
+  const { S, u } = shrunkPublicCovariance(stats, alpha);
   const project = (v: Float64Array) => {
     const a = dot(v, u);
     return v.map((x, k) => x - a * u[k]);
   };
-  const S = new Float64Array(stats.covariance);
-  let trace = 0;
-  for (let k = 0; k < d; k++) trace += S[k * d + k];
-  {
-    const Su = new Float64Array(d);
-    for (let a = 0; a < d; a++) Su[a] = dot(S.subarray(a * d, (a + 1) * d), u);
-    const uSu = dot(u, Su);
-    // P S P = S - u (Su)^T - (Su) u^T + (u^T S u) u u^T; then + (tr S / d) u u^T.
-    for (let a = 0; a < d; a++)
-      for (let b = 0; b < d; b++) S[a * d + b] += -u[a] * Su[b] - Su[a] * u[b] + (uSu + trace / d) * u[a] * u[b];
-    trace = 0;
-    for (let k = 0; k < d; k++) trace += S[k * d + k];
-  }
-  for (let i = 0; i < d * d; i++) S[i] *= 1 - alpha;
-  // The ridge keeps S invertible even when the public texts barely vary (a degenerate sample).
-  const ridge = Math.max((alpha * trace) / d, 1e-6 * (trace / d + muSq / d + 1e-12));
-  for (let k = 0; k < d; k++) S[k * d + k] += ridge;
   const kind = o.discriminant ?? 'head';
   let ws: Float64Array[];
   if (kind === 'head') {
