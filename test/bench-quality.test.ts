@@ -5,7 +5,7 @@
  * benchmark, not a test.)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +50,27 @@ describe.runIf(built)('synthgrad bench quality', () => {
     expect(out.method).toMatchObject({ labelContext: true, classifierWeight: 1, targetFilter: false });
     expect(out.seconds_per_synthetic_example).toBeGreaterThan(0);
     expect(out.target_classifier.weightSums).toHaveLength(2);
+  });
+
+  it('--synthetic-out saves the generation and --synthetic-in evaluates it again to the same numbers', () => {
+    const saved = join(dir, 'gen.json');
+    const args = ['--real', '6', '--synthetic', '4', '--seeds', '1', '--rows', 'none', '--top-k', '3'];
+    const a = run([...args, '--method', '{"matchingSpace":"centred"}', '--synthetic-out', saved]);
+    expect(a.status, a.stderr).toBe(0);
+    const gen = JSON.parse(readFileSync(saved, 'utf8'));
+    expect(gen.method).toMatchObject({ matchingSpace: 'centred' });
+    expect(gen.examples.length).toBeGreaterThanOrEqual(4);
+    const b = run([...args, '--synthetic-in', saved]);
+    expect(b.status, b.stderr).toBe(0);
+    const [ra, rb] = [a, b].map((r) => JSON.parse(r.stdout));
+    expect(rb.rows).toEqual(ra.rows.map((row: { minutes: number }) => ({ ...row, minutes: expect.any(Number) })));
+    expect(rb.on_label).toEqual(ra.on_label);
+    expect(rb.method).toEqual(ra.method);
+    expect(rb.seconds_per_synthetic_example).toBe(ra.seconds_per_synthetic_example);
+    // Both at once, or a file that is not a generation, are usage errors.
+    expect(run([...args, '--synthetic-in', saved, '--method', '{}']).stderr).toMatch(/--method and --settings do not apply/);
+    expect(run([...args, '--synthetic-in', train]).status).toBe(2);
+    expect(run([...args, '--checkpoint', 'last']).stderr).toMatch(/--checkpoint must be accuracy or accuracy-loss/);
   });
 
   it('--method with an unknown key is a usage error', () => {

@@ -8,7 +8,7 @@ import { perplexities, SynthgradError, type Example, type LoadedModel, type SetD
 import { generatePrompted } from './baselines/prompted.js';
 import { fewShotPrefix, promptAccuracy } from './classify/label-scores.js';
 import { FeatureCache, headClassifier, makeClassifier, type FineTuneMode } from './finetune/classifier.js';
-import { accuracy, fineTune, type FineTuneResult } from './finetune/trainer.js';
+import { accuracy, fineTune, type CheckpointRule, type FineTuneResult } from './finetune/trainer.js';
 import { balancedSubset, carveDev } from './data/splits.js';
 
 export interface TrainingSettings {
@@ -23,6 +23,8 @@ export interface TrainingSettings {
   microBatch?: number;
   /** Share of each training set carved off as dev when no dev file is given. */
   devFraction: number;
+  /** Which dev checkpoint is restored (trainer.ts; default 'accuracy'). */
+  checkpoint?: CheckpointRule;
 }
 
 export interface CompareOptions {
@@ -129,6 +131,7 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
           seed,
           evalEvery: t.evalEvery,
           microBatch: t.microBatch,
+          checkpoint: t.checkpoint,
           onPrepare: (d, n) => progress(name, d, n, `seed ${seed}: features`),
           onStep: (p) => progress(name, p.step, p.steps, `seed ${seed}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(3)}${p.devAccuracy !== undefined ? ` dev ${(p.devAccuracy * 100).toFixed(1)}%` : ''}`),
         });

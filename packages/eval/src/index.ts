@@ -22,6 +22,6 @@ export { checkLabelSets, carveDev, balancedSubset, takeBalanced } from './data/s
 export { labelLogProbs, argmax, accuracyOf, fewShotPrefix, promptAccuracy, type ScoreOptions } from './classify/label-scores.js';
 export { AdamW, linearDecay, type AdamWOptions } from './finetune/adamw.js';
 export { FeatureCache, makeClassifier, headClassifier, loraClassifier, fullClassifier, FINETUNE_MODES, type Classifier, type FineTuneMode } from './finetune/classifier.js';
-export { fineTune, batchGradients, predict, accuracy, type FineTuneOptions, type FineTuneResult } from './finetune/trainer.js';
+export { fineTune, batchGradients, predict, accuracy, devScore, type FineTuneOptions, type FineTuneResult, type CheckpointRule } from './finetune/trainer.js';
 export { generatePrompted, promptFor, cleanText, type PromptedOptions } from './baselines/prompted.js';
-export { runQuality, type QualityOptions, type QualityResult } from './quality.js';
+export { runQuality, type QualityOptions, type QualityResult, type QualityGeneration } from './quality.js';

@@ -15,6 +15,7 @@ import {
   generate,
   sampleClasses,
   select,
+  SynthgradError,
   type Example,
   type GenerateConfig,
   type LoadedModel,
@@ -53,6 +54,20 @@ export interface QualityOptions {
   domain: string;
   k?: number;
   log?: (m: string) => void;
+  /** A generation saved by an earlier run (onGenerated) to evaluate again instead of generating. */
+  generated?: QualityGeneration;
+  /** Called with the generation once it is made (to save it). */
+  onGenerated?: (g: QualityGeneration) => void;
+}
+
+/** One GRADMM generation of the protocol: everything the evaluation needs, as JSON. */
+export interface QualityGeneration {
+  method: MethodSettings;
+  settings: Preset['settings'];
+  examples: SyntheticExample[];
+  seconds_per_example: number;
+  total_s: number;
+  target_classifier: { separation: number; weightSums: number[]; discriminant: string } | null;
 }
 
 export interface QualityResult {
@@ -85,20 +100,28 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   const real = sampleClasses(o.taskData, task, Math.floor(nReal / K), 0, 'task data').flat();
   const method: MethodSettings = { ...preset.method, ...o.method };
   const cfg: GenerateConfig = { task, preset: presetName, settings: preset.settings, method, perClass: genPerClass, realPerClass: Math.floor(nReal / K), seed: 0, privacy: {}, distance: 'cosine' };
-  const dir = mkdtempSync(join(tmpdir(), 'synthgrad-quality-'));
-  let gen;
-  try {
-    log(`generating ${genPerClass} texts a class from ${real.length} real ones ...`);
-    gen = await generate(rt, real, cfg, { checkpointPath: join(dir, 'cp.json'), resume: false, modelSha256: 'quality', dataFingerprint: 'quality', log });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  let gen: QualityGeneration;
+  if (o.generated) {
+    gen = o.generated;
+    if (gen.examples.length === 0) throw new SynthgradError('the saved generation has no examples', 'E_DATA');
+    log(`evaluating a saved generation of ${gen.examples.length} texts (method ${JSON.stringify(gen.method)})`);
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'synthgrad-quality-'));
+    try {
+      log(`generating ${genPerClass} texts a class from ${real.length} real ones ...`);
+      const g = await generate(rt, real, cfg, { checkpointPath: join(dir, 'cp.json'), resume: false, modelSha256: 'quality', dataFingerprint: 'quality', log });
+      gen = { method, settings: preset.settings, examples: g.examples, seconds_per_example: g.timings.total_s / Math.max(1, g.examples.length), total_s: g.timings.total_s, target_classifier: g.targetClassifier };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    o.onGenerated?.(gen);
   }
-  const sel = select<SyntheticExample>(gen.examples, K, { targetFilter: method.targetFilter, labelCheck: false, dedup: true, topN: keepPerClass, alpha: 0, balance: true });
+  const sel = select<SyntheticExample>(gen.examples, K, { targetFilter: gen.method.targetFilter, labelCheck: false, dedup: true, topN: keepPerClass, alpha: 0, balance: true });
   const toExample = (e: SyntheticExample, i: number): Example => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' });
   const kept = sel.kept.map(toExample);
   log(`selection kept ${kept.length} of ${gen.examples.length} (${JSON.stringify(sel.report)})`);
   // The filter is post-processing: the same generation without it is one more row, for free.
-  const unfiltered = method.targetFilter
+  const unfiltered = gen.method.targetFilter
     ? select<SyntheticExample>(gen.examples, K, { targetFilter: false, labelCheck: false, dedup: true, topN: keepPerClass, alpha: 0, balance: true }).kept.map(toExample)
     : null;
 
@@ -111,7 +134,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   try {
     const { train, dev } = carveDev(o.taskData, o.training.devFraction, 0);
     const t = o.training;
-    const r = fineTune(judge, train, dev, o.test, K, { steps: t.steps, batchSize: t.batchSize, lr: t.lr, weightDecay: t.weightDecay, seed: 0 });
+    const r = fineTune(judge, train, dev, o.test, K, { steps: t.steps, batchSize: t.batchSize, lr: t.lr, weightDecay: t.weightDecay, seed: 0, checkpoint: t.checkpoint });
     judgeAcc = r.testAccuracy;
     const all = gen.examples.map(toExample);
     const pAll = predict(judge, all);
@@ -123,7 +146,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     judge.dispose();
   }
 
-  const generationMinutes = gen.timings.total_s / 60;
+  const generationMinutes = gen.total_s / 60;
   const baseRows = o.rows ?? ['zero-shot', `real-random-${nSyn}`, `prompted-few-${nSyn}`];
   const res = runCompare(rt, {
     task,
@@ -153,13 +176,13 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   }));
   return {
     protocol: { real: real.length, synthetic: nSyn, seeds, preset: presetName, mode: o.training.mode, test: o.test.length },
-    method,
+    method: gen.method,
     rows,
     judge: { test_accuracy: judgeAcc, trained_on: o.taskData.length },
     on_label: { kept: kept.length, kept_on_label: keptOn, rate: keptOn / Math.max(1, kept.length), generated: gen.examples.length, generated_on_label_rate: genOnRate },
     selection: sel.report,
-    target_classifier: gen.targetClassifier,
-    seconds_per_synthetic_example: gen.timings.total_s / Math.max(1, gen.examples.length),
+    target_classifier: gen.target_classifier,
+    seconds_per_synthetic_example: gen.seconds_per_example,
     synthetic_examples: task.labels.flatMap((l, c) => kept.filter((e) => e.label === c).slice(0, 5).map((e) => ({ label: l.name, text: e.text }))),
   };
 }

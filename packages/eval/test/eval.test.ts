@@ -20,6 +20,7 @@ import {
   fewShotPrefix,
   FeatureCache,
   fineTune,
+  devScore,
   fullClassifier,
   headClassifier,
   labelLogProbs,
@@ -202,6 +203,36 @@ describe('fine-tuning', () => {
     const p = predict(clf, test);
     expect(p.filter((x, i) => x === test[i]!.label).length / test.length).toBe(r.testAccuracy); // restored state
     expect(r.loss[r.loss.length - 1]!.value).toBeLessThan(r.loss[0]!.value);
+    clf.dispose();
+  });
+
+  it("checkpoint 'accuracy-loss' keeps the best dev accuracy and, among ties, the lowest dev loss; devScore matches an explicit cross-entropy", () => {
+    const cache = new FeatureCache(rt, task);
+    const { train: tr, dev } = carveDev(train, 0.25, 0);
+    const run = (checkpoint: 'accuracy' | 'accuracy-loss') => {
+      const clf = headClassifier(rt, task, cache);
+      const r = fineTune(clf, tr, dev, test, 2, { steps: 60, batchSize: 8, lr: 0.05, seed: 0, evalEvery: 10, checkpoint });
+      // The restored state scores the chosen checkpoint's dev loss.
+      const restored = devScore(clf, dev, 2);
+      const want = tf.tidy(() => {
+        const z = clf.logits(dev);
+        const y = tf.oneHot(tf.tensor1d(dev.map((e) => e.label), 'int32'), 2);
+        return tf.mean(tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(z)), 1))).dataSync()[0]!;
+      });
+      clf.dispose();
+      return { r, restored, want };
+    };
+    const first = run('accuracy');
+    const tie = run('accuracy-loss');
+    const top = Math.max(...tie.r.dev.map((d) => d.accuracy));
+    const lowest = Math.min(...tie.r.dev.filter((d) => d.accuracy === top).map((d) => d.loss));
+    expect(tie.r.bestDevAccuracy).toBe(top);
+    expect(tie.r.dev.find((d) => d.step === tie.r.bestStep)!.loss).toBe(lowest);
+    expect(first.r.bestStep).toBe(first.r.dev.find((d) => d.accuracy === top)!.step); // the first of the tie
+    expect(tie.restored.loss).toBeCloseTo(tie.want, 5);
+    expect(tie.restored.loss).toBeCloseTo(lowest, 5);
+    const clf = headClassifier(rt, task, cache);
+    expect(() => fineTune(clf, tr, dev, test, 2, { steps: 1, batchSize: 1, lr: 0.1, seed: 0, checkpoint: 'last' as never })).toThrow(/checkpoint rule/);
     clf.dispose();
   });
 

@@ -1,7 +1,7 @@
 /** `synthgrad bench`: benchmarks that print JSON (used by `npm run bench`). */
 import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { activeBackend, nativeBindingProblem, resolveModelPath, SynthgradError } from '@synthgrad/core';
 import { intFlag, parse } from '../args.js';
@@ -11,7 +11,7 @@ import { round } from '../bench/stats.js';
 import { benchGenerate } from '../bench/generate.js';
 import { benchFinetune } from '../bench/finetune.js';
 import { DEFAULT_METHOD, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, type MethodSettings } from '@synthgrad/core';
-import { FINETUNE_MODES, MODE_DEFAULTS, runQuality, type FineTuneMode, type TrainingSettings } from '@synthgrad/eval';
+import { FINETUNE_MODES, MODE_DEFAULTS, runQuality, type CheckpointRule, type FineTuneMode, type QualityGeneration, type TrainingSettings } from '@synthgrad/eval';
 
 export const BENCH_USAGE = `usage:
   synthgrad bench [model] [--batch 10] [--length 32] [--runs 3] [--model FILE]
@@ -26,13 +26,17 @@ export const BENCH_USAGE = `usage:
                                                    trainable); prints JSON
   synthgrad bench quality --task-data F --test F [--test-limit 500] [--seeds 3] [--mode head|lora] [--method JSON]
         [--real 50] [--synthetic 100] [--preset cpu] [--settings JSON] [--top-k K] [--model FILE]
+        [--checkpoint accuracy|accuracy-loss] [--synthetic-out F | --synthetic-in F]
         [--rows zero-shot,real-random-100,real-50,prompted-few-100] [--task T] [--domain D]
                                                    the fixed quality protocol (50 real -> 100 GRADMM texts): accuracy of
                                                    zero-shot, real-random-100, real-50, prompted-few-100 and gradmm-100,
                                                    the judge's on-label rate, perplexities, seconds per example; JSON.
                                                    --method overrides the preset's method switches, e.g.
                                                    '{"classifierWeight":0,"labelContext":false,"targetFilter":false}';
-                                                   --settings overrides the preset's ADMM settings, e.g. '{"inner":0}'
+                                                   --settings overrides the preset's ADMM settings, e.g. '{"inner":0}';
+                                                   --synthetic-out F saves the generation, --synthetic-in F evaluates a
+                                                   saved one again; --checkpoint accuracy|accuracy-loss: the dev
+                                                   checkpoint kept (accuracy-loss breaks ties by dev cross-entropy)
   synthgrad bench generate [--data FILE] [--preset cpu]
                                                    seconds per synthetic example (one batch per class) on every
                                                    backend built here, split by phase, the X-step's GFLOP/s, and
@@ -63,10 +67,13 @@ const OPTIONS = {
   synthetic: { type: 'string' },
   'top-k': { type: 'string' },
   settings: { type: 'string' },
+  checkpoint: { type: 'string' },
+  'synthetic-out': { type: 'string' },
+  'synthetic-in': { type: 'string' },
 } as const;
 
 /** The quality protocol trains with the eval command's defaults for the mode. */
-const qualityTraining = (mode: 'head' | 'lora'): TrainingSettings => ({ mode, ...MODE_DEFAULTS[mode], devFraction: 0.2 });
+const qualityTraining = (mode: 'head' | 'lora', checkpoint: CheckpointRule): TrainingSettings => ({ mode, ...MODE_DEFAULTS[mode], devFraction: 0.2, checkpoint });
 
 async function benchQualityCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, OPTIONS, BENCH_USAGE);
@@ -96,6 +103,18 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
     if (bad) throw new SynthgradError(`--settings: unknown key "${bad}" (known: ${known.join(', ')})`, 'E_USAGE');
   }
   if (values['top-k']) settings.topK = intFlag(values['top-k'], 'top-k', 200);
+  const checkpoint = (values.checkpoint ?? 'accuracy') as CheckpointRule;
+  if (checkpoint !== 'accuracy' && checkpoint !== 'accuracy-loss') throw new SynthgradError(`--checkpoint must be accuracy or accuracy-loss, got "${values.checkpoint}"`, 'E_USAGE');
+  let generated: QualityGeneration | undefined;
+  if (values['synthetic-in']) {
+    if (values.method || values.settings) throw new SynthgradError('--synthetic-in evaluates a saved generation: --method and --settings do not apply', 'E_USAGE');
+    try {
+      generated = JSON.parse(readFileSync(values['synthetic-in'], 'utf8')) as QualityGeneration;
+    } catch (e) {
+      throw new SynthgradError(`--synthetic-in ${values['synthetic-in']}: cannot read a saved generation (${(e as Error).message})`, 'E_USAGE');
+    }
+    if (!Array.isArray(generated?.examples) || typeof generated.method !== 'object') throw new SynthgradError(`--synthetic-in ${values['synthetic-in']}: not a saved generation (written by --synthetic-out)`, 'E_USAGE');
+  }
   const task = resolveTask(values.task ?? 'sentiment');
   const taskData = readExamples(values['task-data'], task);
   const test = readExamples(values.test, task);
@@ -114,7 +133,9 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       preset: values.preset ?? 'cpu',
       settings: Object.keys(settings).length ? settings : undefined,
       method,
-      training: qualityTraining(mode),
+      training: qualityTraining(mode, checkpoint),
+      generated,
+      onGenerated: values['synthetic-out'] ? (g) => writeFileSync(values['synthetic-out']!, `${JSON.stringify(g)}\n`) : undefined,
       rows: values.rows ? values.rows.split(',').map((r) => r.trim()) : undefined,
       domain: values.domain ?? (task.name === 'sentiment' ? 'movie review' : 'text'),
       log: (m) => process.stderr.write(`${m}\n`),

@@ -22,13 +22,22 @@ export interface FineTuneOptions {
    */
   microBatch?: number;
   onStep?: (p: { step: number; steps: number; loss: number; devAccuracy?: number }) => void;
+  /**
+   * Which dev checkpoint is restored: 'accuracy' (default), the first with the highest dev
+   * accuracy; 'accuracy-loss', the highest dev accuracy with ties broken by the lower dev
+   * cross-entropy. A small dev set ties often (every checkpoint at 100%, or none better than
+   * step 0), and the first of a tie is an arbitrary pick; the loss still tells them apart.
+   */
+  checkpoint?: CheckpointRule;
 }
+
+export type CheckpointRule = 'accuracy' | 'accuracy-loss';
 
 export interface FineTuneResult {
   /** Training loss per step. */
   loss: { step: number; value: number }[];
-  /** Dev accuracy at each evaluation. */
-  dev: { step: number; accuracy: number }[];
+  /** Dev accuracy (and mean cross-entropy) at each evaluation. */
+  dev: { step: number; accuracy: number; loss: number }[];
   bestStep: number;
   bestDevAccuracy: number;
   testAccuracy: number;
@@ -44,6 +53,23 @@ export function predict(clf: Classifier, examples: Example[], batchSize = 32): n
     out.push(...rows);
   }
   return out;
+}
+
+/** Accuracy and mean cross-entropy over the examples. */
+export function devScore(clf: Classifier, examples: Example[], nClasses: number, batchSize = 32): { accuracy: number; loss: number } {
+  let hits = 0;
+  let loss = 0;
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const part = examples.slice(i, i + batchSize);
+    const [pred, ce] = tf.tidy(() => {
+      const z = clf.logits(part);
+      const labels = tf.oneHot(tf.tensor1d(part.map((e) => e.label), 'int32'), nClasses);
+      return [tf.argMax(z, 1).arraySync() as number[], tf.sum(tf.neg(tf.sum(tf.mul(labels, tf.logSoftmax(z)), 1))).dataSync()[0]!];
+    });
+    hits += pred.filter((p, j) => p === part[j]!.label).length;
+    loss += ce;
+  }
+  return { accuracy: hits / examples.length, loss: loss / examples.length };
 }
 
 export const accuracy = (clf: Classifier, examples: Example[]): number => {
@@ -90,8 +116,11 @@ export function fineTune(clf: Classifier, train: Example[], dev: Example[], test
   const opt = new AdamW(clf.variables, { weightDecay: o.weightDecay ?? 0.01 });
   const evalEvery = o.evalEvery ?? Math.max(1, Math.floor(o.steps / 10));
   const lossCurve: FineTuneResult['loss'] = [];
-  const devCurve: FineTuneResult['dev'] = [{ step: 0, accuracy: accuracy(clf, dev) }];
-  let best = { step: 0, accuracy: devCurve[0]!.accuracy, state: clf.snapshot() };
+  const rule = o.checkpoint ?? 'accuracy';
+  if (rule !== 'accuracy' && rule !== 'accuracy-loss') throw new SynthgradError(`checkpoint rule must be accuracy or accuracy-loss, got ${String(rule)}`, 'E_USAGE');
+  const devCurve: FineTuneResult['dev'] = [{ step: 0, ...devScore(clf, dev, nClasses) }];
+  let best = { step: 0, accuracy: devCurve[0]!.accuracy, loss: devCurve[0]!.loss, state: clf.snapshot() };
+  const better = (s: { accuracy: number; loss: number }) => s.accuracy > best.accuracy || (rule === 'accuracy-loss' && s.accuracy === best.accuracy && s.loss < best.loss);
   let order: Example[] = [];
   const t0 = performance.now();
   let evalMs = 0;
@@ -110,10 +139,11 @@ export function fineTune(clf: Classifier, train: Example[], dev: Example[], test
       let devAccuracy: number | undefined;
       if (step % evalEvery === 0 || step === o.steps) {
         const te = performance.now();
-        devAccuracy = accuracy(clf, dev);
+        const score = devScore(clf, dev, nClasses);
+        devAccuracy = score.accuracy;
         evalMs += performance.now() - te;
-        devCurve.push({ step, accuracy: devAccuracy });
-        if (devAccuracy > best.accuracy) best = { step, accuracy: devAccuracy, state: clf.snapshot() };
+        devCurve.push({ step, ...score });
+        if (better(score)) best = { step, ...score, state: clf.snapshot() };
       }
       o.onStep?.({ step, steps: o.steps, loss, devAccuracy });
     }
