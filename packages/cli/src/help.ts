@@ -70,6 +70,8 @@ method (docs/METHOD.md, "what this project changes"):
                           out) or whitened (the LDA metric of public LM text)
   --bootstrap-demonstrations N  earlier synthetic texts of the class added as demonstrations for
                           each later batch (default 0)
+  --length-spread S       batch text lengths from (1-S) to (1+S) x the real mean over a class's
+                          batches (default 0: every batch at the mean)
 
 privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise

@@ -40,6 +40,7 @@ export const METHOD_KEYS = {
   discriminant: 'method.discriminant',
   'matching-space': 'method.matchingSpace',
   'bootstrap-demonstrations': 'method.bootstrapDemonstrations',
+  'length-spread': 'method.lengthSpread',
 } as const satisfies Record<string, KeyPath<GenerateConfig>>;
 
 export const METHOD_OPTIONS = Object.fromEntries(Object.keys(METHOD_KEYS).map((k) => [k, { type: 'string' as const }])) as {
@@ -77,6 +78,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.discriminant = r.oneOf('discriminant', ['head', 'lda'] as const, m.discriminant);
   m.matchingSpace = r.oneOf('matching-space', ['raw', 'centred', 'whitened'] as const, m.matchingSpace);
   m.bootstrapDemonstrations = r.int('bootstrap-demonstrations', m.bootstrapDemonstrations, 0);
+  m.lengthSpread = r.between('length-spread', 0, 0.99) ?? m.lengthSpread;
   const privacy = { clip: r.positive('clip'), epsilon: r.positive('epsilon'), delta: r.between('delta', 0, 1) };
   if ((privacy.epsilon === undefined) !== (privacy.delta === undefined)) r.fail(privacy.epsilon === undefined ? 'delta' : 'epsilon', `needs ${r.label(privacy.epsilon === undefined ? 'epsilon' : 'delta')} too (differential privacy takes both)`);
   if (privacy.epsilon !== undefined && privacy.clip === undefined) r.fail('epsilon', `needs ${r.label('clip')} (the per-example norm bound) too`);

@@ -32,10 +32,12 @@ export interface MethodSettings {
   matchingSpace: MatchingSpace;
   /** With labelContext: earlier synthetic texts of the class added as demonstrations for each later batch. */
   bootstrapDemonstrations: number;
+  /** Batch text lengths spread over (1 -/+ s) x the real mean across a class's batches (0: all at the mean). */
+  lengthSpread: number;
 }
 
 /** The reference method: per-class matching, label-blind projection. */
-export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0 };
+export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, lengthSpread: 0 };
 
 /** The default: every change that measured better (docs/METHOD.md, "Measured"). */
 // Measured on rtpolarity with bench quality (docs/METHOD.md section 8; 50 real texts -> 100):
@@ -44,7 +46,7 @@ export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstra
 // - the target-classifier term lowers it (72.1% with 'lda', 62.9% with 'head': texts the zero-shot
 //   head already classifies perfectly teach it nothing), so it is off by default (beta = 0);
 // - the target filter dropped informative on-label texts (68.7% against 72.1% on one generation).
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0 };
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, lengthSpread: 0 };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };

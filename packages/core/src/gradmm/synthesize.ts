@@ -70,17 +70,38 @@ export interface SynthesisResult {
 }
 
 /**
- * The label context for class c with as many demonstrations as fit before `room` more tokens in
- * the model's context: the task's public ones first, then `synthetic` (earlier output of the
- * same class); the last ones are dropped first.
+ * The label context for class c with as many of `demos` (public ones first, then earlier
+ * synthetic output of the class) as fit before `room` more tokens in the model's context; the
+ * last ones are dropped first.
  */
-function fittingLabelContext(rt: LoadedModel, task: Task, c: number, demonstrations: number, room: number, synthetic: string[] = []): number[] {
-  const publicOnes = Math.min(demonstrations, classDemonstrations(task, c).length);
-  for (let k = publicOnes + synthetic.length; k > 0; k--) {
-    const ids = rt.tokenizer.encode(labelContextText(task, c, Math.min(k, publicOnes), synthetic.slice(0, Math.max(0, k - publicOnes))));
+function fittingLabelContext(rt: LoadedModel, task: Task, c: number, demos: string[], room: number): number[] {
+  for (let k = demos.length; k > 0; k--) {
+    const ids = rt.tokenizer.encode(labelContextText(task, c, 0, demos.slice(0, k)));
     if (ids.length + room <= rt.config.contextLength) return ids;
   }
   return rt.tokenizer.encode(labelContextText(task, c, 0));
+}
+
+/**
+ * The task's public demonstrations of class c for one batch: all of them, in the task's order,
+ * when there are at most `n`; otherwise a seeded draw of `n`, new for every batch, so the
+ * batches see different patterns.
+ */
+export function publicDemonstrations(task: Task, c: number, n: number, rng: Rng): string[] {
+  const all = classDemonstrations(task, c);
+  return all.length <= n ? all : rng.shuffle(all).slice(0, n);
+}
+
+/**
+ * Tokens per text for batch b of a class whose real texts average `length` tokens: the mean,
+ * or with `spread` s > 0 a linear schedule over the class's batches from (1 - s) to (1 + s)
+ * times it (same mean), since real texts vary in length and a classifier trained on texts of
+ * one length sees only part of what it will be tested on. At least 2.
+ */
+export function batchTextLength(length: number, spread: number, b: number, batches: number): number {
+  if (!(spread >= 0 && spread < 1)) throw new SynthgradError(`lengthSpread must be in [0, 1), got ${spread}`, 'E_USAGE');
+  const f = batches > 1 ? 1 - spread + (2 * spread * b) / (batches - 1) : 1;
+  return Math.max(2, Math.round(length * f));
 }
 
 /**
@@ -213,8 +234,6 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
   const { rt, task, toks, method, classifier, batches } = env;
   const batchSize = env.settings.batchSize;
   const label = task.labels[c];
-  const room = plan.textLength + toks.syntheticSuffix.length;
-  const contextFor = (synthetic: string[]) => (method.labelContext ? fittingLabelContext(rt, task, c, method.demonstrations, room, synthetic) : toks.contextPrefix);
   const loss = classLoss(env, c, plan);
   const mine: SyntheticExample[] = [];
   try {
@@ -224,10 +243,21 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         mine.push(...saved);
         continue;
       }
-      const synthetic = method.labelContext ? bootstrapDemonstrations(mine, method.bootstrapDemonstrations, Rng.derive(env.seed, 'demos', c, b)) : [];
-      const context = contextFor(synthetic);
+      const textLength = batchTextLength(plan.textLength, method.lengthSpread, b, batches);
+      const context = method.labelContext
+        ? fittingLabelContext(
+            rt,
+            task,
+            c,
+            [
+              ...publicDemonstrations(task, c, method.demonstrations, Rng.derive(env.seed, 'public-demos', c, b)),
+              ...bootstrapDemonstrations(mine, method.bootstrapDemonstrations, Rng.derive(env.seed, 'demos', c, b)),
+            ],
+            textLength + toks.syntheticSuffix.length,
+          )
+        : toks.contextPrefix;
       const projector = new Projector(rt.model, env.allowed, env.settings.topK, context);
-      const settings: AdmmSettings = { ...env.settings, textLength: plan.textLength, initNorm: env.initNorm, batchSize };
+      const settings: AdmmSettings = { ...env.settings, textLength, initNorm: env.initNorm, batchSize };
       const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: env.allowedSet, context };
       let res;
       try {
