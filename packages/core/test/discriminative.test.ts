@@ -12,6 +12,10 @@ import {
   classifyStates,
   computeClassTarget,
   labelContextText,
+  batchTextLength,
+  publicDemonstrations,
+  bootstrapDemonstrations,
+  type SyntheticExample,
   lastPosition,
   loadModel,
   MatchingLoss,
@@ -243,6 +247,26 @@ describe('task label context and the target filter', () => {
     const custom = validateTask({ suffix: ' Topic:', labels: [{ value: 'a', name: 'sports', verbalizer: ' sport' }, { value: 'b', name: 'politics', verbalizer: ' politics' }] }, 't.json');
     expect(labelContextText(custom, 0)).toBe('Here is a sports example. The');
     expect(() => validateTask({ suffix: ' x', labelContext: 'no label here', labels: custom.labels }, 't.json')).toThrow(/t\.json: "labelContext" must name the label/);
+  });
+
+  it('per-batch demonstrations and text lengths: unchanged by default, spread and drawn when asked', () => {
+    // At most as many public demonstrations as asked for: all of them, in the task's order, every batch.
+    expect(publicDemonstrations(SENTIMENT_TASK, 1, 4, new Rng(1))).toEqual(['a gripping , beautifully acted film that stays with you .', 'warm , funny and full of life .']);
+    const many = { ...SENTIMENT_TASK, demonstrations: Array.from({ length: 6 }, (_, i) => ({ text: `demo ${i}`, label: 1 })) };
+    const draws = [0, 1, 2].map((b) => publicDemonstrations(many, 1, 3, Rng.derive(0, 'public-demos', 1, b)));
+    for (const d of draws) expect(new Set(d).size).toBe(3);
+    expect(new Set(draws.map((d) => d.join('|'))).size).toBeGreaterThan(1);
+    expect(publicDemonstrations(many, 1, 3, Rng.derive(0, 'public-demos', 1, 0))).toEqual(draws[0]); // seeded
+    expect([0, 1, 2, 3, 4, 5].map((b) => batchTextLength(20, 0, b, 6))).toEqual([20, 20, 20, 20, 20, 20]);
+    const spread = [0, 1, 2, 3, 4, 5].map((b) => batchTextLength(20, 0.5, b, 6));
+    expect(spread).toEqual([10, 14, 18, 22, 26, 30]);
+    expect(batchTextLength(20, 0.5, 0, 1)).toBe(20);
+    expect(batchTextLength(3, 0.9, 0, 6)).toBe(2);
+    expect(() => batchTextLength(20, 1, 0, 6)).toThrow(/lengthSpread/);
+    // Bootstrapped demonstrations come from the better half by matching loss, one line each.
+    const earlier = [0.5, 0.1, 0.4, 0.2].map((l, i) => ({ text: `t${i}\nx`, matching_loss: l }) as SyntheticExample);
+    expect(new Set(bootstrapDemonstrations(earlier, 2, new Rng(3)))).toEqual(new Set(['t1 x', 't3 x']));
+    expect(bootstrapDemonstrations([], 2, new Rng(3))).toEqual([]);
   });
 
   it('select drops candidates the target classifier assigns to another class, and counts them', () => {
