@@ -20,6 +20,7 @@ import {
   resolvePreset,
   SENTIMENT_TASK,
   synthesisWorkerCount,
+  synthesisLayout,
   synthesize,
   taskTokens,
   type ClassPlan,
@@ -52,9 +53,17 @@ const opts = (workers: number, m: Partial<MethodSettings> = method): SynthesisOp
 });
 
 beforeAll(async () => {
-  // The policy: more than one thread only on wasm.
+  // The policy: by default more than one thread only on wasm; asked for, on any backend, never
+  // more than the cores or the classes left. The layout gives each worker its share of the cores.
   await initBackend({ backend: 'cpu' });
-  expect(synthesisWorkerCount(2, 2)).toBe(1);
+  expect(synthesisWorkerCount(undefined, 2)).toBe(1);
+  expect(synthesisWorkerCount(2, 1)).toBe(1);
+  expect(synthesisWorkerCount(64, 2)).toBeLessThanOrEqual(2);
+  expect(synthesisLayout(2, 2)).toEqual({ workers: 2, threads: 1 });
+  expect(synthesisLayout(2, 16)).toEqual({ workers: 2, threads: 8 });
+  expect(synthesisLayout(5, 2)).toEqual({ workers: 2, threads: 1 });
+  expect(synthesisLayout(2, 1)).toEqual({ workers: 1, threads: 1 });
+  expect(synthesisLayout(2, 2, 2)).toEqual({ workers: 1, threads: 2 }); // --threads 2 on 2 cores: one thread of 2
   await initBackend({ backend: 'wasm' });
   const path = join(dir, 'tiny.gguf');
   writeTinyLlamaGGUF(path, tinyConfig(), tinyWeights(tinyConfig(), 4));

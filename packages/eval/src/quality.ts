@@ -58,6 +58,8 @@ export interface QualityOptions {
   generated?: QualityGeneration;
   /** Called with the generation once it is made (to save it). */
   onGenerated?: (g: QualityGeneration) => void;
+  /** Threads that run classes during generation (GenerateIO.workers). */
+  workers?: number;
 }
 
 /** One GRADMM generation of the protocol: everything the evaluation needs, as JSON. */
@@ -109,7 +111,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     const dir = mkdtempSync(join(tmpdir(), 'synthgrad-quality-'));
     try {
       log(`generating ${genPerClass} texts a class from ${real.length} real ones ...`);
-      const g = await generate(rt, real, cfg, { checkpointPath: join(dir, 'cp.json'), resume: false, modelSha256: 'quality', dataFingerprint: 'quality', log });
+      const g = await generate(rt, real, cfg, { checkpointPath: join(dir, 'cp.json'), resume: false, modelSha256: 'quality', dataFingerprint: 'quality', log, workers: o.workers });
       gen = { method, settings: preset.settings, examples: g.examples, seconds_per_example: g.timings.total_s / Math.max(1, g.examples.length), total_s: g.timings.total_s, target_classifier: g.targetClassifier };
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { generate, readExamples, resolvePreset, SENTIMENT_TASK, type LoadedModel
 import { forwardFlops } from './model.js';
 import { round } from './stats.js';
 
-export async function benchGenerate(rt: LoadedModel, opts: { data: string; preset: string; log: (m: string) => void }) {
+export async function benchGenerate(rt: LoadedModel, opts: { data: string; preset: string; workers?: number; log: (m: string) => void }) {
   const preset = resolvePreset(opts.preset);
   const task = SENTIMENT_TASK;
   const examples = readExamples(opts.data, task);
@@ -26,6 +26,7 @@ export async function benchGenerate(rt: LoadedModel, opts: { data: string; prese
         modelSha256: 'bench',
         dataFingerprint: 'bench',
         log: opts.log,
+        workers: opts.workers,
       },
     );
     const n = res.examples.length;

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { activeBackend, nativeBindingProblem, resolveModelPath, SynthgradError } from '@synthgrad/core';
+import { activeBackend, nativeBindingProblem, resolveModelPath, synthesisLayout, SynthgradError } from '@synthgrad/core';
 import { intFlag, parse } from '../args.js';
 import { startRuntime } from '../runtime.js';
 import { benchModel, speedups } from '../bench/model.js';
@@ -39,9 +39,12 @@ export const BENCH_USAGE = `usage:
                                                    checkpoint kept (accuracy-loss breaks ties by dev cross-entropy)
   synthgrad bench generate [--data FILE] [--preset cpu]
                                                    seconds per synthetic example (one batch per class) on every
-                                                   backend built here, split by phase, the X-step's GFLOP/s, and
-                                                   the wasm/tensorflow ratio; JSON. Default data: the default data
-                                                   set (\`synthgrad data pull\`)`;
+                                                   backend built here, each at the machine's full width both ways
+                                                   (natively: all cores in one thread, or one thread per core with
+                                                   classes in worker threads; wasm: one thread, and classes in
+                                                   workers), split by phase, the X-step's GFLOP/s, and the ratios
+                                                   of wasm to the fastest native run; JSON. Default data: the
+                                                   default data set (\`synthgrad data pull\`)`;
 
 const OPTIONS = {
   batch: { type: 'string' },
@@ -67,6 +70,7 @@ const OPTIONS = {
   synthetic: { type: 'string' },
   'top-k': { type: 'string' },
   settings: { type: 'string' },
+  workers: { type: 'string' },
   checkpoint: { type: 'string' },
   'synthetic-out': { type: 'string' },
   'synthetic-in': { type: 'string' },
@@ -120,10 +124,14 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   const test = readExamples(values.test, task);
   const limit = intFlag(values['test-limit'], 'test-limit', 500);
   const testSet = Rng.derive(0, 'quality-test').shuffle(test).slice(0, limit);
+  // Classes in parallel worker threads with their share of the cores, as `generate` does.
+  const layout = synthesisLayout(task.labels.length, availableParallelism(), process.env.SYNTHGRAD_THREADS ? Number(process.env.SYNTHGRAD_THREADS) : undefined);
+  process.env.SYNTHGRAD_THREADS ??= String(layout.threads);
   const rt = await startRuntime({ ...values, verbose: true });
   try {
     const t0 = performance.now();
     const res = await runQuality(rt, {
+      workers: layout.workers,
       task,
       taskData,
       test: testSet,
@@ -197,6 +205,7 @@ async function benchGenerateCommand(argv: string[]): Promise<void> {
       // rtpolarity (../shared, the benchmark data of this workspace) when present, else the default data set.
       data: values.data ?? benchData(),
       preset: values.preset ?? 'cpu',
+      workers: values.workers ? intFlag(values.workers, 'workers', 1) : undefined,
       log: (m) => process.stderr.write(`${m}\n`),
     });
     process.stdout.write(`${JSON.stringify({ backend: activeBackend()?.name, ...result }, null, 2)}\n`);
@@ -279,19 +288,37 @@ async function benchModelAllBackends(argv: string[]): Promise<void> {
 
 async function benchGenerateAllBackends(argv: string[]): Promise<void> {
   parse(argv, OPTIONS, BENCH_USAGE);
-  const rest = withoutFlags(argv, ['--threads', '--backend']);
+  const rest = withoutFlags(argv, ['--threads', '--backend', '--workers']);
   const results: Record<string, unknown> = {};
-  // Generation runs at the machine's full width on each backend: all cores natively, one on wasm.
-  for (const b of backendsHere().filter((b, _, all) => b.backend === 'wasm' || b.threads === Math.max(...all.map((x) => x.threads)))) {
-    results[`${b.backend}_${b.threads}t`] = benchChild(['generate-backend', '--backend', b.backend, '--threads', String(b.threads), ...rest]);
+  const cores = availableParallelism();
+  const here = backendsHere();
+  const widest = Math.max(...here.filter((b) => b.backend !== 'wasm').map((b) => b.threads), 1);
+  // Each backend at the machine's full width, both ways where there is a choice: natively all
+  // cores in one thread, or one thread per core with classes in worker threads; wasm (one thread
+  // in Node) in one thread, as the single-threaded baseline, and with classes in `cores` workers.
+  const runs: { key: string; backend: string; threads: number; workers: number }[] = [];
+  for (const b of here) {
+    if (b.backend === 'wasm') {
+      runs.push({ key: 'wasm_1t', backend: 'wasm', threads: 1, workers: 1 });
+      if (cores > 1) runs.push({ key: `wasm_${cores}w`, backend: 'wasm', threads: 1, workers: cores });
+    } else if (b.threads === widest) {
+      runs.push({ key: `${b.backend}_${b.threads}t`, backend: b.backend, threads: b.threads, workers: 1 });
+      if (cores > 1) runs.push({ key: `${b.backend}_${cores}w`, backend: b.backend, threads: 1, workers: cores });
+    }
+  }
+  for (const r of runs) {
+    results[r.key] = benchChild(['generate-backend', '--backend', r.backend, '--threads', String(r.threads), '--workers', String(r.workers), ...rest]);
   }
   const spe = (k: string) => (results[k] as Record<string, unknown> | undefined)?.seconds_per_example as number | undefined;
-  const native = Object.keys(results).find((k) => k.startsWith('tensorflow'));
-  const wasm = spe('wasm_1t');
-  const ratio = native && wasm && spe(native) ? { wasm_over_tensorflow_seconds_per_example: round(wasm / spe(native)!, 2) } : {};
-  // Threads that ran classes on each backend (wasm runs classes in worker threads).
+  const native = Object.keys(results).filter((k) => k.startsWith('tensorflow') && spe(k));
+  const fastest = native.sort((a, b) => spe(a)! - spe(b)!)[0];
+  const ratios: Record<string, number | string> = {};
+  if (fastest) {
+    ratios.fastest_native = fastest;
+    for (const w of Object.keys(results).filter((k) => k.startsWith('wasm') && spe(k))) ratios[`${w}_over_${fastest}_seconds_per_example`] = round(spe(w)! / spe(fastest)!, 2);
+  }
   const workers = Object.fromEntries(Object.entries(results).map(([k, r]) => [k, (r as Record<string, unknown>).workers]));
-  process.stdout.write(`${JSON.stringify({ benchmark: 'generate', backends: results, workers, ...ratio }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ benchmark: 'generate', machine_cores: cores, backends: results, workers, ratios }, null, 2)}\n`);
 }
 
 /** The benchmark's data: ../shared/data/rtpolarity (not shipped; said so on stderr), else the default data set. */

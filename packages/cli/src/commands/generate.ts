@@ -3,6 +3,7 @@
  * all checked before the model loads; then one library call (`generateToFile`, `select`) and the
  * verdict on the result. The ML stack is imported only once the command line is valid.
  */
+import { availableParallelism } from 'node:os';
 import type { GenerateFileProgress, GenerateFileResult } from '@synthgrad/core';
 import { parse } from '../args.js';
 import { FlagReader } from '../flags.js';
@@ -74,6 +75,10 @@ export async function generateCommand(argv: string[]): Promise<void> {
     { name: 'ADMM', units: batches, secondsPerUnit: 5 * cfg.settings.outer * (cfg.settings.inner + 1) * (cfg.settings.batchSize / 10) },
     { name: 'label check', units: cfg.perClass * task.labels.length, secondsPerUnit: 1 },
   ];
+  // Classes run in parallel worker threads, each with its share of the cores (measured faster
+  // than one thread using them all); decided before the backend starts, which fixes its threads.
+  const layout = core.synthesisLayout(task.labels.length, availableParallelism(), process.env.SYNTHGRAD_THREADS ? Number(process.env.SYNTHGRAD_THREADS) : undefined);
+  process.env.SYNTHGRAD_THREADS ??= String(layout.threads);
   const progress = new Progress('generate', phases, mode, process.stderr, { heartbeat: true });
   progress.phase('load model', 'backend and weights');
   let stop = false;
@@ -94,6 +99,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
       shouldStop: () => stop,
       log: (m) => (r.bool('verbose') ? progress.note(m) : undefined),
       onProgress: (p) => onGenerateProgress(progress, p, task.labels.length),
+      workers: layout.workers,
     });
   } catch (e) {
     progress.done();

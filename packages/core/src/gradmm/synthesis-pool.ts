@@ -24,6 +24,9 @@ export interface SynthesisWorkerData {
   modelOptions: LlamaOptions;
   /** The main thread's wasm transposed-matmul fix setting, so both compute alike. */
   transposeFix: boolean;
+  /** The main thread's backend (each worker runs its own instance of it) and its intra-op threads. */
+  backend: 'wasm' | 'tensorflow' | 'tensorflow-gpu' | 'cpu';
+  threads: number;
   task: Task;
   params: ClassLoopParams;
 }
@@ -98,6 +101,8 @@ export function runClassesInWorkers(env: ClassLoopEnv, plans: ClassPlan[], count
     modelPath: env.rt.path,
     modelOptions: env.rt.options ?? {},
     transposeFix: activeBackend()?.transposeFix ?? true,
+    backend: activeBackend()?.choice ?? 'wasm',
+    threads: activeBackend()?.threads ?? 1,
     task: env.task,
     params: { settings: env.settings, method: env.method, perClass: env.perClass, seed: env.seed, distance: env.distance, initNorm: env.initNorm, classifier: env.classifier, metric: env.metric },
   };

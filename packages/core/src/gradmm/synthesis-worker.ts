@@ -1,5 +1,5 @@
 /**
- * A synthesis worker thread (started by synthesis-pool.ts): the wasm backend with one thread and
+ * A synthesis worker thread (started by synthesis-pool.ts): the main thread's backend and
  * the model from its file, then whole classes as the main thread hands them out, through the same
  * class loop as the in-process path. Every finished batch goes to the main thread, which writes
  * the checkpoint; a 'stop' aborts the batch in flight, as io.shouldStop() does in one thread.
@@ -46,7 +46,9 @@ port.on('message', (m: ToWorker) => {
 });
 
 async function start(job: SynthesisWorkerData): Promise<void> {
-  await initBackend({ backend: 'wasm', threads: 1, transposeFix: job.transposeFix });
+  // The native library reads its intra-op thread count from the process environment, which the
+  // main thread set when it loaded it: every worker's instance uses the same count.
+  await initBackend({ backend: job.backend, threads: job.threads, transposeFix: job.transposeFix });
   const rt = await loadModel(job.modelPath, job.modelOptions);
   env = classLoopEnv(rt, job.task, job.params);
   post({ type: 'ready' });

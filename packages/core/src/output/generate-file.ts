@@ -32,6 +32,8 @@ export interface GenerateFileOptions {
   shouldStop?: () => boolean;
   onProgress?: (p: GenerateFileProgress) => void;
   log?: (msg: string) => void;
+  /** Threads that run classes (GenerateIO.workers; see synthesisLayout). */
+  workers?: number;
 }
 
 /** The sidecar `out`.meta.json. */
@@ -89,6 +91,7 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
     shouldStop: opts.shouldStop,
     log: opts.log,
     onProgress: opts.onProgress,
+    workers: opts.workers,
   });
   const check = labelCheck(rt, cfg.task, result.examples, (done, total) => opts.onProgress?.({ phase: 'label-check', done, total }));
   let rows = result.examples;
