@@ -4,7 +4,8 @@
  * backend loads, before TF_CPP_MIN_LOG_LEVEL applies; nothing in Node can intercept a native
  * write. Tests that read a command's stderr line by line drop those lines, as a consumer must.
  */
-const TF_LOG = /^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] .*)$/;
+// A worker thread that loads the backend again adds cpu_feature_guard's line and its continuation.
+const TF_LOG = /^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] .*|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)$/;
 
 export function withoutNativeLog(stderr: string): string {
   return stderr

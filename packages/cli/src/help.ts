@@ -21,7 +21,8 @@ commands:
   backend             setup | info: build the native TensorFlow backend; which backend runs here
 
 flags for every command: --backend auto|tensorflow-gpu|tensorflow|wasm|cpu (or $SYNTHGRAD_BACKEND),
-  --verbose, --help;  synthgrad --version prints the version
+  --threads N (native intra-op threads, or $SYNTHGRAD_THREADS; generate's default: the cores shared
+  by one worker thread per class), --verbose, --help;  synthgrad --version prints the version
 
 examples:
   synthgrad generate                              # default data set -> synthgrad-out/synthetic.jsonl

@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { FeatureCache, headClassifier } from './finetune/classifier.js';
 import { fineTune, predict } from './finetune/trainer.js';
 import { carveDev } from './data/splits.js';
+import { MODE_DEFAULTS } from './defaults.js';
 import { runCompare, type RowResult, type TrainingSettings } from './compare.js';
 
 export interface QualityOptions {
@@ -135,7 +136,8 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   let genOnRate: number;
   try {
     const { train, dev } = carveDev(o.taskData, o.training.devFraction, 0);
-    const t = o.training;
+    // The judge is a head whatever mode the rows train in, with head mode's own settings.
+    const t = { ...MODE_DEFAULTS.head, checkpoint: o.training.checkpoint };
     const r = fineTune(judge, train, dev, o.test, K, { steps: t.steps, batchSize: t.batchSize, lr: t.lr, weightDecay: t.weightDecay, seed: 0, checkpoint: t.checkpoint });
     judgeAcc = r.testAccuracy;
     const all = gen.examples.map(toExample);
