@@ -55,7 +55,10 @@ export interface GenerateMeta {
   target_agreement: { label: string | number; generated: number; agreed: number }[];
   selection: { options: SelectionOptions; report: SelectionReport } | null;
   counts: { generated: number; written: number };
+  /** Seconds per phase; with several worker threads the phases add up every thread's time. */
   timings: GenerateResult['timings'] & { seconds_per_example: number };
+  /** Threads that ran classes. */
+  workers: number;
   resumed_batches: number;
   finished_at: string;
 }
@@ -137,6 +140,7 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
     selection,
     counts: { generated: result.examples.length, written: rows.length },
     timings: { ...result.timings, seconds_per_example: result.timings.total_s / Math.max(1, fresh) },
+    workers: result.workers,
     resumed_batches: result.resumedBatches,
     finished_at: new Date().toISOString(),
   };
