@@ -219,7 +219,7 @@ export interface ClassLoopHooks {
   afterClass?: (classIndex: number, loss: MatchingLoss, examples: SyntheticExample[]) => void;
 }
 
-/** The matching loss of class c (its target, with the classifier term and centring the method asks for). */
+/** The matching loss of class c (its target, with the classifier term and the matching metric the method asks for). */
 export function classLoss(env: ClassLoopEnv, c: number, plan: ClassPlan): MatchingLoss {
   const term = env.classifier && env.method.classifierWeight > 0 ? { classifier: env.classifier, classIndex: c, weight: env.method.classifierWeight } : undefined;
   return new MatchingLoss(env.rt.model, plan.target, env.toks.labelTokens[c], env.distance, term, env.metric ?? undefined);
