@@ -9,26 +9,18 @@
  * sessions, a truncated credentials file). Every client talks through a TCP proxy, so the
  * coordinator can be killed and restarted behind a fixed address.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeGenericClientConstructor, status, type ServiceError } from '@grpc/grpc-js';
-import { analyticGaussianSigma } from '@synthgrad/core';
 import { SessionState, type Session, type SessionEvent, type UploadAck } from '@synthgrad/protocol';
 import { checkHealth } from '@synthgrad/coordinator';
 import { uploadContribution } from '@synthgrad/client';
 import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
-import { built, chunksOf, cli, Federation, gaussian, headerFor, kill, Proxy, rawUpload, startCoordinatorProcess, waitFor, type CoordinatorProcess } from './helpers/federation.js';
+import { built, chunksOf, cli, gaussian, SESSION_SIGMA, tinyFederation, headerFor, kill, Proxy, rawUpload, startCoordinatorProcess, waitFor, type CoordinatorProcess } from './helpers/federation.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'synthgrad-faults-'));
-const model = join(dir, 'tiny.gguf');
-const state = join(dir, 'state');
-const fed = new Federation(state, model);
-const V = tinyConfig().vocabSize;
-const SHAPE: [number, number] = [V, 32];
-const D = V * 32;
-const SIGMA = analyticGaussianSigma(4, 1e-5, 1); // what the sessions below fix
+const { dir, model, state, fed, shape: SHAPE, size: D } = tinyFederation('synthgrad-faults-');
+const SIGMA = SESSION_SIGMA;
 let coord: CoordinatorProcess;
 const proxy = new Proxy();
 /** Sessions: abuse (never starts), kill (a client killed and re-run), restart (the coordinator restarted). */

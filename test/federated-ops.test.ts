@@ -9,31 +9,23 @@
  * size, not blank, with the upload states' colours; its DOM holds the session id and participants.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { analyticGaussianSigma } from '@synthgrad/core';
 import { SessionState, type Session, type SessionEvent, type UploadAck } from '@synthgrad/protocol';
 import { checkHealth, type SessionDetailJson } from '@synthgrad/coordinator';
 import { uploadContribution } from '@synthgrad/client';
 import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
-import { bin, built, chunksOf, cliAsync, Federation, gaussian, headerFor, kill, rawUpload, startCoordinatorProcess, waitFor, type CoordinatorProcess } from './helpers/federation.js';
+import { bin, built, chunksOf, cliAsync, gaussian, SESSION_SIGMA, tinyFederation, headerFor, kill, rawUpload, startCoordinatorProcess, waitFor, type CoordinatorProcess } from './helpers/federation.js';
 import { decodePng } from './helpers/png.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`[synthgrad tests] ${CHROMIUM} is absent: the status page screenshot test is skipped (apt-get install chromium; .ci/run installs it)`);
 
-const dir = mkdtempSync(join(tmpdir(), 'synthgrad-ops-'));
-const model = join(dir, 'tiny.gguf');
-const state = join(dir, 'state');
-const fed = new Federation(state, model);
-const V = tinyConfig().vocabSize;
-const SHAPE: [number, number] = [V, 32];
-const D = V * 32;
-const SIGMA = analyticGaussianSigma(4, 1e-5, 1); // what Federation.createSession's sessions fix
+const { dir, model, state, fed, shape: SHAPE, size: D } = tinyFederation('synthgrad-ops-');
+const SIGMA = SESSION_SIGMA;
 let coord: CoordinatorProcess;
 let statusUrl = '';
 /** The session every state is shown on (alpha: one class complete, one partial; beta joined; gamma invited). */

@@ -7,28 +7,21 @@
  * real model's (113 MB) leaves health checks responsive.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { analyticGaussianSigma } from '@synthgrad/core';
 import { CoordinatorClient, type Session, type UploadAck } from '@synthgrad/protocol';
 import { checkHealth } from '@synthgrad/coordinator';
 import { uploadContribution } from '@synthgrad/client';
 import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
-import { built, chunksOf, cli, Federation, gaussian, headerFor, kill, rawUpload, startCoordinatorProcess, waitFor, type CoordinatorProcess } from './helpers/federation.js';
+import { built, chunksOf, cli, gaussian, SESSION_SIGMA, tinyFederation, headerFor, kill, rawUpload, startCoordinatorProcess, waitFor, type CoordinatorProcess } from './helpers/federation.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'synthgrad-limits-'));
-const model = join(dir, 'tiny.gguf');
-const state = join(dir, 'state');
-const fed = new Federation(state, model);
-const SHAPE: [number, number] = [tinyConfig().vocabSize, 32];
-const D = SHAPE[0] * SHAPE[1];
-const SIGMA = analyticGaussianSigma(4, 1e-5, 1);
+const { dir, model, state, fed, shape: SHAPE, size: D } = tinyFederation('synthgrad-limits-');
+const SIGMA = SESSION_SIGMA;
 const LIMITS = { handshakeTimeoutMs: 1000, firstMessageMs: 1000, messageIdleMs: 1500, uploadTtlMs: 2000, sweepIntervalMs: 300, maxConnections: 30, maxCalls: 12, connectionIdleMs: 2000, keepaliveTimeMs: 2000, keepaliveTimeoutMs: 1000 };
 let coord: CoordinatorProcess;
 let session = '';

@@ -6,12 +6,15 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { CoordinatorClient, DType, type ContributionHeader, type UploadAck } from '@synthgrad/protocol';
+import { analyticGaussianSigma } from '@synthgrad/core';
+import { tinyConfig } from './tiny-llama.js';
 
 export const bin = fileURLToPath(new URL('../../packages/cli/bin/synthgrad.js', import.meta.url));
 export const built = (() => {
@@ -69,6 +72,22 @@ export async function kill(p: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'):
   const gone = new Promise((r) => p.once('exit', r));
   p.kill(signal);
   await gone;
+}
+
+/** Each client's noise std in the sessions Federation.createSession makes (--clip 1 --epsilon 4 --delta 1e-5). */
+export const SESSION_SIGMA = analyticGaussianSigma(4, 1e-5, 1);
+
+/**
+ * A federation in a fresh folder, on a tiny model the test writes to `model`: the folder, the
+ * state folder, and the tiny model's class-target shape (vocabulary x width) with its size.
+ */
+export function tinyFederation(prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const model = join(dir, 'tiny.gguf');
+  const state = join(dir, 'state');
+  const c = tinyConfig();
+  const shape: [number, number] = [c.vocabSize, c.dModel];
+  return { dir, model, state, fed: new Federation(state, model), shape, size: shape[0] * shape[1] };
 }
 
 export class Federation {

@@ -1,4 +1,5 @@
 /** Shared start-up for commands that run the model: backend, then model. The ML stack is imported here, on demand. */
+import { availableParallelism } from 'node:os';
 import type { LlamaOptions, LoadedModel } from '@synthgrad/core';
 
 export interface RuntimeFlags {
@@ -10,6 +11,19 @@ export interface RuntimeFlags {
   trainable?: boolean;
   /** Tensors loaded so far, for a progress display. */
   onLoad?: (done: number, total: number) => void;
+}
+
+/**
+ * Worker threads for generating `classes` classes, with their share of the cores (core's
+ * synthesisLayout); when --threads / $SYNTHGRAD_THREADS is not set it sets the per-worker thread
+ * count, so call it before startRuntime: the native backend fixes its threads when it loads.
+ */
+export async function generationWorkers(classes: number): Promise<number> {
+  const { synthesisLayout } = await import('@synthgrad/core');
+  const given = process.env.SYNTHGRAD_THREADS ? Number(process.env.SYNTHGRAD_THREADS) : undefined;
+  const layout = synthesisLayout(classes, availableParallelism(), given);
+  process.env.SYNTHGRAD_THREADS ??= String(layout.threads);
+  return layout.workers;
 }
 
 export function log(verbose: boolean | undefined, msg: string): void {

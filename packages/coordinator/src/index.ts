@@ -15,7 +15,8 @@ export { DEFAULT_SERVER_LIMITS, parseLimits, type ServerLimits } from './server/
 export { Coordinator, startCoordinator, credentialsFile, HEALTH_SERVICE_NAME, type CoordinatorOptions, type RunningCoordinator } from './server/coordinator.js';
 export { addParty, type IssuedParty, createCertificateAuthority, issueCertificate, initServerTls, issueClientBundle, serverTlsFiles, tlsDir, type KeyPairPem, type ServerTlsFiles } from './tls/certificates.js';
 export { checkHealth, type ServingStatus } from './server/health-check.js';
-export { SessionView, requireOperator, type ViewSources } from './ops/session-view.js';
+export { SessionView, type ViewSources } from './ops/session-view.js';
+export { requireOperator } from './auth/credentials.js';
 export { SessionLog, formatEvent, stateLabel, LOG_LINES } from './ops/session-log.js';
 export { renderStatusPage } from './ops/status-page.js';
 export { startStatusServer, handleStatusRequest, type StatusServer } from './server/status-http.js';

@@ -68,7 +68,7 @@ export interface QualityGeneration {
   method: MethodSettings;
   settings: Preset['settings'];
   examples: SyntheticExample[];
-  seconds_per_example: number;
+  /** Seconds the generation took (per example: total_s / examples.length). */
   total_s: number;
   target_classifier: { separation: number; weightSums: number[]; discriminant: string } | null;
 }
@@ -113,20 +113,19 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     try {
       log(`generating ${genPerClass} texts a class from ${real.length} real ones ...`);
       const g = await generate(rt, real, cfg, { checkpointPath: join(dir, 'cp.json'), resume: false, modelSha256: 'quality', dataFingerprint: 'quality', log, workers: o.workers });
-      gen = { method, settings: preset.settings, examples: g.examples, seconds_per_example: g.timings.total_s / Math.max(1, g.examples.length), total_s: g.timings.total_s, target_classifier: g.targetClassifier };
+      gen = { method, settings: preset.settings, examples: g.examples, total_s: g.timings.total_s, target_classifier: g.targetClassifier };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
     o.onGenerated?.(gen);
   }
-  const sel = select<SyntheticExample>(gen.examples, K, { targetFilter: gen.method.targetFilter, labelCheck: false, dedup: true, topN: keepPerClass, alpha: 0, balance: true });
+  const selectKept = (targetFilter: boolean) => select<SyntheticExample>(gen.examples, K, { targetFilter, labelCheck: false, dedup: true, topN: keepPerClass, alpha: 0, balance: true });
+  const sel = selectKept(gen.method.targetFilter);
   const toExample = (e: SyntheticExample, i: number): Example => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' });
   const kept = sel.kept.map(toExample);
   log(`selection kept ${kept.length} of ${gen.examples.length} (${JSON.stringify(sel.report)})`);
   // The filter is post-processing: the same generation without it is one more row, for free.
-  const unfiltered = gen.method.targetFilter
-    ? select<SyntheticExample>(gen.examples, K, { targetFilter: false, labelCheck: false, dedup: true, topN: keepPerClass, alpha: 0, balance: true }).kept.map(toExample)
-    : null;
+  const unfiltered = gen.method.targetFilter ? selectKept(false).kept.map(toExample) : null;
 
   // The judge: a head on all the task's real data.
   const cache = new FeatureCache(rt, task);
@@ -137,8 +136,8 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   try {
     const { train, dev } = carveDev(o.taskData, o.training.devFraction, 0);
     // The judge is a head whatever mode the rows train in, with head mode's own settings.
-    const t = { ...MODE_DEFAULTS.head, checkpoint: o.training.checkpoint };
-    const r = fineTune(judge, train, dev, o.test, K, { steps: t.steps, batchSize: t.batchSize, lr: t.lr, weightDecay: t.weightDecay, seed: 0, checkpoint: t.checkpoint });
+    const { steps, batchSize, lr, weightDecay } = MODE_DEFAULTS.head;
+    const r = fineTune(judge, train, dev, o.test, K, { steps, batchSize, lr, weightDecay, seed: 0, checkpoint: o.training.checkpoint });
     judgeAcc = r.testAccuracy;
     const all = gen.examples.map(toExample);
     const pAll = predict(judge, all);
@@ -186,7 +185,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     on_label: { kept: kept.length, kept_on_label: keptOn, rate: keptOn / Math.max(1, kept.length), generated: gen.examples.length, generated_on_label_rate: genOnRate },
     selection: sel.report,
     target_classifier: gen.target_classifier,
-    seconds_per_synthetic_example: gen.seconds_per_example,
+    seconds_per_synthetic_example: gen.total_s / Math.max(1, gen.examples.length),
     synthetic_examples: task.labels.flatMap((l, c) => kept.filter((e) => e.label === c).slice(0, 5).map((e) => ({ label: l.name, text: e.text }))),
   };
 }

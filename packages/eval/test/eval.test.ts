@@ -290,7 +290,7 @@ describe('report', () => {
           accuracy: stat([0.7, 0.8]),
           trainPerplexity: 200,
           minutes: 3,
-          runs: [{ seed: 0, loss: [{ step: 1, value: 0.7 }, { step: 2, value: 0.5 }], dev: [{ step: 0, accuracy: 0.5 }, { step: 2, accuracy: 0.8 }], bestStep: 2, bestDevAccuracy: 0.8, testAccuracy: 0.7, examplesPerSecond: 10 }],
+          runs: [{ seed: 0, loss: [{ step: 1, value: 0.7 }, { step: 2, value: 0.5 }], dev: [{ step: 0, accuracy: 0.5, loss: 0.69 }, { step: 2, accuracy: 0.8, loss: 0.5 }], bestStep: 2, bestDevAccuracy: 0.8, testAccuracy: 0.7, examplesPerSecond: 10 }],
           examples: [{ label: 'positive', text: 'a <b>great</b> film' }],
         },
       ],

@@ -3,9 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { activeBackend, nativeBindingProblem, resolveModelPath, synthesisLayout, SynthgradError } from '@synthgrad/core';
+import { activeBackend, nativeBindingProblem, resolveModelPath, SynthgradError } from '@synthgrad/core';
 import { intFlag, parse } from '../args.js';
-import { startRuntime } from '../runtime.js';
+import { generationWorkers, startRuntime } from '../runtime.js';
 import { benchModel, speedups } from '../bench/model.js';
 import { round } from '../bench/stats.js';
 import { benchGenerate } from '../bench/generate.js';
@@ -79,33 +79,27 @@ const OPTIONS = {
 /** The quality protocol trains with the eval command's defaults for the mode. */
 const qualityTraining = (mode: 'head' | 'lora', checkpoint: CheckpointRule): TrainingSettings => ({ mode, ...MODE_DEFAULTS[mode], devFraction: 0.2, checkpoint });
 
+/** A JSON-object flag whose keys must be among `known` (an absent flag is {}). */
+function jsonObjectFlag(name: string, raw: string | undefined, known: string[]): Record<string, unknown> {
+  if (!raw) return {};
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(raw) as Record<string, unknown>;
+  } catch (e) {
+    throw new SynthgradError(`--${name} is not JSON: ${(e as Error).message}`, 'E_USAGE');
+  }
+  const bad = Object.keys(o).find((k) => !known.includes(k));
+  if (bad) throw new SynthgradError(`--${name}: unknown key "${bad}" (known: ${known.join(', ')})`, 'E_USAGE');
+  return o;
+}
+
 async function benchQualityCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, OPTIONS, BENCH_USAGE);
   if (!values['task-data'] || !values.test) throw new SynthgradError(`bench quality needs --task-data and --test\n\n${BENCH_USAGE}`, 'E_USAGE');
   const mode = (values.mode ?? 'head') as 'head' | 'lora';
   if (mode !== 'head' && mode !== 'lora') throw new SynthgradError(`--mode must be head or lora, got "${values.mode}"`, 'E_USAGE');
-  let method: Partial<MethodSettings> = {};
-  if (values.method) {
-    try {
-      method = JSON.parse(values.method) as Partial<MethodSettings>;
-    } catch (e) {
-      throw new SynthgradError(`--method is not JSON: ${(e as Error).message}`, 'E_USAGE');
-    }
-    const known = Object.keys(DEFAULT_METHOD);
-    const bad = Object.keys(method).find((k) => !known.includes(k));
-    if (bad) throw new SynthgradError(`--method: unknown key "${bad}" (known: ${known.join(', ')})`, 'E_USAGE');
-  }
-  let settings: Record<string, unknown> = {};
-  if (values.settings) {
-    try {
-      settings = JSON.parse(values.settings) as Record<string, unknown>;
-    } catch (e) {
-      throw new SynthgradError(`--settings is not JSON: ${(e as Error).message}`, 'E_USAGE');
-    }
-    const known = Object.keys(resolvePreset(values.preset ?? 'cpu').settings);
-    const bad = Object.keys(settings).find((k) => !known.includes(k));
-    if (bad) throw new SynthgradError(`--settings: unknown key "${bad}" (known: ${known.join(', ')})`, 'E_USAGE');
-  }
+  const method = jsonObjectFlag('method', values.method, Object.keys(DEFAULT_METHOD)) as Partial<MethodSettings>;
+  const settings = jsonObjectFlag('settings', values.settings, Object.keys(resolvePreset(values.preset ?? 'cpu').settings));
   if (values['top-k']) settings.topK = intFlag(values['top-k'], 'top-k', 200);
   const checkpoint = (values.checkpoint ?? 'accuracy') as CheckpointRule;
   if (checkpoint !== 'accuracy' && checkpoint !== 'accuracy-loss') throw new SynthgradError(`--checkpoint must be accuracy or accuracy-loss, got "${values.checkpoint}"`, 'E_USAGE');
@@ -125,13 +119,12 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   const limit = intFlag(values['test-limit'], 'test-limit', 500);
   const testSet = Rng.derive(0, 'quality-test').shuffle(test).slice(0, limit);
   // Classes in parallel worker threads with their share of the cores, as `generate` does.
-  const layout = synthesisLayout(task.labels.length, availableParallelism(), process.env.SYNTHGRAD_THREADS ? Number(process.env.SYNTHGRAD_THREADS) : undefined);
-  process.env.SYNTHGRAD_THREADS ??= String(layout.threads);
+  const workers = await generationWorkers(task.labels.length);
   const rt = await startRuntime({ ...values, verbose: true });
   try {
     const t0 = performance.now();
     const res = await runQuality(rt, {
-      workers: layout.workers,
+      workers,
       task,
       taskData,
       test: testSet,

@@ -3,14 +3,13 @@
  * all checked before the model loads; then one library call (`generateToFile`, `select`) and the
  * verdict on the result. The ML stack is imported only once the command line is valid.
  */
-import { availableParallelism } from 'node:os';
 import type { GenerateFileProgress, GenerateFileResult } from '@synthgrad/core';
 import { parse } from '../args.js';
 import { FlagReader } from '../flags.js';
 import { mergeConfig, readConfig, type ConfigKeys } from '../config-file.js';
 import { GENERATE_HELP, SELECT_HELP } from '../help.js';
 import { Progress, progressMode, type PhaseSpec } from '../progress.js';
-import { startRuntime, log } from '../runtime.js';
+import { generationWorkers, startRuntime, log } from '../runtime.js';
 import { resolveTask } from '@synthgrad/core/task';
 import { checkMethodConfig, METHOD_KEYS, METHOD_OPTIONS, methodConfig, selectionOptions } from './gradmm-options.js';
 
@@ -76,9 +75,8 @@ export async function generateCommand(argv: string[]): Promise<void> {
     { name: 'label check', units: cfg.perClass * task.labels.length, secondsPerUnit: 1 },
   ];
   // Classes run in parallel worker threads, each with its share of the cores (measured faster
-  // than one thread using them all); decided before the backend starts, which fixes its threads.
-  const layout = core.synthesisLayout(task.labels.length, availableParallelism(), process.env.SYNTHGRAD_THREADS ? Number(process.env.SYNTHGRAD_THREADS) : undefined);
-  process.env.SYNTHGRAD_THREADS ??= String(layout.threads);
+  // than one thread using them all).
+  const workers = await generationWorkers(task.labels.length);
   const progress = new Progress('generate', phases, mode, process.stderr, { heartbeat: true });
   progress.phase('load model', 'backend and weights');
   let stop = false;
@@ -99,7 +97,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
       shouldStop: () => stop,
       log: (m) => (r.bool('verbose') ? progress.note(m) : undefined),
       onProgress: (p) => onGenerateProgress(progress, p, task.labels.length),
-      workers: layout.workers,
+      workers,
     });
   } catch (e) {
     progress.done();

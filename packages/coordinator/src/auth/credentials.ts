@@ -6,6 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CLIENT_ID } from '../domain/names.js';
+import { permissionDenied } from '../domain/errors.js';
 
 /** Where a coordinator keeps its credentials unless told otherwise. */
 export function credentialsFile(stateDir: string): string {
@@ -17,6 +18,11 @@ export type Role = 'operator' | 'client';
 export interface Principal {
   id: string;
   role: Role;
+}
+
+/** Operator-only calls (create, stop, the operator view) refuse anyone else. */
+export function requireOperator(who: Principal): void {
+  if (who.role !== 'operator') throw permissionDenied(`${who.id} is not an operator`);
 }
 
 interface Entry extends Principal {

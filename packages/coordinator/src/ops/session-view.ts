@@ -6,8 +6,8 @@
  * tokens, no hashes of them, no key material, no peer addresses.
  */
 import { SessionState, UploadState, type ClassUpload, type ParticipantStatus, type SessionDetail, type SessionEvent } from '@synthgrad/protocol';
-import { notFound, permissionDenied, quote } from '../domain/errors.js';
-import type { Principal } from '../auth/credentials.js';
+import { notFound, quote } from '../domain/errors.js';
+import { requireOperator, type Principal } from '../auth/credentials.js';
 import type { SessionRecord, SessionStore } from '../sessions/session-store.js';
 import type { SessionLog } from './session-log.js';
 
@@ -16,10 +16,6 @@ export interface ViewSources {
   /** The latest progress event of a session, if any was published since the coordinator started. */
   progress(sessionId: string): SessionEvent | undefined;
   log: SessionLog;
-}
-
-export function requireOperator(who: Principal): void {
-  if (who.role !== 'operator') throw permissionDenied(`${who.id} is not an operator`);
 }
 
 export class SessionView {

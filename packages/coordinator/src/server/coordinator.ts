@@ -63,17 +63,12 @@ export class Coordinator {
     this.sessions = new SessionStore(`${opts.stateDir}/sessions`, opts.limits ?? DEFAULT_LIMITS);
     this.watchers = new WatchHub(this.log);
     const startJob = (rec: SessionRecord) => this.jobs.start({ sessionsDir: this.sessions.dir, sessionId: rec.session.id, modelPath: opts.modelPath, backend: opts.backend });
-    const publish = (id: string, e: SessionEvent) => {
-      this.events.record(id, e);
-      this.watchers.publish(id, e);
-    };
     this.lifecycle = new SessionLifecycle(this.sessions, opts.model, {
       startJob,
       stopJob: (id) => this.guard('stopping a job', () => this.jobs.stop(id)),
-      publish,
+      publish: (id, e) => this.publish(id, e),
       note: (id, state, line) => this.events.note(id, state, line),
     });
-    this.publish = publish;
     this.view = new SessionView({ store: this.sessions, progress: (id) => this.watchers.last(id), log: this.events });
     this.intake = new UploadIntake(this.lifecycle);
     this.jobs.on('message', (id: string, m: JobMessage) => this.guard('job message', () => this.onJobMessage(id, m)));
@@ -91,7 +86,11 @@ export class Coordinator {
     }
   }
 
-  private readonly publish: (id: string, e: SessionEvent) => void;
+  /** Every event goes to the operator log and to the session's watchers. */
+  private publish(id: string, e: SessionEvent): void {
+    this.events.record(id, e);
+    this.watchers.publish(id, e);
+  }
 
   private onJobMessage(id: string, m: JobMessage): void {
     if (m.type === 'progress') {

@@ -12,7 +12,7 @@
 import { SessionState, type CreateSessionRequest, type Session, type SessionEvent } from '@synthgrad/protocol';
 import { DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied, quote } from '../domain/errors.js';
 import { checkClientId, keyString, type UploadKey } from '../domain/names.js';
-import type { Principal } from '../auth/credentials.js';
+import { requireOperator, type Principal } from '../auth/credentials.js';
 import type { UploadTarget } from '../uploads/validate-header.js';
 import type { SessionRecord, SessionStore } from './session-store.js';
 
@@ -53,7 +53,7 @@ export class SessionLifecycle {
   ) {}
 
   create(who: Principal, req: CreateSessionRequest): Session {
-    if (who.role !== 'operator') throw permissionDenied(`${who.id} is not an operator`);
+    requireOperator(who);
     const labels = req.task?.labels ?? [];
     if (labels.length < 2) throw invalidArgument('a task needs at least two labels');
     if (req.modelSha256 !== this.model.sha256) throw failedPrecondition(`this coordinator serves model ${this.model.sha256}, not ${quote(req.modelSha256)}`);
@@ -192,7 +192,7 @@ export class SessionLifecycle {
    * ended session is refused, so a late stop cannot rewrite a DONE session's outcome.
    */
   stop(who: Principal, sessionId: string, reason = ''): Session {
-    if (who.role !== 'operator') throw permissionDenied(`${who.id} is not an operator`);
+    requireOperator(who);
     const rec = this.visible(who, sessionId);
     const s = rec.session;
     if (TERMINAL.has(s.state)) throw failedPrecondition(`session is already ${stateName(s.state)}`);

@@ -104,7 +104,7 @@ export function runClassesInWorkers(env: ClassLoopEnv, plans: ClassPlan[], count
     backend: activeBackend()?.choice ?? 'wasm',
     threads: activeBackend()?.threads ?? 1,
     task: env.task,
-    params: { settings: env.settings, method: env.method, perClass: env.perClass, seed: env.seed, distance: env.distance, initNorm: env.initNorm, classifier: env.classifier, metric: env.metric },
+    params: env.params,
   };
 
   return new Promise<SyntheticExample[][]>((resolve, reject) => {

@@ -128,9 +128,15 @@ export function publicStatsFor(rt: LoadedModel, task: Task, plans: ClassPlan[], 
  * no privacy cost). Public texts are sampled after the label-blind context at the classes' mean
  * text length.
  */
-export function targetClassifierFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number): { classifier: TargetClassifier; stats: PublicStats } {
+export function targetClassifierFor(
+  rt: LoadedModel,
+  task: Task,
+  plans: ClassPlan[],
+  method: MethodSettings,
+  seed: number,
+  stats: PublicStats = publicStatsFor(rt, task, plans, method, seed),
+): { classifier: TargetClassifier; stats: PublicStats } {
   const toks = taskTokens(task, rt.tokenizer);
-  const stats = publicStatsFor(rt, task, plans, method, seed);
   const headRows = tf.tidy(() => tf.transpose(rt.model.headColumns(toks.labelTokens)).arraySync() as number[][]).map((r) => Float32Array.from(r));
   const classifier = buildTargetClassifier(plans.map((p) => p.target), toks.labelTokens, stats, { discriminant: method.discriminant, headRows, shrinkage: method.shrinkage });
   return { classifier, stats };
@@ -185,6 +191,8 @@ export interface ClassLoopParams {
 
 /** The class loop's environment in one thread: the parameters plus what follows from the model and task. */
 export interface ClassLoopEnv extends ClassLoopParams {
+  /** The parameters as given (what a worker thread is sent). */
+  params: ClassLoopParams;
   rt: LoadedModel;
   task: Task;
   toks: TaskTokens;
@@ -194,7 +202,7 @@ export interface ClassLoopEnv extends ClassLoopParams {
 }
 
 export function classLoopEnv(rt: LoadedModel, task: Task, params: ClassLoopParams, allowed = allowedTokenIds(rt.tokenizer)): ClassLoopEnv {
-  return { ...params, rt, task, toks: taskTokens(task, rt.tokenizer), batches: Math.ceil(params.perClass / params.settings.batchSize), allowed, allowedSet: new Set(allowed) };
+  return { ...params, params, rt, task, toks: taskTokens(task, rt.tokenizer), batches: Math.ceil(params.perClass / params.settings.batchSize), allowed, allowedSet: new Set(allowed) };
 }
 
 /** A batch the class loop has just finished, from whichever thread ran it. */
@@ -295,19 +303,19 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
 
 /**
  * The hidden-side metric of method.matchingSpace, built once from every class's target (and, for
- * 'whitened', public LM-text statistics); null for raw matching, or when there is nothing to
- * centre against (one class).
+ * 'whitened', the public LM-text statistics, asked for only then); null for raw matching, or when
+ * there is nothing to centre against (one class).
  */
-export function matchingMetric(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number, log: (m: string) => void = () => {}): Float32Array | null {
+export function matchingMetric(plans: ClassPlan[], labelTokens: number[], method: MethodSettings, publicStats: () => PublicStats, log: (m: string) => void = () => {}): Float32Array | null {
   if (method.matchingSpace === 'raw') return null;
   if (method.matchingSpace === 'whitened') {
     if (plans.length < 2) {
       log('whitened matching needs at least two classes: matching the raw gradients');
       return null;
     }
-    return whitenedMetric(publicStatsFor(rt, task, plans, method, seed), method.shrinkage);
+    return whitenedMetric(publicStats(), method.shrinkage);
   }
-  const u = sharedDirection(plans.map((p) => p.target), taskTokens(task, rt.tokenizer).labelTokens);
+  const u = sharedDirection(plans.map((p) => p.target), labelTokens);
   if (!u) log('centred matching needs at least two classes with non-zero targets: matching the raw gradients');
   return u ? centredMetric(u) : null;
 }
@@ -345,17 +353,18 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
   const initNorm = opts.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : opts.settings.initNorm;
   const method: MethodSettings = { ...DEFAULT_METHOD, ...opts.method };
   const timings = { init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, public_s: 0 };
+  // Public statistics are sampled at most once, for whichever of the classifier and the metric needs them.
+  let stats: PublicStats | undefined;
+  const publicStats = () => (stats ??= publicStatsFor(rt, task, plans, method, opts.seed));
+  const tp = performance.now();
   // The discriminant needs every class's target; with one class there is nothing to contrast.
   let classifier: TargetClassifier | null = null;
   if (plans.length > 1 && (method.classifierWeight > 0 || method.targetFilter)) {
-    const t = performance.now();
-    classifier = targetClassifierFor(rt, task, plans, method, opts.seed).classifier;
-    timings.public_s = (performance.now() - t) / 1000;
+    classifier = targetClassifierFor(rt, task, plans, method, opts.seed, publicStats()).classifier;
     log(`target classifier from public statistics (${method.publicTexts} LM texts): class separation ${classifier.separation.toFixed(2)} public std`);
   }
-  const tm = performance.now();
-  const metric = matchingMetric(rt, task, plans, method, opts.seed, log);
-  timings.public_s += (performance.now() - tm) / 1000; // whitened: the public statistics again (a second sample is cheap next to the ADMM)
+  const metric = matchingMetric(plans, toks.labelTokens, method, publicStats, log);
+  timings.public_s = (performance.now() - tp) / 1000;
   const params: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier, metric };
   const env = classLoopEnv(rt, task, params, allowed);
   let adamSteps = 0;
