@@ -73,6 +73,10 @@ method (docs/METHOD.md, "what this project changes"):
                           each later batch (default 0)
   --length-spread S       batch text lengths from (1-S) to (1+S) x the real mean over a class's
                           batches (default 0: every batch at the mean)
+  --punctuation on|off    the projection and the LM start may also choose punctuation marks and
+                          clitics, as real text has them (default off)
+  --sentence-end-cut F    cut each text where the LM most expects the sentence end, after at least
+                          F of its length (0 = off)
 
 privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise

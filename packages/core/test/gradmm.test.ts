@@ -24,6 +24,7 @@ import {
   runAdmm,
   AdmmAborted,
   select,
+  sentenceEndLengths,
   type ClassTarget,
   type Example,
   type LoadedModel,
@@ -269,6 +270,52 @@ describe('projection', () => {
     expect(isAllowedToken('a\n')).toBe(false);
     expect(isAllowedToken('x'.repeat(18))).toBe(false);
     expect(allowedTokenIds(rt.tokenizer)).not.toContain(0);
+  });
+
+  it('with punctuation also allows the marks inside a sentence and clitics, and nothing else new', () => {
+    const p = { punctuation: true };
+    for (const t of [' ,', ',', ';', ' --', "'s", " 're", " n't"]) expect(isAllowedToken(t, p), t).toBe(true);
+    for (const t of [' .', '!', ' ?', ':', ' "', ' (', '...', '<', ' $', '12', ',\n', '.,', "'abc", '#']) expect(isAllowedToken(t, p), t).toBe(false);
+    const words = allowedTokenIds(rt.tokenizer);
+    const withPunct = allowedTokenIds(rt.tokenizer, p);
+    expect(withPunct.length).toBeGreaterThan(words.length);
+    expect(words.every((id) => withPunct.includes(id))).toBe(true);
+    for (const id of withPunct.filter((i) => !words.includes(i))) expect(rt.tokenizer.tokenText(id).trim()).toMatch(/^([,;]|--|'[a-z]{1,2})$/i);
+  });
+});
+
+describe('sentence-end cut', () => {
+  /** The obviously correct version: one full forward per candidate length. */
+  const slowLengths = (context: number[], seqs: number[][], end: number, minFraction: number) =>
+    seqs.map((seq) => {
+      let best = seq.length;
+      let bestScore = -Infinity;
+      for (let k = Math.min(seq.length, Math.max(2, Math.floor(minFraction * seq.length))); k <= seq.length; k++) {
+        const v = tf.tidy(() => tf.logSoftmax(model.forward({ ids: [[...context, ...seq.slice(0, k)]], logits: 'last' }).logits!).dataSync()[end]);
+        if (v > bestScore) {
+          bestScore = v;
+          best = k;
+        }
+      }
+      return best;
+    });
+
+  it('keeps the prefix after which the LM most expects the end token, as full recomputation does', () => {
+    const rng = new Rng(3);
+    // Ragged lengths, so the batched version's left padding is exercised.
+    const seqs = [9, 6, 11, 4, 8, 10, 7, 5, 12, 3, 1].map((n) => Array.from({ length: n }, () => 1 + Math.floor(rng.uniform() * (V - 1))));
+    const context = [2, 5, 7];
+    for (const [end, frac] of [[4, 0.5], [11, 0.3], [4, 1]] as const) {
+      const fast = sentenceEndLengths(model, context, seqs, end, frac, 4);
+      expect(fast).toEqual(slowLengths(context, seqs, end, frac));
+      fast.forEach((k, i) => expect(k).toBeGreaterThanOrEqual(Math.min(seqs[i].length, Math.max(2, Math.floor(frac * seqs[i].length)))));
+    }
+    expect(sentenceEndLengths(model, context, seqs, 4, 1)).toEqual(seqs.map((s) => s.length));
+  });
+
+  it('rejects a fraction outside (0, 1] and a token outside the vocabulary', () => {
+    expect(() => sentenceEndLengths(model, [1], [[2, 3]], 4, 0)).toThrow(/fraction in \(0, 1\]/);
+    expect(() => sentenceEndLengths(model, [1], [[2, 3]], V, 0.5)).toThrow(/not in the model's vocabulary/);
   });
 });
 

@@ -118,8 +118,9 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   const test = readExamples(values.test, task);
   const limit = intFlag(values['test-limit'], 'test-limit', 500);
   const testSet = Rng.derive(0, 'quality-test').shuffle(test).slice(0, limit);
-  // Classes in parallel worker threads with their share of the cores, as `generate` does.
-  const workers = await generationWorkers(task.labels.length);
+  // Classes in parallel worker threads with their share of the cores, as `generate` does; a saved
+  // generation only trains and scores, in this thread, with every core.
+  const workers = generated ? undefined : await generationWorkers(task.labels.length);
   const rt = await startRuntime({ ...values, verbose: true });
   try {
     const t0 = performance.now();

@@ -41,6 +41,8 @@ export const METHOD_KEYS = {
   'matching-space': 'method.matchingSpace',
   'bootstrap-demonstrations': 'method.bootstrapDemonstrations',
   'length-spread': 'method.lengthSpread',
+  punctuation: 'method.punctuation',
+  'sentence-end-cut': 'method.sentenceEndCut',
 } as const satisfies Record<string, KeyPath<GenerateConfig>>;
 
 export const METHOD_OPTIONS = Object.fromEntries(Object.keys(METHOD_KEYS).map((k) => [k, { type: 'string' as const }])) as {
@@ -79,6 +81,8 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.matchingSpace = r.oneOf('matching-space', ['raw', 'centred', 'whitened'] as const, m.matchingSpace);
   m.bootstrapDemonstrations = r.int('bootstrap-demonstrations', m.bootstrapDemonstrations, 0);
   m.lengthSpread = r.between('length-spread', 0, 0.99) ?? m.lengthSpread;
+  m.sentenceEndCut = r.between('sentence-end-cut', 0, 1) ?? m.sentenceEndCut;
+  m.punctuation = r.oneOf('punctuation', ['on', 'off'] as const, m.punctuation ? 'on' : 'off') === 'on';
   const privacy = { clip: r.positive('clip'), epsilon: r.positive('epsilon'), delta: r.between('delta', 0, 1) };
   if ((privacy.epsilon === undefined) !== (privacy.delta === undefined)) r.fail(privacy.epsilon === undefined ? 'delta' : 'epsilon', `needs ${r.label(privacy.epsilon === undefined ? 'epsilon' : 'delta')} too (differential privacy takes both)`);
   if (privacy.epsilon !== undefined && privacy.clip === undefined) r.fail('epsilon', `needs ${r.label('clip')} (the per-example norm bound) too`);

@@ -41,6 +41,8 @@ export interface SyntheticExample {
   matching_loss: number;
   perplexity: number;
   batch: number;
+  /** Tokens of the optimised sequence when the sentence-end cut shortened it (absent otherwise). */
+  optimised_length?: number;
   /** The class the released targets' classifier assigns (absent without one). */
   target_label?: number;
   /** Its logit margin for this example's own class over the best other class (negative: off-label). */

@@ -13,6 +13,7 @@ import type { ClassTarget } from './targets.js';
 import { centredMetric, MatchingLoss, sharedDirection, type MatchingDistance } from './matching.js';
 import { Projector } from './projection.js';
 import { allowedTokenIds } from './vocab.js';
+import { sentenceEndLengths } from './sentence-end.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -120,7 +121,7 @@ export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, 
 export function publicStatsFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number): PublicStats {
   const toks = taskTokens(task, rt.tokenizer);
   const length = Math.max(2, Math.round(plans.reduce((a, p) => a + p.textLength, 0) / plans.length));
-  return publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowedTokenIds(rt.tokenizer)), length, count: method.publicTexts, seed });
+  return publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowedTokenIds(rt.tokenizer, { punctuation: method.punctuation })), length, count: method.publicTexts, seed });
 }
 
 /**
@@ -199,10 +200,13 @@ export interface ClassLoopEnv extends ClassLoopParams {
   batches: number;
   allowed: number[];
   allowedSet: Set<number>;
+  /** The token whose probability places the sentence-end cut (method.sentenceEndCut). */
+  endToken: number;
 }
 
-export function classLoopEnv(rt: LoadedModel, task: Task, params: ClassLoopParams, allowed = allowedTokenIds(rt.tokenizer)): ClassLoopEnv {
-  return { ...params, params, rt, task, toks: taskTokens(task, rt.tokenizer), batches: Math.ceil(params.perClass / params.settings.batchSize), allowed, allowedSet: new Set(allowed) };
+export function classLoopEnv(rt: LoadedModel, task: Task, params: ClassLoopParams, allowed = allowedTokenIds(rt.tokenizer, { punctuation: params.method.punctuation })): ClassLoopEnv {
+  const end = rt.tokenizer.encode(task.sentenceEnd || '.');
+  return { ...params, params, rt, task, toks: taskTokens(task, rt.tokenizer), batches: Math.ceil(params.perClass / params.settings.batchSize), allowed, allowedSet: new Set(allowed), endToken: end[end.length - 1] ?? 0 };
 }
 
 /** A batch the class loop has just finished, from whichever thread ran it. */
@@ -277,17 +281,21 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         projector.dispose();
       }
       const ts = performance.now();
-      const ppl = perplexities(rt.model, res.ids);
-      const pred = classifier ? targetPredictions(rt, classifier, res.ids.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
+      const kept = method.sentenceEndCut > 0 ? sentenceEndLengths(rt.model, toks.contextPrefix, res.ids, env.endToken, method.sentenceEndCut) : res.ids.map((s) => s.length);
+      const out = res.ids.map((s, j) => s.slice(0, kept[j]));
+      const ppl = perplexities(rt.model, out);
+      const pred = classifier ? targetPredictions(rt, classifier, out.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
       const scoring_s = (performance.now() - ts) / 1000;
-      const batchExamples: SyntheticExample[] = res.ids.map((ids, j) => ({
+      const batchExamples: SyntheticExample[] = out.map((ids, j) => ({
         text: rt.tokenizer.decode(ids),
         label: label.value,
         labelIndex: c,
         ids,
+        // Of the optimised sequence: what selection ranks by, before any sentence-end cut.
         matching_loss: res.lossPerExample[j],
         perplexity: ppl[j],
         batch: b,
+        ...(ids.length < res.ids[j].length ? { optimised_length: res.ids[j].length } : {}),
         ...(pred[j] ? { target_label: pred[j].label, target_margin: ownMargin(pred[j].logits, c) } : {}),
       }));
       hooks.batchDone({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings, scoring_s, adamSteps: res.adamSteps });
@@ -349,9 +357,10 @@ export function synthesisWorkerCount(requested: number | undefined, classesLeft:
 export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[], opts: SynthesisOptions, io: SynthesisIO): Promise<SynthesisResult> {
   const log = io.log ?? (() => {});
   const toks = taskTokens(task, rt.tokenizer);
-  const allowed = allowedTokenIds(rt.tokenizer);
-  const initNorm = opts.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : opts.settings.initNorm;
   const method: MethodSettings = { ...DEFAULT_METHOD, ...opts.method };
+  if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
+  const allowed = allowedTokenIds(rt.tokenizer, { punctuation: method.punctuation });
+  const initNorm = opts.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : opts.settings.initNorm;
   const timings = { init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, public_s: 0 };
   // Public statistics are sampled at most once, for whichever of the classifier and the metric needs them.
   let stats: PublicStats | undefined;
