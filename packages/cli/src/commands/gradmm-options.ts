@@ -80,8 +80,11 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.discriminant = r.oneOf('discriminant', ['head', 'lda'] as const, m.discriminant);
   m.matchingSpace = r.oneOf('matching-space', ['raw', 'centred', 'whitened'] as const, m.matchingSpace);
   m.bootstrapDemonstrations = r.int('bootstrap-demonstrations', m.bootstrapDemonstrations, 0);
-  m.lengthSpread = r.between('length-spread', 0, 0.99) ?? m.lengthSpread;
-  m.sentenceEndCut = r.between('sentence-end-cut', 0, 1) ?? m.sentenceEndCut;
+  // Both take 0 (off) explicitly; the spread must stay under 1 so no batch gets length 0.
+  m.lengthSpread = r.positive('length-spread', m.lengthSpread, true)!;
+  if (m.lengthSpread >= 1) r.fail('length-spread', `must be in [0, 1), got ${r.str('length-spread')}`);
+  m.sentenceEndCut = r.positive('sentence-end-cut', m.sentenceEndCut, true)!;
+  if (m.sentenceEndCut > 1) r.fail('sentence-end-cut', `must be in [0, 1] (0: no cut), got ${r.str('sentence-end-cut')}`);
   m.punctuation = r.oneOf('punctuation', ['on', 'off'] as const, m.punctuation ? 'on' : 'off') === 'on';
   const privacy = { clip: r.positive('clip'), epsilon: r.positive('epsilon'), delta: r.between('delta', 0, 1) };
   if ((privacy.epsilon === undefined) !== (privacy.delta === undefined)) r.fail(privacy.epsilon === undefined ? 'delta' : 'epsilon', `needs ${r.label(privacy.epsilon === undefined ? 'epsilon' : 'delta')} too (differential privacy takes both)`);
