@@ -94,7 +94,11 @@ for (let i = 0; i < cands.length; i += 16) {
   });
 }
 // K_jk = (s_j . s_k)(h_j . h_k): inner products of the rank-one gradients s_j h_j^T.
-const K = tf.tidy(() => tf.mul(tf.matMul(tf.stack(S.map((x) => tf.tensor1d(x))), tf.stack(S.map((x) => tf.tensor1d(x))), false, true), tf.matMul(tf.stack(Hs.map((x) => tf.tensor1d(x))), tf.stack(Hs.map((x) => tf.tensor1d(x))), false, true)).arraySync());
+const K = tf.tidy(() => {
+  const Sm = tf.stack(S.map((x) => tf.tensor1d(x)));
+  const Hm = tf.stack(Hs.map((x) => tf.tensor1d(x)));
+  return tf.mul(tf.matMul(Sm, Sm, false, true), tf.matMul(Hm, Hm, false, true)).arraySync();
+});
 const byClass = [0, 1].map((c) => cands.map((_, j) => j).filter((j) => cands[j].labelIndex === c));
 /** Greedy set-level matching: add the candidate that most raises cos(sum of gradients, G_c). */
 function greedySet(pool, m) {

@@ -23,6 +23,7 @@ import {
   synthesisLayout,
   synthesize,
   taskTokens,
+  sentenceEndLengths,
   type ClassPlan,
   type LoadedModel,
   type MethodSettings,
@@ -179,5 +180,24 @@ describe.runIf(availableParallelism() >= 2)('synthesize in worker threads (wasm)
     expect((err as Error).message).toBe((inProcess as Error).message);
     expect((err as { code?: string }).code).toBe('E_SHAPE_MISMATCH');
     expect(liveSynthesisWorkers()).toBe(0);
+  });
+});
+
+describe('the sentence-end cut in the class loop', () => {
+  it('keeps of each optimised sequence the prefix sentenceEndLengths picks, and records the length it had', async () => {
+    // No bootstrapped demonstrations, so later batches do not depend on the cut texts.
+    const plain = await run(1, {}, undefined, rt, plans, { publicTexts: 8 });
+    const cut = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0.5 });
+    const toks = taskTokens(task, rt.tokenizer);
+    const lengths = sentenceEndLengths(rt.model, toks.contextPrefix, plain.res.examples.map((e) => e.ids), toks.sentenceEndToken, 0.5);
+    expect(cut.res.examples).toHaveLength(plain.res.examples.length);
+    expect(lengths.some((k, i) => k < plain.res.examples[i].ids.length)).toBe(true); // the case cuts something
+    for (const [i, x] of plain.res.examples.entries()) {
+      const y = cut.res.examples[i];
+      expect(y.ids).toEqual(x.ids.slice(0, lengths[i]));
+      expect(y.text).toBe(rt.tokenizer.decode(y.ids));
+      expect(y.optimised_length).toBe(y.ids.length < x.ids.length ? x.ids.length : undefined);
+      expect(Math.abs(y.matching_loss - x.matching_loss)).toBeLessThan(1e-6); // of the optimised sequence
+    }
   });
 });

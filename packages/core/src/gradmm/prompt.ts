@@ -19,6 +19,8 @@ export interface TaskTokens {
   /** First token of each label's verbaliser, by label index. */
   labelTokens: number[];
   contextPrefix: number[];
+  /** Last token of the task's sentence end (else "."): whose probability places the sentence-end cut. */
+  sentenceEndToken: number;
 }
 
 /** A text that already ends a sentence. */
@@ -35,7 +37,8 @@ export function taskTokens(task: Task, tokenizer: Tokenizer): TaskTokens {
   const syntheticSuffix = tokenizer.encode((task.sentenceEnd ?? '') + task.suffix);
   const promptIds = (text: string) =>
     [...tokenizer.encode(text), ...(SENTENCE_END.test(text) || !task.sentenceEnd ? suffix : syntheticSuffix)];
-  return { suffix, syntheticSuffix, promptIds, labelTokens, contextPrefix: tokenizer.encode(task.contextPrefix) };
+  const end = tokenizer.encode(task.sentenceEnd || '.');
+  return { suffix, syntheticSuffix, promptIds, labelTokens, contextPrefix: tokenizer.encode(task.contextPrefix), sentenceEndToken: end[end.length - 1] ?? 0 };
 }
 
 /** Left-pad sequences to one length; the mask marks real tokens. */

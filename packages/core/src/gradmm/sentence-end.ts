@@ -21,7 +21,7 @@ import { leftPad } from './prompt.js';
  * The fewest tokens a cut keeps of an n-token text: floor(minFraction * n), and at least 2 (a
  * one-token text has no perplexity and is rarely a sentence) unless the text is shorter.
  */
-export const shortestCut = (n: number, minFraction: number): number => Math.min(n, Math.max(2, Math.floor(minFraction * n)));
+const shortestCut = (n: number, minFraction: number): number => Math.min(n, Math.max(2, Math.floor(minFraction * n)));
 
 /**
  * For each sequence, how many of its tokens to keep: the k in [shortestCut(n), n] that maximises

@@ -200,13 +200,10 @@ export interface ClassLoopEnv extends ClassLoopParams {
   batches: number;
   allowed: number[];
   allowedSet: Set<number>;
-  /** The token whose probability places the sentence-end cut (method.sentenceEndCut). */
-  endToken: number;
 }
 
 export function classLoopEnv(rt: LoadedModel, task: Task, params: ClassLoopParams, allowed = allowedTokenIds(rt.tokenizer, { punctuation: params.method.punctuation })): ClassLoopEnv {
-  const end = rt.tokenizer.encode(task.sentenceEnd || '.');
-  return { ...params, params, rt, task, toks: taskTokens(task, rt.tokenizer), batches: Math.ceil(params.perClass / params.settings.batchSize), allowed, allowedSet: new Set(allowed), endToken: end[end.length - 1] ?? 0 };
+  return { ...params, params, rt, task, toks: taskTokens(task, rt.tokenizer), batches: Math.ceil(params.perClass / params.settings.batchSize), allowed, allowedSet: new Set(allowed) };
 }
 
 /** A batch the class loop has just finished, from whichever thread ran it. */
@@ -281,8 +278,10 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         projector.dispose();
       }
       const ts = performance.now();
-      const kept = method.sentenceEndCut > 0 ? sentenceEndLengths(rt.model, toks.contextPrefix, res.ids, env.endToken, method.sentenceEndCut) : res.ids.map((s) => s.length);
-      const out = res.ids.map((s, j) => s.slice(0, kept[j]));
+      const out =
+        method.sentenceEndCut > 0
+          ? sentenceEndLengths(rt.model, toks.contextPrefix, res.ids, toks.sentenceEndToken, method.sentenceEndCut).map((k, j) => res.ids[j].slice(0, k))
+          : res.ids;
       const ppl = perplexities(rt.model, out);
       const pred = classifier ? targetPredictions(rt, classifier, out.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
       const scoring_s = (performance.now() - ts) / 1000;
