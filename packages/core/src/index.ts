@@ -58,7 +58,7 @@ export { Rng } from './util/rng.js';
 export { transpose2d } from './util/transpose.js';
 export { taskTokens, leftPad, type TaskTokens } from './gradmm/prompt.js';
 export { sampleTopK, sampleFromContext, sampleAllowed, type DecodeOptions } from './gradmm/sample.js';
-export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, type ClassTarget, type PrivacyOptions, type PrivacyReport } from './gradmm/targets.js';
+export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, releaseRows, signalToNoise, targetRow, targetRowCount, TARGET_RELEASES, type ClassTarget, type PrivacyOptions, type PrivacyReport, type TargetRelease } from './gradmm/targets.js';
 export { MatchingLoss, sharedDirection, centredMetric, type MatchingDistance, type ClassifierTerm } from './gradmm/matching.js';
 export { publicHiddenStats, meanAndCovariance, type PublicStats, type PublicStatsOptions } from './gradmm/public-stats.js';
 export { buildTargetClassifier, classifyStates, solveSpd, shrunkPublicCovariance, whitenedMetric, type TargetClassifier, type TargetClassifierOptions } from './gradmm/target-classifier.js';

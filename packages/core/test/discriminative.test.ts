@@ -96,7 +96,7 @@ function gaussianWorld(seed: number) {
       const w = 0.9; // 1 - p(v_c)
       for (let k = 0; k < d; k++) sum[labelTokens[c] * d + k] -= w * h[k];
     }
-    return { label: c, vocabSize: V, dModel: d, sum, count: n, noiseStd: 0, clip: null };
+    return { label: c, vocabSize: V, dModel: d, rows: null, sum, count: n, noiseStd: 0, clip: null };
   });
   const pub = Float64Array.from({ length: 400 * d }, () => 0);
   for (let i = 0; i < 400; i++) pub.set(sample(i % 2), i * d);

@@ -25,6 +25,9 @@ import {
   AdmmAborted,
   select,
   sentenceEndLengths,
+  releaseRows,
+  signalToNoise,
+  targetRow,
   type ClassTarget,
   type Example,
   type LoadedModel,
@@ -54,9 +57,13 @@ const prompt = (suffix: number[]) => (text: string) => [...rt.tokenizer.encode(t
 const examples = (texts: string[]): Example[] => texts.map((text, i) => ({ text, label: 0, line: i + 1, source: 'mem.jsonl' }));
 const TEXTS = ['the great film', 'a bad plot', 'the cast is great', 'in the end it was bad', 'at the theatre'];
 
-/** Slow reference: sum_i c_i s_i h_i^T one example at a time, on the host in float64. */
-function referenceTarget(texts: string[], labelToken: number, suffix: number[], clip?: number): Float64Array {
-  const G = new Float64Array(V * d);
+/**
+ * Slow reference: sum_i c_i s_i h_i^T one example at a time, on the host in float64; with `rows`,
+ * only those head rows, in that order, clipped by the norm of the restricted gradient.
+ */
+function referenceTarget(texts: string[], labelToken: number, suffix: number[], clip?: number, rows?: number[]): Float64Array {
+  const R = rows ?? Array.from({ length: V }, (_, v) => v);
+  const G = new Float64Array(R.length * d);
   for (const t of texts) {
     const ids = [...rt.tokenizer.encode(t), ...suffix];
     const { hidden, logits } = model.forward({ ids: [ids], logits: 'last' });
@@ -64,10 +71,10 @@ function referenceTarget(texts: string[], labelToken: number, suffix: number[], 
     const p = Array.from(tf.softmax(logits!).dataSync());
     hidden.dispose();
     logits!.dispose();
-    const s = p.map((x, i) => x - (i === labelToken ? 1 : 0));
+    const s = R.map((v) => p[v] - (v === labelToken ? 1 : 0));
     const norm = Math.hypot(...s) * Math.hypot(...h);
     const c = clip === undefined ? 1 : Math.min(1, clip / norm);
-    for (let i = 0; i < V; i++) for (let j = 0; j < d; j++) G[i * d + j] += c * s[i] * h[j];
+    for (let i = 0; i < R.length; i++) for (let j = 0; j < d; j++) G[i * d + j] += c * s[i] * h[j];
   }
   return G;
 }
@@ -90,6 +97,43 @@ describe('class targets', () => {
       expect(t.count).toBe(TEXTS.length);
       expect(maxRelDiff(t.sum, referenceTarget(TEXTS, 7, suffix, clip))).toBeLessThan(1e-4);
     }
+  });
+
+  it('restricted to the label rows equal those rows of the reference, clipped by the restricted norm', () => {
+    const suffix = rt.tokenizer.encode(' it');
+    const rows = releaseRows('label-rows', [9, 7, 2]);
+    for (const clip of [undefined, 0.05]) {
+      const t = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1, clip, batchSize: 2, rows });
+      expect(t.rows).toEqual([9, 7, 2]);
+      expect(t.sum.length).toBe(3 * d);
+      expect(maxRelDiff(t.sum, referenceTarget(TEXTS, 7, suffix, clip, [9, 7, 2]))).toBeLessThan(1e-4);
+      expect(Array.from(targetRow(t, 7)!)).toEqual(Array.from(t.sum.subarray(d, 2 * d)));
+      expect(targetRow(t, 5)).toBeNull();
+    }
+    // Without clipping the rows are exactly those rows of the full target.
+    const full = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1 });
+    const part = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1, rows });
+    expect(maxRelDiff(targetRow(part, 2)!, targetRow(full, 2)!)).toBeLessThan(1e-5);
+    expect(releaseRows('full', [9, 7])).toBeNull();
+    expect(releaseRows(undefined, [9, 7])).toBeNull();
+    expect(() => releaseRows('label-rows', [7, 7])).toThrow(/share a verbaliser token/);
+    expect(() => releaseRows('rows' as never, [7])).toThrow(/unknown target release/);
+    expect(() => computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1, rows: [9, 2] })).toThrow(/leave out the class's own label token/);
+    expect(() => computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1, rows: [7, V] })).toThrow(/vocabulary ids/);
+    expect(() => addTargets([part, full])).toThrow(/differ in class or shape/);
+  });
+
+  it('estimate their signal/noise from the released numbers alone', () => {
+    const suffix = rt.tokenizer.encode(' it');
+    const rows = [7, 9];
+    const clean = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 4, clip: 1, rows });
+    expect(signalToNoise(clean)).toBeNull();
+    const noisy = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 4, clip: 1, epsilon: 4, delta: 1e-5, rows });
+    let sq = 0;
+    for (const x of clean.sum) sq += x * x;
+    const truth = Math.sqrt(sq) / (noisy.noiseStd * Math.sqrt(noisy.sum.length));
+    // sqrt(|t|^2 - N sigma^2): the estimate's spread is about sigma sqrt(2N) in |t|^2.
+    expect(Math.abs(signalToNoise(noisy)! ** 2 - truth ** 2)).toBeLessThan(5 * Math.sqrt(2 / noisy.sum.length) + 4 * truth);
   });
 
   it('add noise of the analytic-Gaussian sigma, reproducibly by seed', () => {
@@ -153,16 +197,18 @@ describe('matching loss', () => {
    * D via the materialised G_syn = (1/B) S^T H, left entirely to autodiff, in the metric M:
    * <A, B>_M = sum(A o (B M)).
    */
-  const materialised = (h: tf.Tensor2D, distance: 'cosine' | 'l2', metric?: Float32Array) =>
+  const materialised = (h: tf.Tensor2D, distance: 'cosine' | 'l2', metric?: Float32Array, t: ClassTarget = target) =>
     tf.tidy(() => {
       const B = h.shape[0];
       const s = tf.sub(tf.softmax(model.logitsOf(h)), tf.oneHot(tf.fill([B], 7, 'int32'), V));
       const M = metric ? tf.tensor2d(metric, [d, d]) : tf.eye(d);
       const ip = (X: tf.Tensor2D, Y: tf.Tensor2D) => tf.sum(tf.mul(X, tf.matMul(Y, M)));
-      const G = tf.div(tf.matMul(tf.transpose(s), h), B) as tf.Tensor2D;
-      const Gc = tf.tensor2d(target.sum, [V, d]);
+      // A row-restricted target: the whole V x d G_syn, then only its rows the target holds.
+      const Gall = tf.div(tf.matMul(tf.transpose(s), h), B) as tf.Tensor2D;
+      const G = t.rows ? (tf.gather(Gall, tf.tensor1d(t.rows, 'int32')) as tf.Tensor2D) : Gall;
+      const Gc = tf.tensor2d(t.sum, [t.rows?.length ?? V, d]);
       if (distance === 'l2') {
-        const diff = tf.sub(G, tf.div(Gc, target.count)) as tf.Tensor2D;
+        const diff = tf.sub(G, tf.div(Gc, t.count)) as tf.Tensor2D;
         return ip(diff, diff) as tf.Scalar;
       }
       return tf.sub(1, tf.div(ip(G, Gc), tf.sqrt(tf.mul(ip(G, G), ip(Gc, Gc))))) as tf.Scalar;
@@ -182,6 +228,27 @@ describe('matching loss', () => {
         loss.dispose();
       });
     }
+    it(`closed form on a label-rows target equals autodiff of the materialised G_syn on those rows (${distance})`, () => {
+      const rowTarget = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), { seed: 0, rows: [9, 7, 3] });
+      for (const metric of [undefined, randomMetric(14)]) {
+        const loss = new MatchingLoss(model, rowTarget, 7, distance, undefined, metric);
+        const x = tf.tidy(() => tf.mul(tf.tensor3d(new Rng(6).normals(3 * 5 * d), [3, 5, d]), 0.5)) as tf.Tensor3D;
+        const fast = model.valueAndGradWrtEmbeddings(x, (h) => loss.loss(lastPosition(h)));
+        const slow = model.valueAndGradWrtEmbeddings(x, (h) => materialised(lastPosition(h), distance, metric, rowTarget));
+        expect(Math.abs(fast.value - slow.value)).toBeLessThan(1e-5 * Math.max(1, Math.abs(slow.value)));
+        expect(maxRelDiff(fast.grad.dataSync(), slow.grad.dataSync())).toBeLessThan(1e-3);
+        const h = tf.tidy(() => tf.tensor2d(new Rng(8).normals(2 * d), [2, d]));
+        const per = loss.perExample(h).dataSync();
+        for (let j = 0; j < 2; j++) {
+          const one = tf.tidy(() => loss.loss(tf.slice(h, [j, 0], [1, d])).dataSync()[0]);
+          expect(Math.abs(per[j] - one)).toBeLessThan(1e-5 * Math.max(1, Math.abs(one)));
+        }
+        for (const t of [x, fast.grad, slow.grad, h]) t.dispose();
+        loss.dispose();
+      }
+      expect(() => new MatchingLoss(model, rowTarget, 5)).toThrow(/leave out the class's label token 5/);
+      expect(() => new MatchingLoss(model, { ...rowTarget, sum: new Float32Array(2 * d) }, 7)).toThrow(/head is/);
+    });
   }
 
   it('the whitened metric is (tr S / d) P S^-1 P of the shrunk public covariance', () => {

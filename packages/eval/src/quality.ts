@@ -18,7 +18,10 @@ import {
   SynthgradError,
   type Example,
   type GenerateConfig,
+  type GenerateResult,
   type LoadedModel,
+  type PrivacyOptions,
+  type PrivacyReport,
   type MethodSettings,
   type SyntheticExample,
   type Task,
@@ -61,6 +64,8 @@ export interface QualityOptions {
   onGenerated?: (g: QualityGeneration) => void;
   /** Threads that run classes during generation (GenerateIO.workers). */
   workers?: number;
+  /** What the targets release and their differential privacy (default: full targets, no noise). */
+  privacy?: PrivacyOptions;
 }
 
 /** One GRADMM generation of the protocol: everything the evaluation needs, as JSON. */
@@ -71,6 +76,9 @@ export interface QualityGeneration {
   /** Seconds the generation took (per example: total_s / examples.length). */
   total_s: number;
   target_classifier: { separation: number; weightSums: number[]; discriminant: string } | null;
+  /** The targets' release and privacy, and per class what was released and its signal/noise (absent in generations saved before issue 13). */
+  privacy?: PrivacyReport;
+  classes?: GenerateResult['classes'];
 }
 
 export interface QualityResult {
@@ -81,6 +89,8 @@ export interface QualityResult {
   on_label: { kept: number; kept_on_label: number; rate: number; generated: number; generated_on_label_rate: number };
   selection: unknown;
   target_classifier: { separation: number; weightSums: number[]; discriminant: string } | null;
+  privacy: PrivacyReport | null;
+  classes: GenerateResult['classes'] | null;
   seconds_per_synthetic_example: number;
   synthetic_examples: { label: string; text: string }[];
 }
@@ -102,7 +112,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   // The private input: nReal texts, balanced, seed 0.
   const real = sampleClasses(o.taskData, task, Math.floor(nReal / K), 0, 'task data').flat();
   const method: MethodSettings = { ...preset.method, ...o.method };
-  const cfg: GenerateConfig = { task, preset: presetName, settings: preset.settings, method, perClass: genPerClass, realPerClass: Math.floor(nReal / K), seed: 0, privacy: {}, distance: 'cosine' };
+  const cfg: GenerateConfig = { task, preset: presetName, settings: preset.settings, method, perClass: genPerClass, realPerClass: Math.floor(nReal / K), seed: 0, privacy: o.privacy ?? {}, distance: 'cosine' };
   let gen: QualityGeneration;
   if (o.generated) {
     gen = o.generated;
@@ -113,7 +123,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     try {
       log(`generating ${genPerClass} texts a class from ${real.length} real ones ...`);
       const g = await generate(rt, real, cfg, { checkpointPath: join(dir, 'cp.json'), resume: false, modelSha256: 'quality', dataFingerprint: 'quality', log, workers: o.workers });
-      gen = { method, settings: preset.settings, examples: g.examples, total_s: g.timings.total_s, target_classifier: g.targetClassifier };
+      gen = { method, settings: preset.settings, examples: g.examples, total_s: g.timings.total_s, target_classifier: g.targetClassifier, privacy: g.privacy, classes: g.classes };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -185,6 +195,8 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     on_label: { kept: kept.length, kept_on_label: keptOn, rate: keptOn / Math.max(1, kept.length), generated: gen.examples.length, generated_on_label_rate: genOnRate },
     selection: sel.report,
     target_classifier: gen.target_classifier,
+    privacy: gen.privacy ?? null,
+    classes: gen.classes ?? null,
     seconds_per_synthetic_example: gen.total_s / Math.max(1, gen.examples.length),
     synthetic_examples: task.labels.flatMap((l, c) => kept.filter((e) => e.label === c).slice(0, 5).map((e) => ({ label: l.name, text: e.text }))),
   };

@@ -10,7 +10,7 @@ import { benchModel, speedups } from '../bench/model.js';
 import { round } from '../bench/stats.js';
 import { benchGenerate } from '../bench/generate.js';
 import { benchFinetune } from '../bench/finetune.js';
-import { DEFAULT_METHOD, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, type MethodSettings } from '@synthgrad/core';
+import { checkPrivacyOptions, DEFAULT_METHOD, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, TARGET_RELEASES, type MethodSettings, type PrivacyOptions, type TargetRelease } from '@synthgrad/core';
 import { FINETUNE_MODES, MODE_DEFAULTS, runQuality, type CheckpointRule, type FineTuneMode, type QualityGeneration, type TrainingSettings } from '@synthgrad/eval';
 
 export const BENCH_USAGE = `usage:
@@ -28,6 +28,7 @@ export const BENCH_USAGE = `usage:
         [--real 50] [--synthetic 100] [--preset cpu] [--settings JSON] [--top-k K] [--model FILE]
         [--checkpoint accuracy|accuracy-loss] [--synthetic-out F | --synthetic-in F]
         [--rows zero-shot,real-random-100,real-50,prompted-few-100] [--task T] [--domain D]
+        [--release full|label-rows] [--epsilon E --delta D --clip C]
                                                    the fixed quality protocol (50 real -> 100 GRADMM texts): accuracy of
                                                    zero-shot, real-random-100, real-50, prompted-few-100 and gradmm-100,
                                                    the judge's on-label rate, perplexities, seconds per example; JSON.
@@ -36,7 +37,9 @@ export const BENCH_USAGE = `usage:
                                                    --settings overrides the preset's ADMM settings, e.g. '{"inner":0}';
                                                    --synthetic-out F saves the generation, --synthetic-in F evaluates a
                                                    saved one again; --checkpoint accuracy|accuracy-loss: the dev
-                                                   checkpoint kept (accuracy-loss breaks ties by dev cross-entropy)
+                                                   checkpoint kept (accuracy-loss breaks ties by dev cross-entropy);
+                                                   --release / --epsilon / --delta / --clip: what the targets release
+                                                   and their privacy, as for generate (JSON adds signal/noise)
   synthgrad bench generate [--data FILE] [--preset cpu]
                                                    seconds per synthetic example (one batch per class) on every
                                                    backend built here, each at the machine's full width both ways
@@ -74,6 +77,10 @@ const OPTIONS = {
   checkpoint: { type: 'string' },
   'synthetic-out': { type: 'string' },
   'synthetic-in': { type: 'string' },
+  release: { type: 'string' },
+  epsilon: { type: 'string' },
+  delta: { type: 'string' },
+  clip: { type: 'string' },
 } as const;
 
 /** The quality protocol trains with the eval command's defaults for the mode. */
@@ -93,6 +100,20 @@ function jsonObjectFlag(name: string, raw: string | undefined, known: string[]):
   return o;
 }
 
+/** --release / --epsilon / --delta / --clip of bench quality, checked as `generate` checks them. */
+function qualityPrivacy(values: { release?: string; epsilon?: string; delta?: string; clip?: string }): PrivacyOptions {
+  const num = (name: string, raw: string | undefined) => {
+    if (raw === undefined) return undefined;
+    const x = Number(raw);
+    if (!Number.isFinite(x) || !(x > 0)) throw new SynthgradError(`--${name} must be a positive number, got "${raw}"`, 'E_USAGE');
+    return x;
+  };
+  if (values.release !== undefined && !(TARGET_RELEASES as readonly string[]).includes(values.release)) throw new SynthgradError(`--release must be one of ${TARGET_RELEASES.join(', ')}, got "${values.release}"`, 'E_USAGE');
+  const privacy: PrivacyOptions = { release: values.release as TargetRelease | undefined, epsilon: num('epsilon', values.epsilon), delta: num('delta', values.delta), clip: num('clip', values.clip) };
+  checkPrivacyOptions(privacy);
+  return privacy;
+}
+
 async function benchQualityCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, OPTIONS, BENCH_USAGE);
   if (!values['task-data'] || !values.test) throw new SynthgradError(`bench quality needs --task-data and --test\n\n${BENCH_USAGE}`, 'E_USAGE');
@@ -103,8 +124,10 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   if (values['top-k']) settings.topK = intFlag(values['top-k'], 'top-k', 200);
   const checkpoint = (values.checkpoint ?? 'accuracy') as CheckpointRule;
   if (checkpoint !== 'accuracy' && checkpoint !== 'accuracy-loss') throw new SynthgradError(`--checkpoint must be accuracy or accuracy-loss, got "${values.checkpoint}"`, 'E_USAGE');
+  const privacy = qualityPrivacy(values);
   let generated: QualityGeneration | undefined;
   if (values['synthetic-in']) {
+    if (values.release || values.epsilon || values.delta || values.clip) throw new SynthgradError('--synthetic-in evaluates a saved generation: --release, --epsilon, --delta and --clip do not apply', 'E_USAGE');
     if (values.method || values.settings) throw new SynthgradError('--synthetic-in evaluates a saved generation: --method and --settings do not apply', 'E_USAGE');
     try {
       generated = JSON.parse(readFileSync(values['synthetic-in'], 'utf8')) as QualityGeneration;
@@ -137,6 +160,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       method,
       training: qualityTraining(mode, checkpoint),
       generated,
+      privacy,
       onGenerated: values['synthetic-out'] ? (g) => writeFileSync(values['synthetic-out']!, `${JSON.stringify(g)}\n`) : undefined,
       rows: values.rows ? values.rows.split(',').map((r) => r.trim()) : undefined,
       domain: values.domain ?? (task.name === 'sentiment' ? 'movie review' : 'text'),

@@ -19,6 +19,7 @@ export const METHOD_KEYS = {
   epsilon: 'privacy.epsilon',
   delta: 'privacy.delta',
   clip: 'privacy.clip',
+  release: 'privacy.release',
   outer: 'settings.outer',
   inner: 'settings.inner',
   lr: 'settings.lr',
@@ -86,7 +87,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.sentenceEndCut = r.positive('sentence-end-cut', m.sentenceEndCut, true)!;
   if (m.sentenceEndCut > 1) r.fail('sentence-end-cut', `must be in [0, 1] (0: no cut), got ${r.str('sentence-end-cut')}`);
   m.punctuation = r.oneOf('punctuation', ['on', 'off'] as const, m.punctuation ? 'on' : 'off') === 'on';
-  const privacy = { clip: r.positive('clip'), epsilon: r.positive('epsilon'), delta: r.between('delta', 0, 1) };
+  const privacy = { clip: r.positive('clip'), epsilon: r.positive('epsilon'), delta: r.between('delta', 0, 1), release: r.has('release') ? r.oneOf('release', ['full', 'label-rows'] as const, 'full') : undefined };
   if ((privacy.epsilon === undefined) !== (privacy.delta === undefined)) r.fail(privacy.epsilon === undefined ? 'delta' : 'epsilon', `needs ${r.label(privacy.epsilon === undefined ? 'epsilon' : 'delta')} too (differential privacy takes both)`);
   if (privacy.epsilon !== undefined && privacy.clip === undefined) r.fail('epsilon', `needs ${r.label('clip')} (the per-example norm bound) too`);
   return {

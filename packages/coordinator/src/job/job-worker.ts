@@ -42,7 +42,7 @@ async function run(input: JobInput): Promise<void> {
       variance += (uploads.committed(id).header.noiseStd ?? 0) ** 2;
     }
     // Counts are never sent; the cosine matching loss does not need them.
-    return { target: { label: c, vocabSize: V, dModel: d, sum, count: 1, noiseStd: Math.sqrt(variance), clip: s.privacy?.clip ?? null }, textLength: s.textLength };
+    return { target: { label: c, vocabSize: V, dModel: d, rows: null, sum, count: 1, noiseStd: Math.sqrt(variance), clip: s.privacy?.clip ?? null }, textLength: s.textLength };
   });
   const preset = resolvePreset(s.preset);
   // Batches no larger than the request, and exactly the requested count per class in the output.

@@ -9,7 +9,7 @@ import { byClass, type Example } from '../task/data.js';
 import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
 import { taskTokens, type TaskTokens } from './prompt.js';
-import { computeClassTarget, privacyReport, type PrivacyOptions, type PrivacyReport } from './targets.js';
+import { computeClassTarget, privacyReport, releaseRows, signalToNoise, type PrivacyOptions, type PrivacyReport } from './targets.js';
 import { MatchingLoss, type MatchingDistance } from './matching.js';
 import { synthesize, type ClassPlan, type SynthesisResult } from './synthesize.js';
 import { matchingLossOfPrompts, perplexities } from './scoring.js';
@@ -77,7 +77,17 @@ export interface GenerateResult {
   timings: { targets_s: number; public_s: number; init_s: number; x_step_s: number; z_step_s: number; scoring_s: number; total_s: number };
   method: MethodSettings;
   targetClassifier: SynthesisResult['targetClassifier'];
-  classes: { label: string | number; realUsed: number; textLength: number; batches: number; noiseStd: number }[];
+  classes: {
+    label: string | number;
+    realUsed: number;
+    textLength: number;
+    batches: number;
+    noiseStd: number;
+    /** Numbers the class target released (rows x d). */
+    released: number;
+    /** Estimated signal/noise of the released target (signalToNoise), null without noise. */
+    signalToNoise: number | null;
+  }[];
   comparison: ClassComparison[];
   resumedBatches: number;
   adamSteps: number;
@@ -137,11 +147,12 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
     const ts = performance.now();
     const target = computeClassTarget(rt.model, real, c, toks.labelTokens[c], toks.promptIds, {
       ...cfg.privacy,
+      rows: releaseRows(cfg.privacy.release, toks.labelTokens),
       seed: cfg.seed,
       onProgress: (done, total) => io.onProgress?.({ phase: 'targets', classIndex: c, batch: 0, batches, done, total }),
     });
     timings.targets_s += (performance.now() - ts) / 1000;
-    classInfo.push({ label: task.labels[c].value, realUsed: real.length, textLength, batches, noiseStd: target.noiseStd });
+    classInfo.push({ label: task.labels[c].value, realUsed: real.length, textLength, batches, noiseStd: target.noiseStd, released: target.sum.length, signalToNoise: signalToNoise(target) });
     return { target, textLength };
   });
   const res = await synthesize(rt, task, plans, { ...cfg, workers: io.workers }, {

@@ -35,12 +35,17 @@
  * with the shared direction projected out. 'whitened': M = P S^-1 P with S the shrunk covariance
  * of final states on public LM text (public-stats.ts), u its mean direction: the LDA metric.
  * Still one forward, one backward.
+ *
+ * Row-restricted targets (issue 13): a 'label-rows' release holds only the rows R of the label
+ * tokens. Both gradients are then compared on those rows, G_syn[R] = (1/B) sum_j s_j[R] h_j^T with
+ * s_j[R] the softmax (normalised over the whole vocabulary) minus the one-hot, read on R: the same
+ * closed form with s_j replaced by its restriction.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
 import { transpose2d } from '../util/transpose.js';
 import { SynthgradError } from '../util/errors.js';
-import type { ClassTarget } from './targets.js';
+import { targetRow, targetRowCount, type ClassTarget } from './targets.js';
 import type { TargetClassifier } from './target-classifier.js';
 
 export interface ClassifierTerm {
@@ -54,8 +59,12 @@ export interface ClassifierTerm {
 export type MatchingDistance = 'cosine' | 'l2';
 
 export class MatchingLoss {
-  /** G_c^T [d, V], scaled to the mean for 'l2'. */
+  /** G_c^T [d, R] (R: the target's rows, V for a full target), scaled to the mean for 'l2'. */
   private readonly targetT: tf.Tensor2D;
+  /** The target's vocabulary ids [R] when it holds only some rows, else null. */
+  private readonly rowIds: tf.Tensor1D | null;
+  /** Position of the label token among the target's rows. */
+  private readonly labelRow: number;
   private readonly targetNormSq: number;
   private readonly clf?: { W: tf.Tensor2D; b: tf.Tensor1D; classIndex: number; weight: number; K: number };
   /** The hidden-side metric M [d, d], or null (raw matching: M = I). */
@@ -71,15 +80,24 @@ export class MatchingLoss {
     metric?: Float32Array,
   ) {
     const { vocabSize: V, dModel: d } = model.config;
-    if (target.vocabSize !== V || target.dModel !== d || target.sum.length !== V * d) {
-      throw new SynthgradError(`target is ${target.vocabSize} x ${target.dModel}, the model's head is ${V} x ${d}`, 'E_SHAPE_MISMATCH');
+    const R = targetRowCount(target);
+    if (target.vocabSize !== V || target.dModel !== d || target.sum.length !== R * d) {
+      throw new SynthgradError(`target is ${R} rows of ${target.vocabSize} x ${target.dModel} (${target.sum.length} numbers), the model's head is ${V} x ${d}`, 'E_SHAPE_MISMATCH');
+    }
+    if (target.rows) {
+      this.labelRow = target.rows.indexOf(labelToken);
+      if (this.labelRow < 0) throw new SynthgradError(`target rows leave out the class's label token ${labelToken}`, 'E_SHAPE_MISMATCH');
+      this.rowIds = tf.tensor1d(target.rows, 'int32');
+    } else {
+      this.labelRow = labelToken;
+      this.rowIds = null;
     }
     const scale = distance === 'l2' ? 1 / target.count : 1;
-    const t = transpose2d(target.sum, V, d);
+    const t = transpose2d(target.sum, R, d);
     if (metric && metric.length !== d * d) throw new SynthgradError(`matching metric has ${metric.length} entries, the model's width needs ${d} x ${d}`, 'E_SHAPE_MISMATCH');
     if (metric && !metric.every(Number.isFinite)) throw new SynthgradError('matching metric contains non-finite values', 'E_INPUT');
     for (let i = 0; i < t.length; i++) t[i] *= scale;
-    const raw = tf.tensor2d(t, [d, V]);
+    const raw = tf.tensor2d(t, [d, R]);
     this.metric = metric ? tf.tensor2d(metric, [d, d]) : null;
     // (G_c M)^T = M G_c^T, and |G_c|_M^2 = sum(G_c^T o M G_c^T).
     this.targetT = this.metric ? tf.tidy(() => tf.matMul(this.metric!, raw)) : raw;
@@ -116,12 +134,16 @@ export class MatchingLoss {
     return tf.mul(tf.neg(tf.sum(tf.mul(logp, tf.oneHot(tf.fill([h.shape[0]], classIndex, 'int32'), K)), 1)), weight) as tf.Tensor1D;
   }
 
-  /** s_j and the target product G_c h_j for last hidden states h [B, d]. */
+  /**
+   * s_j on the target's rows and the target product G_c h_j for last hidden states h [B, d]. With
+   * a row-restricted target the softmax still normalises over the whole vocabulary; only the
+   * gradient rows outside the release are dropped from both sides of the cosine.
+   */
   private parts(h: tf.Tensor2D): { s: tf.Tensor2D; gh: tf.Tensor2D } {
-    const V = this.model.config.vocabSize;
     const B = h.shape[0];
-    const p = tf.softmax(this.model.logitsOf(h));
-    const s = tf.sub(p, tf.oneHot(tf.fill([B], this.labelToken, 'int32'), V)) as tf.Tensor2D;
+    const pFull = tf.softmax(this.model.logitsOf(h));
+    const p = this.rowIds ? tf.gather(pFull, this.rowIds, 1) : pFull;
+    const s = tf.sub(p, tf.oneHot(tf.fill([B], this.labelRow, 'int32'), p.shape[1])) as tf.Tensor2D;
     return { s, gh: tf.matMul(h, this.targetT) };
   }
 
@@ -168,6 +190,7 @@ export class MatchingLoss {
 
   dispose(): void {
     this.targetT.dispose();
+    this.rowIds?.dispose();
     this.metric?.dispose();
     this.clf?.W.dispose();
     this.clf?.b.dispose();
@@ -185,8 +208,9 @@ export function sharedDirection(targets: ClassTarget[], labelTokens: number[]): 
   const d = targets[0].dModel;
   const u = new Float64Array(d);
   for (const [c, t] of targets.entries()) {
-    const row = labelTokens[c] * t.dModel;
-    for (let k = 0; k < d; k++) u[k] -= t.sum[row + k];
+    const row = targetRow(t, labelTokens[c]);
+    if (!row) throw new SynthgradError(`the target of class ${c} leaves out its label row`, 'E_SHAPE_MISMATCH');
+    for (let k = 0; k < d; k++) u[k] -= row[k];
   }
   let n = 0;
   for (const x of u) n += x * x;

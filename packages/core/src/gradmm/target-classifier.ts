@@ -23,7 +23,7 @@
  * to place the threshold.
  */
 import { SynthgradError } from '../util/errors.js';
-import type { ClassTarget } from './targets.js';
+import { targetRow, type ClassTarget } from './targets.js';
 import type { PublicStats } from './public-stats.js';
 
 export interface TargetClassifier {
@@ -156,9 +156,9 @@ export function buildTargetClassifier(targets: ClassTarget[], labelTokens: numbe
   const weightSums: number[] = [];
   const means = targets.map((t, c) => {
     if (t.dModel !== d) throw new SynthgradError(`target has width ${t.dModel}, public statistics ${d}`, 'E_SHAPE_MISMATCH');
-    const v = labelTokens[c];
-    const r = new Float64Array(d);
-    for (let k = 0; k < d; k++) r[k] = -t.sum[v * d + k];
+    const row = targetRow(t, labelTokens[c]);
+    if (!row) throw new SynthgradError(`the target of class ${c} leaves out its label row`, 'E_SHAPE_MISMATCH');
+    const r = Float64Array.from(row, (x) => -x);
     const w = dot(r, mu) / muSq;
     weightSums.push(w);
     // A noise-dominated row has no usable scale: keep its direction at the public mean's norm.

@@ -19,7 +19,12 @@ export interface ClassTarget {
   label: number;
   vocabSize: number;
   dModel: number;
-  /** sum_i clip_i * g_i (+ noise), [V, d] row-major. */
+  /**
+   * Vocabulary ids of the head rows held in `sum`, in order, or null for every row 0..V-1 (the
+   * whole last-layer gradient). A 'label-rows' release keeps only the task's label tokens.
+   */
+  rows: number[] | null;
+  /** sum_i clip_i * g_i (+ noise) restricted to `rows`, [rows.length or V, d] row-major. */
   sum: Float32Array;
   /** Examples summed. */
   count: number;
@@ -29,14 +34,45 @@ export interface ClassTarget {
   clip: number | null;
 }
 
+/**
+ * What a class target releases (issue 13). 'full': the whole head gradient, V x d numbers
+ * (49,152 x 576 on SmolLM2). 'label-rows': only the rows of the task's label tokens, K x d: on a
+ * small model about 95% of a class target's squared norm lies in its own label row, and Gaussian
+ * noise of the same sigma on K d instead of V d entries is sqrt(V / K) times smaller in norm.
+ * Clipping and sensitivity apply to what is released (the norm of the restricted gradient).
+ */
+export type TargetRelease = 'full' | 'label-rows';
+export const TARGET_RELEASES: readonly TargetRelease[] = ['full', 'label-rows'];
+
 export interface PrivacyOptions {
   clip?: number;
   epsilon?: number;
   delta?: number;
+  /** What each class target releases (default 'full'). */
+  release?: TargetRelease;
+}
+
+/** The head rows a release keeps: null for 'full', else the label tokens (each once, in task order). */
+export function releaseRows(release: TargetRelease | undefined, labelTokens: number[]): number[] | null {
+  if (release === undefined || release === 'full') return null;
+  if (release !== 'label-rows') throw new SynthgradError(`unknown target release '${release as string}' (one of ${TARGET_RELEASES.join(', ')})`, 'E_USAGE');
+  if (new Set(labelTokens).size !== labelTokens.length) throw new SynthgradError('label-rows release: two labels share a verbaliser token', 'E_USAGE');
+  return [...labelTokens];
+}
+
+/** Number of head rows a target holds. */
+export const targetRowCount = (t: Pick<ClassTarget, 'rows' | 'vocabSize'>): number => t.rows?.length ?? t.vocabSize;
+
+/** Row of vocabulary id v of a target [d] (a view), or null when the release left it out. */
+export function targetRow(t: ClassTarget, v: number): Float32Array | null {
+  const r = t.rows ? t.rows.indexOf(v) : v >= 0 && v < t.vocabSize ? v : -1;
+  return r < 0 ? null : t.sum.subarray(r * t.dModel, (r + 1) * t.dModel);
 }
 
 export interface TargetOptions extends PrivacyOptions {
   seed: number;
+  /** Head rows to compute and release (releaseRows); default every row. */
+  rows?: number[] | null;
   batchSize?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -48,6 +84,8 @@ export interface PrivacyReport {
   clip: number | null;
   sigma: number;
   neighbouring: string;
+  /** What each class target released ('full' head gradient or its 'label-rows'). */
+  release: TargetRelease;
   releases: number;
   accounting: string;
 }
@@ -60,7 +98,8 @@ export function privacyReport(opts: PrivacyOptions, releases: number): PrivacyRe
     delta: opts.delta ?? null,
     clip: opts.clip ?? null,
     sigma: priv ? analyticGaussianSigma(opts.epsilon!, opts.delta!, opts.clip!) : 0,
-    neighbouring: 'add or remove one example (L2 sensitivity of a class sum = clip)',
+    neighbouring: 'add or remove one example (L2 sensitivity of a class sum = clip, on the released rows)',
+    release: opts.release ?? 'full',
     releases,
     accounting: priv
       ? `${releases} releases (one per class); each example enters exactly one class sum, so by parallel composition the whole output is (${opts.epsilon}, ${opts.delta})-DP; optimisation and projection are post-processing`
@@ -69,7 +108,8 @@ export function privacyReport(opts: PrivacyOptions, releases: number): PrivacyRe
 }
 
 export function checkPrivacyOptions(opts: PrivacyOptions): void {
-  const { clip, epsilon, delta } = opts;
+  const { clip, epsilon, delta, release } = opts;
+  if (release !== undefined && !TARGET_RELEASES.includes(release)) throw new SynthgradError(`privacy: unknown release '${release as string}' (one of ${TARGET_RELEASES.join(', ')})`, 'E_USAGE');
   if ((epsilon === undefined) !== (delta === undefined)) throw new SynthgradError('privacy: epsilon and delta go together (give both or neither)', 'E_USAGE');
   if (epsilon !== undefined && clip === undefined) throw new SynthgradError('privacy: differential privacy needs clip (the per-example norm bound)', 'E_USAGE');
   if (clip !== undefined && !(clip > 0)) throw new SynthgradError(`privacy: clip must be positive, got ${clip}`, 'E_USAGE');
@@ -88,6 +128,13 @@ export function computeClassTarget(
 ): ClassTarget {
   checkPrivacyOptions(opts);
   const { vocabSize: V, dModel: d, contextLength } = model.config;
+  const rows = opts.rows ?? null;
+  if (rows) {
+    if (rows.length === 0 || rows.some((v) => !(Number.isInteger(v) && v >= 0 && v < V))) throw new SynthgradError(`target rows must be vocabulary ids in [0, ${V})`, 'E_USAGE');
+    if (!rows.includes(labelToken)) throw new SynthgradError(`target rows leave out the class's own label token ${labelToken}`, 'E_USAGE');
+  }
+  const R = rows?.length ?? V;
+  const rowIds = rows ? tf.tensor1d(rows, 'int32') : null;
   const seqs = examples.map((e) => {
     const ids = promptIds(e.text);
     if (ids.length > contextLength) {
@@ -96,14 +143,16 @@ export function computeClassTarget(
     return ids;
   });
   const bs = opts.batchSize ?? 16;
-  let acc = tf.zeros([V, d]) as tf.Tensor2D;
+  let acc = tf.zeros([R, d]) as tf.Tensor2D;
   for (let start = 0; start < seqs.length; start += bs) {
     const chunk = seqs.slice(start, start + bs);
     const { ids, mask } = leftPad(chunk, 0);
     const next = tf.tidy(() => {
       const { hidden, logits } = model.forward({ ids, attentionMask: mask, logits: 'last' });
       const h = lastPosition(hidden);
-      const s = tf.sub(tf.softmax(logits!), tf.oneHot(tf.fill([chunk.length], labelToken, 'int32'), V));
+      const sFull = tf.sub(tf.softmax(logits!), tf.oneHot(tf.fill([chunk.length], labelToken, 'int32'), V));
+      // Only the released rows: clipping bounds the norm of what leaves the owner.
+      const s = rowIds ? tf.gather(sFull, rowIds, 1) : sFull;
       let scale: tf.Tensor = tf.ones([chunk.length, 1]);
       if (opts.clip !== undefined) {
         const norm = tf.mul(tf.norm(s, 2, 1, true), tf.norm(h, 2, 1, true));
@@ -117,13 +166,28 @@ export function computeClassTarget(
   }
   const sum = acc.dataSync() as Float32Array;
   acc.dispose();
+  rowIds?.dispose();
   let noiseStd = 0;
   if (opts.epsilon !== undefined) {
     noiseStd = analyticGaussianSigma(opts.epsilon, opts.delta!, opts.clip!);
     const rng = Rng.derive(opts.seed, 'target-noise', label);
     for (let i = 0; i < sum.length; i++) sum[i] += noiseStd * rng.normal();
   }
-  return { label, vocabSize: V, dModel: d, sum, count: examples.length, noiseStd, clip: opts.clip ?? null };
+  return { label, vocabSize: V, dModel: d, rows, sum, count: examples.length, noiseStd, clip: opts.clip ?? null };
+}
+
+/**
+ * Signal/noise of a noisy target, read from the released numbers only (post-processing, no
+ * privacy cost): |t|^2 = |signal|^2 + N sigma^2 in expectation over N entries, so the signal norm
+ * is estimated as sqrt(max(0, |t|^2 - N sigma^2)) against the noise norm sigma sqrt(N). Null
+ * without noise.
+ */
+export function signalToNoise(t: ClassTarget): number | null {
+  if (!(t.noiseStd > 0)) return null;
+  let sq = 0;
+  for (const x of t.sum) sq += x * x;
+  const noiseSq = t.sum.length * t.noiseStd ** 2;
+  return Math.sqrt(Math.max(0, sq - noiseSq) / noiseSq);
 }
 
 /** Sum of targets of the same class from several data owners. */
@@ -132,7 +196,8 @@ export function addTargets(targets: ClassTarget[]): ClassTarget {
   const [first] = targets;
   const sum = new Float32Array(first.sum.length);
   for (const t of targets) {
-    if (t.label !== first.label || t.sum.length !== sum.length) throw new SynthgradError('addTargets: targets differ in class or shape', 'E_SHAPE_MISMATCH');
+    const sameRows = (t.rows === null) === (first.rows === null) && (t.rows ?? []).every((v, i) => v === first.rows![i]);
+    if (t.label !== first.label || t.sum.length !== sum.length || !sameRows) throw new SynthgradError('addTargets: targets differ in class or shape', 'E_SHAPE_MISMATCH');
     for (let i = 0; i < sum.length; i++) sum[i] += t.sum[i];
   }
   return {
