@@ -28,6 +28,8 @@ const tokens: Record<string, string> = {};
 let sessionId = '';
 /** A second session, never started (quorum 2 of 1 invited), for the resume test. */
 let spareSession = '';
+/** A session whose contributions hold only the label tokens' rows. */
+let rowsSession = '';
 
 const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
 
@@ -64,6 +66,9 @@ beforeAll(async () => {
   const r2 = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--tls', bundle('op'), '--clients', 'beta', '--min-clients', '2', '--per-class', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--model', model]);
   expect(r2.status, r2.stderr).toBe(0);
   spareSession = r2.stdout.trim();
+  const r3 = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--tls', bundle('op'), '--clients', 'alpha,beta', '--per-class', '2', '--text-length', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--release', 'label-rows', '--seed', '5', '--model', model]);
+  expect(r3.status, r3.stderr).toBe(0);
+  rowsSession = r3.stdout.trim();
 });
 
 afterAll(() => {
@@ -195,5 +200,39 @@ describe.runIf(built)('federated synthesis on loopback', () => {
     expect(meta.participants).toBe(3);
     const res = JSON.parse(results[0].stdout);
     expect(res.bytesSentPerClass).toEqual([tinyConfig().vocabSize * 32 * 4, tinyConfig().vocabSize * 32 * 4]);
+  });
+
+  it('a label-rows session takes contributions of one row per label, refuses the full head, and synthesises from them', async () => {
+    const d = tinyConfig().dModel;
+    const { client, md } = raw(tokens.beta);
+    await new Promise<void>((resolve, reject) => client.joinSession({ sessionId: rowsSession, modelSha256: createHash('sha256').update(readFileSync(model)).digest('hex') }, md, (e) => (e ? reject(e) : resolve())));
+    const full = await new Promise<ServiceError | UploadAck>((resolve) => {
+      const s = client.uploadContribution(md, (e, r) => resolve(e ?? r!));
+      s.write({ header: { sessionId: rowsSession, uploadId: 'full-head-1', classIndex: 0, shape: [tinyConfig().vocabSize, d], dtype: DType.DTYPE_FLOAT32, totalBytes: tinyConfig().vocabSize * d * 4, sha256: '0'.repeat(64), chunkCount: 1, noiseStd: analyticGaussianSigma(4, 1e-5, 1), clip: 1, firstChunk: 0, l2Norm: 0 } });
+      s.end();
+    });
+    expect((full as ServiceError).code).toBe(status.INVALID_ARGUMENT);
+    expect((full as ServiceError).details).toMatch(/does not match the session model's head \[2, 32\]/);
+    client.close();
+    const shards = { alpha: writeData('rows-alpha', [['the great film', 1], ['a bad plot', 0]]), beta: writeData('rows-beta', [['great fun', 1], ['bad acting', 0]]) };
+    const results = await Promise.all(
+      Object.entries(shards).map(
+        ([id, data]) =>
+          new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+            const p = spawn(process.execPath, [bin, 'client', 'run', '--address', address, '--token', tokens[id], '--tls', bundle(id), '--session', rowsSession, '--data', data, '--out', join(dir, `rows-out-${id}`), '--model', model]);
+            let stdout = '';
+            let stderr = '';
+            p.stdout.on('data', (x) => (stdout += x));
+            p.stderr.on('data', (x) => (stderr += x));
+            p.on('close', (code) => resolve({ code, stdout, stderr }));
+          }),
+      ),
+    );
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    // Two labels x d numbers a class, not V x d.
+    expect(JSON.parse(results[0].stdout).bytesSentPerClass).toEqual([2 * d * 4, 2 * d * 4]);
+    const out = readFileSync(join(dir, 'rows-out-alpha', 'synthetic.jsonl'), 'utf8');
+    expect(readFileSync(join(dir, 'rows-out-beta', 'synthetic.jsonl'), 'utf8')).toBe(out);
+    expect(out.trim().split('\n')).toHaveLength(4);
   });
 });

@@ -222,12 +222,14 @@ export const FEDERATED_HELP = `usage:
       --status-port: a read-only HTTP status page (/ and /status.json) on H:N (default H 127.0.0.1)
   synthgrad coordinator create-session --address HOST:PORT TOKEN --clients a,b,c TLS
       [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu|paper] [--seed S]
-      [--epsilon E --delta D] [--clip C] [--max-examples N] [--deadline-minutes M] [--text-length L] [--model FILE]
+      [--epsilon E --delta D] [--clip C] [--max-examples N] [--release full|label-rows] [--deadline-minutes M]
+      [--text-length L] [--model FILE]
       [--config FILE]   settings from the "session" section of a JSON file, keys as in the library's SessionSpec
                         (address, clientIds, task, minClients, syntheticPerClass, preset, seed, privacy.{epsilon,
-                        delta,clip,maxExamples}, deadlineMinutes, textLength, model); flags override it
+                        delta,clip,maxExamples,release}, deadlineMinutes, textLength, model); flags override it
       prints the session id; --max-examples (default 1000) caps the examples in one participant's
-      class sum, which with --clip and the noise fixes the norm every contribution is checked against
+      class sum, which with --clip and the noise fixes the norm every contribution is checked against;
+      --release label-rows: every contribution holds only the label tokens' rows (labels x d, not V x d)
   synthgrad coordinator health --address HOST:PORT TLS [--service NAME]
       query the gRPC health service; exit 0 when SERVING
   synthgrad coordinator sessions --address HOST:PORT TOKEN TLS [--json]

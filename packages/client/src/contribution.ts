@@ -4,7 +4,7 @@
  * is sent even when the owner has no example of it (then it is noise alone), so what is uploaded
  * does not reveal which classes, or how many examples, the owner holds.
  */
-import { computeClassTarget, Rng, taskTokens, type ClassTarget, type Example, type LoadedModel, type Task } from '@synthgrad/core';
+import { computeClassTarget, releaseRows, Rng, taskTokens, type ClassTarget, type Example, type LoadedModel, type Task, type TargetRelease } from '@synthgrad/core';
 
 export interface ContributionPrivacy {
   epsilon: number;
@@ -12,6 +12,8 @@ export interface ContributionPrivacy {
   clip: number;
   /** The session's cap on examples in one class sum (0: none); more are subsampled, seeded. */
   maxExamples?: number;
+  /** What each class contribution releases (default the whole head gradient). */
+  release?: TargetRelease;
 }
 
 /**
@@ -31,6 +33,7 @@ export function capExamples(examples: Example[], max: number | undefined, seed: 
 
 export function computeContributions(rt: LoadedModel, task: Task, examples: Example[], privacy: ContributionPrivacy, seed: number): ClassTarget[] {
   const toks = taskTokens(task, rt.tokenizer);
+  const rows = releaseRows(privacy.release, toks.labelTokens);
   return task.labels.map((_, c) =>
     computeClassTarget(
       rt.model,
@@ -38,7 +41,7 @@ export function computeContributions(rt: LoadedModel, task: Task, examples: Exam
       c,
       toks.labelTokens[c],
       toks.promptIds,
-      privacy.epsilon > 0 ? { clip: privacy.clip, epsilon: privacy.epsilon, delta: privacy.delta, seed } : { clip: privacy.clip, seed },
+      privacy.epsilon > 0 ? { clip: privacy.clip, epsilon: privacy.epsilon, delta: privacy.delta, seed, rows } : { clip: privacy.clip, seed, rows },
     ),
   );
 }

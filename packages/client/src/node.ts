@@ -8,7 +8,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { analyticGaussianSigma, readExamples, type LoadedModel, type Task } from '@synthgrad/core';
-import { Backoff, CoordinatorClient, isTransient, isUnavailable, ResultFile, retry, SessionState, type BackoffOptions, type Session, type SessionEvent } from '@synthgrad/protocol';
+import { Backoff, CoordinatorClient, isTransient, isUnavailable, ResultFile, releaseName, retry, SessionState, type BackoffOptions, type Session, type SessionEvent } from '@synthgrad/protocol';
 import type { ServiceError } from '@grpc/grpc-js';
 import { computeContributions } from './contribution.js';
 import { bearer, uploadContribution } from './upload.js';
@@ -77,12 +77,12 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
         const n = examples.filter((e) => e.label === c).length;
         if (privacy.maxExamples && n > privacy.maxExamples) log(`class ${c}: ${n} examples, the session takes at most ${privacy.maxExamples}; using a seeded sample of ${privacy.maxExamples}`);
       }
-      const targets = computeContributions(rt, task, examples, privacy, o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16));
+      const targets = computeContributions(rt, task, examples, { ...privacy, release: releaseName(privacy.release) }, o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16));
       const sigma = privacy.epsilon > 0 ? analyticGaussianSigma(privacy.epsilon, privacy.delta, privacy.clip) : 0;
       for (const t of targets) {
         // What the owner should know before sending: with few examples the noise drowns the signal.
         const n = Math.min(examples.filter((e) => e.label === t.label).length, privacy.maxExamples || Infinity);
-        const noiseNorm = sigma * Math.sqrt(t.vocabSize * t.dModel);
+        const noiseNorm = sigma * Math.sqrt(t.sum.length);
         const ratio = noiseNorm > 0 ? (n * privacy.clip) / noiseNorm : Infinity;
         log(`class ${t.label}: ${n} examples, signal norm <= ${(n * privacy.clip).toFixed(1)}, noise norm ~ ${noiseNorm.toFixed(1)}${ratio < 1 ? ` (signal/noise <= ${ratio.toFixed(3)}: the noise dominates; more examples or a larger epsilon would help)` : ''}`);
       }
@@ -92,7 +92,7 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
           sessionId: joined.id,
           classIndex: t.label,
           uploadId: `contribution-${t.label}`, // stable across re-runs: a restarted client resumes or is told "complete"
-          shape: [t.vocabSize, t.dModel],
+          shape: [t.sum.length / t.dModel, t.dModel],
           noiseStd: sigma,
           clip: privacy.clip,
           chunkBytes: o.chunkBytes,

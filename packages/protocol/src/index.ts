@@ -3,3 +3,4 @@ export * from './gen/synthgrad/v1/synthgrad.js';
 export { taskFromSpec, specFromTask } from './task-spec.js';
 export { channelCredentials, serverCredentials, type ChannelTlsOptions, type ServerTlsOptions } from './transport.js';
 export { Backoff, retry, isTransient, isUnavailable, TRANSIENT_CODES, type BackoffOptions, type RetryOptions } from './retry.js';
+export { releaseName, releaseToWire, releasedRows, type ReleaseName } from './release.js';

@@ -12,7 +12,7 @@ import {
   SynthgradError,
   type Task,
 } from '@synthgrad/core';
-import { channelCredentials, CoordinatorClient, isUnavailable, retry, serverCredentials, specFromTask, taskFromSpec, type Session } from '@synthgrad/protocol';
+import { channelCredentials, CoordinatorClient, isUnavailable, releaseToWire, retry, serverCredentials, specFromTask, taskFromSpec, type ReleaseName, type Session } from '@synthgrad/protocol';
 import {
   addParty,
   checkHealth,
@@ -181,6 +181,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
         delta: { type: 'string' },
         clip: { type: 'string' },
         'max-examples': { type: 'string' },
+        release: { type: 'string' },
         'deadline-minutes': { type: 'string' },
         'text-length': { type: 'string' },
         model: { type: 'string' },
@@ -195,7 +196,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     const values = merged.values as typeof flagValues;
     if (!values.address || !values.clients) throw new SynthgradError(`--address and --clients are required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
     const clients = String(values.clients).split(',').map((c) => c.trim()).filter(Boolean);
-    const privacy = { epsilon: r.positive('epsilon', 0, true)!, delta: r.between('delta', 0, 1) ?? 0, clip: r.positive('clip', 1)!, maxExamples: r.int('max-examples', 1000) };
+    const privacy = { epsilon: r.positive('epsilon', 0, true)!, delta: r.between('delta', 0, 1) ?? 0, clip: r.positive('clip', 1)!, maxExamples: r.int('max-examples', 1000), release: r.oneOf('release', ['full', 'label-rows'] as const, 'full') };
     if ((privacy.epsilon > 0) !== (privacy.delta > 0)) r.fail(privacy.epsilon > 0 ? 'epsilon' : 'delta', `needs ${r.label(privacy.epsilon > 0 ? 'delta' : 'epsilon')} too (differential privacy takes both)`);
     const deadlineMinutes = r.positive('deadline-minutes');
     const task = resolveTask(r.str('task') ?? 'sentiment');
@@ -231,6 +232,7 @@ export const SESSION_CONFIG_KEYS: ConfigKeys = {
   delta: 'privacy.delta',
   clip: 'privacy.clip',
   'max-examples': 'privacy.maxExamples',
+  release: 'privacy.release',
   'deadline-minutes': 'deadlineMinutes',
   'text-length': 'textLength',
   model: 'model',
@@ -291,7 +293,8 @@ export interface SessionSpec {
   modelSha256: string;
   syntheticPerClass: number;
   preset: string;
-  privacy: { epsilon: number; delta: number; clip: number; maxExamples?: number };
+  /** release: what each class contribution holds (default 'full', the whole head gradient). */
+  privacy: { epsilon: number; delta: number; clip: number; maxExamples?: number; release?: ReleaseName };
   minClients: number;
   deadlineUnixMs?: number;
   seed: number;
@@ -306,7 +309,7 @@ export interface SessionSpec {
 export async function createSession(address: string, token: string, channel: ChannelCredentials, spec: SessionSpec): Promise<string> {
   const client = new CoordinatorClient(address, channel);
   try {
-    const request = { ...spec, task: specFromTask(spec.task), privacy: { maxExamples: 0, ...spec.privacy }, deadlineUnixMs: spec.deadlineUnixMs ?? 0 };
+    const request = { ...spec, task: specFromTask(spec.task), privacy: { maxExamples: 0, ...spec.privacy, release: releaseToWire(spec.privacy.release) }, deadlineUnixMs: spec.deadlineUnixMs ?? 0 };
     const session = await retry(
       () => new Promise<Session>((resolve, reject) => client.createSession(request, bearer(token), { deadline: new Date(Date.now() + 30_000) }, (e, r) => (e ? reject(e) : resolve(r!)))),
       { retryable: isUnavailable, totalMs: 30_000, onRetry: (e, d) => process.stderr.write(`create-session: ${(e as { details?: string }).details}; retrying in ${(d / 1000).toFixed(1)}s\n`) },

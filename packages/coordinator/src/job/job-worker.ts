@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Checkpoint, configHash, initBackend, loadModel, resolvePreset, synthesize, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
+import { Checkpoint, configHash, initBackend, loadModel, releaseRows, resolvePreset, synthesize, taskTokens, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
 import { SessionStore } from '../sessions/session-store.js';
-import { taskFromSpec } from '@synthgrad/protocol';
+import { releaseName, taskFromSpec } from '@synthgrad/protocol';
 
 export interface JobInput {
   sessionsDir: string;
@@ -31,8 +31,10 @@ async function run(input: JobInput): Promise<void> {
   const task = taskFromSpec(s.task!);
   const uploads = store.uploads(s.id);
   const { vocabSize: V, dModel: d } = rt.config;
+  // The rows every client released (validate-header checked the shape): all, or the label tokens'.
+  const rows = releaseRows(releaseName(s.privacy?.release), taskTokens(task, rt.tokenizer).labelTokens);
   const plans: ClassPlan[] = task.labels.map((_, c) => {
-    const sum = new Float32Array(V * d);
+    const sum = new Float32Array((rows?.length ?? V) * d);
     let variance = 0;
     for (const client of rec.joined) {
       const id = rec.contributions[client]?.[c];
@@ -42,7 +44,7 @@ async function run(input: JobInput): Promise<void> {
       variance += (uploads.committed(id).header.noiseStd ?? 0) ** 2;
     }
     // Counts are never sent; the cosine matching loss does not need them.
-    return { target: { label: c, vocabSize: V, dModel: d, rows: null, sum, count: 1, noiseStd: Math.sqrt(variance), clip: s.privacy?.clip ?? null }, textLength: s.textLength };
+    return { target: { label: c, vocabSize: V, dModel: d, rows, sum, count: 1, noiseStd: Math.sqrt(variance), clip: s.privacy?.clip ?? null }, textLength: s.textLength };
   });
   const preset = resolvePreset(s.preset);
   // Batches no larger than the request, and exactly the requested count per class in the output.

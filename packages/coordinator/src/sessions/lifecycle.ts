@@ -9,7 +9,7 @@
  * minimum); OPEN | RUNNING -> CANCELLED (the operator's stop). Only OPEN sessions take joins and
  * uploads.
  */
-import { SessionState, type CreateSessionRequest, type Session, type SessionEvent } from '@synthgrad/protocol';
+import { releaseName, releasedRows, SessionState, type CreateSessionRequest, type Session, type SessionEvent } from '@synthgrad/protocol';
 import { DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied, quote } from '../domain/errors.js';
 import { checkClientId, keyString, type UploadKey } from '../domain/names.js';
 import { requireOperator, type Principal } from '../auth/credentials.js';
@@ -62,6 +62,11 @@ export class SessionLifecycle {
     if (!(p && Number.isFinite(p.clip) && p.clip > 0)) throw invalidArgument('privacy.clip must be a positive number');
     if (!(Number.isFinite(p.epsilon) && p.epsilon >= 0)) throw invalidArgument('privacy.epsilon must be a non-negative number');
     if (p.epsilon > 0 && !(p.delta > 0 && p.delta < 1)) throw invalidArgument('privacy.delta must be in (0, 1)');
+    try {
+      releaseName(p.release);
+    } catch {
+      throw invalidArgument(`privacy.release ${p.release} is not a known release (FULL or LABEL_ROWS)`);
+    }
     if (!(req.syntheticPerClass >= 1)) throw invalidArgument('synthetic_per_class must be at least 1');
     if (req.clientIds.length === 0) throw invalidArgument('client_ids must name at least one client');
     for (const c of req.clientIds) checkClientId(c);
@@ -102,7 +107,8 @@ export class SessionLifecycle {
     return {
       sessionId: rec.session.id,
       classes: rec.session.task!.labels.length,
-      shape: [this.model.vocabSize, this.model.dModel],
+      // A label-rows release holds one row per label (the verbaliser tokens, in label order).
+      shape: [releasedRows(p.release, this.model.vocabSize, rec.session.task!.labels.length), this.model.dModel],
       privacy: { epsilon: p.epsilon, delta: p.delta, clip: p.clip, maxExamples: p.maxExamples || DEFAULT_MAX_EXAMPLES },
     };
   }

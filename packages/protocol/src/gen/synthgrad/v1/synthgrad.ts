@@ -37,6 +37,51 @@ export const protobufFileName = "synthgrad/v1/synthgrad.proto";
  * sent; the matching loss is a cosine and does not need them.
  */
 
+/**
+ * What each class contribution releases. UNSPECIFIED and FULL: the whole head gradient,
+ * [vocab_size, d_model]. LABEL_ROWS: only the rows of the task's label tokens, in label order,
+ * [labels, d_model]; clipping bounds the norm of those rows, and the same sigma on far fewer
+ * numbers leaves far less noise (issue 13).
+ */
+export enum TargetRelease {
+  TARGET_RELEASE_UNSPECIFIED = 0,
+  TARGET_RELEASE_FULL = 1,
+  TARGET_RELEASE_LABEL_ROWS = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function targetReleaseFromJSON(object: any): TargetRelease {
+  switch (object) {
+    case 0:
+    case "TARGET_RELEASE_UNSPECIFIED":
+      return TargetRelease.TARGET_RELEASE_UNSPECIFIED;
+    case 1:
+    case "TARGET_RELEASE_FULL":
+      return TargetRelease.TARGET_RELEASE_FULL;
+    case 2:
+    case "TARGET_RELEASE_LABEL_ROWS":
+      return TargetRelease.TARGET_RELEASE_LABEL_ROWS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return TargetRelease.UNRECOGNIZED;
+  }
+}
+
+export function targetReleaseToJSON(object: TargetRelease): string {
+  switch (object) {
+    case TargetRelease.TARGET_RELEASE_UNSPECIFIED:
+      return "TARGET_RELEASE_UNSPECIFIED";
+    case TargetRelease.TARGET_RELEASE_FULL:
+      return "TARGET_RELEASE_FULL";
+    case TargetRelease.TARGET_RELEASE_LABEL_ROWS:
+      return "TARGET_RELEASE_LABEL_ROWS";
+    case TargetRelease.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum SessionState {
   SESSION_STATE_UNSPECIFIED = 0,
   /** SESSION_STATE_OPEN - accepting participants and contributions */
@@ -266,6 +311,7 @@ export interface PrivacyParams {
    * an honest contribution can have; the coordinator refuses anything outside (INVALID_ARGUMENT).
    */
   maxExamples: number;
+  release: TargetRelease;
 }
 
 export interface Session {
@@ -721,7 +767,7 @@ export const TaskSpec: MessageFns<TaskSpec> = {
 };
 
 function createBasePrivacyParams(): PrivacyParams {
-  return { epsilon: 0, delta: 0, clip: 0, maxExamples: 0 };
+  return { epsilon: 0, delta: 0, clip: 0, maxExamples: 0, release: 0 };
 }
 
 export const PrivacyParams: MessageFns<PrivacyParams> = {
@@ -737,6 +783,9 @@ export const PrivacyParams: MessageFns<PrivacyParams> = {
     }
     if (message.maxExamples !== 0) {
       writer.uint32(32).uint32(message.maxExamples);
+    }
+    if (message.release !== 0) {
+      writer.uint32(40).int32(message.release);
     }
     return writer;
   },
@@ -786,6 +835,14 @@ export const PrivacyParams: MessageFns<PrivacyParams> = {
             message.maxExamples = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.release = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -808,6 +865,7 @@ export const PrivacyParams: MessageFns<PrivacyParams> = {
         : isSet(object.max_examples)
         ? globalThis.Number(object.max_examples)
         : 0,
+      release: isSet(object.release) ? targetReleaseFromJSON(object.release) : 0,
     };
   },
 
@@ -825,6 +883,9 @@ export const PrivacyParams: MessageFns<PrivacyParams> = {
     if (message.maxExamples !== 0) {
       obj.maxExamples = Math.round(message.maxExamples);
     }
+    if (message.release !== 0) {
+      obj.release = targetReleaseToJSON(message.release);
+    }
     return obj;
   },
 
@@ -837,6 +898,7 @@ export const PrivacyParams: MessageFns<PrivacyParams> = {
     message.delta = object.delta ?? 0;
     message.clip = object.clip ?? 0;
     message.maxExamples = object.maxExamples ?? 0;
+    message.release = object.release ?? 0;
     return message;
   },
 };
