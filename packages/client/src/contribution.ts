@@ -31,7 +31,11 @@ export function capExamples(examples: Example[], max: number | undefined, seed: 
   return idx.slice(0, max).sort((a, b) => a - b).map((i) => examples[i]!);
 }
 
-export function computeContributions(rt: LoadedModel, task: Task, examples: Example[], privacy: ContributionPrivacy, seed: number): ClassTarget[] {
+/**
+ * `seed` picks the subsample of an over-full class; `noiseKey` (the owner's secret,
+ * loadOrCreateNoiseKey) draws the noise: with the same key the same contribution comes out.
+ */
+export function computeContributions(rt: LoadedModel, task: Task, examples: Example[], privacy: ContributionPrivacy, seed: number, noiseKey?: Uint8Array): ClassTarget[] {
   const toks = taskTokens(task, rt.tokenizer);
   const rows = releaseRows(privacy.release, toks.labelTokens);
   return task.labels.map((_, c) =>
@@ -41,7 +45,7 @@ export function computeContributions(rt: LoadedModel, task: Task, examples: Exam
       c,
       toks.labelTokens[c],
       toks.promptIds,
-      privacy.epsilon > 0 ? { clip: privacy.clip, epsilon: privacy.epsilon, delta: privacy.delta, seed, rows } : { clip: privacy.clip, seed, rows },
+      privacy.epsilon > 0 ? { clip: privacy.clip, epsilon: privacy.epsilon, delta: privacy.delta, noiseKey, rows } : { clip: privacy.clip, rows },
     ),
   );
 }

@@ -11,6 +11,7 @@ import { analyticGaussianSigma, readExamples, type LoadedModel, type Task } from
 import { Backoff, CoordinatorClient, isTransient, isUnavailable, ResultFile, releaseName, retry, SessionState, type BackoffOptions, type Session, type SessionEvent } from '@synthgrad/protocol';
 import type { ServiceError } from '@grpc/grpc-js';
 import { computeContributions } from './contribution.js';
+import { loadOrCreateNoiseKey } from './noise-key.js';
 import { bearer, uploadContribution } from './upload.js';
 
 /** The session ended without results (FAILED, EXPIRED, or CANCELLED by the operator): nothing to download. */
@@ -30,7 +31,10 @@ export interface ClientRunOptions {
   sessionId: string;
   dataPath: string;
   outDir: string;
+  /** Seed of the subsample when a class has more examples than the session takes (default from the token). */
   seed?: number;
+  /** The owner's secret noise key file (default OUT/noise-key; created on first use, mode 0600). */
+  noiseKeyPath?: string;
   /** Transport security (see channelCredentials in @synthgrad/protocol); there is no plaintext default. */
   channel: ChannelCredentials;
   log?: (msg: string) => void;
@@ -77,7 +81,8 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
         const n = examples.filter((e) => e.label === c).length;
         if (privacy.maxExamples && n > privacy.maxExamples) log(`class ${c}: ${n} examples, the session takes at most ${privacy.maxExamples}; using a seeded sample of ${privacy.maxExamples}`);
       }
-      const targets = computeContributions(rt, task, examples, { ...privacy, release: releaseName(privacy.release) }, o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16));
+      const noiseKey = loadOrCreateNoiseKey(o.noiseKeyPath ?? join(o.outDir, 'noise-key'));
+      const targets = computeContributions(rt, task, examples, { ...privacy, release: releaseName(privacy.release) }, o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16), noiseKey);
       const sigma = privacy.epsilon > 0 ? analyticGaussianSigma(privacy.epsilon, privacy.delta, privacy.clip) : 0;
       for (const t of targets) {
         // What the owner should know before sending: with few examples the noise drowns the signal.

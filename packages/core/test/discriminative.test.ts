@@ -168,7 +168,7 @@ describe('on a tiny llama', () => {
     rt = await loadModel(path);
     const suffix = rt.tokenizer.encode(' it');
     targets = TEXTS.map((texts, c) =>
-      computeClassTarget(rt.model, texts.map((text, i) => ({ text, label: c, line: i + 1, source: 'm' })), c, [7, 9][c], (t) => [...rt.tokenizer.encode(t), ...suffix], { seed: 0 }),
+      computeClassTarget(rt.model, texts.map((text, i) => ({ text, label: c, line: i + 1, source: 'm' })), c, [7, 9][c], (t) => [...rt.tokenizer.encode(t), ...suffix], {}),
     );
     stats = publicHiddenStats(rt.model, { context: rt.tokenizer.encode('The'), suffix, allowed: new Set(allowedTokenIds(rt.tokenizer)), length: 4, count: 24, seed: 0, batchSize: 8 });
   });

@@ -25,6 +25,7 @@ import {
   AdmmAborted,
   select,
   sentenceEndLengths,
+  newSecretKey,
   releaseRows,
   signalToNoise,
   targetRow,
@@ -93,7 +94,7 @@ describe('class targets', () => {
   it('equal the sum of per-example outer products, with and without clipping', () => {
     const suffix = rt.tokenizer.encode(' it');
     for (const clip of [undefined, 0.5]) {
-      const t = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1, clip, batchSize: 2 });
+      const t = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { clip, batchSize: 2 });
       expect(t.count).toBe(TEXTS.length);
       expect(maxRelDiff(t.sum, referenceTarget(TEXTS, 7, suffix, clip))).toBeLessThan(1e-4);
     }
@@ -103,7 +104,7 @@ describe('class targets', () => {
     const suffix = rt.tokenizer.encode(' it');
     const rows = releaseRows('label-rows', [9, 7, 2]);
     for (const clip of [undefined, 0.05]) {
-      const t = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1, clip, batchSize: 2, rows });
+      const t = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { clip, batchSize: 2, rows });
       expect(t.rows).toEqual([9, 7, 2]);
       expect(t.sum.length).toBe(3 * d);
       expect(maxRelDiff(t.sum, referenceTarget(TEXTS, 7, suffix, clip, [9, 7, 2]))).toBeLessThan(1e-4);
@@ -111,24 +112,24 @@ describe('class targets', () => {
       expect(targetRow(t, 5)).toBeNull();
     }
     // Without clipping the rows are exactly those rows of the full target.
-    const full = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1 });
-    const part = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1, rows });
+    const full = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), {});
+    const part = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { rows });
     expect(maxRelDiff(targetRow(part, 2)!, targetRow(full, 2)!)).toBeLessThan(1e-5);
     expect(releaseRows('full', [9, 7])).toBeNull();
     expect(releaseRows(undefined, [9, 7])).toBeNull();
     expect(() => releaseRows('label-rows', [7, 7])).toThrow(/share a verbaliser token/);
     expect(() => releaseRows('rows' as never, [7])).toThrow(/unknown target release/);
-    expect(() => computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1, rows: [9, 2] })).toThrow(/leave out the class's own label token/);
-    expect(() => computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 1, rows: [7, V] })).toThrow(/vocabulary ids/);
+    expect(() => computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { rows: [9, 2] })).toThrow(/leave out the class's own label token/);
+    expect(() => computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { rows: [7, V] })).toThrow(/vocabulary ids/);
     expect(() => addTargets([part, full])).toThrow(/differ in class or shape/);
   });
 
   it('estimate their signal/noise from the released numbers alone', () => {
     const suffix = rt.tokenizer.encode(' it');
     const rows = [7, 9];
-    const clean = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 4, clip: 1, rows });
+    const clean = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { clip: 1, rows });
     expect(signalToNoise(clean)).toBeNull();
-    const noisy = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 4, clip: 1, epsilon: 4, delta: 1e-5, rows });
+    const noisy = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { clip: 1, epsilon: 4, delta: 1e-5, rows });
     let sq = 0;
     for (const x of clean.sum) sq += x * x;
     const truth = Math.sqrt(sq) / (noisy.noiseStd * Math.sqrt(noisy.sum.length));
@@ -136,13 +137,17 @@ describe('class targets', () => {
     expect(Math.abs(signalToNoise(noisy)! ** 2 - truth ** 2)).toBeLessThan(5 * Math.sqrt(2 / noisy.sum.length) + 4 * truth);
   });
 
-  it('add noise of the analytic-Gaussian sigma, reproducibly by seed', () => {
+  it('add noise of the analytic-Gaussian sigma from the owner\'s secret key: reproducible with it, fresh without it', () => {
     const suffix = rt.tokenizer.encode(' it');
-    const a = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 3, clip: 1, epsilon: 1, delta: 1e-5 });
-    const b = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 3, clip: 1, epsilon: 1, delta: 1e-5 });
-    const clean = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 3, clip: 1 });
+    const key = newSecretKey();
+    const a = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { clip: 1, epsilon: 1, delta: 1e-5, noiseKey: key });
+    const b = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { clip: 1, epsilon: 1, delta: 1e-5, noiseKey: Buffer.from(key) });
+    const fresh = [0, 1].map(() => computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { clip: 1, epsilon: 1, delta: 1e-5 }));
+    const clean = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { clip: 1 });
     expect(a.noiseStd).toBeCloseTo(3.7306, 3);
     expect(Array.from(a.sum)).toEqual(Array.from(b.sum));
+    expect(Array.from(fresh[0].sum)).not.toEqual(Array.from(fresh[1].sum));
+    expect(Array.from(fresh[0].sum)).not.toEqual(Array.from(a.sum));
     let sq = 0;
     for (let i = 0; i < a.sum.length; i++) sq += (a.sum[i] - clean.sum[i]) ** 2;
     expect(Math.sqrt(sq / a.sum.length)).toBeGreaterThan(0.9 * a.noiseStd);
@@ -151,8 +156,8 @@ describe('class targets', () => {
 
   it('from several owners add up to the target of the pooled data', () => {
     const suffix = rt.tokenizer.encode(' it');
-    const pooled = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { seed: 0 });
-    const parts = [TEXTS.slice(0, 2), TEXTS.slice(2)].map((t) => computeClassTarget(model, examples(t), 0, 7, prompt(suffix), { seed: 0 }));
+    const pooled = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), {});
+    const parts = [TEXTS.slice(0, 2), TEXTS.slice(2)].map((t) => computeClassTarget(model, examples(t), 0, 7, prompt(suffix), {}));
     const sum = addTargets(parts);
     expect(sum.count).toBe(5);
     expect(maxRelDiff(sum.sum, pooled.sum)).toBeLessThan(1e-5);
@@ -160,7 +165,7 @@ describe('class targets', () => {
 
   it('name the file and line of a text longer than the context', () => {
     const long = 'the '.repeat(80);
-    expect(() => computeClassTarget(model, [{ text: long, label: 0, line: 12, source: 'd.jsonl' }], 0, 7, prompt([]), { seed: 0 })).toThrow(
+    expect(() => computeClassTarget(model, [{ text: long, label: 0, line: 12, source: 'd.jsonl' }], 0, 7, prompt([]), {})).toThrow(
       /d\.jsonl:12: text is \d+ tokens .* context of 64/,
     );
   });
@@ -169,7 +174,7 @@ describe('class targets', () => {
 describe('matching loss', () => {
   let target: ClassTarget;
   beforeAll(() => {
-    target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), { seed: 0 });
+    target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
   });
 
   /** A unit vector standing in for the classes' shared direction. */
@@ -229,7 +234,7 @@ describe('matching loss', () => {
       });
     }
     it(`closed form on a label-rows target equals autodiff of the materialised G_syn on those rows (${distance})`, () => {
-      const rowTarget = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), { seed: 0, rows: [9, 7, 3] });
+      const rowTarget = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), { rows: [9, 7, 3] });
       for (const metric of [undefined, randomMetric(14)]) {
         const loss = new MatchingLoss(model, rowTarget, 7, distance, undefined, metric);
         const x = tf.tidy(() => tf.mul(tf.tensor3d(new Rng(6).normals(3 * 5 * d), [3, 5, d]), 0.5)) as tf.Tensor3D;
@@ -284,8 +289,8 @@ describe('matching loss', () => {
   }
 
   it('the shared direction is the normalised sum of the classes\' own verbaliser rows', () => {
-    const t1 = computeClassTarget(model, examples(TEXTS.slice(0, 3)), 0, 7, prompt(rt.tokenizer.encode(' it')), { seed: 0 });
-    const t2 = computeClassTarget(model, examples(TEXTS.slice(3)), 1, 9, prompt(rt.tokenizer.encode(' it')), { seed: 0 });
+    const t1 = computeClassTarget(model, examples(TEXTS.slice(0, 3)), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
+    const t2 = computeClassTarget(model, examples(TEXTS.slice(3)), 1, 9, prompt(rt.tokenizer.encode(' it')), {});
     const u = sharedDirection([t1, t2], [7, 9])!;
     const want = Array.from({ length: d }, (_, k) => -(t1.sum[7 * d + k] + t2.sum[9 * d + k]));
     const n = Math.hypot(...want);
@@ -389,7 +394,7 @@ describe('sentence-end cut', () => {
 describe('ADMM', () => {
   const settings = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, candidates: 2, initNorm: 3 };
   const run = async (seed: number, init: 'random' | 'lm', shouldStop?: () => boolean) => {
-    const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), { seed: 0 });
+    const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
     const loss = new MatchingLoss(model, target, 7);
     const allowed = allowedTokenIds(rt.tokenizer);
     const context = rt.tokenizer.encode('The');

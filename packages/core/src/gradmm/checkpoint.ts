@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { SynthgradError } from '../util/errors.js';
+import { keyFromHex, newSecretKey } from '../privacy/secure-stream.js';
 
 export interface BatchRecord<T> {
   classIndex: number;
@@ -19,6 +20,12 @@ interface CheckpointFile<T> {
   version: 1;
   configHash: string;
   batches: BatchRecord<T>[];
+  /**
+   * The run's secret noise key (hex), so a resumed run adds exactly the noise the first one drew:
+   * two different noise draws of the same target would be two releases. Private to the data
+   * owner, like the checkpoint itself (written with mode 0600).
+   */
+  noiseKey?: string;
 }
 
 export function configHash(config: unknown): string {
@@ -48,9 +55,18 @@ export class Checkpoint<T> {
     if (!resume && existsSync(path)) {
       throw new SynthgradError(`${path} exists from an earlier run: pass --resume to continue it, or delete it to start over`);
     }
-    const cp = new Checkpoint<T>(path, { version: 1, configHash: hash, batches: [] });
+    const cp = new Checkpoint<T>(path, { version: 1, configHash: hash, batches: [], noiseKey: newSecretKey().toString('hex') });
     cp.save();
     return cp;
+  }
+
+  /** The run's secret noise key (a checkpoint from before keys were kept gets one now). */
+  get noiseKey(): Buffer {
+    if (!this.data.noiseKey) {
+      this.data.noiseKey = newSecretKey().toString('hex');
+      this.save();
+    }
+    return keyFromHex(this.data.noiseKey, `${this.path}: noise key`);
   }
 
   get(classIndex: number, batch: number): BatchRecord<T> | undefined {
@@ -68,7 +84,7 @@ export class Checkpoint<T> {
 
   private save(): void {
     const tmp = `${this.path}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(this.data));
+    writeFileSync(tmp, JSON.stringify(this.data), { mode: 0o600 });
     renameSync(tmp, this.path);
   }
 }

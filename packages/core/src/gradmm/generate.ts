@@ -148,7 +148,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
     const target = computeClassTarget(rt.model, real, c, toks.labelTokens[c], toks.promptIds, {
       ...cfg.privacy,
       rows: releaseRows(cfg.privacy.release, toks.labelTokens),
-      seed: cfg.seed,
+      noiseKey: checkpoint.noiseKey,
       onProgress: (done, total) => io.onProgress?.({ phase: 'targets', classIndex: c, batch: 0, batches, done, total }),
     });
     timings.targets_s += (performance.now() - ts) / 1000;

@@ -82,7 +82,9 @@ export class MatchingLoss {
     const { vocabSize: V, dModel: d } = model.config;
     const R = targetRowCount(target);
     if (target.vocabSize !== V || target.dModel !== d || target.sum.length !== R * d) {
-      throw new SynthgradError(`target is ${R} rows of ${target.vocabSize} x ${target.dModel} (${target.sum.length} numbers), the model's head is ${V} x ${d}`, 'E_SHAPE_MISMATCH');
+      const shape = target.rows ? `${target.rows.length} label rows x ${target.dModel}` : `${target.vocabSize} x ${target.dModel}`;
+      const held = target.sum.length !== R * target.dModel ? ` holding ${target.sum.length} numbers` : '';
+      throw new SynthgradError(`target is ${shape}${held}, the model's head is ${V} x ${d}`, 'E_SHAPE_MISMATCH');
     }
     if (target.rows) {
       this.labelRow = target.rows.indexOf(labelToken);

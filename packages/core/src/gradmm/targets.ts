@@ -10,7 +10,7 @@ import type { Llama } from '../model/llama.js';
 import { lastPosition } from '../model/llama.js';
 import type { Example } from '../task/data.js';
 import { SynthgradError } from '../util/errors.js';
-import { Rng } from '../util/rng.js';
+import { newSecretKey, SecureStream } from '../privacy/secure-stream.js';
 import { analyticGaussianSigma } from '../privacy/analytic-gaussian.js';
 import { leftPad } from './prompt.js';
 
@@ -70,7 +70,12 @@ export function targetRow(t: ClassTarget, v: number): Float32Array | null {
 }
 
 export interface TargetOptions extends PrivacyOptions {
-  seed: number;
+  /**
+   * The data owner's secret noise key (32 bytes, privacy/secure-stream.ts): the noise of class c
+   * is the ChaCha20 stream derived from (key, 'target-noise', c), so the owner can recompute it
+   * (resume) and nobody else can. Absent: a fresh key from the OS, never reproducible.
+   */
+  noiseKey?: Uint8Array;
   /** Head rows to compute and release (releaseRows); default every row. */
   rows?: number[] | null;
   batchSize?: number;
@@ -170,8 +175,8 @@ export function computeClassTarget(
   let noiseStd = 0;
   if (opts.epsilon !== undefined) {
     noiseStd = analyticGaussianSigma(opts.epsilon, opts.delta!, opts.clip!);
-    const rng = Rng.derive(opts.seed, 'target-noise', label);
-    for (let i = 0; i < sum.length; i++) sum[i] += noiseStd * rng.normal();
+    const stream = SecureStream.derive(opts.noiseKey ?? newSecretKey(), 'target-noise', label);
+    for (let i = 0; i < sum.length; i++) sum[i] += noiseStd * stream.normal();
   }
   return { label, vocabSize: V, dModel: d, rows, sum, count: examples.length, noiseStd, clip: opts.clip ?? null };
 }
