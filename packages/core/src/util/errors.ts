@@ -22,7 +22,11 @@ export type SynthgradErrorCode =
   | 'E_PULL'
   /** Building or loading the native TensorFlow backend failed (setup falls back to wasm unless required). */
   | 'E_NATIVE'
-  | 'E_SHAPE_MISMATCH';
+  | 'E_SHAPE_MISMATCH'
+  /** Secure aggregation: a message out of turn, from a non-party, or in another party's name. */
+  | 'E_PROTOCOL'
+  /** Secure aggregation: too few parties (or shares) remain to finish. */
+  | 'E_THRESHOLD';
 
 export class SynthgradError extends Error {
   constructor(
