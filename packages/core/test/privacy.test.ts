@@ -1,7 +1,9 @@
-/** The analytic Gaussian mechanism against Google's dp-accounting (scripts/fixtures/make_privacy_fixtures.py). */
-import { readFileSync } from 'node:fs';
+/** The analytic Gaussian mechanism, the composition of Gaussian releases and the privacy ledger, against Google's dp-accounting (scripts/fixtures/make_*_fixtures.py). */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyticGaussianSigma, classicGaussianSigma, gaussianDelta, normalCdf } from '@synthgrad/core';
+import { analyticGaussianSigma, classicGaussianSigma, composedMu, gaussianDelta, gdpDelta, gdpEpsilon, normalCdf, PrivacyLedger, rdpEpsilon, type LedgerEntry } from '@synthgrad/core';
 
 const fx = JSON.parse(readFileSync(new URL('../../../test/fixtures/privacy/gaussian.json', import.meta.url), 'utf8')) as {
   deltas: { sigma: number; sensitivity: number; epsilon: number; delta: number }[];
@@ -38,5 +40,68 @@ describe('analytic Gaussian mechanism', () => {
     expect(() => analyticGaussianSigma(0, 1e-5, 1)).toThrow(/epsilon/);
     expect(() => analyticGaussianSigma(1, 1, 1)).toThrow(/delta/);
     expect(() => analyticGaussianSigma(1, 1e-5, -1)).toThrow(/clip/);
+  });
+});
+
+const comp = JSON.parse(readFileSync(new URL('../../../test/fixtures/privacy/composition.json', import.meta.url), 'utf8')) as {
+  cases: { releases: { sigma: number; sensitivity: number }[]; delta: number; pld_epsilon: number; rdp_epsilon: number }[];
+};
+
+describe('composition of Gaussian releases (scripts/fixtures/make_composition_fixtures.py)', () => {
+  for (const c of comp.cases) {
+    const label = `${c.releases.length} release(s), delta ${c.delta}`;
+    it(`${label}: exact GDP epsilon matches dp-accounting's PLD accountant, RDP matches its RDP accountant`, () => {
+      const mu = composedMu(c.releases);
+      const exact = gdpEpsilon(mu, c.delta);
+      // PLD discretisation rounds pessimistically: it may exceed the exact value by a hair, never undercut it much.
+      expect(Math.abs(exact - c.pld_epsilon) / c.pld_epsilon).toBeLessThan(2e-3);
+      expect(Math.abs(rdpEpsilon(mu, c.delta).epsilon - c.rdp_epsilon) / c.rdp_epsilon).toBeLessThan(1e-9);
+      expect(exact).toBeLessThanOrEqual(rdpEpsilon(mu, c.delta).epsilon);
+      expect(gdpDelta(exact, mu)).toBeLessThanOrEqual(c.delta * (1 + 1e-9));
+    });
+  }
+
+  it('one release composes to the analytic Gaussian of that release', () => {
+    const sigma = analyticGaussianSigma(1, 1e-5, 1);
+    expect(gdpEpsilon(composedMu([{ sigma, sensitivity: 1 }]), 1e-5)).toBeCloseTo(1, 6);
+    expect(composedMu([{ sigma: 0, sensitivity: 1 }])).toBe(Infinity);
+    expect(gdpEpsilon(Infinity, 1e-5)).toBe(Infinity);
+    expect(() => composedMu([{ sigma: 1, sensitivity: 0 }])).toThrow(/positive sensitivity/);
+  });
+});
+
+describe('privacy ledger', () => {
+  const fp = (c: string) => c.repeat(64);
+  const sigma = analyticGaussianSigma(1, 1e-5, 1);
+  const entry = (session: string, over: Partial<LedgerEntry> = {}) => ({ data: fp('a'), session, classes: 2, sigma, sensitivity: 1, release: 'label-rows' as const, noise: 'local' as const, ...over });
+
+  it('counts each session once, composes sessions on the same data, keeps data sets apart, and survives a reopen', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'synthgrad-ledger-')), 'sub', 'ledger.json');
+    const l = PrivacyLedger.open(path);
+    l.record(entry('s-1'));
+    l.record(entry('s-1')); // a restarted client re-sending the same contribution
+    expect(l.guarantee(fp('a'), 1e-5).epsilon).toBeCloseTo(1, 5);
+    l.record(entry('s-2'));
+    l.record(entry('s-3', { data: fp('b') }));
+    const again = PrivacyLedger.open(path);
+    const g = again.guarantee(fp('a'), 1e-5);
+    expect(g.releases).toBe(2);
+    expect(g.epsilon).toBeCloseTo(gdpEpsilon(Math.SQRT2 / sigma, 1e-5), 9);
+    expect(g.epsilon).toBeGreaterThan(1);
+    expect(g.sentence).toMatch(/^2 releases of data aaaaaaaaaaaa together are \(1\.\d\d, 0\.00001\)-differentially private for adding or removing one example/);
+    expect(again.guarantee(fp('b'), 1e-5).releases).toBe(1);
+    again.record(entry('s-4', { sigma: 0 }));
+    expect(PrivacyLedger.open(path).guarantee(fp('a'), 1e-5).sentence).toMatch(/no differential-privacy guarantee/);
+  });
+
+  it('refuses a corrupt ledger with a clear message and bad entries', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'synthgrad-ledger-')), 'ledger.json');
+    writeFileSync(path, '{ not json');
+    expect(() => PrivacyLedger.open(path)).toThrow(/privacy ledger is unreadable .* repair it rather than delete it/);
+    writeFileSync(path, '{"version": 7}');
+    expect(() => PrivacyLedger.open(path)).toThrow(/not a synthgrad privacy ledger/);
+    const l = PrivacyLedger.open(join(dirname(path), 'fresh.json'));
+    expect(() => l.record(entry('s', { data: 'abc' }))).toThrow(/sha256 fingerprint/);
+    expect(() => l.record(entry('s', { sensitivity: 0 }))).toThrow(/sensitivity > 0/);
   });
 });
