@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
@@ -20,5 +22,7 @@ export default defineConfig({
     // Model tests are memory- and CPU-heavy; files run one at a time in forked processes.
     pool: 'forks',
     fileParallelism: false,
+    // Generate and client runs record releases in the owner's privacy ledger; tests keep theirs out of $HOME.
+    env: { SYNTHGRAD_LEDGER: join(tmpdir(), `synthgrad-test-ledger-${process.pid}.json`) },
   },
 });

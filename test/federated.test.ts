@@ -200,6 +200,10 @@ describe.runIf(built)('federated synthesis on loopback', () => {
     expect(meta.participants).toBe(3);
     const res = JSON.parse(results[0].stdout);
     expect(res.bytesSentPerClass).toEqual([tinyConfig().vocabSize * 32 * 4, tinyConfig().vocabSize * 32 * 4]);
+    // The owner's ledger counted this session: one release at the session's (4, 1e-5).
+    expect(res.privacy).toMatchObject({ releases: 1, delta: 1e-5 });
+    expect(res.privacy.epsilon).toBeCloseTo(4, 4);
+    expect(results[0].stderr).toMatch(/privacy ledger \(.*\): 1 release of data [0-9a-f]{12} together are \(4\.00, 0\.00001\)-differentially private/);
   });
 
   it('a label-rows session takes contributions of one row per label, refuses the full head, and synthesises from them', async () => {

@@ -25,8 +25,8 @@ writeFileSync(
 // Small knobs: 2 classes x 4 batches of 2 sequences, a few steps each.
 const KNOBS = ['--model', model, '--per-class', '8', '--batch-size', '2', '--outer', '3', '--inner', '3', '--candidates', '1', '--top-k', '4', '--real-per-class', '3', '--seed', '7'];
 
-function run(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, 'generate', ...args], { encoding: 'utf8', timeout: 300_000 });
+function run(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [bin, 'generate', ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -36,8 +36,12 @@ describe.runIf(built)('synthgrad generate', () => {
   it('writes JSONL rows and a sidecar with config, model sha256, privacy and timings', () => {
     const out = join(dir, 'a.jsonl');
     // The target-classifier term is off by default; on here so its outputs are checked too.
-    const r = run(['--data', data, '--out', out, ...KNOBS, '--clip', '1', '--epsilon', '2', '--delta', '1e-5', '--classifier-weight', '1']);
+    const ledger = join(dir, 'ledger-a.json');
+    const r = run(['--data', data, '--out', out, ...KNOBS, '--clip', '1', '--epsilon', '2', '--delta', '1e-5', '--classifier-weight', '1'], { SYNTHGRAD_LEDGER: ledger });
     expect(r.code, r.stderr).toBe(0);
+    // The set is a release of the data, in the owner's ledger: (2, 1e-5) for this one run.
+    expect(r.stderr).toMatch(/privacy ledger \(.*ledger-a\.json\): 1 release of data [0-9a-f]{12} together are \(2\.00, 0\.00001\)-differentially private/);
+    expect(JSON.parse(readFileSync(ledger, 'utf8')).entries).toHaveLength(1);
     const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(rows).toHaveLength(16);
     for (const row of rows) {
@@ -52,7 +56,9 @@ describe.runIf(built)('synthgrad generate', () => {
     expect(meta0(out).target_agreement).toHaveLength(2);
     const meta = JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'));
     expect(meta.model.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(meta.privacy).toMatchObject({ mechanism: 'analytic-gaussian', epsilon: 2, delta: 1e-5, clip: 1, releases: 2 });
+    expect(meta.privacy).toMatchObject({ mechanism: 'analytic-gaussian', epsilon: 2, delta: 1e-5, clip: 1, releases: 2, release: 'full' });
+    expect(meta.privacy.ledger).toMatchObject({ path: ledger, releases: 1, delta: 1e-5 });
+    expect(meta.privacy.ledger.epsilon).toBeCloseTo(2, 5);
     expect(meta.config.settings).toMatchObject({ outer: 3, inner: 3, batchSize: 2 });
     expect(meta.timings.total_s).toBeGreaterThan(0);
     expect(meta.comparison_with_real).toHaveLength(2);

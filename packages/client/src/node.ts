@@ -4,10 +4,10 @@
  * download the shared result. No text and no per-example value leaves this process.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChannelCredentials } from '@grpc/grpc-js';
-import { analyticGaussianSigma, readExamples, type LoadedModel, type Task } from '@synthgrad/core';
+import { analyticGaussianSigma, defaultLedgerPath, PrivacyLedger, readExamples, type LoadedModel, type Task } from '@synthgrad/core';
 import { Backoff, CoordinatorClient, isTransient, isUnavailable, ResultFile, releaseName, retry, SessionState, type BackoffOptions, type Session, type SessionEvent } from '@synthgrad/protocol';
 import type { ServiceError } from '@grpc/grpc-js';
 import { computeContributions } from './contribution.js';
@@ -35,6 +35,8 @@ export interface ClientRunOptions {
   seed?: number;
   /** The owner's secret noise key file (default OUT/noise-key; created on first use, mode 0600). */
   noiseKeyPath?: string;
+  /** The owner's privacy ledger (default defaultLedgerPath(): $SYNTHGRAD_LEDGER or ~/.synthgrad/privacy-ledger.json). */
+  ledgerPath?: string;
   /** Transport security (see channelCredentials in @synthgrad/protocol); there is no plaintext default. */
   channel: ChannelCredentials;
   log?: (msg: string) => void;
@@ -50,6 +52,8 @@ export interface ClientRunResult {
   meta: string;
   bytesSentPerClass: number[];
   uploadSeconds: number;
+  /** The ledger's guarantee for this data after this session (null when this run uploaded nothing). */
+  privacy: { epsilon: number | null; delta: number; releases: number; sentence: string } | null;
 }
 
 export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<ClientRunResult> {
@@ -73,6 +77,7 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
     log(`joined ${joined.id} (${joined.participants} participant(s), quorum ${joined.minClients})`);
     const bytesSentPerClass: number[] = [];
     let uploadSeconds = 0;
+    let guarantee: ClientRunResult['privacy'] = null;
     if (joined.state === SessionState.SESSION_STATE_OPEN) {
       const task = o.taskFromSession(joined);
       const examples = readExamples(o.dataPath, task);
@@ -91,6 +96,13 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
         const ratio = noiseNorm > 0 ? (n * privacy.clip) / noiseNorm : Infinity;
         log(`class ${t.label}: ${n} examples, signal norm <= ${(n * privacy.clip).toFixed(1)}, noise norm ~ ${noiseNorm.toFixed(1)}${ratio < 1 ? ` (signal/noise <= ${ratio.toFixed(3)}: the noise dominates; more examples or a larger epsilon would help)` : ''}`);
       }
+      // Counted before the first byte leaves: a partly sent contribution is already a release.
+      const book = PrivacyLedger.open(o.ledgerPath ?? defaultLedgerPath());
+      const dataFingerprint = createHash('sha256').update(readFileSync(o.dataPath)).digest('hex');
+      book.record({ data: dataFingerprint, session: joined.id, classes: task.labels.length, sigma, sensitivity: privacy.clip, release: releaseName(privacy.release), noise: 'local' });
+      const g = book.guarantee(dataFingerprint, privacy.delta > 0 ? privacy.delta : 1e-5);
+      guarantee = { epsilon: Number.isFinite(g.epsilon) ? g.epsilon : null, delta: g.delta, releases: g.releases, sentence: g.sentence };
+      log(`privacy ledger (${book.path}): ${g.sentence}`);
       const t0 = performance.now();
       for (const t of targets) {
         await uploadContribution(client, o.token, t.sum, {
@@ -126,7 +138,7 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
       renameSync(`${path}.tmp`, path);
       files.push(path);
     }
-    return { synthetic: files[0], meta: files[1], bytesSentPerClass, uploadSeconds };
+    return { synthetic: files[0], meta: files[1], bytesSentPerClass, uploadSeconds, privacy: guarantee };
   } finally {
     client.close();
   }

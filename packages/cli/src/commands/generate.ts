@@ -145,6 +145,7 @@ function printSummary(core: typeof import('@synthgrad/core'), res: GenerateFileR
     ...(meta.selection ? [`selection kept ${meta.counts.written} of ${meta.counts.generated}`] : []),
     '',
     ...core.formatDiagnostics(diagnostics),
+    ...(meta.privacy.ledger ? [`privacy ledger (${meta.privacy.ledger.path}): ${meta.privacy.ledger.sentence}`] : []),
   ];
   process.stderr.write(`${lines.join('\n')}\n`);
 }

@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { defaultLedgerPath, PrivacyLedger } from '../privacy/ledger.js';
 import type { LoadedModel } from '../model/load.js';
 import type { Example } from '../task/data.js';
 import { activeBackend } from '../backend/select.js';
@@ -34,6 +35,8 @@ export interface GenerateFileOptions {
   log?: (msg: string) => void;
   /** Threads that run classes (GenerateIO.workers; see synthesisLayout). */
   workers?: number;
+  /** The owner's privacy ledger this release is recorded in (default defaultLedgerPath(); null: not recorded). */
+  ledgerPath?: string | null;
 }
 
 /** The sidecar `out`.meta.json. */
@@ -45,7 +48,10 @@ export interface GenerateMeta {
   config: GenerateConfig;
   model: { path: string; name: string; sha256: string };
   backend: string | undefined;
-  privacy: GenerateResult['privacy'];
+  privacy: GenerateResult['privacy'] & {
+    /** The guarantee of every release of this data recorded in the ledger, this one included (null: not recorded). */
+    ledger: { path: string; releases: number; epsilon: number | null; delta: number; sentence: string } | null;
+  };
   classes: GenerateResult['classes'];
   comparison_with_real: GenerateResult['comparison'];
   label_consistency: LabelCheckClass[];
@@ -86,11 +92,12 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
   checkNoStaleCheckpoint(opts.out, opts.resume);
   mkdirSync(dirname(opts.out), { recursive: true });
   const sha = await rt.sha256();
+  const dataFingerprint = createHash('sha256').update(readFileSync(opts.dataPath)).digest('hex');
   const result = await generate(rt, examples, cfg, {
     checkpointPath: checkpointPathOf(opts.out),
     resume: opts.resume ?? false,
     modelSha256: sha,
-    dataFingerprint: createHash('sha256').update(readFileSync(opts.dataPath)).digest('hex'),
+    dataFingerprint,
     shouldStop: opts.shouldStop,
     log: opts.log,
     onProgress: opts.onProgress,
@@ -119,6 +126,15 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
     ),
   );
   const fresh = result.examples.length - result.resumedBatches * cfg.settings.batchSize;
+  // The synthetic set is a release of the data: counted in the owner's ledger with every earlier one.
+  let ledger: GenerateMeta['privacy']['ledger'] = null;
+  if (opts.ledgerPath !== null) {
+    const book = PrivacyLedger.open(opts.ledgerPath ?? defaultLedgerPath());
+    book.record({ data: dataFingerprint, session: `generate:${resolve(opts.out)}`, classes: cfg.task.labels.length, sigma: result.privacy.sigma, sensitivity: cfg.privacy.clip ?? 1, release: result.privacy.release, noise: 'local' });
+    const delta = cfg.privacy.delta ?? 1e-5;
+    const g = book.guarantee(dataFingerprint, delta);
+    ledger = { path: book.path, releases: g.releases, epsilon: Number.isFinite(g.epsilon) ? g.epsilon : null, delta, sentence: g.sentence };
+  }
   const meta: GenerateMeta = {
     command: 'generate',
     data: opts.dataPath,
@@ -127,7 +143,7 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
     config: cfg,
     model: { path: rt.path, name: rt.name, sha256: sha },
     backend: activeBackend()?.name,
-    privacy: result.privacy,
+    privacy: { ...result.privacy, ledger },
     classes: result.classes,
     comparison_with_real: result.comparison,
     label_consistency: check.perClass,
