@@ -21,6 +21,7 @@ export { setupNativeBackend, verifyNativeBackend, nativeBindingProblem, nativePa
 export { DEFAULT_MODEL, modelCacheDir, resolveModelPath, pullModel, sha256File, type ModelSpec } from './hub/models.js';
 export { loadModel, type LoadedModel } from './model/load.js';
 export { analyticGaussianSigma, classicGaussianSigma, gaussianDelta, normalCdf } from './privacy/analytic-gaussian.js';
+export { skellamRdp, skellamEpsilon, skellamMuFor, samplePoisson, sampleSkellam, logPoissonPmf, logFactorial } from './privacy/skellam.js';
 export { composedMu, gdpDelta, gdpEpsilon, rdpEpsilon, DEFAULT_RDP_ORDERS, type GaussianRelease } from './privacy/accountant.js';
 export { PrivacyLedger, defaultLedgerPath, guaranteeOf, type LedgerEntry, type Guarantee } from './privacy/ledger.js';
 export { SecureStream, deriveKey, keyFromHex, newSecretKey, KEY_BYTES } from './privacy/secure-stream.js';

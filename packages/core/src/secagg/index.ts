@@ -2,3 +2,4 @@ export { fixedPoint, encodeFixed, decodeFixed, addInto, subInto, quantisationBou
 export { split, combine, shareToString, shareFromString, P as SHAMIR_PRIME, type Share } from './shamir.js';
 export { newAgreementKeyPair, agree, publicKeyOf, seal, open, type AgreementKeyPair } from './keys.js';
 export { SecAggParty, SecAggServer, neighbourGraph, checkParams, type SecAggParams, type Advertisement, type SealedShare, type RevealedShare } from './protocol.js';
+export { planDistributedNoise, encodeWithNoise, assertNoiseQuorum, type DistributedNoiseOptions, type DistributedNoisePlan } from './distributed-noise.js';
