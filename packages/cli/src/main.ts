@@ -25,6 +25,7 @@ const COMMANDS: Record<string, Run> = {
   demo: async (a) => (await import('./commands/demo.js')).demoCommand(a),
   bench: async (a) => (await import('./commands/bench.js')).benchCommand(a),
   backend: async (a) => (await import('./commands/backend.js')).backendCommand(a),
+  audit: async (a) => (await import('./commands/audit.js')).auditCommand(a),
 };
 
 /** `synthgrad GROUP --help` (or no subcommand) for the commands that have subcommands. */

@@ -75,3 +75,4 @@ export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { liveSynthesisWorkers } from './gradmm/synthesis-pool.js';
 export { synthesize, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
 export * from './secagg/index.js';
+export { auditSynthetic, canaryExposure, longestCommonRun, modelEmbedding, words, type AuditOptions, type AuditReport, type NearestReal } from './audit/nearest-real.js';
