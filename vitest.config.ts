@@ -22,7 +22,7 @@ export default defineConfig({
     // Model tests are memory- and CPU-heavy; files run one at a time in forked processes.
     pool: 'forks',
     fileParallelism: false,
-    // Generate and client runs record releases in the owner's privacy ledger; tests keep theirs out of $HOME.
-    env: { SYNTHGRAD_LEDGER: join(tmpdir(), `synthgrad-test-ledger-${process.pid}.json`) },
+    // Generate and client runs keep a privacy ledger and a noise key in the owner's folder; tests keep theirs out of $HOME.
+    env: { SYNTHGRAD_HOME: join(tmpdir(), `synthgrad-test-home-${process.pid}`) },
   },
 });

@@ -60,13 +60,14 @@ beforeAll(async () => {
     });
     coordinator!.on('exit', (code) => reject(new Error(`coordinator exited with ${code}`)));
   });
-  const r = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--tls', bundle('op'), '--clients', 'alpha,beta,gamma', '--per-class', '4', '--text-length', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--seed', '3', '--model', model]);
+  const r = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--tls', bundle('op'), '--clients', 'alpha,beta,gamma', '--per-class', '4', '--text-length', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--release', 'full', '--seed', '3', '--model', model]);
   expect(r.status, r.stderr).toBe(0);
   sessionId = r.stdout.trim();
-  const r2 = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--tls', bundle('op'), '--clients', 'beta', '--min-clients', '2', '--per-class', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--model', model]);
+  const r2 = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--tls', bundle('op'), '--clients', 'beta', '--min-clients', '2', '--per-class', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--release', 'full', '--model', model]);
   expect(r2.status, r2.stderr).toBe(0);
   spareSession = r2.stdout.trim();
-  const r3 = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--tls', bundle('op'), '--clients', 'alpha,beta', '--per-class', '2', '--text-length', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--release', 'label-rows', '--seed', '5', '--model', model]);
+  // The default release: label rows.
+  const r3 = cli(['coordinator', 'create-session', '--address', address, '--token', tokens.op, '--tls', bundle('op'), '--clients', 'alpha,beta', '--per-class', '2', '--text-length', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--seed', '5', '--model', model]);
   expect(r3.status, r3.stderr).toBe(0);
   rowsSession = r3.stdout.trim();
 });

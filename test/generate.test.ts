@@ -56,7 +56,7 @@ describe.runIf(built)('synthgrad generate', () => {
     expect(meta0(out).target_agreement).toHaveLength(2);
     const meta = JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'));
     expect(meta.model.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(meta.privacy).toMatchObject({ mechanism: 'analytic-gaussian', epsilon: 2, delta: 1e-5, clip: 1, releases: 2, release: 'full' });
+    expect(meta.privacy).toMatchObject({ mechanism: 'analytic-gaussian', epsilon: 2, delta: 1e-5, clip: 1, releases: 2, release: 'label-rows' });
     expect(meta.privacy.ledger).toMatchObject({ path: ledger, releases: 1, delta: 1e-5 });
     expect(meta.privacy.ledger.epsilon).toBeCloseTo(2, 5);
     expect(meta.config.settings).toMatchObject({ outer: 3, inner: 3, batchSize: 2 });

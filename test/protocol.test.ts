@@ -10,6 +10,7 @@ import {
   CoordinatorService,
   DType,
   SessionState,
+  TargetRelease,
   type CoordinatorServer,
   type Session,
 } from '@synthgrad/protocol';
@@ -23,7 +24,7 @@ const session: Session = {
   modelSha256: 'ab'.repeat(32),
   syntheticPerClass: 30,
   preset: 'cpu',
-  privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 1000 },
+  privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 1000, release: TargetRelease.TARGET_RELEASE_LABEL_ROWS },
   minClients: 3,
   deadlineUnixMs: 1_800_000_000_000,
   state: SessionState.SESSION_STATE_OPEN,

@@ -127,8 +127,9 @@ export class Federation {
     return new CoordinatorClient(address, this.channel(id));
   }
 
+  /** A session of full (V x d) contributions unless `extra` says otherwise: these tests exercise uploads, bounds and faults on the large payloads. */
   async createSession(address: string, clients: string[], extra: string[] = []): Promise<string> {
-    const r = await cliAsync(['coordinator', 'create-session', '--address', address, '--token', this.tokens.op!, '--tls', this.bundle('op'), '--clients', clients.join(','), '--per-class', '2', '--text-length', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--max-examples', '10', '--seed', '3', '--model', this.model, ...extra]);
+    const r = await cliAsync(['coordinator', 'create-session', '--address', address, '--token', this.tokens.op!, '--tls', this.bundle('op'), '--clients', clients.join(','), '--per-class', '2', '--text-length', '4', '--clip', '1', '--epsilon', '4', '--delta', '1e-5', '--max-examples', '10', '--seed', '3', '--release', 'full', '--model', this.model, ...extra]);
     if (r.status !== 0) throw new Error(r.stderr);
     return r.stdout.trim();
   }

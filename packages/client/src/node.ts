@@ -11,7 +11,7 @@ import { analyticGaussianSigma, defaultLedgerPath, PrivacyLedger, readExamples, 
 import { Backoff, CoordinatorClient, isTransient, isUnavailable, ResultFile, releaseName, retry, SessionState, type BackoffOptions, type Session, type SessionEvent } from '@synthgrad/protocol';
 import type { ServiceError } from '@grpc/grpc-js';
 import { computeContributions } from './contribution.js';
-import { loadOrCreateNoiseKey } from './noise-key.js';
+import { defaultNoiseKeyPath, loadOrCreateNoiseKey, sessionNoiseKey } from './noise-key.js';
 import { bearer, uploadContribution } from './upload.js';
 
 /** The session ended without results (FAILED, EXPIRED, or CANCELLED by the operator): nothing to download. */
@@ -33,9 +33,9 @@ export interface ClientRunOptions {
   outDir: string;
   /** Seed of the subsample when a class has more examples than the session takes (default from the token). */
   seed?: number;
-  /** The owner's secret noise key file (default OUT/noise-key; created on first use, mode 0600). */
+  /** The owner's secret noise key file (default defaultNoiseKeyPath(): SYNTHGRAD_HOME/noise-key; created on first use, mode 0600). */
   noiseKeyPath?: string;
-  /** The owner's privacy ledger (default defaultLedgerPath(): $SYNTHGRAD_LEDGER or ~/.synthgrad/privacy-ledger.json). */
+  /** The owner's privacy ledger (default defaultLedgerPath(): $SYNTHGRAD_LEDGER or SYNTHGRAD_HOME/privacy-ledger.json). */
   ledgerPath?: string;
   /** Transport security (see channelCredentials in @synthgrad/protocol); there is no plaintext default. */
   channel: ChannelCredentials;
@@ -86,7 +86,7 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
         const n = examples.filter((e) => e.label === c).length;
         if (privacy.maxExamples && n > privacy.maxExamples) log(`class ${c}: ${n} examples, the session takes at most ${privacy.maxExamples}; using a seeded sample of ${privacy.maxExamples}`);
       }
-      const noiseKey = loadOrCreateNoiseKey(o.noiseKeyPath ?? join(o.outDir, 'noise-key'));
+      const noiseKey = sessionNoiseKey(loadOrCreateNoiseKey(o.noiseKeyPath ?? defaultNoiseKeyPath()), joined.id);
       const targets = computeContributions(rt, task, examples, { ...privacy, release: releaseName(privacy.release) }, o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16), noiseKey);
       const sigma = privacy.epsilon > 0 ? analyticGaussianSigma(privacy.epsilon, privacy.delta, privacy.clip) : 0;
       for (const t of targets) {

@@ -116,7 +116,7 @@ describe('class targets', () => {
     const part = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { rows });
     expect(maxRelDiff(targetRow(part, 2)!, targetRow(full, 2)!)).toBeLessThan(1e-5);
     expect(releaseRows('full', [9, 7])).toBeNull();
-    expect(releaseRows(undefined, [9, 7])).toBeNull();
+    expect(releaseRows(undefined, [9, 7])).toEqual([9, 7]); // the default release: label rows
     expect(() => releaseRows('label-rows', [7, 7])).toThrow(/share a verbaliser token/);
     expect(() => releaseRows('rows' as never, [7])).toThrow(/unknown target release/);
     expect(() => computeClassTarget(model, examples(TEXTS), 0, 7, prompt(suffix), { rows: [9, 2] })).toThrow(/leave out the class's own label token/);

@@ -8,15 +8,15 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultDataPath, readExamples, resolveModelPath, resolveTask, sha256File, SynthgradError, writeShards } from '@synthgrad/core';
+import { DEFAULT_RELEASE, defaultDataPath, readExamples, resolveModelPath, resolveTask, sha256File, SynthgradError, writeShards } from '@synthgrad/core';
 import { addParty, initServerTls } from '@synthgrad/coordinator';
-import { channelCredentials } from '@synthgrad/protocol';
+import { channelCredentials, type ReleaseName } from '@synthgrad/protocol';
 import { intFlag, parse } from '../args.js';
 import { createSession } from './federated.js';
 
 export const DEMO_USAGE = `usage:
   synthgrad demo [--data FILE] [--dir synthgrad-demo] [--real-per-client 8] [--per-class 10] [--preset cpu]
-                 [--epsilon 8 --delta 1e-5 --clip 1] [--model FILE]
+                 [--epsilon 8 --delta 1e-5 --clip 1] [--release label-rows|full] [--model FILE]
       a coordinator and three clients on loopback, as separate processes, on the default data set`;
 
 const bin = fileURLToPath(new URL('../../bin/synthgrad.js', import.meta.url));
@@ -41,6 +41,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
       epsilon: { type: 'string' },
       delta: { type: 'string' },
       clip: { type: 'string' },
+      release: { type: 'string' },
       model: { type: 'string' },
     },
     DEMO_USAGE,
@@ -82,18 +83,20 @@ export async function demoCommand(argv: string[]): Promise<void> {
       coordinator.on('exit', (code) => rej(new SynthgradError(`the coordinator exited with code ${code}`)));
     });
     const epsilon = Number(values.epsilon ?? 8);
+    const release = (values.release ?? DEFAULT_RELEASE) as ReleaseName;
+    if (release !== 'full' && release !== 'label-rows') throw new SynthgradError(`--release must be full or label-rows, got "${values.release}"`, 'E_USAGE');
     const session = await createSession(address, tokens.operator!, channelCredentials({ bundle: bundles.operator }), {
       task,
       modelSha256: await sha256File(modelPath),
       syntheticPerClass: intFlag(values['per-class'], 'per-class', 10),
       preset: values.preset ?? 'cpu',
-      privacy: { epsilon, delta: Number(values.delta ?? 1e-5), clip: Number(values.clip ?? 1) },
+      privacy: { epsilon, delta: Number(values.delta ?? 1e-5), clip: Number(values.clip ?? 1), release },
       minClients: clients.length,
       clientIds: clients,
       seed: 0,
       textLength: 20,
     });
-    process.stderr.write(`session ${session} (epsilon ${epsilon}, mutual TLS); starting the clients\n`);
+    process.stderr.write(`session ${session} (epsilon ${epsilon}, ${release} release, mutual TLS); starting the clients\n`);
     const results = await Promise.all(
       clients.map(
         (name, k) =>

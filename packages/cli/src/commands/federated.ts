@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import {
+  DEFAULT_RELEASE,
   GGUFFile,
   configFromGGUF,
   initBackend,
@@ -196,7 +197,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     const values = merged.values as typeof flagValues;
     if (!values.address || !values.clients) throw new SynthgradError(`--address and --clients are required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
     const clients = String(values.clients).split(',').map((c) => c.trim()).filter(Boolean);
-    const privacy = { epsilon: r.positive('epsilon', 0, true)!, delta: r.between('delta', 0, 1) ?? 0, clip: r.positive('clip', 1)!, maxExamples: r.int('max-examples', 1000), release: r.oneOf('release', ['full', 'label-rows'] as const, 'full') };
+    const privacy = { epsilon: r.positive('epsilon', 0, true)!, delta: r.between('delta', 0, 1) ?? 0, clip: r.positive('clip', 1)!, maxExamples: r.int('max-examples', 1000), release: r.oneOf('release', ['full', 'label-rows'] as const, DEFAULT_RELEASE) };
     if ((privacy.epsilon > 0) !== (privacy.delta > 0)) r.fail(privacy.epsilon > 0 ? 'epsilon' : 'delta', `needs ${r.label(privacy.epsilon > 0 ? 'delta' : 'epsilon')} too (differential privacy takes both)`);
     const deadlineMinutes = r.positive('deadline-minutes');
     const task = resolveTask(r.str('task') ?? 'sentiment');

@@ -61,8 +61,12 @@ export type MatchingDistance = 'cosine' | 'l2';
 export class MatchingLoss {
   /** G_c^T [d, R] (R: the target's rows, V for a full target), scaled to the mean for 'l2'. */
   private readonly targetT: tf.Tensor2D;
-  /** The target's vocabulary ids [R] when it holds only some rows, else null. */
-  private readonly rowIds: tf.Tensor1D | null;
+  /**
+   * Selection of the target's rows from a [B, V] softmax when it holds only some rows: the
+   * one-hot matrix [V, R] (a matmul, whose gradient every backend has; gather's needs
+   * UnsortedSegmentSum, which wasm lacks), else null.
+   */
+  private readonly rowSelect: tf.Tensor2D | null;
   /** Position of the label token among the target's rows. */
   private readonly labelRow: number;
   private readonly targetNormSq: number;
@@ -89,10 +93,10 @@ export class MatchingLoss {
     if (target.rows) {
       this.labelRow = target.rows.indexOf(labelToken);
       if (this.labelRow < 0) throw new SynthgradError(`target rows leave out the class's label token ${labelToken}`, 'E_SHAPE_MISMATCH');
-      this.rowIds = tf.tensor1d(target.rows, 'int32');
+      this.rowSelect = tf.tidy(() => tf.transpose(tf.oneHot(tf.tensor1d(target.rows!, 'int32'), V)) as tf.Tensor2D);
     } else {
       this.labelRow = labelToken;
-      this.rowIds = null;
+      this.rowSelect = null;
     }
     const scale = distance === 'l2' ? 1 / target.count : 1;
     const t = transpose2d(target.sum, R, d);
@@ -144,7 +148,7 @@ export class MatchingLoss {
   private parts(h: tf.Tensor2D): { s: tf.Tensor2D; gh: tf.Tensor2D } {
     const B = h.shape[0];
     const pFull = tf.softmax(this.model.logitsOf(h));
-    const p = this.rowIds ? tf.gather(pFull, this.rowIds, 1) : pFull;
+    const p = (this.rowSelect ? tf.matMul(pFull, this.rowSelect) : pFull) as tf.Tensor2D;
     const s = tf.sub(p, tf.oneHot(tf.fill([B], this.labelRow, 'int32'), p.shape[1])) as tf.Tensor2D;
     return { s, gh: tf.matMul(h, this.targetT) };
   }
@@ -192,7 +196,7 @@ export class MatchingLoss {
 
   dispose(): void {
     this.targetT.dispose();
-    this.rowIds?.dispose();
+    this.rowSelect?.dispose();
     this.metric?.dispose();
     this.clf?.W.dispose();
     this.clf?.b.dispose();

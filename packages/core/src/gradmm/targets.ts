@@ -43,6 +43,8 @@ export interface ClassTarget {
  */
 export type TargetRelease = 'full' | 'label-rows';
 export const TARGET_RELEASES: readonly TargetRelease[] = ['full', 'label-rows'];
+/** What a target releases when nobody says (see README, "Privacy that keeps its utility"). */
+export const DEFAULT_RELEASE: TargetRelease = 'label-rows';
 
 export interface PrivacyOptions {
   clip?: number;
@@ -54,8 +56,9 @@ export interface PrivacyOptions {
 
 /** The head rows a release keeps: null for 'full', else the label tokens (each once, in task order). */
 export function releaseRows(release: TargetRelease | undefined, labelTokens: number[]): number[] | null {
-  if (release === undefined || release === 'full') return null;
-  if (release !== 'label-rows') throw new SynthgradError(`unknown target release '${release as string}' (one of ${TARGET_RELEASES.join(', ')})`, 'E_USAGE');
+  const r = release ?? DEFAULT_RELEASE;
+  if (r === 'full') return null;
+  if (r !== 'label-rows') throw new SynthgradError(`unknown target release '${r as string}' (one of ${TARGET_RELEASES.join(', ')})`, 'E_USAGE');
   if (new Set(labelTokens).size !== labelTokens.length) throw new SynthgradError('label-rows release: two labels share a verbaliser token', 'E_USAGE');
   return [...labelTokens];
 }
@@ -104,7 +107,7 @@ export function privacyReport(opts: PrivacyOptions, releases: number): PrivacyRe
     clip: opts.clip ?? null,
     sigma: priv ? analyticGaussianSigma(opts.epsilon!, opts.delta!, opts.clip!) : 0,
     neighbouring: 'add or remove one example (L2 sensitivity of a class sum = clip, on the released rows)',
-    release: opts.release ?? 'full',
+    release: opts.release ?? DEFAULT_RELEASE,
     releases,
     accounting: priv
       ? `${releases} releases (one per class); each example enters exactly one class sum, so by parallel composition the whole output is (${opts.epsilon}, ${opts.delta})-DP; optimisation and projection are post-processing`

@@ -44,9 +44,14 @@ export interface Guarantee {
   sentence: string;
 }
 
-/** $SYNTHGRAD_LEDGER, else ~/.synthgrad/privacy-ledger.json. */
+/** The data owner's private synthgrad folder: $SYNTHGRAD_HOME, else ~/.synthgrad. */
+export function synthgradHome(): string {
+  return process.env.SYNTHGRAD_HOME ?? join(homedir(), '.synthgrad');
+}
+
+/** $SYNTHGRAD_LEDGER, else SYNTHGRAD_HOME/privacy-ledger.json. */
 export function defaultLedgerPath(): string {
-  return process.env.SYNTHGRAD_LEDGER ?? join(homedir(), '.synthgrad', 'privacy-ledger.json');
+  return process.env.SYNTHGRAD_LEDGER ?? join(synthgradHome(), 'privacy-ledger.json');
 }
 
 export class PrivacyLedger {
