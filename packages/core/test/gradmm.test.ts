@@ -210,7 +210,8 @@ describe('matching loss', () => {
       const ip = (X: tf.Tensor2D, Y: tf.Tensor2D) => tf.sum(tf.mul(X, tf.matMul(Y, M)));
       // A row-restricted target: the whole V x d G_syn, then only its rows the target holds.
       const Gall = tf.div(tf.matMul(tf.transpose(s), h), B) as tf.Tensor2D;
-      const G = t.rows ? (tf.gather(Gall, tf.tensor1d(t.rows, 'int32')) as tf.Tensor2D) : Gall;
+      // Rows picked by a one-hot product (gather's gradient is missing on wasm).
+      const G = t.rows ? (tf.matMul(tf.oneHot(tf.tensor1d(t.rows, 'int32'), V), Gall) as tf.Tensor2D) : Gall;
       const Gc = tf.tensor2d(t.sum, [t.rows?.length ?? V, d]);
       if (distance === 'l2') {
         const diff = tf.sub(G, tf.div(Gc, t.count)) as tf.Tensor2D;
