@@ -12,6 +12,7 @@ commands:
   generate            labelled text -> synthetic text by gradient matching, with a verdict on the result
   select              label check, de-duplication and ranking of a generated file
   audit               a data owner's privacy audit: nearest real example of every synthetic text
+  privacy             the owner's privacy ledger: every release of each data set, and their guarantee
   eval                fine-tune the LM as a classifier on a file, held-out accuracy
   compare             the baseline table for a task (zero/few-shot, real, prompted, GRADMM) + HTML report
   model               pull | inspect | next-token: get and exercise the language model

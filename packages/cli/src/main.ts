@@ -26,6 +26,7 @@ const COMMANDS: Record<string, Run> = {
   bench: async (a) => (await import('./commands/bench.js')).benchCommand(a),
   backend: async (a) => (await import('./commands/backend.js')).backendCommand(a),
   audit: async (a) => (await import('./commands/audit.js')).auditCommand(a),
+  privacy: async (a) => (await import('./commands/privacy.js')).privacyCommand(a),
 };
 
 /** `synthgrad GROUP --help` (or no subcommand) for the commands that have subcommands. */

@@ -85,6 +85,11 @@ export class PrivacyLedger {
     return entry;
   }
 
+  /** Fingerprints of every data set with a release, in order of first release. */
+  datasets(): string[] {
+    return [...new Set(this.entries.map((e) => e.data))];
+  }
+
   releasesOf(data: string): LedgerEntry[] {
     return this.entries.filter((x) => x.data === data);
   }
