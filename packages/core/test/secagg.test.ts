@@ -170,6 +170,32 @@ describe('secure aggregation', () => {
     for (let i = 0; i < 16; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(quantisationBound(fps));
   });
 
+  it('a coordinator and a party restarted between rounds (state through JSON) finish with the same sum', () => {
+    const restart = <T>(x: { toState(): T }) => JSON.parse(JSON.stringify(x.toState())) as T;
+    let server = new SecAggServer(three);
+    let parties = three.parties.map((id) => new SecAggParty(three, id));
+    for (const p of parties) server.advertise(p.advertise());
+    const ads = server.advertisements();
+    for (const p of parties) server.shares(p.id, p.shareKeys(ads));
+    // Everyone restarts after round 1.
+    server = SecAggServer.fromState(restart(server));
+    parties = parties.map((p) => SecAggParty.fromState(restart(p)));
+    for (const p of parties) server.maskedInput(p.id, p.maskedInput(server.sharesFor(p.id), inputs.get(p.id)!));
+    server = SecAggServer.fromState(restart(server));
+    const survivors = server.survivors();
+    const first = parties[0].unmask(survivors);
+    const beta = SecAggParty.fromState(restart(parties[1]));
+    server.reveal('alpha', first);
+    server.reveal('beta', beta.unmask(survivors));
+    expectSum(server.sum().sum, ['alpha', 'beta', 'gamma']);
+    // A restarted party asked again: the same set is answered again, another set never.
+    const again = SecAggParty.fromState(restart(parties[0]));
+    expect(again.unmask([...survivors].reverse())).toEqual(first);
+    expect(() => again.unmask(['alpha', 'beta'])).toThrow(/already answered the unmasking round for another survivor set/);
+    expect(() => new SecAggParty(three, 'beta', restart(parties[0]))).toThrow(/another party or aggregation/);
+    expect(() => new SecAggParty({ ...three, sessionId: 'other' }, 'alpha', restart(parties[0]))).toThrow(/another party or aggregation/);
+  });
+
   it('refuses out-of-turn, misnamed and tampered messages, and bad parameters', () => {
     expect(() => new SecAggServer({ ...three, threshold: 4 })).toThrow(/threshold must be an integer in \[2, 3\]/);
     expect(() => new SecAggServer({ ...three, parties: ['a', 'a', 'b'] })).toThrow(/distinct/);

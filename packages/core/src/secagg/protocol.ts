@@ -105,25 +105,79 @@ const maskPurpose = (p: SecAggParams) => `synthgrad-secagg/v1/mask/${p.sessionId
 const sealPurpose = (p: SecAggParams) => `synthgrad-secagg/v1/share/${p.sessionId}`;
 const aad = (p: SecAggParams, from: string, to: string) => `${p.sessionId}/${from}/${to}`;
 
+/**
+ * Everything a party must keep to finish after a restart: its secrets (store it like a private
+ * key: mode 0600, on the owner's machine), the keys it was relayed, the shares it holds, and the
+ * survivor set it answered, so that it never answers the unmasking round for two different sets.
+ */
+export interface PartyState {
+  version: 1;
+  params: SecAggParams;
+  id: string;
+  c: { publicKey: string; secret: string };
+  s: { publicKey: string; secret: string };
+  selfSeed: string;
+  keys: Advertisement[];
+  held: [string, { b: string; s: string }][];
+  ownShares: { b: string; s: string } | null;
+  answered: string[] | null;
+}
+
 /** One party's side. Its secrets never leave it except as sealed shares and, in round 3, the shares the protocol allows. */
 export class SecAggParty {
   private readonly graph: Map<string, string[]>;
-  private readonly c: AgreementKeyPair = newAgreementKeyPair();
-  private readonly s: AgreementKeyPair = newAgreementKeyPair();
-  private readonly selfSeed = randomBytes(32);
+  private readonly c: AgreementKeyPair;
+  private readonly s: AgreementKeyPair;
+  private readonly selfSeed: Buffer;
   private keys = new Map<string, Advertisement>();
   /** Shares other parties sealed for this one: party -> { b, s }. */
   private held = new Map<string, { b: string; s: string }>();
-  private unmasked = false;
+  /** The survivor set this party answered round 3 for (null: not yet). */
+  private answered: string[] | null = null;
   /** This party's own share of its secrets (it reveals the self-mask one if it survives). */
   private ownShares: { b: string; s: string } | null = null;
 
   constructor(
     readonly params: SecAggParams,
     readonly id: string,
+    state?: PartyState,
   ) {
     this.graph = checkParams(params);
     if (!params.parties.includes(id)) throw new SynthgradError(`secure aggregation: ${id} is not a party`, 'E_USAGE');
+    if (state) {
+      if (state.version !== 1 || state.id !== id || JSON.stringify(state.params) !== JSON.stringify(params)) throw new SynthgradError('secure aggregation: the saved party state is for another party or aggregation', 'E_INPUT');
+      this.c = { publicKey: state.c.publicKey, secret: Buffer.from(state.c.secret, 'hex') };
+      this.s = { publicKey: state.s.publicKey, secret: Buffer.from(state.s.secret, 'hex') };
+      this.selfSeed = Buffer.from(state.selfSeed, 'hex');
+      this.keys = new Map(state.keys.map((a) => [a.party, a]));
+      this.held = new Map(state.held);
+      this.ownShares = state.ownShares;
+      this.answered = state.answered;
+    } else {
+      this.c = newAgreementKeyPair();
+      this.s = newAgreementKeyPair();
+      this.selfSeed = randomBytes(32);
+    }
+  }
+
+  /** What to save after every round (see PartyState). */
+  toState(): PartyState {
+    return {
+      version: 1,
+      params: this.params,
+      id: this.id,
+      c: { publicKey: this.c.publicKey, secret: this.c.secret.toString('hex') },
+      s: { publicKey: this.s.publicKey, secret: this.s.secret.toString('hex') },
+      selfSeed: this.selfSeed.toString('hex'),
+      keys: [...this.keys.values()],
+      held: [...this.held.entries()],
+      ownShares: this.ownShares,
+      answered: this.answered,
+    };
+  }
+
+  static fromState(state: PartyState): SecAggParty {
+    return new SecAggParty(state.params, state.id, state);
   }
 
   get neighbours(): string[] {
@@ -179,15 +233,30 @@ export class SecAggParty {
 
   /** Round 3: the shares that let the coordinator unmask the sum of `survivors` (who sent masked input). */
   unmask(survivors: string[]): RevealedShare[] {
-    if (this.unmasked) throw new SynthgradError('secure aggregation: this party has already answered the unmasking round', 'E_PROTOCOL');
+    // Asked again (a retry, or after a restart) for the same set: the same answer. For another set: never,
+    // since two answers could hand out both kinds of share of one party.
+    const key = [...new Set(survivors)].sort();
+    if (this.answered && JSON.stringify(this.answered) !== JSON.stringify(key)) throw new SynthgradError('secure aggregation: this party has already answered the unmasking round for another survivor set', 'E_PROTOCOL');
     if (!survivors.includes(this.id)) throw new SynthgradError('secure aggregation: the survivor set leaves out this party', 'E_PROTOCOL');
     const alive = new Set(survivors.filter((p) => this.params.parties.includes(p)));
     // Bonawitz et al.: with fewer survivors than t, revealing could hand a cheating coordinator enough shares of both kinds.
     if (alive.size < this.params.threshold) throw new SynthgradError(`secure aggregation: ${alive.size} parties survive, the threshold is ${this.params.threshold}`, 'E_THRESHOLD');
-    this.unmasked = true;
+    this.answered = key;
     const own: RevealedShare[] = this.ownShares ? [{ of: this.id, kind: 'self-mask', share: this.ownShares.b }] : [];
     return [...own, ...[...this.held.entries()].map(([j, sh]): RevealedShare => (alive.has(j) ? { of: j, kind: 'self-mask', share: sh.b } : { of: j, kind: 'mask-key', share: sh.s }))];
   }
+}
+
+/** The coordinator's durable record of an aggregation: nothing secret (sealed shares, masked vectors, revealed shares as the protocol allows). */
+export interface ServerState {
+  version: 1;
+  params: SecAggParams;
+  round: 'sharing' | 'masking' | 'unmasking';
+  ads: Advertisement[];
+  sealed: [string, SealedShare[]][];
+  /** base64 of each masked vector's little-endian words. */
+  masked: [string, string][];
+  revealed: [string, RevealedShare[]][];
 }
 
 /** The coordinator's side: it routes messages and ends with the sum. */
@@ -202,6 +271,33 @@ export class SecAggServer {
 
   constructor(readonly params: SecAggParams) {
     this.graph = checkParams(params);
+  }
+
+  toState(): ServerState {
+    return {
+      version: 1,
+      params: this.params,
+      round: this.round,
+      ads: [...this.ads.values()],
+      sealed: [...this.sealed.entries()],
+      masked: [...this.masked.entries()].map(([p, y]) => [p, Buffer.from(y.buffer, y.byteOffset, y.byteLength).toString('base64')]),
+      revealed: [...this.revealed.entries()],
+    };
+  }
+
+  static fromState(st: ServerState): SecAggServer {
+    if (st.version !== 1) throw new SynthgradError('secure aggregation: unknown saved server state', 'E_INPUT');
+    const srv = new SecAggServer(st.params);
+    for (const a of st.ads) srv.ads.set(a.party, a);
+    for (const [p, m] of st.sealed) srv.sealed.set(p, m);
+    for (const [p, b64] of st.masked) {
+      const b = Buffer.from(b64, 'base64');
+      if (b.length !== 4 * st.params.length) throw new SynthgradError(`secure aggregation: the saved masked vector of ${p} has the wrong length`, 'E_INPUT');
+      srv.masked.set(p, new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)));
+    }
+    for (const [p, r] of st.revealed) srv.revealed.set(p, r);
+    srv.round = st.round;
+    return srv;
   }
 
   private party(id: string): void {
