@@ -12,7 +12,7 @@ export interface ContributionPrivacy {
   clip: number;
   /** The session's cap on examples in one class sum (0: none); more are subsampled, seeded. */
   maxExamples?: number;
-  /** What each class contribution releases (default the whole head gradient). */
+  /** What each class contribution releases (default DEFAULT_RELEASE, 'label-rows'; a session always says). */
   release?: TargetRelease;
 }
 

@@ -87,7 +87,8 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
         if (privacy.maxExamples && n > privacy.maxExamples) log(`class ${c}: ${n} examples, the session takes at most ${privacy.maxExamples}; using a seeded sample of ${privacy.maxExamples}`);
       }
       const noiseKey = sessionNoiseKey(loadOrCreateNoiseKey(o.noiseKeyPath ?? defaultNoiseKeyPath()), joined.id);
-      const targets = computeContributions(rt, task, examples, { ...privacy, release: releaseName(privacy.release) }, o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16), noiseKey);
+      const release = releaseName(privacy.release);
+      const targets = computeContributions(rt, task, examples, { ...privacy, release }, o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16), noiseKey);
       const sigma = privacy.epsilon > 0 ? analyticGaussianSigma(privacy.epsilon, privacy.delta, privacy.clip) : 0;
       for (const t of targets) {
         // What the owner should know before sending: with few examples the noise drowns the signal.
@@ -99,7 +100,7 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
       // Counted before the first byte leaves: a partly sent contribution is already a release.
       const book = PrivacyLedger.open(o.ledgerPath ?? defaultLedgerPath());
       const dataFingerprint = createHash('sha256').update(readFileSync(o.dataPath)).digest('hex');
-      book.record({ data: dataFingerprint, session: joined.id, classes: task.labels.length, sigma, sensitivity: privacy.clip, release: releaseName(privacy.release), noise: 'local' });
+      book.record({ data: dataFingerprint, session: joined.id, classes: task.labels.length, sigma, sensitivity: privacy.clip, release, noise: 'local' });
       const g = book.guarantee(dataFingerprint, privacy.delta > 0 ? privacy.delta : 1e-5);
       guarantee = { epsilon: Number.isFinite(g.epsilon) ? g.epsilon : null, delta: g.delta, releases: g.releases, sentence: g.sentence };
       log(`privacy ledger (${book.path}): ${g.sentence}`);

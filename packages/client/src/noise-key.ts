@@ -19,15 +19,17 @@ export function defaultNoiseKeyPath(): string {
 /** The noise key of one session's contribution, from the owner's key. */
 export const sessionNoiseKey = (ownerKey: Uint8Array, sessionId: string): Buffer => deriveKey(ownerKey, 'client-noise', sessionId);
 
+const readKey = (path: string): Buffer => keyFromHex(readFileSync(path, 'utf8'), `${path}: noise key`);
+
 export function loadOrCreateNoiseKey(path: string): Buffer {
-  if (existsSync(path)) return keyFromHex(readFileSync(path, 'utf8'), `${path}: noise key`);
+  if (existsSync(path)) return readKey(path);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const key = newSecretKey();
   let fd: number;
   try {
     fd = openSync(path, 'wx', 0o600); // exclusive: two clients racing on one folder never swap keys
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return keyFromHex(readFileSync(path, 'utf8'), `${path}: noise key`);
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return readKey(path);
     throw new SynthgradError(`cannot create the noise key ${path}: ${(e as Error).message}`);
   }
   try {

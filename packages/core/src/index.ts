@@ -22,7 +22,7 @@ export { DEFAULT_MODEL, modelCacheDir, resolveModelPath, pullModel, sha256File, 
 export { loadModel, type LoadedModel } from './model/load.js';
 export { analyticGaussianSigma, classicGaussianSigma, gaussianDelta, normalCdf } from './privacy/analytic-gaussian.js';
 export { skellamRdp, skellamEpsilon, skellamMuFor, samplePoisson, sampleSkellam, logPoissonPmf, logFactorial } from './privacy/skellam.js';
-export { composedMu, gdpDelta, gdpEpsilon, rdpEpsilon, DEFAULT_RDP_ORDERS, type GaussianRelease } from './privacy/accountant.js';
+export { composedMu, epsilonFromRdp, gdpDelta, gdpEpsilon, rdpEpsilon, DEFAULT_RDP_ORDERS, type GaussianRelease } from './privacy/accountant.js';
 export { PrivacyLedger, defaultLedgerPath, synthgradHome, guaranteeOf, type LedgerEntry, type Guarantee } from './privacy/ledger.js';
 export { SecureStream, deriveKey, keyFromHex, newSecretKey, KEY_BYTES } from './privacy/secure-stream.js';
 export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, labelContextText, resolveTask, validateTask, labelIndex } from './task/task.js';

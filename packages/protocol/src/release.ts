@@ -2,9 +2,11 @@
  * The wire form of a target release (PrivacyParams.release) and the library's name for it. An
  * unset field is the whole head gradient, as before the field existed.
  */
+import type { TargetRelease as ReleaseName } from '@synthgrad/core';
 import { TargetRelease } from './gen/synthgrad/v1/synthgrad.js';
 
-export type ReleaseName = 'full' | 'label-rows';
+/** The library's release names (core's TargetRelease; the wire enum here shares that name). */
+export type { ReleaseName };
 
 export function releaseName(r: TargetRelease | undefined): ReleaseName {
   if (r === undefined || r === TargetRelease.TARGET_RELEASE_UNSPECIFIED || r === TargetRelease.TARGET_RELEASE_FULL) return 'full';

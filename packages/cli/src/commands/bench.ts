@@ -10,7 +10,9 @@ import { benchModel, speedups } from '../bench/model.js';
 import { round } from '../bench/stats.js';
 import { benchGenerate } from '../bench/generate.js';
 import { benchFinetune } from '../bench/finetune.js';
-import { checkPrivacyOptions, DEFAULT_METHOD, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, TARGET_RELEASES, type MethodSettings, type PrivacyOptions, type TargetRelease } from '@synthgrad/core';
+import { checkPrivacyOptions, DEFAULT_METHOD, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, type MethodSettings } from '@synthgrad/core';
+import { FlagReader } from '../flags.js';
+import { privacyFlags } from './gradmm-options.js';
 import { FINETUNE_MODES, MODE_DEFAULTS, runQuality, type CheckpointRule, type FineTuneMode, type QualityGeneration, type TrainingSettings } from '@synthgrad/eval';
 
 export const BENCH_USAGE = `usage:
@@ -100,20 +102,6 @@ function jsonObjectFlag(name: string, raw: string | undefined, known: string[]):
   return o;
 }
 
-/** --release / --epsilon / --delta / --clip of bench quality, checked as `generate` checks them. */
-function qualityPrivacy(values: { release?: string; epsilon?: string; delta?: string; clip?: string }): PrivacyOptions {
-  const num = (name: string, raw: string | undefined) => {
-    if (raw === undefined) return undefined;
-    const x = Number(raw);
-    if (!Number.isFinite(x) || !(x > 0)) throw new SynthgradError(`--${name} must be a positive number, got "${raw}"`, 'E_USAGE');
-    return x;
-  };
-  if (values.release !== undefined && !(TARGET_RELEASES as readonly string[]).includes(values.release)) throw new SynthgradError(`--release must be one of ${TARGET_RELEASES.join(', ')}, got "${values.release}"`, 'E_USAGE');
-  const privacy: PrivacyOptions = { release: values.release as TargetRelease | undefined, epsilon: num('epsilon', values.epsilon), delta: num('delta', values.delta), clip: num('clip', values.clip) };
-  checkPrivacyOptions(privacy);
-  return privacy;
-}
-
 async function benchQualityCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, OPTIONS, BENCH_USAGE);
   if (!values['task-data'] || !values.test) throw new SynthgradError(`bench quality needs --task-data and --test\n\n${BENCH_USAGE}`, 'E_USAGE');
@@ -124,7 +112,9 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   if (values['top-k']) settings.topK = intFlag(values['top-k'], 'top-k', 200);
   const checkpoint = (values.checkpoint ?? 'accuracy') as CheckpointRule;
   if (checkpoint !== 'accuracy' && checkpoint !== 'accuracy-loss') throw new SynthgradError(`--checkpoint must be accuracy or accuracy-loss, got "${values.checkpoint}"`, 'E_USAGE');
-  const privacy = qualityPrivacy(values);
+  // The same flags and checks as generate's.
+  const privacy = privacyFlags(new FlagReader(values, {}, 'bench quality'));
+  checkPrivacyOptions(privacy);
   let generated: QualityGeneration | undefined;
   if (values['synthetic-in']) {
     if (values.release || values.epsilon || values.delta || values.clip) throw new SynthgradError('--synthetic-in evaluates a saved generation: --release, --epsilon, --delta and --clip do not apply', 'E_USAGE');

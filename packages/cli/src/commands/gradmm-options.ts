@@ -87,9 +87,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.sentenceEndCut = r.positive('sentence-end-cut', m.sentenceEndCut, true)!;
   if (m.sentenceEndCut > 1) r.fail('sentence-end-cut', `must be in [0, 1] (0: no cut), got ${r.str('sentence-end-cut')}`);
   m.punctuation = r.oneOf('punctuation', ['on', 'off'] as const, m.punctuation ? 'on' : 'off') === 'on';
-  const privacy = { clip: r.positive('clip'), epsilon: r.positive('epsilon'), delta: r.between('delta', 0, 1), release: r.has('release') ? r.oneOf('release', ['full', 'label-rows'] as const, 'full') : undefined };
-  if ((privacy.epsilon === undefined) !== (privacy.delta === undefined)) r.fail(privacy.epsilon === undefined ? 'delta' : 'epsilon', `needs ${r.label(privacy.epsilon === undefined ? 'epsilon' : 'delta')} too (differential privacy takes both)`);
-  if (privacy.epsilon !== undefined && privacy.clip === undefined) r.fail('epsilon', `needs ${r.label('clip')} (the per-example norm bound) too`);
+  const privacy = privacyFlags(r);
   return {
     task,
     preset: presetName,
@@ -101,6 +99,14 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
     distance: r.oneOf('distance', ['cosine', 'l2'] as const, 'cosine'),
     method: m,
   };
+}
+
+/** --clip, --epsilon, --delta and --release (all optional; epsilon and delta together, epsilon with clip). */
+export function privacyFlags(r: FlagReader): GenerateConfig['privacy'] {
+  const privacy = { clip: r.positive('clip'), epsilon: r.positive('epsilon'), delta: r.between('delta', 0, 1), release: r.has('release') ? r.oneOf('release', ['full', 'label-rows'] as const, 'full') : undefined };
+  if ((privacy.epsilon === undefined) !== (privacy.delta === undefined)) r.fail(privacy.epsilon === undefined ? 'delta' : 'epsilon', `needs ${r.label(privacy.epsilon === undefined ? 'epsilon' : 'delta')} too (differential privacy takes both)`);
+  if (privacy.epsilon !== undefined && privacy.clip === undefined) r.fail('epsilon', `needs ${r.label('clip')} (the per-example norm bound) too`);
+  return privacy;
 }
 
 /** The library's own checks of a config, for anything the flag reads do not cover. */

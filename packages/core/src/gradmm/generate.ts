@@ -141,14 +141,17 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
   if (resumedBatches) log(`resuming: ${resumedBatches} of ${batches * classes.length} batches already done`);
   const timings = { targets_s: 0, public_s: 0, init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, total_s: 0 };
   const classInfo: GenerateResult['classes'] = [];
+  // One noise key and one set of released rows for every class (the key is the checkpoint's, for resume).
+  const noiseKey = checkpoint.noiseKey;
+  const rows = releaseRows(cfg.privacy.release, toks.labelTokens);
   const plans: ClassPlan[] = classes.map((real, c) => {
     const textLength = Math.max(2, Math.round(real.reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.length));
     // Always computed (seconds): the batches need it, and so does the comparison with real text.
     const ts = performance.now();
     const target = computeClassTarget(rt.model, real, c, toks.labelTokens[c], toks.promptIds, {
       ...cfg.privacy,
-      rows: releaseRows(cfg.privacy.release, toks.labelTokens),
-      noiseKey: checkpoint.noiseKey,
+      rows,
+      noiseKey,
       onProgress: (done, total) => io.onProgress?.({ phase: 'targets', classIndex: c, batch: 0, batches, done, total }),
     });
     timings.targets_s += (performance.now() - ts) / 1000;

@@ -50,7 +50,7 @@ export interface PrivacyOptions {
   clip?: number;
   epsilon?: number;
   delta?: number;
-  /** What each class target releases (default 'full'). */
+  /** What each class target releases (default DEFAULT_RELEASE, 'label-rows'). */
   release?: TargetRelease;
 }
 
@@ -79,7 +79,7 @@ export interface TargetOptions extends PrivacyOptions {
    * (resume) and nobody else can. Absent: a fresh key from the OS, never reproducible.
    */
   noiseKey?: Uint8Array;
-  /** Head rows to compute and release (releaseRows); default every row. */
+  /** Head rows to compute and release (releaseRows); absent or null: every row. */
   rows?: number[] | null;
   batchSize?: number;
   onProgress?: (done: number, total: number) => void;

@@ -73,10 +73,15 @@ export const DEFAULT_RDP_ORDERS: number[] = [
  * eps = RDP - (ln delta + ln alpha) / (alpha - 1) + ln((alpha - 1) / alpha), minimised over orders.
  */
 export function rdpEpsilon(mu: number, delta: number, orders: number[] = DEFAULT_RDP_ORDERS): { epsilon: number; order: number } {
+  return epsilonFromRdp((a) => (a * mu * mu) / 2, delta, orders);
+}
+
+/** The RDP -> (eps, delta) conversion above for any RDP curve `rdpAt(alpha)`, as dp-accounting's compute_epsilon. */
+export function epsilonFromRdp(rdpAt: (alpha: number) => number, delta: number, orders: number[] = DEFAULT_RDP_ORDERS): { epsilon: number; order: number } {
   if (!(delta > 0 && delta < 1)) throw new SynthgradError(`delta must be in (0, 1), got ${delta}`, 'E_USAGE');
   let best = { epsilon: Infinity, order: NaN };
   for (const a of orders) {
-    const r = (a * mu * mu) / 2;
+    const r = rdpAt(a);
     let eps: number;
     if (delta ** 2 + Math.expm1(-r) > 0) eps = 0; // the KL bound already gives delta
     else if (a > 1.01) eps = r + Math.log1p(-1 / a) - Math.log(delta * a) / (a - 1);

@@ -17,7 +17,7 @@
  * The tests check the bound against the exact one-dimensional Rényi divergence.
  */
 import { SynthgradError } from '../util/errors.js';
-import { DEFAULT_RDP_ORDERS } from './accountant.js';
+import { DEFAULT_RDP_ORDERS, epsilonFromRdp } from './accountant.js';
 import type { SecureStream } from './secure-stream.js';
 
 /** The RDP bound above at order alpha. */
@@ -26,15 +26,9 @@ export function skellamRdp(alpha: number, mu: number, l1: number, l2: number): n
   return (alpha * l2 * l2) / (4 * mu) + Math.min(((2 * alpha - 1) * l2 * l2 + 6 * l1) / (16 * mu * mu), (3 * l1) / (4 * mu));
 }
 
-/** (eps, delta) of `compositions` Skellam releases by RDP (the conversion of accountant.ts's rdpEpsilon). */
+/** (eps, delta) of `compositions` Skellam releases by RDP (accountant.ts's conversion). */
 export function skellamEpsilon(mu: number, l1: number, l2: number, delta: number, compositions = 1, orders: number[] = DEFAULT_RDP_ORDERS): number {
-  let best = Infinity;
-  for (const a of orders) {
-    if (!(a > 1.01)) continue;
-    const r = compositions * skellamRdp(a, mu, l1, l2);
-    best = Math.min(best, Math.max(0, r + Math.log1p(-1 / a) - Math.log(delta * a) / (a - 1)));
-  }
-  return best;
+  return epsilonFromRdp((a) => compositions * skellamRdp(a, mu, l1, l2), delta, orders).epsilon;
 }
 
 /** The smallest mu (to 1e-6 relative) at which one Skellam release is (epsilon, delta)-DP. */
