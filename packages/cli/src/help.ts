@@ -225,13 +225,18 @@ export const FEDERATED_HELP = `usage:
   synthgrad coordinator create-session --address HOST:PORT TOKEN --clients a,b,c TLS
       [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu|paper] [--seed S]
       [--epsilon E --delta D] [--clip C] [--max-examples N] [--release full|label-rows] [--deadline-minutes M]
-      [--text-length L] [--model FILE]
+      [--text-length L] [--model FILE] [--secure-aggregation [--round-timeout-s S]]
       [--config FILE]   settings from the "session" section of a JSON file, keys as in the library's SessionSpec
                         (address, clientIds, task, minClients, syntheticPerClass, preset, seed, privacy.{epsilon,
-                        delta,clip,maxExamples,release}, deadlineMinutes, textLength, model); flags override it
+                        delta,clip,maxExamples,release}, deadlineMinutes, textLength, model,
+                        secureAggregation.{enabled,roundTimeoutS}); flags override it
       prints the session id; --max-examples (default 1000) caps the examples in one participant's
       class sum, which with --clip and the noise fixes the norm every contribution is checked against;
       --release label-rows: every contribution holds only the label tokens' rows (labels x d, not V x d)
+      --secure-aggregation: the coordinator learns only the sum of the contributions (SecAgg+ masks,
+      dropouts after masking recovered) and each client adds its share of one central Skellam noise
+      calibrated to --min-clients (>= 2; label-rows only); --round-timeout-s (default 120): how long a
+      round waits for stragglers before going on without them
   synthgrad coordinator health --address HOST:PORT TLS [--service NAME]
       query the gRPC health service; exit 0 when SERVING
   synthgrad coordinator sessions --address HOST:PORT TOKEN TLS [--json]
@@ -245,7 +250,8 @@ export const FEDERATED_HELP = `usage:
       the session's recent events; --follow then streams its progress until it ends
       (exit 0 when the session is DONE, 1 when it FAILED, EXPIRED or was CANCELLED)
   synthgrad client run --address HOST:PORT TOKEN --session ID --data FILE --out DIR TLS [--model FILE] [--seed S]
-      join, upload noisy per-class gradient sums, wait for the job, download the synthetic data
+      join, upload noisy per-class gradient sums (or, in a secure-aggregation session, answer its rounds
+      with one masked vector), wait for the job, download the synthetic data
 
   TOKEN = --token T | --token-file FILE | $SYNTHGRAD_TOKEN (a file or the environment keeps it out of ps)
   TLS = --tls DIR (a bundle from add-client) | --ca FILE [--cert FILE --key FILE] | --insecure (plaintext, loopback tests only)

@@ -8,11 +8,12 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { analyticGaussianSigma, defaultLedgerPath, PrivacyLedger, readExamples, type LoadedModel, type Task } from '@synthgrad/core';
-import { Backoff, CoordinatorClient, isTransient, isUnavailable, ResultFile, releaseName, retry, SessionState, type BackoffOptions, type Session, type SessionEvent } from '@synthgrad/protocol';
+import { Backoff, CoordinatorClient, isTransient, isUnavailable, ResultFile, releaseName, retry, secAggNoisePlan, SessionState, type BackoffOptions, type Session, type SessionEvent } from '@synthgrad/protocol';
 import type { ServiceError } from '@grpc/grpc-js';
 import { computeContributions } from './contribution.js';
 import { defaultNoiseKeyPath, loadOrCreateNoiseKey, sessionNoiseKey } from './noise-key.js';
 import { bearer, uploadContribution } from './upload.js';
+import { secureAggregate } from './secure-aggregation.js';
 
 /** The session ended without results (FAILED, EXPIRED, or CANCELLED by the operator): nothing to download. */
 export class SessionEnded extends Error {
@@ -45,6 +46,10 @@ export interface ClientRunOptions {
   taskFromSession: (s: Session) => Task;
   /** Retry policy for every call (default: the shared backoff of @synthgrad/protocol). */
   backoff?: BackoffOptions;
+  /** Where a secure-aggregation session keeps this owner's secrets (default SYNTHGRAD_HOME/secagg). */
+  secAggStateDir?: string;
+  /** How often to ask whether a secure-aggregation round moved on (default 500 ms). */
+  secAggPollMs?: number;
 }
 
 export interface ClientRunResult {
@@ -88,38 +93,55 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
       }
       const noiseKey = sessionNoiseKey(loadOrCreateNoiseKey(o.noiseKeyPath ?? defaultNoiseKeyPath()), joined.id);
       const release = releaseName(privacy.release);
-      const targets = computeContributions(rt, task, examples, { ...privacy, release }, o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16), noiseKey);
-      const sigma = privacy.epsilon > 0 ? analyticGaussianSigma(privacy.epsilon, privacy.delta, privacy.clip) : 0;
+      const secure = joined.secureAggregation?.enabled === true;
+      const seed = o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16);
+      // Under secure aggregation the clipped sums go out masked, with a share of the central noise instead of a whole local draw.
+      const targets = computeContributions(rt, task, examples, secure ? { ...privacy, epsilon: 0, release } : { ...privacy, release }, seed, noiseKey);
+      const sigma = privacy.epsilon > 0 ? (secure ? secAggNoisePlan(joined).sigma : analyticGaussianSigma(privacy.epsilon, privacy.delta, privacy.clip)) : 0;
       for (const t of targets) {
         // What the owner should know before sending: with few examples the noise drowns the signal.
         const n = Math.min(examples.filter((e) => e.label === t.label).length, privacy.maxExamples || Infinity);
         const noiseNorm = sigma * Math.sqrt(t.sum.length);
         const ratio = noiseNorm > 0 ? (n * privacy.clip) / noiseNorm : Infinity;
-        log(`class ${t.label}: ${n} examples, signal norm <= ${(n * privacy.clip).toFixed(1)}, noise norm ~ ${noiseNorm.toFixed(1)}${ratio < 1 ? ` (signal/noise <= ${ratio.toFixed(3)}: the noise dominates; more examples or a larger epsilon would help)` : ''}`);
+        const whose = secure ? ` (the central noise on the sum of at least ${joined.secureAggregation!.threshold} owners)` : '';
+        log(`class ${t.label}: ${n} examples, signal norm <= ${(n * privacy.clip).toFixed(1)}, noise norm ~ ${noiseNorm.toFixed(1)}${whose}${ratio < 1 ? ` (signal/noise <= ${ratio.toFixed(3)}: the noise dominates; more examples or a larger epsilon would help)` : ''}`);
       }
       // Counted before the first byte leaves: a partly sent contribution is already a release.
       const book = PrivacyLedger.open(o.ledgerPath ?? defaultLedgerPath());
       const dataFingerprint = createHash('sha256').update(readFileSync(o.dataPath)).digest('hex');
-      book.record({ data: dataFingerprint, session: joined.id, classes: task.labels.length, sigma, sensitivity: privacy.clip, release, noise: 'local' });
+      book.record({ data: dataFingerprint, session: joined.id, classes: task.labels.length, sigma, sensitivity: privacy.clip, release, noise: secure ? 'distributed' : 'local' });
       const g = book.guarantee(dataFingerprint, privacy.delta > 0 ? privacy.delta : 1e-5);
       guarantee = { epsilon: Number.isFinite(g.epsilon) ? g.epsilon : null, delta: g.delta, releases: g.releases, sentence: g.sentence };
       log(`privacy ledger (${book.path}): ${g.sentence}`);
       const t0 = performance.now();
-      for (const t of targets) {
-        await uploadContribution(client, o.token, t.sum, {
-          sessionId: joined.id,
-          classIndex: t.label,
-          uploadId: `contribution-${t.label}`, // stable across re-runs: a restarted client resumes or is told "complete"
-          shape: [t.sum.length / t.dModel, t.dModel],
-          noiseStd: sigma,
-          clip: privacy.clip,
-          chunkBytes: o.chunkBytes,
-          backoff: o.backoff,
-          onRetry: (e, d) => log(`class ${t.label}: ${e.details}; retrying in ${(d / 1000).toFixed(1)}s`),
-          onResume: (first, total) => log(`class ${t.label}: the coordinator already holds ${first}/${total} chunks; resuming`),
-        });
-        bytesSentPerClass.push(t.sum.byteLength);
-        log(`uploaded class ${t.label}: ${t.sum.byteLength} bytes`);
+      if (secure) {
+        const values = new Float32Array(targets.reduce((n, t) => n + t.sum.length, 0));
+        let off = 0;
+        for (const t of targets) {
+          values.set(t.sum, off);
+          off += t.sum.length;
+        }
+        const res = await secureAggregate({ client, metadata: md, session: joined, values, noiseKey, stateDir: o.secAggStateDir, pollMs: o.secAggPollMs, backoff: o.backoff, log });
+        if (!res.included) throw new Error(`${res.party} missed a secure-aggregation round of session ${joined.id}: its data is not in the sum, and only the owners in the sum receive the result`);
+        bytesSentPerClass.push(...targets.map((t) => t.sum.length * 4));
+        log(`secure aggregation: ${values.length * 4} masked bytes sent for ${targets.length} classes`);
+      } else {
+        for (const t of targets) {
+          await uploadContribution(client, o.token, t.sum, {
+            sessionId: joined.id,
+            classIndex: t.label,
+            uploadId: `contribution-${t.label}`, // stable across re-runs: a restarted client resumes or is told "complete"
+            shape: [t.sum.length / t.dModel, t.dModel],
+            noiseStd: sigma,
+            clip: privacy.clip,
+            chunkBytes: o.chunkBytes,
+            backoff: o.backoff,
+            onRetry: (e, d) => log(`class ${t.label}: ${e.details}; retrying in ${(d / 1000).toFixed(1)}s`),
+            onResume: (first, total) => log(`class ${t.label}: the coordinator already holds ${first}/${total} chunks; resuming`),
+          });
+          bytesSentPerClass.push(t.sum.byteLength);
+          log(`uploaded class ${t.label}: ${t.sum.byteLength} bytes`);
+        }
       }
       uploadSeconds = (performance.now() - t0) / 1000;
     } else {

@@ -183,6 +183,8 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
         clip: { type: 'string' },
         'max-examples': { type: 'string' },
         release: { type: 'string' },
+        'secure-aggregation': { type: 'boolean' },
+        'round-timeout-s': { type: 'string' },
         'deadline-minutes': { type: 'string' },
         'text-length': { type: 'string' },
         model: { type: 'string' },
@@ -200,6 +202,9 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     const privacy = { epsilon: r.positive('epsilon', 0, true)!, delta: r.between('delta', 0, 1) ?? 0, clip: r.positive('clip', 1)!, maxExamples: r.int('max-examples', 1000), release: r.oneOf('release', ['full', 'label-rows'] as const, DEFAULT_RELEASE) };
     if ((privacy.epsilon > 0) !== (privacy.delta > 0)) r.fail(privacy.epsilon > 0 ? 'epsilon' : 'delta', `needs ${r.label(privacy.epsilon > 0 ? 'delta' : 'epsilon')} too (differential privacy takes both)`);
     const deadlineMinutes = r.positive('deadline-minutes');
+    const secure = values['secure-aggregation'] === true;
+    const roundTimeoutS = r.positive('round-timeout-s');
+    if (roundTimeoutS !== undefined && !secure) r.fail('round-timeout-s', `only applies with ${r.label('secure-aggregation')}`);
     const task = resolveTask(r.str('task') ?? 'sentiment');
     const sha = await sha256File(resolveModelPath(r.str('model')));
     const id = await createSession(String(values.address), tokenFromFlags(values), channelFromFlags(values), {
@@ -213,6 +218,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
       seed: r.int('seed', 0, 0),
       clientIds: clients,
       textLength: r.int('text-length', 25),
+      secureAggregation: secure ? { enabled: true, roundTimeoutMs: roundTimeoutS ? Math.round(roundTimeoutS * 1000) : 0 } : undefined,
     });
     process.stdout.write(`${id}\n`);
     return;
@@ -234,6 +240,8 @@ export const SESSION_CONFIG_KEYS: ConfigKeys = {
   clip: 'privacy.clip',
   'max-examples': 'privacy.maxExamples',
   release: 'privacy.release',
+  'secure-aggregation': 'secureAggregation.enabled',
+  'round-timeout-s': 'secureAggregation.roundTimeoutS',
   'deadline-minutes': 'deadlineMinutes',
   'text-length': 'textLength',
   model: 'model',
@@ -301,6 +309,12 @@ export interface SessionSpec {
   seed: number;
   clientIds: string[];
   textLength: number;
+  /**
+   * Sum the contributions under secure aggregation (SecAgg+ with distributed Skellam noise; the
+   * coordinator sees only the sum). Needs the label-rows release and minClients >= 2;
+   * roundTimeoutMs: how long a round waits for stragglers (0: 120 s).
+   */
+  secureAggregation?: { enabled: boolean; roundTimeoutMs?: number };
 }
 
 /**
@@ -310,7 +324,7 @@ export interface SessionSpec {
 export async function createSession(address: string, token: string, channel: ChannelCredentials, spec: SessionSpec): Promise<string> {
   const client = new CoordinatorClient(address, channel);
   try {
-    const request = { ...spec, task: specFromTask(spec.task), privacy: { maxExamples: 0, ...spec.privacy, release: releaseToWire(spec.privacy.release) }, deadlineUnixMs: spec.deadlineUnixMs ?? 0 };
+    const request = { ...spec, task: specFromTask(spec.task), privacy: { maxExamples: 0, ...spec.privacy, release: releaseToWire(spec.privacy.release) }, deadlineUnixMs: spec.deadlineUnixMs ?? 0, secureAggregation: spec.secureAggregation ? { enabled: spec.secureAggregation.enabled, roundTimeoutMs: spec.secureAggregation.roundTimeoutMs ?? 0 } : undefined };
     const session = await retry(
       () => new Promise<Session>((resolve, reject) => client.createSession(request, bearer(token), { deadline: new Date(Date.now() + 30_000) }, (e, r) => (e ? reject(e) : resolve(r!)))),
       { retryable: isUnavailable, totalMs: 30_000, onRetry: (e, d) => process.stderr.write(`create-session: ${(e as { details?: string }).details}; retrying in ${(d / 1000).toFixed(1)}s\n`) },

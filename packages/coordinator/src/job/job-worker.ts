@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Checkpoint, configHash, initBackend, loadModel, releaseRows, resolvePreset, synthesize, taskTokens, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
 import { SessionStore } from '../sessions/session-store.js';
-import { releaseName, taskFromSpec } from '@synthgrad/protocol';
+import { releaseName, secAggNoisePlan, taskFromSpec } from '@synthgrad/protocol';
+import { readAggregate } from '../sessions/secure-aggregation.js';
 
 export interface JobInput {
   sessionsDir: string;
@@ -33,8 +34,15 @@ async function run(input: JobInput): Promise<void> {
   const { vocabSize: V, dModel: d } = rt.config;
   // The rows every client released (validate-header checked the shape): all, or the label tokens'.
   const rows = releaseRows(releaseName(s.privacy?.release), taskTokens(task, rt.tokenizer).labelTokens);
+  const secure = s.secureAggregation?.enabled ? { sum: readAggregate(store.sessionDir(s.id), s.secureAggregation.vectorLength), sigma: secAggNoisePlan(s).sigma } : undefined;
   const plans: ClassPlan[] = task.labels.map((_, c) => {
-    const sum = new Float32Array((rows?.length ?? V) * d);
+    const block = (rows?.length ?? V) * d;
+    if (secure) {
+      // Class c's block of the decoded secure sum; its noise is the central Skellam of the plan.
+      const sum = secure.sum.slice(c * block, (c + 1) * block);
+      return { target: { label: c, vocabSize: V, dModel: d, rows, sum, count: 1, noiseStd: secure.sigma, clip: s.privacy?.clip ?? null }, textLength: s.textLength };
+    }
+    const sum = new Float32Array(block);
     let variance = 0;
     for (const client of rec.joined) {
       const id = rec.contributions[client]?.[c];
@@ -71,7 +79,13 @@ async function run(input: JobInput): Promise<void> {
     settings,
     model: { sha256: await rt.sha256(), name: rt.name },
     participants: rec.joined.length,
-    privacy: { ...s.privacy, mechanism: 'analytic-gaussian, added by each client to its per-class sums', total_noise_std_per_class: plans.map((p) => p.target.noiseStd) },
+    privacy: {
+      ...s.privacy,
+      mechanism: secure
+        ? `secure aggregation (SecAgg+) of ${rec.aggregated?.length ?? rec.joined.length} participants, distributed Skellam noise calibrated to a quorum of ${s.secureAggregation!.threshold}`
+        : 'analytic-gaussian, added by each client to its per-class sums',
+      total_noise_std_per_class: plans.map((p) => p.target.noiseStd),
+    },
     timings: { ...res.timings, total_s: (performance.now() - t0) / 1000 },
     jsonl_sha256: createHash('sha256').update(jsonl).digest('hex'),
   };

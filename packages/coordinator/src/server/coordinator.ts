@@ -11,6 +11,7 @@ import { credentialsFile } from '../auth/credentials.js';
 import { SessionStore, type SessionRecord } from '../sessions/session-store.js';
 import { SessionLifecycle, type ModelInfo } from '../sessions/lifecycle.js';
 import { UploadIntake } from '../sessions/intake.js';
+import { SecureAggregationRounds } from '../sessions/secure-aggregation.js';
 import { JobRunner } from '../job/job-runner.js';
 import type { JobMessage } from '../job/job-worker.js';
 import { DEFAULT_LIMITS, type UploadLimits } from '../uploads/validate-header.js';
@@ -49,6 +50,7 @@ export class Coordinator {
   readonly sessions: SessionStore;
   readonly lifecycle: SessionLifecycle;
   readonly intake: UploadIntake;
+  readonly secureAggregation: SecureAggregationRounds;
   readonly jobs = new JobRunner();
   readonly watchers: WatchHub;
   /** Recent events per session and the operator's view of sessions (RPCs and the status page). */
@@ -71,6 +73,7 @@ export class Coordinator {
     });
     this.view = new SessionView({ store: this.sessions, progress: (id) => this.watchers.last(id), log: this.events });
     this.intake = new UploadIntake(this.lifecycle);
+    this.secureAggregation = new SecureAggregationRounds(this.lifecycle, Date.now, this.log);
     this.jobs.on('message', (id: string, m: JobMessage) => this.guard('job message', () => this.onJobMessage(id, m)));
     // A job that was running when the coordinator stopped resumes from its checkpoint.
     for (const rec of this.lifecycle.running()) startJob(rec);
@@ -111,6 +114,7 @@ export class Coordinator {
   /** One round of periodic work: deadlines (every call), abandoned uploads (every sweepIntervalMs). */
   tick(now = Date.now()): void {
     this.guard('deadlines', () => this.lifecycle.checkDeadlines(now));
+    this.guard('secure aggregation', () => this.secureAggregation.tick());
     if (now - this.lastSweep < this.limits.sweepIntervalMs) return;
     this.lastSweep = now;
     this.guard('sweep', () => {
@@ -124,6 +128,7 @@ export class Coordinator {
       lifecycle: this.lifecycle,
       view: this.view,
       intake: this.intake,
+      secureAggregation: this.secureAggregation,
       watchers: this.watchers,
       credentialsPath: this.opts.credentialsPath ?? credentialsFile(this.opts.stateDir),
       requireClientCertificate: Boolean(this.opts.requireClientCertificate),

@@ -14,6 +14,7 @@ import { authenticate } from '../auth/authenticate.js';
 import { DomainError, invalidArgument } from '../domain/errors.js';
 import { TERMINAL, type SessionLifecycle } from '../sessions/lifecycle.js';
 import type { UploadIntake } from '../sessions/intake.js';
+import type { SecureAggregationRounds } from '../sessions/secure-aggregation.js';
 import type { SessionView } from '../ops/session-view.js';
 import { isUndecodable } from './decode-guard.js';
 import { toServiceError, type Logger } from './status.js';
@@ -31,6 +32,7 @@ export interface ServiceDeps {
   lifecycle: SessionLifecycle;
   view: SessionView;
   intake: UploadIntake;
+  secureAggregation: SecureAggregationRounds;
   watchers: WatchHub;
   credentialsPath: string;
   requireClientCertificate: boolean;
@@ -96,6 +98,7 @@ export function coordinatorService(d: ServiceDeps): CoordinatorServer {
       if (who.role !== 'client') throw new DomainError('permission-denied', `${who.id} is not a client`);
       return d.intake.status(who, req.sessionId, req.uploadId);
     }),
+    secureAggregate: unary((req, who) => d.secureAggregation.step(who, req)),
     uploadContribution: uploadStreamHandler({ intake: d.intake, authenticate: auth, log: d.log, messageIdleMs: d.messageIdleMs }),
     watchSession: serverStream((call, who) => {
       const rec = d.lifecycle.visible(who, call.request.sessionId);

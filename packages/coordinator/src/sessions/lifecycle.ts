@@ -9,7 +9,18 @@
  * minimum); OPEN | RUNNING -> CANCELLED (the operator's stop). Only OPEN sessions take joins and
  * uploads.
  */
-import { releaseName, releasedRows, SessionState, type CreateSessionRequest, type Session, type SessionEvent } from '@synthgrad/protocol';
+import {
+  DEFAULT_ROUND_TIMEOUT_MS,
+  releaseName,
+  releasedRows,
+  SecAggRound,
+  secAggBlockLength,
+  SessionState,
+  type CreateSessionRequest,
+  type SecureAggregation,
+  type Session,
+  type SessionEvent,
+} from '@synthgrad/protocol';
 import { DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied, quote } from '../domain/errors.js';
 import { checkClientId, keyString, type UploadKey } from '../domain/names.js';
 import { requireOperator, type Principal } from '../auth/credentials.js';
@@ -70,11 +81,35 @@ export class SessionLifecycle {
     if (!(req.syntheticPerClass >= 1)) throw invalidArgument('synthetic_per_class must be at least 1');
     if (req.clientIds.length === 0) throw invalidArgument('client_ids must name at least one client');
     for (const c of req.clientIds) checkClientId(c);
+    if (new Set(req.clientIds).size !== req.clientIds.length) throw invalidArgument('client_ids must not repeat a client');
     // The session fixes the bound every contribution is checked against (domain/contribution-bound.ts).
     const privacy = { ...p, maxExamples: p.maxExamples || DEFAULT_MAX_EXAMPLES };
-    const created = this.store.create({ ...req, privacy }, this.now()).session;
-    this.hooks.note?.(created.id, created.state, `created by ${who.id}: ${req.clientIds.length} invited, quorum ${req.minClients}`);
+    const secure = req.secureAggregation?.enabled ? this.secureAggregation(req) : undefined;
+    const created = this.store.create({ ...req, privacy }, this.now(), secure).session;
+    this.hooks.note?.(created.id, created.state, `created by ${who.id}: ${req.clientIds.length} invited, quorum ${req.minClients}${secure ? ', secure aggregation' : ''}`);
     return created;
+  }
+
+  /**
+   * A secure-aggregation session's fixed parameters: every invited client is a party (in the
+   * request's order), the Shamir threshold and noise quorum are min_clients, and the vector holds
+   * every class's label rows. Only the label-rows release is small enough to mask whole.
+   */
+  private secureAggregation(req: CreateSessionRequest): SecureAggregation {
+    const labels = req.task!.labels.length;
+    if (releaseName(req.privacy!.release) !== 'label-rows') throw invalidArgument('secure aggregation needs privacy.release LABEL_ROWS (a whole-head vector of 28M words a class is too large to mask)');
+    if (req.minClients < 2) throw invalidArgument('secure aggregation needs min_clients of at least 2 (the Shamir threshold and the noise quorum)');
+    if (req.clientIds.length < req.minClients) throw invalidArgument(`secure aggregation: ${req.clientIds.length} invited clients cannot reach min_clients ${req.minClients}`);
+    const timeout = req.secureAggregation!.roundTimeoutMs || DEFAULT_ROUND_TIMEOUT_MS;
+    if (!(timeout >= 100 && timeout <= 24 * 3600_000)) throw invalidArgument('secure_aggregation.round_timeout_ms must be between 100 ms and a day');
+    return {
+      enabled: true,
+      parties: [...req.clientIds],
+      threshold: req.minClients,
+      vectorLength: labels * secAggBlockLength(labels, this.model.dModel),
+      roundTimeoutMs: timeout,
+      round: SecAggRound.SEC_AGG_ROUND_ADVERTISE,
+    };
   }
 
   list(who: Principal): Session[] {
@@ -95,6 +130,8 @@ export class SessionLifecycle {
     // Joining again is idempotent (a restarted client follows its job); joining late is not possible.
     if (rec.joined.includes(who.id)) return rec.session;
     if (rec.session.state !== SessionState.SESSION_STATE_OPEN) throw failedPrecondition(`session is ${stateName(rec.session.state)}`);
+    const round = rec.session.secureAggregation?.round;
+    if (round !== undefined && round !== SecAggRound.SEC_AGG_ROUND_ADVERTISE) throw failedPrecondition('the session\'s secure aggregation has started; it takes no new participants');
     rec.joined.push(who.id);
     this.store.save(rec);
     this.hooks.note?.(rec.session.id, rec.session.state, `${who.id} joined (${rec.session.participants} of ${rec.invited.length})`);
@@ -121,6 +158,7 @@ export class SessionLifecycle {
     if (who.role !== 'client') throw permissionDenied(`${who.id} is not a client`);
     const rec = this.visible(who, sessionId);
     if (!rec.joined.includes(who.id)) throw failedPrecondition('join the session before uploading');
+    if (rec.session.secureAggregation?.enabled) throw failedPrecondition('this session sums contributions under secure aggregation (SecureAggregate), not by upload');
     const recorded = rec.contributions[who.id]?.[classIndex];
     if (recorded !== undefined && recorded !== keyString(key)) {
       throw new DomainError('already-exists', `class ${classIndex} already has your contribution ${recorded.split('/')[1]}`);
@@ -164,6 +202,23 @@ export class SessionLifecycle {
     }
   }
 
+  /**
+   * A secure sum is in (secure-aggregation.ts wrote it durably): the participants are the
+   * survivors whose data it holds, and the job starts.
+   */
+  startAggregated(rec: SessionRecord, survivors: string[]): void {
+    if (rec.session.state !== SessionState.SESSION_STATE_OPEN) return;
+    rec.joined = rec.joined.filter((c) => survivors.includes(c));
+    rec.aggregated = [...survivors];
+    this.setState(rec, SessionState.SESSION_STATE_RUNNING, `secure sum of ${survivors.length} participants`);
+    this.hooks.startJob(rec);
+  }
+
+  /** A line for the operator's log of the session (watchers do not hear it). */
+  hooksNote(rec: SessionRecord, line: string): void {
+    this.hooks.note?.(rec.session.id, rec.session.state, line);
+  }
+
   setState(rec: SessionRecord, state: SessionState, message = '', progress?: number): void {
     rec.session.state = state;
     rec.session.message = message;
@@ -175,7 +230,8 @@ export class SessionLifecycle {
   checkDeadlines(now = this.now()): void {
     for (const rec of this.store.list()) {
       const s = rec.session;
-      if (s.state !== SessionState.SESSION_STATE_OPEN || !s.deadlineUnixMs || now < s.deadlineUnixMs) continue;
+      // Secure-aggregation sessions keep their own rounds and deadline (secure-aggregation.ts).
+      if (s.secureAggregation?.enabled || s.state !== SessionState.SESSION_STATE_OPEN || !s.deadlineUnixMs || now < s.deadlineUnixMs) continue;
       if (s.completeContributions >= s.minClients) {
         rec.joined = rec.joined.filter((c) => Object.keys(rec.contributions[c] ?? {}).length === s.task!.labels.length);
         this.setState(rec, SessionState.SESSION_STATE_RUNNING);

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SessionState, type CreateSessionRequest, type Session } from '@synthgrad/protocol';
+import { SessionState, type CreateSessionRequest, type SecureAggregation, type Session } from '@synthgrad/protocol';
 import { DomainError } from '../domain/errors.js';
 import { UploadStore } from '../uploads/upload-store.js';
 import { writeFileDurably } from '../uploads/durable-file.js';
@@ -19,6 +19,8 @@ export interface SessionRecord {
   joined: string[];
   /** clientId -> class index -> key ("client/upload") of a complete contribution. */
   contributions: Record<string, Record<number, string>>;
+  /** Under secure aggregation: who has a masked vector in (their contribution, all classes at once). */
+  aggregated?: string[];
 }
 
 const SESSION_ID = /^s-[0-9a-f-]{36}$/;
@@ -39,7 +41,7 @@ export class SessionStore {
   }
 
   /** A new OPEN session from a request the lifecycle has validated. */
-  create(req: CreateSessionRequest, now = Date.now()): SessionRecord {
+  create(req: CreateSessionRequest, now = Date.now(), secureAggregation?: SecureAggregation): SessionRecord {
     const id = `s-${randomUUID()}`;
     const rec: SessionRecord = {
       session: {
@@ -58,6 +60,7 @@ export class SessionStore {
         seed: req.seed,
         message: '',
         textLength: req.textLength || 25,
+        secureAggregation,
       },
       invited: [...req.clientIds],
       joined: [],
@@ -71,7 +74,9 @@ export class SessionStore {
   save(rec: SessionRecord): void {
     const classes = rec.session.task?.labels.length ?? 0;
     rec.session.participants = rec.joined.length;
-    rec.session.completeContributions = rec.joined.filter((c) => Object.keys(rec.contributions[c] ?? {}).length === classes).length;
+    rec.session.completeContributions = rec.session.secureAggregation?.enabled
+      ? (rec.aggregated ?? []).length
+      : rec.joined.filter((c) => Object.keys(rec.contributions[c] ?? {}).length === classes).length;
     writeFileDurably(join(this.sessionDir(rec.session.id), 'session.json'), JSON.stringify(rec, null, 2));
   }
 

@@ -150,6 +150,102 @@ export function sessionStateToJSON(object: SessionState): string {
   }
 }
 
+export enum SecAggRound {
+  SEC_AGG_ROUND_UNSPECIFIED = 0,
+  SEC_AGG_ROUND_ADVERTISE = 1,
+  SEC_AGG_ROUND_SHARE = 2,
+  SEC_AGG_ROUND_MASK = 3,
+  SEC_AGG_ROUND_UNMASK = 4,
+  SEC_AGG_ROUND_DONE = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function secAggRoundFromJSON(object: any): SecAggRound {
+  switch (object) {
+    case 0:
+    case "SEC_AGG_ROUND_UNSPECIFIED":
+      return SecAggRound.SEC_AGG_ROUND_UNSPECIFIED;
+    case 1:
+    case "SEC_AGG_ROUND_ADVERTISE":
+      return SecAggRound.SEC_AGG_ROUND_ADVERTISE;
+    case 2:
+    case "SEC_AGG_ROUND_SHARE":
+      return SecAggRound.SEC_AGG_ROUND_SHARE;
+    case 3:
+    case "SEC_AGG_ROUND_MASK":
+      return SecAggRound.SEC_AGG_ROUND_MASK;
+    case 4:
+    case "SEC_AGG_ROUND_UNMASK":
+      return SecAggRound.SEC_AGG_ROUND_UNMASK;
+    case 5:
+    case "SEC_AGG_ROUND_DONE":
+      return SecAggRound.SEC_AGG_ROUND_DONE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SecAggRound.UNRECOGNIZED;
+  }
+}
+
+export function secAggRoundToJSON(object: SecAggRound): string {
+  switch (object) {
+    case SecAggRound.SEC_AGG_ROUND_UNSPECIFIED:
+      return "SEC_AGG_ROUND_UNSPECIFIED";
+    case SecAggRound.SEC_AGG_ROUND_ADVERTISE:
+      return "SEC_AGG_ROUND_ADVERTISE";
+    case SecAggRound.SEC_AGG_ROUND_SHARE:
+      return "SEC_AGG_ROUND_SHARE";
+    case SecAggRound.SEC_AGG_ROUND_MASK:
+      return "SEC_AGG_ROUND_MASK";
+    case SecAggRound.SEC_AGG_ROUND_UNMASK:
+      return "SEC_AGG_ROUND_UNMASK";
+    case SecAggRound.SEC_AGG_ROUND_DONE:
+      return "SEC_AGG_ROUND_DONE";
+    case SecAggRound.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum SecAggShareKind {
+  SEC_AGG_SHARE_KIND_UNSPECIFIED = 0,
+  SEC_AGG_SHARE_KIND_SELF_MASK = 1,
+  SEC_AGG_SHARE_KIND_MASK_KEY = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function secAggShareKindFromJSON(object: any): SecAggShareKind {
+  switch (object) {
+    case 0:
+    case "SEC_AGG_SHARE_KIND_UNSPECIFIED":
+      return SecAggShareKind.SEC_AGG_SHARE_KIND_UNSPECIFIED;
+    case 1:
+    case "SEC_AGG_SHARE_KIND_SELF_MASK":
+      return SecAggShareKind.SEC_AGG_SHARE_KIND_SELF_MASK;
+    case 2:
+    case "SEC_AGG_SHARE_KIND_MASK_KEY":
+      return SecAggShareKind.SEC_AGG_SHARE_KIND_MASK_KEY;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SecAggShareKind.UNRECOGNIZED;
+  }
+}
+
+export function secAggShareKindToJSON(object: SecAggShareKind): string {
+  switch (object) {
+    case SecAggShareKind.SEC_AGG_SHARE_KIND_UNSPECIFIED:
+      return "SEC_AGG_SHARE_KIND_UNSPECIFIED";
+    case SecAggShareKind.SEC_AGG_SHARE_KIND_SELF_MASK:
+      return "SEC_AGG_SHARE_KIND_SELF_MASK";
+    case SecAggShareKind.SEC_AGG_SHARE_KIND_MASK_KEY:
+      return "SEC_AGG_SHARE_KIND_MASK_KEY";
+    case SecAggShareKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum DType {
   DTYPE_UNSPECIFIED = 0,
   DTYPE_FLOAT32 = 1,
@@ -333,6 +429,8 @@ export interface Session {
   /** why a session failed or expired */
   message: string;
   textLength: number;
+  /** Set when contributions are summed under secure aggregation (the coordinator sees only the sum). */
+  secureAggregation: SecureAggregation | undefined;
 }
 
 export interface CreateSessionRequest {
@@ -348,6 +446,88 @@ export interface CreateSessionRequest {
   clientIds: string[];
   /** synthetic tokens per text (0: 25) */
   textLength: number;
+  /** absent: plain per-class uploads */
+  secureAggregation: SecureAggregationRequest | undefined;
+}
+
+export interface SecureAggregationRequest {
+  enabled: boolean;
+  /** 0: 120000 */
+  roundTimeoutMs: number;
+}
+
+export interface SecureAggregation {
+  enabled: boolean;
+  /** the invited clients, in the order that fixes mask signs */
+  parties: string[];
+  /** Shamir threshold and noise quorum: the session's min_clients */
+  threshold: number;
+  /** ring words per masked vector: labels x labels x d_model */
+  vectorLength: number;
+  roundTimeoutMs: number;
+  /** where the aggregation is */
+  round: SecAggRound;
+}
+
+export interface SecAggKeys {
+  party: string;
+  /** share-encryption public key (X25519, base64 DER) */
+  c: string;
+  /** mask-agreement public key */
+  s: string;
+}
+
+export interface SecAggSealedShare {
+  from: string;
+  to: string;
+  /** base64 of iv || tag || AES-256-GCM ciphertext */
+  sealed: string;
+}
+
+export interface SecAggRevealedShare {
+  of: string;
+  kind: SecAggShareKind;
+  share: string;
+}
+
+/**
+ * One call per step: `round` names the round this message answers (UNSPECIFIED: only asking
+ * where the aggregation is), with that round's field set. Sending the same message again is
+ * accepted (a retry, a restarted participant); a different one for the same round is refused.
+ */
+export interface SecAggRequest {
+  sessionId: string;
+  round: SecAggRound;
+  /** ADVERTISE */
+  keys:
+    | SecAggKeys
+    | undefined;
+  /** SHARE */
+  shares: SecAggSealedShare[];
+  /** MASK: little-endian uint32 words */
+  masked: Buffer;
+  /** UNMASK */
+  revealed: SecAggRevealedShare[];
+  /** UNMASK: the survivor set the reveal answers */
+  survivors: string[];
+}
+
+export interface SecAggReply {
+  /** the round the aggregation is in now */
+  round: SecAggRound;
+  /** the caller's message for `round` is in: wait and ask again */
+  answered: boolean;
+  /** the caller missed a round: its data is not in the sum */
+  excluded: boolean;
+  /** SHARE: every advertisement */
+  keys: SecAggKeys[];
+  /** MASK: the shares sealed for the caller */
+  shares: SecAggSealedShare[];
+  /** UNMASK: who sent a masked vector */
+  survivors: string[];
+  message: string;
+  /** the caller's id, as the coordinator authenticated it (its party name) */
+  party: string;
 }
 
 export interface GetSessionRequest {
@@ -920,6 +1100,7 @@ function createBaseSession(): Session {
     seed: 0,
     message: "",
     textLength: 0,
+    secureAggregation: undefined,
   };
 }
 
@@ -969,6 +1150,9 @@ export const Session: MessageFns<Session> = {
     }
     if (message.textLength !== 0) {
       writer.uint32(120).uint32(message.textLength);
+    }
+    if (message.secureAggregation !== undefined) {
+      SecureAggregation.encode(message.secureAggregation, writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -1106,6 +1290,14 @@ export const Session: MessageFns<Session> = {
             message.textLength = reader.uint32();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.secureAggregation = SecureAggregation.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1163,6 +1355,11 @@ export const Session: MessageFns<Session> = {
         : isSet(object.text_length)
         ? globalThis.Number(object.text_length)
         : 0,
+      secureAggregation: isSet(object.secureAggregation)
+        ? SecureAggregation.fromJSON(object.secureAggregation)
+        : isSet(object.secure_aggregation)
+        ? SecureAggregation.fromJSON(object.secure_aggregation)
+        : undefined,
     };
   },
 
@@ -1213,6 +1410,9 @@ export const Session: MessageFns<Session> = {
     if (message.textLength !== 0) {
       obj.textLength = Math.round(message.textLength);
     }
+    if (message.secureAggregation !== undefined) {
+      obj.secureAggregation = SecureAggregation.toJSON(message.secureAggregation);
+    }
     return obj;
   },
 
@@ -1238,6 +1438,9 @@ export const Session: MessageFns<Session> = {
     message.seed = object.seed ?? 0;
     message.message = object.message ?? "";
     message.textLength = object.textLength ?? 0;
+    message.secureAggregation = (object.secureAggregation !== undefined && object.secureAggregation !== null)
+      ? SecureAggregation.fromPartial(object.secureAggregation)
+      : undefined;
     return message;
   },
 };
@@ -1254,6 +1457,7 @@ function createBaseCreateSessionRequest(): CreateSessionRequest {
     seed: 0,
     clientIds: [],
     textLength: 0,
+    secureAggregation: undefined,
   };
 }
 
@@ -1288,6 +1492,9 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
     }
     if (message.textLength !== 0) {
       writer.uint32(80).uint32(message.textLength);
+    }
+    if (message.secureAggregation !== undefined) {
+      SecureAggregationRequest.encode(message.secureAggregation, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1385,6 +1592,14 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
             message.textLength = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.secureAggregation = SecureAggregationRequest.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1433,6 +1648,11 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
         : isSet(object.text_length)
         ? globalThis.Number(object.text_length)
         : 0,
+      secureAggregation: isSet(object.secureAggregation)
+        ? SecureAggregationRequest.fromJSON(object.secureAggregation)
+        : isSet(object.secure_aggregation)
+        ? SecureAggregationRequest.fromJSON(object.secure_aggregation)
+        : undefined,
     };
   },
 
@@ -1468,6 +1688,9 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
     if (message.textLength !== 0) {
       obj.textLength = Math.round(message.textLength);
     }
+    if (message.secureAggregation !== undefined) {
+      obj.secureAggregation = SecureAggregationRequest.toJSON(message.secureAggregation);
+    }
     return obj;
   },
 
@@ -1488,6 +1711,920 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
     message.seed = object.seed ?? 0;
     message.clientIds = object.clientIds?.map((e) => e) || [];
     message.textLength = object.textLength ?? 0;
+    message.secureAggregation = (object.secureAggregation !== undefined && object.secureAggregation !== null)
+      ? SecureAggregationRequest.fromPartial(object.secureAggregation)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSecureAggregationRequest(): SecureAggregationRequest {
+  return { enabled: false, roundTimeoutMs: 0 };
+}
+
+export const SecureAggregationRequest: MessageFns<SecureAggregationRequest> = {
+  encode(message: SecureAggregationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.enabled !== false) {
+      writer.uint32(8).bool(message.enabled);
+    }
+    if (message.roundTimeoutMs !== 0) {
+      writer.uint32(16).uint32(message.roundTimeoutMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecureAggregationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecureAggregationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.roundTimeoutMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecureAggregationRequest {
+    return {
+      enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
+      roundTimeoutMs: isSet(object.roundTimeoutMs)
+        ? globalThis.Number(object.roundTimeoutMs)
+        : isSet(object.round_timeout_ms)
+        ? globalThis.Number(object.round_timeout_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: SecureAggregationRequest): unknown {
+    const obj: any = {};
+    if (message.enabled !== false) {
+      obj.enabled = message.enabled;
+    }
+    if (message.roundTimeoutMs !== 0) {
+      obj.roundTimeoutMs = Math.round(message.roundTimeoutMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecureAggregationRequest>): SecureAggregationRequest {
+    return SecureAggregationRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecureAggregationRequest>): SecureAggregationRequest {
+    const message = createBaseSecureAggregationRequest();
+    message.enabled = object.enabled ?? false;
+    message.roundTimeoutMs = object.roundTimeoutMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseSecureAggregation(): SecureAggregation {
+  return { enabled: false, parties: [], threshold: 0, vectorLength: 0, roundTimeoutMs: 0, round: 0 };
+}
+
+export const SecureAggregation: MessageFns<SecureAggregation> = {
+  encode(message: SecureAggregation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.enabled !== false) {
+      writer.uint32(8).bool(message.enabled);
+    }
+    for (const v of message.parties) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.threshold !== 0) {
+      writer.uint32(24).uint32(message.threshold);
+    }
+    if (message.vectorLength !== 0) {
+      writer.uint32(32).uint32(message.vectorLength);
+    }
+    if (message.roundTimeoutMs !== 0) {
+      writer.uint32(40).uint32(message.roundTimeoutMs);
+    }
+    if (message.round !== 0) {
+      writer.uint32(48).int32(message.round);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecureAggregation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecureAggregation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.parties.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.threshold = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.vectorLength = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.roundTimeoutMs = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.round = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecureAggregation {
+    return {
+      enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
+      parties: globalThis.Array.isArray(object?.parties) ? object.parties.map((e: any) => globalThis.String(e)) : [],
+      threshold: isSet(object.threshold) ? globalThis.Number(object.threshold) : 0,
+      vectorLength: isSet(object.vectorLength)
+        ? globalThis.Number(object.vectorLength)
+        : isSet(object.vector_length)
+        ? globalThis.Number(object.vector_length)
+        : 0,
+      roundTimeoutMs: isSet(object.roundTimeoutMs)
+        ? globalThis.Number(object.roundTimeoutMs)
+        : isSet(object.round_timeout_ms)
+        ? globalThis.Number(object.round_timeout_ms)
+        : 0,
+      round: isSet(object.round) ? secAggRoundFromJSON(object.round) : 0,
+    };
+  },
+
+  toJSON(message: SecureAggregation): unknown {
+    const obj: any = {};
+    if (message.enabled !== false) {
+      obj.enabled = message.enabled;
+    }
+    if (message.parties?.length) {
+      obj.parties = message.parties;
+    }
+    if (message.threshold !== 0) {
+      obj.threshold = Math.round(message.threshold);
+    }
+    if (message.vectorLength !== 0) {
+      obj.vectorLength = Math.round(message.vectorLength);
+    }
+    if (message.roundTimeoutMs !== 0) {
+      obj.roundTimeoutMs = Math.round(message.roundTimeoutMs);
+    }
+    if (message.round !== 0) {
+      obj.round = secAggRoundToJSON(message.round);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecureAggregation>): SecureAggregation {
+    return SecureAggregation.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecureAggregation>): SecureAggregation {
+    const message = createBaseSecureAggregation();
+    message.enabled = object.enabled ?? false;
+    message.parties = object.parties?.map((e) => e) || [];
+    message.threshold = object.threshold ?? 0;
+    message.vectorLength = object.vectorLength ?? 0;
+    message.roundTimeoutMs = object.roundTimeoutMs ?? 0;
+    message.round = object.round ?? 0;
+    return message;
+  },
+};
+
+function createBaseSecAggKeys(): SecAggKeys {
+  return { party: "", c: "", s: "" };
+}
+
+export const SecAggKeys: MessageFns<SecAggKeys> = {
+  encode(message: SecAggKeys, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.party !== "") {
+      writer.uint32(10).string(message.party);
+    }
+    if (message.c !== "") {
+      writer.uint32(18).string(message.c);
+    }
+    if (message.s !== "") {
+      writer.uint32(26).string(message.s);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggKeys {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggKeys();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.party = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.c = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.s = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecAggKeys {
+    return {
+      party: isSet(object.party) ? globalThis.String(object.party) : "",
+      c: isSet(object.c) ? globalThis.String(object.c) : "",
+      s: isSet(object.s) ? globalThis.String(object.s) : "",
+    };
+  },
+
+  toJSON(message: SecAggKeys): unknown {
+    const obj: any = {};
+    if (message.party !== "") {
+      obj.party = message.party;
+    }
+    if (message.c !== "") {
+      obj.c = message.c;
+    }
+    if (message.s !== "") {
+      obj.s = message.s;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecAggKeys>): SecAggKeys {
+    return SecAggKeys.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggKeys>): SecAggKeys {
+    const message = createBaseSecAggKeys();
+    message.party = object.party ?? "";
+    message.c = object.c ?? "";
+    message.s = object.s ?? "";
+    return message;
+  },
+};
+
+function createBaseSecAggSealedShare(): SecAggSealedShare {
+  return { from: "", to: "", sealed: "" };
+}
+
+export const SecAggSealedShare: MessageFns<SecAggSealedShare> = {
+  encode(message: SecAggSealedShare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.from !== "") {
+      writer.uint32(10).string(message.from);
+    }
+    if (message.to !== "") {
+      writer.uint32(18).string(message.to);
+    }
+    if (message.sealed !== "") {
+      writer.uint32(26).string(message.sealed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggSealedShare {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggSealedShare();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.from = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.to = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sealed = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecAggSealedShare {
+    return {
+      from: isSet(object.from) ? globalThis.String(object.from) : "",
+      to: isSet(object.to) ? globalThis.String(object.to) : "",
+      sealed: isSet(object.sealed) ? globalThis.String(object.sealed) : "",
+    };
+  },
+
+  toJSON(message: SecAggSealedShare): unknown {
+    const obj: any = {};
+    if (message.from !== "") {
+      obj.from = message.from;
+    }
+    if (message.to !== "") {
+      obj.to = message.to;
+    }
+    if (message.sealed !== "") {
+      obj.sealed = message.sealed;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecAggSealedShare>): SecAggSealedShare {
+    return SecAggSealedShare.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggSealedShare>): SecAggSealedShare {
+    const message = createBaseSecAggSealedShare();
+    message.from = object.from ?? "";
+    message.to = object.to ?? "";
+    message.sealed = object.sealed ?? "";
+    return message;
+  },
+};
+
+function createBaseSecAggRevealedShare(): SecAggRevealedShare {
+  return { of: "", kind: 0, share: "" };
+}
+
+export const SecAggRevealedShare: MessageFns<SecAggRevealedShare> = {
+  encode(message: SecAggRevealedShare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.of !== "") {
+      writer.uint32(10).string(message.of);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    if (message.share !== "") {
+      writer.uint32(26).string(message.share);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggRevealedShare {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggRevealedShare();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.of = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.share = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecAggRevealedShare {
+    return {
+      of: isSet(object.of) ? globalThis.String(object.of) : "",
+      kind: isSet(object.kind) ? secAggShareKindFromJSON(object.kind) : 0,
+      share: isSet(object.share) ? globalThis.String(object.share) : "",
+    };
+  },
+
+  toJSON(message: SecAggRevealedShare): unknown {
+    const obj: any = {};
+    if (message.of !== "") {
+      obj.of = message.of;
+    }
+    if (message.kind !== 0) {
+      obj.kind = secAggShareKindToJSON(message.kind);
+    }
+    if (message.share !== "") {
+      obj.share = message.share;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecAggRevealedShare>): SecAggRevealedShare {
+    return SecAggRevealedShare.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggRevealedShare>): SecAggRevealedShare {
+    const message = createBaseSecAggRevealedShare();
+    message.of = object.of ?? "";
+    message.kind = object.kind ?? 0;
+    message.share = object.share ?? "";
+    return message;
+  },
+};
+
+function createBaseSecAggRequest(): SecAggRequest {
+  return { sessionId: "", round: 0, keys: undefined, shares: [], masked: Buffer.alloc(0), revealed: [], survivors: [] };
+}
+
+export const SecAggRequest: MessageFns<SecAggRequest> = {
+  encode(message: SecAggRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.round !== 0) {
+      writer.uint32(16).int32(message.round);
+    }
+    if (message.keys !== undefined) {
+      SecAggKeys.encode(message.keys, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.shares) {
+      SecAggSealedShare.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.masked.length !== 0) {
+      writer.uint32(42).bytes(message.masked);
+    }
+    for (const v of message.revealed) {
+      SecAggRevealedShare.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.survivors) {
+      writer.uint32(58).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.round = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.keys = SecAggKeys.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.shares.push(SecAggSealedShare.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.masked = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.revealed.push(SecAggRevealedShare.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.survivors.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecAggRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      round: isSet(object.round) ? secAggRoundFromJSON(object.round) : 0,
+      keys: isSet(object.keys) ? SecAggKeys.fromJSON(object.keys) : undefined,
+      shares: globalThis.Array.isArray(object?.shares)
+        ? object.shares.map((e: any) => SecAggSealedShare.fromJSON(e))
+        : [],
+      masked: isSet(object.masked) ? Buffer.from(bytesFromBase64(object.masked)) : Buffer.alloc(0),
+      revealed: globalThis.Array.isArray(object?.revealed)
+        ? object.revealed.map((e: any) => SecAggRevealedShare.fromJSON(e))
+        : [],
+      survivors: globalThis.Array.isArray(object?.survivors)
+        ? object.survivors.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SecAggRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.round !== 0) {
+      obj.round = secAggRoundToJSON(message.round);
+    }
+    if (message.keys !== undefined) {
+      obj.keys = SecAggKeys.toJSON(message.keys);
+    }
+    if (message.shares?.length) {
+      obj.shares = message.shares.map((e) => SecAggSealedShare.toJSON(e));
+    }
+    if (message.masked.length !== 0) {
+      obj.masked = base64FromBytes(message.masked);
+    }
+    if (message.revealed?.length) {
+      obj.revealed = message.revealed.map((e) => SecAggRevealedShare.toJSON(e));
+    }
+    if (message.survivors?.length) {
+      obj.survivors = message.survivors;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecAggRequest>): SecAggRequest {
+    return SecAggRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggRequest>): SecAggRequest {
+    const message = createBaseSecAggRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.round = object.round ?? 0;
+    message.keys = (object.keys !== undefined && object.keys !== null)
+      ? SecAggKeys.fromPartial(object.keys)
+      : undefined;
+    message.shares = object.shares?.map((e) => SecAggSealedShare.fromPartial(e)) || [];
+    message.masked = object.masked ?? Buffer.alloc(0);
+    message.revealed = object.revealed?.map((e) => SecAggRevealedShare.fromPartial(e)) || [];
+    message.survivors = object.survivors?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseSecAggReply(): SecAggReply {
+  return { round: 0, answered: false, excluded: false, keys: [], shares: [], survivors: [], message: "", party: "" };
+}
+
+export const SecAggReply: MessageFns<SecAggReply> = {
+  encode(message: SecAggReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.round !== 0) {
+      writer.uint32(8).int32(message.round);
+    }
+    if (message.answered !== false) {
+      writer.uint32(16).bool(message.answered);
+    }
+    if (message.excluded !== false) {
+      writer.uint32(24).bool(message.excluded);
+    }
+    for (const v of message.keys) {
+      SecAggKeys.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.shares) {
+      SecAggSealedShare.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.survivors) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.message !== "") {
+      writer.uint32(58).string(message.message);
+    }
+    if (message.party !== "") {
+      writer.uint32(66).string(message.party);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.round = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.answered = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.excluded = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.keys.push(SecAggKeys.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.shares.push(SecAggSealedShare.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.survivors.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.party = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecAggReply {
+    return {
+      round: isSet(object.round) ? secAggRoundFromJSON(object.round) : 0,
+      answered: isSet(object.answered) ? globalThis.Boolean(object.answered) : false,
+      excluded: isSet(object.excluded) ? globalThis.Boolean(object.excluded) : false,
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => SecAggKeys.fromJSON(e)) : [],
+      shares: globalThis.Array.isArray(object?.shares)
+        ? object.shares.map((e: any) => SecAggSealedShare.fromJSON(e))
+        : [],
+      survivors: globalThis.Array.isArray(object?.survivors)
+        ? object.survivors.map((e: any) => globalThis.String(e))
+        : [],
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      party: isSet(object.party) ? globalThis.String(object.party) : "",
+    };
+  },
+
+  toJSON(message: SecAggReply): unknown {
+    const obj: any = {};
+    if (message.round !== 0) {
+      obj.round = secAggRoundToJSON(message.round);
+    }
+    if (message.answered !== false) {
+      obj.answered = message.answered;
+    }
+    if (message.excluded !== false) {
+      obj.excluded = message.excluded;
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => SecAggKeys.toJSON(e));
+    }
+    if (message.shares?.length) {
+      obj.shares = message.shares.map((e) => SecAggSealedShare.toJSON(e));
+    }
+    if (message.survivors?.length) {
+      obj.survivors = message.survivors;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.party !== "") {
+      obj.party = message.party;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecAggReply>): SecAggReply {
+    return SecAggReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggReply>): SecAggReply {
+    const message = createBaseSecAggReply();
+    message.round = object.round ?? 0;
+    message.answered = object.answered ?? false;
+    message.excluded = object.excluded ?? false;
+    message.keys = object.keys?.map((e) => SecAggKeys.fromPartial(e)) || [];
+    message.shares = object.shares?.map((e) => SecAggSealedShare.fromPartial(e)) || [];
+    message.survivors = object.survivors?.map((e) => e) || [];
+    message.message = object.message ?? "";
+    message.party = object.party ?? "";
     return message;
   },
 };
@@ -3557,6 +4694,16 @@ export const CoordinatorService = {
     responseSerialize: (value: ResultChunk): Buffer => Buffer.from(ResultChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): ResultChunk => ResultChunk.decode(value),
   },
+  /** The secure-aggregation rounds of a session created with secure_aggregation.enabled. */
+  secureAggregate: {
+    path: "/synthgrad.v1.Coordinator/SecureAggregate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SecAggRequest): Buffer => Buffer.from(SecAggRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SecAggRequest => SecAggRequest.decode(value),
+    responseSerialize: (value: SecAggReply): Buffer => Buffer.from(SecAggReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SecAggReply => SecAggReply.decode(value),
+  },
 } as const;
 
 export interface CoordinatorServer extends UntypedServiceImplementation {
@@ -3575,6 +4722,8 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   /** operators may watch any session */
   watchSession: handleServerStreamingCall<WatchSessionRequest, SessionEvent>;
   downloadResult: handleServerStreamingCall<DownloadResultRequest, ResultChunk>;
+  /** The secure-aggregation rounds of a session created with secure_aggregation.enabled. */
+  secureAggregate: handleUnaryCall<SecAggRequest, SecAggReply>;
 }
 
 export interface CoordinatorClient extends Client {
@@ -3730,6 +4879,22 @@ export interface CoordinatorClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ResultChunk>;
+  /** The secure-aggregation rounds of a session created with secure_aggregation.enabled. */
+  secureAggregate(
+    request: SecAggRequest,
+    callback: (error: ServiceError | null, response: SecAggReply) => void,
+  ): ClientUnaryCall;
+  secureAggregate(
+    request: SecAggRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SecAggReply) => void,
+  ): ClientUnaryCall;
+  secureAggregate(
+    request: SecAggRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SecAggReply) => void,
+  ): ClientUnaryCall;
 }
 
 export const CoordinatorClient = makeGenericClientConstructor(
