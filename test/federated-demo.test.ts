@@ -37,4 +37,26 @@ describe.runIf(built)('demo', () => {
     expect(left.filter((f) => f.endsWith('.pem') || /PRIVATE KEY/.test(readFileSync(f, 'utf8')))).toEqual([]);
     expect(readFileSync(join(checkout, 'synthgrad-demo', '.gitignore'), 'utf8')).toMatch(/^\*$/m);
   }, 180_000);
+
+  it('--secure-aggregation: three owners through the SecAgg+ rounds get one result, and no owner secret is left behind', async () => {
+    const model = join(dir, 'tiny.gguf');
+    const data = join(dir, 'data.jsonl');
+    const checkout = mkdtempSync(join(dir, 'checkout-secure-'));
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [bin, 'demo', '--data', data, '--model', model, '--real-per-client', '2', '--per-class', '2', '--epsilon', '4', '--secure-aggregation'], { cwd: checkout, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout!.on('data', (d) => (stdout += d));
+      p.stderr!.on('data', (d) => (stderr += d));
+      p.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/secure aggregation, mutual TLS/);
+    for (const owner of ['hospital-a', 'bank-b', 'company-c']) expect(r.stderr).toContain(`[${owner}] secure aggregation: round unmask`);
+    expect(r.stdout).toMatch(/masked\)/);
+    const results = files(checkout).filter((f) => f.endsWith('synthetic.jsonl'));
+    expect(results).toHaveLength(3);
+    expect(new Set(results.map((f) => readFileSync(f, 'utf8'))).size).toBe(1);
+    expect(files(checkout).filter((f) => /selfSeed|noise-key/.test(readFileSync(f, 'utf8')) || f.endsWith('noise-key'))).toEqual([]);
+  }, 180_000);
 });

@@ -20,7 +20,11 @@ const COMMANDS: Record<string, Run> = {
   compare: async (a) => (await import('./commands/eval.js')).compareCommand(a),
   model: async (a) => (await import('./commands/model.js')).modelCommand(a),
   data: async (a) => (await import('./commands/data.js')).dataCommand(a),
-  coordinator: async (a) => (await import('./commands/federated.js')).coordinatorCommand(a),
+  coordinator: async (a) => {
+    // create-session's flags are checked before the federated commands (and the ML stack they import) load.
+    if (a[0] === 'create-session') (await import('./commands/session-flags.js')).parseCreateSessionFlags(a.slice(1));
+    return (await import('./commands/federated.js')).coordinatorCommand(a);
+  },
   client: async (a) => (await import('./commands/federated.js')).clientCommand(a),
   demo: async (a) => (await import('./commands/demo.js')).demoCommand(a),
   bench: async (a) => (await import('./commands/bench.js')).benchCommand(a),

@@ -16,8 +16,12 @@ import { createSession } from './federated.js';
 
 export const DEMO_USAGE = `usage:
   synthgrad demo [--data FILE] [--dir synthgrad-demo] [--real-per-client 8] [--per-class 10] [--preset cpu]
-                 [--epsilon 8 --delta 1e-5 --clip 1] [--release label-rows|full] [--model FILE]
-      a coordinator and three clients on loopback, as separate processes, on the default data set`;
+                 [--epsilon 8 --delta 1e-5 --clip 1] [--release label-rows|full] [--secure-aggregation] [--model FILE]
+      a coordinator and three clients on loopback, as separate processes, on the default data set;
+      --secure-aggregation: the coordinator sees only the sum (SecAgg+), and the three owners share one
+      central noise calibrated to a quorum of two instead of each adding its own`;
+
+const size = (b: number) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
 
 const bin = fileURLToPath(new URL('../../bin/synthgrad.js', import.meta.url));
 
@@ -42,6 +46,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
       delta: { type: 'string' },
       clip: { type: 'string' },
       release: { type: 'string' },
+      'secure-aggregation': { type: 'boolean', default: false },
       model: { type: 'string' },
     },
     DEMO_USAGE,
@@ -85,18 +90,22 @@ export async function demoCommand(argv: string[]): Promise<void> {
     const epsilon = Number(values.epsilon ?? 8);
     const release = (values.release ?? DEFAULT_RELEASE) as ReleaseName;
     if (release !== 'full' && release !== 'label-rows') throw new SynthgradError(`--release must be full or label-rows, got "${values.release}"`, 'E_USAGE');
+    const secure = values['secure-aggregation'] === true;
+    if (secure && release !== 'label-rows') throw new SynthgradError('--secure-aggregation needs --release label-rows', 'E_USAGE');
     const session = await createSession(address, tokens.operator!, channelCredentials({ bundle: bundles.operator }), {
       task,
       modelSha256: await sha256File(modelPath),
       syntheticPerClass: intFlag(values['per-class'], 'per-class', 10),
       preset: values.preset ?? 'cpu',
       privacy: { epsilon, delta: Number(values.delta ?? 1e-5), clip: Number(values.clip ?? 1), release },
-      minClients: clients.length,
+      // Under secure aggregation the quorum is also the Shamir threshold: two of three, so one owner may drop out.
+      minClients: secure ? 2 : clients.length,
       clientIds: clients,
       seed: 0,
       textLength: 20,
+      secureAggregation: secure ? { enabled: true } : undefined,
     });
-    process.stderr.write(`session ${session} (epsilon ${epsilon}, ${release} release, mutual TLS); starting the clients\n`);
+    process.stderr.write(`session ${session} (epsilon ${epsilon}, ${release} release, ${secure ? 'secure aggregation, ' : ''}mutual TLS); starting the clients\n`);
     const results = await Promise.all(
       clients.map(
         (name, k) =>
@@ -104,6 +113,8 @@ export async function demoCommand(argv: string[]): Promise<void> {
             const out = join(dir, `${name}-result`);
             const p = spawnLogged(['client', 'run', '--address', address, '--tls', bundles[name]!, '--session', session, '--data', shards[k]!, '--out', out, '--model', modelPath], name, {
               SYNTHGRAD_TOKEN: tokens[name]!, // not on the command line, where ps would show it
+              // Each owner has its own private folder (noise key, ledger, secure-aggregation secrets), as separate owners would.
+              SYNTHGRAD_HOME: join(state, 'owners', name),
             });
             children.push(p);
             let stdout = '';
@@ -116,7 +127,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
     for (const r of results) {
       const bytes = r.result.bytesSentPerClass.reduce((a, b) => a + b, 0);
       process.stdout.write(
-        `  ${r.name}: ${r.result.synthetic}  (sent ${r.result.bytesSentPerClass.map((b) => `${(b / 2 ** 20).toFixed(1)} MiB`).join(' + ')} for ${r.result.bytesSentPerClass.length} classes, ${(bytes / 2 ** 20 / r.result.uploadSeconds).toFixed(1)} MiB/s upload)\n`,
+        `  ${r.name}: ${r.result.synthetic}  (sent ${r.result.bytesSentPerClass.map(size).join(' + ')} for ${r.result.bytesSentPerClass.length} classes${secure ? ', masked' : `, ${(bytes / 2 ** 20 / r.result.uploadSeconds).toFixed(1)} MiB/s upload`})\n`,
       );
     }
   } finally {

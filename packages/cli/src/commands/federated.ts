@@ -2,13 +2,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import {
-  DEFAULT_RELEASE,
   GGUFFile,
   configFromGGUF,
   initBackend,
   loadModel,
   resolveModelPath,
-  resolveTask,
   sha256File,
   SynthgradError,
   type Task,
@@ -28,13 +26,12 @@ import {
 } from '@synthgrad/coordinator';
 import { bearer, runClient, SessionEnded } from '@synthgrad/client';
 import { intFlag, parse } from '../args.js';
-import { FlagReader } from '../flags.js';
-import { mergeConfig, readConfig, type ConfigKeys } from '../config-file.js';
+import { parseCreateSessionFlags, TLS_FLAGS, TOKEN_FLAGS } from './session-flags.js';
 
 import { FEDERATED_HELP as FEDERATED_USAGE } from '../help.js';
 export { FEDERATED_USAGE };
 
-export const TOKEN_FLAGS = { token: { type: 'string' }, 'token-file': { type: 'string' } } as const;
+export { TOKEN_FLAGS, TLS_FLAGS, SESSION_CONFIG_KEYS } from './session-flags.js';
 
 /** The caller's bearer token: --token, else --token-file, else $SYNTHGRAD_TOKEN. */
 export function tokenFromFlags(v: { token?: string; 'token-file'?: string }): string {
@@ -50,15 +47,6 @@ export function tokenFromFlags(v: { token?: string; 'token-file'?: string }): st
   if (env) return env;
   throw new SynthgradError(`a credential is required: --token, --token-file or $SYNTHGRAD_TOKEN\n\n${FEDERATED_USAGE}`, 'E_USAGE');
 }
-
-/** Flags that choose how a caller secures its connection to the coordinator. */
-export const TLS_FLAGS = {
-  tls: { type: 'string' },
-  ca: { type: 'string' },
-  cert: { type: 'string' },
-  key: { type: 'string' },
-  insecure: { type: 'boolean', default: false },
-} as const;
 
 export function channelFromFlags(v: { tls?: string; ca?: string; cert?: string; key?: string; insecure?: boolean }): ChannelCredentials {
   try {
@@ -166,86 +154,14 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     await new Promise(() => {}); // serve until a signal
   }
   if (sub === 'create-session') {
-    const { values: flagValues, explicit } = parse(
-      rest,
-      {
-        config: { type: 'string' },
-        address: { type: 'string' },
-        ...TOKEN_FLAGS,
-        clients: { type: 'string' },
-        task: { type: 'string' },
-        'min-clients': { type: 'string' },
-        'per-class': { type: 'string' },
-        preset: { type: 'string' },
-        seed: { type: 'string' },
-        epsilon: { type: 'string' },
-        delta: { type: 'string' },
-        clip: { type: 'string' },
-        'max-examples': { type: 'string' },
-        release: { type: 'string' },
-        'secure-aggregation': { type: 'boolean' },
-        'round-timeout-s': { type: 'string' },
-        'deadline-minutes': { type: 'string' },
-        'text-length': { type: 'string' },
-        model: { type: 'string' },
-        ...TLS_FLAGS,
-      },
-      FEDERATED_USAGE,
-    );
-    // Flags override the "session" section of --config (keys as in the library's SessionSpec).
-    const config = flagValues.config ? readConfig(flagValues.config, 'session', SESSION_CONFIG_KEYS, ['generate', 'compare', 'eval']) : undefined;
-    const merged = mergeConfig(flagValues as Record<string, string | boolean | undefined>, explicit, config);
-    const r = new FlagReader(merged.values, merged.labels, 'coordinator create-session');
-    const values = merged.values as typeof flagValues;
-    if (!values.address || !values.clients) throw new SynthgradError(`--address and --clients are required\n\n${FEDERATED_USAGE}`, 'E_USAGE');
-    const clients = String(values.clients).split(',').map((c) => c.trim()).filter(Boolean);
-    const privacy = { epsilon: r.positive('epsilon', 0, true)!, delta: r.between('delta', 0, 1) ?? 0, clip: r.positive('clip', 1)!, maxExamples: r.int('max-examples', 1000), release: r.oneOf('release', ['full', 'label-rows'] as const, DEFAULT_RELEASE) };
-    if ((privacy.epsilon > 0) !== (privacy.delta > 0)) r.fail(privacy.epsilon > 0 ? 'epsilon' : 'delta', `needs ${r.label(privacy.epsilon > 0 ? 'delta' : 'epsilon')} too (differential privacy takes both)`);
-    const deadlineMinutes = r.positive('deadline-minutes');
-    const secure = values['secure-aggregation'] === true;
-    const roundTimeoutS = r.positive('round-timeout-s');
-    if (roundTimeoutS !== undefined && !secure) r.fail('round-timeout-s', `only applies with ${r.label('secure-aggregation')}`);
-    const task = resolveTask(r.str('task') ?? 'sentiment');
-    const sha = await sha256File(resolveModelPath(r.str('model')));
-    const id = await createSession(String(values.address), tokenFromFlags(values), channelFromFlags(values), {
-      task,
-      modelSha256: sha,
-      syntheticPerClass: r.int('per-class', 30),
-      preset: r.str('preset') ?? 'cpu',
-      privacy,
-      minClients: r.int('min-clients', clients.length),
-      deadlineUnixMs: deadlineMinutes ? Date.now() + deadlineMinutes * 60_000 : 0,
-      seed: r.int('seed', 0, 0),
-      clientIds: clients,
-      textLength: r.int('text-length', 25),
-      secureAggregation: secure ? { enabled: true, roundTimeoutMs: roundTimeoutS ? Math.round(roundTimeoutS * 1000) : 0 } : undefined,
-    });
+    const f = parseCreateSessionFlags(rest);
+    const { address, connection, model, ...spec } = f;
+    const id = await createSession(address, tokenFromFlags(connection), channelFromFlags(connection), { ...spec, modelSha256: await sha256File(resolveModelPath(model)) });
     process.stdout.write(`${id}\n`);
     return;
   }
   throw new SynthgradError(sub ? `unknown coordinator command "${sub}"\n\n${FEDERATED_USAGE}` : FEDERATED_USAGE, 'E_USAGE');
 }
-
-/** The "session" section of a --config file: SessionSpec names -> the flags they stand for. */
-export const SESSION_CONFIG_KEYS: ConfigKeys = {
-  address: 'address',
-  clients: 'clientIds',
-  task: 'task',
-  'min-clients': 'minClients',
-  'per-class': 'syntheticPerClass',
-  preset: 'preset',
-  seed: 'seed',
-  epsilon: 'privacy.epsilon',
-  delta: 'privacy.delta',
-  clip: 'privacy.clip',
-  'max-examples': 'privacy.maxExamples',
-  release: 'privacy.release',
-  'secure-aggregation': 'secureAggregation.enabled',
-  'round-timeout-s': 'secureAggregation.roundTimeoutS',
-  'deadline-minutes': 'deadlineMinutes',
-  'text-length': 'textLength',
-  model: 'model',
-};
 
 export async function clientCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;

@@ -6,6 +6,9 @@
 import type { AdmmSettings } from './admm.js';
 import { SynthgradError } from '../util/errors.js';
 
+// The light entry (@synthgrad/core/presets) also carries the release names, for the CLI's flag checks.
+export { DEFAULT_RELEASE, TARGET_RELEASES, type TargetRelease } from './release.js';
+
 export type MatchingSpace = 'raw' | 'centred' | 'whitened';
 
 /** What issue 10 added to the reference method; every switch is measured in docs/METHOD.md. */
