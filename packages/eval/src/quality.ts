@@ -12,7 +12,9 @@
  *   - perplexities of every training set and seconds per synthetic example.
  */
 import {
+  bestMatching,
   generate,
+  overgenerated,
   sampleClasses,
   select,
   SynthgradError,
@@ -107,7 +109,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   Object.assign(preset.settings, o.settings);
   const B = preset.settings.batchSize;
   const keepPerClass = Math.floor(nSyn / K);
-  const genPerClass = Math.ceil((keepPerClass * (o.overgenerate ?? 1.2)) / B) * B;
+  const genPerClass = overgenerated(keepPerClass, B, o.overgenerate);
 
   // The private input: nReal texts, balanced, seed 0.
   const real = sampleClasses(o.taskData, task, Math.floor(nReal / K), 0, 'task data').flat();
@@ -129,7 +131,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     }
     o.onGenerated?.(gen);
   }
-  const selectKept = (targetFilter: boolean) => select<SyntheticExample>(gen.examples, K, { targetFilter, labelCheck: false, dedup: true, topN: keepPerClass, alpha: 0, balance: true });
+  const selectKept = (targetFilter: boolean) => select<SyntheticExample>(gen.examples, K, bestMatching(keepPerClass, targetFilter));
   const sel = selectKept(gen.method.targetFilter);
   const toExample = (e: SyntheticExample, i: number): Example => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' });
   const kept = sel.kept.map(toExample);

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Checkpoint, configHash, initBackend, loadModel, releaseRows, resolvePreset, synthesize, taskTokens, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
+import { bestMatching, Checkpoint, configHash, initBackend, loadModel, overgenerated, releaseRows, resolvePreset, select, synthesize, taskTokens, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
 import { SessionStore } from '../sessions/session-store.js';
 import { releaseName, secAggNoisePlan, taskFromSpec } from '@synthgrad/protocol';
 import { readAggregate } from '../sessions/secure-aggregation.js';
@@ -55,9 +55,11 @@ async function run(input: JobInput): Promise<void> {
     return { target: { label: c, vocabSize: V, dModel: d, rows, sum, count: 1, noiseStd: Math.sqrt(variance), clip: s.privacy?.clip ?? null }, textLength: s.textLength };
   });
   const preset = resolvePreset(s.preset);
-  // Batches no larger than the request, and exactly the requested count per class in the output.
+  // Batches no larger than the request; the measured protocol's overgeneration, then exactly the
+  // requested count per class: the best-matching distinct texts (selection/select.ts, bestMatching).
   const settings = { ...preset.settings, batchSize: Math.min(preset.settings.batchSize, s.syntheticPerClass) };
-  const opts = { settings, perClass: s.syntheticPerClass, seed: s.seed, distance: 'cosine' as const };
+  const perClass = overgenerated(s.syntheticPerClass, settings.batchSize);
+  const opts = { settings, method: preset.method, perClass, seed: s.seed, distance: 'cosine' as const };
   const dir = store.sessionDir(s.id);
   const checkpoint = Checkpoint.open<SyntheticExample>(join(dir, 'checkpoint.json'), configHash({ opts, session: s.id, clients: rec.joined }), true);
   const nClasses = task.labels.length;
@@ -70,13 +72,20 @@ async function run(input: JobInput): Promise<void> {
       post({ type: 'progress', fraction, message: `class ${p.classIndex + 1}/${nClasses} batch ${p.batch + 1}/${p.batches}` });
     },
   });
-  const kept = task.labels.flatMap((_, c) => res.examples.filter((e) => e.labelIndex === c).slice(0, s.syntheticPerClass));
+  const selected = select(res.examples, nClasses, bestMatching(s.syntheticPerClass, preset.method.targetFilter));
+  // Class by class, best first; a class short of distinct texts is topped up with its next best rather than left short.
+  const kept = task.labels.flatMap((_, c) => {
+    const mine = selected.kept.filter((e) => e.labelIndex === c);
+    const rest = res.examples.filter((e) => e.labelIndex === c && !mine.includes(e)).sort((a, b) => a.matching_loss - b.matching_loss);
+    return [...mine, ...rest].slice(0, s.syntheticPerClass);
+  });
   const jsonl = kept.map((e) => JSON.stringify({ text: e.text, label: e.label, matching_loss: e.matching_loss, perplexity: e.perplexity })).join('\n') + '\n';
   const meta = {
     session: s.id,
     task,
     preset: s.preset,
     settings,
+    selection: { generated: res.examples.length, kept: kept.length, rule: `per class, the ${s.syntheticPerClass} best-matching distinct texts of ${perClass} generated` },
     model: { sha256: await rt.sha256(), name: rt.name },
     participants: rec.joined.length,
     privacy: {

@@ -32,6 +32,21 @@ export interface SelectionOptions {
   balance: boolean;
 }
 
+/**
+ * The measured protocol's selection (bench quality, README): generate OVERGENERATE times the texts
+ * wanted, then keep, per class, the `perClass` best-matching distinct ones (the target filter when
+ * the method has it; no LM label check, which private data cannot calibrate). Post-processing of
+ * the released targets only, so free under DP. `federated` sessions and `bench quality` use it.
+ */
+export const OVERGENERATE = 1.2;
+
+export function bestMatching(perClass: number, targetFilter: boolean): SelectionOptions {
+  return { targetFilter, labelCheck: false, dedup: true, topN: perClass, alpha: 0, balance: true };
+}
+
+/** Texts to generate per class for `perClass` kept: OVERGENERATE times, in whole batches. */
+export const overgenerated = (perClass: number, batchSize: number, factor = OVERGENERATE): number => Math.ceil((perClass * factor) / batchSize) * batchSize;
+
 export interface SelectionReport {
   input: number;
   passedTargetFilter: number | null;
