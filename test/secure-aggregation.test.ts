@@ -201,6 +201,9 @@ describe.runIf(built)('secure aggregation over gRPC', () => {
     const mine = ledger.entries.filter((e: { session: string }) => e.session === sessionId);
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({ noise: 'distributed', release: 'label-rows' });
+    // Accounted as what it is: Skellam noise, by its Rényi bound (the plan's epsilon 4, not the Gaussian profile of its sigma).
+    expect(mine[0].skellam.mu).toBeGreaterThan(0);
+    expect(alpha2.stderr()).toMatch(/together are \(4\.00, 0\.00001\)-differentially private .* with distributed Skellam noise under secure aggregation/);
     expect(mine[0].sigma).toBeCloseTo(secAggNoisePlan(await getSession('alpha', sessionId)).sigma, 10);
     // alpha's secrets stay on alpha's side, private to its user.
     const secrets = join(alpha2.home, 'secagg', `${sessionId}.alpha.json`);

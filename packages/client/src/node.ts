@@ -97,7 +97,8 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
       const seed = o.seed ?? Number.parseInt(createHash('sha256').update(o.token).digest('hex').slice(0, 8), 16);
       // Under secure aggregation the clipped sums go out masked, with a share of the central noise instead of a whole local draw.
       const targets = computeContributions(rt, task, examples, secure ? { ...privacy, epsilon: 0, release } : { ...privacy, release }, seed, noiseKey);
-      const sigma = privacy.epsilon > 0 ? (secure ? secAggNoisePlan(joined).sigma : analyticGaussianSigma(privacy.epsilon, privacy.delta, privacy.clip)) : 0;
+      const plan = secure ? secAggNoisePlan(joined) : undefined;
+      const sigma = privacy.epsilon > 0 ? (plan ? plan.sigma : analyticGaussianSigma(privacy.epsilon, privacy.delta, privacy.clip)) : 0;
       for (const t of targets) {
         // What the owner should know before sending: with few examples the noise drowns the signal.
         const n = Math.min(examples.filter((e) => e.label === t.label).length, privacy.maxExamples || Infinity);
@@ -109,7 +110,7 @@ export async function runClient(rt: LoadedModel, o: ClientRunOptions): Promise<C
       // Counted before the first byte leaves: a partly sent contribution is already a release.
       const book = PrivacyLedger.open(o.ledgerPath ?? defaultLedgerPath());
       const dataFingerprint = createHash('sha256').update(readFileSync(o.dataPath)).digest('hex');
-      book.record({ data: dataFingerprint, session: joined.id, classes: task.labels.length, sigma, sensitivity: privacy.clip, release, noise: secure ? 'distributed' : 'local' });
+      book.record({ data: dataFingerprint, session: joined.id, classes: task.labels.length, sigma, sensitivity: privacy.clip, release, noise: secure ? 'distributed' : 'local', ...(plan && plan.muTotal > 0 ? { skellam: { mu: plan.muTotal, l1: plan.l1, l2: plan.l2 } } : {}) });
       const g = book.guarantee(dataFingerprint, privacy.delta > 0 ? privacy.delta : 1e-5);
       guarantee = { epsilon: Number.isFinite(g.epsilon) ? g.epsilon : null, delta: g.delta, releases: g.releases, sentence: g.sentence };
       log(`privacy ledger (${book.path}): ${g.sentence}`);

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyticGaussianSigma, classicGaussianSigma, composedMu, gaussianDelta, gdpDelta, gdpEpsilon, normalCdf, PrivacyLedger, rdpEpsilon, type LedgerEntry } from '@synthgrad/core';
+import { analyticGaussianSigma, classicGaussianSigma, composedMu, gaussianDelta, gdpDelta, gdpEpsilon, normalCdf, planDistributedNoise, PrivacyLedger, rdpEpsilon, skellamEpsilon, type LedgerEntry } from '@synthgrad/core';
 
 const fx = JSON.parse(readFileSync(new URL('../../../test/fixtures/privacy/gaussian.json', import.meta.url), 'utf8')) as {
   deltas: { sigma: number; sensitivity: number; epsilon: number; delta: number }[];
@@ -92,6 +92,26 @@ describe('privacy ledger', () => {
     expect(again.guarantee(fp('b'), 1e-5).releases).toBe(1);
     again.record(entry('s-4', { sigma: 0 }));
     expect(PrivacyLedger.open(path).guarantee(fp('a'), 1e-5).sentence).toMatch(/no differential-privacy guarantee/);
+  });
+
+  it('accounts secure-aggregation releases by the Skellam Rényi bound, alone and mixed with Gaussian ones', () => {
+    const plan = planDistributedNoise({ epsilon: 1, delta: 1e-5, clip: 1, maxNorm: 1000, minParties: 3, length: 2 * 576 });
+    const skellam = { mu: plan.muTotal, l1: plan.l1, l2: plan.l2 };
+    const l = PrivacyLedger.open(join(mkdtempSync(join(tmpdir(), 'synthgrad-ledger-')), 'ledger.json'));
+    l.record(entry('s-1', { noise: 'distributed', sigma: plan.sigma, skellam }));
+    const one = l.guarantee(fp('a'), 1e-5);
+    // One release: exactly the plan's guarantee (not the Gaussian profile of its sigma, which would claim less).
+    expect(one.epsilon).toBeCloseTo(plan.epsilon, 9);
+    expect(one.epsilon).toBeLessThanOrEqual(1);
+    expect(gdpEpsilon(1 / plan.sigma, 1e-5)).toBeLessThan(one.epsilon);
+    expect(one.sentence).toMatch(/1 with distributed Skellam noise under secure aggregation; Rényi accounting/);
+    l.record(entry('s-2', { noise: 'distributed', sigma: plan.sigma, skellam }));
+    expect(l.guarantee(fp('a'), 1e-5).epsilon).toBeCloseTo(skellamEpsilon(plan.muTotal, plan.l1, plan.l2, 1e-5, 2), 9);
+    l.record(entry('s-3'));
+    const mixed = l.guarantee(fp('a'), 1e-5);
+    expect(mixed.epsilon).toBeGreaterThan(skellamEpsilon(plan.muTotal, plan.l1, plan.l2, 1e-5, 2));
+    expect(mixed.epsilon).toBeLessThan(rdpEpsilon(Math.sqrt(3) / sigma, 1e-5).epsilon * 1.2);
+    expect(mixed.sentence).toMatch(/2 with distributed Skellam noise under secure aggregation, 1 with Gaussian noise/);
   });
 
   it('refuses a corrupt ledger with a clear message and bad entries', () => {

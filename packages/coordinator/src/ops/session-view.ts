@@ -63,6 +63,12 @@ export class SessionView {
       onDisk = [];
     }
     return rec.invited.map((clientId) => {
+      // Under secure aggregation one masked vector holds every class: complete once it is in (one "chunk").
+      if (rec.session.secureAggregation?.enabled) {
+        const inSum = (rec.aggregated ?? []).includes(clientId);
+        const state = inSum ? UploadState.UPLOAD_STATE_COMPLETE : UploadState.UPLOAD_STATE_NONE;
+        return { clientId, joined: rec.joined.includes(clientId), uploads: labels.map((l, c) => ({ classIndex: c, label: l.name, state, chunksReceived: inSum ? 1 : 0, chunkCount: inSum ? 1 : 0 })) };
+      }
       const counted = rec.contributions[clientId] ?? {};
       const uploads: ClassUpload[] = labels.map((l, c) => {
         const key = counted[c];

@@ -294,7 +294,9 @@ export class SecureAggregationRounds {
         this.lifecycle.startAggregated(rec, st.survivors);
         return st;
       }
-      this.log(`session ${rec.session.id}: secure aggregation ${roundName(st.round)} -> ${roundName(next)}`);
+      const line = `secure aggregation: ${roundName(st.round)} -> ${roundName(next)}`;
+      this.log(`session ${rec.session.id}: ${line}`);
+      this.lifecycle.hooksNote(rec, line);
       st.round = next;
       st.roundStartedMs = now;
       this.save(rec, st);

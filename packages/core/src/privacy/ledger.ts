@@ -10,7 +10,8 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { SynthgradError } from '../util/errors.js';
-import { composedMu, gdpEpsilon, rdpEpsilon } from './accountant.js';
+import { composedMu, epsilonFromRdp, gdpEpsilon, rdpEpsilon } from './accountant.js';
+import { skellamRdp } from './skellam.js';
 
 export interface LedgerEntry {
   /** sha256 of the data the release was computed from. */
@@ -29,6 +30,12 @@ export interface LedgerEntry {
   release: 'full' | 'label-rows';
   /** How the noise was made: by this owner alone, or its share of the central noise under secure aggregation. */
   noise: 'local' | 'distributed';
+  /**
+   * Under secure aggregation the central noise is Skellam, not Gaussian: its parameter and the
+   * release's sensitivities in grid units (secagg/distributed-noise.ts), accounted by its Rényi
+   * bound (sigma above is then only its standard deviation, for display).
+   */
+  skellam?: { mu: number; l1: number; l2: number };
 }
 
 export interface Guarantee {
@@ -101,6 +108,7 @@ export class PrivacyLedger {
 }
 
 export function guaranteeOf(data: string, releases: LedgerEntry[], delta: number): Guarantee {
+  if (releases.some((r) => r.skellam && r.sigma > 0)) return mixedGuarantee(data, releases, delta);
   const mu = releases.length === 0 ? 0 : composedMu(releases.map((r) => ({ sigma: r.sigma, sensitivity: r.sensitivity })));
   const epsilon = gdpEpsilon(mu, delta);
   const epsilonRdp = Number.isFinite(mu) ? rdpEpsilon(mu, delta).epsilon : Infinity;
@@ -110,6 +118,25 @@ export function guaranteeOf(data: string, releases: LedgerEntry[], delta: number
     ? `${what}: at least one had no noise, so there is no differential-privacy guarantee.`
     : `${what} together are (${fmt(epsilon)}, ${delta})-differentially private for adding or removing one example (clipped gradient sums with Gaussian noise; exact Gaussian-DP composition, mu = ${fmt(mu)}; Rényi accounting would give epsilon ${fmt(epsilonRdp)}).`;
   return { data, releases: n, mu, delta, epsilon, epsilonRdp, sentence };
+}
+
+/**
+ * With Skellam releases among them: Rényi composition of every release (Gaussian ones at
+ * alpha mu_i^2 / 2, Skellam ones at their bound, privacy/skellam.ts), converted as dp-accounting
+ * does. There is no exact Gaussian-DP profile for Skellam noise, so mu is NaN.
+ */
+function mixedGuarantee(data: string, releases: LedgerEntry[], delta: number): Guarantee {
+  const n = releases.length;
+  const what = `${n} release${n === 1 ? '' : 's'} of data ${data.slice(0, 12)}`;
+  const gaussian = releases.filter((r) => !r.skellam);
+  const muG = gaussian.length === 0 ? 0 : composedMu(gaussian.map((r) => ({ sigma: r.sigma, sensitivity: r.sensitivity })));
+  if (!Number.isFinite(muG) || releases.some((r) => r.sigma === 0)) {
+    return { data, releases: n, mu: Infinity, delta, epsilon: Infinity, epsilonRdp: Infinity, sentence: `${what}: at least one had no noise, so there is no differential-privacy guarantee.` };
+  }
+  const skellams = releases.filter((r) => r.skellam).map((r) => r.skellam!);
+  const { epsilon } = epsilonFromRdp((a) => (a * muG * muG) / 2 + skellams.reduce((t, k) => t + skellamRdp(a, k.mu, k.l1, k.l2), 0), delta);
+  const sentence = `${what} together are (${fmt(epsilon)}, ${delta})-differentially private for adding or removing one example (clipped gradient sums; ${skellams.length} with distributed Skellam noise under secure aggregation${gaussian.length ? `, ${gaussian.length} with Gaussian noise` : ''}; Rényi accounting).`;
+  return { data, releases: n, mu: NaN, delta, epsilon, epsilonRdp: epsilon, sentence };
 }
 
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toPrecision(3));
