@@ -170,6 +170,9 @@ describe.runIf(built)('secure aggregation over gRPC', () => {
     expect(out('alpha').trim().split('\n')).toHaveLength(4);
     const meta = JSON.parse(readFileSync(join(dir, `out-${sessionId}-alpha`, 'synthetic.jsonl.meta.json'), 'utf8'));
     expect(meta.privacy.mechanism).toMatch(/secure aggregation \(SecAgg\+\) of 3 participants/);
+    // The coordinator synthesised with the whole task: its label-conditioned context and public demonstrations.
+    expect(meta.task).toMatchObject({ labelContext: 'A {label} movie review:', demonstrations: expect.arrayContaining([expect.objectContaining({ label: '1' })]) });
+    expect(meta.task.demonstrations).toHaveLength(4);
     expect(JSON.parse(a.stdout).bytesSentPerClass).toEqual([2 * tinyConfig().dModel * 4, 2 * tinyConfig().dModel * 4]); // two label rows a class
     expect(a.stderr).toMatch(/secure aggregation: round unmask/);
   });

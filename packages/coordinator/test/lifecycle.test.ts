@@ -29,7 +29,7 @@ function world(now = () => Date.now()) {
 }
 
 const request = (over: Partial<CreateSessionRequest> = {}): CreateSessionRequest => ({
-  task: { name: 't', textField: 'text', labelField: 'label', labels: [{ value: '0', name: 'neg', verbalizer: ' bad' }, { value: '1', name: 'pos', verbalizer: ' great' }], suffix: ' It was', sentenceEnd: '', contextPrefix: '' },
+  task: { name: 't', textField: 'text', labelField: 'label', labels: [{ value: '0', name: 'neg', verbalizer: ' bad' }, { value: '1', name: 'pos', verbalizer: ' great' }], suffix: ' It was', sentenceEnd: '', contextPrefix: '', labelContext: 'A {label} text:', demonstrations: [{ text: 'good', label: '1' }], instruction: '' },
   modelSha256: model.sha256,
   syntheticPerClass: 2,
   preset: 'cpu',
@@ -85,6 +85,15 @@ describe('session lifecycle', () => {
     expect(kindOf(() => w.lifecycle.create(op, request({ privacy: { epsilon: 1, delta: 0, clip: 1, maxExamples: 0 } })))).toBe('invalid-argument');
     const s = w.lifecycle.create(op, request({ privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 0 } }));
     expect(s.privacy!.maxExamples).toBe(1000); // the default, recorded in the session
+    // The task's public parts travel whole (the projection's label context and demonstrations) and are checked.
+    expect(s.task).toMatchObject({ labelContext: 'A {label} text:', demonstrations: [{ text: 'good', label: '1' }] });
+    const task = request().task!;
+    const bad = (over: Partial<typeof task>) => kindOf(() => w.lifecycle.create(op, request({ task: { ...task, ...over } })));
+    expect(bad({ demonstrations: [{ text: 'good', label: '7' }] })).toBe('invalid-argument');
+    expect(bad({ demonstrations: [{ text: 'x'.repeat(5000), label: '1' }] })).toBe('invalid-argument');
+    expect(bad({ demonstrations: Array.from({ length: 65 }, () => ({ text: 'good', label: '1' })) })).toBe('invalid-argument');
+    expect(bad({ labelContext: 'x'.repeat(1001) })).toBe('invalid-argument');
+    expect(bad({ labels: [task.labels[0]!, { ...task.labels[1]!, value: '0' }] })).toBe('invalid-argument');
   });
 
   it('shows a session only to its invited clients; joins are idempotent and never late', () => {

@@ -1,4 +1,8 @@
-/** The session's wire TaskSpec as the core library's Task (labels travel as strings). */
+/**
+ * The session's wire TaskSpec as the core library's Task (labels travel as strings), with all of
+ * the task the coordinator's synthesis uses: the label-conditioned context and the public
+ * demonstrations too (before they travelled, a federated session projected without them).
+ */
 import type { Task } from '@synthgrad/core';
 import type { TaskSpec } from './gen/synthgrad/v1/synthgrad.js';
 
@@ -10,9 +14,10 @@ export function taskFromSpec(spec: TaskSpec): Task {
     labels: spec.labels.map((l) => ({ value: l.value, name: l.name, verbalizer: l.verbalizer })),
     suffix: spec.suffix,
     sentenceEnd: spec.sentenceEnd,
-    instruction: '',
-    demonstrations: [],
+    instruction: spec.instruction ?? '',
+    demonstrations: (spec.demonstrations ?? []).map((d) => ({ text: d.text, label: d.label })),
     contextPrefix: spec.contextPrefix || 'The',
+    ...(spec.labelContext ? { labelContext: spec.labelContext } : {}),
   };
 }
 
@@ -25,5 +30,8 @@ export function specFromTask(task: Task): TaskSpec {
     suffix: task.suffix,
     sentenceEnd: task.sentenceEnd ?? '',
     contextPrefix: task.contextPrefix,
+    labelContext: task.labelContext ?? '',
+    demonstrations: task.demonstrations.map((d) => ({ text: d.text, label: String(d.label) })),
+    instruction: task.instruction,
   };
 }

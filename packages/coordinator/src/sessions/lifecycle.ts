@@ -55,6 +55,28 @@ export const TERMINAL: ReadonlySet<SessionState> = new Set([
 
 const stateName = (s: SessionState) => SessionState[s] ?? String(s);
 
+/** What a session's task may hold (it is stored, sent to every participant and put in the LM's context). */
+export const TASK_LIMITS = { labels: 64, demonstrations: 64, textChars: 4000, contextChars: 1000 } as const;
+
+/** A pure check of a requested task's public parts; the first problem as an INVALID_ARGUMENT. */
+export function checkTaskSpec(t: NonNullable<CreateSessionRequest['task']>): void {
+  const L = TASK_LIMITS;
+  if (t.labels.length > L.labels) throw invalidArgument(`a task has at most ${L.labels} labels`);
+  const values = t.labels.map((l) => l.value);
+  if (new Set(values).size !== values.length) throw invalidArgument('task label values must be distinct');
+  if (t.labels.some((l) => !l.verbalizer)) throw invalidArgument('every task label needs a verbalizer');
+  const demonstrations = t.demonstrations ?? [];
+  if (demonstrations.length > L.demonstrations) throw invalidArgument(`a task has at most ${L.demonstrations} demonstrations`);
+  for (const d of demonstrations) {
+    if (!values.includes(d.label)) throw invalidArgument(`a demonstration's label ${quote(d.label)} is none of the task's (${values.join(', ')})`);
+    if (!d.text || d.text.length > L.textChars) throw invalidArgument(`a demonstration's text must be 1-${L.textChars} characters`);
+  }
+  for (const [name, v] of [['label_context', t.labelContext], ['context_prefix', t.contextPrefix], ['suffix', t.suffix], ['sentence_end', t.sentenceEnd]] as const) {
+    if ((v ?? '').length > L.contextChars) throw invalidArgument(`task.${name} is longer than ${L.contextChars} characters`);
+  }
+  if ((t.instruction ?? '').length > L.textChars) throw invalidArgument(`task.instruction is longer than ${L.textChars} characters`);
+}
+
 export class SessionLifecycle {
   constructor(
     readonly store: SessionStore,
@@ -67,6 +89,7 @@ export class SessionLifecycle {
     requireOperator(who);
     const labels = req.task?.labels ?? [];
     if (labels.length < 2) throw invalidArgument('a task needs at least two labels');
+    checkTaskSpec(req.task!);
     if (req.modelSha256 !== this.model.sha256) throw failedPrecondition(`this coordinator serves model ${this.model.sha256}, not ${quote(req.modelSha256)}`);
     if (!(req.minClients >= 1)) throw invalidArgument('min_clients must be at least 1');
     const p = req.privacy;

@@ -382,6 +382,13 @@ export interface TaskLabel {
   verbalizer: string;
 }
 
+/** A public, hand-written example of a class (part of the task definition, never private data). */
+export interface TaskDemonstration {
+  text: string;
+  /** a TaskLabel.value */
+  label: string;
+}
+
 export interface TaskSpec {
   name: string;
   textField: string;
@@ -391,8 +398,17 @@ export interface TaskSpec {
   suffix: string;
   /** e.g. " ." */
   sentenceEnd: string;
-  /** LM context of the projection, e.g. "Movie review:" */
+  /** label-blind LM context, e.g. "Movie review:" */
   contextPrefix: string;
+  /**
+   * The label-conditioned projection (METHOD.md section 8): its LM context ("A {label} movie
+   * review:"; empty: "Here is a {label} example. {contextPrefix}") after the class's public
+   * demonstrations. Without them the coordinator's text teaches far less.
+   */
+  labelContext: string;
+  demonstrations: TaskDemonstration[];
+  /** the LM label check's instruction */
+  instruction: string;
 }
 
 export interface PrivacyParams {
@@ -765,8 +781,104 @@ export const TaskLabel: MessageFns<TaskLabel> = {
   },
 };
 
+function createBaseTaskDemonstration(): TaskDemonstration {
+  return { text: "", label: "" };
+}
+
+export const TaskDemonstration: MessageFns<TaskDemonstration> = {
+  encode(message: TaskDemonstration, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.text !== "") {
+      writer.uint32(10).string(message.text);
+    }
+    if (message.label !== "") {
+      writer.uint32(18).string(message.label);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskDemonstration {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskDemonstration();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskDemonstration {
+    return {
+      text: isSet(object.text) ? globalThis.String(object.text) : "",
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+    };
+  },
+
+  toJSON(message: TaskDemonstration): unknown {
+    const obj: any = {};
+    if (message.text !== "") {
+      obj.text = message.text;
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TaskDemonstration>): TaskDemonstration {
+    return TaskDemonstration.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TaskDemonstration>): TaskDemonstration {
+    const message = createBaseTaskDemonstration();
+    message.text = object.text ?? "";
+    message.label = object.label ?? "";
+    return message;
+  },
+};
+
 function createBaseTaskSpec(): TaskSpec {
-  return { name: "", textField: "", labelField: "", labels: [], suffix: "", sentenceEnd: "", contextPrefix: "" };
+  return {
+    name: "",
+    textField: "",
+    labelField: "",
+    labels: [],
+    suffix: "",
+    sentenceEnd: "",
+    contextPrefix: "",
+    labelContext: "",
+    demonstrations: [],
+    instruction: "",
+  };
 }
 
 export const TaskSpec: MessageFns<TaskSpec> = {
@@ -791,6 +903,15 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     }
     if (message.contextPrefix !== "") {
       writer.uint32(58).string(message.contextPrefix);
+    }
+    if (message.labelContext !== "") {
+      writer.uint32(66).string(message.labelContext);
+    }
+    for (const v of message.demonstrations) {
+      TaskDemonstration.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.instruction !== "") {
+      writer.uint32(82).string(message.instruction);
     }
     return writer;
   },
@@ -864,6 +985,30 @@ export const TaskSpec: MessageFns<TaskSpec> = {
             message.contextPrefix = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.labelContext = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.demonstrations.push(TaskDemonstration.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.instruction = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -901,6 +1046,15 @@ export const TaskSpec: MessageFns<TaskSpec> = {
         : isSet(object.context_prefix)
         ? globalThis.String(object.context_prefix)
         : "",
+      labelContext: isSet(object.labelContext)
+        ? globalThis.String(object.labelContext)
+        : isSet(object.label_context)
+        ? globalThis.String(object.label_context)
+        : "",
+      demonstrations: globalThis.Array.isArray(object?.demonstrations)
+        ? object.demonstrations.map((e: any) => TaskDemonstration.fromJSON(e))
+        : [],
+      instruction: isSet(object.instruction) ? globalThis.String(object.instruction) : "",
     };
   },
 
@@ -927,6 +1081,15 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     if (message.contextPrefix !== "") {
       obj.contextPrefix = message.contextPrefix;
     }
+    if (message.labelContext !== "") {
+      obj.labelContext = message.labelContext;
+    }
+    if (message.demonstrations?.length) {
+      obj.demonstrations = message.demonstrations.map((e) => TaskDemonstration.toJSON(e));
+    }
+    if (message.instruction !== "") {
+      obj.instruction = message.instruction;
+    }
     return obj;
   },
 
@@ -942,6 +1105,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     message.suffix = object.suffix ?? "";
     message.sentenceEnd = object.sentenceEnd ?? "";
     message.contextPrefix = object.contextPrefix ?? "";
+    message.labelContext = object.labelContext ?? "";
+    message.demonstrations = object.demonstrations?.map((e) => TaskDemonstration.fromPartial(e)) || [];
+    message.instruction = object.instruction ?? "";
     return message;
   },
 };
