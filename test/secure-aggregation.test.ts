@@ -37,7 +37,7 @@ function writeData(id: string): string {
 
 /** `synthgrad client run` with its own SYNTHGRAD_HOME (noise key, ledger, secure-aggregation secrets), as a separate owner has. */
 function runOwner(address: string, id: string, sessionId: string) {
-  const home = join(dir, `home-${id}`);
+  const home = join(dir, `home-${sessionId}-${id}`); // one owner folder per session, so each test reads only its own ledger
   const proc = spawn(process.execPath, [bin, 'client', 'run', '--address', address, '--tls', fed.bundle(id), '--session', sessionId, '--data', writeData(id), '--out', join(dir, `out-${sessionId}-${id}`), '--model', model, '--seed', '1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SYNTHGRAD_TOKEN: fed.tokens[id]!, SYNTHGRAD_HOME: home },

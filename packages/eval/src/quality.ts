@@ -107,9 +107,10 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   const presetName = o.preset ?? 'cpu';
   const preset = resolvePreset(presetName);
   Object.assign(preset.settings, o.settings);
-  const B = preset.settings.batchSize;
   const keepPerClass = Math.floor(nSyn / K);
-  const genPerClass = overgenerated(keepPerClass, B, o.overgenerate);
+  const layout = overgenerated(keepPerClass, preset.settings.batchSize, o.overgenerate);
+  preset.settings.batchSize = layout.batchSize;
+  const genPerClass = layout.perClass;
 
   // The private input: nReal texts, balanced, seed 0.
   const real = sampleClasses(o.taskData, task, Math.floor(nReal / K), 0, 'task data').flat();

@@ -55,10 +55,11 @@ async function run(input: JobInput): Promise<void> {
     return { target: { label: c, vocabSize: V, dModel: d, rows, sum, count: 1, noiseStd: Math.sqrt(variance), clip: s.privacy?.clip ?? null }, textLength: s.textLength };
   });
   const preset = resolvePreset(s.preset);
-  // Batches no larger than the request; the measured protocol's overgeneration, then exactly the
-  // requested count per class: the best-matching distinct texts (selection/select.ts, bestMatching).
-  const settings = { ...preset.settings, batchSize: Math.min(preset.settings.batchSize, s.syntheticPerClass) };
-  const perClass = overgenerated(s.syntheticPerClass, settings.batchSize);
+  // The measured protocol's overgeneration in equal batches no larger than the preset's, then
+  // exactly the requested count per class: the best-matching distinct texts (selection/select.ts).
+  const layout = overgenerated(s.syntheticPerClass, preset.settings.batchSize);
+  const settings = { ...preset.settings, batchSize: layout.batchSize };
+  const perClass = layout.perClass;
   const opts = { settings, method: preset.method, perClass, seed: s.seed, distance: 'cosine' as const };
   const dir = store.sessionDir(s.id);
   const checkpoint = Checkpoint.open<SyntheticExample>(join(dir, 'checkpoint.json'), configHash({ opts, session: s.id, clients: rec.joined }), true);

@@ -44,8 +44,17 @@ export function bestMatching(perClass: number, targetFilter: boolean): Selection
   return { targetFilter, labelCheck: false, dedup: true, topN: perClass, alpha: 0, balance: true };
 }
 
-/** Texts to generate per class for `perClass` kept: OVERGENERATE times, in whole batches. */
-export const overgenerated = (perClass: number, batchSize: number, factor = OVERGENERATE): number => Math.ceil((perClass * factor) / batchSize) * batchSize;
+/**
+ * How to generate `factor` times `perClass` texts a class in equal batches of at most
+ * `maxBatch`: as few batches as that allows, each as large as needed (10 kept of batches of 10:
+ * two batches of 6, not two of 10). Returns the batch size and the texts generated per class.
+ */
+export function overgenerated(perClass: number, maxBatch: number, factor = OVERGENERATE): { batchSize: number; perClass: number } {
+  const want = Math.ceil(perClass * factor);
+  const batches = Math.ceil(want / maxBatch);
+  const batchSize = Math.ceil(want / batches);
+  return { batchSize, perClass: batches * batchSize };
+}
 
 export interface SelectionReport {
   input: number;
