@@ -21,8 +21,11 @@ const COMMANDS: Record<string, Run> = {
   model: async (a) => (await import('./commands/model.js')).modelCommand(a),
   data: async (a) => (await import('./commands/data.js')).dataCommand(a),
   coordinator: async (a) => {
-    // create-session's flags are checked before the federated commands (and the ML stack they import) load.
-    if (a[0] === 'create-session') (await import('./commands/session-flags.js')).parseCreateSessionFlags(a.slice(1));
+    // create-session's flags are read and checked before the federated commands (and the ML stack they import) load.
+    if (a[0] === 'create-session') {
+      const flags = (await import('./commands/session-flags.js')).parseCreateSessionFlags(a.slice(1));
+      return (await import('./commands/federated.js')).createSessionCommand(flags);
+    }
     return (await import('./commands/federated.js')).coordinatorCommand(a);
   },
   client: async (a) => (await import('./commands/federated.js')).clientCommand(a),

@@ -100,7 +100,6 @@ export async function secureAggregate(o: SecureAggregateOptions): Promise<Secure
     saved.party = party.toState();
     writeFileAtomic(file, JSON.stringify(saved), { mode: 0o600 });
   };
-  save();
   /** The message for this round: the one sent before, or a new one saved before it is sent. */
   const message = (key: keyof SavedParty['sent'], make: () => SecAggRequest): SecAggRequest => {
     const had = saved.sent[key];

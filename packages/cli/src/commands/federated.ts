@@ -26,7 +26,7 @@ import {
 } from '@synthgrad/coordinator';
 import { bearer, runClient, SessionEnded } from '@synthgrad/client';
 import { intFlag, parse } from '../args.js';
-import { parseCreateSessionFlags, TLS_FLAGS, TOKEN_FLAGS } from './session-flags.js';
+import { parseCreateSessionFlags, TLS_FLAGS, TOKEN_FLAGS, type CreateSessionFlags } from './session-flags.js';
 
 import { FEDERATED_HELP as FEDERATED_USAGE } from '../help.js';
 export { FEDERATED_USAGE };
@@ -153,14 +153,15 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     process.on('SIGINT', stop);
     await new Promise(() => {}); // serve until a signal
   }
-  if (sub === 'create-session') {
-    const f = parseCreateSessionFlags(rest);
-    const { address, connection, model, ...spec } = f;
-    const id = await createSession(address, tokenFromFlags(connection), channelFromFlags(connection), { ...spec, modelSha256: await sha256File(resolveModelPath(model)) });
-    process.stdout.write(`${id}\n`);
-    return;
-  }
+  if (sub === 'create-session') return createSessionCommand(parseCreateSessionFlags(rest));
   throw new SynthgradError(sub ? `unknown coordinator command "${sub}"\n\n${FEDERATED_USAGE}` : FEDERATED_USAGE, 'E_USAGE');
+}
+
+/** `coordinator create-session` once its flags are read (main.ts reads them before this module loads). */
+export async function createSessionCommand(f: CreateSessionFlags): Promise<void> {
+  const { address, connection, model, ...spec } = f;
+  const id = await createSession(address, tokenFromFlags(connection), channelFromFlags(connection), { ...spec, modelSha256: await sha256File(resolveModelPath(model)) });
+  process.stdout.write(`${id}\n`);
 }
 
 export async function clientCommand(argv: string[]): Promise<void> {

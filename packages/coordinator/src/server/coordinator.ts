@@ -113,8 +113,11 @@ export class Coordinator {
 
   /** One round of periodic work: deadlines (every call), abandoned uploads (every sweepIntervalMs). */
   tick(now = Date.now()): void {
-    this.guard('deadlines', () => this.lifecycle.checkDeadlines(now));
-    this.guard('secure aggregation', () => this.secureAggregation.tick());
+    // One read of the session records for both periodic checks.
+    let records: SessionRecord[] = [];
+    this.guard('reading sessions', () => (records = this.sessions.list()));
+    this.guard('deadlines', () => this.lifecycle.checkDeadlines(now, records));
+    this.guard('secure aggregation', () => this.secureAggregation.tick(records));
     if (now - this.lastSweep < this.limits.sweepIntervalMs) return;
     this.lastSweep = now;
     this.guard('sweep', () => {

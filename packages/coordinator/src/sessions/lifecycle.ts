@@ -23,6 +23,7 @@ import {
 } from '@synthgrad/protocol';
 import { DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied, quote } from '../domain/errors.js';
 import { checkClientId, keyString, type UploadKey } from '../domain/names.js';
+import { checkTaskSpec } from '../domain/task-spec.js';
 import { requireOperator, type Principal } from '../auth/credentials.js';
 import type { UploadTarget } from '../uploads/validate-header.js';
 import type { SessionRecord, SessionStore } from './session-store.js';
@@ -54,28 +55,6 @@ export const TERMINAL: ReadonlySet<SessionState> = new Set([
 ]);
 
 const stateName = (s: SessionState) => SessionState[s] ?? String(s);
-
-/** What a session's task may hold (it is stored, sent to every participant and put in the LM's context). */
-export const TASK_LIMITS = { labels: 64, demonstrations: 64, textChars: 4000, contextChars: 1000 } as const;
-
-/** A pure check of a requested task's public parts; the first problem as an INVALID_ARGUMENT. */
-export function checkTaskSpec(t: NonNullable<CreateSessionRequest['task']>): void {
-  const L = TASK_LIMITS;
-  if (t.labels.length > L.labels) throw invalidArgument(`a task has at most ${L.labels} labels`);
-  const values = t.labels.map((l) => l.value);
-  if (new Set(values).size !== values.length) throw invalidArgument('task label values must be distinct');
-  if (t.labels.some((l) => !l.verbalizer)) throw invalidArgument('every task label needs a verbalizer');
-  const demonstrations = t.demonstrations ?? [];
-  if (demonstrations.length > L.demonstrations) throw invalidArgument(`a task has at most ${L.demonstrations} demonstrations`);
-  for (const d of demonstrations) {
-    if (!values.includes(d.label)) throw invalidArgument(`a demonstration's label ${quote(d.label)} is none of the task's (${values.join(', ')})`);
-    if (!d.text || d.text.length > L.textChars) throw invalidArgument(`a demonstration's text must be 1-${L.textChars} characters`);
-  }
-  for (const [name, v] of [['label_context', t.labelContext], ['context_prefix', t.contextPrefix], ['suffix', t.suffix], ['sentence_end', t.sentenceEnd]] as const) {
-    if ((v ?? '').length > L.contextChars) throw invalidArgument(`task.${name} is longer than ${L.contextChars} characters`);
-  }
-  if ((t.instruction ?? '').length > L.textChars) throw invalidArgument(`task.instruction is longer than ${L.textChars} characters`);
-}
 
 export class SessionLifecycle {
   constructor(
@@ -232,13 +211,12 @@ export class SessionLifecycle {
   startAggregated(rec: SessionRecord, survivors: string[]): void {
     if (rec.session.state !== SessionState.SESSION_STATE_OPEN) return;
     rec.joined = rec.joined.filter((c) => survivors.includes(c));
-    rec.aggregated = [...survivors];
     this.setState(rec, SessionState.SESSION_STATE_RUNNING, `secure sum of ${survivors.length} participants`);
     this.hooks.startJob(rec);
   }
 
   /** A line for the operator's log of the session (watchers do not hear it). */
-  hooksNote(rec: SessionRecord, line: string): void {
+  note(rec: SessionRecord, line: string): void {
     this.hooks.note?.(rec.session.id, rec.session.state, line);
   }
 
@@ -250,8 +228,8 @@ export class SessionLifecycle {
   }
 
   /** Sessions past their deadline: run with what is in if the minimum is met, else expire. */
-  checkDeadlines(now = this.now()): void {
-    for (const rec of this.store.list()) {
+  checkDeadlines(now = this.now(), records = this.store.list()): void {
+    for (const rec of records) {
       const s = rec.session;
       // Secure-aggregation sessions keep their own rounds and deadline (secure-aggregation.ts).
       if (s.secureAggregation?.enabled || s.state !== SessionState.SESSION_STATE_OPEN || !s.deadlineUnixMs || now < s.deadlineUnixMs) continue;

@@ -117,73 +117,71 @@ export class SecureAggregationRounds {
     let st = this.load(rec);
     if (s === SessionState.SESSION_STATE_OPEN) st = this.advance(rec, st);
     if (req.round !== SecAggRound.SEC_AGG_ROUND_UNSPECIFIED && req.round === st.round) {
+      let changed: boolean;
       try {
-        this.accept(who.id, req, st);
+        changed = this.accept(who.id, req, st);
       } catch (e) {
         throw domainError(e);
       }
-      this.save(rec, st);
-      st = this.advance(rec, st);
+      if (changed) {
+        this.save(rec, st);
+        st = this.advance(rec, st);
+      }
     } else if (req.round > st.round && st.round !== SecAggRound.SEC_AGG_ROUND_DONE) {
       throw failedPrecondition(`round ${roundName(req.round)} is not open; the aggregation is in ${roundName(st.round)}`);
     }
     return this.reply(who.id, st);
   }
 
-  /** Record one party's message for the open round (idempotent: the same message again is fine). */
-  private accept(from: string, req: SecAggRequest, st: RoundsFile): void {
+  /**
+   * Record one party's message for the open round. The same message again is a retry (false:
+   * nothing changed, nothing to write); a different one for the same round is refused.
+   */
+  private accept(from: string, req: SecAggRequest, st: RoundsFile): boolean {
     const srv = SecAggServer.fromState(st.server);
-    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-    const refuseChange = (what: string) => failedPrecondition(`${from} already sent its ${what} for this round, and this one differs`);
+    const repeated = <T>(have: T | undefined, got: T, what: string): boolean => {
+      if (have === undefined) return false;
+      if (JSON.stringify(have) !== JSON.stringify(got)) throw failedPrecondition(`${from} already sent its ${what} for this round, and this one differs`);
+      return true;
+    };
+    const parties = st.server.params.parties;
     switch (req.round) {
       case SecAggRound.SEC_AGG_ROUND_ADVERTISE: {
         const k = req.keys;
         if (!k || k.party !== from) throw invalidArgument('an advertisement must carry the caller\'s own keys');
         if (k.c.length > MAX_KEY_CHARS || k.s.length > MAX_KEY_CHARS || !k.c || !k.s) throw invalidArgument('malformed public keys');
-        const have = st.server.ads.find((x) => x.party === from);
-        if (have) {
-          if (!same(have, keysFromWire(k))) throw refuseChange('keys');
-          return;
-        }
-        srv.advertise(keysFromWire(k));
+        const ad = keysFromWire(k);
+        if (repeated(st.server.ads.find((x) => x.party === from), ad, 'keys')) return false;
+        srv.advertise(ad);
         // ADVERTISE waits a round's time after the latest newcomer (see advance).
         st.roundStartedMs = this.now();
         break;
       }
       case SecAggRound.SEC_AGG_ROUND_SHARE: {
         if (!st.server.ads.some((x) => x.party === from)) throw failedPrecondition(`${from} did not advertise keys and is not in this aggregation`);
-        const parties = st.server.params.parties;
         if (req.shares.length > parties.length) throw invalidArgument('more shares than parties');
         for (const m of req.shares) if (!parties.includes(m.to) || m.sealed.length > MAX_SEALED_CHARS) throw invalidArgument('a sealed share is malformed or for no party');
         const msgs = req.shares.map(sealedFromWire);
-        const have = st.server.sealed.find(([p]) => p === from);
-        if (have) {
-          if (!same(have[1], msgs)) throw refuseChange('shares');
-          return;
-        }
+        if (repeated(st.server.sealed.find(([p]) => p === from)?.[1], msgs, 'shares')) return false;
         srv.shares(from, msgs);
         break;
       }
       case SecAggRound.SEC_AGG_ROUND_MASK: {
-        const y = (() => {
-          try {
-            return wordsFromBytes(req.masked);
-          } catch (e) {
-            throw invalidArgument((e as Error).message);
-          }
-        })();
-        const have = st.server.masked.find(([p]) => p === from);
-        if (have) {
-          if (have[1] !== Buffer.from(y.buffer, y.byteOffset, y.byteLength).toString('base64')) throw refuseChange('masked vector');
-          return;
+        let y: Uint32Array;
+        try {
+          y = wordsFromBytes(req.masked);
+        } catch (e) {
+          throw invalidArgument((e as Error).message);
         }
+        // Compared as ServerState stores it: base64 of the words.
+        const b64 = Buffer.from(y.buffer, y.byteOffset, y.byteLength).toString('base64');
+        if (repeated(st.server.masked.find(([p]) => p === from)?.[1], b64, 'masked vector')) return false;
         srv.maskedInput(from, y);
         break;
       }
       case SecAggRound.SEC_AGG_ROUND_UNMASK: {
         if (!st.survivors.includes(from)) throw failedPrecondition(`${from} sent no masked vector and is not a survivor`);
-        if (!same([...req.survivors].sort(), [...st.survivors].sort())) throw invalidArgument('the reveal answers another survivor set than this aggregation\'s');
-        const parties = st.server.params.parties;
+        if (JSON.stringify([...req.survivors].sort()) !== JSON.stringify([...st.survivors].sort())) throw invalidArgument('the reveal answers another survivor set than this aggregation\'s');
         if (req.revealed.length > 2 * parties.length) throw invalidArgument('more revealed shares than parties');
         const shares = req.revealed.map((r) => {
           if (!parties.includes(r.of) || r.share.length > MAX_SHARE_CHARS) throw invalidArgument('a revealed share is malformed or of no party');
@@ -194,11 +192,7 @@ export class SecureAggregationRounds {
             throw invalidArgument(`a revealed share of ${r.of} is malformed: ${(e as Error).message}`);
           }
         });
-        const have = st.server.revealed.find(([p]) => p === from);
-        if (have) {
-          if (!same(have[1], shares)) throw refuseChange('revealed shares');
-          return;
-        }
+        if (repeated(st.server.revealed.find(([p]) => p === from)?.[1], shares, 'revealed shares')) return false;
         srv.reveal(from, shares);
         break;
       }
@@ -206,6 +200,7 @@ export class SecureAggregationRounds {
         throw invalidArgument(`no message belongs to round ${roundName(req.round)}`);
     }
     st.server = srv.toState();
+    return true;
   }
 
   private reply(party: string, st: RoundsFile): SecAggReply {
@@ -296,7 +291,7 @@ export class SecureAggregationRounds {
       }
       const line = `secure aggregation: ${roundName(st.round)} -> ${roundName(next)}`;
       this.log(`session ${rec.session.id}: ${line}`);
-      this.lifecycle.hooksNote(rec, line);
+      this.lifecycle.note(rec, line);
       st.round = next;
       st.roundStartedMs = now;
       this.save(rec, st);
@@ -315,7 +310,7 @@ export class SecureAggregationRounds {
       for (let i = 0; i < decoded.length; i++) out.writeFloatLE(decoded[i], 4 * i);
       writeFileDurably(this.path(rec, AGGREGATE_FILE), out);
       const gone = dropped.length ? `; ${dropped.join(', ')} dropped after sharing keys` : '';
-      this.lifecycle.hooksNote(rec, `secure sum of ${survivors.length} parties (${survivors.join(', ')})${gone}`);
+      this.lifecycle.note(rec, `secure sum of ${survivors.length} parties (${survivors.join(', ')})${gone}`);
       return true;
     } catch (e) {
       this.lifecycle.setState(rec, SessionState.SESSION_STATE_FAILED, `secure aggregation could not unmask the sum: ${(e as Error).message}`);
@@ -324,8 +319,8 @@ export class SecureAggregationRounds {
   }
 
   /** The periodic check: close timed-out rounds and pass deadlines for every open secure-aggregation session. */
-  tick(): void {
-    for (const rec of this.lifecycle.store.list()) {
+  tick(records = this.lifecycle.store.list()): void {
+    for (const rec of records) {
       if (!rec.session.secureAggregation?.enabled || rec.session.state !== SessionState.SESSION_STATE_OPEN) continue;
       try {
         this.advance(rec, this.load(rec));
