@@ -47,7 +47,7 @@ describe.runIf(built)('synthgrad bench quality', () => {
     expect(out.judge.trained_on).toBe(16);
     expect(out.on_label.kept).toBe(out.rows.find((x: { name: string }) => x.name === 'gradmm-4').texts);
     expect(out.on_label.rate).toBeGreaterThanOrEqual(0);
-    expect(out.method).toMatchObject({ labelContext: true, classifierWeight: 1, targetFilter: false });
+    expect(out.method).toMatchObject({ labelContext: true, classifierWeight: 1, targetFilter: 'off' });
     expect(out.seconds_per_synthetic_example).toBeGreaterThan(0);
     expect(out.target_classifier.weightSums).toHaveLength(2);
   });
@@ -69,6 +69,8 @@ describe.runIf(built)('synthgrad bench quality', () => {
     expect(rb.seconds_per_synthetic_example).toBe(ra.seconds_per_synthetic_example);
     // Both at once, or a file that is not a generation, are usage errors.
     expect(run([...args, '--synthetic-in', saved, '--method', '{}']).stderr).toMatch(/--method and --settings do not apply/);
+    expect(run([...args, '--synthetic-in', saved, '--seed', '2']).stderr).toMatch(/--seed does not apply/);
+    expect(run([...args, '--method', '{"targetFilter":"loose"}']).stderr).toMatch(/--method: targetFilter must be one of off, surplus, strict, got "loose"/);
     expect(run([...args, '--synthetic-in', train]).status).toBe(2);
     expect(run([...args, '--checkpoint', 'last']).stderr).toMatch(/--checkpoint must be accuracy or accuracy-loss/);
   });

@@ -141,6 +141,14 @@ describe.runIf(built)('--config', () => {
     expectUsageError(['generate', '--config', bad, '--outer', '2'], /i\.json: generate\.distance must be one of cosine, l2, got "l1"/);
     expectUsageError(['generate', '--config', bad, '--outer', '2', '--distance', 'l3'], /^synthgrad: --distance must be one of cosine, l2, got "l3"/);
   });
+
+  it('a true/false in the file is read, never silently dropped: on|off choices take it, other keys name it', () => {
+    expectUsageError(['generate', '--config', cfg('t1.json', { generate: { data, settings: { outer: true } } })], /t1\.json: generate\.settings\.outer must be an integer >= 1, got "true"/);
+    expectUsageError(['generate', '--config', cfg('t2.json', { generate: { data, method: { targetFilter: 'some' } } })], /t2\.json: generate\.method\.targetFilter must be one of off, surplus, strict, on, got "some"/);
+    // A boolean where on|off is asked is that switch: labelContext false passes the flag checks,
+    // and the next check to fail is the bad distance.
+    expectUsageError(['generate', '--config', cfg('t3.json', { generate: { data, method: { labelContext: false, targetFilter: true }, distance: 'l1' } })], /t3\.json: generate\.distance must be one of cosine, l2/);
+  });
 });
 
 describe.runIf(built)('data files with a UTF-8 byte-order mark', () => {

@@ -52,7 +52,7 @@ describe.runIf(built)('synthgrad generate', () => {
       // The margin is the row's own class over the other: positive exactly when the classifier agrees.
       expect(row.target_margin > 0).toBe(row.target_label === row.label);
     }
-    expect(meta0(out).method).toMatchObject({ labelContext: true, demonstrations: 4, classifierWeight: 1, targetFilter: false, discriminant: 'lda' });
+    expect(meta0(out).method).toMatchObject({ labelContext: true, demonstrations: 4, classifierWeight: 1, targetFilter: 'off', discriminant: 'lda' });
     expect(meta0(out).target_agreement).toHaveLength(2);
     const meta = JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'));
     expect(meta.model.sha256).toMatch(/^[0-9a-f]{64}$/);

@@ -35,7 +35,10 @@ export class FlagReader {
 
   str(name: string): string | undefined {
     const v = this.values[name];
-    if (v === undefined || typeof v === 'boolean') return undefined;
+    if (v === undefined) return undefined;
+    // A boolean is a switch on the command line, but a config file may give one for any key: it is
+    // then read as written, so a key that wants a number or a name says so instead of ignoring it.
+    if (typeof v === 'boolean') return this.labels[name] ? String(v) : undefined;
     if (v.trim() === '') this.fail(name, 'is empty');
     return v;
   }
@@ -81,7 +84,9 @@ export class FlagReader {
   }
 
   oneOf<T extends string>(name: string, choices: readonly T[], fallback: T): T {
-    const v = this.str(name);
+    const raw = this.values[name];
+    // A config file's true/false for an on|off choice.
+    const v = typeof raw === 'boolean' && this.labels[name] && choices.includes('on' as T) && choices.includes('off' as T) ? (raw ? 'on' : 'off') : this.str(name);
     if (v === undefined) return fallback;
     if (!choices.includes(v as T)) this.fail(name, `must be one of ${choices.join(', ')}, got "${v}"${didYouMean(v, choices)}`);
     return v as T;

@@ -62,8 +62,10 @@ method (docs/METHOD.md, "what this project changes"):
   --classifier-weight B   weight of the cross-entropy of the classifier the released targets imply
                           (with public LM-text statistics) in the X-step objective (default 0 = off:
                           measured, it lowered what the text teaches)
-  --target-filter on|off  with --select, drop texts that classifier puts in another class (default off:
-                          measured, it dropped informative on-label texts)
+  --target-filter off|surplus|strict  with --select, texts that classifier puts in another class:
+                          strict drops them all, surplus only as many as the class has beyond
+                          --top-n (the most confidently misplaced first), off keeps them (default
+                          off; on = strict)
   --public-texts N        public LM-sampled texts behind the statistics (default 256)
   --discriminant lda|head the target classifier: the whitened contrast of the targets' class means
                           (lda, default), or the LM's verbaliser rows calibrated by them (head)

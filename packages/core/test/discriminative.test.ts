@@ -27,6 +27,7 @@ import {
   Rng,
   select,
   solveSpd,
+  targetFilterOf,
   SENTIMENT_TASK,
   validateTask,
   type ClassTarget,
@@ -271,8 +272,49 @@ describe('task label context and the target filter', () => {
 
   it('select drops candidates the target classifier assigns to another class, and counts them', () => {
     const c = (text: string, labelIndex: number, target_label?: number) => ({ text, labelIndex, matching_loss: 0.1, perplexity: 10, target_label });
-    const { kept, report } = select([c('a', 0, 0), c('b', 0, 1), c('c', 1, 1), c('d', 1), c('e', 1, 0)], 2, { targetFilter: true, labelCheck: false, dedup: true, alpha: 0, balance: false });
+    const { kept, report } = select([c('a', 0, 0), c('b', 0, 1), c('c', 1, 1), c('d', 1), c('e', 1, 0)], 2, { targetFilter: 'strict', labelCheck: false, dedup: true, alpha: 0, balance: false });
     expect(kept.map((k) => k.text)).toEqual(['a', 'c', 'd']);
     expect(report.passedTargetFilter).toBe(3);
+    // The boolean of earlier versions still reads, and anything else is refused.
+    expect([true, false, 'surplus'].map((v) => targetFilterOf(v))).toEqual(['strict', 'off', 'surplus']);
+    expect(() => targetFilterOf('on', 'x.targetFilter')).toThrow(/x\.targetFilter must be one of off, surplus, strict, got "on"/);
+  });
+
+  it("the 'surplus' target filter drops misplaced texts, most confident first, only from a class's surplus over topN", () => {
+    // Against the definition, restated candidate by candidate: a misplaced candidate is dropped iff
+    // fewer than its class's surplus (candidates beyond topN) of the misplaced ones of its class
+    // come before it by (margin, position); the rest are ranked by matching loss.
+    const rng = new Rng(11);
+    for (let trial = 0; trial < 200; trial++) {
+      const n = 1 + Math.floor(rng.uniform() * 9);
+      const topN = 1 + Math.floor(rng.uniform() * 6);
+      const cands = Array.from({ length: n }, (_, i) => {
+        const labelIndex = Math.floor(rng.uniform() * 2);
+        const hasTarget = rng.uniform() < 0.9;
+        const margin = Math.round((rng.uniform() * 4 - 2) * 100) / 100;
+        return { text: `t${i}`, labelIndex, matching_loss: Math.round(rng.uniform() * 100) / 100, perplexity: 10, ...(hasTarget ? { target_label: margin > 0 ? labelIndex : 1 - labelIndex, target_margin: margin } : {}) };
+      });
+      const { kept, report } = select(cands, 2, { targetFilter: 'surplus', labelCheck: false, dedup: true, topN, alpha: 0, balance: false });
+      const expected: string[] = [];
+      let passed = 0;
+      for (const l of [0, 1]) {
+        const mine = cands.map((c, i) => ({ c, i })).filter(({ c }) => c.labelIndex === l);
+        const surplus = Math.max(0, mine.length - topN);
+        const misplaced = mine.filter(({ c }) => c.target_label !== undefined && c.target_label !== l);
+        const before = (x: (typeof mine)[number], y: (typeof mine)[number]) => y.c.target_margin! < x.c.target_margin! || (y.c.target_margin === x.c.target_margin && y.i < x.i);
+        const left = mine.filter((x) => !misplaced.includes(x) || misplaced.filter((y) => before(x, y)).length >= surplus);
+        passed += left.length;
+        // What is kept per class is never fewer than topN while the class had that many.
+        expect(Math.min(left.length, topN)).toBe(Math.min(mine.length, topN));
+        expected.push(...left.sort((a, b) => a.c.matching_loss - b.c.matching_loss || a.i - b.i).slice(0, topN).map(({ c }) => c.text));
+      }
+      expect(new Set(kept.map((k) => k.text))).toEqual(new Set(expected));
+      expect(report.passedTargetFilter).toBe(passed);
+    }
+    // A concrete case: class 0 has 4 candidates for 2 places; of its 3 misplaced ones the two most
+    // confidently misplaced go even though they match best, and the third stays.
+    const c = (text: string, matching_loss: number, target_margin: number) => ({ text, labelIndex: 0, matching_loss, perplexity: 1, target_label: target_margin > 0 ? 0 : 1, target_margin });
+    const { kept } = select([c('a', 0.1, -2), c('b', 0.2, -1), c('c', 0.3, -0.5), c('d', 0.4, 1)], 2, { targetFilter: 'surplus', labelCheck: false, dedup: true, topN: 2, alpha: 0, balance: false });
+    expect(kept.map((k) => k.text)).toEqual(['c', 'd']);
   });
 });

@@ -326,6 +326,48 @@ describe('projection', () => {
     p.dispose();
   });
 
+  it('sampling among the candidates: the cached decode draws exactly what recomputation draws, and a low temperature is the argmax', () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const p = new Projector(model, allowed, 6, rt.tokenizer.encode('Movie review:'));
+    const Y = tf.tidy(() => tf.tensor3d(new Rng(9).normals(3 * 7 * d), [3, 7, d]));
+    const fast = p.project(Y, { rng: new Rng(4), temperature: 1 });
+    expect(p.projectByRecompute(Y, { rng: new Rng(4), temperature: 1 })).toEqual(fast);
+    const cands = p.candidates(Y);
+    fast.forEach((row, b) => row.forEach((id, i) => expect(cands[b][i]).toContain(id)));
+    // Other seeds draw other texts; a vanishing temperature gives the likeliest candidate.
+    const draws = [1, 2, 3, 5].map((seed) => JSON.stringify(p.project(Y, { rng: new Rng(seed), temperature: 1 })));
+    expect(new Set([JSON.stringify(fast), ...draws]).size).toBeGreaterThan(1);
+    expect(p.project(Y, { rng: new Rng(4), temperature: 1e-6 })).toEqual(p.project(Y));
+    Y.dispose();
+    p.dispose();
+  });
+
+  it('a sampled candidate is drawn with probability softmax(logit / T) over the candidates', () => {
+    // One position (L = 1) after a fixed context: the candidates' logits are known, so the
+    // frequencies of many draws can be checked against the softmax (chi-square, 5 dof).
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const context = rt.tokenizer.encode('Movie review:');
+    const p = new Projector(model, allowed, 6, context);
+    const Y = tf.tidy(() => tf.tensor3d(new Rng(12).normals(d), [1, 1, d]));
+    const cands = p.candidates(Y)[0][0];
+    const T = 2;
+    const logits = tf.tidy(() => model.forward({ ids: [context], logits: 'last' }).logits!.dataSync() as Float32Array);
+    const w = cands.map((c) => Math.exp(logits[c] / T - Math.max(...cands.map((x) => logits[x] / T))));
+    const probs = w.map((x) => x / w.reduce((a, b) => a + b, 0));
+    const rng = new Rng(21);
+    const n = 3000;
+    const counts = new Map<number, number>();
+    for (let i = 0; i < n; i++) {
+      const id = p.project(Y, { rng, temperature: T })[0][0];
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    const chi2 = cands.reduce((a, c, j) => a + ((counts.get(c) ?? 0) - n * probs[j]) ** 2 / (n * probs[j]), 0);
+    expect([...counts.keys()].every((id) => cands.includes(id))).toBe(true);
+    expect(chi2).toBeLessThan(20.5); // p = 0.001 for 5 degrees of freedom
+    Y.dispose();
+    p.dispose();
+  });
+
   it('with k = 1 returns the nearest allowed token in cosine', () => {
     const allowed = allowedTokenIds(rt.tokenizer);
     const p = new Projector(model, allowed, 1, [5]);
@@ -393,15 +435,15 @@ describe('sentence-end cut', () => {
 });
 
 describe('ADMM', () => {
-  const settings = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, candidates: 2, initNorm: 3 };
-  const run = async (seed: number, init: 'random' | 'lm', shouldStop?: () => boolean) => {
+  const settings = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, projectionTemperature: 0, candidates: 2, initNorm: 3 };
+  const run = async (seed: number, init: 'random' | 'lm', shouldStop?: () => boolean, projectionTemperature = 0) => {
     const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
     const loss = new MatchingLoss(model, target, 7);
     const allowed = allowedTokenIds(rt.tokenizer);
     const context = rt.tokenizer.encode('The');
     const projector = new Projector(model, allowed, 4, context);
     try {
-      return await runAdmm({ model, loss, projector, suffix: rt.tokenizer.encode(' it'), allowed: new Set(allowed), context }, { ...settings, init }, new Rng(seed), { shouldStop });
+      return await runAdmm({ model, loss, projector, suffix: rt.tokenizer.encode(' it'), allowed: new Set(allowed), context }, { ...settings, init, projectionTemperature }, new Rng(seed), { shouldStop });
     } finally {
       loss.dispose();
       projector.dispose();
@@ -423,6 +465,18 @@ describe('ADMM', () => {
       }
     });
   }
+
+  it('with a projection temperature, is reproducible by seed and differs from the argmax projection', async () => {
+    // The tiny model's logits are peaked; a high temperature makes the draws all but uniform.
+    const [a, b, greedy] = [await run(1, 'lm', undefined, 100), await run(1, 'lm', undefined, 100), await run(1, 'lm')];
+    expect(a.ids).toEqual(b.ids);
+    expect(a.ids).not.toEqual(greedy.ids);
+  });
+
+  it('refuses a negative or non-finite projection temperature', async () => {
+    await expect(run(1, 'lm', undefined, -1)).rejects.toThrow(/projectionTemperature must be >= 0/);
+    await expect(run(1, 'lm', undefined, NaN)).rejects.toThrow(/projectionTemperature must be >= 0/);
+  });
 
   it('stops when asked', async () => {
     await expect(run(1, 'random', () => true)).rejects.toThrow(AdmmAborted);

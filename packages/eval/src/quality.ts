@@ -27,6 +27,8 @@ import {
   type MethodSettings,
   type SyntheticExample,
   type Task,
+  type TargetFilter,
+  targetFilterOf,
   type Preset,
   resolvePreset,
 } from '@synthgrad/core';
@@ -48,6 +50,11 @@ export interface QualityOptions {
   /** Synthetic texts kept (default 100). */
   synthetic?: number;
   seeds?: number;
+  /**
+   * Seed of the generation (default 0). The real texts behind the targets are the protocol's
+   * draw whatever it is, so several generation seeds measure the spread between generations.
+   */
+  generationSeed?: number;
   preset?: string;
   method?: Partial<MethodSettings>;
   /** Overrides of the preset's ADMM settings. */
@@ -73,6 +80,8 @@ export interface QualityOptions {
 /** One GRADMM generation of the protocol: everything the evaluation needs, as JSON. */
 export interface QualityGeneration {
   method: MethodSettings;
+  /** The generation's seed (absent in generations saved before it could be chosen: 0). */
+  seed?: number;
   settings: Preset['settings'];
   examples: SyntheticExample[];
   /** Seconds the generation took (per example: total_s / examples.length). */
@@ -84,7 +93,7 @@ export interface QualityGeneration {
 }
 
 export interface QualityResult {
-  protocol: { real: number; synthetic: number; seeds: number; preset: string; mode: string; test: number };
+  protocol: { real: number; synthetic: number; seeds: number; generation_seed: number; preset: string; mode: string; test: number };
   method: MethodSettings;
   rows: { name: string; texts: number; accuracy_mean: number; accuracy_std: number; per_seed: number[]; perplexity: number | null; minutes: number }[];
   judge: { test_accuracy: number; trained_on: number };
@@ -115,7 +124,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   // The private input: nReal texts, balanced, seed 0.
   const real = sampleClasses(o.taskData, task, Math.floor(nReal / K), 0, 'task data').flat();
   const method: MethodSettings = { ...preset.method, ...o.method };
-  const cfg: GenerateConfig = { task, preset: presetName, settings: preset.settings, method, perClass: genPerClass, realPerClass: Math.floor(nReal / K), seed: 0, privacy: o.privacy ?? {}, distance: 'cosine' };
+  const cfg: GenerateConfig = { task, preset: presetName, settings: preset.settings, method, perClass: genPerClass, realPerClass: Math.floor(nReal / K), seed: o.generationSeed ?? 0, privacy: o.privacy ?? {}, distance: 'cosine' };
   let gen: QualityGeneration;
   if (o.generated) {
     gen = o.generated;
@@ -126,19 +135,20 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     try {
       log(`generating ${genPerClass} texts a class from ${real.length} real ones ...`);
       const g = await generate(rt, real, cfg, { checkpointPath: join(dir, 'cp.json'), resume: false, modelSha256: 'quality', dataFingerprint: 'quality', log, workers: o.workers });
-      gen = { method, settings: preset.settings, examples: g.examples, total_s: g.timings.total_s, target_classifier: g.targetClassifier, privacy: g.privacy, classes: g.classes };
+      gen = { method, seed: cfg.seed, settings: preset.settings, examples: g.examples, total_s: g.timings.total_s, target_classifier: g.targetClassifier, privacy: g.privacy, classes: g.classes };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
     o.onGenerated?.(gen);
   }
-  const selectKept = (targetFilter: boolean) => select<SyntheticExample>(gen.examples, K, bestMatching(keepPerClass, targetFilter));
-  const sel = selectKept(gen.method.targetFilter);
+  const selectKept = (targetFilter: TargetFilter) => select<SyntheticExample>(gen.examples, K, bestMatching(keepPerClass, targetFilter));
+  const filter = targetFilterOf(gen.method.targetFilter, 'the generation\'s method.targetFilter');
+  const sel = selectKept(filter);
   const toExample = (e: SyntheticExample, i: number): Example => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' });
   const kept = sel.kept.map(toExample);
   log(`selection kept ${kept.length} of ${gen.examples.length} (${JSON.stringify(sel.report)})`);
   // The filter is post-processing: the same generation without it is one more row, for free.
-  const unfiltered = gen.method.targetFilter ? selectKept(false).kept.map(toExample) : null;
+  const unfiltered = filter !== 'off' ? selectKept('off').kept.map(toExample) : null;
 
   // The judge: a head on all the task's real data.
   const cache = new FeatureCache(rt, task);
@@ -191,7 +201,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     minutes: r.minutes,
   }));
   return {
-    protocol: { real: real.length, synthetic: nSyn, seeds, preset: presetName, mode: o.training.mode, test: o.test.length },
+    protocol: { real: real.length, synthetic: nSyn, seeds, generation_seed: gen.seed ?? 0, preset: presetName, mode: o.training.mode, test: o.test.length },
     method: gen.method,
     rows,
     judge: { test_accuracy: judgeAcc, trained_on: o.taskData.length },

@@ -10,7 +10,7 @@ import { benchModel, speedups } from '../bench/model.js';
 import { round } from '../bench/stats.js';
 import { benchGenerate } from '../bench/generate.js';
 import { benchFinetune } from '../bench/finetune.js';
-import { checkPrivacyOptions, DEFAULT_METHOD, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, type MethodSettings } from '@synthgrad/core';
+import { checkPrivacyOptions, DEFAULT_METHOD, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, targetFilterOf, type MethodSettings } from '@synthgrad/core';
 import { FlagReader } from '../flags.js';
 import { privacyFlags } from './gradmm-options.js';
 import { FINETUNE_MODES, MODE_DEFAULTS, runQuality, type CheckpointRule, type FineTuneMode, type QualityGeneration, type TrainingSettings } from '@synthgrad/eval';
@@ -30,18 +30,20 @@ export const BENCH_USAGE = `usage:
         [--real 50] [--synthetic 100] [--preset cpu] [--settings JSON] [--top-k K] [--model FILE]
         [--checkpoint accuracy|accuracy-loss] [--synthetic-out F | --synthetic-in F]
         [--rows zero-shot,real-random-100,real-50,prompted-few-100] [--task T] [--domain D]
-        [--release full|label-rows] [--epsilon E --delta D --clip C]
+        [--release full|label-rows] [--epsilon E --delta D --clip C] [--seed S]
                                                    the fixed quality protocol (50 real -> 100 GRADMM texts): accuracy of
                                                    zero-shot, real-random-100, real-50, prompted-few-100 and gradmm-100,
                                                    the judge's on-label rate, perplexities, seconds per example; JSON.
                                                    --method overrides the preset's method switches, e.g.
-                                                   '{"classifierWeight":0,"labelContext":false,"targetFilter":false}';
+                                                   '{"classifierWeight":0,"labelContext":false,"targetFilter":"surplus"}';
                                                    --settings overrides the preset's ADMM settings, e.g. '{"inner":0}';
                                                    --synthetic-out F saves the generation, --synthetic-in F evaluates a
                                                    saved one again; --checkpoint accuracy|accuracy-loss: the dev
                                                    checkpoint kept (accuracy-loss breaks ties by dev cross-entropy);
                                                    --release / --epsilon / --delta / --clip: what the targets release
-                                                   and their privacy, as for generate (JSON adds signal/noise)
+                                                   and their privacy, as for generate (JSON adds signal/noise);
+                                                   --seed S: the generation's seed (default 0; the real texts
+                                                   stay the protocol's draw), for the spread between generations
   synthgrad bench generate [--data FILE] [--preset cpu]
                                                    seconds per synthetic example (one batch per class) on every
                                                    backend built here, each at the machine's full width both ways
@@ -79,6 +81,7 @@ const OPTIONS = {
   checkpoint: { type: 'string' },
   'synthetic-out': { type: 'string' },
   'synthetic-in': { type: 'string' },
+  seed: { type: 'string' },
   release: { type: 'string' },
   epsilon: { type: 'string' },
   delta: { type: 'string' },
@@ -108,6 +111,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   const mode = (values.mode ?? 'head') as 'head' | 'lora';
   if (mode !== 'head' && mode !== 'lora') throw new SynthgradError(`--mode must be head or lora, got "${values.mode}"`, 'E_USAGE');
   const method = jsonObjectFlag('method', values.method, Object.keys(DEFAULT_METHOD)) as Partial<MethodSettings>;
+  if (method.targetFilter !== undefined) method.targetFilter = targetFilterOf(method.targetFilter, '--method: targetFilter');
   const settings = jsonObjectFlag('settings', values.settings, Object.keys(resolvePreset(values.preset ?? 'cpu').settings));
   if (values['top-k']) settings.topK = intFlag(values['top-k'], 'top-k', 200);
   const checkpoint = (values.checkpoint ?? 'accuracy') as CheckpointRule;
@@ -118,6 +122,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   let generated: QualityGeneration | undefined;
   if (values['synthetic-in']) {
     if (values.release || values.epsilon || values.delta || values.clip) throw new SynthgradError('--synthetic-in evaluates a saved generation: --release, --epsilon, --delta and --clip do not apply', 'E_USAGE');
+    if (values.seed) throw new SynthgradError('--synthetic-in evaluates a saved generation: --seed does not apply', 'E_USAGE');
     if (values.method || values.settings) throw new SynthgradError('--synthetic-in evaluates a saved generation: --method and --settings do not apply', 'E_USAGE');
     try {
       generated = JSON.parse(readFileSync(values['synthetic-in'], 'utf8')) as QualityGeneration;
@@ -143,6 +148,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       taskData,
       test: testSet,
       seeds: intFlag(values.seeds, 'seeds', 3),
+      generationSeed: intFlag(values.seed, 'seed', 0, 0),
       real: intFlag(values.real, 'real', 50, 2),
       synthetic: intFlag(values.synthetic, 'synthetic', 100, 2),
       preset: values.preset ?? 'cpu',

@@ -75,7 +75,9 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.labelContext = r.oneOf('label-context', ['on', 'off'] as const, m.labelContext ? 'on' : 'off') === 'on';
   m.demonstrations = r.int('demonstrations', m.demonstrations, 0);
   m.classifierWeight = r.positive('classifier-weight', m.classifierWeight, true)!;
-  m.targetFilter = r.oneOf('target-filter', ['on', 'off'] as const, m.targetFilter ? 'on' : 'off') === 'on';
+  // 'on' is the earlier spelling of 'strict'.
+  const filter = r.oneOf('target-filter', ['off', 'surplus', 'strict', 'on'] as const, m.targetFilter);
+  m.targetFilter = filter === 'on' ? 'strict' : filter;
   m.publicTexts = r.int('public-texts', m.publicTexts, 2);
   m.shrinkage = r.between('shrinkage', 0, 1) ?? m.shrinkage;
   m.discriminant = r.oneOf('discriminant', ['head', 'lda'] as const, m.discriminant);

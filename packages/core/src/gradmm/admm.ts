@@ -30,6 +30,11 @@ export interface AdmmSettings {
   gradClip: number;
   rho: number;
   topK: number;
+  /**
+   * How the Z-step chooses among the top-k candidates: 0 (default) the LM's likeliest, as the
+   * reference; T > 0 a draw from the LM's distribution over the candidates at temperature T.
+   */
+  projectionTemperature: number;
   /** Random initialisations tried; the one with the lowest D is kept. */
   candidates: number;
   /** Norm every initial row is rescaled to (random initialisation). */
@@ -88,6 +93,7 @@ export class AdmmAborted extends Error {
 export function validateSettings(s: AdmmSettings): void {
   const pos: (keyof AdmmSettings)[] = ['batchSize', 'textLength', 'outer', 'topK', 'candidates'];
   for (const k of pos) if (!Number.isInteger(s[k]) || (s[k] as number) < 1) throw new SynthgradError(`${k} must be a positive integer, got ${s[k]}`, 'E_USAGE');
+  if (!(Number.isFinite(s.projectionTemperature) && s.projectionTemperature >= 0)) throw new SynthgradError(`projectionTemperature must be >= 0 (0: the likeliest candidate), got ${s.projectionTemperature}`, 'E_USAGE');
   if (!Number.isInteger(s.inner) || s.inner < 0) throw new SynthgradError(`inner must be a non-negative integer, got ${s.inner}`, 'E_USAGE');
   for (const k of ['lr', 'rho', 'gradClip', 'initNorm', 'lrDecay', 'lrDecayEvery'] as const) {
     if (!(s[k] > 0)) throw new SynthgradError(`${k} must be positive, got ${s[k]}`, 'E_USAGE');
@@ -157,7 +163,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   const projectAndScore = (iteration: number): { ids: number[][]; lossZ: number; lossZMean: number } => {
     const t = clock();
     const Y = tf.tidy(() => tf.add(x, tf.div(lam, s.rho))) as tf.Tensor3D;
-    const ids = projector.project(Y);
+    const ids = projector.project(Y, s.projectionTemperature > 0 ? { rng, temperature: s.projectionTemperature } : undefined);
     Y.dispose();
     const per = matchingLossOfPrompts(model, loss, ids.map((t) => [...t, ...suffix]));
     const zEmb = model.embed(ids);

@@ -11,6 +11,21 @@ export { DEFAULT_RELEASE, TARGET_RELEASES, type TargetRelease } from './release.
 
 export type MatchingSpace = 'raw' | 'centred' | 'whitened';
 
+/** How selection uses the target classifier's labels (select.ts). */
+export type TargetFilter = 'off' | 'surplus' | 'strict';
+export const TARGET_FILTERS: readonly TargetFilter[] = ['off', 'surplus', 'strict'];
+
+/**
+ * A target filter from outside (a config, a saved generation, --method JSON): one of
+ * TARGET_FILTERS, or the boolean of earlier versions (true: 'strict', false: 'off').
+ */
+export function targetFilterOf(v: unknown, where = 'targetFilter'): TargetFilter {
+  if (v === true) return 'strict';
+  if (v === false) return 'off';
+  if (typeof v === 'string' && (TARGET_FILTERS as readonly string[]).includes(v)) return v as TargetFilter;
+  throw new SynthgradError(`${where} must be one of ${TARGET_FILTERS.join(', ')}, got ${JSON.stringify(v)}`, 'E_USAGE');
+}
+
 /** What issue 10 added to the reference method; every switch is measured in docs/METHOD.md. */
 export interface MethodSettings {
   /** Project (and initialise) under the label-conditioned context (task.labelContext), not the label-blind contextPrefix. */
@@ -19,8 +34,12 @@ export interface MethodSettings {
   demonstrations: number;
   /** beta: weight of the target classifier's cross-entropy in the X-step objective (0: plain matching). */
   classifierWeight: number;
-  /** Selection drops texts the target classifier assigns to another class. */
-  targetFilter: boolean;
+  /**
+   * Selection drops texts the target classifier assigns to another class: 'strict' all of them,
+   * 'surplus' only while more than the kept count of their class remain (the most confidently
+   * misplaced first), so the overgenerated surplus is spent on them and the kept count never falls.
+   */
+  targetFilter: TargetFilter;
   /** Public LM-sampled texts behind the hidden-state statistics. */
   publicTexts: number;
   /** 'head': the calibrated zero-shot verbaliser classifier (default); 'lda': the whitened contrast. */
@@ -47,7 +66,7 @@ export interface MethodSettings {
 }
 
 /** The reference method: per-class matching, label-blind projection. */
-export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, lengthSpread: 0, punctuation: false, sentenceEndCut: 0 };
+export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, classifierWeight: 0, targetFilter: 'off', publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, lengthSpread: 0, punctuation: false, sentenceEndCut: 0 };
 
 /** The default: every change that measured better (docs/METHOD.md, "Measured"). */
 // Measured on rtpolarity with bench quality (docs/METHOD.md section 8; 50 real texts -> 100):
@@ -60,7 +79,7 @@ export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstra
 //   real texts are whole sentences (rtpolarity 76.6% -> 77.7%; +0.9 to +1.9 on six saved
 //   generations) but not where they are cut mid-sentence (imdb, 256 characters: 86.3% -> 85.4%),
 //   so it stays an option: a task's data decides, and the default must not be tuned to one set.
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: false, publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, lengthSpread: 0, punctuation: false, sentenceEndCut: 0 };
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: 'off', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, lengthSpread: 0, punctuation: false, sentenceEndCut: 0 };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };
@@ -84,6 +103,7 @@ export const PRESETS: Record<'paper' | 'cpu', Preset> = {
       gradClip: 1,
       rho: 1,
       topK: 200,
+      projectionTemperature: 0,
       candidates: 500,
       // The reference rescales rows to 1.4, the typical norm of Phi-1.5's embeddings; 'auto' uses
       // the median norm of the model's allowed-token embeddings (3.1 for SmolLM2), the same idea.
@@ -110,6 +130,7 @@ export const PRESETS: Record<'paper' | 'cpu', Preset> = {
       gradClip: 1,
       rho: 0.1,
       topK: 200,
+      projectionTemperature: 0,
       candidates: 2,
       initNorm: 'auto',
       // Starting from LM-sampled text (an allowed alternative in METHOD.md) is what makes a few

@@ -2,12 +2,20 @@
  * The Z-step (METHOD.md section 3): project continuous embeddings Y [B, L, d] onto readable
  * token sequences. At each position the k allowed tokens closest to Y_i in cosine are the
  * candidates, and the one the LM finds most likely after a fixed context plus the tokens chosen
- * so far wins. One incremental decode with a KV cache: L forward steps of B tokens in all
+ * so far wins (or, with a sampler, one drawn from the LM's distribution over the candidates at
+ * a temperature: text as varied as the LM's own samples rather than its single likeliest path). One incremental decode with a KV cache: L forward steps of B tokens in all
  * (the reference re-ran the whole prefix at every position).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
 import { SynthgradError } from '../util/errors.js';
+import type { Rng } from '../util/rng.js';
+
+/** A draw among the candidates instead of the likeliest: softmax(logit / temperature) over them. */
+export interface CandidateSampler {
+  rng: Rng;
+  temperature: number;
+}
 
 export class Projector {
   /** Unit-norm embeddings of the allowed tokens, transposed: [d, Va]. */
@@ -55,7 +63,7 @@ export class Projector {
   }
 
   /** Token ids [B][L] for Y, decoded left to right with a KV cache. */
-  project(Y: tf.Tensor3D): number[][] {
+  project(Y: tf.Tensor3D, sampler?: CandidateSampler): number[][] {
     const cands = this.candidates(Y);
     const [B, L] = Y.shape;
     const prefix = this.model.createCache(1);
@@ -68,7 +76,7 @@ export class Projector {
     const chosen: number[][] = Array.from({ length: B }, () => []);
     try {
       for (let i = 0; i < L; i++) {
-        const step = pickByLogits(logits, cands.map((c) => c[i]));
+        const step = pickByLogits(logits, cands.map((c) => c[i]), sampler);
         step.forEach((id, b) => chosen[b].push(id));
         logits.dispose();
         if (i === L - 1) break;
@@ -83,13 +91,13 @@ export class Projector {
   }
 
   /** The same choice by full recomputation at every position (quadratic; the test oracle). */
-  projectByRecompute(Y: tf.Tensor3D): number[][] {
+  projectByRecompute(Y: tf.Tensor3D, sampler?: CandidateSampler): number[][] {
     const cands = this.candidates(Y);
     const [B, L] = Y.shape;
     const chosen: number[][] = Array.from({ length: B }, () => []);
     for (let i = 0; i < L; i++) {
       const out = this.model.forward({ ids: chosen.map((c) => [...this.context, ...c]), logits: 'last' });
-      const step = pickByLogits(out.logits as tf.Tensor2D, cands.map((c) => c[i]));
+      const step = pickByLogits(out.logits as tf.Tensor2D, cands.map((c) => c[i]), sampler);
       out.hidden.dispose();
       out.logits!.dispose();
       step.forEach((id, b) => chosen[b].push(id));
@@ -102,10 +110,27 @@ export class Projector {
   }
 }
 
-/** Per row b, the candidate with the highest logit (ties: the closer candidate). */
-function pickByLogits(logits: tf.Tensor2D, candidates: number[][]): number[] {
+/**
+ * Per row b, the candidate with the highest logit (ties: the closer candidate), or with a sampler
+ * one drawn with probability softmax(logit / T) over the candidates (one uniform per row, rows in
+ * order, so the cached and the recomputing decode draw alike).
+ */
+function pickByLogits(logits: tf.Tensor2D, candidates: number[][], sampler?: CandidateSampler): number[] {
   const V = logits.shape[1];
   const data = logits.dataSync();
+  if (sampler) {
+    return candidates.map((cs, b) => {
+      const z = cs.map((c) => data[b * V + c] / sampler.temperature);
+      const top = Math.max(...z);
+      const w = z.map((v) => Math.exp(v - top));
+      let u = sampler.rng.uniform() * w.reduce((a, x) => a + x, 0);
+      for (let j = 0; j < cs.length; j++) {
+        u -= w[j];
+        if (u <= 0) return cs[j];
+      }
+      return cs[cs.length - 1];
+    });
+  }
   return candidates.map((cs, b) => {
     let best = cs[0];
     for (const c of cs) if (data[b * V + c] > data[b * V + best]) best = c;

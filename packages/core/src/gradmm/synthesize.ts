@@ -367,7 +367,7 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
   const tp = performance.now();
   // The discriminant needs every class's target; with one class there is nothing to contrast.
   let classifier: TargetClassifier | null = null;
-  if (plans.length > 1 && (method.classifierWeight > 0 || method.targetFilter)) {
+  if (plans.length > 1 && (method.classifierWeight > 0 || method.targetFilter !== 'off')) {
     classifier = targetClassifierFor(rt, task, plans, method, opts.seed, publicStats()).classifier;
     log(`target classifier from public statistics (${method.publicTexts} LM texts): class separation ${classifier.separation.toFixed(2)} public std`);
   }

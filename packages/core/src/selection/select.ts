@@ -1,8 +1,9 @@
 /**
  * Selection after generation (METHOD.md section 4): the target-classifier filter (texts the
- * released targets' own classifier assigns to another class are dropped: post-processing, no
- * privacy cost), LM label-consistency check, de-duplication, per-class ranking by
- * matching_loss + alpha * perplexity, optional class balancing.
+ * released targets' own classifier assigns to another class are dropped, all of them or only as
+ * many as the class's surplus allows: post-processing, no privacy cost), LM label-consistency
+ * check, de-duplication, per-class ranking by matching_loss + alpha * perplexity, optional class
+ * balancing.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
@@ -10,6 +11,7 @@ import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import type { Task } from '../task/task.js';
 import { labelIndex } from '../task/task.js';
 import { leftPad, taskTokens } from '../gradmm/prompt.js';
+import type { TargetFilter } from '../gradmm/presets.js';
 
 export interface Candidate {
   text: string;
@@ -19,11 +21,18 @@ export interface Candidate {
   perplexity: number;
   /** Class the target classifier assigns, when generation had one. */
   target_label?: number;
+  /** Its logit for the text's own class over the best other (negative: placed elsewhere). */
+  target_margin?: number;
 }
 
 export interface SelectionOptions {
-  /** Drop candidates whose target_label differs from their label (those without one are kept). */
-  targetFilter?: boolean;
+  /**
+   * Candidates whose target_label differs from their label (those without one are kept):
+   * 'strict' drops them all; 'surplus' drops them, lowest target_margin first, only while a class
+   * keeps more than topN distinct candidates that passed the other steps (so it never shrinks
+   * what is kept; without topN it drops nothing); 'off' (default) keeps them.
+   */
+  targetFilter?: TargetFilter;
   labelCheck: boolean;
   dedup: boolean;
   /** Keep at most this many per class (all when undefined). */
@@ -40,7 +49,7 @@ export interface SelectionOptions {
  */
 export const OVERGENERATE = 1.2;
 
-export function bestMatching(perClass: number, targetFilter: boolean): SelectionOptions {
+export function bestMatching(perClass: number, targetFilter: TargetFilter): SelectionOptions {
   return { targetFilter, labelCheck: false, dedup: true, topN: perClass, alpha: 0, balance: true };
 }
 
@@ -58,6 +67,7 @@ export function overgenerated(perClass: number, maxBatch: number, factor = OVERG
 
 export interface SelectionReport {
   input: number;
+  /** Candidates left by the target filter ('strict': before the other steps; 'surplus': after them). */
   passedTargetFilter: number | null;
   passedLabelCheck: number | null;
   afterDedup: number;
@@ -125,8 +135,9 @@ export function select<T extends Candidate>(
 ): { kept: T[]; report: SelectionReport } {
   let pool = candidates.map((c, i) => ({ c, i }));
   let passedTarget: number | null = null;
-  if (opts.targetFilter) {
-    pool = pool.filter(({ c }) => c.target_label === undefined || c.target_label === c.labelIndex);
+  const misplaced = (c: Candidate) => c.target_label !== undefined && c.target_label !== c.labelIndex;
+  if (opts.targetFilter === 'strict') {
+    pool = pool.filter(({ c }) => !misplaced(c));
     passedTarget = pool.length;
   }
   let passed: number | null = null;
@@ -145,6 +156,20 @@ export function select<T extends Candidate>(
     });
   }
   const afterDedup = pool.length;
+  if (opts.targetFilter === 'surplus') {
+    const drop = new Set<number>();
+    for (let l = 0; l < nLabels; l++) {
+      const mine = pool.filter(({ c }) => c.labelIndex === l);
+      const surplus = Math.max(0, mine.length - (opts.topN ?? mine.length));
+      mine
+        .filter(({ c }) => misplaced(c))
+        .sort((a, b) => (a.c.target_margin ?? 0) - (b.c.target_margin ?? 0) || a.i - b.i)
+        .slice(0, surplus)
+        .forEach(({ i }) => drop.add(i));
+    }
+    pool = pool.filter(({ i }) => !drop.has(i));
+    passedTarget = pool.length;
+  }
   const score = (c: Candidate) => c.matching_loss + opts.alpha * c.perplexity;
   const perClass = Array.from({ length: nLabels }, (_, l) =>
     pool
