@@ -95,6 +95,8 @@ selection:
 method knobs (defaults from the preset):
   --outer N --inner N --lr X --lr-decay X --lr-decay-every N --grad-clip X --rho X --top-k K
   --candidates N --batch-size B --init lm|random --init-norm X|auto --distance cosine|l2
+  --projection-temperature T  the Z-step draws among the top-k candidates at temperature T instead
+                          of taking the LM's likeliest (default 0: the likeliest, as the reference)
 
 output control:
   --quiet                 no progress;  --json: progress as JSON lines on stderr, the summary as JSON on stdout

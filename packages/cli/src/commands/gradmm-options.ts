@@ -25,6 +25,7 @@ export const METHOD_KEYS = {
   lr: 'settings.lr',
   rho: 'settings.rho',
   'top-k': 'settings.topK',
+  'projection-temperature': 'settings.projectionTemperature',
   candidates: 'settings.candidates',
   'batch-size': 'settings.batchSize',
   'lr-decay': 'settings.lrDecay',
@@ -64,6 +65,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   s.lr = r.positive('lr', s.lr)!;
   s.rho = r.positive('rho', s.rho)!;
   s.topK = r.int('top-k', s.topK);
+  s.projectionTemperature = r.positive('projection-temperature', s.projectionTemperature, true)!;
   s.candidates = r.int('candidates', s.candidates);
   s.batchSize = r.int('batch-size', s.batchSize);
   s.lrDecay = r.positive('lr-decay', s.lrDecay)!;
