@@ -16,7 +16,9 @@
 //   best-matching-cut  best-matching on the texts cut where the LM most expects the sentence end
 //                   in their second half (--sentence-end-cut 0.5, applied here to the saved ids:
 //                   the cut is post-processing of each batch, so this is what generation with it
-//                   keeps; matching_loss stays that of the optimised sequence, as there).
+//                   keeps; matching_loss stays that of the optimised sequence, as there);
+//   surplus-filter-cut  both (the margins are those of the uncut texts, as in generation).
+// RULES=a,b limits the rules run.
 //
 // The scores are the protocol's 3 training seeds and 10 seeds (0-9).
 //
@@ -115,8 +117,9 @@ for (const file of process.env.POOLED_ONLY ? [] : genFiles) {
     process.exit(2);
   }
   const cut = withSentenceEndCut(gen);
-  for (const name of ['best-matching', 'strict-filter', 'surplus-filter', 'margin-top', 'margin-mid', 'best-matching-cut']) {
-    const kept = name === 'best-matching-cut' ? rule('best-matching', cut, 50) : rule(name, gen, 50);
+  const rules = ['best-matching', 'strict-filter', 'surplus-filter', 'margin-top', 'margin-mid', 'best-matching-cut', 'surplus-filter-cut'];
+  for (const name of process.env.RULES ? process.env.RULES.split(',') : rules) {
+    const kept = name.endsWith('-cut') ? rule(name.slice(0, -4), cut, 50) : rule(name, gen, 50);
     const p = ev.predict(judge, kept);
     const onLabel = p.filter((x, i) => x === kept[i].label).length / kept.length;
     console.log(JSON.stringify({ generation: file, rule: name, kept: kept.length, on_label: pct(onLabel), accuracy: teach(kept) }));

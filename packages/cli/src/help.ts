@@ -80,7 +80,7 @@ method (docs/METHOD.md, "what this project changes"):
   --punctuation on|off    the projection and the LM start may also choose punctuation marks and
                           clitics, as real text has them (default off)
   --sentence-end-cut F    cut each text where the LM most expects the sentence end, after at least
-                          F of its length (0 = off)
+                          F of its length (default 0.5; 0 = off)
 
 privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise
