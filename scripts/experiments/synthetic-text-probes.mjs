@@ -18,23 +18,12 @@ import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
+import { mean, openProtocol, pct } from './protocol.mjs';
 
-const [trainFile, testFile, ...genFiles] = process.argv.slice(2);
-if (!trainFile || !testFile || genFiles.length === 0) {
-  console.error('usage: synthetic-text-probes.mjs TRAIN.jsonl TEST.jsonl GEN.json [GEN.json ...]');
-  process.exit(2);
-}
-await core.initBackend();
-const rt = await core.loadModel(core.resolveModelPath());
-const task = core.SENTIMENT_TASK;
+const { rt, task, all, test, genFiles, cache } = await openProtocol('synthetic-text-probes.mjs', process.argv.slice(2));
 const toks = core.taskTokens(task, rt.tokenizer);
 const V = rt.config.vocabSize;
-const all = core.readExamples(trainFile, task);
-const test = core.Rng.derive(0, 'quality-test').shuffle(core.readExamples(testFile, task)).slice(0, 500);
 const real = core.sampleClasses(all, task, 25, 0, 'task data');
-const cache = new ev.FeatureCache(rt, task);
-const pct = (x) => +(x * 100).toFixed(1);
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 function student(exs, { seed, steps = 150, fixed = false }) {
   const { train, dev } = ev.carveDev(exs, 0.2, seed);

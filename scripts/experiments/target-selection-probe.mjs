@@ -30,20 +30,9 @@
 import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 import { readFileSync } from 'node:fs';
+import { mean, openProtocol, pct } from './protocol.mjs';
 
-const [trainFile, testFile, ...genFiles] = process.argv.slice(2);
-if (!trainFile || !testFile || genFiles.length === 0) {
-  console.error('usage: target-selection-probe.mjs TRAIN.jsonl TEST.jsonl GEN.json [GEN.json ...]');
-  process.exit(2);
-}
-await core.initBackend();
-const rt = await core.loadModel(core.resolveModelPath());
-const task = core.SENTIMENT_TASK;
-const all = core.readExamples(trainFile, task);
-const test = core.Rng.derive(0, 'quality-test').shuffle(core.readExamples(testFile, task)).slice(0, 500);
-const cache = new ev.FeatureCache(rt, task);
-const pct = (x) => +(x * 100).toFixed(1);
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const { rt, task, all, test, genFiles, cache } = await openProtocol('target-selection-probe.mjs', process.argv.slice(2));
 const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
 
 const toks = core.taskTokens(task, rt.tokenizer);
@@ -73,55 +62,58 @@ function teach(exs) {
   return { mean3: pct(mean(per.slice(0, 3))), mean10: pct(mean(per)), per_seed: per.map(pct) };
 }
 
-const byLoss = (a, b) => a.matching_loss - b.matching_loss;
+// best-matching, strict-filter and surplus-filter are the product's own selection (core.select
+// with the protocol's bestMatching options); margin-top and margin-mid are probe-only rules.
+const PRODUCT_RULES = { 'best-matching': 'off', 'strict-filter': 'strict', 'surplus-filter': 'surplus' };
 const byMargin = (a, b) => b.target_margin - a.target_margin;
 function rule(name, gen, keep) {
-  const out = [];
-  for (const c of [0, 1]) {
-    const seen = new Set();
-    const mine = gen.examples.filter((e) => e.labelIndex === c && !seen.has(e.text.trim()) && seen.add(e.text.trim()));
-    const surplus = Math.max(0, mine.length - keep);
-    let kept;
-    if (name === 'best-matching') kept = [...mine].sort(byLoss).slice(0, keep);
-    else if (name === 'strict-filter') kept = mine.filter((e) => e.target_margin > 0).sort(byLoss).slice(0, keep);
-    else if (name === 'surplus-filter') {
-      const drop = new Set([...mine].filter((e) => e.target_margin <= 0).sort((a, b) => a.target_margin - b.target_margin).slice(0, surplus));
-      kept = mine.filter((e) => !drop.has(e)).sort(byLoss).slice(0, keep);
-    } else if (name === 'margin-top') kept = [...mine].sort(byMargin).slice(0, keep);
-    else if (name === 'margin-mid') kept = [...mine].sort(byMargin).slice(surplus, surplus + keep);
-    out.push(kept);
+  let kept;
+  if (name in PRODUCT_RULES) kept = core.select(gen.examples, 2, core.bestMatching(keep, PRODUCT_RULES[name])).kept;
+  else {
+    const out = [0, 1].map((c) => {
+      const seen = new Set();
+      const mine = gen.examples.filter((e) => e.labelIndex === c && !seen.has(e.text.trim()) && seen.add(e.text.trim()));
+      const surplus = Math.max(0, mine.length - keep);
+      if (name === 'margin-top') return [...mine].sort(byMargin).slice(0, keep);
+      if (name === 'margin-mid') return [...mine].sort(byMargin).slice(surplus, surplus + keep);
+      throw new Error(`unknown rule ${name}`);
+    });
+    // Balanced, in generation order as select keeps them (the student's dev split and batches
+    // depend on the order).
+    const n = Math.min(out[0].length, out[1].length);
+    const order = new Map(gen.examples.map((e, i) => [e, i]));
+    kept = out.flatMap((k) => k.slice(0, n)).sort((a, b) => order.get(a) - order.get(b));
   }
-  // Balanced, in generation order as the protocol keeps them (the student's dev split and batches
-  // depend on the order).
-  const n = Math.min(out[0].length, out[1].length);
-  const order = new Map(gen.examples.map((e, i) => [e, i]));
-  return out.flatMap((k) => k.slice(0, n)).sort((a, b) => order.get(a) - order.get(b)).map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
+  return kept.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
 }
+
+/** The judge's on-label rate and what the texts teach, as one JSON line. */
+function report(fields, kept) {
+  const p = ev.predict(judge, kept);
+  const onLabel = p.filter((x, i) => x === kept[i].label).length / kept.length;
+  console.log(JSON.stringify({ ...fields, kept: kept.length, on_label: pct(onLabel), accuracy: teach(kept) }));
+}
+
+const gens = genFiles.map((f) => JSON.parse(readFileSync(f, 'utf8')));
 
 // Several generations of the same targets: their texts pooled (matching losses are comparable,
 // the targets being the same), the best per class by matching loss: what overgenerating more
 // would keep.
-if (genFiles.length > 1) {
-  const gens = genFiles.map((f) => JSON.parse(readFileSync(f, 'utf8')));
+if (gens.length > 1) {
   const pooled = { ...gens[0], examples: gens.flatMap((g) => g.examples) };
-  const kept = rule('best-matching', pooled, 50);
-  const p = ev.predict(judge, kept);
-  const onLabel = p.filter((x, i) => x === kept[i].label).length / kept.length;
-  console.log(JSON.stringify({ generation: `pooled ${genFiles.join(' + ')}`, rule: 'best-matching', candidates: pooled.examples.length, kept: kept.length, on_label: pct(onLabel), accuracy: teach(kept) }));
+  report({ generation: `pooled ${genFiles.join(' + ')}`, rule: 'best-matching', candidates: pooled.examples.length }, rule('best-matching', pooled, 50));
 }
 
-for (const file of process.env.POOLED_ONLY ? [] : genFiles) {
-  const gen = JSON.parse(readFileSync(file, 'utf8'));
+const RULES = process.env.RULES ? process.env.RULES.split(',') : ['best-matching', 'strict-filter', 'surplus-filter', 'margin-top', 'margin-mid', 'best-matching-cut', 'surplus-filter-cut'];
+for (const [g, gen] of (process.env.POOLED_ONLY ? [] : gens).entries()) {
+  const file = genFiles[g];
   if (!gen.examples.every((e) => typeof e.target_margin === 'number')) {
     console.error(`${file}: its examples carry no target_margin (generate with targetFilter on)`);
     process.exit(2);
   }
-  const cut = withSentenceEndCut(gen);
-  const rules = ['best-matching', 'strict-filter', 'surplus-filter', 'margin-top', 'margin-mid', 'best-matching-cut', 'surplus-filter-cut'];
-  for (const name of process.env.RULES ? process.env.RULES.split(',') : rules) {
-    const kept = name.endsWith('-cut') ? rule(name.slice(0, -4), cut, 50) : rule(name, gen, 50);
-    const p = ev.predict(judge, kept);
-    const onLabel = p.filter((x, i) => x === kept[i].label).length / kept.length;
-    console.log(JSON.stringify({ generation: file, rule: name, kept: kept.length, on_label: pct(onLabel), accuracy: teach(kept) }));
+  let cut; // the cut costs a forward of every text: only for the rules that need it
+  for (const name of RULES) {
+    const kept = name.endsWith('-cut') ? rule(name.slice(0, -4), (cut ??= withSentenceEndCut(gen)), 50) : rule(name, gen, 50);
+    report({ generation: file, rule: name }, kept);
   }
 }

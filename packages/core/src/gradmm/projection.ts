@@ -3,13 +3,15 @@
  * token sequences. At each position the k allowed tokens closest to Y_i in cosine are the
  * candidates, and the one the LM finds most likely after a fixed context plus the tokens chosen
  * so far wins (or, with a sampler, one drawn from the LM's distribution over the candidates at
- * a temperature: text as varied as the LM's own samples rather than its single likeliest path). One incremental decode with a KV cache: L forward steps of B tokens in all
- * (the reference re-ran the whole prefix at every position).
+ * a temperature: text as varied as the LM's own samples rather than its single likeliest path).
+ * One incremental decode with a KV cache: L forward steps of B tokens in all (the reference
+ * re-ran the whole prefix at every position).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
 import { SynthgradError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
+import { drawSoftmax } from './sample.js';
 
 /** A draw among the candidates instead of the likeliest: softmax(logit / temperature) over them. */
 export interface CandidateSampler {
@@ -118,19 +120,7 @@ export class Projector {
 function pickByLogits(logits: tf.Tensor2D, candidates: number[][], sampler?: CandidateSampler): number[] {
   const V = logits.shape[1];
   const data = logits.dataSync();
-  if (sampler) {
-    return candidates.map((cs, b) => {
-      const z = cs.map((c) => data[b * V + c] / sampler.temperature);
-      const top = Math.max(...z);
-      const w = z.map((v) => Math.exp(v - top));
-      let u = sampler.rng.uniform() * w.reduce((a, x) => a + x, 0);
-      for (let j = 0; j < cs.length; j++) {
-        u -= w[j];
-        if (u <= 0) return cs[j];
-      }
-      return cs[cs.length - 1];
-    });
-  }
+  if (sampler) return candidates.map((cs, b) => cs[drawSoftmax(cs.map((c) => data[b * V + c] / sampler.temperature), sampler.rng)]);
   return candidates.map((cs, b) => {
     let best = cs[0];
     for (const c of cs) if (data[b * V + c] > data[b * V + best]) best = c;

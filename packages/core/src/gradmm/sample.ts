@@ -77,6 +77,18 @@ function maskOf(allowed: Set<number>, size: number): Uint8Array {
   return m;
 }
 
+/** An index drawn with probability softmax(scores): one uniform from rng. */
+export function drawSoftmax(scores: number[], rng: Rng): number {
+  const max = Math.max(...scores);
+  const w = scores.map((v) => Math.exp(v - max));
+  let r = rng.uniform() * w.reduce((a, b) => a + b, 0);
+  for (let j = 0; j < w.length; j++) {
+    r -= w[j]!;
+    if (r <= 0) return j;
+  }
+  return w.length - 1;
+}
+
 /** Draw one token id from logits: the top-k (of the allowed ids, when given) at a temperature. */
 export function sampleTopK(row: Float32Array, rng: Rng, opts: { topK: number; temperature: number; allowed?: Set<number> }): number {
   const best: { id: number; v: number }[] = [];
@@ -90,12 +102,5 @@ export function sampleTopK(row: Float32Array, rng: Rng, opts: { topK: number; te
       if (best.length > opts.topK) best.pop();
     }
   }
-  const max = best[0]!.v;
-  const w = best.map((b) => Math.exp(b.v - max));
-  let r = rng.uniform() * w.reduce((a, b) => a + b, 0);
-  for (let j = 0; j < best.length; j++) {
-    r -= w[j]!;
-    if (r <= 0) return best[j]!.id;
-  }
-  return best[best.length - 1]!.id;
+  return best[drawSoftmax(best.map((b) => b.v), rng)]!.id;
 }
