@@ -68,11 +68,24 @@ describe.runIf(built)('synthgrad bench quality', () => {
     expect(rb.method).toEqual(ra.method);
     expect(rb.seconds_per_synthetic_example).toBe(ra.seconds_per_synthetic_example);
     // Both at once, or a file that is not a generation, are usage errors.
-    expect(run([...args, '--synthetic-in', saved, '--method', '{}']).stderr).toMatch(/--method and --settings do not apply/);
+    expect(run([...args, '--synthetic-in', saved, '--method', '{}']).stderr).toMatch(/--method, --settings and --overgenerate do not apply/);
+    expect(run([...args, '--synthetic-in', saved, '--overgenerate', '2']).stderr).toMatch(/--overgenerate do not apply/);
+    expect(run([...args, '--overgenerate', '0.5']).stderr).toMatch(/--overgenerate must be a number from 1 to 20/);
     expect(run([...args, '--synthetic-in', saved, '--seed', '2']).stderr).toMatch(/--seed does not apply/);
     expect(run([...args, '--method', '{"targetFilter":"loose"}']).stderr).toMatch(/--method: targetFilter must be one of off, surplus, strict, got "loose"/);
     expect(run([...args, '--synthetic-in', train]).status).toBe(2);
     expect(run([...args, '--checkpoint', 'last']).stderr).toMatch(/--checkpoint must be accuracy or accuracy-loss/);
+  });
+
+  it('--overgenerate generates that multiple of the kept count and keeps the kept count', () => {
+    const r = run(['--real', '6', '--synthetic', '4', '--seeds', '1', '--rows', 'none', '--top-k', '3', '--overgenerate', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    // 2 kept a class, 2x: one batch of 4 a class.
+    expect(out.on_label.generated).toBe(8);
+    expect(out.overgenerate).toBe(2);
+    expect(out.rows.find((x: { name: string }) => x.name === 'gradmm-4').texts).toBe(4);
+    expect(out.seconds_per_kept_example).toBeCloseTo(out.seconds_per_synthetic_example * 2, 6);
   });
 
   it('--method with an unknown key is a usage error', () => {

@@ -86,7 +86,7 @@ privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise
   --release full|label-rows         what each class target releases: the whole head gradient (V x d)
                                     or only the label tokens' rows (K x d; far less noise for the same
-                                    epsilon); default full
+                                    epsilon); default label-rows
 
 selection:
   --select                keep only texts that pass the label check, de-duplicated, best --top-n a class

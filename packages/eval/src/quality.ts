@@ -102,7 +102,12 @@ export interface QualityResult {
   target_classifier: { separation: number; weightSums: number[]; discriminant: string } | null;
   privacy: PrivacyReport | null;
   classes: GenerateResult['classes'] | null;
+  /** Generation seconds per generated text (before selection). */
   seconds_per_synthetic_example: number;
+  /** Generation seconds per kept text: what one text of the released set cost, overgeneration included. */
+  seconds_per_kept_example: number;
+  /** Texts generated a class as a multiple of the kept count. */
+  overgenerate: number;
   synthetic_examples: { label: string; text: string }[];
 }
 
@@ -211,6 +216,8 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     privacy: gen.privacy ?? null,
     classes: gen.classes ?? null,
     seconds_per_synthetic_example: gen.total_s / Math.max(1, gen.examples.length),
+    seconds_per_kept_example: gen.total_s / Math.max(1, kept.length),
+    overgenerate: gen.examples.length / Math.max(1, keepPerClass * K),
     synthetic_examples: task.labels.flatMap((l, c) => kept.filter((e) => e.label === c).slice(0, 5).map((e) => ({ label: l.name, text: e.text }))),
   };
 }

@@ -30,7 +30,7 @@ export const BENCH_USAGE = `usage:
         [--real 50] [--synthetic 100] [--preset cpu] [--settings JSON] [--top-k K] [--model FILE]
         [--checkpoint accuracy|accuracy-loss] [--synthetic-out F | --synthetic-in F]
         [--rows zero-shot,real-random-100,real-50,prompted-few-100] [--task T] [--domain D]
-        [--release full|label-rows] [--epsilon E --delta D --clip C] [--seed S]
+        [--release full|label-rows] [--epsilon E --delta D --clip C] [--seed S] [--overgenerate X]
                                                    the fixed quality protocol (50 real -> 100 GRADMM texts): accuracy of
                                                    zero-shot, real-random-100, real-50, prompted-few-100 and gradmm-100,
                                                    the judge's on-label rate, perplexities, seconds per example; JSON.
@@ -43,7 +43,9 @@ export const BENCH_USAGE = `usage:
                                                    --release / --epsilon / --delta / --clip: what the targets release
                                                    and their privacy, as for generate (JSON adds signal/noise);
                                                    --seed S: the generation's seed (default 0; the real texts
-                                                   stay the protocol's draw), for the spread between generations
+                                                   stay the protocol's draw), for the spread between generations;
+                                                   --overgenerate X: texts generated a class as a multiple of the
+                                                   kept count (default 1.2), the best by matching loss kept
   synthgrad bench generate [--data FILE] [--preset cpu]
                                                    seconds per synthetic example (one batch per class) on every
                                                    backend built here, each at the machine's full width both ways
@@ -82,6 +84,7 @@ const OPTIONS = {
   'synthetic-out': { type: 'string' },
   'synthetic-in': { type: 'string' },
   seed: { type: 'string' },
+  overgenerate: { type: 'string' },
   release: { type: 'string' },
   epsilon: { type: 'string' },
   delta: { type: 'string' },
@@ -105,6 +108,14 @@ function jsonObjectFlag(name: string, raw: string | undefined, known: string[]):
   return o;
 }
 
+/** --overgenerate: a finite multiple >= 1 of the kept count (undefined: the protocol's OVERGENERATE). */
+function overgenerateFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || x < 1 || x > 20) throw new SynthgradError(`--overgenerate must be a number from 1 to 20 (texts generated a class as a multiple of the kept count), got "${v}"`, 'E_USAGE');
+  return x;
+}
+
 async function benchQualityCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, OPTIONS, BENCH_USAGE);
   if (!values['task-data'] || !values.test) throw new SynthgradError(`bench quality needs --task-data and --test\n\n${BENCH_USAGE}`, 'E_USAGE');
@@ -123,7 +134,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   if (values['synthetic-in']) {
     if (values.release || values.epsilon || values.delta || values.clip) throw new SynthgradError('--synthetic-in evaluates a saved generation: --release, --epsilon, --delta and --clip do not apply', 'E_USAGE');
     if (values.seed) throw new SynthgradError('--synthetic-in evaluates a saved generation: --seed does not apply', 'E_USAGE');
-    if (values.method || values.settings) throw new SynthgradError('--synthetic-in evaluates a saved generation: --method and --settings do not apply', 'E_USAGE');
+    if (values.method || values.settings || values.overgenerate) throw new SynthgradError('--synthetic-in evaluates a saved generation: --method, --settings and --overgenerate do not apply', 'E_USAGE');
     try {
       generated = JSON.parse(readFileSync(values['synthetic-in'], 'utf8')) as QualityGeneration;
     } catch (e) {
@@ -149,6 +160,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       test: testSet,
       seeds: intFlag(values.seeds, 'seeds', 3),
       generationSeed: intFlag(values.seed, 'seed', 0, 0),
+      overgenerate: overgenerateFlag(values.overgenerate),
       real: intFlag(values.real, 'real', 50, 2),
       synthetic: intFlag(values.synthetic, 'synthetic', 100, 2),
       preset: values.preset ?? 'cpu',

@@ -219,7 +219,7 @@ export interface SessionSpec {
   modelSha256: string;
   syntheticPerClass: number;
   preset: string;
-  /** release: what each class contribution holds (default 'full', the whole head gradient). */
+  /** release: what each class contribution holds (default 'label-rows', the label tokens' rows; 'full': the whole head gradient). */
   privacy: { epsilon: number; delta: number; clip: number; maxExamples?: number; release?: ReleaseName };
   minClients: number;
   deadlineUnixMs?: number;
