@@ -97,6 +97,8 @@ method knobs (defaults from the preset):
   --candidates N --batch-size B --init lm|random --init-norm X|auto --distance cosine|l2
   --projection-temperature T  the Z-step draws among the top-k candidates at temperature T instead
                           of taking the LM's likeliest (default 0: the likeliest, as the reference)
+  --no-repeat-ngram N     the Z-step passes over candidates that would repeat an N-gram of the text
+                          (default 0: off)
 
 output control:
   --quiet                 no progress;  --json: progress as JSON lines on stderr, the summary as JSON on stdout

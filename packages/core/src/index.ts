@@ -66,7 +66,7 @@ export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, rel
 export { MatchingLoss, sharedDirection, centredMetric, type MatchingDistance, type ClassifierTerm } from './gradmm/matching.js';
 export { publicHiddenStats, meanAndCovariance, type PublicStats, type PublicStatsOptions } from './gradmm/public-stats.js';
 export { buildTargetClassifier, classifyStates, solveSpd, shrunkPublicCovariance, whitenedMetric, type TargetClassifier, type TargetClassifierOptions } from './gradmm/target-classifier.js';
-export { Projector } from './gradmm/projection.js';
+export { Projector, repeatsNgram } from './gradmm/projection.js';
 export { allowedTokenIds, isAllowedToken } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
 export { matchingLossOfPrompts, perplexities } from './gradmm/scoring.js';

@@ -20,6 +20,7 @@ import {
   shrunkPublicCovariance,
   meanAndCovariance,
   Projector,
+  repeatsNgram,
   Rng,
   runAdmm,
   AdmmAborted,
@@ -366,6 +367,55 @@ describe('projection', () => {
     expect(chi2).toBeLessThan(20.5); // p = 0.001 for 5 degrees of freedom
     Y.dispose();
     p.dispose();
+  });
+
+  it('repeatsNgram agrees with a brute-force set of the sequence\'s n-grams', () => {
+    const rng = new Rng(31);
+    const grams = (xs: number[], n: number) => new Set(xs.slice(0, Math.max(0, xs.length - n + 1)).map((_, s) => xs.slice(s, s + n).join(',')));
+    for (let trial = 0; trial < 400; trial++) {
+      const n = 1 + (trial % 4);
+      const prefix = Array.from({ length: Math.floor(rng.uniform() * 9) }, () => Math.floor(rng.uniform() * 3));
+      const next = Math.floor(rng.uniform() * 3);
+      const expected = prefix.length >= n - 1 && grams(prefix, n).has([...prefix.slice(prefix.length - (n - 1)), next].join(','));
+      expect(repeatsNgram(prefix, next, n), `${prefix} + ${next}, n = ${n}`).toBe(expected);
+    }
+    expect(repeatsNgram([7, 8, 7], 8, 2)).toBe(true);
+    expect(repeatsNgram([7, 8, 9], 7, 2)).toBe(false);
+  });
+
+  it('the n-gram ban: cached equals recomputed, and each choice is the likeliest candidate that repeats no n-gram (a slow oracle)', () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const context = rt.tokenizer.encode('Movie review:');
+    // The same row at every position: the same 6 candidates everywhere, so an unbanned greedy
+    // decode is free to repeat itself.
+    const row = new Rng(13).normals(d);
+    const Y = tf.tidy(() => tf.tensor3d(Array.from({ length: 2 * 6 }, () => Array.from(row)).flat(), [2, 6, d]));
+    const plain = new Projector(model, allowed, 6, context).project(Y);
+    for (const n of [1, 2, 3]) {
+      const p = new Projector(model, allowed, 6, context, n);
+      const fast = p.project(Y);
+      expect(p.projectByRecompute(Y)).toEqual(fast);
+      const cands = p.candidates(Y);
+      fast.forEach((ids, b) =>
+        ids.forEach((id, i) => {
+          const prefix = ids.slice(0, i);
+          const seen = new Set(prefix.slice(0, Math.max(0, prefix.length - n + 1)).map((_, s) => prefix.slice(s, s + n).join(',')));
+          const banned = (c: number) => prefix.length >= n - 1 && seen.has([...prefix.slice(prefix.length - (n - 1)), c].join(','));
+          const ok = cands[b][i].filter((c) => !banned(c));
+          const pool = ok.length > 0 ? ok : cands[b][i];
+          const logits = tf.tidy(() => model.forward({ ids: [[...context, ...prefix]], logits: 'last' }).logits!.dataSync() as Float32Array);
+          const best = pool.reduce((a, c) => (logits[c] > logits[a] ? c : a), pool[0]);
+          expect(id).toBe(best);
+        }),
+      );
+      // n = 1 with 6 candidates over 6 positions: every token differs.
+      if (n === 1) for (const ids of fast) expect(new Set(ids).size).toBe(ids.length);
+      p.dispose();
+    }
+    // The case is not vacuous: the unbanned decode repeats a token.
+    expect(plain.some((ids) => new Set(ids).size < ids.length)).toBe(true);
+    expect(() => new Projector(model, allowed, 6, context, -1)).toThrow(/noRepeatNgram must be an integer >= 0/);
+    Y.dispose();
   });
 
   it('with k = 1 returns the nearest allowed token in cosine', () => {

@@ -26,6 +26,7 @@ export const METHOD_KEYS = {
   rho: 'settings.rho',
   'top-k': 'settings.topK',
   'projection-temperature': 'settings.projectionTemperature',
+  'no-repeat-ngram': 'settings.noRepeatNgram',
   candidates: 'settings.candidates',
   'batch-size': 'settings.batchSize',
   'lr-decay': 'settings.lrDecay',
@@ -66,6 +67,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   s.rho = r.positive('rho', s.rho)!;
   s.topK = r.int('top-k', s.topK);
   s.projectionTemperature = r.positive('projection-temperature', s.projectionTemperature, true)!;
+  s.noRepeatNgram = r.int('no-repeat-ngram', s.noRepeatNgram ?? 0, 0);
   s.candidates = r.int('candidates', s.candidates);
   s.batchSize = r.int('batch-size', s.batchSize);
   s.lrDecay = r.positive('lr-decay', s.lrDecay)!;

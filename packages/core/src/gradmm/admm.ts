@@ -35,6 +35,11 @@ export interface AdmmSettings {
    * reference; T > 0 a draw from the LM's distribution over the candidates at temperature T.
    */
   projectionTemperature: number;
+  /**
+   * n >= 1: the Z-step passes over candidates that would repeat an n-gram of the sequence
+   * (projection.ts); 0 or absent (settings saved before it existed): off, as the reference.
+   */
+  noRepeatNgram?: number;
   /** Random initialisations tried; the one with the lowest D is kept. */
   candidates: number;
   /** Norm every initial row is rescaled to (random initialisation). */
@@ -94,6 +99,7 @@ export function validateSettings(s: AdmmSettings): void {
   const pos: (keyof AdmmSettings)[] = ['batchSize', 'textLength', 'outer', 'topK', 'candidates'];
   for (const k of pos) if (!Number.isInteger(s[k]) || (s[k] as number) < 1) throw new SynthgradError(`${k} must be a positive integer, got ${s[k]}`, 'E_USAGE');
   if (!(Number.isFinite(s.projectionTemperature) && s.projectionTemperature >= 0)) throw new SynthgradError(`projectionTemperature must be >= 0 (0: the likeliest candidate), got ${s.projectionTemperature}`, 'E_USAGE');
+  if (s.noRepeatNgram !== undefined && (!Number.isInteger(s.noRepeatNgram) || s.noRepeatNgram < 0)) throw new SynthgradError(`noRepeatNgram must be an integer >= 0 (0: off), got ${s.noRepeatNgram}`, 'E_USAGE');
   if (!Number.isInteger(s.inner) || s.inner < 0) throw new SynthgradError(`inner must be a non-negative integer, got ${s.inner}`, 'E_USAGE');
   for (const k of ['lr', 'rho', 'gradClip', 'initNorm', 'lrDecay', 'lrDecayEvery'] as const) {
     if (!(s[k] > 0)) throw new SynthgradError(`${k} must be positive, got ${s[k]}`, 'E_USAGE');

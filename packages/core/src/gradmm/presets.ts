@@ -107,6 +107,7 @@ export const PRESETS: Record<'paper' | 'cpu', Preset> = {
       rho: 1,
       topK: 200,
       projectionTemperature: 0,
+      noRepeatNgram: 0,
       candidates: 500,
       // The reference rescales rows to 1.4, the typical norm of Phi-1.5's embeddings; 'auto' uses
       // the median norm of the model's allowed-token embeddings (3.1 for SmolLM2), the same idea.
@@ -134,6 +135,7 @@ export const PRESETS: Record<'paper' | 'cpu', Preset> = {
       rho: 0.1,
       topK: 200,
       projectionTemperature: 0,
+      noRepeatNgram: 0,
       candidates: 2,
       initNorm: 'auto',
       // Starting from LM-sampled text (an allowed alternative in METHOD.md) is what makes a few

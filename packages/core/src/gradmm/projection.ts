@@ -6,6 +6,11 @@
  * a temperature: text as varied as the LM's own samples rather than its single likeliest path).
  * One incremental decode with a KV cache: L forward steps of B tokens in all (the reference
  * re-ran the whole prefix at every position).
+ *
+ * Optionally (`noRepeatNgram` n >= 1, as no_repeat_ngram_size in Hugging Face's generate), a
+ * candidate that would repeat an n-gram the sequence already holds is passed over: greedy choice
+ * among near-synonyms falls into loops ("funny and funny and funny and ...") that a reader and a
+ * classifier both read as noise. Only the sequence's own tokens count, not the context.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
@@ -30,7 +35,10 @@ export class Projector {
     readonly topK: number,
     /** Token ids of the fixed LM context in front of the projected tokens (non-empty). */
     readonly context: number[],
+    /** n >= 1: pass over candidates that repeat an n-gram of the sequence (0: off). */
+    readonly noRepeatNgram = 0,
   ) {
+    if (!(Number.isInteger(noRepeatNgram) && noRepeatNgram >= 0)) throw new SynthgradError(`projection: noRepeatNgram must be an integer >= 0, got ${noRepeatNgram}`);
     if (allowedIds.length === 0) throw new SynthgradError('projection: no allowed tokens');
     if (context.length === 0) throw new SynthgradError('projection: the LM context must have at least one token');
     if (!(topK >= 1)) throw new SynthgradError(`projection: top-k must be >= 1, got ${topK}`);
@@ -78,7 +86,7 @@ export class Projector {
     const chosen: number[][] = Array.from({ length: B }, () => []);
     try {
       for (let i = 0; i < L; i++) {
-        const step = pickByLogits(logits, cands.map((c) => c[i]), sampler);
+        const step = pickByLogits(logits, this.allowedAt(cands, chosen, i), sampler);
         step.forEach((id, b) => chosen[b].push(id));
         logits.dispose();
         if (i === L - 1) break;
@@ -99,7 +107,7 @@ export class Projector {
     const chosen: number[][] = Array.from({ length: B }, () => []);
     for (let i = 0; i < L; i++) {
       const out = this.model.forward({ ids: chosen.map((c) => [...this.context, ...c]), logits: 'last' });
-      const step = pickByLogits(out.logits as tf.Tensor2D, cands.map((c) => c[i]), sampler);
+      const step = pickByLogits(out.logits as tf.Tensor2D, this.allowedAt(cands, chosen, i), sampler);
       out.hidden.dispose();
       out.logits!.dispose();
       step.forEach((id, b) => chosen[b].push(id));
@@ -107,9 +115,34 @@ export class Projector {
     return chosen;
   }
 
+  /** Position i's candidates per row, less those the n-gram ban excludes (all of them if it would exclude every one). */
+  private allowedAt(cands: number[][][], chosen: number[][], i: number): number[][] {
+    return cands.map((c, b) => {
+      if (this.noRepeatNgram === 0) return c[i];
+      const ok = c[i].filter((id) => !repeatsNgram(chosen[b], id, this.noRepeatNgram));
+      return ok.length > 0 ? ok : c[i];
+    });
+  }
+
   dispose(): void {
     this.allowedT.dispose();
   }
+}
+
+/**
+ * Whether appending `next` to `prefix` completes an n-gram that already occurs in `prefix`
+ * (n = 1: `next` is already in it). Linear in the prefix: texts here are tens of tokens.
+ */
+export function repeatsNgram(prefix: readonly number[], next: number, n: number): boolean {
+  if (n < 1 || prefix.length < n) return n === 1 ? prefix.includes(next) : false;
+  const tail = prefix.length - (n - 1); // start of the n-1 tokens the new n-gram begins with
+  for (let s = 0; s + n <= prefix.length; s++) {
+    if (prefix[s + n - 1] !== next) continue;
+    let same = true;
+    for (let j = 0; j < n - 1 && same; j++) same = prefix[s + j] === prefix[tail + j];
+    if (same) return true;
+  }
+  return false;
 }
 
 /**
