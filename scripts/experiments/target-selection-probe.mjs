@@ -17,7 +17,9 @@
 //                   in their second half (--sentence-end-cut 0.5, applied here to the saved ids:
 //                   the cut is post-processing of each batch, so this is what generation with it
 //                   keeps; matching_loss stays that of the optimised sequence, as there);
-//   surplus-filter-cut  both (the margins are those of the uncut texts, as in generation).
+//   surplus-filter-cut  both (the margins are those of the uncut texts, as in generation);
+//   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
+//                   --no-repeat-ngram 3 would have avoided) only after every other text.
 // RULES=a,b limits the rules run.
 //
 // The scores are the protocol's 3 training seeds and 10 seeds (0-9).
@@ -76,6 +78,11 @@ function rule(name, gen, keep) {
       const surplus = Math.max(0, mine.length - keep);
       if (name === 'margin-top') return [...mine].sort(byMargin).slice(0, keep);
       if (name === 'margin-mid') return [...mine].sort(byMargin).slice(surplus, surplus + keep);
+      if (name === 'no-repeat-first') {
+        // Best by matching loss, texts that repeat a token trigram only after all others.
+        const rep = (e) => e.ids.some((_, i) => i >= 3 && core.repeatsNgram(e.ids.slice(0, i), e.ids[i], 3));
+        return [...mine].sort((a, b) => rep(a) - rep(b) || a.matching_loss - b.matching_loss).slice(0, keep);
+      }
       throw new Error(`unknown rule ${name}`);
     });
     // Balanced, in generation order as select keeps them (the student's dev split and batches

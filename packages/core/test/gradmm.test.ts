@@ -21,6 +21,7 @@ import {
   meanAndCovariance,
   Projector,
   repeatsNgram,
+  matchingLossOfPrompts,
   Rng,
   runAdmm,
   AdmmAborted,
@@ -493,7 +494,12 @@ describe('ADMM', () => {
     const context = rt.tokenizer.encode('The');
     const projector = new Projector(model, allowed, 4, context);
     try {
-      return await runAdmm({ model, loss, projector, suffix: rt.tokenizer.encode(' it'), allowed: new Set(allowed), context }, { ...settings, init, projectionTemperature }, new Rng(seed), { shouldStop });
+      const suffix = rt.tokenizer.encode(' it');
+      const res = await runAdmm({ model, loss, projector, suffix, allowed: new Set(allowed), context }, { ...settings, init, projectionTemperature }, new Rng(seed), { shouldStop });
+      // Oracle: each kept sequence's loss is that of its own ids, scored apart (padded ids path).
+      const again = matchingLossOfPrompts(model, loss, res.ids.map((ids) => [...ids, ...suffix]));
+      res.lossPerExample.forEach((l, j) => expect(l).toBeCloseTo(again[j], 4));
+      return res;
     } finally {
       loss.dispose();
       projector.dispose();

@@ -14,7 +14,6 @@ import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
 import type { MatchingLoss } from './matching.js';
 import type { Projector } from './projection.js';
-import { matchingLossOfPrompts } from './scoring.js';
 import { sampleAllowed } from './sample.js';
 
 export interface AdmmSettings {
@@ -171,10 +170,11 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
     const Y = tf.tidy(() => tf.add(x, tf.div(lam, s.rho))) as tf.Tensor3D;
     const ids = projector.project(Y, s.projectionTemperature > 0 ? { rng, temperature: s.projectionTemperature } : undefined);
     Y.dispose();
-    const per = matchingLossOfPrompts(model, loss, ids.map((t) => [...t, ...suffix]));
-    const zEmb = model.embed(ids);
-    const lossZ = lossOf(zEmb);
-    zEmb.dispose();
+    // One forward of the projected text scores both the batch and each sequence.
+    const { per, lossZ } = tf.tidy(() => {
+      const h = lastPosition(model.forward({ embeds: withSuffix(model.embed(ids)), logits: 'none' }).hidden);
+      return { per: Array.from(loss.perExample(h).dataSync()), lossZ: loss.loss(h).dataSync()[0] };
+    });
     timings.z_step_s += clock() - t;
     per.forEach((l, j) => {
       if (l < best.per[j]) {
