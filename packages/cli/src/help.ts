@@ -50,8 +50,11 @@ input and output:
                           selection.{topN,alpha}, settings.{outer,inner,lr,...}, model, backend
 
 what to make:
-  --preset cpu|paper      cpu (default: 5 outer x 5 inner steps, k 200, lr 0.008, rho 0.1, LM-sampled
-                          starts, 30 texts a class) or paper (30 x 50 steps, 500 random starts)
+  --preset cpu|cpu-select|paper  cpu (default: 5 outer x 5 inner steps, k 200, lr 0.008, rho 0.1,
+                          LM-sampled starts, 30 texts a class), cpu-select (no X-steps: 48 projected
+                          LM samples a class in cpu's time, with --select the best 20 after the
+                          surplus target filter; more on-label text, docs/METHOD.md "At equal cost")
+                          or paper (30 x 50 steps, 500 random starts)
   --per-class M           synthetic texts per class (default: the preset's, 30 for cpu)
   --real-per-class N      real examples per class for the targets (default 25)
   --seed S                default 0; the same seed gives the same output, resumed or not
@@ -229,7 +232,7 @@ export const FEDERATED_HELP = `usage:
       --limits: a JSON object overriding connection, call and clean-up limits (see the README);
       --status-port: a read-only HTTP status page (/ and /status.json) on H:N (default H 127.0.0.1)
   synthgrad coordinator create-session --address HOST:PORT TOKEN --clients a,b,c TLS
-      [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu|paper] [--seed S]
+      [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu|cpu-select|paper] [--seed S]
       [--epsilon E --delta D] [--clip C] [--max-examples N] [--release full|label-rows] [--deadline-minutes M]
       [--text-length L] [--model FILE] [--secure-aggregation [--round-timeout-s S]]
       [--config FILE]   settings from the "session" section of a JSON file, keys as in the library's SessionSpec

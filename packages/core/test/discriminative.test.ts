@@ -28,6 +28,9 @@ import {
   select,
   solveSpd,
   targetFilterOf,
+  resolvePreset,
+  overgenerated,
+  validateSettings,
   SENTIMENT_TASK,
   validateTask,
   type ClassTarget,
@@ -278,6 +281,19 @@ describe('task label context and the target filter', () => {
     // The boolean of earlier versions still reads, and anything else is refused.
     expect([true, false, 'surplus'].map((v) => targetFilterOf(v))).toEqual(['strict', 'off', 'surplus']);
     expect(() => targetFilterOf('on', 'x.targetFilter')).toThrow(/x\.targetFilter must be one of off, surplus, strict, got "on"/);
+  });
+
+  it("the cpu-select preset: cpu without X-steps, 2.4x generated in its own layout and in the protocol's, the surplus filter with the head discriminant", () => {
+    const cpu = resolvePreset('cpu');
+    const sel = resolvePreset('cpu-select');
+    expect({ ...sel.settings, inner: cpu.settings.inner }).toEqual(cpu.settings);
+    expect(sel.settings.inner).toBe(0);
+    validateSettings({ ...sel.settings, textLength: 10, initNorm: 3 });
+    expect(sel.method).toEqual({ ...cpu.method, targetFilter: 'surplus', discriminant: 'head' });
+    expect(sel.perClass / sel.topN).toBeCloseTo(sel.overgenerate!, 6);
+    expect(overgenerated(50, sel.settings.batchSize, sel.overgenerate)).toEqual({ batchSize: 10, perClass: 120 });
+    expect(cpu.overgenerate).toBeUndefined();
+    expect(() => resolvePreset('cpu_select')).toThrow(/choose one of paper, cpu, cpu-select/);
   });
 
   it("the 'surplus' target filter drops misplaced texts, most confident first, only from a class's surplus over topN", () => {

@@ -59,7 +59,7 @@ export interface QualityOptions {
   method?: Partial<MethodSettings>;
   /** Overrides of the preset's ADMM settings. */
   settings?: Partial<Preset['settings']>;
-  /** Generated per class before selection, as a multiple of the kept count (default 1.2). */
+  /** Generated per class before selection, as a multiple of the kept count (default: the preset's, else 1.2). */
   overgenerate?: number;
   training: TrainingSettings;
   /** Baseline rows to run besides gradmm (default all: zero-shot, real-random, real-50, prompted-few). */
@@ -122,7 +122,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   const preset = resolvePreset(presetName);
   Object.assign(preset.settings, o.settings);
   const keepPerClass = Math.floor(nSyn / K);
-  const layout = overgenerated(keepPerClass, preset.settings.batchSize, o.overgenerate);
+  const layout = overgenerated(keepPerClass, preset.settings.batchSize, o.overgenerate ?? preset.overgenerate);
   preset.settings.batchSize = layout.batchSize;
   const genPerClass = layout.perClass;
 

@@ -55,9 +55,10 @@ async function run(input: JobInput): Promise<void> {
     return { target: { label: c, vocabSize: V, dModel: d, rows, sum, count: 1, noiseStd: Math.sqrt(variance), clip: s.privacy?.clip ?? null }, textLength: s.textLength };
   });
   const preset = resolvePreset(s.preset);
-  // The measured protocol's overgeneration in equal batches no larger than the preset's, then
-  // exactly the requested count per class: the best-matching distinct texts (selection/select.ts).
-  const layout = overgenerated(s.syntheticPerClass, preset.settings.batchSize);
+  // The preset's overgeneration (else the measured protocol's) in equal batches no larger than the
+  // preset's, then exactly the requested count per class: the best-matching distinct texts
+  // (selection/select.ts).
+  const layout = overgenerated(s.syntheticPerClass, preset.settings.batchSize, preset.overgenerate);
   const settings = { ...preset.settings, batchSize: layout.batchSize };
   const perClass = layout.perClass;
   const opts = { settings, method: preset.method, perClass, seed: s.seed, distance: 'cosine' as const };
