@@ -101,6 +101,39 @@ export interface Preset {
 
 export type PresetName = 'paper' | 'cpu' | 'cpu-select';
 
+const CPU_PRESET: Preset = {
+  // Measured on rtpolarity (class 0, B = 10, L = 25, one core): 6 outer x 5 inner took 170 s a
+  // batch; the per-sequence best iterate reached a matching loss of 0.092-0.097 whether lr was
+  // 0.008 or 0.05 and rho 0.1 or 1, and the projection with k = 200 stayed readable while k = 20
+  // did not. lr 0.008 / rho 0.1 was best; 5 x 5 keeps a batch near 2.5 minutes.
+  settings: {
+    batchSize: 10,
+    outer: 5,
+    inner: 5,
+    lr: 0.008,
+    lrDecay: 0.9,
+    lrDecayEvery: 50,
+    gradClip: 1,
+    rho: 0.1,
+    topK: 200,
+    projectionTemperature: 0,
+    // Banning repeated trigrams in the projection measured 73.9% against 74.0% on rtpolarity
+    // (three generations, ten training seeds; docs/METHOD.md "At equal cost"): off.
+    noRepeatNgram: 0,
+    candidates: 2,
+    initNorm: 'auto',
+    // Starting from LM-sampled text (an allowed alternative in METHOD.md) is what makes a few
+    // steps enough for readable output on a CPU: random starts gave perplexity in the thousands.
+    init: 'lm',
+  },
+  method: DEFAULT_METHOD,
+  perClass: 30,
+  topN: 20,
+  // Perplexities here are in the hundreds, so the reference's alpha = 0.05 would rank by
+  // perplexity alone; rank by matching loss.
+  alpha: 0,
+};
+
 export const PRESETS: Record<PresetName, Preset> = {
   paper: {
     settings: {
@@ -126,38 +159,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     topN: 50,
     alpha: 0,
   },
-  cpu: {
-    // Measured on rtpolarity (class 0, B = 10, L = 25, one core): 6 outer x 5 inner took 170 s a
-    // batch; the per-sequence best iterate reached a matching loss of 0.092-0.097 whether lr was
-    // 0.008 or 0.05 and rho 0.1 or 1, and the projection with k = 200 stayed readable while k = 20
-    // did not. lr 0.008 / rho 0.1 was best; 5 x 5 keeps a batch near 2.5 minutes.
-    settings: {
-      batchSize: 10,
-      outer: 5,
-      inner: 5,
-      lr: 0.008,
-      lrDecay: 0.9,
-      lrDecayEvery: 50,
-      gradClip: 1,
-      rho: 0.1,
-      topK: 200,
-      projectionTemperature: 0,
-      // Banning repeated trigrams in the projection measured 73.9% against 74.0% on rtpolarity
-      // (three generations, ten training seeds; docs/METHOD.md "At equal cost"): off.
-      noRepeatNgram: 0,
-      candidates: 2,
-      initNorm: 'auto',
-      // Starting from LM-sampled text (an allowed alternative in METHOD.md) is what makes a few
-      // steps enough for readable output on a CPU: random starts gave perplexity in the thousands.
-      init: 'lm',
-    },
-    method: DEFAULT_METHOD,
-    perClass: 30,
-    topN: 20,
-    // Perplexities here are in the hundreds, so the reference's alpha = 0.05 would rank by
-    // perplexity alone; rank by matching loss.
-    alpha: 0,
-  },
+  cpu: CPU_PRESET,
   'cpu-select': {
     // cpu without X-steps: LM-sampled text under the label context, projected (best iterate by
     // matching loss), 2.4 times the kept count generated in about the time cpu takes for 1.2,
@@ -165,27 +167,12 @@ export const PRESETS: Record<PresetName, Preset> = {
     // generations and ten training seeds (docs/METHOD.md "At equal cost"): rtpolarity 74.2% at
     // 92% on-label (cpu: 74.0% at 88%), imdb 86.3% at 97% (cpu: 86.1% at 89%). The targets
     // choose the text here, they do not shape it.
-    settings: {
-      batchSize: 10,
-      outer: 5,
-      inner: 0,
-      lr: 0.008,
-      lrDecay: 0.9,
-      lrDecayEvery: 50,
-      gradClip: 1,
-      rho: 0.1,
-      topK: 200,
-      projectionTemperature: 0,
-      noRepeatNgram: 0,
-      candidates: 2,
-      initNorm: 'auto',
-      init: 'lm',
-    },
+    ...CPU_PRESET,
+    settings: { ...CPU_PRESET.settings, inner: 0 },
     // The surplus filter was measured with the 'head' discriminant.
     method: { ...DEFAULT_METHOD, targetFilter: 'surplus', discriminant: 'head' },
     perClass: 48,
     topN: 20,
-    alpha: 0,
     overgenerate: 2.4,
   },
 };
