@@ -85,7 +85,7 @@ describe.runIf(built)('synthgrad usage errors: one line, exit 2, under a second,
   it('numbers and enumerations', () => {
     expectUsageError(['generate', '--data', data, '--outer', 'many'], /--outer must be an integer >= 1, got "many"/);
     expectUsageError(['generate', '--data', data, '--lr', 'fast'], /--lr must be a number, got "fast"/);
-    expectUsageError(['generate', '--data', data, '--preset', 'gpu'], /--preset must be one of paper, cpu, got "gpu"/);
+    expectUsageError(['generate', '--data', data, '--preset', 'gpu'], /--preset must be one of paper, cpu, cpu-select, got "gpu"/);
     expectUsageError(['generate', '--data', data, '--distance', 'l1'], /--distance must be one of cosine, l2/);
     expectUsageError(['generate', '--data', data, '--sentence-end-cut', '1.5'], /--sentence-end-cut must be in \[0, 1\] \(0: no cut\), got 1\.5/);
     expectUsageError(['generate', '--data', data, '--length-spread', '1'], /--length-spread must be in \[0, 1\), got 1/);
