@@ -80,8 +80,8 @@ function rule(name, gen, keep) {
       if (name === 'margin-mid') return [...mine].sort(byMargin).slice(surplus, surplus + keep);
       if (name === 'no-repeat-first') {
         // Best by matching loss, texts that repeat a token trigram only after all others.
-        const rep = (e) => e.ids.some((_, i) => i >= 3 && core.repeatsNgram(e.ids.slice(0, i), e.ids[i], 3));
-        return [...mine].sort((a, b) => rep(a) - rep(b) || a.matching_loss - b.matching_loss).slice(0, keep);
+        const rep = new Map(mine.map((e) => [e, e.ids.some((id, i) => core.repeatsNgram(e.ids.slice(0, i), id, 3)) ? 1 : 0]));
+        return [...mine].sort((a, b) => rep.get(a) - rep.get(b) || a.matching_loss - b.matching_loss).slice(0, keep);
       }
       throw new Error(`unknown rule ${name}`);
     });

@@ -45,7 +45,8 @@ export const BENCH_USAGE = `usage:
                                                    --seed S: the generation's seed (default 0; the real texts
                                                    stay the protocol's draw), for the spread between generations;
                                                    --overgenerate X: texts generated a class as a multiple of the
-                                                   kept count (default 1.2), the best by matching loss kept
+                                                   kept count (default: the preset's; 1.2 for cpu), the best by
+                                                   matching loss kept
   synthgrad bench generate [--data FILE] [--preset cpu]
                                                    seconds per synthetic example (one batch per class) on every
                                                    backend built here, each at the machine's full width both ways
@@ -108,11 +109,10 @@ function jsonObjectFlag(name: string, raw: string | undefined, known: string[]):
   return o;
 }
 
-/** --overgenerate: a finite multiple >= 1 of the kept count (undefined: the protocol's OVERGENERATE). */
-function overgenerateFlag(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || x < 1 || x > 20) throw new SynthgradError(`--overgenerate must be a number from 1 to 20 (texts generated a class as a multiple of the kept count), got "${v}"`, 'E_USAGE');
+/** --overgenerate: a multiple from 1 to 20 of the kept count (undefined: the preset's, else OVERGENERATE). */
+function overgenerateFlag(r: FlagReader): number | undefined {
+  const x = r.num('overgenerate');
+  if (x !== undefined && !(x >= 1 && x <= 20)) r.fail('overgenerate', `must be a number from 1 to 20 (texts generated a class as a multiple of the kept count), got "${r.str('overgenerate')}"`);
   return x;
 }
 
@@ -128,7 +128,9 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   const checkpoint = (values.checkpoint ?? 'accuracy') as CheckpointRule;
   if (checkpoint !== 'accuracy' && checkpoint !== 'accuracy-loss') throw new SynthgradError(`--checkpoint must be accuracy or accuracy-loss, got "${values.checkpoint}"`, 'E_USAGE');
   // The same flags and checks as generate's.
-  const privacy = privacyFlags(new FlagReader(values, {}, 'bench quality'));
+  const flags = new FlagReader(values, {}, 'bench quality');
+  const privacy = privacyFlags(flags);
+  const overgenerate = overgenerateFlag(flags);
   checkPrivacyOptions(privacy);
   let generated: QualityGeneration | undefined;
   if (values['synthetic-in']) {
@@ -160,7 +162,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       test: testSet,
       seeds: intFlag(values.seeds, 'seeds', 3),
       generationSeed: intFlag(values.seed, 'seed', 0, 0),
-      overgenerate: overgenerateFlag(values.overgenerate),
+      overgenerate,
       real: intFlag(values.real, 'real', 50, 2),
       synthetic: intFlag(values.synthetic, 'synthetic', 100, 2),
       preset: values.preset ?? 'cpu',

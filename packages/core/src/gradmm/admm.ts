@@ -126,8 +126,9 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   const suffixB = tf.tidy(() => tf.tile(model.embed([suffix]), [B, 1, 1])) as tf.Tensor3D;
   const withSuffix = (x: tf.Tensor3D) => tf.concat([x, suffixB], 1) as tf.Tensor3D;
   const objective = (h: tf.Tensor3D) => loss.loss(lastPosition(h));
-  const lossOf = (x: tf.Tensor3D) =>
-    tf.tidy(() => objective(model.forward({ embeds: withSuffix(x), logits: 'none' }).hidden).dataSync()[0]);
+  /** Final hidden states at the last position of X plus the frozen suffix (call inside a tidy). */
+  const lastStates = (x: tf.Tensor3D) => lastPosition(model.forward({ embeds: withSuffix(x), logits: 'none' }).hidden);
+  const lossOf = (x: tf.Tensor3D) => tf.tidy(() => loss.loss(lastStates(x)).dataSync()[0]);
 
   // Initialisation: the best (lowest D) of several candidates.
   let t0 = clock();
@@ -172,7 +173,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
     Y.dispose();
     // One forward of the projected text scores both the batch and each sequence.
     const { per, lossZ } = tf.tidy(() => {
-      const h = lastPosition(model.forward({ embeds: withSuffix(model.embed(ids)), logits: 'none' }).hidden);
+      const h = lastStates(model.embed(ids));
       return { per: Array.from(loss.perExample(h).dataSync()), lossZ: loss.loss(h).dataSync()[0] };
     });
     timings.z_step_s += clock() - t;

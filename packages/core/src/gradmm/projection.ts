@@ -117,9 +117,10 @@ export class Projector {
 
   /** Position i's candidates per row, less those the n-gram ban excludes (all of them if it would exclude every one). */
   private allowedAt(cands: number[][][], chosen: number[][], i: number): number[][] {
+    if (this.noRepeatNgram === 0) return cands.map((c) => c[i]);
     return cands.map((c, b) => {
-      if (this.noRepeatNgram === 0) return c[i];
-      const ok = c[i].filter((id) => !repeatsNgram(chosen[b], id, this.noRepeatNgram));
+      const banned = bannedNext(chosen[b], this.noRepeatNgram);
+      const ok = banned.size > 0 ? c[i].filter((id) => !banned.has(id)) : c[i];
       return ok.length > 0 ? ok : c[i];
     });
   }
@@ -130,19 +131,24 @@ export class Projector {
 }
 
 /**
- * Whether appending `next` to `prefix` completes an n-gram that already occurs in `prefix`
- * (n = 1: `next` is already in it). Linear in the prefix: texts here are tens of tokens.
+ * The tokens that, appended to `prefix`, would complete an n-gram already in it: those that
+ * followed an earlier occurrence of its last n - 1 tokens (n = 1: every token in it). One pass
+ * over the prefix: texts here are tens of tokens.
  */
-export function repeatsNgram(prefix: readonly number[], next: number, n: number): boolean {
-  if (n < 1 || prefix.length < n) return n === 1 ? prefix.includes(next) : false;
+export function bannedNext(prefix: readonly number[], n: number): Set<number> {
+  const banned = new Set<number>();
   const tail = prefix.length - (n - 1); // start of the n-1 tokens the new n-gram begins with
   for (let s = 0; s + n <= prefix.length; s++) {
-    if (prefix[s + n - 1] !== next) continue;
     let same = true;
     for (let j = 0; j < n - 1 && same; j++) same = prefix[s + j] === prefix[tail + j];
-    if (same) return true;
+    if (same) banned.add(prefix[s + n - 1]);
   }
-  return false;
+  return banned;
+}
+
+/** Whether appending `next` to `prefix` completes an n-gram that already occurs in `prefix`. */
+export function repeatsNgram(prefix: readonly number[], next: number, n: number): boolean {
+  return n >= 1 && bannedNext(prefix, n).has(next);
 }
 
 /**

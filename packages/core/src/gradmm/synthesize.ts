@@ -265,7 +265,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
             textLength + toks.syntheticSuffix.length,
           )
         : toks.contextPrefix;
-      const projector = new Projector(rt.model, env.allowed, env.settings.topK, context, env.settings.noRepeatNgram ?? 0);
+      const projector = new Projector(rt.model, env.allowed, env.settings.topK, context, env.settings.noRepeatNgram);
       const settings: AdmmSettings = { ...env.settings, textLength, initNorm: env.initNorm, batchSize };
       const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: env.allowedSet, context };
       let res;
