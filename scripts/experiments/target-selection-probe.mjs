@@ -26,8 +26,8 @@
 //
 //   node scripts/experiments/target-selection-probe.mjs TRAIN.jsonl TEST.jsonl GEN.json [GEN.json ...]
 //
-// With several GEN.json files of the same targets, their pooled texts too (best by matching loss;
-// POOLED_ONLY=1: only that).
+// With several GEN.json files of the same targets, their pooled texts too (by the RULES without a
+// cut, best-matching when RULES is unset; POOLED_ONLY=1: only the pooled ones).
 // Reads ../shared data in this workspace's runs; prints one JSON line per generation and rule.
 import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
@@ -106,12 +106,15 @@ const gens = genFiles.map((f) => JSON.parse(readFileSync(f, 'utf8')));
 // Several generations of the same targets: their texts pooled (matching losses are comparable,
 // the targets being the same), the best per class by matching loss: what overgenerating more
 // would keep.
+const RULES = process.env.RULES ? process.env.RULES.split(',') : ['best-matching', 'strict-filter', 'surplus-filter', 'margin-top', 'margin-mid', 'best-matching-cut', 'surplus-filter-cut'];
 if (gens.length > 1) {
   const pooled = { ...gens[0], examples: gens.flatMap((g) => g.examples) };
-  report({ generation: `pooled ${genFiles.join(' + ')}`, rule: 'best-matching', candidates: pooled.examples.length }, rule('best-matching', pooled, 50));
+  // Pooled: the rules that need no cut (best-matching when RULES is not set).
+  for (const name of process.env.RULES ? RULES.filter((r) => !r.endsWith('-cut')) : ['best-matching']) {
+    report({ generation: `pooled ${genFiles.join(' + ')}`, rule: name, candidates: pooled.examples.length }, rule(name, pooled, 50));
+  }
 }
 
-const RULES = process.env.RULES ? process.env.RULES.split(',') : ['best-matching', 'strict-filter', 'surplus-filter', 'margin-top', 'margin-mid', 'best-matching-cut', 'surplus-filter-cut'];
 for (const [g, gen] of (process.env.POOLED_ONLY ? [] : gens).entries()) {
   const file = genFiles[g];
   if (!gen.examples.every((e) => typeof e.target_margin === 'number')) {
