@@ -86,11 +86,11 @@ describe.runIf(built)('synthgrad bench quality', () => {
     expect(out.overgenerate).toBe(2);
     expect(out.rows.find((x: { name: string }) => x.name === 'gradmm-4').texts).toBe(4);
     expect(out.seconds_per_kept_example).toBeCloseTo(out.seconds_per_synthetic_example * 2, 6);
-    // A preset with its own overgeneration (cpu-select: 2.4x, no X-steps, the surplus filter).
+    // A preset with its own overgeneration (cpu-select: 6x, no X-steps, the surplus filter).
     const sel = run(['--real', '6', '--synthetic', '4', '--seeds', '1', '--rows', 'none', '--top-k', '3', '--preset', 'cpu-select']);
     expect(sel.status, sel.stderr).toBe(0);
     const o2 = JSON.parse(sel.stdout);
-    expect(o2.on_label.generated).toBe(10); // ceil(2 x 2.4) = 5 a class
+    expect(o2.on_label.generated).toBe(24); // 2 x 6 = 12 a class
     expect(o2.method).toMatchObject({ targetFilter: 'surplus', discriminant: 'head' });
     expect(o2.rows.find((x: { name: string }) => x.name === 'gradmm-4').texts).toBe(4);
   });

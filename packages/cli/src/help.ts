@@ -51,9 +51,10 @@ input and output:
 
 what to make:
   --preset cpu|cpu-select|paper  cpu (default: 5 outer x 5 inner steps, k 200, lr 0.008, rho 0.1,
-                          LM-sampled starts, 30 texts a class), cpu-select (no X-steps: 48 projected
-                          LM samples a class in cpu's time, with --select the best 20 after the
-                          surplus target filter; more on-label text, docs/METHOD.md "At equal cost")
+                          LM-sampled starts, 30 texts a class), cpu-select (no X-steps: 120 projected
+                          LM samples a class in less than cpu's time, with --select the best 20
+                          after the surplus target filter; teaches more and is more on-label,
+                          docs/METHOD.md "A larger pool at lower cost")
                           or paper (30 x 50 steps, 500 random starts)
   --per-class M           synthetic texts per class (default: the preset's, 30 for cpu)
   --real-per-class N      real examples per class for the targets (default 25)

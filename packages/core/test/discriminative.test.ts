@@ -283,15 +283,15 @@ describe('task label context and the target filter', () => {
     expect(() => targetFilterOf('on', 'x.targetFilter')).toThrow(/x\.targetFilter must be one of off, surplus, strict, got "on"/);
   });
 
-  it("the cpu-select preset: cpu without X-steps, 2.4x generated in its own layout and in the protocol's, the surplus filter with the head discriminant", () => {
+  it("the cpu-select preset: cpu without X-steps, two outer iterations of one sampled start, 6x generated in its own layout and in the protocol's, the surplus filter with the head discriminant", () => {
     const cpu = resolvePreset('cpu');
     const sel = resolvePreset('cpu-select');
-    expect({ ...sel.settings, inner: cpu.settings.inner }).toEqual(cpu.settings);
-    expect(sel.settings.inner).toBe(0);
+    expect({ ...sel.settings, inner: cpu.settings.inner, outer: cpu.settings.outer, candidates: cpu.settings.candidates }).toEqual(cpu.settings);
+    expect(sel.settings).toMatchObject({ inner: 0, outer: 2, candidates: 1 });
     validateSettings({ ...sel.settings, textLength: 10, initNorm: 3 });
     expect(sel.method).toEqual({ ...cpu.method, targetFilter: 'surplus', discriminant: 'head' });
     expect(sel.perClass / sel.topN).toBeCloseTo(sel.overgenerate!, 6);
-    expect(overgenerated(50, sel.settings.batchSize, sel.overgenerate)).toEqual({ batchSize: 10, perClass: 120 });
+    expect(overgenerated(50, sel.settings.batchSize, sel.overgenerate)).toEqual({ batchSize: 10, perClass: 300 });
     expect(cpu.overgenerate).toBeUndefined();
     expect(() => resolvePreset('cpu_select')).toThrow(/choose one of paper, cpu, cpu-select/);
   });
