@@ -166,8 +166,9 @@ export const PRESETS: Record<PresetName, Preset> = {
     // kept count generated, then the best by matching loss after the surplus target filter. The
     // targets choose the text here, they do not shape it. Measured over three generations and ten
     // training seeds (docs/METHOD.md "A larger pool at lower cost"): rtpolarity 75.1% at 95%
-    // on-label (cpu: 74.0% at 88%), 4.0 s per kept text (cpu: 4.3-5.6). Without X-steps a
-    // candidate costs a third of what five projections of the better of two samples did
+    // on-label (cpu: 74.0% at 88%) in 3.6-4.0 s per kept text (cpu: 4.3-5.6), imdb 86.4% at
+    // 96% (cpu: 86.1% at 89%) in 7.3-7.5 s (cpu: 7.2-10.1). Without X-steps a
+    // candidate costs a third of what six projections of the better of two samples did
     // (outer 5, candidates 2, 2.4x: 74.2%, 4.6 s), and the surplus filter gains from the
     // larger pool while ranking by matching loss alone does not.
     ...CPU_PRESET,
