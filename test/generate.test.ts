@@ -202,6 +202,34 @@ describe.runIf(built)('synthgrad generate', () => {
     }
   });
 
+  it('a preset that overgenerates (cpu-select) selects by default, as measured (target filter, no LM label check); --no-select keeps every text', () => {
+    const knobs = ['--model', model, '--preset', 'cpu-select', '--per-class', '6', '--batch-size', '3', '--top-k', '4', '--real-per-class', '3', '--seed', '7', '--top-n', '2'];
+    const out = join(dir, 'sel.jsonl');
+    const r = run(['--data', data, '--out', out, ...knobs]);
+    expect(r.code, r.stderr).toBe(0);
+    const meta = meta0(out);
+    expect(meta.counts).toMatchObject({ generated: 12 });
+    expect(meta.selection.options).toMatchObject({ targetFilter: 'surplus', labelCheck: false, topN: 2, balance: true });
+    expect(meta.selection.report).toMatchObject({ input: 12, passedLabelCheck: null });
+    const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows).toHaveLength(meta.selection.report.kept);
+    expect(rows.filter((x) => x.label === 0).length).toBe(rows.filter((x) => x.label === 1).length);
+    expect(rows.length).toBeLessThanOrEqual(4);
+
+    const all = join(dir, 'nosel.jsonl');
+    const n = run(['--data', data, '--out', all, ...knobs, '--no-select']);
+    expect(n.code, n.stderr).toBe(0);
+    expect(meta0(all).selection).toBeNull();
+    expect(readFileSync(all, 'utf8').trim().split('\n')).toHaveLength(12);
+    // Same seed, same candidates: selection only chose among them.
+    const allTexts = new Set(readFileSync(all, 'utf8').trim().split('\n').map((l) => JSON.parse(l).text));
+    for (const row of rows) expect(allTexts.has(row.text)).toBe(true);
+
+    const both = run(['--data', data, '--out', join(dir, 'both.jsonl'), ...knobs, '--select', '--no-select']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--select and --no-select contradict each other/);
+  });
+
   it('rejects inconsistent privacy flags before loading anything', () => {
     const r = run(['--data', data, '--out', join(dir, 'p.jsonl'), ...KNOBS, '--epsilon', '1']);
     expect(r.code).toBe(2);

@@ -52,8 +52,8 @@ input and output:
 what to make:
   --preset cpu|cpu-select|paper  cpu (default: 5 outer x 5 inner steps, k 200, lr 0.008, rho 0.1,
                           LM-sampled starts, 30 texts a class), cpu-select (no X-steps: 120 projected
-                          LM samples a class in less than cpu's time, with --select the best 20
-                          after the surplus target filter; teaches more and is more on-label,
+                          LM samples a class in less than cpu's time, selected by default: the best
+                          20 after the surplus target filter; teaches more and is more on-label,
                           docs/METHOD.md "A larger pool at lower cost")
                           or paper (30 x 50 steps, 500 random starts)
   --per-class M           synthetic texts per class (default: the preset's, 30 for cpu)
@@ -94,6 +94,8 @@ privacy (all three, or none):
 
 selection:
   --select                keep only texts that pass the label check, de-duplicated, best --top-n a class
+                          (on by default for cpu-select, whose pool is meant for it: --no-select
+                          keeps every text; cpu-select's selection is its target filter, no label check)
   --top-n K  --alpha A    defaults: the preset's (cpu: 20, 0); rank = matching_loss + A * perplexity
 
 method knobs (defaults from the preset):

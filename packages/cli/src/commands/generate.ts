@@ -11,6 +11,8 @@ import { GENERATE_HELP, SELECT_HELP } from '../help.js';
 import { Progress, progressMode, type PhaseSpec } from '../progress.js';
 import { generationWorkers, startRuntime, log } from '../runtime.js';
 import { resolveTask } from '@synthgrad/core/task';
+import { resolvePreset } from '@synthgrad/core/presets';
+import { UsageError } from '../usage-error.js';
 import { checkMethodConfig, METHOD_KEYS, METHOD_OPTIONS, methodConfig, selectionOptions } from './gradmm-options.js';
 
 const GENERATE_OPTIONS = {
@@ -19,6 +21,7 @@ const GENERATE_OPTIONS = {
   out: { type: 'string' },
   task: { type: 'string' },
   select: { type: 'boolean' },
+  'no-select': { type: 'boolean' },
   'top-n': { type: 'string' },
   alpha: { type: 'string' },
   resume: { type: 'boolean', default: false },
@@ -53,7 +56,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const dataFlag = r.inputFile('data');
   const task = resolveTask(r.str('task') ?? 'sentiment');
   const cfg = methodConfig(task, r);
-  const selection = r.bool('select') ? selectionOptions(r, cfg.preset, cfg.method) : undefined;
+  const selection = selects(r, cfg.preset) ? selectionOptions(r, cfg.preset, cfg.method) : undefined;
   const resume = r.bool('resume');
   const core = await import('@synthgrad/core');
   checkMethodConfig(core, cfg);
@@ -111,6 +114,16 @@ export async function generateCommand(argv: string[]): Promise<void> {
   }
   progress.done();
   printSummary(core, result, mode === 'json');
+}
+
+/**
+ * Whether generate selects: with --select, or by default for a preset that overgenerates (its
+ * per-class count is a pool meant for selection, cpu-select's 6x); --no-select keeps every text.
+ */
+function selects(r: FlagReader, presetName: string): boolean {
+  if (r.bool('select') && r.bool('no-select')) throw new UsageError('--select and --no-select contradict each other', 'generate');
+  if (r.bool('no-select')) return false;
+  return r.bool('select') || resolvePreset(presetName).overgenerate !== undefined;
 }
 
 /** Map the library's progress onto the phases: ADMM units are batches, with the step as a fraction. */

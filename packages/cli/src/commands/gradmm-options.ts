@@ -125,5 +125,5 @@ export function checkMethodConfig(core: typeof Core, cfg: GenerateConfig): void 
 /** Selection options from --top-n / --alpha, with the preset's defaults. */
 export function selectionOptions(r: FlagReader, presetName: string, method?: GenerateConfig['method']): SelectionOptions {
   const preset = resolvePreset(presetName);
-  return { targetFilter: method?.targetFilter ?? preset.method.targetFilter, labelCheck: true, dedup: true, topN: r.int('top-n', preset.topN), alpha: r.positive('alpha', preset.alpha, true)!, balance: true };
+  return { targetFilter: method?.targetFilter ?? preset.method.targetFilter, labelCheck: preset.labelCheck ?? true, dedup: true, topN: r.int('top-n', preset.topN), alpha: r.positive('alpha', preset.alpha, true)!, balance: true };
 }

@@ -97,6 +97,11 @@ export interface Preset {
    * multiple of it (absent: selection's OVERGENERATE, 1.2).
    */
   overgenerate?: number;
+  /**
+   * Whether selection (`generate --select`) runs the LM's own label check (absent: yes). A preset
+   * whose `surplus` target filter replaces it turns it off, so the CLI keeps what was measured.
+   */
+  labelCheck?: boolean;
 }
 
 export type PresetName = 'paper' | 'cpu' | 'cpu-select';
@@ -178,6 +183,9 @@ export const PRESETS: Record<PresetName, Preset> = {
     perClass: 120,
     topN: 20,
     overgenerate: 6,
+    // Measured as the protocol selects (bestMatching: target filter, then matching loss): no LM
+    // label check, whose zero-shot verdicts on rtpolarity are right 73% of the time.
+    labelCheck: false,
   },
 };
 
