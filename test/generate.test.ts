@@ -225,6 +225,15 @@ describe.runIf(built)('synthgrad generate', () => {
     const allTexts = new Set(readFileSync(all, 'utf8').trim().split('\n').map((l) => JSON.parse(l).text));
     for (const row of rows) expect(allTexts.has(row.text)).toBe(true);
 
+    // A config file's "select": false is the same as --no-select.
+    const cfg = join(dir, 'nosel.config.json');
+    writeFileSync(cfg, JSON.stringify({ generate: { select: false } }));
+    const viaConfig = join(dir, 'nosel-config.jsonl');
+    const c = run(['--data', data, '--out', viaConfig, ...knobs, '--config', cfg]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(meta0(viaConfig).selection).toBeNull();
+    expect(readFileSync(viaConfig, 'utf8')).toBe(readFileSync(all, 'utf8'));
+
     const both = run(['--data', data, '--out', join(dir, 'both.jsonl'), ...knobs, '--select', '--no-select']);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/--select and --no-select contradict each other/);

@@ -47,6 +47,11 @@ export class FlagReader {
     return this.values[name] === true;
   }
 
+  /** True only for an explicit false (a config file's `"select": false`), not for an absent switch. */
+  isFalse(name: string): boolean {
+    return this.values[name] === false;
+  }
+
   /** A finite number, or undefined when absent. */
   num(name: string): number | undefined {
     const v = this.str(name);

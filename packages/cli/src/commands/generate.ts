@@ -118,11 +118,12 @@ export async function generateCommand(argv: string[]): Promise<void> {
 
 /**
  * Whether generate selects: with --select, or by default for a preset that overgenerates (its
- * per-class count is a pool meant for selection, cpu-select's 6x); --no-select keeps every text.
+ * per-class count is a pool meant for selection, cpu-select's 6x); --no-select (or a config
+ * file's `"select": false`) keeps every text.
  */
 function selects(r: FlagReader, presetName: string): boolean {
   if (r.bool('select') && r.bool('no-select')) throw new UsageError('--select and --no-select contradict each other', 'generate');
-  if (r.bool('no-select')) return false;
+  if (r.bool('no-select') || r.isFalse('select')) return false;
   return r.bool('select') || resolvePreset(presetName).overgenerate !== undefined;
 }
 
