@@ -139,6 +139,10 @@ const CPU_PRESET: Preset = {
   alpha: 0,
 };
 
+// cpu-select's pool: the kept count a class and the multiple of it generated (perClass is their product).
+const CPU_SELECT_TOP_N = 20;
+const CPU_SELECT_OVERGENERATE = 6;
+
 export const PRESETS: Record<PresetName, Preset> = {
   paper: {
     settings: {
@@ -180,9 +184,9 @@ export const PRESETS: Record<PresetName, Preset> = {
     settings: { ...CPU_PRESET.settings, inner: 0, outer: 2, candidates: 1 },
     // The surplus filter was measured with the 'head' discriminant.
     method: { ...DEFAULT_METHOD, targetFilter: 'surplus', discriminant: 'head' },
-    perClass: 120,
-    topN: 20,
-    overgenerate: 6,
+    perClass: CPU_SELECT_TOP_N * CPU_SELECT_OVERGENERATE,
+    topN: CPU_SELECT_TOP_N,
+    overgenerate: CPU_SELECT_OVERGENERATE,
     // Measured as the protocol selects (bestMatching: target filter, then matching loss): no LM
     // label check, whose zero-shot verdicts on rtpolarity are right 73% of the time.
     labelCheck: false,
