@@ -22,8 +22,8 @@ writeFileSync(
     .map((text, i) => JSON.stringify({ text, label: i < 3 ? 1 : 0 }))
     .join('\n') + '\n',
 );
-// Small knobs: 2 classes x 4 batches of 2 sequences, a few steps each.
-const KNOBS = ['--model', model, '--per-class', '8', '--batch-size', '2', '--outer', '3', '--inner', '3', '--candidates', '1', '--top-k', '4', '--real-per-class', '3', '--seed', '7'];
+// Small knobs: 2 classes x 4 batches of 2 sequences, a few steps each (the cpu preset: X-steps, every text kept).
+const KNOBS = ['--model', model, '--preset', 'cpu', '--per-class', '8', '--batch-size', '2', '--outer', '3', '--inner', '3', '--candidates', '1', '--top-k', '4', '--real-per-class', '3', '--seed', '7'];
 
 function run(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [bin, 'generate', ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
@@ -161,7 +161,7 @@ describe.runIf(built)('synthgrad generate', () => {
   });
 
   it('--json: progress as JSON lines on stderr, the summary as JSON on stdout; --quiet: no progress', () => {
-    const small = ['--model', model, '--per-class', '2', '--batch-size', '2', '--outer', '1', '--inner', '1', '--candidates', '1', '--top-k', '4', '--real-per-class', '2'];
+    const small = ['--model', model, '--preset', 'cpu', '--per-class', '2', '--batch-size', '2', '--outer', '1', '--inner', '1', '--candidates', '1', '--top-k', '4', '--real-per-class', '2'];
     const j = run(['--data', data, '--out', join(dir, 'j.jsonl'), ...small, '--json']);
     expect(j.code, j.stderr).toBe(0);
     const events = withoutNativeLog(j.stderr).trim().split('\n').map((l) => JSON.parse(l));

@@ -18,6 +18,10 @@
 //                   the cut is post-processing of each batch, so this is what generation with it
 //                   keeps; matching_loss stays that of the optimised sequence, as there);
 //   surplus-filter-cut  both (the margins are those of the uncut texts, as in generation);
+//   onside-low-margin  per class the `keep` texts the target classifier puts in their class with
+//                   the smallest margin (nearest its boundary);
+//   onside-drop-top-Q  the texts it puts in their class, the Q% with the highest margin set aside
+//                   (as long as `keep` remain), then the best by matching loss;
 //   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
 //                   --no-repeat-ngram 3 would have avoided) only after every other text.
 // RULES=a,b limits the rules run.
@@ -78,6 +82,16 @@ function rule(name, gen, keep) {
       const surplus = Math.max(0, mine.length - keep);
       if (name === 'margin-top') return [...mine].sort(byMargin).slice(0, keep);
       if (name === 'margin-mid') return [...mine].sort(byMargin).slice(surplus, surplus + keep);
+      // Probe-only margin bands after the misplaced are dropped (the 6x pool leaves room): the
+      // texts nearest the targets' boundary on the right side, or the best-matching once the
+      // most confident fraction q (caricatures) is set aside.
+      const onside = mine.filter((e) => e.target_margin > 0);
+      if (name === 'onside-low-margin') return [...onside].sort((a, b) => a.target_margin - b.target_margin).slice(0, keep);
+      const band = /^onside-drop-top-(\d+)$/.exec(name);
+      if (band) {
+        const drop = Math.min(Math.floor((onside.length * Number(band[1])) / 100), Math.max(0, onside.length - keep));
+        return [...onside].sort(byMargin).slice(drop).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
+      }
       if (name === 'no-repeat-first') {
         // Best by matching loss, texts that repeat a token trigram only after all others.
         const rep = new Map(mine.map((e) => [e, e.ids.some((id, i) => core.repeatsNgram(e.ids.slice(0, i), id, 3)) ? 1 : 0]));

@@ -50,13 +50,14 @@ input and output:
                           selection.{topN,alpha}, settings.{outer,inner,lr,...}, model, backend
 
 what to make:
-  --preset cpu|cpu-select|paper  cpu (default: 5 outer x 5 inner steps, k 200, lr 0.008, rho 0.1,
-                          LM-sampled starts, 30 texts a class), cpu-select (no X-steps: 120 projected
-                          LM samples a class in less than cpu's time, selected by default: the best
-                          20 after the surplus target filter; teaches more and is more on-label,
-                          docs/METHOD.md "A larger pool at lower cost")
-                          or paper (30 x 50 steps, 500 random starts)
-  --per-class M           synthetic texts per class (default: the preset's, 30 for cpu)
+  --preset cpu-select|cpu|paper  cpu-select (the default: no X-steps, 120 projected LM samples a
+                          class, selected by default: the best 20 after the surplus target filter;
+                          teaches more, is more on-label and takes less time than cpu,
+                          docs/METHOD.md "A larger pool at lower cost"), cpu (5 outer x 5 inner
+                          steps, k 200, lr 0.008, rho 0.1, LM-sampled starts, 30 texts a class, no
+                          selection unless --select) or paper (30 x 50 steps, 500 random starts)
+  --per-class M           synthetic texts per class before selection (default: the preset's,
+                          120 for cpu-select, 30 for cpu)
   --real-per-class N      real examples per class for the targets (default 25)
   --seed S                default 0; the same seed gives the same output, resumed or not
 
@@ -68,11 +69,12 @@ method (docs/METHOD.md, "what this project changes"):
                           measured, it lowered what the text teaches)
   --target-filter off|surplus|strict  with --select, texts that classifier puts in another class:
                           strict drops them all, surplus only as many as the class has beyond
-                          --top-n (the most confidently misplaced first), off keeps them (default
-                          off; on = strict)
+                          --top-n (the most confidently misplaced first), off keeps them (default:
+                          the preset's, surplus for cpu-select, off for cpu; on = strict)
   --public-texts N        public LM-sampled texts behind the statistics (default 256)
   --discriminant lda|head the target classifier: the whitened contrast of the targets' class means
-                          (lda, default), or the LM's verbaliser rows calibrated by them (head)
+                          (lda), or the LM's verbaliser rows calibrated by them (head); default:
+                          the preset's, head for cpu-select, lda for cpu
   --shrinkage A           lda: shrinkage of the public covariance toward the identity (default 0.2)
   --matching-space raw|centred|whitened  the hidden-side metric of the matching: raw (default),
                           centred (the classes' shared direction, read from the targets, projected
@@ -96,7 +98,7 @@ selection:
   --select                keep only texts that pass the label check, de-duplicated, best --top-n a class
                           (on by default for cpu-select, whose pool is meant for it: --no-select
                           keeps every text; cpu-select's selection is its target filter, no label check)
-  --top-n K  --alpha A    defaults: the preset's (cpu: 20, 0); rank = matching_loss + A * perplexity
+  --top-n K  --alpha A    defaults: the preset's (cpu-select and cpu: 20, 0); rank = matching_loss + A * perplexity
 
 method knobs (defaults from the preset):
   --outer N --inner N --lr X --lr-decay X --lr-decay-every N --grad-clip X --rho X --top-k K
@@ -171,7 +173,8 @@ Rows: ${COMPARE_ROWS.join(', ')} (each sized --n).
   --out DIR               default synthgrad-compare (created if missing)
   --n N                   texts per training row (default 100);  --k K: few-shot demonstrations (default 4)
   --rows a,b,...          only these rows (names as above)
-  --gradmm FILE           use this GRADMM set instead of generating one (cpu preset, 25 real a class)
+  --gradmm FILE           use this GRADMM set instead of generating one (default preset cpu-select:
+                          6x generated, the best-matching n kept after its target filter; 25 real a class)
   --dp-epsilon E          also a GRADMM row with (E, 1e-5)-DP targets (clip 1);  --gradmm-dp FILE: a given one
   --domain TEXT           what the texts are, for the prompted rows (default "movie review" for sentiment)
   --config FILE           settings from the "compare" section of a JSON file (flags override it); keys:
@@ -235,7 +238,7 @@ export const FEDERATED_HELP = `usage:
       --limits: a JSON object overriding connection, call and clean-up limits (see the README);
       --status-port: a read-only HTTP status page (/ and /status.json) on H:N (default H 127.0.0.1)
   synthgrad coordinator create-session --address HOST:PORT TOKEN --clients a,b,c TLS
-      [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu|cpu-select|paper] [--seed S]
+      [--task sentiment|T.json] [--min-clients N] [--per-class M] [--preset cpu-select|cpu|paper] [--seed S]
       [--epsilon E --delta D] [--clip C] [--max-examples N] [--release full|label-rows] [--deadline-minutes M]
       [--text-length L] [--model FILE] [--secure-aggregation [--round-timeout-s S]]
       [--config FILE]   settings from the "session" section of a JSON file, keys as in the library's SessionSpec

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyticGaussianSigma } from '@synthgrad/core';
+import { analyticGaussianSigma, DEFAULT_PRESET } from '@synthgrad/core';
 import { DType, SessionState, type CreateSessionRequest, type SessionEvent } from '@synthgrad/protocol';
 import { DomainError, SessionLifecycle, SessionStore, UploadIntake, type Principal, type SessionRecord } from '@synthgrad/coordinator';
 
@@ -83,6 +83,10 @@ describe('session lifecycle', () => {
     expect(kindOf(() => w.lifecycle.create(op, request({ minClients: 0 })))).toBe('invalid-argument');
     expect(kindOf(() => w.lifecycle.create(op, request({ clientIds: ['../etc'] })))).toBe('invalid-argument');
     expect(kindOf(() => w.lifecycle.create(op, request({ privacy: { epsilon: 1, delta: 0, clip: 1, maxExamples: 0 } })))).toBe('invalid-argument');
+    expect(kindOf(() => w.lifecycle.create(op, request({ preset: 'gpu' })))).toBe('invalid-argument');
+    expect(kindOf(() => w.lifecycle.create(op, request({ preset: 'toString' })))).toBe('invalid-argument');
+    // No preset named: the library's default, recorded in the session so its job and report name it.
+    expect(w.lifecycle.create(op, request({ preset: '' })).preset).toBe(DEFAULT_PRESET);
     const s = w.lifecycle.create(op, request({ privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 0 } }));
     expect(s.privacy!.maxExamples).toBe(1000); // the default, recorded in the session
     // The task's public parts travel whole (the projection's label context and demonstrations) and are checked.

@@ -5,7 +5,7 @@
  * Start here (see the README's "Use it from code"):
  * - `initBackend()`, then `loadModel(resolveModelPath())`: the LM (SmolLM2-135M by default).
  * - `resolveTask('sentiment' | 'task.json')`, `readExamples(file, task)`: a task and its labelled data.
- * - `resolvePreset('cpu' | 'cpu-select' | 'paper')`: the method's settings.
+ * - `resolvePreset('cpu' | 'cpu-select' | 'paper')`: the method's settings (`DEFAULT_PRESET` when none is named).
  * - `generateToFile(rt, examples, config, { out, dataPath })`: run GRADMM, check and write the set;
  *   returns the rows, the sidecar and `diagnostics` (`formatDiagnostics` prints them).
  * - `select(...)`, `labelCheck(...)`, `writeShards(...)`, `writeFileAtomic(...)`.
@@ -28,7 +28,7 @@ export { SecureStream, deriveKey, keyFromHex, newSecretKey, KEY_BYTES } from './
 export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, labelContextText, resolveTask, validateTask, labelIndex } from './task/task.js';
 export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
-export { PRESETS, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, targetFilterOf, type Preset, type PresetName, type MethodSettings, type TargetFilter } from './gradmm/presets.js';
+export { PRESETS, DEFAULT_PRESET, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, targetFilterOf, type Preset, type PresetName, type MethodSettings, type TargetFilter } from './gradmm/presets.js';
 export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassComparison } from './gradmm/generate.js';
 export { predictLabels, select, bestMatching, overgenerated, OVERGENERATE, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
 export { readCandidates, type GeneratedRow } from './selection/candidates.js';

@@ -31,6 +31,7 @@ import {
   targetFilterOf,
   type Preset,
   resolvePreset,
+  DEFAULT_PRESET,
 } from '@synthgrad/core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,7 +119,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   const nReal = o.real ?? 50;
   const nSyn = o.synthetic ?? 100;
   const seeds = o.seeds ?? 3;
-  const presetName = o.preset ?? 'cpu';
+  const presetName = o.preset ?? DEFAULT_PRESET;
   const preset = resolvePreset(presetName);
   Object.assign(preset.settings, o.settings);
   const keepPerClass = Math.floor(nSyn / K);

@@ -10,7 +10,7 @@ import { benchModel, speedups } from '../bench/model.js';
 import { round } from '../bench/stats.js';
 import { benchGenerate } from '../bench/generate.js';
 import { benchFinetune } from '../bench/finetune.js';
-import { checkPrivacyOptions, DEFAULT_METHOD, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, targetFilterOf, type MethodSettings } from '@synthgrad/core';
+import { checkPrivacyOptions, DEFAULT_METHOD, DEFAULT_PRESET, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, targetFilterOf, type MethodSettings } from '@synthgrad/core';
 import { FlagReader } from '../flags.js';
 import { privacyFlags } from './gradmm-options.js';
 import { FINETUNE_MODES, MODE_DEFAULTS, runQuality, type CheckpointRule, type FineTuneMode, type QualityGeneration, type TrainingSettings } from '@synthgrad/eval';
@@ -27,7 +27,7 @@ export const BENCH_USAGE = `usage:
                                                    own process, since full fine-tuning needs every weight
                                                    trainable); prints JSON
   synthgrad bench quality --task-data F --test F [--test-limit 500] [--seeds 3] [--mode head|lora] [--method JSON]
-        [--real 50] [--synthetic 100] [--preset cpu] [--settings JSON] [--top-k K] [--model FILE]
+        [--real 50] [--synthetic 100] [--preset cpu-select|cpu|paper] [--settings JSON] [--top-k K] [--model FILE]
         [--checkpoint accuracy|accuracy-loss] [--synthetic-out F | --synthetic-in F]
         [--rows zero-shot,real-random-100,real-50,prompted-few-100] [--task T] [--domain D]
         [--release full|label-rows] [--epsilon E --delta D --clip C] [--seed S] [--overgenerate X]
@@ -123,7 +123,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   if (mode !== 'head' && mode !== 'lora') throw new SynthgradError(`--mode must be head or lora, got "${values.mode}"`, 'E_USAGE');
   const method = jsonObjectFlag('method', values.method, Object.keys(DEFAULT_METHOD)) as Partial<MethodSettings>;
   if (method.targetFilter !== undefined) method.targetFilter = targetFilterOf(method.targetFilter, '--method: targetFilter');
-  const settings = jsonObjectFlag('settings', values.settings, Object.keys(resolvePreset(values.preset ?? 'cpu').settings));
+  const settings = jsonObjectFlag('settings', values.settings, Object.keys(resolvePreset(values.preset ?? DEFAULT_PRESET).settings));
   if (values['top-k']) settings.topK = intFlag(values['top-k'], 'top-k', 200);
   const checkpoint = (values.checkpoint ?? 'accuracy') as CheckpointRule;
   if (checkpoint !== 'accuracy' && checkpoint !== 'accuracy-loss') throw new SynthgradError(`--checkpoint must be accuracy or accuracy-loss, got "${values.checkpoint}"`, 'E_USAGE');
@@ -165,7 +165,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       overgenerate,
       real: intFlag(values.real, 'real', 50, 2),
       synthetic: intFlag(values.synthetic, 'synthetic', 100, 2),
-      preset: values.preset ?? 'cpu',
+      preset: values.preset ?? DEFAULT_PRESET,
       settings: Object.keys(settings).length ? settings : undefined,
       method,
       training: qualityTraining(mode, checkpoint),
@@ -232,6 +232,8 @@ async function benchGenerateCommand(argv: string[]): Promise<void> {
     const result = await benchGenerate(rt, {
       // rtpolarity (../shared, the benchmark data of this workspace) when present, else the default data set.
       data: values.data ?? benchData(),
+      // The ADMM path with its X-steps (the Adam steps whose FLOP rate this reports), not the
+      // default preset, which has none.
       preset: values.preset ?? 'cpu',
       workers: values.workers ? intFlag(values.workers, 'workers', 1) : undefined,
       log: (m) => process.stderr.write(`${m}\n`),

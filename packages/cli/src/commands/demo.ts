@@ -8,14 +8,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_RELEASE, defaultDataPath, readExamples, resolveModelPath, resolveTask, sha256File, SynthgradError, writeShards } from '@synthgrad/core';
+import { DEFAULT_PRESET, DEFAULT_RELEASE, defaultDataPath, readExamples, resolveModelPath, resolveTask, sha256File, SynthgradError, writeShards } from '@synthgrad/core';
 import { addParty, initServerTls } from '@synthgrad/coordinator';
 import { channelCredentials, type ReleaseName } from '@synthgrad/protocol';
 import { intFlag, parse } from '../args.js';
 import { createSession } from './federated.js';
 
 export const DEMO_USAGE = `usage:
-  synthgrad demo [--data FILE] [--dir synthgrad-demo] [--real-per-client 8] [--per-class 10] [--preset cpu]
+  synthgrad demo [--data FILE] [--dir synthgrad-demo] [--real-per-client 8] [--per-class 10] [--preset cpu-select|cpu|paper]
                  [--epsilon 8 --delta 1e-5 --clip 1] [--release label-rows|full] [--secure-aggregation] [--model FILE]
       a coordinator and three clients on loopback, as separate processes, on the default data set;
       --secure-aggregation: the coordinator sees only the sum (SecAgg+), and the three owners share one
@@ -96,7 +96,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
       task,
       modelSha256: await sha256File(modelPath),
       syntheticPerClass: intFlag(values['per-class'], 'per-class', 10),
-      preset: values.preset ?? 'cpu',
+      preset: values.preset ?? DEFAULT_PRESET,
       privacy: { epsilon, delta: Number(values.delta ?? 1e-5), clip: Number(values.clip ?? 1), release },
       // Under secure aggregation the quorum is also the Shamir threshold: two of three, so one owner may drop out.
       minClients: secure ? 2 : clients.length,

@@ -168,6 +168,14 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const baseCfg = methodConfig(task, gradmmReader(merged), { perClass, realPerClass: 25 });
   const [core, ev] = await Promise.all([import('@synthgrad/core'), import('@synthgrad/eval')]);
   checkMethodConfig(core, baseCfg);
+  // A preset that overgenerates (cpu-select, the default) is generated and selected as bench
+  // quality and the federated job do: its multiple of the kept count in equal batches, then per
+  // class the best-matching distinct texts after its target filter. Without it (cpu, paper) the
+  // n texts are generated and kept as they are.
+  const preset = core.resolvePreset(baseCfg.preset);
+  const layout = preset.overgenerate === undefined ? undefined : core.overgenerated(perClass, baseCfg.settings.batchSize, preset.overgenerate);
+  const genCfg = layout ? { ...baseCfg, perClass: layout.perClass, settings: { ...baseCfg.settings, batchSize: layout.batchSize } } : baseCfg;
+  const selection = layout ? core.bestMatching(perClass, baseCfg.method?.targetFilter ?? preset.method.targetFilter) : undefined;
   const { train, test, dev, warnings } = readInputs(core, ev, taskDataPath, testPath, devPath, task, testLimit);
   const { existsSync, mkdirSync } = await import('node:fs');
   const { basename, join } = await import('node:path');
@@ -185,7 +193,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const rowNames = ['zero-shot', 'few-shot', 'real-all', `real-random-${n}`, `prompted-zero-${n}`, `prompted-few-${n}`, ...sets.map((s) => s.name)].filter((x) => ev.rowSelected(rowsWanted, x));
   const phases: PhaseSpec[] = [
     { name: 'load model', units: 1, secondsPerUnit: 10 },
-    ...toMake.map((s) => ({ name: `generate ${s.name}`, units: 1, secondsPerUnit: 150 * Math.ceil(perClass / baseCfg.settings.batchSize) * task.labels.length })),
+    ...toMake.map((s) => ({ name: `generate ${s.name}`, units: 1, secondsPerUnit: 150 * Math.ceil(genCfg.perClass / genCfg.settings.batchSize) * task.labels.length })),
     ...rowNames.map((x) => ({ name: x, units: 1 })),
   ];
   const progress = new Progress('compare', phases, progressMode({ quiet: r.bool('quiet'), json: r.bool('json') }), process.stderr, { heartbeat: true });
@@ -198,10 +206,11 @@ export async function compareCommand(argv: string[]): Promise<void> {
     for (const s of sets) {
       if (!s.file && !existsSync(s.out)) {
         progress.phase(`generate ${s.name}`, `${s.out}`);
-        const cfg = { ...baseCfg, privacy: s.privacy ?? {} };
+        const cfg = { ...genCfg, privacy: s.privacy ?? {} };
         await core.generateToFile(rt, train, cfg, {
           out: s.out,
           dataPath: taskDataPath,
+          selection,
           resume: existsSync(core.checkpointPathOf(s.out)),
           onProgress: (p) => {
             if (p.phase === 'admm') progress.update((p.classIndex * p.batches + p.batch + p.done / p.total) / (task.labels.length * p.batches), `class ${p.classIndex + 1}/${task.labels.length}, batch ${p.batch + 1}/${p.batches}, step ${p.done}/${p.total}`);
@@ -257,7 +266,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
     k,
     seeds,
     training: t,
-    gradmm: { preset: baseCfg.preset, settings: baseCfg.settings, realPerClass: baseCfg.realPerClass, perClass: baseCfg.perClass, seed: baseCfg.seed },
+    gradmm: { preset: genCfg.preset, settings: genCfg.settings, realPerClass: genCfg.realPerClass, perClass: genCfg.perClass, kept: perClass, seed: genCfg.seed },
     synthetic_files: synthetic.map((s) => s.name),
     rows: result.rows,
     warnings: [...warnings, ...result.warnings],
@@ -272,7 +281,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
     ['fine-tuning', `${t.mode}, ${t.steps} steps, batch ${t.batchSize}, AdamW lr ${t.lr} (linear decay), weight decay ${t.weightDecay}${t.mode === 'lora' ? `, rank ${t.rank}` : ''}`],
     ['seeds', `${seeds} (generated sets are made once; seeds vary the dev split, batch order and, for real-random, the subset)`],
     ['few-shot', `k = ${k} demonstrations from the task data`],
-    ['GRADMM', `${baseCfg.preset} preset, ${baseCfg.realPerClass} real texts a class for the targets, seed ${baseCfg.seed}`],
+    ['GRADMM', `${genCfg.preset} preset, ${genCfg.realPerClass} real texts a class for the targets, ${layout ? `${genCfg.perClass} generated a class, the best-matching ${perClass} kept` : `${perClass} a class`}, seed ${genCfg.seed}`],
     ['model', `${basename(rt.path)} (sha256 ${sha.slice(0, 16)}...)`],
     ['total time', `${minutes.toFixed(1)} minutes`],
   ];

@@ -5,7 +5,7 @@
  */
 import type * as Core from '@synthgrad/core';
 import type { GenerateConfig, SelectionOptions, Task } from '@synthgrad/core';
-import { PRESETS, resolvePreset } from '@synthgrad/core/presets';
+import { DEFAULT_PRESET, PRESETS, resolvePreset } from '@synthgrad/core/presets';
 import type { FlagReader } from '../flags.js';
 import type { KeyPath } from '../config-file.js';
 
@@ -58,7 +58,7 @@ export const METHOD_OPTIONS = Object.fromEntries(Object.keys(METHOD_KEYS).map((k
  * library's own checks once it has.
  */
 export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: number; realPerClass?: number } = {}): GenerateConfig {
-  const presetName = r.oneOf('preset', Object.keys(PRESETS) as (keyof typeof PRESETS)[], 'cpu');
+  const presetName = r.oneOf('preset', Object.keys(PRESETS) as (keyof typeof PRESETS)[], DEFAULT_PRESET);
   const preset = resolvePreset(presetName);
   const s = preset.settings;
   s.outer = r.int('outer', s.outer);

@@ -3,7 +3,7 @@
  * ML stack or gRPC (light imports only), so a usage error comes back at once: main.ts checks them
  * before it loads the federated commands.
  */
-import { DEFAULT_RELEASE } from '@synthgrad/core/presets';
+import { DEFAULT_PRESET, DEFAULT_RELEASE } from '@synthgrad/core/presets';
 import { resolveTask, type Task } from '@synthgrad/core/task';
 import { SynthgradError } from '@synthgrad/core/errors';
 import { parse } from '../args.js';
@@ -106,7 +106,7 @@ export function parseCreateSessionFlags(argv: string[]): CreateSessionFlags {
     model: r.str('model'),
     task: resolveTask(r.str('task') ?? 'sentiment'),
     syntheticPerClass: r.int('per-class', 30),
-    preset: r.str('preset') ?? 'cpu',
+    preset: r.str('preset') ?? DEFAULT_PRESET,
     privacy,
     minClients: r.int('min-clients', clients.length),
     deadlineUnixMs: deadlineMinutes ? Date.now() + deadlineMinutes * 60_000 : 0,

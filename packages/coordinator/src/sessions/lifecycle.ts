@@ -21,6 +21,7 @@ import {
   type Session,
   type SessionEvent,
 } from '@synthgrad/protocol';
+import { PRESETS } from '@synthgrad/core/presets';
 import { DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied, quote } from '../domain/errors.js';
 import { checkClientId, keyString, type UploadKey } from '../domain/names.js';
 import { checkTaskSpec } from '../domain/task-spec.js';
@@ -81,6 +82,8 @@ export class SessionLifecycle {
       throw invalidArgument(`privacy.release ${p.release} is not a known release (FULL or LABEL_ROWS)`);
     }
     if (!(req.syntheticPerClass >= 1)) throw invalidArgument('synthetic_per_class must be at least 1');
+    // An unknown preset would only fail when the job starts, after every owner has uploaded.
+    if (req.preset && !Object.hasOwn(PRESETS, req.preset)) throw invalidArgument(`preset ${quote(req.preset)} is not one of ${Object.keys(PRESETS).join(', ')}`);
     if (req.clientIds.length === 0) throw invalidArgument('client_ids must name at least one client');
     for (const c of req.clientIds) checkClientId(c);
     if (new Set(req.clientIds).size !== req.clientIds.length) throw invalidArgument('client_ids must not repeat a client');

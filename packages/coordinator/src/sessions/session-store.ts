@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_PRESET } from '@synthgrad/core/presets';
 import { SessionState, type CreateSessionRequest, type SecureAggregation, type Session } from '@synthgrad/protocol';
 import { DomainError } from '../domain/errors.js';
 import { UploadStore } from '../uploads/upload-store.js';
@@ -49,7 +50,7 @@ export class SessionStore {
         task: req.task,
         modelSha256: req.modelSha256,
         syntheticPerClass: req.syntheticPerClass,
-        preset: req.preset || 'cpu',
+        preset: req.preset || DEFAULT_PRESET,
         privacy: req.privacy,
         minClients: req.minClients,
         deadlineUnixMs: req.deadlineUnixMs,

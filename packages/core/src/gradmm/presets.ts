@@ -193,6 +193,14 @@ export const PRESETS: Record<PresetName, Preset> = {
   },
 };
 
+/**
+ * The preset used when none is named (CLI, config files, bench quality, the demo, federated
+ * sessions). cpu-select since issue 10's twelfth stop: over three generations and ten training
+ * seeds it taught more than cpu on both benchmark sets, at 95-96% on-label, in less time per kept
+ * text, and held up under privacy (docs/METHOD.md section 9).
+ */
+export const DEFAULT_PRESET: PresetName = 'cpu-select';
+
 export function resolvePreset(name: string): Preset {
   const p = PRESETS[name as keyof typeof PRESETS];
   if (!p) throw new SynthgradError(`unknown preset "${name}"; choose one of ${Object.keys(PRESETS).join(', ')}`, 'E_USAGE');
