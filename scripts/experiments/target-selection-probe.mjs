@@ -18,6 +18,7 @@
 //                   the cut is post-processing of each batch, so this is what generation with it
 //                   keeps; matching_loss stays that of the optimised sequence, as there);
 //   surplus-filter-cut  both (the margins are those of the uncut texts, as in generation);
+//   random-S        per class a random draw (seed S) of `keep` distinct texts: no target used;
 //   onside-low-margin  per class the `keep` texts the target classifier puts in their class with
 //                   the smallest margin (nearest its boundary);
 //   onside-drop-top-Q  the texts it puts in their class, the Q% with the highest margin set aside
@@ -86,6 +87,10 @@ function rule(name, gen, keep) {
       // texts nearest the targets' boundary on the right side, or the best-matching once the
       // most confident fraction q (caricatures) is set aside.
       const onside = mine.filter((e) => e.target_margin > 0);
+      // No target at all: a seeded random draw of the class's distinct texts (what the pool
+      // teaches without the released targets' ranking and filter).
+      const draw = /^random-(\d+)$/.exec(name);
+      if (draw) return new core.Rng(Number(draw[1]) * 2 + c + 1).shuffle([...mine]).slice(0, keep);
       if (name === 'onside-low-margin') return [...onside].sort((a, b) => a.target_margin - b.target_margin).slice(0, keep);
       const band = /^onside-drop-top-(\d+)$/.exec(name);
       if (band) {

@@ -87,7 +87,7 @@ async function run(input: JobInput): Promise<void> {
     task,
     preset: s.preset,
     settings,
-    selection: { generated: res.examples.length, kept: kept.length, rule: `per class, the ${s.syntheticPerClass} best-matching distinct texts of ${perClass} generated` },
+    selection: { generated: res.examples.length, kept: kept.length, rule: `per class, the ${s.syntheticPerClass} best-matching distinct texts of ${perClass} generated${preset.method.targetFilter === 'off' ? '' : ` (target filter ${preset.method.targetFilter}: ${selected.report.passedTargetFilter} of ${res.examples.length} placed in their own class)`}` },
     model: { sha256: await rt.sha256(), name: rt.name },
     participants: rec.joined.length,
     privacy: {
