@@ -215,11 +215,23 @@ describe.runIf(built)('synthgrad generate', () => {
     expect(rows).toHaveLength(meta.selection.report.kept);
     expect(rows.filter((x) => x.label === 0).length).toBe(rows.filter((x) => x.label === 1).length);
     expect(rows.length).toBeLessThanOrEqual(4);
+    // The verdict describes the written texts; the generated pool's is kept beside it.
+    for (const [c, lc] of meta.label_consistency.entries()) {
+      const mine = rows.filter((x) => x.label === c);
+      expect(lc.generated).toBe(mine.length);
+      const cmp = meta.comparison_with_real[c];
+      expect(cmp.synthetic).toBe(mine.length);
+      expect(cmp.synthetic_matching_loss).toBeCloseTo(mine.reduce((a, x) => a + x.matching_loss, 0) / mine.length, 10);
+      expect(meta.generated.label_consistency[c].generated).toBe(6);
+      expect(meta.generated.comparison_with_real[c]).toMatchObject({ synthetic: 6, real_matching_loss: cmp.real_matching_loss });
+      expect(r.stderr).toMatch(new RegExp(`${['negative', 'positive'][c]}\\s+${lc.passed}/${mine.length} `));
+    }
 
     const all = join(dir, 'nosel.jsonl');
     const n = run(['--data', data, '--out', all, ...knobs, '--no-select']);
     expect(n.code, n.stderr).toBe(0);
     expect(meta0(all).selection).toBeNull();
+    expect(meta0(all).generated).toBeNull();
     expect(readFileSync(all, 'utf8').trim().split('\n')).toHaveLength(12);
     // Same seed, same candidates: selection only chose among them.
     const allTexts = new Set(readFileSync(all, 'utf8').trim().split('\n').map((l) => JSON.parse(l).text));

@@ -11,11 +11,11 @@ import { defaultLedgerPath, PrivacyLedger } from '../privacy/ledger.js';
 import type { LoadedModel } from '../model/load.js';
 import type { Example } from '../task/data.js';
 import { activeBackend } from '../backend/select.js';
-import { generate, type GenerateConfig, type GenerateProgress, type GenerateResult, type SyntheticExample } from '../gradmm/generate.js';
+import { generate, type ClassComparison, type GenerateConfig, type GenerateProgress, type GenerateResult, type SyntheticExample } from '../gradmm/generate.js';
 import { select, type SelectionOptions, type SelectionReport } from '../selection/select.js';
 import { SynthgradError } from '../util/errors.js';
 import { toJsonl, writeFileAtomic } from '../util/atomic.js';
-import { labelCheck, type LabelCheckClass } from './label-check.js';
+import { labelCheck, type LabelCheck, type LabelCheckClass } from './label-check.js';
 import { diagnose, type SetDiagnostics } from './diagnostics.js';
 
 /** Progress of a whole run: GRADMM's own phases, then the label check. */
@@ -53,8 +53,12 @@ export interface GenerateMeta {
     ledger: { path: string; releases: number; epsilon: number | null; delta: number; sentence: string } | null;
   };
   classes: GenerateResult['classes'];
+  /** Per class, the written texts (after selection, when it ran) against random real texts. */
   comparison_with_real: GenerateResult['comparison'];
+  /** Per class, how many written texts pass the LM label check. */
   label_consistency: LabelCheckClass[];
+  /** With selection: the same two over every generated text (null without selection). */
+  generated: { comparison_with_real: GenerateResult['comparison']; label_consistency: LabelCheckClass[] } | null;
   method: GenerateResult['method'];
   target_classifier: GenerateResult['targetClassifier'];
   /** Per class, how many generated texts the targets' own classifier puts in their class. */
@@ -111,6 +115,9 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
     rows = sel.kept;
     selection = { options: opts.selection, report: sel.report };
   }
+  // The verdict describes what is handed over: after selection, the kept texts (a pool of LM
+  // samples matches its target worse on average than the texts chosen from it).
+  const written = selection ? describeWritten(cfg.task.labels, result, check, rows) : { comparison: result.comparison, labelCheck: check.perClass };
   const paths = { out: opts.out, meta: metaPathOf(opts.out) };
   const labels = cfg.task.labels;
   writeFileAtomic(
@@ -145,8 +152,9 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
     backend: activeBackend()?.name,
     privacy: { ...result.privacy, ledger },
     classes: result.classes,
-    comparison_with_real: result.comparison,
-    label_consistency: check.perClass,
+    comparison_with_real: written.comparison,
+    label_consistency: written.labelCheck,
+    generated: selection ? { comparison_with_real: result.comparison, label_consistency: check.perClass } : null,
     method: result.method,
     target_classifier: result.targetClassifier,
     target_agreement: labels.map((l, c) => {
@@ -162,7 +170,23 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
   };
   writeFileAtomic(paths.meta, JSON.stringify(meta, null, 2) + '\n');
   rmSync(checkpointPathOf(opts.out), { force: true }); // the run is complete; the outputs hold everything
-  return { meta, rows, diagnostics: diagnose(cfg.task, check.perClass, result.comparison, result.privacy), paths };
+  return { meta, rows, diagnostics: diagnose(cfg.task, written.labelCheck, written.comparison, result.privacy), paths };
+}
+
+/** The label check and the comparison with real text restricted to the kept rows (same real sample). */
+function describeWritten(labels: GenerateConfig['task']['labels'], result: GenerateResult, check: LabelCheck, kept: readonly SyntheticExample[]): { comparison: ClassComparison[]; labelCheck: LabelCheckClass[] } {
+  const index = new Map(result.examples.map((e, i) => [e, i]));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const ofClass = (c: number) => kept.filter((e) => e.labelIndex === c);
+  const labelCheck = check.perClass.map((lc, c) => {
+    const mine = ofClass(c);
+    return { ...lc, generated: mine.length, passed: mine.filter((e) => check.predicted[index.get(e)!] === c).length };
+  });
+  const comparison = result.comparison.map((cmp) => {
+    const mine = ofClass(labels.findIndex((l) => String(l.value) === String(cmp.label)));
+    return { ...cmp, synthetic: mine.length, synthetic_matching_loss: mean(mine.map((e) => e.matching_loss)), synthetic_perplexity: mean(mine.map((e) => e.perplexity)) };
+  });
+  return { comparison, labelCheck };
 }
 
 /** The diagnostics of an earlier run, from its sidecar (null when there is none or it is unreadable). */
