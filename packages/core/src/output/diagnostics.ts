@@ -51,7 +51,7 @@ export function diagnose(
     }
     if (d.matchingLoss && d.matchingLoss.synthetic > d.matchingLoss.real) {
       warnings.push(
-        `the "${l.name}" texts match the class gradient worse than real text does (matching loss ${d.matchingLoss.synthetic.toFixed(3)} against ${d.matchingLoss.real.toFixed(3)}): the optimisation did not reach its goal`,
+        `the "${l.name}" texts match the class gradient worse than real text does (matching loss ${d.matchingLoss.synthetic.toFixed(3)} against ${d.matchingLoss.real.toFixed(3)}): the gradient matching did not reach its goal`,
       );
     }
     return d;
