@@ -173,8 +173,9 @@ Rows: ${COMPARE_ROWS.join(', ')} (each sized --n).
   --out DIR               default synthgrad-compare (created if missing)
   --n N                   texts per training row (default 100);  --k K: few-shot demonstrations (default 4)
   --rows a,b,...          only these rows (names as above)
-  --gradmm FILE           use this GRADMM set instead of generating one (default preset cpu-select:
-                          6x generated, the best-matching n kept after its target filter; 25 real a class)
+  --gradmm FILE           use this GRADMM set instead of generating one (as bench quality: the preset's
+                          multiple of n generated, cpu-select 6x, cpu 1.2x; the best-matching n kept
+                          after its target filter; 25 real a class)
   --dp-epsilon E          also a GRADMM row with (E, 1e-5)-DP targets (clip 1);  --gradmm-dp FILE: a given one
   --domain TEXT           what the texts are, for the prompted rows (default "movie review" for sentiment)
   --config FILE           settings from the "compare" section of a JSON file (flags override it); keys:

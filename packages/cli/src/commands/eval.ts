@@ -168,14 +168,13 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const baseCfg = methodConfig(task, gradmmReader(merged), { perClass, realPerClass: 25 });
   const [core, ev] = await Promise.all([import('@synthgrad/core'), import('@synthgrad/eval')]);
   checkMethodConfig(core, baseCfg);
-  // A preset that overgenerates (cpu-select, the default) is generated and selected as bench
-  // quality and the federated job do: its multiple of the kept count in equal batches, then per
-  // class the best-matching distinct texts after its target filter. Without it (cpu, paper) the
-  // n texts are generated and kept as they are.
+  // The GRADMM row is made as bench quality's protocol and the federated job make theirs: the
+  // preset's multiple of the kept count (cpu-select 6, else OVERGENERATE, 1.2) in equal batches,
+  // then per class the best-matching distinct texts after the preset's target filter.
   const preset = core.resolvePreset(baseCfg.preset);
-  const layout = preset.overgenerate === undefined ? undefined : core.overgenerated(perClass, baseCfg.settings.batchSize, preset.overgenerate);
-  const genCfg = layout ? { ...baseCfg, perClass: layout.perClass, settings: { ...baseCfg.settings, batchSize: layout.batchSize } } : baseCfg;
-  const selection = layout ? core.bestMatching(perClass, baseCfg.method?.targetFilter ?? preset.method.targetFilter) : undefined;
+  const layout = core.overgenerated(perClass, baseCfg.settings.batchSize, preset.overgenerate);
+  const genCfg = { ...baseCfg, perClass: layout.perClass, settings: { ...baseCfg.settings, batchSize: layout.batchSize } };
+  const selection = core.bestMatching(perClass, baseCfg.method?.targetFilter ?? preset.method.targetFilter);
   const { train, test, dev, warnings } = readInputs(core, ev, taskDataPath, testPath, devPath, task, testLimit);
   const { existsSync, mkdirSync } = await import('node:fs');
   const { basename, join } = await import('node:path');
@@ -281,7 +280,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
     ['fine-tuning', `${t.mode}, ${t.steps} steps, batch ${t.batchSize}, AdamW lr ${t.lr} (linear decay), weight decay ${t.weightDecay}${t.mode === 'lora' ? `, rank ${t.rank}` : ''}`],
     ['seeds', `${seeds} (generated sets are made once; seeds vary the dev split, batch order and, for real-random, the subset)`],
     ['few-shot', `k = ${k} demonstrations from the task data`],
-    ['GRADMM', `${genCfg.preset} preset, ${genCfg.realPerClass} real texts a class for the targets, ${layout ? `${genCfg.perClass} generated a class, the best-matching ${perClass} kept` : `${perClass} a class`}, seed ${genCfg.seed}`],
+    ['GRADMM', `${genCfg.preset} preset, ${genCfg.realPerClass} real texts a class for the targets, ${genCfg.perClass} generated a class, the best-matching ${perClass} kept, seed ${genCfg.seed}`],
     ['model', `${basename(rt.path)} (sha256 ${sha.slice(0, 16)}...)`],
     ['total time', `${minutes.toFixed(1)} minutes`],
   ];
