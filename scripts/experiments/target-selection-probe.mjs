@@ -83,14 +83,14 @@ function rule(name, gen, keep) {
       const surplus = Math.max(0, mine.length - keep);
       if (name === 'margin-top') return [...mine].sort(byMargin).slice(0, keep);
       if (name === 'margin-mid') return [...mine].sort(byMargin).slice(surplus, surplus + keep);
-      // Probe-only margin bands after the misplaced are dropped (the 6x pool leaves room): the
-      // texts nearest the targets' boundary on the right side, or the best-matching once the
-      // most confident fraction q (caricatures) is set aside.
-      const onside = mine.filter((e) => e.target_margin > 0);
       // No target at all: a seeded random draw of the class's distinct texts (what the pool
       // teaches without the released targets' ranking and filter).
       const draw = /^random-(\d+)$/.exec(name);
       if (draw) return new core.Rng(Number(draw[1]) * 2 + c + 1).shuffle([...mine]).slice(0, keep);
+      // Probe-only margin bands after the misplaced are dropped (the 6x pool leaves room): the
+      // texts nearest the targets' boundary on the right side, or the best-matching once the
+      // most confident fraction q (caricatures) is set aside.
+      const onside = mine.filter((e) => e.target_margin > 0);
       if (name === 'onside-low-margin') return [...onside].sort((a, b) => a.target_margin - b.target_margin).slice(0, keep);
       const band = /^onside-drop-top-(\d+)$/.exec(name);
       if (band) {

@@ -35,7 +35,8 @@ export const GENERATE_HELP = `usage: synthgrad generate [flags]
 
 Synthetic labelled text by gradient matching (GRADMM). Ends with a verdict on the texts written
 (after selection, the kept ones): the LM label check per class, matching loss and perplexity
-against real text, the privacy spent, and a WARNING when the set looks bad. Everything is validated before the model loads.
+against real text, the privacy spent, and a WARNING when the set looks bad. Everything is
+validated before the model loads.
 
 input and output:
   --data FILE             labelled JSONL or CSV (default: the data set of "synthgrad data pull")

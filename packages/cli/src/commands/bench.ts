@@ -123,7 +123,8 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   if (mode !== 'head' && mode !== 'lora') throw new SynthgradError(`--mode must be head or lora, got "${values.mode}"`, 'E_USAGE');
   const method = jsonObjectFlag('method', values.method, Object.keys(DEFAULT_METHOD)) as Partial<MethodSettings>;
   if (method.targetFilter !== undefined) method.targetFilter = targetFilterOf(method.targetFilter, '--method: targetFilter');
-  const settings = jsonObjectFlag('settings', values.settings, Object.keys(resolvePreset(values.preset ?? DEFAULT_PRESET).settings));
+  const presetName = values.preset ?? DEFAULT_PRESET;
+  const settings = jsonObjectFlag('settings', values.settings, Object.keys(resolvePreset(presetName).settings));
   if (values['top-k']) settings.topK = intFlag(values['top-k'], 'top-k', 200);
   const checkpoint = (values.checkpoint ?? 'accuracy') as CheckpointRule;
   if (checkpoint !== 'accuracy' && checkpoint !== 'accuracy-loss') throw new SynthgradError(`--checkpoint must be accuracy or accuracy-loss, got "${values.checkpoint}"`, 'E_USAGE');
@@ -165,7 +166,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       overgenerate,
       real: intFlag(values.real, 'real', 50, 2),
       synthetic: intFlag(values.synthetic, 'synthetic', 100, 2),
-      preset: values.preset ?? DEFAULT_PRESET,
+      preset: presetName,
       settings: Object.keys(settings).length ? settings : undefined,
       method,
       training: qualityTraining(mode, checkpoint),

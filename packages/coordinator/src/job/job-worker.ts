@@ -81,13 +81,14 @@ async function run(input: JobInput): Promise<void> {
     const rest = res.examples.filter((e) => e.labelIndex === c && !mine.includes(e)).sort((a, b) => a.matching_loss - b.matching_loss);
     return [...mine, ...rest].slice(0, s.syntheticPerClass);
   });
+  const filterNote = preset.method.targetFilter === 'off' ? '' : ` (target filter ${preset.method.targetFilter}: ${selected.report.passedTargetFilter} of ${res.examples.length} placed in their own class)`;
   const jsonl = kept.map((e) => JSON.stringify({ text: e.text, label: e.label, matching_loss: e.matching_loss, perplexity: e.perplexity })).join('\n') + '\n';
   const meta = {
     session: s.id,
     task,
     preset: s.preset,
     settings,
-    selection: { generated: res.examples.length, kept: kept.length, rule: `per class, the ${s.syntheticPerClass} best-matching distinct texts of ${perClass} generated${preset.method.targetFilter === 'off' ? '' : ` (target filter ${preset.method.targetFilter}: ${selected.report.passedTargetFilter} of ${res.examples.length} placed in their own class)`}` },
+    selection: { generated: res.examples.length, kept: kept.length, rule: `per class, the ${s.syntheticPerClass} best-matching distinct texts of ${perClass} generated${filterNote}` },
     model: { sha256: await rt.sha256(), name: rt.name },
     participants: rec.joined.length,
     privacy: {

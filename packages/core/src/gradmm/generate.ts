@@ -202,6 +202,13 @@ function compareWithReal(
     real_sample: sample.length,
     real_matching_loss: mean(lossReal),
     real_perplexity: mean(perplexities(rt.model, ids)),
+    ...syntheticSide(synthetic),
+  };
+}
+
+/** The synthetic side of a ClassComparison: how many texts, their mean matching loss and perplexity. */
+export function syntheticSide(synthetic: readonly SyntheticExample[]): Pick<ClassComparison, 'synthetic' | 'synthetic_matching_loss' | 'synthetic_perplexity'> {
+  return {
     synthetic: synthetic.length,
     synthetic_matching_loss: mean(synthetic.map((e) => e.matching_loss)),
     synthetic_perplexity: mean(synthetic.map((e) => e.perplexity)),

@@ -11,11 +11,11 @@ import { defaultLedgerPath, PrivacyLedger } from '../privacy/ledger.js';
 import type { LoadedModel } from '../model/load.js';
 import type { Example } from '../task/data.js';
 import { activeBackend } from '../backend/select.js';
-import { generate, type ClassComparison, type GenerateConfig, type GenerateProgress, type GenerateResult, type SyntheticExample } from '../gradmm/generate.js';
+import { generate, syntheticSide, type ClassComparison, type GenerateConfig, type GenerateProgress, type GenerateResult, type SyntheticExample } from '../gradmm/generate.js';
 import { select, type SelectionOptions, type SelectionReport } from '../selection/select.js';
 import { SynthgradError } from '../util/errors.js';
 import { toJsonl, writeFileAtomic } from '../util/atomic.js';
-import { labelCheck, type LabelCheck, type LabelCheckClass } from './label-check.js';
+import { labelCheck, labelCheckPerClass, type LabelCheck, type LabelCheckClass } from './label-check.js';
 import { diagnose, type SetDiagnostics } from './diagnostics.js';
 
 /** Progress of a whole run: GRADMM's own phases, then the label check. */
@@ -117,7 +117,7 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
   }
   // The verdict describes what is handed over: after selection, the kept texts (a pool of LM
   // samples matches its target worse on average than the texts chosen from it).
-  const written = selection ? describeWritten(cfg.task.labels, result, check, rows) : { comparison: result.comparison, labelCheck: check.perClass };
+  const written = selection ? describeWritten(cfg.task, result, check, rows) : { comparison: result.comparison, labelCheck: check.perClass };
   const paths = { out: opts.out, meta: metaPathOf(opts.out) };
   const labels = cfg.task.labels;
   writeFileAtomic(
@@ -174,17 +174,12 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
 }
 
 /** The label check and the comparison with real text restricted to the kept rows (same real sample). */
-function describeWritten(labels: GenerateConfig['task']['labels'], result: GenerateResult, check: LabelCheck, kept: readonly SyntheticExample[]): { comparison: ClassComparison[]; labelCheck: LabelCheckClass[] } {
+function describeWritten(task: GenerateConfig['task'], result: GenerateResult, check: LabelCheck, kept: readonly SyntheticExample[]): { comparison: ClassComparison[]; labelCheck: LabelCheckClass[] } {
   const index = new Map(result.examples.map((e, i) => [e, i]));
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-  const ofClass = (c: number) => kept.filter((e) => e.labelIndex === c);
-  const labelCheck = check.perClass.map((lc, c) => {
-    const mine = ofClass(c);
-    return { ...lc, generated: mine.length, passed: mine.filter((e) => check.predicted[index.get(e)!] === c).length };
-  });
+  const labelCheck = labelCheckPerClass(task, kept, kept.map((e) => check.predicted[index.get(e)!]));
   const comparison = result.comparison.map((cmp) => {
-    const mine = ofClass(labels.findIndex((l) => String(l.value) === String(cmp.label)));
-    return { ...cmp, synthetic: mine.length, synthetic_matching_loss: mean(mine.map((e) => e.matching_loss)), synthetic_perplexity: mean(mine.map((e) => e.perplexity)) };
+    const c = task.labels.findIndex((l) => String(l.value) === String(cmp.label));
+    return { ...cmp, ...syntheticSide(kept.filter((e) => e.labelIndex === c)) };
   });
   return { comparison, labelCheck };
 }

@@ -26,9 +26,13 @@ export function labelCheck(
   onProgress?: (done: number, total: number) => void,
 ): LabelCheck {
   const predicted = predictLabels(rt.model, rt.tokenizer, task, rows.map((r) => r.text), 8, onProgress);
-  const perClass = task.labels.map((l, c) => {
+  return { predicted, perClass: labelCheckPerClass(task, rows, predicted) };
+}
+
+/** Per class, how many of `rows` there are and how many the LM predicted as their class (`predicted[i]` for `rows[i]`). */
+export function labelCheckPerClass(task: Task, rows: readonly { labelIndex: number }[], predicted: readonly number[]): LabelCheckClass[] {
+  return task.labels.map((l, c) => {
     const mine = rows.map((r, i) => ({ r, p: predicted[i] })).filter(({ r }) => r.labelIndex === c);
     return { label: l.value, generated: mine.length, passed: mine.filter(({ p }) => p === c).length };
   });
-  return { predicted, perClass };
 }
