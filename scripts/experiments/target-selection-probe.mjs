@@ -73,6 +73,22 @@ function teach(exs) {
 // with the protocol's bestMatching options); margin-top and margin-mid are probe-only rules.
 const PRODUCT_RULES = { 'best-matching': 'off', 'strict-filter': 'strict', 'surplus-filter': 'surplus' };
 const byMargin = (a, b) => b.target_margin - a.target_margin;
+// The student's features of these texts, centred on their mean and scaled to unit norm, flat [N * d].
+function unitCentred(texts) {
+  const t = cache.features(texts);
+  const f = t.dataSync().slice();
+  t.dispose();
+  const d = f.length / texts.length;
+  const mu = new Float64Array(d);
+  for (let i = 0; i < texts.length; i++) for (let k = 0; k < d; k++) mu[k] += f[i * d + k] / texts.length;
+  for (let i = 0; i < texts.length; i++) {
+    let n = 0;
+    for (let k = 0; k < d; k++) n += (f[i * d + k] -= mu[k]) ** 2;
+    n = Math.sqrt(n) || 1;
+    for (let k = 0; k < d; k++) f[i * d + k] /= n;
+  }
+  return f;
+}
 function rule(name, gen, keep) {
   let kept;
   if (name in PRODUCT_RULES) kept = core.select(gen.examples, 2, core.bestMatching(keep, PRODUCT_RULES[name])).kept;
@@ -96,6 +112,51 @@ function rule(name, gen, keep) {
       if (band) {
         const drop = Math.min(Math.floor((onside.length * Number(band[1])) / 100), Math.max(0, onside.length - keep));
         return [...onside].sort(byMargin).slice(drop).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
+      }
+      // Probe-only diversity rules over the surplus filter's pool (the misplaced dropped while more
+      // than `keep` remain, least confident misplaced kept last), ranked by matching loss:
+      // surplus-opening-M keeps at most M texts a class that open with the same two words;
+      // surplus-mmr-L picks greedily by rank + L x the highest cosine (pool-centred student features)
+      // to a text already picked (maximal marginal relevance).
+      if (name.startsWith('surplus-')) {
+        const misplaced = mine.filter((e) => !(e.target_margin > 0)).sort((a, b) => a.target_margin - b.target_margin).reverse();
+        const pool = [...onside, ...misplaced.slice(0, Math.max(0, keep - onside.length))].sort((a, b) => a.matching_loss - b.matching_loss);
+        const opening = /^surplus-opening-(\d+)$/.exec(name);
+        if (opening) {
+          const count = new Map();
+          const first = pool.filter((e) => {
+            const k = e.text.trim().split(/\s+/).slice(0, 2).join(' ');
+            count.set(k, (count.get(k) ?? 0) + 1);
+            return count.get(k) <= Number(opening[1]);
+          });
+          return [...first, ...pool.filter((e) => !first.includes(e))].slice(0, keep);
+        }
+        const mmr = /^surplus-mmr-([\d.]+)$/.exec(name);
+        if (mmr) {
+          const lambda = Number(mmr[1]);
+          const f = unitCentred(pool.map((e) => e.text));
+          const d = f.length / pool.length;
+          const picked = [];
+          const maxSim = new Float64Array(pool.length).fill(0);
+          const used = new Array(pool.length).fill(false);
+          while (picked.length < Math.min(keep, pool.length)) {
+            let best = -1;
+            let bestScore = Infinity;
+            for (let i = 0; i < pool.length; i++) {
+              if (used[i]) continue;
+              const score = i / pool.length + lambda * (picked.length ? maxSim[i] : 0);
+              if (score < bestScore) (bestScore = score), (best = i);
+            }
+            used[best] = true;
+            picked.push(pool[best]);
+            for (let i = 0; i < pool.length; i++) {
+              let dot = 0;
+              for (let k = 0; k < d; k++) dot += f[i * d + k] * f[best * d + k];
+              if (dot > maxSim[i]) maxSim[i] = dot;
+            }
+          }
+          return picked;
+        }
       }
       if (name === 'no-repeat-first') {
         // Best by matching loss, texts that repeat a token trigram only after all others.

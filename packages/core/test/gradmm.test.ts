@@ -24,6 +24,7 @@ import {
   matchingLossOfPrompts,
   Rng,
   runAdmm,
+  sampleAllowed,
   AdmmAborted,
   select,
   sentenceEndLengths,
@@ -487,7 +488,7 @@ describe('sentence-end cut', () => {
 
 describe('ADMM', () => {
   const settings = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, projectionTemperature: 0, candidates: 2, initNorm: 3 };
-  const run = async (seed: number, init: 'random' | 'lm', shouldStop?: () => boolean, projectionTemperature = 0) => {
+  const run = async (seed: number, init: 'random' | 'lm', shouldStop?: () => boolean, projectionTemperature = 0, overrides: Partial<typeof settings> = {}) => {
     const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
     const loss = new MatchingLoss(model, target, 7);
     const allowed = allowedTokenIds(rt.tokenizer);
@@ -495,7 +496,7 @@ describe('ADMM', () => {
     const projector = new Projector(model, allowed, 4, context);
     try {
       const suffix = rt.tokenizer.encode(' it');
-      const res = await runAdmm({ model, loss, projector, suffix, allowed: new Set(allowed), context }, { ...settings, init, projectionTemperature }, new Rng(seed), { shouldStop });
+      const res = await runAdmm({ model, loss, projector, suffix, allowed: new Set(allowed), context }, { ...settings, init, projectionTemperature, ...overrides }, new Rng(seed), { shouldStop });
       // Oracle: each kept sequence's loss is that of its own ids, scored apart (padded ids path).
       const again = matchingLossOfPrompts(model, loss, res.ids.map((ids) => [...ids, ...suffix]));
       res.lossPerExample.forEach((l, j) => expect(l).toBeCloseTo(again[j], 4));
@@ -532,6 +533,25 @@ describe('ADMM', () => {
   it('refuses a negative or non-finite projection temperature', async () => {
     await expect(run(1, 'lm', undefined, -1)).rejects.toThrow(/projectionTemperature must be >= 0/);
     await expect(run(1, 'lm', undefined, NaN)).rejects.toThrow(/projectionTemperature must be >= 0/);
+  });
+
+  it('with outer 0 returns the projection of the LM-sampled start, as projecting that sample by hand does', async () => {
+    const res = await run(3, 'lm', undefined, 0, { outer: 0, candidates: 1 });
+    expect(res.history).toHaveLength(0);
+    expect(res.adamSteps).toBe(0);
+    expect(res.bestIteration).toEqual([0, 0]);
+    // Oracle: the same seeded draw, embedded and projected once.
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const context = rt.tokenizer.encode('The');
+    const projector = new Projector(model, allowed, 4, context);
+    try {
+      const start = model.embed(sampleAllowed(model, new Set(allowed), context, 2, 4, new Rng(3)));
+      expect(res.ids).toEqual(projector.project(start));
+      start.dispose();
+    } finally {
+      projector.dispose();
+    }
+    await expect(run(3, 'lm', undefined, 0, { outer: -1 })).rejects.toThrow(/outer must be a non-negative integer/);
   });
 
   it('stops when asked', async () => {

@@ -61,7 +61,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   const presetName = r.oneOf('preset', Object.keys(PRESETS) as (keyof typeof PRESETS)[], DEFAULT_PRESET);
   const preset = resolvePreset(presetName);
   const s = preset.settings;
-  s.outer = r.int('outer', s.outer);
+  s.outer = r.int('outer', s.outer, 0);
   s.inner = r.int('inner', s.inner, 0);
   s.lr = r.positive('lr', s.lr)!;
   s.rho = r.positive('rho', s.rho)!;
