@@ -83,7 +83,7 @@ describe.runIf(built)('synthgrad usage errors: one line, exit 2, under a second,
   });
 
   it('numbers and enumerations', () => {
-    expectUsageError(['generate', '--data', data, '--outer', 'many'], /--outer must be an integer >= 1, got "many"/);
+    expectUsageError(['generate', '--data', data, '--outer', 'many'], /--outer must be an integer >= 0, got "many"/);
     expectUsageError(['generate', '--data', data, '--lr', 'fast'], /--lr must be a number, got "fast"/);
     expectUsageError(['generate', '--data', data, '--preset', 'gpu'], /--preset must be one of paper, cpu, cpu-select, got "gpu"/);
     expectUsageError(['generate', '--data', data, '--distance', 'l1'], /--distance must be one of cosine, l2/);
@@ -117,7 +117,7 @@ describe.runIf(built)('--config', () => {
   };
 
   it('errors name the key, with "did you mean" for unknown keys', () => {
-    expectUsageError(['generate', '--config', cfg('a.json', { generate: { settings: { outer: 'x' } } })], /a\.json: generate\.settings\.outer must be an integer >= 1, got "x"/);
+    expectUsageError(['generate', '--config', cfg('a.json', { generate: { settings: { outer: 'x' } } })], /a\.json: generate\.settings\.outer must be an integer >= 0, got "x"/);
     expectUsageError(['generate', '--config', cfg('b.json', { generate: { perClas: 3 } })], /b\.json: unknown key generate\.perClas \(did you mean perClass\?\)/);
     expectUsageError(['generate', '--config', cfg('c.json', { generate: { settings: { outr: 3 } } })], /unknown key generate\.settings\.outr \(did you mean settings\.outer\?\)/);
     expectUsageError(['generate', '--config', cfg('d.json', { genrate: {} })], /d\.json: unknown section "genrate" \(did you mean "generate"\?\)/);
@@ -143,7 +143,7 @@ describe.runIf(built)('--config', () => {
   });
 
   it('a true/false in the file is read, never silently dropped: on|off choices take it, other keys name it', () => {
-    expectUsageError(['generate', '--config', cfg('t1.json', { generate: { data, settings: { outer: true } } })], /t1\.json: generate\.settings\.outer must be an integer >= 1, got "true"/);
+    expectUsageError(['generate', '--config', cfg('t1.json', { generate: { data, settings: { outer: true } } })], /t1\.json: generate\.settings\.outer must be an integer >= 0, got "true"/);
     expectUsageError(['generate', '--config', cfg('t2.json', { generate: { data, method: { targetFilter: 'some' } } })], /t2\.json: generate\.method\.targetFilter must be one of off, surplus, strict, on, got "some"/);
     // A boolean where on|off is asked is that switch: labelContext false passes the flag checks,
     // and the next check to fail is the bad distance.

@@ -104,6 +104,7 @@ selection:
 method knobs (defaults from the preset):
   --outer N --inner N --lr X --lr-decay X --lr-decay-every N --grad-clip X --rho X --top-k K
   --candidates N --batch-size B --init lm|random --init-norm X|auto --distance cosine|l2
+                          (--outer 0: no ADMM iteration, each text is its start projected once)
   --projection-temperature T  the Z-step draws among the top-k candidates at temperature T instead
                           of taking the LM's likeliest (default 0: the likeliest, as the reference)
   --no-repeat-ngram N     the Z-step passes over candidates that would repeat an N-gram of the text
