@@ -23,6 +23,12 @@
 //                   the smallest margin (nearest its boundary);
 //   onside-drop-top-Q  the texts it puts in their class, the Q% with the highest margin set aside
 //                   (as long as `keep` remain), then the best by matching loss;
+//   surplus-opening-M  the surplus filter's pool by matching loss, at most M texts a class that
+//                   open with the same two words (then the rest, if short);
+//   surplus-mmr-L   the same pool, greedy maximal marginal relevance: rank + L x the highest cosine
+//                   of the student's pool-centred features to a text already kept;
+//   surplus-herd-Q  the same pool's best Q (0: all), greedy herding: each pick brings the mean
+//                   feature of the kept texts nearest the mean state of the class's 25 real texts;
 //   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
 //                   --no-repeat-ngram 3 would have avoided) only after every other text.
 // RULES=a,b limits the rules run.
@@ -73,6 +79,17 @@ function teach(exs) {
 // with the protocol's bestMatching options); margin-top and margin-mid are probe-only rules.
 const PRODUCT_RULES = { 'best-matching': 'off', 'strict-filter': 'strict', 'surplus-filter': 'surplus' };
 const byMargin = (a, b) => b.target_margin - a.target_margin;
+// The mean student feature of the protocol's 25 real texts of class c (bench quality's draw).
+const realClasses = core.sampleClasses(all, task, 25, 0, 'task data');
+function realMean(c) {
+  const t = cache.features(realClasses[c].map((e) => e.text));
+  const f = t.dataSync();
+  t.dispose();
+  const d = f.length / realClasses[c].length;
+  const m = new Float64Array(d);
+  for (let i = 0; i < realClasses[c].length; i++) for (let k = 0; k < d; k++) m[k] += f[i * d + k] / realClasses[c].length;
+  return m;
+}
 // The student's features of these texts, centred on their mean and scaled to unit norm, flat [N * d].
 function unitCentred(texts) {
   const t = cache.features(texts);
@@ -130,6 +147,37 @@ function rule(name, gen, keep) {
             return count.get(k) <= Number(opening[1]);
           });
           return [...first, ...pool.filter((e) => !first.includes(e))].slice(0, keep);
+        }
+        // surplus-herd-Q: kernel herding toward the class's real mean state (the 25 real texts
+        // behind its target; the noise-free target carries it, target-classifier.ts), over the
+        // pool's best Q by matching loss (0: all of it): each pick makes the mean of the picked
+        // features nearest that mean.
+        const herd = /^surplus-herd-(\d+)$/.exec(name);
+        if (herd) {
+          const short = Number(herd[1]) > 0 ? pool.slice(0, Number(herd[1])) : pool;
+          const t = cache.features(short.map((e) => e.text));
+          const f = t.dataSync();
+          t.dispose();
+          const m = realMean(c);
+          const d = m.length;
+          const sum = new Float64Array(d);
+          const used = new Array(short.length).fill(false);
+          const picked = [];
+          while (picked.length < Math.min(keep, short.length)) {
+            let best = -1;
+            let bestErr = Infinity;
+            const n = picked.length + 1;
+            for (let i = 0; i < short.length; i++) {
+              if (used[i]) continue;
+              let err = 0;
+              for (let k = 0; k < d; k++) err += ((sum[k] + f[i * d + k]) / n - m[k]) ** 2;
+              if (err < bestErr) (bestErr = err), (best = i);
+            }
+            used[best] = true;
+            picked.push(short[best]);
+            for (let k = 0; k < d; k++) sum[k] += f[best * d + k];
+          }
+          return picked;
         }
         const mmr = /^surplus-mmr-([\d.]+)$/.exec(name);
         if (mmr) {
