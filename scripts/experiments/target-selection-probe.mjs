@@ -79,32 +79,58 @@ function teach(exs) {
 // with the protocol's bestMatching options); margin-top and margin-mid are probe-only rules.
 const PRODUCT_RULES = { 'best-matching': 'off', 'strict-filter': 'strict', 'surplus-filter': 'surplus' };
 const byMargin = (a, b) => b.target_margin - a.target_margin;
-// The mean student feature of the protocol's 25 real texts of class c (bench quality's draw).
-const realClasses = core.sampleClasses(all, task, 25, 0, 'task data');
-function realMean(c) {
-  const t = cache.features(realClasses[c].map((e) => e.text));
-  const f = t.dataSync();
-  t.dispose();
-  const d = f.length / realClasses[c].length;
-  const m = new Float64Array(d);
-  for (let i = 0; i < realClasses[c].length; i++) for (let k = 0; k < d; k++) m[k] += f[i * d + k] / realClasses[c].length;
-  return m;
-}
-// The student's features of these texts, centred on their mean and scaled to unit norm, flat [N * d].
-function unitCentred(texts) {
+// The student's features of `texts`, flat [N * d], and d.
+function featureRows(texts) {
   const t = cache.features(texts);
   const f = t.dataSync().slice();
   t.dispose();
-  const d = f.length / texts.length;
-  const mu = new Float64Array(d);
-  for (let i = 0; i < texts.length; i++) for (let k = 0; k < d; k++) mu[k] += f[i * d + k] / texts.length;
+  return { f, d: f.length / texts.length };
+}
+const meanRow = (f, n, d) => {
+  const m = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) m[k] += f[i * d + k] / n;
+  return m;
+};
+// The mean student feature of the protocol's 25 real texts of class c (bench quality's draw), once.
+const realClasses = core.sampleClasses(all, task, 25, 0, 'task data');
+const realMeans = new Map();
+function realMean(c) {
+  if (!realMeans.has(c)) {
+    const { f, d } = featureRows(realClasses[c].map((e) => e.text));
+    realMeans.set(c, meanRow(f, realClasses[c].length, d));
+  }
+  return realMeans.get(c);
+}
+// The student's features of these texts, centred on their mean and scaled to unit norm.
+function unitCentred(texts) {
+  const { f, d } = featureRows(texts);
+  const mu = meanRow(f, texts.length, d);
   for (let i = 0; i < texts.length; i++) {
     let n = 0;
     for (let k = 0; k < d; k++) n += (f[i * d + k] -= mu[k]) ** 2;
     n = Math.sqrt(n) || 1;
     for (let k = 0; k < d; k++) f[i * d + k] /= n;
   }
-  return f;
+  return { f, d };
+}
+// Greedy selection of `count` of `items`: each step takes the unpicked index with the lowest
+// cost(i, picked so far), then tells onPick.
+function greedy(items, count, cost, onPick) {
+  const used = new Array(items.length).fill(false);
+  const picked = [];
+  while (picked.length < Math.min(count, items.length)) {
+    let best = -1;
+    let bestCost = Infinity;
+    for (let i = 0; i < items.length; i++) {
+      if (used[i]) continue;
+      const v = cost(i, picked.length);
+      if (v < bestCost) (bestCost = v), (best = i);
+    }
+    used[best] = true;
+    picked.push(items[best]);
+    onPick(best);
+  }
+  return picked;
 }
 function rule(name, gen, keep) {
   let kept;
@@ -130,80 +156,54 @@ function rule(name, gen, keep) {
         const drop = Math.min(Math.floor((onside.length * Number(band[1])) / 100), Math.max(0, onside.length - keep));
         return [...onside].sort(byMargin).slice(drop).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
       }
-      // Probe-only diversity rules over the surplus filter's pool (the misplaced dropped while more
-      // than `keep` remain, least confident misplaced kept last), ranked by matching loss:
+      // Probe-only rules over the product's surplus filter's pool, ranked by matching loss:
       // surplus-opening-M keeps at most M texts a class that open with the same two words;
-      // surplus-mmr-L picks greedily by rank + L x the highest cosine (pool-centred student features)
-      // to a text already picked (maximal marginal relevance).
+      // surplus-herd-Q herds toward the class's real mean state (the 25 real texts behind its
+      // target; the noise-free target carries it, target-classifier.ts) over the pool's best Q
+      // (0: all): each pick brings the mean of the picked features nearest that mean;
+      // surplus-mmr-L picks by rank + L x the highest cosine (pool-centred student features) to
+      // a text already picked (maximal marginal relevance).
       if (name.startsWith('surplus-')) {
-        const misplaced = mine.filter((e) => !(e.target_margin > 0)).sort((a, b) => a.target_margin - b.target_margin).reverse();
-        const pool = [...onside, ...misplaced.slice(0, Math.max(0, keep - onside.length))].sort((a, b) => a.matching_loss - b.matching_loss);
+        const pool = core.dropSurplusMisplaced(mine, 2, keep).sort((a, b) => a.matching_loss - b.matching_loss);
         const opening = /^surplus-opening-(\d+)$/.exec(name);
         if (opening) {
           const count = new Map();
-          const first = pool.filter((e) => {
-            const k = e.text.trim().split(/\s+/).slice(0, 2).join(' ');
-            count.set(k, (count.get(k) ?? 0) + 1);
-            return count.get(k) <= Number(opening[1]);
-          });
-          return [...first, ...pool.filter((e) => !first.includes(e))].slice(0, keep);
+          const first = new Set(
+            pool.filter((e) => {
+              const k = e.text.trim().split(/\s+/).slice(0, 2).join(' ');
+              count.set(k, (count.get(k) ?? 0) + 1);
+              return count.get(k) <= Number(opening[1]);
+            }),
+          );
+          return [...first, ...pool.filter((e) => !first.has(e))].slice(0, keep);
         }
-        // surplus-herd-Q: kernel herding toward the class's real mean state (the 25 real texts
-        // behind its target; the noise-free target carries it, target-classifier.ts), over the
-        // pool's best Q by matching loss (0: all of it): each pick makes the mean of the picked
-        // features nearest that mean.
         const herd = /^surplus-herd-(\d+)$/.exec(name);
         if (herd) {
           const short = Number(herd[1]) > 0 ? pool.slice(0, Number(herd[1])) : pool;
-          const t = cache.features(short.map((e) => e.text));
-          const f = t.dataSync();
-          t.dispose();
+          const { f, d } = featureRows(short.map((e) => e.text));
           const m = realMean(c);
-          const d = m.length;
           const sum = new Float64Array(d);
-          const used = new Array(short.length).fill(false);
-          const picked = [];
-          while (picked.length < Math.min(keep, short.length)) {
-            let best = -1;
-            let bestErr = Infinity;
-            const n = picked.length + 1;
-            for (let i = 0; i < short.length; i++) {
-              if (used[i]) continue;
-              let err = 0;
-              for (let k = 0; k < d; k++) err += ((sum[k] + f[i * d + k]) / n - m[k]) ** 2;
-              if (err < bestErr) (bestErr = err), (best = i);
-            }
-            used[best] = true;
-            picked.push(short[best]);
+          const cost = (i, n) => {
+            let err = 0;
+            for (let k = 0; k < d; k++) err += ((sum[k] + f[i * d + k]) / (n + 1) - m[k]) ** 2;
+            return err;
+          };
+          return greedy(short, keep, cost, (best) => {
             for (let k = 0; k < d; k++) sum[k] += f[best * d + k];
-          }
-          return picked;
+          });
         }
         const mmr = /^surplus-mmr-([\d.]+)$/.exec(name);
         if (mmr) {
           const lambda = Number(mmr[1]);
-          const f = unitCentred(pool.map((e) => e.text));
-          const d = f.length / pool.length;
-          const picked = [];
-          const maxSim = new Float64Array(pool.length).fill(0);
-          const used = new Array(pool.length).fill(false);
-          while (picked.length < Math.min(keep, pool.length)) {
-            let best = -1;
-            let bestScore = Infinity;
-            for (let i = 0; i < pool.length; i++) {
-              if (used[i]) continue;
-              const score = i / pool.length + lambda * (picked.length ? maxSim[i] : 0);
-              if (score < bestScore) (bestScore = score), (best = i);
-            }
-            used[best] = true;
-            picked.push(pool[best]);
+          const { f, d } = unitCentred(pool.map((e) => e.text));
+          const maxSim = new Float64Array(pool.length);
+          return greedy(pool, keep, (i) => i / pool.length + lambda * maxSim[i], (best) => {
             for (let i = 0; i < pool.length; i++) {
               let dot = 0;
               for (let k = 0; k < d; k++) dot += f[i * d + k] * f[best * d + k];
               if (dot > maxSim[i]) maxSim[i] = dot;
             }
-          }
-          return picked;
+          });
         }
       }
       if (name === 'no-repeat-first') {

@@ -30,7 +30,7 @@ export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
 export { PRESETS, DEFAULT_PRESET, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, targetFilterOf, type Preset, type PresetName, type MethodSettings, type TargetFilter } from './gradmm/presets.js';
 export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassComparison } from './gradmm/generate.js';
-export { predictLabels, select, bestMatching, overgenerated, OVERGENERATE, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
+export { predictLabels, select, dropSurplusMisplaced, bestMatching, overgenerated, OVERGENERATE, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
 export { readCandidates, type GeneratedRow } from './selection/candidates.js';
 export { writeFileAtomic, toJsonl, type AtomicWriteOptions } from './util/atomic.js';
 export { labelCheck, type LabelCheck, type LabelCheckClass } from './output/label-check.js';

@@ -26,6 +26,7 @@ import {
   sampleAllowed,
   Rng,
   select,
+  dropSurplusMisplaced,
   solveSpd,
   targetFilterOf,
   resolvePreset,
@@ -312,6 +313,7 @@ describe('task label context and the target filter', () => {
       });
       const { kept, report } = select(cands, 2, { targetFilter: 'surplus', labelCheck: false, dedup: true, topN, alpha: 0, balance: false });
       const expected: string[] = [];
+      const leftAll: number[] = [];
       let passed = 0;
       for (const l of [0, 1]) {
         const mine = cands.map((c, i) => ({ c, i })).filter(({ c }) => c.labelIndex === l);
@@ -320,12 +322,15 @@ describe('task label context and the target filter', () => {
         const before = (x: (typeof mine)[number], y: (typeof mine)[number]) => y.c.target_margin! < x.c.target_margin! || (y.c.target_margin === x.c.target_margin && y.i < x.i);
         const left = mine.filter((x) => !misplaced.includes(x) || misplaced.filter((y) => before(x, y)).length >= surplus);
         passed += left.length;
+        leftAll.push(...left.map(({ i }) => i));
         // What is kept per class is never fewer than topN while the class had that many.
         expect(Math.min(left.length, topN)).toBe(Math.min(mine.length, topN));
         expected.push(...left.sort((a, b) => a.c.matching_loss - b.c.matching_loss || a.i - b.i).slice(0, topN).map(({ c }) => c.text));
       }
       expect(new Set(kept.map((k) => k.text))).toEqual(new Set(expected));
       expect(report.passedTargetFilter).toBe(passed);
+      // The filter on its own (no dedup needed: the texts are distinct) leaves the same, in order.
+      expect(dropSurplusMisplaced(cands, 2, topN).map((x) => x.text)).toEqual(leftAll.sort((a, b) => a - b).map((i) => cands[i].text));
     }
     // A concrete case: class 0 has 4 candidates for 2 places; of its 3 misplaced ones the two most
     // confidently misplaced go even though they match best, and the third stays.

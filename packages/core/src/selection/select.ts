@@ -127,6 +127,32 @@ export function predictLabels(
   return out;
 }
 
+const misplaced = (c: Candidate) => c.target_label !== undefined && c.target_label !== c.labelIndex;
+
+/**
+ * The 'surplus' target filter on its own: per class, the candidates the target classifier puts in
+ * another class are dropped, lowest target_margin (most confidently misplaced) first, ties by
+ * position, only while more than `keep` of the class remain. The rest keep their order.
+ */
+export function dropSurplusMisplaced<T extends Candidate>(candidates: readonly T[], nLabels: number, keep: number): T[] {
+  const drop = surplusDrops(candidates, nLabels, keep);
+  return candidates.filter((_, k) => !drop.has(k));
+}
+
+/** Positions in `candidates` that the surplus filter drops. */
+function surplusDrops(candidates: readonly Candidate[], nLabels: number, keep: number): Set<number> {
+  const drop = new Set<number>();
+  for (let l = 0; l < nLabels; l++) {
+    const mine = candidates.map((c, k) => ({ c, k })).filter(({ c }) => c.labelIndex === l);
+    mine
+      .filter(({ c }) => misplaced(c))
+      .sort((a, b) => (a.c.target_margin ?? 0) - (b.c.target_margin ?? 0) || a.k - b.k)
+      .slice(0, Math.max(0, mine.length - keep))
+      .forEach(({ k }) => drop.add(k));
+  }
+  return drop;
+}
+
 export function select<T extends Candidate>(
   candidates: T[],
   nLabels: number,
@@ -135,7 +161,6 @@ export function select<T extends Candidate>(
 ): { kept: T[]; report: SelectionReport } {
   let pool = candidates.map((c, i) => ({ c, i }));
   let passedTarget: number | null = null;
-  const misplaced = (c: Candidate) => c.target_label !== undefined && c.target_label !== c.labelIndex;
   if (opts.targetFilter === 'strict') {
     pool = pool.filter(({ c }) => !misplaced(c));
     passedTarget = pool.length;
@@ -157,17 +182,8 @@ export function select<T extends Candidate>(
   }
   const afterDedup = pool.length;
   if (opts.targetFilter === 'surplus') {
-    const drop = new Set<number>();
-    for (let l = 0; l < nLabels; l++) {
-      const mine = pool.filter(({ c }) => c.labelIndex === l);
-      const surplus = Math.max(0, mine.length - (opts.topN ?? mine.length));
-      mine
-        .filter(({ c }) => misplaced(c))
-        .sort((a, b) => (a.c.target_margin ?? 0) - (b.c.target_margin ?? 0) || a.i - b.i)
-        .slice(0, surplus)
-        .forEach(({ i }) => drop.add(i));
-    }
-    pool = pool.filter(({ i }) => !drop.has(i));
+    const drop = surplusDrops(pool.map(({ c }) => c), nLabels, opts.topN ?? Infinity);
+    pool = pool.filter((_, k) => !drop.has(k));
     passedTarget = pool.length;
   }
   const score = (c: Candidate) => c.matching_loss + opts.alpha * c.perplexity;
