@@ -165,8 +165,14 @@ export class UploadStore {
     return p;
   }
 
+  /**
+   * Removes an upload. The record goes last: `list` finds uploads by their record, so a crash
+   * (or a reader in another process) between the removals sees a record whose sweep is still to
+   * come, never a `.part` or `.bin` that nothing points to any more.
+   */
   discard(k: UploadKey): void {
-    for (const f of Object.values(this.paths(k))) rmSync(f, { force: true });
+    const { meta, part, data } = this.paths(k);
+    for (const f of [data, part, meta]) rmSync(f, { force: true });
   }
 
   /** Every upload on disk (or one client's), with the age of its last record (for reconciliation and clean-up). */
