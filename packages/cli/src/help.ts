@@ -107,6 +107,8 @@ method knobs (defaults from the preset):
                           (--outer 0: no ADMM iteration, each text is its start projected once)
   --projection-temperature T  the Z-step draws among the top-k candidates at temperature T instead
                           of taking the LM's likeliest (default 0: the likeliest, as the reference)
+  --init-temperature T    temperature of the LM draw behind an lm start (default 1: the LM's own
+                          distribution over its top 40 allowed tokens)
   --no-repeat-ngram N     the Z-step passes over candidates that would repeat an N-gram of the text
                           (default 0: off)
 

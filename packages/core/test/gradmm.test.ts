@@ -487,7 +487,7 @@ describe('sentence-end cut', () => {
 });
 
 describe('ADMM', () => {
-  const settings = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, projectionTemperature: 0, candidates: 2, initNorm: 3 };
+  const settings: { batchSize: number; textLength: number; outer: number; inner: number; lr: number; lrDecay: number; lrDecayEvery: number; gradClip: number; rho: number; topK: number; projectionTemperature: number; candidates: number; initNorm: number; initTemperature?: number } = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, projectionTemperature: 0, candidates: 2, initNorm: 3 };
   const run = async (seed: number, init: 'random' | 'lm', shouldStop?: () => boolean, projectionTemperature = 0, overrides: Partial<typeof settings> = {}) => {
     const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
     const loss = new MatchingLoss(model, target, 7);
@@ -552,6 +552,38 @@ describe('ADMM', () => {
       projector.dispose();
     }
     await expect(run(3, 'lm', undefined, 0, { outer: -1 })).rejects.toThrow(/outer must be a non-negative integer/);
+  });
+
+  it('draws the LM start at initTemperature: the same seeded draw at that temperature, greedy as it goes to 0', async () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const context = rt.tokenizer.encode('The');
+    const projector = new Projector(model, allowed, 4, context);
+    try {
+      for (const t of [0.5, 3]) {
+        const res = await run(5, 'lm', undefined, 0, { outer: 0, candidates: 1, initTemperature: t });
+        const start = model.embed(sampleAllowed(model, new Set(allowed), context, 2, 4, new Rng(5), { temperature: t }));
+        expect(res.ids).toEqual(projector.project(start));
+        start.dispose();
+      }
+      // Oracle for the limit: near 0 every row is the allowed-token greedy decode, found by
+      // recomputing the whole prefix at each step.
+      const cold = await run(5, 'lm', undefined, 0, { outer: 0, candidates: 1, initTemperature: 1e-6 });
+      const greedy: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const out = model.forward({ ids: [[...context, ...greedy]], logits: 'last' });
+        const row = out.logits!.dataSync() as Float32Array;
+        out.hidden.dispose();
+        out.logits!.dispose();
+        greedy.push(allowed.reduce((best, id) => (row[id]! > row[best]! ? id : best), allowed[0]!));
+      }
+      const start = model.embed([greedy, greedy]);
+      expect(cold.ids).toEqual(projector.project(start));
+      start.dispose();
+    } finally {
+      projector.dispose();
+    }
+    await expect(run(5, 'lm', undefined, 0, { initTemperature: 0 })).rejects.toThrow(/initTemperature must be positive/);
+    await expect(run(5, 'lm', undefined, 0, { initTemperature: NaN })).rejects.toThrow(/initTemperature must be positive/);
   });
 
   it('stops when asked', async () => {

@@ -34,6 +34,7 @@ export const METHOD_KEYS = {
   'grad-clip': 'settings.gradClip',
   'init-norm': 'settings.initNorm',
   init: 'settings.init',
+  'init-temperature': 'settings.initTemperature',
   'label-context': 'method.labelContext',
   demonstrations: 'method.demonstrations',
   'classifier-weight': 'method.classifierWeight',
@@ -75,6 +76,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   s.gradClip = r.positive('grad-clip', s.gradClip)!;
   if (r.has('init-norm')) s.initNorm = r.str('init-norm') === 'auto' ? 'auto' : r.positive('init-norm')!;
   s.init = r.oneOf('init', ['lm', 'random'] as const, s.init);
+  s.initTemperature = r.positive('init-temperature', s.initTemperature ?? 1)!;
   const m = preset.method;
   m.labelContext = r.oneOf('label-context', ['on', 'off'] as const, m.labelContext ? 'on' : 'off') === 'on';
   m.demonstrations = r.int('demonstrations', m.demonstrations, 0);

@@ -46,6 +46,12 @@ export interface AdmmSettings {
   /** 'random': best of `candidates` random-normal starts (the reference); 'lm': best of
    * `candidates` batches of LM-sampled text, embedded (readable from the first projection). */
   init: 'random' | 'lm';
+  /**
+   * Temperature of the LM draw behind an 'lm' start (top-40 of the allowed tokens). Absent
+   * (settings saved before it existed): 1, the LM's own distribution; below 1 the draw keeps to
+   * the LM's likelier continuations.
+   */
+  initTemperature?: number;
 }
 
 export interface AdmmContext {
@@ -102,6 +108,7 @@ export function validateSettings(s: AdmmSettings): void {
   // outer 0: no ADMM iteration, the output is the projection of the start (with init 'lm': the
   // LM's text projected once, the cheapest candidate, for presets that select among many).
   if (!Number.isInteger(s.outer) || s.outer < 0) throw new SynthgradError(`outer must be a non-negative integer (0: only the start, projected), got ${s.outer}`, 'E_USAGE');
+  if (s.initTemperature !== undefined && !(Number.isFinite(s.initTemperature) && s.initTemperature > 0)) throw new SynthgradError(`initTemperature must be positive, got ${s.initTemperature}`, 'E_USAGE');
   if (!Number.isInteger(s.inner) || s.inner < 0) throw new SynthgradError(`inner must be a non-negative integer, got ${s.inner}`, 'E_USAGE');
   for (const k of ['lr', 'rho', 'gradClip', 'initNorm', 'lrDecay', 'lrDecayEvery'] as const) {
     if (!(s[k] > 0)) throw new SynthgradError(`${k} must be positive, got ${s[k]}`, 'E_USAGE');
@@ -140,7 +147,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   for (let c = 0; c < s.candidates; c++) {
     const cand =
       s.init === 'lm'
-        ? model.embed(sampleAllowed(model, ctx.allowed!, ctx.context!, B, Lt, rng))
+        ? model.embed(sampleAllowed(model, ctx.allowed!, ctx.context!, B, Lt, rng, { temperature: s.initTemperature ?? 1 }))
         : (tf.tidy(() => {
             const r = tf.tensor3d(rng.normals(B * Lt * d), [B, Lt, d]);
             return tf.mul(tf.div(r, tf.norm(r, 2, 2, true)), s.initNorm);

@@ -130,6 +130,8 @@ const CPU_PRESET: Preset = {
     // Starting from LM-sampled text (an allowed alternative in METHOD.md) is what makes a few
     // steps enough for readable output on a CPU: random starts gave perplexity in the thousands.
     init: 'lm',
+    // The LM's own distribution for the start (top-40 at temperature 1).
+    initTemperature: 1,
   },
   method: DEFAULT_METHOD,
   perClass: 30,
@@ -162,6 +164,7 @@ export const PRESETS: Record<PresetName, Preset> = {
       // the median norm of the model's allowed-token embeddings (3.1 for SmolLM2), the same idea.
       initNorm: 'auto',
       init: 'random',
+      initTemperature: 1,
     },
     method: DEFAULT_METHOD,
     perClass: 100,
