@@ -164,7 +164,7 @@ function rule(name, gen, keep) {
       // surplus-mmr-L picks by rank + L x the highest cosine (pool-centred student features) to
       // a text already picked (maximal marginal relevance).
       if (name.startsWith('surplus-')) {
-        const pool = core.dropSurplusMisplaced(mine, 2, keep).sort((a, b) => a.matching_loss - b.matching_loss);
+        const pool = core.dropSurplusMisplaced(mine, task.labels.length, keep).sort((a, b) => a.matching_loss - b.matching_loss);
         const opening = /^surplus-opening-(\d+)$/.exec(name);
         if (opening) {
           const count = new Map();

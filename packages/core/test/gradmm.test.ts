@@ -32,6 +32,7 @@ import {
   releaseRows,
   signalToNoise,
   targetRow,
+  type AdmmSettings,
   type ClassTarget,
   type Example,
   type LoadedModel,
@@ -487,7 +488,7 @@ describe('sentence-end cut', () => {
 });
 
 describe('ADMM', () => {
-  const settings: { batchSize: number; textLength: number; outer: number; inner: number; lr: number; lrDecay: number; lrDecayEvery: number; gradClip: number; rho: number; topK: number; projectionTemperature: number; candidates: number; initNorm: number; initTemperature?: number } = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, projectionTemperature: 0, candidates: 2, initNorm: 3 };
+  const settings: Omit<AdmmSettings, 'init'> = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, projectionTemperature: 0, candidates: 2, initNorm: 3 };
   const run = async (seed: number, init: 'random' | 'lm', shouldStop?: () => boolean, projectionTemperature = 0, overrides: Partial<typeof settings> = {}) => {
     const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
     const loss = new MatchingLoss(model, target, 7);

@@ -104,11 +104,11 @@ export function validateSettings(s: AdmmSettings): void {
   const pos: (keyof AdmmSettings)[] = ['batchSize', 'textLength', 'topK', 'candidates'];
   for (const k of pos) if (!Number.isInteger(s[k]) || (s[k] as number) < 1) throw new SynthgradError(`${k} must be a positive integer, got ${s[k]}`, 'E_USAGE');
   if (!(Number.isFinite(s.projectionTemperature) && s.projectionTemperature >= 0)) throw new SynthgradError(`projectionTemperature must be >= 0 (0: the likeliest candidate), got ${s.projectionTemperature}`, 'E_USAGE');
+  if (s.initTemperature !== undefined && !(Number.isFinite(s.initTemperature) && s.initTemperature > 0)) throw new SynthgradError(`initTemperature must be positive, got ${s.initTemperature}`, 'E_USAGE');
   if (s.noRepeatNgram !== undefined && (!Number.isInteger(s.noRepeatNgram) || s.noRepeatNgram < 0)) throw new SynthgradError(`noRepeatNgram must be an integer >= 0 (0: off), got ${s.noRepeatNgram}`, 'E_USAGE');
   // outer 0: no ADMM iteration, the output is the projection of the start (with init 'lm': the
   // LM's text projected once, the cheapest candidate, for presets that select among many).
   if (!Number.isInteger(s.outer) || s.outer < 0) throw new SynthgradError(`outer must be a non-negative integer (0: only the start, projected), got ${s.outer}`, 'E_USAGE');
-  if (s.initTemperature !== undefined && !(Number.isFinite(s.initTemperature) && s.initTemperature > 0)) throw new SynthgradError(`initTemperature must be positive, got ${s.initTemperature}`, 'E_USAGE');
   if (!Number.isInteger(s.inner) || s.inner < 0) throw new SynthgradError(`inner must be a non-negative integer, got ${s.inner}`, 'E_USAGE');
   for (const k of ['lr', 'rho', 'gradClip', 'initNorm', 'lrDecay', 'lrDecayEvery'] as const) {
     if (!(s[k] > 0)) throw new SynthgradError(`${k} must be positive, got ${s[k]}`, 'E_USAGE');
@@ -147,7 +147,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   for (let c = 0; c < s.candidates; c++) {
     const cand =
       s.init === 'lm'
-        ? model.embed(sampleAllowed(model, ctx.allowed!, ctx.context!, B, Lt, rng, { temperature: s.initTemperature ?? 1 }))
+        ? model.embed(sampleAllowed(model, ctx.allowed!, ctx.context!, B, Lt, rng, { temperature: s.initTemperature }))
         : (tf.tidy(() => {
             const r = tf.tensor3d(rng.normals(B * Lt * d), [B, Lt, d]);
             return tf.mul(tf.div(r, tf.norm(r, 2, 2, true)), s.initNorm);
