@@ -109,6 +109,9 @@ method knobs (defaults from the preset):
                           of taking the LM's likeliest (default 0: the likeliest, as the reference)
   --init-temperature T    temperature of the LM draw behind an lm start (default 1: the LM's own
                           distribution over its top 40 allowed tokens)
+  --init-guidance W       contrastive lm start: each token drawn by (1+W) log p(label context) -
+                          W log p(other labels' contexts) among the label context's top 40 (default 0:
+                          off; each other label costs one more decode of the start)
   --no-repeat-ngram N     the Z-step passes over candidates that would repeat an N-gram of the text
                           (default 0: off)
 

@@ -61,7 +61,7 @@ export { Tokenizer, bytesToUnicode, type TokenizerInfo } from './tokenizer/gguf-
 export { Rng } from './util/rng.js';
 export { transpose2d } from './util/transpose.js';
 export { taskTokens, leftPad, type TaskTokens } from './gradmm/prompt.js';
-export { sampleTopK, sampleFromContext, sampleAllowed, type DecodeOptions } from './gradmm/sample.js';
+export { sampleTopK, sampleTopKContrast, sampleFromContext, sampleAllowed, type DecodeOptions, type Contrast } from './gradmm/sample.js';
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, releaseRows, signalToNoise, targetRow, targetRowCount, TARGET_RELEASES, DEFAULT_RELEASE, type ClassTarget, type PrivacyOptions, type PrivacyReport, type TargetRelease } from './gradmm/targets.js';
 export { MatchingLoss, sharedDirection, centredMetric, type MatchingDistance, type ClassifierTerm } from './gradmm/matching.js';
 export { publicHiddenStats, meanAndCovariance, type PublicStats, type PublicStatsOptions } from './gradmm/public-stats.js';

@@ -489,7 +489,14 @@ describe('sentence-end cut', () => {
 
 describe('ADMM', () => {
   const settings: Omit<AdmmSettings, 'init'> = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, projectionTemperature: 0, candidates: 2, initNorm: 3 };
-  const run = async (seed: number, init: 'random' | 'lm', shouldStop?: () => boolean, projectionTemperature = 0, overrides: Partial<typeof settings> = {}) => {
+  const run = async (
+    seed: number,
+    init: 'random' | 'lm',
+    shouldStop?: () => boolean,
+    projectionTemperature = 0,
+    overrides: Partial<typeof settings> = {},
+    contrastContexts?: number[][],
+  ) => {
     const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
     const loss = new MatchingLoss(model, target, 7);
     const allowed = allowedTokenIds(rt.tokenizer);
@@ -497,7 +504,7 @@ describe('ADMM', () => {
     const projector = new Projector(model, allowed, 4, context);
     try {
       const suffix = rt.tokenizer.encode(' it');
-      const res = await runAdmm({ model, loss, projector, suffix, allowed: new Set(allowed), context }, { ...settings, init, projectionTemperature, ...overrides }, new Rng(seed), { shouldStop });
+      const res = await runAdmm({ model, loss, projector, suffix, allowed: new Set(allowed), context, contrastContexts }, { ...settings, init, projectionTemperature, ...overrides }, new Rng(seed), { shouldStop });
       // Oracle: each kept sequence's loss is that of its own ids, scored apart (padded ids path).
       const again = matchingLossOfPrompts(model, loss, res.ids.map((ids) => [...ids, ...suffix]));
       res.lossPerExample.forEach((l, j) => expect(l).toBeCloseTo(again[j], 4));
@@ -585,6 +592,67 @@ describe('ADMM', () => {
     }
     await expect(run(5, 'lm', undefined, 0, { initTemperature: 0 })).rejects.toThrow(/initTemperature must be positive/);
     await expect(run(5, 'lm', undefined, 0, { initTemperature: NaN })).rejects.toThrow(/initTemperature must be positive/);
+  });
+
+  it('draws a guided LM start as recomputing both contexts token by token does (contrastive oracle)', async () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const context = rt.tokenizer.encode('The');
+    const other = rt.tokenizer.encode('A bad');
+    const [B, L, K, T, w] = [3, 5, 40, 0.8, 1.5];
+    const fast = sampleAllowed(model, new Set(allowed), context, B, L, new Rng(11), { temperature: T, contrast: { contexts: [other], weight: w } });
+    // Slow and obviously correct: no cache, every prefix run in full under both contexts, log
+    // probabilities in float64, the context's own top-K of the allowed ids rescored, one uniform
+    // a row a step in row order (the fast path's order).
+    const logSoftmax = (ids: number[]) => {
+      const out = model.forward({ ids: [ids], logits: 'last' });
+      const row = Array.from(out.logits!.dataSync() as Float32Array);
+      out.hidden.dispose();
+      out.logits!.dispose();
+      const m = Math.max(...row);
+      const z = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
+      return row.map((v) => v - z);
+    };
+    const rng = new Rng(11);
+    const slow: number[][] = Array.from({ length: B }, () => []);
+    for (let i = 0; i < L; i++) {
+      for (let b = 0; b < B; b++) {
+        const own = logSoftmax([...context, ...slow[b]!]);
+        const contra = logSoftmax([...other, ...slow[b]!]);
+        const top = [...allowed].sort((x, y) => own[y]! - own[x]! || x - y).slice(0, K);
+        const scores = top.map((id) => ((1 + w) * own[id]! - w * contra[id]!) / T);
+        const mx = Math.max(...scores);
+        const p = scores.map((v) => Math.exp(v - mx));
+        let u = rng.uniform() * p.reduce((a, v) => a + v, 0);
+        let j = 0;
+        while (j < p.length - 1 && (u -= p[j]!) > 0) j++;
+        slow[b]!.push(top[j]!);
+      }
+    }
+    expect(fast).toEqual(slow);
+    // Weight 0, or no contrast context, is the plain draw.
+    const plain = sampleAllowed(model, new Set(allowed), context, B, L, new Rng(11), { temperature: T });
+    expect(sampleAllowed(model, new Set(allowed), context, B, L, new Rng(11), { temperature: T, contrast: { contexts: [other], weight: 0 } })).toEqual(plain);
+    expect(fast).not.toEqual(plain);
+  });
+
+  it('starts from the guided draw with initGuidance and contrast contexts, and refuses a negative guidance', async () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const context = rt.tokenizer.encode('The');
+    const other = rt.tokenizer.encode('A bad');
+    const projector = new Projector(model, allowed, 4, context);
+    try {
+      const res = await run(5, 'lm', undefined, 0, { outer: 0, candidates: 1, initGuidance: 2 }, [other]);
+      const start = model.embed(sampleAllowed(model, new Set(allowed), context, 2, 4, new Rng(5), { contrast: { contexts: [other], weight: 2 } }));
+      expect(res.ids).toEqual(projector.project(start));
+      start.dispose();
+      // Without contrast contexts the setting has nothing to contrast with: the plain start.
+      const bare = await run(5, 'lm', undefined, 0, { outer: 0, candidates: 1, initGuidance: 2 });
+      expect(bare.ids).toEqual((await run(5, 'lm', undefined, 0, { outer: 0, candidates: 1 })).ids);
+    } finally {
+      projector.dispose();
+    }
+    await expect(run(5, 'lm', undefined, 0, { initGuidance: -1 })).rejects.toThrow(/initGuidance must be >= 0/);
+    await expect(run(5, 'lm', undefined, 0, { initGuidance: NaN })).rejects.toThrow(/initGuidance must be >= 0/);
   });
 
   it('stops when asked', async () => {

@@ -35,6 +35,7 @@ export const METHOD_KEYS = {
   'init-norm': 'settings.initNorm',
   init: 'settings.init',
   'init-temperature': 'settings.initTemperature',
+  'init-guidance': 'settings.initGuidance',
   'label-context': 'method.labelContext',
   demonstrations: 'method.demonstrations',
   'classifier-weight': 'method.classifierWeight',
@@ -77,6 +78,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   if (r.has('init-norm')) s.initNorm = r.str('init-norm') === 'auto' ? 'auto' : r.positive('init-norm')!;
   s.init = r.oneOf('init', ['lm', 'random'] as const, s.init);
   s.initTemperature = r.positive('init-temperature', s.initTemperature ?? 1)!;
+  s.initGuidance = r.positive('init-guidance', s.initGuidance ?? 0, true)!;
   const m = preset.method;
   m.labelContext = r.oneOf('label-context', ['on', 'off'] as const, m.labelContext ? 'on' : 'off') === 'on';
   m.demonstrations = r.int('demonstrations', m.demonstrations, 0);

@@ -52,6 +52,13 @@ export interface AdmmSettings {
    * the LM's likelier continuations.
    */
   initTemperature?: number;
+  /**
+   * Contrastive guidance of the 'lm' start (sample.ts Contrast): w > 0 draws each token by
+   * (1 + w) log p(token | label context) - w log p(token | the other labels' contexts), among the
+   * label context's own top-40, so tokens that carry the label are favoured. Absent or 0: off.
+   * Each other label costs one more decode of the start.
+   */
+  initGuidance?: number;
 }
 
 export interface AdmmContext {
@@ -63,6 +70,8 @@ export interface AdmmContext {
   /** Allowed token ids and LM context, for the 'lm' initialisation. */
   allowed?: Set<number>;
   context?: number[];
+  /** The other labels' contexts, for initGuidance > 0. */
+  contrastContexts?: number[][];
 }
 
 export interface AdmmIteration {
@@ -105,6 +114,7 @@ export function validateSettings(s: AdmmSettings): void {
   for (const k of pos) if (!Number.isInteger(s[k]) || (s[k] as number) < 1) throw new SynthgradError(`${k} must be a positive integer, got ${s[k]}`, 'E_USAGE');
   if (!(Number.isFinite(s.projectionTemperature) && s.projectionTemperature >= 0)) throw new SynthgradError(`projectionTemperature must be >= 0 (0: the likeliest candidate), got ${s.projectionTemperature}`, 'E_USAGE');
   if (s.initTemperature !== undefined && !(Number.isFinite(s.initTemperature) && s.initTemperature > 0)) throw new SynthgradError(`initTemperature must be positive, got ${s.initTemperature}`, 'E_USAGE');
+  if (s.initGuidance !== undefined && !(Number.isFinite(s.initGuidance) && s.initGuidance >= 0)) throw new SynthgradError(`initGuidance must be >= 0 (0: off), got ${s.initGuidance}`, 'E_USAGE');
   if (s.noRepeatNgram !== undefined && (!Number.isInteger(s.noRepeatNgram) || s.noRepeatNgram < 0)) throw new SynthgradError(`noRepeatNgram must be an integer >= 0 (0: off), got ${s.noRepeatNgram}`, 'E_USAGE');
   // outer 0: no ADMM iteration, the output is the projection of the start (with init 'lm': the
   // LM's text projected once, the cheapest candidate, for presets that select among many).
@@ -147,7 +157,12 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   for (let c = 0; c < s.candidates; c++) {
     const cand =
       s.init === 'lm'
-        ? model.embed(sampleAllowed(model, ctx.allowed!, ctx.context!, B, Lt, rng, { temperature: s.initTemperature }))
+        ? model.embed(
+            sampleAllowed(model, ctx.allowed!, ctx.context!, B, Lt, rng, {
+              temperature: s.initTemperature,
+              contrast: s.initGuidance && ctx.contrastContexts?.length ? { contexts: ctx.contrastContexts, weight: s.initGuidance } : undefined,
+            }),
+          )
         : (tf.tidy(() => {
             const r = tf.tensor3d(rng.normals(B * Lt * d), [B, Lt, d]);
             return tf.mul(tf.div(r, tf.norm(r, 2, 2, true)), s.initNorm);

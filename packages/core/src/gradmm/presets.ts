@@ -132,6 +132,7 @@ const CPU_PRESET: Preset = {
     init: 'lm',
     // The LM's own distribution for the start (top-40 at temperature 1).
     initTemperature: 1,
+    initGuidance: 0,
   },
   method: DEFAULT_METHOD,
   perClass: 30,
@@ -165,6 +166,7 @@ export const PRESETS: Record<PresetName, Preset> = {
       initNorm: 'auto',
       init: 'random',
       initTemperature: 1,
+      initGuidance: 0,
     },
     method: DEFAULT_METHOD,
     perClass: 100,

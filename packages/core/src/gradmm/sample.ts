@@ -3,7 +3,7 @@
  * decode. Used for the "initialise from LM-sampled text" option of METHOD.md section 3, which
  * starts ADMM from readable text instead of noise (far fewer steps to readable output).
  */
-import type { Llama } from '../model/llama.js';
+import type { Llama, KVCache } from '../model/llama.js';
 import type { Rng } from '../util/rng.js';
 
 export function sampleAllowed(
@@ -13,9 +13,22 @@ export function sampleAllowed(
   batch: number,
   length: number,
   rng: Rng,
-  opts: { topK?: number; temperature?: number } = {},
+  opts: { topK?: number; temperature?: number; contrast?: Contrast } = {},
 ): number[][] {
-  return sampleFromContext(model, context, batch, length, rng, { topK: opts.topK ?? 40, temperature: opts.temperature ?? 1, allowed });
+  return sampleFromContext(model, context, batch, length, rng, { topK: opts.topK ?? 40, temperature: opts.temperature ?? 1, allowed, contrast: opts.contrast });
+}
+
+/**
+ * Contrastive guidance of a draw: the candidates stay the context's own top-k (so the text stays
+ * what the LM finds likely there), but they are drawn by
+ *   (1 + weight) * log p(token | context) - weight * mean_o log p(token | contexts[o])
+ * at the draw's temperature: tokens that the context makes likelier than the contrast contexts
+ * do (for a label context against the other labels' contexts: tokens that carry the label) are
+ * favoured. weight 0 is the plain draw. Each contrast context costs one more decode of the batch.
+ */
+export interface Contrast {
+  contexts: number[][];
+  weight: number;
 }
 
 export interface DecodeOptions {
@@ -24,6 +37,7 @@ export interface DecodeOptions {
   allowed?: Set<number>;
   /** A row ends at the first id for which this is true (the id is not kept). */
   stop?: (id: number) => boolean;
+  contrast?: Contrast;
 }
 
 /**
@@ -32,37 +46,63 @@ export interface DecodeOptions {
  * and decoding ends when every row has stopped or reached `length` tokens.
  */
 export function sampleFromContext(model: Llama, context: number[], batch: number, length: number, rng: Rng, o: DecodeOptions): number[][] {
-  const V = model.config.vocabSize;
-  const prefix = model.createCache(1);
-  const first = model.forward({ ids: [context], cache: prefix, logits: 'last' });
-  first.hidden.dispose();
-  const cache = prefix.expand(batch);
-  prefix.dispose();
-  const firstRow = (first.logits!.dataSync() as Float32Array).slice();
-  first.logits!.dispose();
-  let rows: Float32Array[] = Array.from({ length: batch }, () => firstRow);
+  const guided = o.contrast && o.contrast.weight > 0 && o.contrast.contexts.length > 0 ? o.contrast : undefined;
+  // One decoder per context (the context's own first, then the contrast contexts), fed the same ids.
+  const decoders = [context, ...(guided?.contexts ?? [])].map((c) => new BatchDecoder(model, c, batch));
   const out: number[][] = Array.from({ length: batch }, () => []);
   const done = new Array<boolean>(batch).fill(false);
   try {
     for (let i = 0; i < length; i++) {
       // A finished row still needs some input id to keep the batch rectangular; it is never read.
-      const step = rows.map((row, b) => (done[b] ? 0 : sampleTopK(row, rng, o)));
+      const step = decoders[0]!.rows.map((row, b) =>
+        done[b] ? 0 : guided ? sampleTopKContrast(row, decoders.slice(1).map((d) => d.rows[b]!), guided.weight, rng, o) : sampleTopK(row, rng, o),
+      );
       step.forEach((id, b) => {
         if (done[b]) return;
         if (o.stop?.(id)) done[b] = true;
         else out[b]!.push(id);
       });
       if (i === length - 1 || !done.includes(false)) break;
-      const next = model.forward({ ids: step.map((id) => [id]), cache, logits: 'last' });
-      next.hidden.dispose();
-      const flat = next.logits!.dataSync() as Float32Array;
-      next.logits!.dispose();
-      rows = Array.from({ length: batch }, (_, b) => flat.subarray(b * V, (b + 1) * V));
+      for (const d of decoders) d.step(step);
     }
   } finally {
-    cache.dispose();
+    for (const d of decoders) d.dispose();
   }
   return out;
+}
+
+/** A KV-cached batch decode after one context: the context runs once and its cache is copied to every row. */
+class BatchDecoder {
+  /** Next-token logits, per row. */
+  rows: Float32Array[];
+  private readonly cache: KVCache;
+  constructor(
+    private readonly model: Llama,
+    context: number[],
+    private readonly batch: number,
+  ) {
+    const prefix = model.createCache(1);
+    const first = model.forward({ ids: [context], cache: prefix, logits: 'last' });
+    first.hidden.dispose();
+    this.cache = prefix.expand(batch);
+    prefix.dispose();
+    const firstRow = (first.logits!.dataSync() as Float32Array).slice();
+    first.logits!.dispose();
+    this.rows = Array.from({ length: batch }, () => firstRow);
+  }
+
+  step(ids: number[]): void {
+    const V = this.model.config.vocabSize;
+    const next = this.model.forward({ ids: ids.map((id) => [id]), cache: this.cache, logits: 'last' });
+    next.hidden.dispose();
+    const flat = next.logits!.dataSync() as Float32Array;
+    next.logits!.dispose();
+    this.rows = Array.from({ length: this.batch }, (_, b) => flat.subarray(b * V, (b + 1) * V));
+  }
+
+  dispose(): void {
+    this.cache.dispose();
+  }
 }
 
 /** Allowed-id sets as byte masks, built once per set: an indexed load per id instead of a hash lookup. */
@@ -91,6 +131,35 @@ export function drawSoftmax(scores: number[], rng: Rng): number {
 
 /** Draw one token id from logits: the top-k (of the allowed ids, when given) at a temperature. */
 export function sampleTopK(row: Float32Array, rng: Rng, opts: { topK: number; temperature: number; allowed?: Set<number> }): number {
+  const best = topKOf(row, opts);
+  return best[drawSoftmax(best.map((b) => b.v), rng)]!.id;
+}
+
+/**
+ * The contrastive draw (see Contrast): the top-k of `row` (allowed ids, at the temperature), each
+ * rescored as ((1 + w) log p(id | row) - w * mean_o log p(id | others[o])) / temperature.
+ */
+export function sampleTopKContrast(row: Float32Array, others: Float32Array[], weight: number, rng: Rng, opts: { topK: number; temperature: number; allowed?: Set<number> }): number {
+  const best = topKOf(row, opts);
+  const lse = (r: Float32Array) => {
+    let m = -Infinity;
+    for (let i = 0; i < r.length; i++) if (r[i]! > m) m = r[i]!;
+    let s = 0;
+    for (let i = 0; i < r.length; i++) s += Math.exp(r[i]! - m);
+    return m + Math.log(s);
+  };
+  const own = lse(row);
+  const zs = others.map(lse);
+  const scores = best.map(({ id }) => {
+    const lpOwn = row[id]! - own;
+    const lpOther = others.reduce((a, r, o) => a + r[id]! - zs[o]!, 0) / others.length;
+    return ((1 + weight) * lpOwn - weight * lpOther) / opts.temperature;
+  });
+  return best[drawSoftmax(scores, rng)]!.id;
+}
+
+/** The k highest of row / temperature over the allowed ids, highest first. */
+function topKOf(row: Float32Array, opts: { topK: number; temperature: number; allowed?: Set<number> }): { id: number; v: number }[] {
   const best: { id: number; v: number }[] = [];
   const mask = opts.allowed ? maskOf(opts.allowed, row.length) : undefined;
   for (let id = 0; id < row.length; id++) {
@@ -102,5 +171,5 @@ export function sampleTopK(row: Float32Array, rng: Rng, opts: { topK: number; te
       if (best.length > opts.topK) best.pop();
     }
   }
-  return best[drawSoftmax(best.map((b) => b.v), rng)]!.id;
+  return best;
 }

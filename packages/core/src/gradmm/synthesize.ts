@@ -265,9 +265,16 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
             textLength + toks.syntheticSuffix.length,
           )
         : toks.contextPrefix;
+      // The other labels' contexts, built as this one is (their own public demonstrations), for a guided start.
+      const contrastContexts =
+        method.labelContext && (env.settings.initGuidance ?? 0) > 0
+          ? task.labels.flatMap((_, o) =>
+              o === c ? [] : [fittingLabelContext(rt, task, o, publicDemonstrations(task, o, method.demonstrations, Rng.derive(env.seed, 'contrast-demos', c, b, o)), textLength + toks.syntheticSuffix.length)],
+            )
+          : undefined;
       const projector = new Projector(rt.model, env.allowed, env.settings.topK, context, env.settings.noRepeatNgram);
       const settings: AdmmSettings = { ...env.settings, textLength, initNorm: env.initNorm, batchSize };
-      const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: env.allowedSet, context };
+      const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: env.allowedSet, context, contrastContexts };
       let res;
       try {
         res = await runAdmm(ctx, settings, Rng.derive(env.seed, 'admm', c, b), {
