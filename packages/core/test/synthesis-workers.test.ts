@@ -201,3 +201,20 @@ describe('the sentence-end cut in the class loop', () => {
     }
   });
 });
+
+describe('a guided LM start in the class loop', () => {
+  const guided = (initGuidance: number, m: Partial<MethodSettings> = { publicTexts: 8 }, init: 'lm' | 'random' = 'lm'): SynthesisOptions => ({
+    ...opts(1, m),
+    settings: { ...opts(1, m).settings, init, initGuidance },
+  });
+  const texts = async (o: SynthesisOptions) =>
+    (await synthesize(rt, task, plans, o, { checkpoint: Checkpoint.open<SyntheticExample>(cpPath(), 'h', false) })).examples.map((e) => e.text);
+
+  it('draws other starts than the plain LM start, reproducibly, and refuses guidance it could not apply', async () => {
+    const [plain, a, b] = [await texts(guided(0)), await texts(guided(3)), await texts(guided(3))];
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(plain);
+    await expect(texts(guided(1, { publicTexts: 8, labelContext: false }))).rejects.toThrow(/initGuidance needs an 'lm' start, the label context on/);
+    await expect(texts(guided(1, { publicTexts: 8 }, 'random'))).rejects.toThrow(/initGuidance needs an 'lm' start/);
+  });
+});

@@ -365,6 +365,10 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
   const toks = taskTokens(task, rt.tokenizer);
   const method: MethodSettings = { ...DEFAULT_METHOD, ...opts.method };
   if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
+  // A guided start contrasts the label contexts of an 'lm' start: without them it would be silently ignored.
+  if ((opts.settings.initGuidance ?? 0) > 0 && (opts.settings.init !== 'lm' || !method.labelContext || task.labels.length < 2)) {
+    throw new SynthgradError(`initGuidance needs an 'lm' start, the label context on and at least two labels (got init ${opts.settings.init}, label context ${method.labelContext ? 'on' : 'off'}, ${task.labels.length} labels)`, 'E_USAGE');
+  }
   const allowed = allowedTokenIds(rt.tokenizer, { punctuation: method.punctuation });
   const initNorm = opts.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : opts.settings.initNorm;
   const timings = { init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, public_s: 0 };
