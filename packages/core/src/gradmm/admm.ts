@@ -160,7 +160,8 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
         ? model.embed(
             sampleAllowed(model, ctx.allowed!, ctx.context!, B, Lt, rng, {
               temperature: s.initTemperature,
-              contrast: s.initGuidance && ctx.contrastContexts?.length ? { contexts: ctx.contrastContexts, weight: s.initGuidance } : undefined,
+              // sampleFromContext draws plainly at weight 0 or without contexts.
+              contrast: ctx.contrastContexts && { contexts: ctx.contrastContexts, weight: s.initGuidance ?? 0 },
             }),
           )
         : (tf.tidy(() => {

@@ -49,13 +49,14 @@ export function sampleFromContext(model: Llama, context: number[], batch: number
   const guided = o.contrast && o.contrast.weight > 0 && o.contrast.contexts.length > 0 ? o.contrast : undefined;
   // One decoder per context (the context's own first, then the contrast contexts), fed the same ids.
   const decoders = [context, ...(guided?.contexts ?? [])].map((c) => new BatchDecoder(model, c, batch));
+  const [own, ...contrast] = decoders;
   const out: number[][] = Array.from({ length: batch }, () => []);
   const done = new Array<boolean>(batch).fill(false);
   try {
     for (let i = 0; i < length; i++) {
       // A finished row still needs some input id to keep the batch rectangular; it is never read.
-      const step = decoders[0]!.rows.map((row, b) =>
-        done[b] ? 0 : guided ? sampleTopKContrast(row, decoders.slice(1).map((d) => d.rows[b]!), guided.weight, rng, o) : sampleTopK(row, rng, o),
+      const step = own!.rows.map((row, b) =>
+        done[b] ? 0 : guided ? sampleTopKContrast(row, contrast.map((d) => d.rows[b]!), guided.weight, rng, o) : sampleTopK(row, rng, o),
       );
       step.forEach((id, b) => {
         if (done[b]) return;
@@ -129,8 +130,11 @@ export function drawSoftmax(scores: number[], rng: Rng): number {
   return w.length - 1;
 }
 
+/** What a single draw reads of the decode options. */
+type TopKOptions = Pick<DecodeOptions, 'topK' | 'temperature' | 'allowed'>;
+
 /** Draw one token id from logits: the top-k (of the allowed ids, when given) at a temperature. */
-export function sampleTopK(row: Float32Array, rng: Rng, opts: { topK: number; temperature: number; allowed?: Set<number> }): number {
+export function sampleTopK(row: Float32Array, rng: Rng, opts: TopKOptions): number {
   const best = topKOf(row, opts);
   return best[drawSoftmax(best.map((b) => b.v), rng)]!.id;
 }
@@ -139,17 +143,10 @@ export function sampleTopK(row: Float32Array, rng: Rng, opts: { topK: number; te
  * The contrastive draw (see Contrast): the top-k of `row` (allowed ids, at the temperature), each
  * rescored as ((1 + w) log p(id | row) - w * mean_o log p(id | others[o])) / temperature.
  */
-export function sampleTopKContrast(row: Float32Array, others: Float32Array[], weight: number, rng: Rng, opts: { topK: number; temperature: number; allowed?: Set<number> }): number {
+export function sampleTopKContrast(row: Float32Array, others: Float32Array[], weight: number, rng: Rng, opts: TopKOptions): number {
   const best = topKOf(row, opts);
-  const lse = (r: Float32Array) => {
-    let m = -Infinity;
-    for (let i = 0; i < r.length; i++) if (r[i]! > m) m = r[i]!;
-    let s = 0;
-    for (let i = 0; i < r.length; i++) s += Math.exp(r[i]! - m);
-    return m + Math.log(s);
-  };
-  const own = lse(row);
-  const zs = others.map(lse);
+  const own = logSumExp(row);
+  const zs = others.map(logSumExp);
   const scores = best.map(({ id }) => {
     const lpOwn = row[id]! - own;
     const lpOther = others.reduce((a, r, o) => a + r[id]! - zs[o]!, 0) / others.length;
@@ -158,8 +155,17 @@ export function sampleTopKContrast(row: Float32Array, others: Float32Array[], we
   return best[drawSoftmax(scores, rng)]!.id;
 }
 
+/** log sum exp of a logit row: its log-softmax is row[i] minus this. */
+function logSumExp(r: Float32Array): number {
+  let m = -Infinity;
+  for (let i = 0; i < r.length; i++) if (r[i]! > m) m = r[i]!;
+  let s = 0;
+  for (let i = 0; i < r.length; i++) s += Math.exp(r[i]! - m);
+  return m + Math.log(s);
+}
+
 /** The k highest of row / temperature over the allowed ids, highest first. */
-function topKOf(row: Float32Array, opts: { topK: number; temperature: number; allowed?: Set<number> }): { id: number; v: number }[] {
+function topKOf(row: Float32Array, opts: TopKOptions): { id: number; v: number }[] {
   const best: { id: number; v: number }[] = [];
   const mask = opts.allowed ? maskOf(opts.allowed, row.length) : undefined;
   for (let id = 0; id < row.length; id++) {

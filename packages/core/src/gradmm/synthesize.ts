@@ -265,9 +265,10 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
             textLength + toks.syntheticSuffix.length,
           )
         : toks.contextPrefix;
-      // The other labels' contexts, built as this one is (their own public demonstrations), for a guided start.
+      // The other labels' contexts, built as this one is (their own public demonstrations), for a
+      // guided start (synthesize refuses guidance with the label context off).
       const contrastContexts =
-        method.labelContext && (env.settings.initGuidance ?? 0) > 0
+        (env.settings.initGuidance ?? 0) > 0
           ? task.labels.flatMap((_, o) =>
               o === c ? [] : [fittingLabelContext(rt, task, o, publicDemonstrations(task, o, method.demonstrations, Rng.derive(env.seed, 'contrast-demos', c, b, o)), textLength + toks.syntheticSuffix.length)],
             )
