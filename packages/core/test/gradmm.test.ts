@@ -496,6 +496,7 @@ describe('ADMM', () => {
     projectionTemperature = 0,
     overrides: Partial<typeof settings> = {},
     contrastContexts?: number[][],
+    opening?: { contexts: number[][]; rng: Rng },
   ) => {
     const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
     const loss = new MatchingLoss(model, target, 7);
@@ -504,7 +505,7 @@ describe('ADMM', () => {
     const projector = new Projector(model, allowed, 4, context);
     try {
       const suffix = rt.tokenizer.encode(' it');
-      const res = await runAdmm({ model, loss, projector, suffix, allowed: new Set(allowed), context, contrastContexts }, { ...settings, init, projectionTemperature, ...overrides }, new Rng(seed), { shouldStop });
+      const res = await runAdmm({ model, loss, projector, suffix, allowed: new Set(allowed), context, contrastContexts, opening }, { ...settings, init, projectionTemperature, ...overrides }, new Rng(seed), { shouldStop });
       // Oracle: each kept sequence's loss is that of its own ids, scored apart (padded ids path).
       const again = matchingLossOfPrompts(model, loss, res.ids.map((ids) => [...ids, ...suffix]));
       res.lossPerExample.forEach((l, j) => expect(l).toBeCloseTo(again[j], 4));
@@ -653,6 +654,71 @@ describe('ADMM', () => {
     }
     await expect(run(5, 'lm', undefined, 0, { initGuidance: -1 })).rejects.toThrow(/initGuidance must be >= 0/);
     await expect(run(5, 'lm', undefined, 0, { initGuidance: NaN })).rejects.toThrow(/initGuidance must be >= 0/);
+  });
+
+  it('draws a shared opening as recomputing every label context token by token does, the same for every class (oracle)', async () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const labels = [rt.tokenizer.encode('A good'), rt.tokenizer.encode('A bad')];
+    const [B, L, n, K, T] = [3, 5, 3, 40, 0.8];
+    const draw = (own: number[], seed: number) =>
+      sampleAllowed(model, new Set(allowed), own, B, L, new Rng(seed), { temperature: T, opening: { contexts: labels, length: n, rng: new Rng(21) } });
+    const fast = draw(labels[0]!, 11);
+    // Slow and obviously correct: no cache, every prefix run in full under every context, log
+    // probabilities in float64. The first n tokens: the top-K of the mean log-softmax over the
+    // label contexts, drawn with the opening's stream; then the own context's plain top-K draw
+    // with the class's stream; one uniform a row a step in row order.
+    const logSoftmax = (ids: number[]) => {
+      const out = model.forward({ ids: [ids], logits: 'last' });
+      const row = Array.from(out.logits!.dataSync() as Float32Array);
+      out.hidden.dispose();
+      out.logits!.dispose();
+      const m = Math.max(...row);
+      const z = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
+      return row.map((v) => v - z);
+    };
+    const [openRng, ownRng] = [new Rng(21), new Rng(11)];
+    const slow: number[][] = Array.from({ length: B }, () => []);
+    for (let i = 0; i < L; i++) {
+      for (let b = 0; b < B; b++) {
+        const lp =
+          i < n
+            ? labels.map((c) => logSoftmax([...c, ...slow[b]!])).reduce((acc, r) => acc.map((v, j) => v + r[j]! / labels.length), new Array<number>(V).fill(0))
+            : logSoftmax([...labels[0]!, ...slow[b]!]);
+        const top = [...allowed].sort((x, y) => lp[y]! - lp[x]! || x - y).slice(0, K);
+        const scores = top.map((id) => lp[id]! / T);
+        const mx = Math.max(...scores);
+        const p = scores.map((v) => Math.exp(v - mx));
+        let u = (i < n ? openRng : ownRng).uniform() * p.reduce((a, v) => a + v, 0);
+        let j = 0;
+        while (j < p.length - 1 && (u -= p[j]!) > 0) j++;
+        slow[b]!.push(top[j]!);
+      }
+    }
+    expect(fast).toEqual(slow);
+    // Another class (its own context and stream) opens with the same tokens, row by row, and goes
+    // on differently; length 0 is the plain draw.
+    const other = draw(labels[1]!, 12);
+    expect(other.map((r) => r.slice(0, n))).toEqual(fast.map((r) => r.slice(0, n)));
+    expect(other).not.toEqual(fast);
+    const plain = sampleAllowed(model, new Set(allowed), labels[0]!, B, L, new Rng(11), { temperature: T });
+    expect(sampleAllowed(model, new Set(allowed), labels[0]!, B, L, new Rng(11), { temperature: T, opening: { contexts: labels, length: 0, rng: new Rng(21) } })).toEqual(plain);
+  });
+
+  it('starts from the shared-opening draw with sharedOpening and opening contexts, and refuses a fraction outside [0, 1)', async () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const context = rt.tokenizer.encode('The');
+    const labels = [context, rt.tokenizer.encode('A bad')];
+    const projector = new Projector(model, allowed, 4, context);
+    try {
+      // textLength 4 at fraction 0.5: a 2-token opening.
+      const res = await run(5, 'lm', undefined, 0, { outer: 0, candidates: 1, sharedOpening: 0.5 }, undefined, { contexts: labels, rng: new Rng(9) });
+      const start = model.embed(sampleAllowed(model, new Set(allowed), context, 2, 4, new Rng(5), { opening: { contexts: labels, length: 2, rng: new Rng(9) } }));
+      expect(res.ids).toEqual(projector.project(start));
+      start.dispose();
+    } finally {
+      projector.dispose();
+    }
+    for (const f of [-0.1, 1, NaN]) await expect(run(5, 'lm', undefined, 0, { sharedOpening: f })).rejects.toThrow(/sharedOpening must be in \[0, 1\)/);
   });
 
   it('stops when asked', async () => {

@@ -59,6 +59,13 @@ export interface AdmmSettings {
    * Each other label costs one more decode of the start.
    */
   initGuidance?: number;
+  /**
+   * Fraction of an 'lm' start's tokens that open it label-neutrally and identically in every
+   * class (sample.ts SharedOpening; the contexts and the shared stream come with the AdmmContext):
+   * round(f * textLength) tokens drawn from the geometric mean of all labels' contexts, the rest
+   * under the class's own. Absent or 0: off.
+   */
+  sharedOpening?: number;
 }
 
 export interface AdmmContext {
@@ -72,6 +79,8 @@ export interface AdmmContext {
   context?: number[];
   /** The other labels' contexts, for initGuidance > 0. */
   contrastContexts?: number[][];
+  /** Every label's context (label order) and a stream shared by all classes, for sharedOpening > 0. */
+  opening?: { contexts: number[][]; rng: Rng };
 }
 
 export interface AdmmIteration {
@@ -114,6 +123,7 @@ export function validateSettings(s: AdmmSettings): void {
   for (const k of pos) if (!Number.isInteger(s[k]) || (s[k] as number) < 1) throw new SynthgradError(`${k} must be a positive integer, got ${s[k]}`, 'E_USAGE');
   if (!(Number.isFinite(s.projectionTemperature) && s.projectionTemperature >= 0)) throw new SynthgradError(`projectionTemperature must be >= 0 (0: the likeliest candidate), got ${s.projectionTemperature}`, 'E_USAGE');
   if (s.initTemperature !== undefined && !(Number.isFinite(s.initTemperature) && s.initTemperature > 0)) throw new SynthgradError(`initTemperature must be positive, got ${s.initTemperature}`, 'E_USAGE');
+  if (s.sharedOpening !== undefined && !(Number.isFinite(s.sharedOpening) && s.sharedOpening >= 0 && s.sharedOpening < 1)) throw new SynthgradError(`sharedOpening must be in [0, 1) (0: off), got ${s.sharedOpening}`, 'E_USAGE');
   if (s.initGuidance !== undefined && !(Number.isFinite(s.initGuidance) && s.initGuidance >= 0)) throw new SynthgradError(`initGuidance must be >= 0 (0: off), got ${s.initGuidance}`, 'E_USAGE');
   if (s.noRepeatNgram !== undefined && (!Number.isInteger(s.noRepeatNgram) || s.noRepeatNgram < 0)) throw new SynthgradError(`noRepeatNgram must be an integer >= 0 (0: off), got ${s.noRepeatNgram}`, 'E_USAGE');
   // outer 0: no ADMM iteration, the output is the projection of the start (with init 'lm': the
@@ -162,6 +172,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
               temperature: s.initTemperature,
               // sampleFromContext draws plainly at weight 0 or without contexts.
               contrast: ctx.contrastContexts && { contexts: ctx.contrastContexts, weight: s.initGuidance ?? 0 },
+              opening: ctx.opening && { ...ctx.opening, length: Math.round((s.sharedOpening ?? 0) * Lt) },
             }),
           )
         : (tf.tidy(() => {

@@ -133,6 +133,7 @@ const CPU_PRESET: Preset = {
     // The LM's own distribution for the start (top-40 at temperature 1).
     initTemperature: 1,
     initGuidance: 0,
+    sharedOpening: 0,
   },
   method: DEFAULT_METHOD,
   perClass: 30,
@@ -167,6 +168,7 @@ export const PRESETS: Record<PresetName, Preset> = {
       init: 'random',
       initTemperature: 1,
       initGuidance: 0,
+      sharedOpening: 0,
     },
     method: DEFAULT_METHOD,
     perClass: 100,

@@ -13,9 +13,9 @@ export function sampleAllowed(
   batch: number,
   length: number,
   rng: Rng,
-  opts: { topK?: number; temperature?: number; contrast?: Contrast } = {},
+  opts: { topK?: number; temperature?: number; contrast?: Contrast; opening?: SharedOpening } = {},
 ): number[][] {
-  return sampleFromContext(model, context, batch, length, rng, { topK: opts.topK ?? 40, temperature: opts.temperature ?? 1, allowed, contrast: opts.contrast });
+  return sampleFromContext(model, context, batch, length, rng, { topK: opts.topK ?? 40, temperature: opts.temperature ?? 1, allowed, contrast: opts.contrast, opening: opts.opening });
 }
 
 /**
@@ -31,6 +31,21 @@ export interface Contrast {
   weight: number;
 }
 
+/**
+ * A label-neutral opening shared by every class: the first `length` tokens of each row are drawn
+ * from the normalised geometric mean of the next-token distributions under all `contexts` (every
+ * label's context, in label order), among that mean's own top-k, with `rng`, a stream that does
+ * not depend on the class. Batch b of every class then opens row by row with the same words and
+ * continues under its own context: pairs of texts that share their content and differ where the
+ * label does, so what separates the classes in the synthetic set is the label, not an opening
+ * shape one class's demonstrations favour. Each context costs one more decode of the opening.
+ */
+export interface SharedOpening {
+  contexts: number[][];
+  length: number;
+  rng: Rng;
+}
+
 export interface DecodeOptions {
   topK: number;
   temperature: number;
@@ -38,6 +53,7 @@ export interface DecodeOptions {
   /** A row ends at the first id for which this is true (the id is not kept). */
   stop?: (id: number) => boolean;
   contrast?: Contrast;
+  opening?: SharedOpening;
 }
 
 /**
@@ -47,16 +63,26 @@ export interface DecodeOptions {
  */
 export function sampleFromContext(model: Llama, context: number[], batch: number, length: number, rng: Rng, o: DecodeOptions): number[][] {
   const guided = o.contrast && o.contrast.weight > 0 && o.contrast.contexts.length > 0 ? o.contrast : undefined;
+  const opening = o.opening && o.opening.length > 0 && o.opening.contexts.length > 0 ? o.opening : undefined;
+  const openLength = Math.min(opening?.length ?? 0, length);
   // One decoder per context (the context's own first, then the contrast contexts), fed the same ids.
   const decoders = [context, ...(guided?.contexts ?? [])].map((c) => new BatchDecoder(model, c, batch));
   const [own, ...contrast] = decoders;
+  // The opening's decoders (every label's context) live only while the opening is drawn.
+  let openers = (opening?.contexts ?? []).map((c) => new BatchDecoder(model, c, batch));
   const out: number[][] = Array.from({ length: batch }, () => []);
   const done = new Array<boolean>(batch).fill(false);
   try {
     for (let i = 0; i < length; i++) {
       // A finished row still needs some input id to keep the batch rectangular; it is never read.
       const step = own!.rows.map((row, b) =>
-        done[b] ? 0 : guided ? sampleTopKContrast(row, contrast.map((d) => d.rows[b]!), guided.weight, rng, o) : sampleTopK(row, rng, o),
+        done[b]
+          ? 0
+          : i < openLength
+            ? sampleTopKShared(openers.map((d) => d.rows[b]!), opening!.rng, o)
+            : guided
+              ? sampleTopKContrast(row, contrast.map((d) => d.rows[b]!), guided.weight, rng, o)
+              : sampleTopK(row, rng, o),
       );
       step.forEach((id, b) => {
         if (done[b]) return;
@@ -65,9 +91,14 @@ export function sampleFromContext(model: Llama, context: number[], batch: number
       });
       if (i === length - 1 || !done.includes(false)) break;
       for (const d of decoders) d.step(step);
+      if (i + 1 < openLength) for (const d of openers) d.step(step);
+      else if (openers.length > 0) {
+        for (const d of openers) d.dispose();
+        openers = [];
+      }
     }
   } finally {
-    for (const d of decoders) d.dispose();
+    for (const d of [...decoders, ...openers]) d.dispose();
   }
   return out;
 }
@@ -153,6 +184,18 @@ export function sampleTopKContrast(row: Float32Array, others: Float32Array[], we
     return ((1 + weight) * lpOwn - weight * lpOther) / opts.temperature;
   });
   return best[drawSoftmax(scores, rng)]!.id;
+}
+
+/**
+ * The shared opening's draw (see SharedOpening): the top-k of the mean of the rows' log-softmaxes
+ * (the normalised geometric mean of their distributions: tokens every context finds likely), over
+ * the allowed ids, at the temperature.
+ */
+export function sampleTopKShared(rows: Float32Array[], rng: Rng, opts: TopKOptions): number {
+  const zs = rows.map(logSumExp);
+  const mean = new Float32Array(rows[0]!.length);
+  for (const [r, row] of rows.entries()) for (let i = 0; i < mean.length; i++) mean[i] = mean[i]! + (row[i]! - zs[r]!) / rows.length;
+  return sampleTopK(mean, rng, opts);
 }
 
 /** log sum exp of a logit row: its log-softmax is row[i] minus this. */

@@ -273,9 +273,21 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
               o === c ? [] : [fittingLabelContext(rt, task, o, publicDemonstrations(task, o, method.demonstrations, Rng.derive(env.seed, 'contrast-demos', c, b, o)), textLength + toks.syntheticSuffix.length)],
             )
           : undefined;
+      // Every label's context for a shared opening, each built as that label's own batch b builds
+      // it from public demonstrations, and a stream without the class: batch b of every class
+      // draws the same opening (synthesize refuses it with the label context off).
+      const opening =
+        (env.settings.sharedOpening ?? 0) > 0
+          ? {
+              contexts: task.labels.map((_, o) =>
+                fittingLabelContext(rt, task, o, publicDemonstrations(task, o, method.demonstrations, Rng.derive(env.seed, 'public-demos', o, b)), textLength + toks.syntheticSuffix.length),
+              ),
+              rng: Rng.derive(env.seed, 'shared-opening', b),
+            }
+          : undefined;
       const projector = new Projector(rt.model, env.allowed, env.settings.topK, context, env.settings.noRepeatNgram);
       const settings: AdmmSettings = { ...env.settings, textLength, initNorm: env.initNorm, batchSize };
-      const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: env.allowedSet, context, contrastContexts };
+      const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: env.allowedSet, context, contrastContexts, opening };
       let res;
       try {
         res = await runAdmm(ctx, settings, Rng.derive(env.seed, 'admm', c, b), {
@@ -369,6 +381,10 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
   // A guided start contrasts the label contexts of an 'lm' start: without them it would be silently ignored.
   if ((opts.settings.initGuidance ?? 0) > 0 && (opts.settings.init !== 'lm' || !method.labelContext || task.labels.length < 2)) {
     throw new SynthgradError(`initGuidance needs an 'lm' start, the label context on and at least two labels (got init ${opts.settings.init}, label context ${method.labelContext ? 'on' : 'off'}, ${task.labels.length} labels)`, 'E_USAGE');
+  }
+  // So is a shared opening: it is drawn among the labels' contexts of an 'lm' start.
+  if ((opts.settings.sharedOpening ?? 0) > 0 && (opts.settings.init !== 'lm' || !method.labelContext || task.labels.length < 2)) {
+    throw new SynthgradError(`sharedOpening needs an 'lm' start, the label context on and at least two labels (got init ${opts.settings.init}, label context ${method.labelContext ? 'on' : 'off'}, ${task.labels.length} labels)`, 'E_USAGE');
   }
   const allowed = allowedTokenIds(rt.tokenizer, { punctuation: method.punctuation });
   const initNorm = opts.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : opts.settings.initNorm;
