@@ -112,7 +112,7 @@ method knobs (defaults from the preset):
   --init-guidance W       contrastive lm start: each token drawn by (1+W) log p(label context) -
                           W log p(other labels' contexts) among the label context's top 40 (default 0:
                           off; each other label costs one more decode of the start)
-  --shared-opening F      the first F of each lm start's tokens (0 <= F < 1) are drawn label-neutrally
+  --shared-opening F      the first F of each lm start's tokens (0 <= F <= 1) are drawn label-neutrally
                           (geometric mean of all labels' contexts) from a stream shared by the
                           classes, so batch b of every class opens with the same words (default 0: off)
   --no-repeat-ngram N     the Z-step passes over candidates that would repeat an N-gram of the text

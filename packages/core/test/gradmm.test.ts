@@ -704,7 +704,7 @@ describe('ADMM', () => {
     expect(sampleAllowed(model, new Set(allowed), labels[0]!, B, L, new Rng(11), { temperature: T, opening: { contexts: labels, length: 0, rng: new Rng(21) } })).toEqual(plain);
   });
 
-  it('starts from the shared-opening draw with sharedOpening and opening contexts, and refuses a fraction outside [0, 1)', async () => {
+  it('starts from the shared-opening draw with sharedOpening and opening contexts, and refuses a fraction outside [0, 1]', async () => {
     const allowed = allowedTokenIds(rt.tokenizer);
     const context = rt.tokenizer.encode('The');
     const labels = [context, rt.tokenizer.encode('A bad')];
@@ -718,7 +718,7 @@ describe('ADMM', () => {
     } finally {
       projector.dispose();
     }
-    for (const f of [-0.1, 1, NaN]) await expect(run(5, 'lm', undefined, 0, { sharedOpening: f })).rejects.toThrow(/sharedOpening must be in \[0, 1\)/);
+    for (const f of [-0.1, 1.1, NaN]) await expect(run(5, 'lm', undefined, 0, { sharedOpening: f })).rejects.toThrow(/sharedOpening must be in \[0, 1\]/);
   });
 
   it('stops when asked', async () => {

@@ -80,7 +80,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   s.init = r.oneOf('init', ['lm', 'random'] as const, s.init);
   s.initTemperature = r.positive('init-temperature', s.initTemperature ?? 1)!;
   s.initGuidance = r.positive('init-guidance', s.initGuidance ?? 0, true)!;
-  // In [0, 1): the library's settings check refuses 1 and more.
+  // In [0, 1]: the library's settings check refuses more.
   s.sharedOpening = r.positive('shared-opening', s.sharedOpening ?? 0, true)!;
   const m = preset.method;
   m.labelContext = r.oneOf('label-context', ['on', 'off'] as const, m.labelContext ? 'on' : 'off') === 'on';

@@ -63,7 +63,9 @@ export interface AdmmSettings {
    * Fraction of an 'lm' start's tokens that open it label-neutrally and identically in every
    * class (sample.ts SharedOpening; the contexts and the shared stream come with the AdmmContext):
    * round(f * textLength) tokens drawn from the geometric mean of all labels' contexts, the rest
-   * under the class's own. Absent or 0: off.
+   * under the class's own. Absent or 0: off. At 1 the whole start is shared, and the classes'
+   * texts differ where their projections do (each label context's choice among the neighbours of
+   * the same start tokens): counterfactual pairs.
    */
   sharedOpening?: number;
 }
@@ -123,7 +125,7 @@ export function validateSettings(s: AdmmSettings): void {
   for (const k of pos) if (!Number.isInteger(s[k]) || (s[k] as number) < 1) throw new SynthgradError(`${k} must be a positive integer, got ${s[k]}`, 'E_USAGE');
   if (!(Number.isFinite(s.projectionTemperature) && s.projectionTemperature >= 0)) throw new SynthgradError(`projectionTemperature must be >= 0 (0: the likeliest candidate), got ${s.projectionTemperature}`, 'E_USAGE');
   if (s.initTemperature !== undefined && !(Number.isFinite(s.initTemperature) && s.initTemperature > 0)) throw new SynthgradError(`initTemperature must be positive, got ${s.initTemperature}`, 'E_USAGE');
-  if (s.sharedOpening !== undefined && !(Number.isFinite(s.sharedOpening) && s.sharedOpening >= 0 && s.sharedOpening < 1)) throw new SynthgradError(`sharedOpening must be in [0, 1) (0: off), got ${s.sharedOpening}`, 'E_USAGE');
+  if (s.sharedOpening !== undefined && !(Number.isFinite(s.sharedOpening) && s.sharedOpening >= 0 && s.sharedOpening <= 1)) throw new SynthgradError(`sharedOpening must be in [0, 1] (0: off; 1: the whole start), got ${s.sharedOpening}`, 'E_USAGE');
   if (s.initGuidance !== undefined && !(Number.isFinite(s.initGuidance) && s.initGuidance >= 0)) throw new SynthgradError(`initGuidance must be >= 0 (0: off), got ${s.initGuidance}`, 'E_USAGE');
   if (s.noRepeatNgram !== undefined && (!Number.isInteger(s.noRepeatNgram) || s.noRepeatNgram < 0)) throw new SynthgradError(`noRepeatNgram must be an integer >= 0 (0: off), got ${s.noRepeatNgram}`, 'E_USAGE');
   // outer 0: no ADMM iteration, the output is the projection of the start (with init 'lm': the
