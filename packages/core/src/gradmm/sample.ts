@@ -36,9 +36,11 @@ export interface Contrast {
  * from the normalised geometric mean of the next-token distributions under all `contexts` (every
  * label's context, in label order), among that mean's own top-k, with `rng`, a stream that does
  * not depend on the class. Batch b of every class then opens row by row with the same words and
- * continues under its own context: pairs of texts that share their content and differ where the
- * label does, so what separates the classes in the synthetic set is the label, not an opening
- * shape one class's demonstrations favour. Each context costs one more decode of the opening.
+ * continues under its own context: meant to give pairs of texts that share their content and
+ * differ where the label does, so that what separates the classes is the label, not an opening
+ * shape one class's demonstrations favour. Measured (METHOD.md, sixteenth stop): the projection
+ * keeps little of a start's own tokens, so few pairs survive it, and it taught no more. Each
+ * context costs one more decode of the opening.
  */
 export interface SharedOpening {
   contexts: number[][];
