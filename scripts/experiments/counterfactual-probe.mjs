@@ -15,29 +15,11 @@
 import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 import { readFileSync } from 'node:fs';
-import { mean, openProtocol, pct } from './protocol.mjs';
+import { judgeAndStudent, openProtocol, pct } from './protocol.mjs';
 
 const { rt, task, all, test, genFiles, cache } = await openProtocol('counterfactual-probe.mjs', process.argv.slice(2));
-const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
 const KS = (process.env.K ?? '10,30').split(',').map(Number);
-const SEEDS = 10;
-
-const judge = ev.headClassifier(rt, task, cache);
-{
-  const { train, dev } = ev.carveDev(all, 0.2, 0);
-  const r = ev.fineTune(judge, train, dev, test, 2, { steps, batchSize, lr, weightDecay, seed: 0 });
-  console.log(JSON.stringify({ judge_test_accuracy: pct(r.testAccuracy) }));
-}
-function teach(exs) {
-  const per = Array.from({ length: SEEDS }, (_, seed) => {
-    const { train, dev } = ev.carveDev(exs, 0.2, seed);
-    const clf = ev.headClassifier(rt, task, cache);
-    const r = ev.fineTune(clf, train, dev, test, 2, { steps, batchSize, lr, weightDecay, seed });
-    clf.dispose();
-    return r.testAccuracy;
-  });
-  return { mean3: pct(mean(per.slice(0, 3))), mean10: pct(mean(per)), per_seed: per.map(pct) };
-}
+const { judge, teach } = judgeAndStudent({ rt, task, all, test, cache });
 const onLabel = (xs) => pct(ev.predict(judge, xs).filter((p, i) => p === xs[i].label).length / xs.length);
 const asRows = (xs) => xs.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
 

@@ -21,3 +21,29 @@ export async function openProtocol(script, argv) {
   const test = core.Rng.derive(0, 'quality-test').shuffle(core.readExamples(testFile, task)).slice(0, 500);
   return { rt, task, all, test, genFiles, cache: new ev.FeatureCache(rt, task) };
 }
+
+/**
+ * The protocol's judge (a head on all of the task data, dev carved at seed 0; its test accuracy
+ * printed as one JSON line) and `teach(rows)`: the protocol's student (head mode, dev carved from
+ * the set) over `seeds` training seeds, its test accuracy as the protocol's 3 seeds, all `seeds`
+ * and each. The student's spread over dev splits and batch orders is several points on 100 texts,
+ * more than most differences the probes look for, hence 10 seeds by default.
+ */
+export function judgeAndStudent({ rt, task, all, test, cache }, seeds = 10) {
+  const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
+  const judge = ev.headClassifier(rt, task, cache);
+  const { train, dev } = ev.carveDev(all, 0.2, 0);
+  const r = ev.fineTune(judge, train, dev, test, 2, { steps, batchSize, lr, weightDecay, seed: 0 });
+  console.log(JSON.stringify({ judge_test_accuracy: pct(r.testAccuracy) }));
+  const teach = (exs) => {
+    const per = Array.from({ length: seeds }, (_, seed) => {
+      const { train, dev } = ev.carveDev(exs, 0.2, seed);
+      const clf = ev.headClassifier(rt, task, cache);
+      const r = ev.fineTune(clf, train, dev, test, 2, { steps, batchSize, lr, weightDecay, seed });
+      clf.dispose();
+      return r.testAccuracy;
+    });
+    return { mean3: pct(mean(per.slice(0, 3))), mean10: pct(mean(per)), per_seed: per.map(pct) };
+  };
+  return { judge, teach };
+}

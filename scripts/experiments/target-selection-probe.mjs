@@ -43,10 +43,9 @@
 import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 import { readFileSync } from 'node:fs';
-import { mean, openProtocol, pct } from './protocol.mjs';
+import { judgeAndStudent, openProtocol, pct } from './protocol.mjs';
 
 const { rt, task, all, test, genFiles, cache } = await openProtocol('target-selection-probe.mjs', process.argv.slice(2));
-const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
 
 const toks = core.taskTokens(task, rt.tokenizer);
 function withSentenceEndCut(gen) {
@@ -54,26 +53,8 @@ function withSentenceEndCut(gen) {
   return { ...gen, examples: gen.examples.map((e, i) => ({ ...e, text: rt.tokenizer.decode(e.ids.slice(0, lengths[i])) })) };
 }
 
-const judge = ev.headClassifier(rt, task, cache);
-{
-  const { train, dev } = ev.carveDev(all, 0.2, 0);
-  const r = ev.fineTune(judge, train, dev, test, 2, { steps, batchSize, lr, weightDecay, seed: 0 });
-  console.log(JSON.stringify({ judge_test_accuracy: pct(r.testAccuracy) }));
-}
-
-// The protocol's 3 training seeds, and 10 (its seeds 0-2 among them): the student's spread over
-// dev splits and batch orders is several points on 100 texts, more than most rule differences.
-const SEEDS = 10;
-function teach(exs) {
-  const per = Array.from({ length: SEEDS }, (_, seed) => seed).map((seed) => {
-    const { train, dev } = ev.carveDev(exs, 0.2, seed);
-    const clf = ev.headClassifier(rt, task, cache);
-    const r = ev.fineTune(clf, train, dev, test, 2, { steps, batchSize, lr, weightDecay, seed });
-    clf.dispose();
-    return r.testAccuracy;
-  });
-  return { mean3: pct(mean(per.slice(0, 3))), mean10: pct(mean(per)), per_seed: per.map(pct) };
-}
+// The protocol's 3 training seeds, and 10 (its seeds 0-2 among them).
+const { judge, teach } = judgeAndStudent({ rt, task, all, test, cache });
 
 // best-matching, strict-filter and surplus-filter are the product's own selection (core.select
 // with the protocol's bestMatching options); margin-top and margin-mid are probe-only rules.

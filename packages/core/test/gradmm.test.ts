@@ -487,6 +487,26 @@ describe('sentence-end cut', () => {
   });
 });
 
+// Oracles of the LM draws: the next token's log-softmax after `ids` by one uncached forward, in
+// float64, and an index drawn from softmax(scores) with one uniform by a plain cumulative scan.
+const slowLogSoftmax = (ids: number[]) => {
+  const out = model.forward({ ids: [ids], logits: 'last' });
+  const row = Array.from(out.logits!.dataSync() as Float32Array);
+  out.hidden.dispose();
+  out.logits!.dispose();
+  const m = Math.max(...row);
+  const z = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
+  return row.map((v) => v - z);
+};
+const slowDraw = (scores: number[], rng: Rng) => {
+  const mx = Math.max(...scores);
+  const p = scores.map((v) => Math.exp(v - mx));
+  let u = rng.uniform() * p.reduce((a, v) => a + v, 0);
+  let j = 0;
+  while (j < p.length - 1 && (u -= p[j]!) > 0) j++;
+  return j;
+};
+
 describe('ADMM', () => {
   const settings: Omit<AdmmSettings, 'init'> = { batchSize: 2, textLength: 4, outer: 2, inner: 2, lr: 0.05, lrDecay: 0.9, lrDecayEvery: 50, gradClip: 1, rho: 1, topK: 4, projectionTemperature: 0, candidates: 2, initNorm: 3 };
   const run = async (
@@ -604,29 +624,14 @@ describe('ADMM', () => {
     // Slow and obviously correct: no cache, every prefix run in full under both contexts, log
     // probabilities in float64, the context's own top-K of the allowed ids rescored, one uniform
     // a row a step in row order (the fast path's order).
-    const logSoftmax = (ids: number[]) => {
-      const out = model.forward({ ids: [ids], logits: 'last' });
-      const row = Array.from(out.logits!.dataSync() as Float32Array);
-      out.hidden.dispose();
-      out.logits!.dispose();
-      const m = Math.max(...row);
-      const z = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
-      return row.map((v) => v - z);
-    };
     const rng = new Rng(11);
     const slow: number[][] = Array.from({ length: B }, () => []);
     for (let i = 0; i < L; i++) {
       for (let b = 0; b < B; b++) {
-        const own = logSoftmax([...context, ...slow[b]!]);
-        const contra = logSoftmax([...other, ...slow[b]!]);
+        const own = slowLogSoftmax([...context, ...slow[b]!]);
+        const contra = slowLogSoftmax([...other, ...slow[b]!]);
         const top = [...allowed].sort((x, y) => own[y]! - own[x]! || x - y).slice(0, K);
-        const scores = top.map((id) => ((1 + w) * own[id]! - w * contra[id]!) / T);
-        const mx = Math.max(...scores);
-        const p = scores.map((v) => Math.exp(v - mx));
-        let u = rng.uniform() * p.reduce((a, v) => a + v, 0);
-        let j = 0;
-        while (j < p.length - 1 && (u -= p[j]!) > 0) j++;
-        slow[b]!.push(top[j]!);
+        slow[b]!.push(top[slowDraw(top.map((id) => ((1 + w) * own[id]! - w * contra[id]!) / T), rng)]!);
       }
     }
     expect(fast).toEqual(slow);
@@ -667,31 +672,16 @@ describe('ADMM', () => {
     // probabilities in float64. The first n tokens: the top-K of the mean log-softmax over the
     // label contexts, drawn with the opening's stream; then the own context's plain top-K draw
     // with the class's stream; one uniform a row a step in row order.
-    const logSoftmax = (ids: number[]) => {
-      const out = model.forward({ ids: [ids], logits: 'last' });
-      const row = Array.from(out.logits!.dataSync() as Float32Array);
-      out.hidden.dispose();
-      out.logits!.dispose();
-      const m = Math.max(...row);
-      const z = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
-      return row.map((v) => v - z);
-    };
     const [openRng, ownRng] = [new Rng(21), new Rng(11)];
     const slow: number[][] = Array.from({ length: B }, () => []);
     for (let i = 0; i < L; i++) {
       for (let b = 0; b < B; b++) {
         const lp =
           i < n
-            ? labels.map((c) => logSoftmax([...c, ...slow[b]!])).reduce((acc, r) => acc.map((v, j) => v + r[j]! / labels.length), new Array<number>(V).fill(0))
-            : logSoftmax([...labels[0]!, ...slow[b]!]);
+            ? labels.map((c) => slowLogSoftmax([...c, ...slow[b]!])).reduce((acc, r) => acc.map((v, j) => v + r[j]! / labels.length), new Array<number>(V).fill(0))
+            : slowLogSoftmax([...labels[0]!, ...slow[b]!]);
         const top = [...allowed].sort((x, y) => lp[y]! - lp[x]! || x - y).slice(0, K);
-        const scores = top.map((id) => lp[id]! / T);
-        const mx = Math.max(...scores);
-        const p = scores.map((v) => Math.exp(v - mx));
-        let u = (i < n ? openRng : ownRng).uniform() * p.reduce((a, v) => a + v, 0);
-        let j = 0;
-        while (j < p.length - 1 && (u -= p[j]!) > 0) j++;
-        slow[b]!.push(top[j]!);
+        slow[b]!.push(top[slowDraw(top.map((id) => lp[id]! / T), i < n ? openRng : ownRng)]!);
       }
     }
     expect(fast).toEqual(slow);
