@@ -202,38 +202,26 @@ describe('the sentence-end cut in the class loop', () => {
   });
 });
 
-describe('a guided LM start in the class loop', () => {
-  const guided = (initGuidance: number, m: Partial<MethodSettings> = { publicTexts: 8 }, init: 'lm' | 'random' = 'lm'): SynthesisOptions => ({
+// LM-start settings that read the other labels' contexts (contrastive guidance; the shared
+// opening, whose "batch b of every class opens alike" is the sampler's oracle test in
+// gradmm.test.ts): the class loop passes them what they need, reproducibly, and synthesize refuses
+// them where they could not apply.
+describe.each([
+  { setting: 'initGuidance', on: 3 },
+  { setting: 'sharedOpening', on: 0.5 },
+] as const)('an LM start with $setting in the class loop', ({ setting, on }) => {
+  const start = (value: number, m: Partial<MethodSettings> = { publicTexts: 8 }, init: 'lm' | 'random' = 'lm'): SynthesisOptions => ({
     ...opts(1, m),
-    settings: { ...opts(1, m).settings, init, initGuidance },
+    settings: { ...opts(1, m).settings, init, [setting]: value },
   });
   const texts = async (o: SynthesisOptions) =>
     (await synthesize(rt, task, plans, o, { checkpoint: Checkpoint.open<SyntheticExample>(cpPath(), 'h', false) })).examples.map((e) => e.text);
 
-  it('draws other starts than the plain LM start, reproducibly, and refuses guidance it could not apply', async () => {
-    const [plain, a, b] = [await texts(guided(0)), await texts(guided(3)), await texts(guided(3))];
+  it('draws other starts than the plain LM start, reproducibly, and refuses a setting it could not apply', async () => {
+    const [plain, a, b] = [await texts(start(0)), await texts(start(on)), await texts(start(on))];
     expect(a).toEqual(b);
     expect(a).not.toEqual(plain);
-    await expect(texts(guided(1, { publicTexts: 8, labelContext: false }))).rejects.toThrow(/initGuidance needs an 'lm' start, the label context on/);
-    await expect(texts(guided(1, { publicTexts: 8 }, 'random'))).rejects.toThrow(/initGuidance needs an 'lm' start/);
-  });
-});
-
-describe('a shared opening in the class loop', () => {
-  // That batch b of every class opens alike is the sampler's oracle test (gradmm.test.ts); here,
-  // that the class loop passes it every label's context and a shared stream, and its refusals.
-  const opened = (sharedOpening: number, m: Partial<MethodSettings> = { publicTexts: 8 }, init: 'lm' | 'random' = 'lm'): SynthesisOptions => ({
-    ...opts(1, m),
-    settings: { ...opts(1, m).settings, init, sharedOpening },
-  });
-  const texts = async (o: SynthesisOptions) =>
-    (await synthesize(rt, task, plans, o, { checkpoint: Checkpoint.open<SyntheticExample>(cpPath(), 'h', false) })).examples.map((e) => e.text);
-
-  it('draws other starts than the plain LM start, reproducibly, and refuses an opening it could not apply', async () => {
-    const [plain, a, b] = [await texts(opened(0)), await texts(opened(0.5)), await texts(opened(0.5))];
-    expect(a).toEqual(b);
-    expect(a).not.toEqual(plain);
-    await expect(texts(opened(0.5, { publicTexts: 8, labelContext: false }))).rejects.toThrow(/sharedOpening needs an 'lm' start, the label context on/);
-    await expect(texts(opened(0.5, { publicTexts: 8 }, 'random'))).rejects.toThrow(/sharedOpening needs an 'lm' start/);
+    await expect(texts(start(on, { publicTexts: 8, labelContext: false }))).rejects.toThrow(new RegExp(`${setting} needs an 'lm' start, the label context on`));
+    await expect(texts(start(on, { publicTexts: 8 }, 'random'))).rejects.toThrow(new RegExp(`${setting} needs an 'lm' start`));
   });
 });
