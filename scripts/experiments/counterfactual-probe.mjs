@@ -25,17 +25,16 @@ const asRows = (xs) => xs.map((e, i) => ({ text: e.text, label: e.labelIndex, li
 
 const allowed = core.allowedTokenIds(rt.tokenizer);
 const contexts = task.labels.map((_, c) => rt.tokenizer.encode(core.labelContextText(task, c, 4)));
+// One projector per (class, k), built once: each holds the allowed tokens' unit embeddings.
+const projectors = new Map();
 /** ids projected under class c's label context with top-k neighbours, one text at a time (lengths differ). */
 function counterpart(ids, c, k) {
-  const projector = new core.Projector(rt.model, allowed, k, contexts[c]);
-  try {
-    const Y = rt.model.embed([ids]);
-    const out = projector.project(Y)[0];
-    Y.dispose();
-    return out;
-  } finally {
-    projector.dispose();
-  }
+  const key = `${c}/${k}`;
+  if (!projectors.has(key)) projectors.set(key, new core.Projector(rt.model, allowed, k, contexts[c]));
+  const Y = rt.model.embed([ids]);
+  const out = projectors.get(key).project(Y)[0];
+  Y.dispose();
+  return out;
 }
 
 for (const file of genFiles) {
@@ -66,3 +65,4 @@ for (const file of genFiles) {
     );
   }
 }
+for (const p of projectors.values()) p.dispose();

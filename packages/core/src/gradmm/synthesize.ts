@@ -265,25 +265,19 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
             textLength + toks.syntheticSuffix.length,
           )
         : toks.contextPrefix;
-      // The other labels' contexts, built as this one is (their own public demonstrations), for a
-      // guided start (synthesize refuses guidance with the label context off).
+      // Label o's context from its public demonstrations (drawn by `demos`), with room for a text:
+      // what the LM-start settings that read other labels' contexts use (synthesize refuses them
+      // with the label context off).
+      const publicContext = (o: number, demos: Rng) =>
+        fittingLabelContext(rt, task, o, publicDemonstrations(task, o, method.demonstrations, demos), textLength + toks.syntheticSuffix.length);
+      // A guided start: the other labels' contexts.
       const contrastContexts =
-        (env.settings.initGuidance ?? 0) > 0
-          ? task.labels.flatMap((_, o) =>
-              o === c ? [] : [fittingLabelContext(rt, task, o, publicDemonstrations(task, o, method.demonstrations, Rng.derive(env.seed, 'contrast-demos', c, b, o)), textLength + toks.syntheticSuffix.length)],
-            )
-          : undefined;
-      // Every label's context for a shared opening, each built as that label's own batch b builds
-      // it from public demonstrations, and a stream without the class: batch b of every class
-      // draws the same opening (synthesize refuses it with the label context off).
+        (env.settings.initGuidance ?? 0) > 0 ? task.labels.flatMap((_, o) => (o === c ? [] : [publicContext(o, Rng.derive(env.seed, 'contrast-demos', c, b, o))])) : undefined;
+      // A shared opening: every label's context as that label's own batch b builds it, and a
+      // stream without the class, so batch b of every class draws the same opening.
       const opening =
         (env.settings.sharedOpening ?? 0) > 0
-          ? {
-              contexts: task.labels.map((_, o) =>
-                fittingLabelContext(rt, task, o, publicDemonstrations(task, o, method.demonstrations, Rng.derive(env.seed, 'public-demos', o, b)), textLength + toks.syntheticSuffix.length),
-              ),
-              rng: Rng.derive(env.seed, 'shared-opening', b),
-            }
+          ? { contexts: task.labels.map((_, o) => publicContext(o, Rng.derive(env.seed, 'public-demos', o, b))), rng: Rng.derive(env.seed, 'shared-opening', b) }
           : undefined;
       const projector = new Projector(rt.model, env.allowed, env.settings.topK, context, env.settings.noRepeatNgram);
       const settings: AdmmSettings = { ...env.settings, textLength, initNorm: env.initNorm, batchSize };
@@ -378,13 +372,12 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
   const toks = taskTokens(task, rt.tokenizer);
   const method: MethodSettings = { ...DEFAULT_METHOD, ...opts.method };
   if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
-  // A guided start contrasts the label contexts of an 'lm' start: without them it would be silently ignored.
-  if ((opts.settings.initGuidance ?? 0) > 0 && (opts.settings.init !== 'lm' || !method.labelContext || task.labels.length < 2)) {
-    throw new SynthgradError(`initGuidance needs an 'lm' start, the label context on and at least two labels (got init ${opts.settings.init}, label context ${method.labelContext ? 'on' : 'off'}, ${task.labels.length} labels)`, 'E_USAGE');
-  }
-  // So is a shared opening: it is drawn among the labels' contexts of an 'lm' start.
-  if ((opts.settings.sharedOpening ?? 0) > 0 && (opts.settings.init !== 'lm' || !method.labelContext || task.labels.length < 2)) {
-    throw new SynthgradError(`sharedOpening needs an 'lm' start, the label context on and at least two labels (got init ${opts.settings.init}, label context ${method.labelContext ? 'on' : 'off'}, ${task.labels.length} labels)`, 'E_USAGE');
+  // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
+  // without them they would be silently ignored.
+  for (const setting of ['initGuidance', 'sharedOpening'] as const) {
+    if ((opts.settings[setting] ?? 0) > 0 && (opts.settings.init !== 'lm' || !method.labelContext || task.labels.length < 2)) {
+      throw new SynthgradError(`${setting} needs an 'lm' start, the label context on and at least two labels (got init ${opts.settings.init}, label context ${method.labelContext ? 'on' : 'off'}, ${task.labels.length} labels)`, 'E_USAGE');
+    }
   }
   const allowed = allowedTokenIds(rt.tokenizer, { punctuation: method.punctuation });
   const initNorm = opts.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : opts.settings.initNorm;
