@@ -272,6 +272,10 @@ describe('task label context and the target filter', () => {
     const earlier = [0.5, 0.1, 0.4, 0.2].map((l, i) => ({ text: `t${i}\nx`, matching_loss: l }) as SyntheticExample);
     expect(new Set(bootstrapDemonstrations(earlier, 2, new Rng(3)))).toEqual(new Set(['t1 x', 't3 x']));
     expect(bootstrapDemonstrations([], 2, new Rng(3))).toEqual([]);
+    // ... among the texts the targets' classifier puts in their own class.
+    const labelled = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6].map((l, i) => ({ text: `u${i}`, matching_loss: l, labelIndex: 1, target_label: i < 2 ? 0 : 1 }) as SyntheticExample);
+    expect(new Set(bootstrapDemonstrations(labelled, 2, new Rng(3)))).toEqual(new Set(['u2', 'u3']));
+    expect(bootstrapDemonstrations(labelled.slice(0, 2), 2, new Rng(3))).toEqual([]);
   });
 
   it('select drops candidates the target classifier assigns to another class, and counts them', () => {

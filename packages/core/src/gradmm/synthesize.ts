@@ -107,13 +107,17 @@ export function batchTextLength(length: number, spread: number, b: number, batch
 
 /**
  * Bootstrapped demonstrations for the next batch of a class: `n` texts drawn (seeded) from the
- * better half, by matching loss, of the class's earlier batches. Synthetic text is already
- * released output, so using it costs no privacy; drawing anew each batch keeps the batches from
- * all copying the same few texts.
+ * better half, by matching loss, of the class's earlier batches that the targets' classifier puts
+ * in the class (`target_label`; texts without one count as on-label). Matching loss alone cannot
+ * tell the classes apart (every class target is dominated by one shared direction, METHOD.md
+ * section 3), so without the filter a demonstration of the other class would pull the batch
+ * toward it. Synthetic text is already released output, so using it costs no privacy; drawing
+ * anew each batch keeps the batches from all copying the same few texts.
  */
 export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, rng: Rng): string[] {
-  if (n <= 0 || earlier.length === 0) return [];
-  const pool = [...earlier].sort((a, b) => a.matching_loss - b.matching_loss).slice(0, Math.max(n, Math.ceil(earlier.length / 2)));
+  const onside = earlier.filter((e) => e.target_label === undefined || e.target_label === e.labelIndex);
+  if (n <= 0 || onside.length === 0) return [];
+  const pool = [...onside].sort((a, b) => a.matching_loss - b.matching_loss).slice(0, Math.max(n, Math.ceil(onside.length / 2)));
   return rng.shuffle(pool.map((e) => e.text.replace(/\s+/g, ' ').trim()).filter((t) => t.length > 0)).slice(0, n);
 }
 
