@@ -15,6 +15,9 @@ import {
   batchTextLength,
   publicDemonstrations,
   bootstrapDemonstrations,
+  contextDemonstrations,
+  classDemonstrations,
+  DEFAULT_METHOD,
   type SyntheticExample,
   lastPosition,
   loadModel,
@@ -276,6 +279,22 @@ describe('task label context and the target filter', () => {
     const labelled = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6].map((l, i) => ({ text: `u${i}`, matching_loss: l, labelIndex: 1, target_label: i < 2 ? 0 : 1 }) as SyntheticExample);
     expect(new Set(bootstrapDemonstrations(labelled, 2, new Rng(3)))).toEqual(new Set(['u2', 'u3']));
     expect(bootstrapDemonstrations(labelled.slice(0, 2), 2, new Rng(3))).toEqual([]);
+    // fillDemonstrations tops up only a class short of public demonstrations, and never past
+    // `demonstrations`; bootstrapDemonstrations adds on top of the public ones.
+    const half = { ...SENTIMENT_TASK, demonstrations: SENTIMENT_TASK.demonstrations.filter((d) => d.label === 1) };
+    const mine = (c: number) => [0.1, 0.2, 0.3, 0.4].map((l, i) => ({ text: `c${c} t${i}`, matching_loss: l, labelIndex: c, target_label: c }) as SyntheticExample);
+    const fill2 = { ...DEFAULT_METHOD, demonstrations: 4, fillDemonstrations: 2, bootstrapDemonstrations: 0 };
+    const none = contextDemonstrations(half, 0, fill2, mine(0), 0, 3);
+    expect(none).toHaveLength(2);
+    expect(none.every((t) => t.startsWith('c0 t'))).toBe(true);
+    expect(contextDemonstrations(half, 1, fill2, mine(1), 0, 3)).toEqual(classDemonstrations(half, 1)); // enough public ones: unchanged
+    expect(contextDemonstrations(half, 0, fill2, [], 0, 0)).toEqual([]); // the first batch has nothing to draw from
+    expect(contextDemonstrations(half, 0, { ...fill2, demonstrations: 1 }, mine(0), 0, 3)).toHaveLength(1);
+    expect(contextDemonstrations(half, 0, { ...fill2, fillDemonstrations: 0 }, mine(0), 0, 3)).toEqual([]);
+    const both = contextDemonstrations(half, 1, { ...fill2, bootstrapDemonstrations: 1 }, mine(1), 0, 3);
+    expect(both.slice(0, 2)).toEqual(classDemonstrations(half, 1));
+    expect(both).toHaveLength(3);
+    expect(contextDemonstrations(half, 0, fill2, mine(0), 0, 3)).toEqual(none); // seeded by (seed, class, batch)
   });
 
   it('select drops candidates the target classifier assigns to another class, and counts them', () => {

@@ -46,6 +46,7 @@ export const METHOD_KEYS = {
   discriminant: 'method.discriminant',
   'matching-space': 'method.matchingSpace',
   'bootstrap-demonstrations': 'method.bootstrapDemonstrations',
+  'fill-demonstrations': 'method.fillDemonstrations',
   'length-spread': 'method.lengthSpread',
   punctuation: 'method.punctuation',
   'sentence-end-cut': 'method.sentenceEndCut',
@@ -94,6 +95,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.discriminant = r.oneOf('discriminant', ['head', 'lda'] as const, m.discriminant);
   m.matchingSpace = r.oneOf('matching-space', ['raw', 'centred', 'whitened'] as const, m.matchingSpace);
   m.bootstrapDemonstrations = r.int('bootstrap-demonstrations', m.bootstrapDemonstrations, 0);
+  m.fillDemonstrations = r.int('fill-demonstrations', m.fillDemonstrations, 0);
   // Both take 0 (off) explicitly; the spread must stay under 1 so no batch gets length 0.
   m.lengthSpread = r.positive('length-spread', m.lengthSpread, true)!;
   if (m.lengthSpread >= 1) r.fail('length-spread', `must be in [0, 1), got ${r.str('length-spread')}`);

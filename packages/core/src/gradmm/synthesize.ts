@@ -121,6 +121,21 @@ export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, 
   return rng.shuffle(pool.map((e) => e.text.replace(/\s+/g, ' ').trim()).filter((t) => t.length > 0)).slice(0, n);
 }
 
+/**
+ * The demonstrations before batch b of class c: up to method.demonstrations of the task's public
+ * ones, then earlier synthetic texts of the class (bootstrapDemonstrations): the
+ * method.bootstrapDemonstrations asked for, plus as many as the public ones fall short of
+ * method.fillDemonstrations. A task without demonstrations of a class thus gets some once its
+ * first batch is done, while a task that has enough keeps exactly its own: measured (METHOD.md
+ * section 8, seventeenth stop), bootstrapped texts rescue a class with none but, added to public
+ * ones, cost rtpolarity two points.
+ */
+export function contextDemonstrations(task: Task, c: number, method: MethodSettings, earlier: SyntheticExample[], seed: number, b: number): string[] {
+  const pub = publicDemonstrations(task, c, method.demonstrations, Rng.derive(seed, 'public-demos', c, b));
+  const fill = Math.max(0, Math.min(method.fillDemonstrations ?? 0, method.demonstrations) - pub.length);
+  return [...pub, ...bootstrapDemonstrations(earlier, method.bootstrapDemonstrations + fill, Rng.derive(seed, 'demos', c, b))];
+}
+
 /** Final-state statistics of method.publicTexts LM texts sampled after the label-blind context at the classes' mean text length. */
 export function publicStatsFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number): PublicStats {
   const toks = taskTokens(task, rt.tokenizer);
@@ -262,10 +277,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
             rt,
             task,
             c,
-            [
-              ...publicDemonstrations(task, c, method.demonstrations, Rng.derive(env.seed, 'public-demos', c, b)),
-              ...bootstrapDemonstrations(mine, method.bootstrapDemonstrations, Rng.derive(env.seed, 'demos', c, b)),
-            ],
+            contextDemonstrations(task, c, method, mine, env.seed, b),
             textLength + toks.syntheticSuffix.length,
           )
         : toks.contextPrefix;
