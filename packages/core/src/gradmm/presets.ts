@@ -56,8 +56,8 @@ export interface MethodSettings {
   bootstrapDemonstrations: number;
   /**
    * With labelContext: a class with fewer public demonstrations than this (at most
-   * `demonstrations`) gets earlier synthetic texts of its own, on-label by the targets, up to it,
-   * so a task that only names its labels still gets in-domain demonstrations after its first batch.
+   * `demonstrations`) gets earlier synthetic texts of its own, on-label by the targets, up to it
+   * (0: off, the default; it helps only where the context names the task's domain, METHOD.md).
    */
   fillDemonstrations: number;
   /** Batch text lengths spread over (1 -/+ s) x the real mean across a class's batches (0: all at the mean). */
@@ -88,11 +88,11 @@ export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstra
 //   measurement had it lose 0.9 on imdb, inside the student's own spread; it is on by default.
 // - the surplus target filter made both sets more on-label (93-95%) but taught less on rtpolarity
 //   (72.0%), so it is off.
-// - a class without public demonstrations gets two of its own earlier synthetic texts, on-label by
-//   the targets, instead (fillDemonstrations; docs/METHOD.md, seventeenth stop): a rtpolarity task
-//   file without demonstrations taught 67.6% at 83% on-label without them, 73.9% at 95% with them
-//   (cpu-select, ten training seeds). A task with enough public ones is unchanged.
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: 'off', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5 };
+// - filling a class's missing public demonstrations with its own earlier on-label synthetic texts
+//   (fillDemonstrations; docs/METHOD.md, seventeenth stop) helped a rtpolarity task file that names
+//   its domain but has no demonstrations (67.6% -> 73.9%) and hurt one that names only its labels
+//   (70.6% -> 62.3%: the first batch's off-domain text is locked in), so it is off.
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: 'off', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 0, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5 };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };

@@ -126,8 +126,9 @@ export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, 
  * ones, then earlier synthetic texts of the class (bootstrapDemonstrations): the
  * method.bootstrapDemonstrations asked for, plus as many as the public ones fall short of
  * method.fillDemonstrations. A task without demonstrations of a class thus gets some once its
- * first batch is done, while a task that has enough keeps exactly its own: measured (METHOD.md
- * section 8, seventeenth stop), bootstrapped texts rescue a class with none but, added to public
+ * first batch is done, while a task that has enough keeps exactly its own. Measured (METHOD.md
+ * section 8, seventeenth stop): they rescue a task whose context names its domain, lock in the
+ * first batch's off-domain text for a task that names only its labels, and, added to public
  * ones, cost rtpolarity two points.
  */
 export function contextDemonstrations(task: Task, c: number, method: MethodSettings, earlier: SyntheticExample[], seed: number, b: number): string[] {
