@@ -14,6 +14,7 @@ import { centredMetric, MatchingLoss, sharedDirection, type MatchingDistance } f
 import { Projector } from './projection.js';
 import { allowedTokenIds } from './vocab.js';
 import { sentenceEndLengths } from './sentence-end.js';
+import { misplaced } from '../selection/select.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -115,9 +116,9 @@ export function batchTextLength(length: number, spread: number, b: number, batch
  * anew each batch keeps the batches from all copying the same few texts.
  */
 export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, rng: Rng): string[] {
-  const onside = earlier.filter((e) => e.target_label === undefined || e.target_label === e.labelIndex);
-  if (n <= 0 || onside.length === 0) return [];
-  const pool = [...onside].sort((a, b) => a.matching_loss - b.matching_loss).slice(0, Math.max(n, Math.ceil(onside.length / 2)));
+  if (n <= 0) return [];
+  const onside = earlier.filter((e) => !misplaced(e));
+  const pool = onside.sort((a, b) => a.matching_loss - b.matching_loss).slice(0, Math.max(n, Math.ceil(onside.length / 2)));
   return rng.shuffle(pool.map((e) => e.text.replace(/\s+/g, ' ').trim()).filter((t) => t.length > 0)).slice(0, n);
 }
 
@@ -133,7 +134,7 @@ export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, 
  */
 export function contextDemonstrations(task: Task, c: number, method: MethodSettings, earlier: SyntheticExample[], seed: number, b: number): string[] {
   const pub = publicDemonstrations(task, c, method.demonstrations, Rng.derive(seed, 'public-demos', c, b));
-  const fill = Math.max(0, Math.min(method.fillDemonstrations ?? 0, method.demonstrations) - pub.length);
+  const fill = Math.max(0, Math.min(method.fillDemonstrations, method.demonstrations) - pub.length);
   return [...pub, ...bootstrapDemonstrations(earlier, method.bootstrapDemonstrations + fill, Rng.derive(seed, 'demos', c, b))];
 }
 

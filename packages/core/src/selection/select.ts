@@ -127,7 +127,8 @@ export function predictLabels(
   return out;
 }
 
-const misplaced = (c: Candidate) => c.target_label !== undefined && c.target_label !== c.labelIndex;
+/** Whether the target classifier puts a candidate in another class than its own (one without a target_label is not). */
+export const misplaced = (c: Pick<Candidate, 'labelIndex' | 'target_label'>): boolean => c.target_label !== undefined && c.target_label !== c.labelIndex;
 
 /**
  * The 'surplus' target filter on its own: per class, the candidates the target classifier puts in
