@@ -29,6 +29,8 @@
 //                   of the student's pool-centred features to a text already kept;
 //   surplus-herd-Q  the same pool's best Q (0: all), greedy herding: each pick brings the mean
 //                   feature of the kept texts nearest the mean state of the class's 25 real texts;
+//   surplus-concat-J  the same pool's best J x keep texts, J joined into each kept example (more
+//                   of the pool's texts in the same count of examples);
 //   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
 //                   --no-repeat-ngram 3 would have avoided) only after every other text.
 // RULES=a,b limits the rules run.
@@ -113,6 +115,8 @@ function greedy(items, count, cost, onPick) {
   }
   return picked;
 }
+// Probe-made texts (surplus-concat) and the generated text whose place in the order they take.
+const origin = new WeakMap();
 function rule(name, gen, keep) {
   let kept;
   if (name in PRODUCT_RULES) kept = core.select(gen.examples, 2, core.bestMatching(keep, PRODUCT_RULES[name])).kept;
@@ -173,6 +177,20 @@ function rule(name, gen, keep) {
             for (let k = 0; k < d; k++) sum[k] += f[best * d + k];
           });
         }
+        // surplus-concat-J: the pool's best J x keep texts, each kept example J of them joined
+        // (example i holds ranks i, i + keep, ...): more of the pool's texts in the same count.
+        const concat = /^surplus-concat-(\d+)$/.exec(name);
+        if (concat) {
+          const J = Number(concat[1]);
+          const best = pool.slice(0, J * keep);
+          const n = Math.floor(best.length / J);
+          return Array.from({ length: n }, (_, i) => {
+            const parts = Array.from({ length: J }, (_, j) => best[i + j * n]);
+            const joined = { ...parts[0], text: parts.map((e) => e.text.trim()).join(' ') };
+            origin.set(joined, parts[0]);
+            return joined;
+          });
+        }
         const mmr = /^surplus-mmr-([\d.]+)$/.exec(name);
         if (mmr) {
           const lambda = Number(mmr[1]);
@@ -198,7 +216,8 @@ function rule(name, gen, keep) {
     // depend on the order).
     const n = Math.min(out[0].length, out[1].length);
     const order = new Map(gen.examples.map((e, i) => [e, i]));
-    kept = out.flatMap((k) => k.slice(0, n)).sort((a, b) => order.get(a) - order.get(b));
+    const at = (e) => order.get(origin.get(e) ?? e);
+    kept = out.flatMap((k) => k.slice(0, n)).sort((a, b) => at(a) - at(b));
   }
   return kept.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
 }

@@ -118,6 +118,9 @@ method knobs (defaults from the preset):
   --shared-opening F      the first F of each lm start's tokens (0 <= F <= 1) are drawn label-neutrally
                           (geometric mean of all labels' contexts) from a stream shared by the
                           classes, so batch b of every class opens with the same words (default 0: off)
+  --raw-start M           what becomes of an lm start's own text: off (default: only the anchor of the
+                          first projection), candidate (competes with the projections for each
+                          sequence's output), only (the output: no ADMM, no projection)
   --no-repeat-ngram N     the Z-step passes over candidates that would repeat an N-gram of the text
                           (default 0: off)
 

@@ -583,6 +583,27 @@ describe('ADMM', () => {
     await expect(run(3, 'lm', undefined, 0, { outer: -1 })).rejects.toThrow(/outer must be a non-negative integer/);
   });
 
+  it('rawStart: only returns the LM start as sampled; candidate keeps per sequence the better of it and the projections', async () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const context = rt.tokenizer.encode('The');
+    const drawn = sampleAllowed(model, new Set(allowed), context, 2, 4, new Rng(3));
+    const only = await run(3, 'lm', undefined, 0, { outer: 2, candidates: 1, rawStart: 'only' });
+    expect(only.ids).toEqual(drawn);
+    expect(only.bestIteration).toEqual([-1, -1]);
+    expect(only.history).toHaveLength(0);
+    expect(only.adamSteps).toBe(0);
+    // candidate: the same seeded run as off, with the start as one more contender per sequence,
+    // so each sequence's loss is the lower of the start's and off's best projection.
+    const off = await run(3, 'lm', undefined, 0, { candidates: 1 });
+    const both = await run(3, 'lm', undefined, 0, { candidates: 1, rawStart: 'candidate' });
+    both.lossPerExample.forEach((l, j) => {
+      expect(l).toBeCloseTo(Math.min(off.lossPerExample[j], only.lossPerExample[j]), 5);
+      expect(both.ids[j]).toEqual(both.bestIteration[j] === -1 ? drawn[j] : off.ids[j]);
+    });
+    await expect(run(3, 'random', undefined, 0, { rawStart: 'only' })).rejects.toThrow(/rawStart only needs init 'lm'/);
+    await expect(run(3, 'lm', undefined, 0, { rawStart: 'raw' as never })).rejects.toThrow(/rawStart must be off, candidate or only/);
+  });
+
   it('draws the LM start at initTemperature: the same seeded draw at that temperature, greedy as it goes to 0', async () => {
     const allowed = allowedTokenIds(rt.tokenizer);
     const context = rt.tokenizer.encode('The');

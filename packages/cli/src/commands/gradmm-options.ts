@@ -37,6 +37,7 @@ export const METHOD_KEYS = {
   'init-temperature': 'settings.initTemperature',
   'init-guidance': 'settings.initGuidance',
   'shared-opening': 'settings.sharedOpening',
+  'raw-start': 'settings.rawStart',
   'label-context': 'method.labelContext',
   demonstrations: 'method.demonstrations',
   'classifier-weight': 'method.classifierWeight',
@@ -83,6 +84,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   s.initGuidance = r.positive('init-guidance', s.initGuidance ?? 0, true)!;
   // In [0, 1]: the library's settings check refuses more.
   s.sharedOpening = r.positive('shared-opening', s.sharedOpening ?? 0, true)!;
+  s.rawStart = r.oneOf('raw-start', ['off', 'candidate', 'only'] as const, s.rawStart ?? 'off');
   const m = preset.method;
   m.labelContext = r.oneOf('label-context', ['on', 'off'] as const, m.labelContext ? 'on' : 'off') === 'on';
   m.demonstrations = r.int('demonstrations', m.demonstrations, 0);

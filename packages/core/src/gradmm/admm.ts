@@ -68,6 +68,15 @@ export interface AdmmSettings {
    * the same start tokens): counterfactual pairs.
    */
   sharedOpening?: number;
+  /**
+   * What becomes of an 'lm' start's own token ids: 'off' (absent: settings saved before it
+   * existed) they are only the anchor of the first projection, as before; 'candidate' they are
+   * scored like a projection and compete with them for each sequence's output (iteration -1);
+   * 'only' they are the output: no ADMM iteration and no projection, the LM's text as sampled,
+   * scored by the matching loss for selection to rank (the cheapest candidate: one decode and one
+   * forward a batch).
+   */
+  rawStart?: 'off' | 'candidate' | 'only';
 }
 
 export interface AdmmContext {
@@ -100,7 +109,7 @@ export interface AdmmResult {
   lossPerExample: number[];
   /** Batch matching loss of the chosen ids. */
   lossBatch: number;
-  /** Per sequence, the outer iteration its output comes from. */
+  /** Per sequence, the outer iteration its output comes from (-1: the LM start itself, rawStart). */
   bestIteration: number[];
   history: AdmmIteration[];
   timings: { init_s: number; x_step_s: number; z_step_s: number };
@@ -131,6 +140,8 @@ export function validateSettings(s: AdmmSettings): void {
   // outer 0: no ADMM iteration, the output is the projection of the start (with init 'lm': the
   // LM's text projected once, the cheapest candidate, for presets that select among many).
   if (!Number.isInteger(s.outer) || s.outer < 0) throw new SynthgradError(`outer must be a non-negative integer (0: only the start, projected), got ${s.outer}`, 'E_USAGE');
+  if (s.rawStart !== undefined && !['off', 'candidate', 'only'].includes(s.rawStart)) throw new SynthgradError(`rawStart must be off, candidate or only, got ${String(s.rawStart)}`, 'E_USAGE');
+  if (s.rawStart !== undefined && s.rawStart !== 'off' && s.init !== 'lm') throw new SynthgradError(`rawStart ${s.rawStart} needs init 'lm' (a random start has no text)`, 'E_USAGE');
   if (!Number.isInteger(s.inner) || s.inner < 0) throw new SynthgradError(`inner must be a non-negative integer, got ${s.inner}`, 'E_USAGE');
   for (const k of ['lr', 'rho', 'gradClip', 'initNorm', 'lrDecay', 'lrDecayEvery'] as const) {
     if (!(s[k] > 0)) throw new SynthgradError(`${k} must be positive, got ${s[k]}`, 'E_USAGE');
@@ -144,7 +155,8 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   const { dModel: d } = model.config;
   const B = s.batchSize;
   const Lt = s.textLength;
-  const total = s.outer * (s.inner + 1) + 1;
+  const rawStart = s.rawStart ?? 'off';
+  const total = rawStart === 'only' ? 1 : s.outer * (s.inner + 1) + 1;
   let done = 0;
   // Yield to the event loop after every step so signals (Ctrl-C) and progress output get through.
   const tick = async () => {
@@ -165,19 +177,21 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   // Initialisation: the best (lowest D) of several candidates.
   let t0 = clock();
   let X: tf.Tensor3D | null = null;
+  let startIds: number[][] | null = null;
   let bestInit = Infinity;
   for (let c = 0; c < s.candidates; c++) {
-    const cand =
+    const sampled =
       s.init === 'lm'
-        ? model.embed(
-            sampleAllowed(model, ctx.allowed!, ctx.context!, B, Lt, rng, {
-              temperature: s.initTemperature,
-              // sampleFromContext draws plainly at weight 0 or without contexts.
-              contrast: ctx.contrastContexts && { contexts: ctx.contrastContexts, weight: s.initGuidance ?? 0 },
-              opening: ctx.opening && { ...ctx.opening, length: Math.round((s.sharedOpening ?? 0) * Lt) },
-            }),
-          )
-        : (tf.tidy(() => {
+        ? sampleAllowed(model, ctx.allowed!, ctx.context!, B, Lt, rng, {
+            temperature: s.initTemperature,
+            // sampleFromContext draws plainly at weight 0 or without contexts.
+            contrast: ctx.contrastContexts && { contexts: ctx.contrastContexts, weight: s.initGuidance ?? 0 },
+            opening: ctx.opening && { ...ctx.opening, length: Math.round((s.sharedOpening ?? 0) * Lt) },
+          })
+        : null;
+    const cand = sampled
+      ? model.embed(sampled)
+      : (tf.tidy(() => {
             const r = tf.tensor3d(rng.normals(B * Lt * d), [B, Lt, d]);
             return tf.mul(tf.div(r, tf.norm(r, 2, 2, true)), s.initNorm);
           }) as tf.Tensor3D);
@@ -185,6 +199,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
     if (v < bestInit) {
       X?.dispose();
       X = cand;
+      startIds = sampled;
       bestInit = v;
     } else cand.dispose();
   }
@@ -205,12 +220,10 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
     return next;
   };
 
-  const projectAndScore = (iteration: number): { ids: number[][]; lossZ: number; lossZMean: number } => {
-    const t = clock();
-    const Y = tf.tidy(() => tf.add(x, tf.div(lam, s.rho))) as tf.Tensor3D;
-    const ids = projector.project(Y, s.projectionTemperature > 0 ? { rng, temperature: s.projectionTemperature } : undefined);
-    Y.dispose();
-    // One forward of the projected text scores both the batch and each sequence.
+  // Scores token ids as the output of `iteration` and keeps, per sequence, the better of them and
+  // what it had.
+  const score = (ids: number[][], iteration: number, t: number): { ids: number[][]; lossZ: number; lossZMean: number } => {
+    // One forward of the text scores both the batch and each sequence.
     const { per, lossZ } = tf.tidy(() => {
       const h = lastStates(model.embed(ids));
       return { per: Array.from(loss.perExample(h).dataSync()), lossZ: loss.loss(h).dataSync()[0] };
@@ -225,10 +238,19 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
     });
     return { ids, lossZ, lossZMean: per.reduce((a, b) => a + b, 0) / per.length };
   };
+  const projectAndScore = (iteration: number): { ids: number[][]; lossZ: number; lossZMean: number } => {
+    const t = clock();
+    const Y = tf.tidy(() => tf.add(x, tf.div(lam, s.rho))) as tf.Tensor3D;
+    const ids = projector.project(Y, s.projectionTemperature > 0 ? { rng, temperature: s.projectionTemperature } : undefined);
+    Y.dispose();
+    return score(ids, iteration, t);
+  };
 
   let lossBatch = NaN;
   try {
-    for (let it = 0; it < s.outer; it++) {
+    if (rawStart !== 'off') score(startIds!, -1, clock());
+    if (rawStart === 'only') await tick();
+    for (let it = 0; rawStart !== 'only' && it < s.outer; it++) {
       const { ids, lossZ, lossZMean } = projectAndScore(it);
       await tick();
       const Z = model.embed(ids);
@@ -266,7 +288,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
       Z.dispose();
       history.push({ outer: it, lossX, lossZ, lossZMean });
     }
-    projectAndScore(s.outer);
+    if (rawStart !== 'only') projectAndScore(s.outer);
     const z = model.embed(best.ids);
     lossBatch = lossOf(z);
     z.dispose();
