@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { qualityBars } from '@synthgrad/eval';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
 
@@ -50,6 +51,11 @@ describe.runIf(built)('synthgrad bench quality', () => {
     expect(out.method).toMatchObject({ labelContext: true, classifierWeight: 1, targetFilter: 'off' });
     expect(out.seconds_per_synthetic_example).toBeGreaterThan(0);
     expect(out.target_classifier.weightSums).toHaveLength(2);
+    // prompted-few was not asked for, so only the real-random bar, from those two rows.
+    const acc = (name: string) => out.rows.find((x: { name: string }) => x.name === name).accuracy_mean;
+    expect(out.bars).toHaveLength(1);
+    expect(out.bars[0]).toMatchObject({ baseline: 'real-random-4', margin: 0, standard_error: 0, met: acc('gradmm-4') >= acc('real-random-4') });
+    expect(out.bars[0].difference).toBeCloseTo(acc('gradmm-4') - acc('real-random-4'), 12);
   });
 
   it('--synthetic-out saves the generation and --synthetic-in evaluates it again to the same numbers', () => {
@@ -99,5 +105,28 @@ describe.runIf(built)('synthgrad bench quality', () => {
     const r = run(['--method', '{"clasifierWeight":0}']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/unknown key "clasifierWeight"/);
+  });
+});
+
+describe('quality bars', () => {
+  const row = (name: string, per_seed: number[]) => {
+    const mean = per_seed.reduce((a, b) => a + b, 0) / per_seed.length;
+    const sd = Math.sqrt(per_seed.reduce((a, b) => a + (b - mean) ** 2, 0) / (per_seed.length - 1));
+    return { name, accuracy_mean: mean, accuracy_std: sd, per_seed };
+  };
+  it('are gradmm minus each baseline (prompted-few plus 5 points), with the Welch standard error of the difference', () => {
+    const rows = [row('gradmm-100', [0.75, 0.73, 0.77]), row('real-random-100', [0.8, 0.76, 0.78]), row('prompted-few-100', [0.68, 0.69, 0.7]), row('real-50', [0.7, 0.7, 0.7])];
+    const [rr, pf] = qualityBars(rows, 100);
+    // Each row's seed variance is 0.02^2 or 0.01^2, over 3 seeds.
+    expect(rr).toMatchObject({ baseline: 'real-random-100', margin: 0, met: false });
+    expect(rr!.difference).toBeCloseTo(-0.03, 12);
+    expect(rr!.standard_error).toBeCloseTo(Math.sqrt(0.0004 / 3 + 0.0004 / 3), 12);
+    expect(pf).toMatchObject({ baseline: 'prompted-few-100', margin: 0.05, met: true });
+    expect(pf!.difference).toBeCloseTo(0.01, 12);
+    expect(pf!.standard_error).toBeCloseTo(Math.sqrt(0.0004 / 3 + 0.0001 / 3), 12);
+  });
+  it('are empty without a gradmm row and leave out a baseline that was not run', () => {
+    expect(qualityBars([row('real-random-100', [0.8, 0.7])], 100)).toEqual([]);
+    expect(qualityBars([row('gradmm-4', [0.8, 0.7]), row('real-random-4', [0.7, 0.6])], 4).map((b) => b.baseline)).toEqual(['real-random-4']);
   });
 });

@@ -93,10 +93,45 @@ export interface QualityGeneration {
   classes?: GenerateResult['classes'];
 }
 
+/**
+ * One of issue 10's bars: gradmm's mean minus the bar's (a baseline's mean plus `margin`), and
+ * the standard error of that difference from the two rows' seed-to-seed spreads (Welch). With
+ * 3 seeds a difference within about two standard errors is not established; the real-random
+ * row draws its texts anew with every seed, so its spread includes the draw's.
+ */
+export interface QualityBar {
+  baseline: string;
+  margin: number;
+  difference: number;
+  standard_error: number;
+  met: boolean;
+}
+
+/** The bars of `rows` that are present: gradmm-N against real-random-N and prompted-few-N + 0.05. */
+export function qualityBars(rows: { name: string; accuracy_mean: number; accuracy_std: number; per_seed: number[] }[], nSyn: number): QualityBar[] {
+  const row = (name: string) => rows.find((r) => r.name === name);
+  const gradmm = row(`gradmm-${nSyn}`);
+  if (!gradmm) return [];
+  const variance = (r: { accuracy_std: number; per_seed: number[] }) => r.accuracy_std ** 2 / Math.max(1, r.per_seed.length);
+  return (
+    [
+      [`real-random-${nSyn}`, 0],
+      [`prompted-few-${nSyn}`, 0.05],
+    ] as const
+  ).flatMap(([name, margin]) => {
+    const b = row(name);
+    if (!b) return [];
+    const difference = gradmm.accuracy_mean - (b.accuracy_mean + margin);
+    return [{ baseline: name, margin, difference, standard_error: Math.sqrt(variance(gradmm) + variance(b)), met: difference >= 0 }];
+  });
+}
+
 export interface QualityResult {
   protocol: { real: number; synthetic: number; seeds: number; generation_seed: number; preset: string; mode: string; test: number };
   method: MethodSettings;
   rows: { name: string; texts: number; accuracy_mean: number; accuracy_std: number; per_seed: number[]; perplexity: number | null; minutes: number }[];
+  /** Issue 10's accuracy bars for the rows present, each with the standard error of its difference. */
+  bars: QualityBar[];
   judge: { test_accuracy: number; trained_on: number };
   on_label: { kept: number; kept_on_label: number; rate: number; generated: number; generated_on_label_rate: number };
   selection: unknown;
@@ -210,6 +245,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     protocol: { real: real.length, synthetic: nSyn, seeds, generation_seed: gen.seed ?? 0, preset: presetName, mode: o.training.mode, test: o.test.length },
     method: gen.method,
     rows,
+    bars: qualityBars(rows, nSyn),
     judge: { test_accuracy: judgeAcc, trained_on: o.taskData.length },
     on_label: { kept: kept.length, kept_on_label: keptOn, rate: keptOn / Math.max(1, kept.length), generated: gen.examples.length, generated_on_label_rate: genOnRate },
     selection: sel.report,
