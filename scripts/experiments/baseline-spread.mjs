@@ -6,28 +6,16 @@
 // is the generation at seed d.
 //   [ROW=prompted-few] DRAWS=10 node scripts/experiments/baseline-spread.mjs TRAIN.jsonl TEST.jsonl
 import * as ev from '@synthgrad/eval';
-import { openProtocol, pct, mean } from './protocol.mjs';
+import { openProtocol, pct, mean, trainStudent } from './protocol.mjs';
 
-const argv = process.argv.slice(2);
-const { rt, task, all, test, cache } = await openProtocol('baseline-spread.mjs', [...argv, 'none']);
-const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
+const protocol = await openProtocol('baseline-spread.mjs', process.argv.slice(2), { generations: false });
+const { rt, task, all } = protocol;
 const DRAWS = Number(process.env.DRAWS ?? 10);
 const N = Number(process.env.N ?? 100);
-const acc = (exs, seed) => {
-  const { train, dev } = ev.carveDev(exs, 0.2, seed);
-  const clf = ev.headClassifier(rt, task, cache);
-  const r = ev.fineTune(clf, train, dev, test, task.labels.length, { steps, batchSize, lr, weightDecay, seed });
-  clf.dispose();
-  return r.testAccuracy;
-};
+const acc = (exs, seed) => trainStudent(protocol, exs, seed).testAccuracy;
 const ROW = process.env.ROW ?? 'real-random';
-const K = task.labels.length;
-const draw = (d) =>
-  ROW === 'real-random'
-    ? ev.balancedSubset(all, N, d)
-    : task.labels.flatMap((_, c) =>
-        ev.generatePrompted(rt, task, { label: c, n: Math.floor(N / K) + (c < N % K ? 1 : 0), k: 4, pool: all, seed: d }).map((text, i) => ({ text, label: c, line: i + 1, source: ROW })),
-      );
+// The bench's prompted row for the built-in task: 4 real demonstrations, domain "movie review".
+const draw = (d) => (ROW === 'real-random' ? ev.balancedSubset(all, N, d) : ev.generatePromptedSet(rt, task, { n: N, k: 4, pool: all, domain: 'movie review', seed: d, source: ROW }));
 const grid = Array.from({ length: DRAWS }, (_, d) => {
   const exs = draw(d);
   const per = Array.from({ length: 10 }, (_, s) => acc(exs, s));

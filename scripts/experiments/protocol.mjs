@@ -8,10 +8,10 @@ import * as ev from '@synthgrad/eval';
 export const pct = (x) => +(x * 100).toFixed(1);
 export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-export async function openProtocol(script, argv) {
+export async function openProtocol(script, argv, { generations = true } = {}) {
   const [trainFile, testFile, ...genFiles] = argv;
-  if (!trainFile || !testFile || genFiles.length === 0) {
-    console.error(`usage: ${script} TRAIN.jsonl TEST.jsonl GEN.json [GEN.json ...]`);
+  if (!trainFile || !testFile || (generations && genFiles.length === 0)) {
+    console.error(`usage: ${script} TRAIN.jsonl TEST.jsonl${generations ? ' GEN.json [GEN.json ...]' : ''}`);
     process.exit(2);
   }
   await core.initBackend();
@@ -36,14 +36,25 @@ export function judgeAndStudent({ rt, task, all, test, cache }, seeds = 10) {
   const r = ev.fineTune(judge, train, dev, test, 2, { steps, batchSize, lr, weightDecay, seed: 0 });
   console.log(JSON.stringify({ judge_test_accuracy: pct(r.testAccuracy) }));
   const teach = (exs) => {
-    const per = Array.from({ length: seeds }, (_, seed) => {
-      const { train, dev } = ev.carveDev(exs, 0.2, seed);
-      const clf = ev.headClassifier(rt, task, cache);
-      const r = ev.fineTune(clf, train, dev, test, 2, { steps, batchSize, lr, weightDecay, seed });
-      clf.dispose();
-      return r.testAccuracy;
-    });
+    const per = Array.from({ length: seeds }, (_, seed) => trainStudent({ rt, task, test, cache }, exs, seed).testAccuracy);
     return { mean3: pct(mean(per.slice(0, 3))), mean10: pct(mean(per)), per_seed: per.map(pct) };
   };
   return { judge, teach };
+}
+
+/**
+ * The protocol's student (head mode, its settings, dev carved at `seed` from `exs`) trained with
+ * training seed `seed`; `inspect(clf)`, if given, reads the trained classifier before it is
+ * disposed. Returns the fineTune result and what inspect returned.
+ */
+export function trainStudent({ rt, task, test, cache }, exs, seed, inspect) {
+  const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
+  const { train, dev } = ev.carveDev(exs, 0.2, seed);
+  const clf = ev.headClassifier(rt, task, cache);
+  try {
+    const r = ev.fineTune(clf, train, dev, test, task.labels.length, { steps, batchSize, lr, weightDecay, seed });
+    return { ...r, inspected: inspect?.(clf) };
+  } finally {
+    clf.dispose();
+  }
 }

@@ -5,13 +5,12 @@
 // (threshold-free) and the accuracy at the best threshold (an oracle bound on calibration).
 //   node scripts/experiments/threshold-diagnostic.mjs TRAIN.jsonl TEST.jsonl GEN.json [...]
 import * as core from '@synthgrad/core';
-import * as ev from '@synthgrad/eval';
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
-import { openProtocol, pct, mean } from './protocol.mjs';
+import { openProtocol, pct, mean, trainStudent } from './protocol.mjs';
 
-const { rt, task, all, test, genFiles, cache } = await openProtocol('threshold-diagnostic.mjs', process.argv.slice(2));
-const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
+const protocol = await openProtocol('threshold-diagnostic.mjs', process.argv.slice(2));
+const { task, all, test, genFiles } = protocol;
 const y = test.map((e) => e.label);
 
 function scores(clf) {
@@ -40,12 +39,8 @@ function bestThreshold(s) {
 }
 function diagnose(name, exs, seeds = 10) {
   const rows = Array.from({ length: seeds }, (_, seed) => {
-    const { train, dev } = ev.carveDev(exs, 0.2, seed);
-    const clf = ev.headClassifier(rt, task, cache);
-    const r = ev.fineTune(clf, train, dev, test, 2, { steps, batchSize, lr, weightDecay, seed });
-    const s = scores(clf);
-    clf.dispose();
-    return { acc: r.testAccuracy, pos: s.filter((v) => v > 0).length / s.length, auc: auc(s), oracle: bestThreshold(s) };
+    const { testAccuracy, inspected: s } = trainStudent(protocol, exs, seed, scores);
+    return { acc: testAccuracy, pos: s.filter((v) => v > 0).length / s.length, auc: auc(s), oracle: bestThreshold(s) };
   });
   const m = (k) => pct(mean(rows.map((r) => r[k])));
   console.log(JSON.stringify({ set: name, n: exs.length, acc: m('acc'), called_1: m('pos'), auc: m('auc'), best_threshold_acc: m('oracle'), test_share_1: pct(mean(y)) }));

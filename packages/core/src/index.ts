@@ -28,7 +28,7 @@ export { SecureStream, deriveKey, keyFromHex, newSecretKey, KEY_BYTES } from './
 export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, labelContextText, classDemonstrations, resolveTask, validateTask, labelIndex } from './task/task.js';
 export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
-export { PRESETS, DEFAULT_PRESET, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, targetFilterOf, type Preset, type PresetName, type MethodSettings, type TargetFilter } from './gradmm/presets.js';
+export { PRESETS, DEFAULT_PRESET, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, targetFilterOf, RAW_START_MODES, type RawStart, type Preset, type PresetName, type MethodSettings, type TargetFilter } from './gradmm/presets.js';
 export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassComparison } from './gradmm/generate.js';
 export { predictLabels, select, dropSurplusMisplaced, bestMatching, overgenerated, OVERGENERATE, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
 export { readCandidates, type GeneratedRow } from './selection/candidates.js';

@@ -5,7 +5,7 @@
  * with checkpoints chosen on a dev split and accuracy measured once on the held-out test set.
  */
 import { perplexities, SynthgradError, type Example, type LoadedModel, type SetDiagnostics, type Task } from '@synthgrad/core';
-import { generatePrompted } from './baselines/prompted.js';
+import { generatePromptedSet } from './baselines/prompted.js';
 import { fewShotPrefix, promptAccuracy } from './classify/label-scores.js';
 import { FeatureCache, headClassifier, makeClassifier, type FineTuneMode } from './finetune/classifier.js';
 import { accuracy, fineTune, type CheckpointRule, type FineTuneResult } from './finetune/trainer.js';
@@ -198,17 +198,7 @@ export function runCompare(rt: LoadedModel, o: CompareOptions): { rows: RowResul
     const name = `prompted-${k === 0 ? 'zero' : 'few'}-${o.n}`;
     if (!want(name)) continue;
     const t0 = performance.now();
-    const texts: Example[] = task.labels.flatMap((_, c) =>
-      generatePrompted(rt, task, {
-        label: c,
-        n: Math.floor(o.n / task.labels.length) + (c < o.n % task.labels.length ? 1 : 0),
-        k,
-        pool: o.taskData,
-        domain: o.domain,
-        seed: 0,
-        onProgress: (d, n) => progress(name, d, n, `generating class ${c}`),
-      }).map((text, i) => ({ text, label: c, line: i + 1, source: name })),
-    );
+    const texts = generatePromptedSet(rt, task, { n: o.n, k, pool: o.taskData, domain: o.domain, seed: 0, source: name, onProgress: (c, d, n) => progress(name, d, n, `generating class ${c}`) });
     finetuneRow(name, texts, (performance.now() - t0) / 60_000);
   }
 

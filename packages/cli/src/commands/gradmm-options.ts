@@ -5,7 +5,7 @@
  */
 import type * as Core from '@synthgrad/core';
 import type { GenerateConfig, SelectionOptions, Task } from '@synthgrad/core';
-import { DEFAULT_PRESET, PRESETS, resolvePreset } from '@synthgrad/core/presets';
+import { DEFAULT_PRESET, PRESETS, RAW_START_MODES, resolvePreset } from '@synthgrad/core/presets';
 import type { FlagReader } from '../flags.js';
 import type { KeyPath } from '../config-file.js';
 
@@ -84,7 +84,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   s.initGuidance = r.positive('init-guidance', s.initGuidance ?? 0, true)!;
   // In [0, 1]: the library's settings check refuses more.
   s.sharedOpening = r.positive('shared-opening', s.sharedOpening ?? 0, true)!;
-  s.rawStart = r.oneOf('raw-start', ['off', 'candidate', 'only'] as const, s.rawStart ?? 'off');
+  s.rawStart = r.oneOf('raw-start', RAW_START_MODES, s.rawStart ?? 'off');
   const m = preset.method;
   m.labelContext = r.oneOf('label-context', ['on', 'off'] as const, m.labelContext ? 'on' : 'off') === 'on';
   m.demonstrations = r.int('demonstrations', m.demonstrations, 0);

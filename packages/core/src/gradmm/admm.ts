@@ -15,6 +15,7 @@ import { SynthgradError } from '../util/errors.js';
 import type { MatchingLoss } from './matching.js';
 import type { Projector } from './projection.js';
 import { sampleAllowed } from './sample.js';
+import { RAW_START_MODES, type RawStart } from './presets.js';
 
 export interface AdmmSettings {
   batchSize: number;
@@ -76,7 +77,7 @@ export interface AdmmSettings {
    * scored by the matching loss for selection to rank (the cheapest candidate: one decode and one
    * forward a batch).
    */
-  rawStart?: 'off' | 'candidate' | 'only';
+  rawStart?: RawStart;
 }
 
 export interface AdmmContext {
@@ -140,7 +141,7 @@ export function validateSettings(s: AdmmSettings): void {
   // outer 0: no ADMM iteration, the output is the projection of the start (with init 'lm': the
   // LM's text projected once, the cheapest candidate, for presets that select among many).
   if (!Number.isInteger(s.outer) || s.outer < 0) throw new SynthgradError(`outer must be a non-negative integer (0: only the start, projected), got ${s.outer}`, 'E_USAGE');
-  if (s.rawStart !== undefined && !['off', 'candidate', 'only'].includes(s.rawStart)) throw new SynthgradError(`rawStart must be off, candidate or only, got ${String(s.rawStart)}`, 'E_USAGE');
+  if (s.rawStart !== undefined && !RAW_START_MODES.includes(s.rawStart)) throw new SynthgradError(`rawStart must be off, candidate or only, got ${String(s.rawStart)}`, 'E_USAGE');
   if (s.rawStart !== undefined && s.rawStart !== 'off' && s.init !== 'lm') throw new SynthgradError(`rawStart ${s.rawStart} needs init 'lm' (a random start has no text)`, 'E_USAGE');
   if (!Number.isInteger(s.inner) || s.inner < 0) throw new SynthgradError(`inner must be a non-negative integer, got ${s.inner}`, 'E_USAGE');
   for (const k of ['lr', 'rho', 'gradClip', 'initNorm', 'lrDecay', 'lrDecayEvery'] as const) {

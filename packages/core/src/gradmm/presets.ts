@@ -15,6 +15,10 @@ export type MatchingSpace = 'raw' | 'centred' | 'whitened';
 export type TargetFilter = 'off' | 'surplus' | 'strict';
 export const TARGET_FILTERS: readonly TargetFilter[] = ['off', 'surplus', 'strict'];
 
+/** What becomes of an 'lm' start's own text (AdmmSettings.rawStart, admm.ts). */
+export type RawStart = 'off' | 'candidate' | 'only';
+export const RAW_START_MODES: readonly RawStart[] = ['off', 'candidate', 'only'];
+
 /**
  * A target filter from outside (a config, a saved generation, --method JSON): one of
  * TARGET_FILTERS, or the boolean of earlier versions (true: 'strict', false: 'off').

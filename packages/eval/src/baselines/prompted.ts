@@ -67,3 +67,18 @@ export function cleanText(s: string): string {
     .replace(/^["'“]+|["'”]+$/g, '')
     .trim();
 }
+
+/**
+ * A prompted baseline set of n texts over all of the task's labels (the remainder to the first
+ * labels), each written by generatePrompted with the same k, pool, domain and seed.
+ */
+export function generatePromptedSet(
+  rt: LoadedModel,
+  task: Task,
+  o: Omit<PromptedOptions, 'label' | 'onProgress'> & { source: string; onProgress?: (label: number, done: number, total: number) => void },
+): Example[] {
+  const K = task.labels.length;
+  return task.labels.flatMap((_, c) =>
+    generatePrompted(rt, task, { ...o, label: c, n: Math.floor(o.n / K) + (c < o.n % K ? 1 : 0), onProgress: o.onProgress && ((d, n) => o.onProgress!(c, d, n)) }).map((text, i) => ({ text, label: c, line: i + 1, source: o.source })),
+  );
+}
