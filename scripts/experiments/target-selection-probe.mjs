@@ -115,6 +115,32 @@ function greedy(items, count, cost, onPick) {
   }
   return picked;
 }
+// The margin (own-class logit minus the other's) of every text of `gen` under a student head
+// trained on the product's surplus-filter selection, once per generation.
+const selfMarginCache = new WeakMap();
+function selfMargins(gen, keep) {
+  if (!selfMarginCache.has(gen)) {
+    const seed = core.select(gen.examples, 2, core.bestMatching(keep, 'surplus')).kept.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
+    const { train, dev } = ev.carveDev(seed, 0.2, 0);
+    const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
+    const clf = ev.headClassifier(rt, task, cache);
+    try {
+      ev.fineTune(clf, train, dev, dev, 2, { steps, batchSize, lr, weightDecay, seed: 0 });
+      const rows = gen.examples.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
+      const m = new Map();
+      for (let i = 0; i < rows.length; i += 64) {
+        const z = clf.logits(rows.slice(i, i + 64));
+        const a = z.arraySync();
+        z.dispose();
+        a.forEach((l, j) => m.set(gen.examples[i + j], l[gen.examples[i + j].labelIndex] - l[1 - gen.examples[i + j].labelIndex]));
+      }
+      selfMarginCache.set(gen, m);
+    } finally {
+      clf.dispose();
+    }
+  }
+  return selfMarginCache.get(gen);
+}
 // Probe-made texts (surplus-concat) and the generated text whose place in the order they take.
 const origin = new WeakMap();
 function rule(name, gen, keep) {
@@ -204,6 +230,19 @@ function rule(name, gen, keep) {
             }
           });
         }
+      }
+      // self-band-Q / self-low: the student's own head as the judge. A head trained (the
+      // protocol's student, seed 0) on what the product's surplus filter keeps scores every text
+      // of the class; keep those it puts in their class, set aside the Q% it is surest of (as long
+      // as `keep` remain), then the best by matching loss (self-low: its smallest margins first).
+      // Only synthetic output and public weights are read: post-processing.
+      const self = /^self-(band-(\d+)|low)$/.exec(name);
+      if (self) {
+        const m = selfMargins(gen, keep);
+        const onside = mine.filter((e) => m.get(e) > 0);
+        if (self[1] === 'low') return [...onside].sort((a, b) => m.get(a) - m.get(b)).slice(0, keep);
+        const drop = Math.min(Math.floor((onside.length * Number(self[2])) / 100), Math.max(0, onside.length - keep));
+        return [...onside].sort((a, b) => m.get(b) - m.get(a)).slice(drop).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
       }
       if (name === 'no-repeat-first') {
         // Best by matching loss, texts that repeat a token trigram only after all others.

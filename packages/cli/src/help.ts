@@ -83,8 +83,11 @@ method (docs/METHOD.md, "what this project changes"):
   --bootstrap-demonstrations N  earlier synthetic texts of the class added as demonstrations for
                           each later batch (default 0)
   --fill-demonstrations N  a class with fewer public demonstrations than N gets earlier synthetic
-                          texts of its own (on-label by the targets) up to N (default 0: off;
-                          helps a task whose context names its domain, see docs/METHOD.md)
+                          texts of its own (on-label by the targets) up to N (default 2; 0: off),
+                          only where the task's contexts name its domain (docs/METHOD.md)
+  --domain-search on|off  a task that names no domain (only its labels) gets the genre of a fixed
+                          list whose LM texts match its targets best, and its contexts are built
+                          from it ("A {label} movie review:"); default on
   --length-spread S       batch text lengths from (1-S) to (1+S) x the real mean over a class's
                           batches (default 0: every batch at the mean)
   --punctuation on|off    the projection and the LM start may also choose punctuation marks and

@@ -25,7 +25,7 @@ export { skellamRdp, skellamEpsilon, skellamMuFor, samplePoisson, sampleSkellam,
 export { composedMu, epsilonFromRdp, gdpDelta, gdpEpsilon, rdpEpsilon, DEFAULT_RDP_ORDERS, type GaussianRelease } from './privacy/accountant.js';
 export { PrivacyLedger, defaultLedgerPath, synthgradHome, guaranteeOf, type LedgerEntry, type Guarantee } from './privacy/ledger.js';
 export { SecureStream, deriveKey, keyFromHex, newSecretKey, KEY_BYTES } from './privacy/secure-stream.js';
-export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, labelContextText, classDemonstrations, resolveTask, validateTask, labelIndex } from './task/task.js';
+export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, DEFAULT_CONTEXT_PREFIX, withDomain, namesDomain, labelContextText, classDemonstrations, resolveTask, validateTask, labelIndex } from './task/task.js';
 export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
 export { PRESETS, DEFAULT_PRESET, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, targetFilterOf, RAW_START_MODES, type RawStart, type Preset, type PresetName, type MethodSettings, type TargetFilter } from './gradmm/presets.js';
@@ -71,6 +71,7 @@ export { allowedTokenIds, isAllowedToken } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
 export { matchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { sentenceEndLengths } from './gradmm/sentence-end.js';
+export { searchDomain, scoreDomain, DEFAULT_GENRES, type DomainChoice, type DomainScore, type DomainSearchOptions } from './gradmm/domain.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { liveSynthesisWorkers } from './gradmm/synthesis-pool.js';
 export { synthesize, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';

@@ -37,6 +37,9 @@ import {
   validateSettings,
   SENTIMENT_TASK,
   validateTask,
+  withDomain,
+  namesDomain,
+  DEFAULT_LABEL_CONTEXT,
   type ClassTarget,
   type LoadedModel,
   type PublicStats,
@@ -257,6 +260,24 @@ describe('task label context and the target filter', () => {
     expect(() => validateTask({ suffix: ' x', labelContext: 'no label here', labels: custom.labels }, 't.json')).toThrow(/t\.json: "labelContext" must name the label/);
   });
 
+  it('a domain builds the contexts a task file leaves out; namesDomain tells a labels-only task', () => {
+    const labels = SENTIMENT_TASK.labels;
+    const onlyLabels = validateTask({ suffix: ' It was', labels }, 't.json');
+    expect(namesDomain(onlyLabels)).toBe(false);
+    expect(onlyLabels.labelContext).toBe(DEFAULT_LABEL_CONTEXT);
+    expect(namesDomain(SENTIMENT_TASK)).toBe(true);
+    expect(namesDomain(validateTask({ suffix: ' It was', labels, contextPrefix: 'Support ticket:' }, 't.json'))).toBe(true);
+    expect(namesDomain(validateTask({ suffix: ' It was', labels, labelContext: 'A {label} ticket:' }, 't.json'))).toBe(true);
+    const named = validateTask({ suffix: ' It was', labels, domain: '  support   ticket ' }, 't.json');
+    expect(named).toMatchObject({ domain: 'support ticket', contextPrefix: 'Support ticket:', labelContext: 'A {label} support ticket:' });
+    expect(labelContextText(named, 0)).toBe('A negative support ticket:');
+    expect(namesDomain(named)).toBe(true);
+    // The file's own contexts win over the domain's.
+    expect(validateTask({ suffix: ' It was', labels, domain: 'tweet', contextPrefix: 'Tweet text:' }, 't.json')).toMatchObject({ contextPrefix: 'Tweet text:', labelContext: 'A {label} tweet:' });
+    expect(withDomain(onlyLabels, 'movie review')).toMatchObject({ contextPrefix: 'Movie review:', labelContext: 'A {label} movie review:', demonstrations: [] });
+    for (const bad of ['', '   ', 3]) expect(() => validateTask({ suffix: ' x', labels, domain: bad }, 't.json')).toThrow(/t\.json: "domain" must be a non-empty string/);
+  });
+
   it('per-batch demonstrations and text lengths: unchanged by default, spread and drawn when asked', () => {
     // At most as many public demonstrations as asked for: all of them, in the task's order, every batch.
     expect(publicDemonstrations(SENTIMENT_TASK, 1, 4, new Rng(1))).toEqual(['a gripping , beautifully acted film that stays with you .', 'warm , funny and full of life .']);
@@ -295,6 +316,11 @@ describe('task label context and the target filter', () => {
     expect(both.slice(0, 2)).toEqual(classDemonstrations(half, 1));
     expect(both).toHaveLength(3);
     expect(contextDemonstrations(half, 0, fill2, mine(0), 0, 3)).toEqual(none); // seeded by (seed, class, batch)
+    // No filling under the fallback contexts (a task that names only its labels): the first
+    // batch's off-domain text would be copied into every later one. Named by a domain: filled.
+    const labelsOnly = validateTask({ labels: SENTIMENT_TASK.labels, suffix: ' It was' }, 'test');
+    expect(contextDemonstrations(labelsOnly, 0, fill2, mine(0), 0, 3)).toEqual([]);
+    expect(contextDemonstrations(withDomain(labelsOnly, 'movie review'), 0, fill2, mine(0), 0, 3)).toHaveLength(2);
   });
 
   it('select drops candidates the target classifier assigns to another class, and counts them', () => {

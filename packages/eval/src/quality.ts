@@ -91,6 +91,8 @@ export interface QualityGeneration {
   /** The targets' release and privacy, and per class what was released and its signal/noise (absent in generations saved before issue 13). */
   privacy?: PrivacyReport;
   classes?: GenerateResult['classes'];
+  /** The domain the targets chose for a task that names none (absent when the task names one, or in older files). */
+  domain?: GenerateResult['domain'];
 }
 
 /**
@@ -176,7 +178,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     try {
       log(`generating ${genPerClass} texts a class from ${real.length} real ones ...`);
       const g = await generate(rt, real, cfg, { checkpointPath: join(dir, 'cp.json'), resume: false, modelSha256: 'quality', dataFingerprint: 'quality', log, workers: o.workers });
-      gen = { method, seed: cfg.seed, settings: preset.settings, examples: g.examples, total_s: g.timings.total_s, target_classifier: g.targetClassifier, privacy: g.privacy, classes: g.classes };
+      gen = { method, seed: cfg.seed, settings: preset.settings, examples: g.examples, total_s: g.timings.total_s, target_classifier: g.targetClassifier, privacy: g.privacy, classes: g.classes, ...(g.domain ? { domain: g.domain } : {}) };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -174,7 +174,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       privacy,
       onGenerated: values['synthetic-out'] ? (g) => writeFileSync(values['synthetic-out']!, `${JSON.stringify(g)}\n`) : undefined,
       rows: values.rows ? values.rows.split(',').map((r) => r.trim()) : undefined,
-      domain: values.domain ?? (task.name === 'sentiment' ? 'movie review' : 'text'),
+      domain: values.domain ?? task.domain ?? (task.name === 'sentiment' ? 'movie review' : 'text'),
       log: (m) => process.stderr.write(`${m}\n`),
     });
     process.stdout.write(`${JSON.stringify({ benchmark: 'quality', backend: activeBackend()?.name, task_data: values['task-data'], test: values.test, ...res, total_minutes: (performance.now() - t0) / 60_000 }, null, 2)}\n`);

@@ -48,6 +48,7 @@ export const METHOD_KEYS = {
   'matching-space': 'method.matchingSpace',
   'bootstrap-demonstrations': 'method.bootstrapDemonstrations',
   'fill-demonstrations': 'method.fillDemonstrations',
+  'domain-search': 'method.domainSearch',
   'length-spread': 'method.lengthSpread',
   punctuation: 'method.punctuation',
   'sentence-end-cut': 'method.sentenceEndCut',
@@ -98,6 +99,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.matchingSpace = r.oneOf('matching-space', ['raw', 'centred', 'whitened'] as const, m.matchingSpace);
   m.bootstrapDemonstrations = r.int('bootstrap-demonstrations', m.bootstrapDemonstrations, 0);
   m.fillDemonstrations = r.int('fill-demonstrations', m.fillDemonstrations, 0);
+  m.domainSearch = r.oneOf('domain-search', ['on', 'off'] as const, m.domainSearch ? 'on' : 'off') === 'on';
   // Both take 0 (off) explicitly; the spread must stay under 1 so no batch gets length 0.
   m.lengthSpread = r.positive('length-spread', m.lengthSpread, true)!;
   if (m.lengthSpread >= 1) r.fail('length-spread', `must be in [0, 1), got ${r.str('length-spread')}`);

@@ -99,6 +99,8 @@ async function run(input: JobInput): Promise<void> {
       total_noise_std_per_class: plans.map((p) => p.target.noiseStd),
     },
     timings: { ...res.timings, total_s: (performance.now() - t0) / 1000 },
+    // A task that names no domain: the genre its summed targets chose (core's domain search).
+    ...(res.domain ? { domain: res.domain } : {}),
     jsonl_sha256: createHash('sha256').update(jsonl).digest('hex'),
   };
   for (const [name, content] of [['synthetic.jsonl', jsonl], ['meta.json', JSON.stringify(meta, null, 2) + '\n']] as const) {

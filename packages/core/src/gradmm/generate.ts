@@ -93,6 +93,8 @@ export interface GenerateResult {
   adamSteps: number;
   /** Threads that ran classes (1: the calling thread). */
   workers: number;
+  /** The domain the targets chose for a task that names none (method.domainSearch), else null. */
+  domain: SynthesisResult['domain'];
 }
 
 /** Synthetic text against random real texts of the same class: matching loss (same target) and perplexity. */
@@ -178,6 +180,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
     method: res.method,
     targetClassifier: res.targetClassifier,
     workers: res.workers,
+    domain: res.domain,
   };
 }
 

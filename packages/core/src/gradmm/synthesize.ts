@@ -19,7 +19,8 @@ import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
 import { DEFAULT_METHOD, type MethodSettings, type Preset } from './presets.js';
-import { classDemonstrations, labelContextText } from '../task/task.js';
+import { classDemonstrations, labelContextText, namesDomain, withDomain } from '../task/task.js';
+import { searchDomain, type DomainChoice } from './domain.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
 import { buildTargetClassifier, whitenedMetric, type TargetClassifier } from './target-classifier.js';
 import { lastPosition } from '../model/llama.js';
@@ -69,6 +70,8 @@ export interface SynthesisResult {
   targetClassifier: { separation: number; weightSums: number[]; discriminant: string } | null;
   /** Threads that ran classes (1: all in the calling thread). With more, the timings add up every thread's time. */
   workers: number;
+  /** The domain the targets chose for a task that names none (method.domainSearch), else null. */
+  domain: DomainChoice | null;
 }
 
 /**
@@ -128,13 +131,17 @@ export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, 
  * method.bootstrapDemonstrations asked for, plus as many as the public ones fall short of
  * method.fillDemonstrations. A task without demonstrations of a class thus gets some once its
  * first batch is done, while a task that has enough keeps exactly its own. Measured (METHOD.md
- * section 8, seventeenth stop): they rescue a task whose context names its domain, lock in the
- * first batch's off-domain text for a task that names only its labels, and, added to public
- * ones, cost rtpolarity two points.
+ * section 8, seventeenth and nineteenth stops): they rescue a task whose context names its domain,
+ * lock in the first batch's off-domain text for a task that names only its labels (hence no
+ * filling under the fallback contexts: namesDomain), and, added to public ones, cost rtpolarity
+ * two points.
  */
 export function contextDemonstrations(task: Task, c: number, method: MethodSettings, earlier: SyntheticExample[], seed: number, b: number): string[] {
   const pub = publicDemonstrations(task, c, method.demonstrations, Rng.derive(seed, 'public-demos', c, b));
-  const fill = Math.max(0, Math.min(method.fillDemonstrations, method.demonstrations) - pub.length);
+  // Only under contexts that name the domain (the task's, or the one domainSearch found): under
+  // the fallback contexts the first batch is off-domain and filling would copy it into every batch.
+  const fillTo = namesDomain(task) ? method.fillDemonstrations : 0;
+  const fill = Math.max(0, Math.min(fillTo, method.demonstrations) - pub.length);
   return [...pub, ...bootstrapDemonstrations(earlier, method.bootstrapDemonstrations + fill, Rng.derive(seed, 'demos', c, b))];
 }
 
@@ -385,21 +392,29 @@ export function synthesisWorkerCount(requested: number | undefined, classesLeft:
   return Math.max(1, Math.min(requested ?? (wasm ? 2 : 1), classesLeft, availableParallelism()));
 }
 
-export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[], opts: SynthesisOptions, io: SynthesisIO): Promise<SynthesisResult> {
+export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassPlan[], opts: SynthesisOptions, io: SynthesisIO): Promise<SynthesisResult> {
   const log = io.log ?? (() => {});
-  const toks = taskTokens(task, rt.tokenizer);
   const method: MethodSettings = { ...DEFAULT_METHOD, ...opts.method };
   if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
   // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
   // without them they would be silently ignored.
   for (const setting of ['initGuidance', 'sharedOpening'] as const) {
-    if ((opts.settings[setting] ?? 0) > 0 && (opts.settings.init !== 'lm' || !method.labelContext || task.labels.length < 2)) {
-      throw new SynthgradError(`${setting} needs an 'lm' start, the label context on and at least two labels (got init ${opts.settings.init}, label context ${method.labelContext ? 'on' : 'off'}, ${task.labels.length} labels)`, 'E_USAGE');
+    if ((opts.settings[setting] ?? 0) > 0 && (opts.settings.init !== 'lm' || !method.labelContext || givenTask.labels.length < 2)) {
+      throw new SynthgradError(`${setting} needs an 'lm' start, the label context on and at least two labels (got init ${opts.settings.init}, label context ${method.labelContext ? 'on' : 'off'}, ${givenTask.labels.length} labels)`, 'E_USAGE');
     }
   }
   const allowed = allowedTokenIds(rt.tokenizer, { punctuation: method.punctuation });
   const initNorm = opts.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : opts.settings.initNorm;
   const timings = { init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, public_s: 0 };
+  // A task that names no domain gets the one its targets point to, before anything reads its
+  // contexts (public statistics, every batch). Counted with the public statistics: both are LM
+  // draws that read the targets with public weights.
+  const td = performance.now();
+  const domain = method.domainSearch && method.labelContext && !namesDomain(givenTask) ? chooseDomain(rt, givenTask, plans, opts, method, allowed) : null;
+  const task = domain ? withDomain(givenTask, domain.domain) : givenTask;
+  if (domain) log(`domain: the task names none; its targets match "${domain.domain}" best (${domain.scores.slice(0, 3).map((s) => `${s.domain} ${s.loss.toFixed(4)}`).join(', ')}, ...)`);
+  const toks = taskTokens(task, rt.tokenizer);
+  timings.public_s += (performance.now() - td) / 1000;
   // Public statistics are sampled at most once, for whichever of the classifier and the metric needs them.
   let stats: PublicStats | undefined;
   const publicStats = () => (stats ??= publicStatsFor(rt, task, plans, method, opts.seed));
@@ -411,7 +426,7 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
     log(`target classifier from public statistics (${method.publicTexts} LM texts): class separation ${classifier.separation.toFixed(2)} public std`);
   }
   const metric = matchingMetric(plans, toks.labelTokens, method, publicStats, log);
-  timings.public_s = (performance.now() - tp) / 1000;
+  timings.public_s += (performance.now() - tp) / 1000;
   const params: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier, metric };
   const env = classLoopEnv(rt, task, params, allowed);
   let adamSteps = 0;
@@ -448,5 +463,18 @@ export async function synthesize(rt: LoadedModel, task: Task, plans: ClassPlan[]
     method,
     targetClassifier: classifier ? { separation: classifier.separation, weightSums: classifier.weightSums, discriminant: classifier.discriminant } : null,
     workers,
+    domain,
   };
+}
+
+/** searchDomain over every class's plain matching loss (no classifier term, no metric), at the classes' mean text length. */
+function chooseDomain(rt: LoadedModel, task: Task, plans: ClassPlan[], opts: SynthesisOptions, method: MethodSettings, allowed: number[]): DomainChoice {
+  const toks = taskTokens(task, rt.tokenizer);
+  const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c], opts.distance));
+  try {
+    const length = Math.max(2, Math.round(plans.reduce((a, p) => a + p.textLength, 0) / plans.length));
+    return searchDomain(rt, task, losses, { length, seed: opts.seed, allowed: new Set(allowed), sentenceEndCut: method.sentenceEndCut });
+  } finally {
+    for (const l of losses) l.dispose();
+  }
 }

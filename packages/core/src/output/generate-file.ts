@@ -61,6 +61,8 @@ export interface GenerateMeta {
   generated: { comparison_with_real: GenerateResult['comparison']; label_consistency: LabelCheckClass[] } | null;
   method: GenerateResult['method'];
   target_classifier: GenerateResult['targetClassifier'];
+  /** The domain the targets chose for a task that names none (method.domainSearch), else null. */
+  domain: GenerateResult['domain'];
   /** Per class, how many generated texts the targets' own classifier puts in their class. */
   target_agreement: { label: string | number; generated: number; agreed: number }[];
   selection: { options: SelectionOptions; report: SelectionReport } | null;
@@ -157,6 +159,7 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
     generated: selection ? { comparison_with_real: result.comparison, label_consistency: check.perClass } : null,
     method: result.method,
     target_classifier: result.targetClassifier,
+    domain: result.domain,
     target_agreement: labels.map((l, c) => {
       const mine = result.examples.filter((r) => r.labelIndex === c);
       return { label: l.value, generated: mine.length, agreed: mine.filter((r) => r.target_label === c).length };

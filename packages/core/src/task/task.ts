@@ -38,10 +38,36 @@ export interface Task {
    * Default: DEFAULT_LABEL_CONTEXT.
    */
   labelContext?: string;
+  /**
+   * What the texts are, in a few words ("movie review", "support ticket"). A task file may give it
+   * instead of `contextPrefix` and `labelContext`, which are then built from it ("Movie review:",
+   * "A {label} movie review:"); a task that names no domain anywhere gets one chosen by the
+   * released targets (gradmm/domain.ts). Absent on tasks that write their own contexts.
+   */
+  domain?: string;
 }
 
 /** For a task that only names its labels. */
 export const DEFAULT_LABEL_CONTEXT = 'Here is a {label} example. {contextPrefix}';
+
+/** The label-blind context of a task that gives none (the reference's fallback). */
+export const DEFAULT_CONTEXT_PREFIX = 'The';
+
+/** The task with its LM contexts built from a domain: "Movie review:" and "A {label} movie review:". */
+export function withDomain(task: Task, domain: string): Task {
+  const d = domain.replace(/\s+/g, ' ').trim();
+  if (d.length === 0) throw new SynthgradError(`task ${task.name}: the domain must not be empty`, 'E_USAGE');
+  return { ...task, domain: d, contextPrefix: `${d[0].toUpperCase()}${d.slice(1)}:`, labelContext: `A {label} ${d}:` };
+}
+
+/**
+ * Whether the task's LM contexts say what its texts are: a domain, or a context of its own. A task
+ * that only names its labels keeps both fallbacks ("The", DEFAULT_LABEL_CONTEXT), under which a
+ * small LM writes about anything (mathematics, code; METHOD.md section 8, seventeenth stop).
+ */
+export function namesDomain(task: Task): boolean {
+  return task.domain !== undefined || task.contextPrefix !== DEFAULT_CONTEXT_PREFIX || (task.labelContext ?? DEFAULT_LABEL_CONTEXT) !== DEFAULT_LABEL_CONTEXT;
+}
 
 /**
  * The projection context for class `c`: up to `demonstrations` of the task's own (public)
@@ -126,6 +152,7 @@ export function validateTask(raw: unknown, where: string): Task {
     return { value: l.value, name: typeof l.name === 'string' ? l.name : String(l.value), verbalizer: l.verbalizer };
   });
   if (new Set(labels.map((l) => String(l.value))).size !== labels.length) throw new SynthgradError(`${where}: label values must be distinct`);
+  if (o?.domain !== undefined && (typeof o.domain !== 'string' || o.domain.trim().length === 0)) throw new SynthgradError(`${where}: "domain" must be a non-empty string`);
   const demos = Array.isArray(o.demonstrations) ? (o.demonstrations as { text: string; label: string | number }[]) : [];
   const task: Task = {
     name: str('name', 'custom'),
@@ -136,9 +163,16 @@ export function validateTask(raw: unknown, where: string): Task {
     sentenceEnd: str('sentenceEnd', ''),
     instruction: str('instruction', ''),
     demonstrations: demos,
-    contextPrefix: str('contextPrefix', 'The'),
+    contextPrefix: str('contextPrefix', DEFAULT_CONTEXT_PREFIX),
     labelContext: str('labelContext', DEFAULT_LABEL_CONTEXT),
   };
+  if (typeof o.domain === 'string') {
+    // The domain fills in whichever context the file leaves out.
+    const built = withDomain(task, o.domain);
+    task.domain = built.domain;
+    if (o.contextPrefix === undefined) task.contextPrefix = built.contextPrefix;
+    if (o.labelContext === undefined) task.labelContext = built.labelContext;
+  }
   if (!task.labelContext!.includes('{label}') && !task.labelContext!.includes('{verbalizer}'))
     throw new SynthgradError(`${where}: "labelContext" must name the label with {label} or {verbalizer}`);
   for (const d of demos) {

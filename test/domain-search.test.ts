@@ -1,0 +1,140 @@
+/**
+ * The domain search (core gradmm/domain.ts): a task that names only its labels gets the genre
+ * whose LM draws match its released targets best. With the real model and real movie-review
+ * snippets (the default data set, fetched by setup) the targets must pick "movie review" over
+ * unrelated genres; on a tiny model, synthesize applies the choice only where the task names no
+ * domain, records it, and reads the rewritten contexts.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Checkpoint,
+  computeClassTarget,
+  DEFAULT_GENRES,
+  defaultDataPath,
+  initBackend,
+  loadModel,
+  MatchingLoss,
+  readExamples,
+  releaseRows,
+  resolvePreset,
+  sampleClasses,
+  scoreDomain,
+  searchDomain,
+  SENTIMENT_TASK,
+  allowedTokenIds,
+  synthesize,
+  taskTokens,
+  validateTask,
+  type ClassPlan,
+  type LoadedModel,
+  type SyntheticExample,
+  type Task,
+} from '@synthgrad/core';
+import { HAVE_REAL_MODEL, REAL_MODEL_PATH } from './helpers/real-model.js';
+import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
+
+const labelsOnly: Task = validateTask({ labels: SENTIMENT_TASK.labels, suffix: ' It was' }, 'labels-only.task.json');
+const DATA = defaultDataPath();
+const HAVE_DATA = existsSync(DATA);
+if (!HAVE_DATA && process.env.CI) throw new Error(`default data set missing at ${DATA}; .ci/run's setup must pull it`);
+
+function targetsOf(rt: LoadedModel, task: Task, texts: string[][]): ClassPlan[] {
+  const toks = taskTokens(task, rt.tokenizer);
+  const rows = releaseRows(undefined, toks.labelTokens);
+  return texts.map((ts, c) => ({
+    target: computeClassTarget(rt.model, ts.map((text, i) => ({ text, label: c, line: i + 1, source: 'mem.jsonl' })), c, toks.labelTokens[c], toks.promptIds, { rows }),
+    textLength: Math.max(2, Math.round(ts.reduce((a, t) => a + rt.tokenizer.encode(t).length, 0) / ts.length)),
+  }));
+}
+
+describe.skipIf(!HAVE_REAL_MODEL || !HAVE_DATA)('domain search with SmolLM2-135M and real movie-review snippets', () => {
+  let rt: LoadedModel;
+  beforeAll(async () => {
+    await initBackend();
+    rt = await loadModel(REAL_MODEL_PATH);
+  }, 120_000);
+  afterAll(() => rt?.dispose());
+
+  it('the targets of movie reviews choose "movie review" over unrelated genres, reproducibly', () => {
+    const real = sampleClasses(readExamples(DATA, labelsOnly), labelsOnly, 12, 0, 'snippets').map((g) => g.map((e) => e.text));
+    const plans = targetsOf(rt, labelsOnly, real);
+    const toks = taskTokens(labelsOnly, rt.tokenizer);
+    const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c]));
+    try {
+      const o = { length: Math.round((plans[0].textLength + plans[1].textLength) / 2), seed: 0, allowed: new Set(allowedTokenIds(rt.tokenizer)), sentenceEndCut: 0.5, genres: ['email', 'movie review', 'news article'] };
+      const choice = searchDomain(rt, labelsOnly, losses, o);
+      expect(choice.domain).toBe('movie review');
+      expect(choice.scores.map((s) => s.domain).sort()).toEqual(['email', 'movie review', 'news article']);
+      expect(choice.scores[0].loss).toBeLessThan(choice.scores[1].loss);
+      for (const s of choice.scores) {
+        expect(s.perClass).toHaveLength(2);
+        expect(s.loss).toBeCloseTo((s.perClass[0] + s.perClass[1]) / 2, 12);
+      }
+      // Seeded per (seed, genre, class): scoring one genre alone gives its score in the search.
+      expect(scoreDomain(rt, labelsOnly, losses, 'email', o)).toEqual(choice.scores.find((s) => s.domain === 'email'));
+      expect(() => searchDomain(rt, labelsOnly, losses, { ...o, genres: [] })).toThrow(/list of genres is empty/);
+      expect(() => searchDomain(rt, labelsOnly, losses.slice(0, 1), o)).toThrow(/1 class losses for 2 labels/);
+    } finally {
+      for (const l of losses) l.dispose();
+    }
+  }, 300_000);
+});
+
+describe('synthesize and the domain search (tiny model)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'synthgrad-domain-'));
+  let rt: LoadedModel;
+  let n = 0;
+  beforeAll(async () => {
+    await initBackend({ backend: 'cpu' });
+    const path = join(dir, 'tiny.gguf');
+    writeTinyLlamaGGUF(path, tinyConfig(), tinyWeights(tinyConfig(), 4));
+    rt = await loadModel(path);
+  });
+  afterAll(() => {
+    rt?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const run = (task: Task, domainSearch?: boolean) => {
+    const plans = targetsOf(rt, task, [
+      ['a bad plot', 'bad acting', 'the end was bad'],
+      ['the great film', 'a great cast', 'great fun'],
+    ]);
+    const logs: string[] = [];
+    return synthesize(
+      rt,
+      task,
+      plans,
+      {
+        settings: { ...resolvePreset('cpu-select').settings, batchSize: 2, topK: 4, initNorm: 'auto' },
+        method: { ...(domainSearch === undefined ? {} : { domainSearch }), publicTexts: 8, fillDemonstrations: 2 },
+        perClass: 4,
+        seed: 5,
+        distance: 'cosine',
+        workers: 1,
+      },
+      { checkpoint: Checkpoint.open<SyntheticExample>(join(dir, `cp-${n++}.json`), 'h', false), log: (m) => logs.push(m) },
+    ).then((res) => ({ res, logs }));
+  };
+
+  it('chooses a listed genre for a task that names only its labels, and logs it', async () => {
+    const { res, logs } = await run(labelsOnly);
+    expect(res.domain).not.toBeNull();
+    expect(DEFAULT_GENRES).toContain(res.domain!.domain);
+    expect(res.domain!.scores).toHaveLength(DEFAULT_GENRES.length);
+    expect(res.domain!.scores[0].domain).toBe(res.domain!.domain);
+    expect(logs.some((m) => m.includes(`match "${res.domain!.domain}" best`))).toBe(true);
+    expect(res.examples).toHaveLength(8);
+    // The same seed chooses the same domain (a resumed run must).
+    expect((await run(labelsOnly)).res.domain).toEqual(res.domain);
+  }, 120_000);
+
+  it('leaves a task that names its domain, or a search turned off, alone', async () => {
+    expect((await run(SENTIMENT_TASK)).res.domain).toBeNull();
+    expect((await run(validateTask({ labels: SENTIMENT_TASK.labels, suffix: ' It was', domain: 'support ticket' }, 't.json'))).res.domain).toBeNull();
+    expect((await run(labelsOnly, false)).res.domain).toBeNull();
+  }, 120_000);
+});
