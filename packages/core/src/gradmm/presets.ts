@@ -104,10 +104,11 @@ export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstra
 //   (fillDemonstrations; docs/METHOD.md, seventeenth stop) helped a rtpolarity task file that names
 //   its domain but has no demonstrations (67.6% -> 73.9%) and hurt one that names only its labels
 //   (70.6% -> 62.3%: the first batch's off-domain text is locked in). Since the nineteenth stop a
-//   task that names only its labels gets a domain from its targets (domainSearch), and filling is
+//   task that names only its labels can get a domain from its targets (domainSearch, off by default:
+//   its ranking was noisy at 10 draws a genre), and filling is
 //   skipped under the fallback contexts (namesDomain), so it is on: 2. A task with 2 or more public
 //   demonstrations a class (the built-in one) is unchanged.
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: 'off', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, domainSearch: true, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5 };
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: 'off', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, domainSearch: false, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5 };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };

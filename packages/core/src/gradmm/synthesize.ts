@@ -412,7 +412,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   const td = performance.now();
   const domain = method.domainSearch && method.labelContext && !namesDomain(givenTask) ? chooseDomain(rt, givenTask, plans, opts, method, allowed) : null;
   const task = domain ? withDomain(givenTask, domain.domain) : givenTask;
-  if (domain) log(`domain: the task names none; its targets match "${domain.domain}" best (${domain.scores.slice(0, 3).map((s) => `${s.domain} ${s.loss.toFixed(4)}`).join(', ')}, ...)`);
+  if (domain) log(`domain: the task names none; its targets match "${domain.domain}" best (finalists: ${domain.final.map((s) => `${s.domain} ${s.loss.toFixed(4)}`).join(', ')})`);
   const toks = taskTokens(task, rt.tokenizer);
   timings.public_s += (performance.now() - td) / 1000;
   // Public statistics are sampled at most once, for whichever of the classifier and the metric needs them.
