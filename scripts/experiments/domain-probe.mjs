@@ -1,7 +1,7 @@
 // Can the released targets name a task's domain? For a task file that gives only its labels, the
 // LM writes off-domain text (mathematics, code) under the default label context. The product's
 // domain search (core searchDomain: every genre of DEFAULT_GENRES on PER draws a class under
-// "A {label} GENRE:", the best three again on 30 fresh draws) against the class targets of the
+// "A {label} GENRE:", the best three again on 30 fresh draws, each genre's draws scored together) against the class targets of the
 // bench's 25 + 25 real texts (label rows; EPSILON=e: clipped at 1 and noised, delta 1e-5), and
 // the fallback context's score beside them.
 //   [PER=10] [EPSILON=1] node scripts/experiments/domain-probe.mjs TRAIN.jsonl TEST.jsonl
@@ -17,14 +17,11 @@ const rows = core.releaseRows(undefined, toks.labelTokens);
 const plans = real.map((r, c) => core.computeClassTarget(rt.model, r, c, toks.labelTokens[c], toks.promptIds, { ...privacy, rows }));
 const losses = plans.map((t, c) => new core.MatchingLoss(rt.model, t, toks.labelTokens[c]));
 const length = Math.round(real.flat().reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.flat().length);
+const o = { perClass: Number(process.env.PER ?? 10), length, seed: 0, allowed: new Set(core.allowedTokenIds(rt.tokenizer)), sentenceEndCut: 0.5 };
 const t0 = performance.now();
-const choice = core.searchDomain(rt, task, losses, { perClass: Number(process.env.PER ?? 10), length, seed: 0, allowed: new Set(core.allowedTokenIds(rt.tokenizer)), sentenceEndCut: 0.5 });
+const choice = core.searchDomain(rt, task, losses, o);
 const seconds = (performance.now() - t0) / 1000;
-// The fallback context ("Here is a {label} example. The"), scored the same way by hand.
-const fallback = losses.map((loss, c) => {
-  const ids = core.sampleAllowed(rt.model, new Set(core.allowedTokenIds(rt.tokenizer)), rt.tokenizer.encode(core.labelContextText(task, c, 0)), 10, length, core.Rng.derive(0, 'fallback', c));
-  const l = core.matchingLossOfPrompts(rt.model, loss, ids.map((s) => toks.promptIds(rt.tokenizer.decode(s)))).sort((a, b) => a - b);
-  return (l[4] + l[5]) / 2;
-});
+// The fallback context ("Here is a {label} example. The"), scored the same way on 10 draws a class.
+const fallback = core.scoreContexts(rt, task, losses, o, 10, (c) => core.Rng.derive(0, 'fallback', c));
 const fmt = (ss) => ss.map((s) => [s.domain, +s.loss.toFixed(4)]);
-console.log(JSON.stringify({ epsilon: process.env.EPSILON ?? null, domain: choice.domain, seconds: +seconds.toFixed(1), length, final: fmt(choice.final), first_round: fmt(choice.scores), fallback: +((fallback[0] + fallback[1]) / 2).toFixed(4) }));
+console.log(JSON.stringify({ epsilon: process.env.EPSILON ?? null, domain: choice.domain, seconds: +seconds.toFixed(1), length, final: fmt(choice.final), first_round: fmt(choice.scores), fallback: +fallback.loss.toFixed(4) }));

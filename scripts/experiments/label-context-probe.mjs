@@ -1,7 +1,8 @@
 // Which label context should a task that names only its labels get by default? For each template,
-// the LM's own draws under it (the cpu-select start without targets: top 40 of the allowed tokens,
-// cut where the LM most expects a sentence end), PER texts a class, seeded; what they teach (the
-// protocol's student, 10 training seeds), their on-label rate by the judge and a few of them.
+// the LM's own draws under it (core drawContextTexts: the cpu-select start without targets, top 40
+// of the allowed tokens, cut where the LM most expects a sentence end), PER texts a class, seeded;
+// what they teach (the protocol's student, 10 training seeds), their on-label rate by the judge and
+// a few of them.
 //   TEMPLATES='A|B' PER=50 node scripts/experiments/label-context-probe.mjs TRAIN.jsonl TEST.jsonl
 // Templates use {label} (the label's name); the task is the built-in one less its demonstrations
 // and domain (contextPrefix "The", as a task file that names only its labels gets).
@@ -19,18 +20,9 @@ const base = core.validateTask({ labels: core.SENTIMENT_TASK.labels.map(({ value
 const allowed = new Set(core.allowedTokenIds(rt.tokenizer));
 for (const template of TEMPLATES) {
   const task = { ...base, labelContext: template };
-  const toks = core.taskTokens(task, rt.tokenizer);
-  const rows = [];
-  for (let c = 0; c < task.labels.length; c++) {
-    const ctx = rt.tokenizer.encode(core.labelContextText(task, c, 0));
-    const rng = core.Rng.derive(0, `label-context-${c}`);
-    for (let b = 0; b < PER; b += 10) {
-      const ids = core.sampleAllowed(rt.model, allowed, ctx, Math.min(10, PER - b), LENGTH, rng);
-      const cut = core.sentenceEndLengths(rt.model, toks.contextPrefix, ids, toks.sentenceEndToken, 0.5);
-      ids.forEach((s, i) => rows.push({ text: rt.tokenizer.decode(s.slice(0, cut[i])).trim(), label: c, line: rows.length + 1, source: 'lm' }));
-    }
-  }
-  const exs = [0, 1].flatMap((k) => rows.filter((_, i) => i % PER < PER && rows[i].label === k)); // class-major
+  const exs = task.labels.flatMap((_, c) =>
+    core.drawContextTexts(rt, task, c, PER, { length: LENGTH, allowed, sentenceEndCut: 0.5 }, core.Rng.derive(0, `label-context-${c}`)).map((text) => ({ text: text.trim(), label: c, source: 'lm' })),
+  ).map((e, i) => ({ ...e, line: i + 1 })); // class-major
   const order = core.Rng.derive(0, 'order').shuffle(exs.map((_, i) => i)).map((i) => exs[i]);
   const p = ev.predict(judge, order);
   const onLabel = p.filter((x, i) => x === order[i].label).length / order.length;

@@ -115,18 +115,20 @@ function greedy(items, count, cost, onPick) {
   }
   return picked;
 }
+/** A generated text as the student's training row. */
+const asRow = (e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' });
 // The margin (own-class logit minus the other's) of every text of `gen` under a student head
 // trained on the product's surplus-filter selection, once per generation.
 const selfMarginCache = new WeakMap();
 function selfMargins(gen, keep) {
   if (!selfMarginCache.has(gen)) {
-    const seed = core.select(gen.examples, 2, core.bestMatching(keep, 'surplus')).kept.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
+    const seed = core.select(gen.examples, 2, core.bestMatching(keep, 'surplus')).kept.map(asRow);
     const { train, dev } = ev.carveDev(seed, 0.2, 0);
     const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
     const clf = ev.headClassifier(rt, task, cache);
     try {
       ev.fineTune(clf, train, dev, dev, 2, { steps, batchSize, lr, weightDecay, seed: 0 });
-      const rows = gen.examples.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
+      const rows = gen.examples.map(asRow);
       const m = new Map();
       for (let i = 0; i < rows.length; i += 64) {
         const z = clf.logits(rows.slice(i, i + 64));
@@ -258,7 +260,7 @@ function rule(name, gen, keep) {
     const at = (e) => order.get(origin.get(e) ?? e);
     kept = out.flatMap((k) => k.slice(0, n)).sort((a, b) => at(a) - at(b));
   }
-  return kept.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
+  return kept.map(asRow);
 }
 
 /** The judge's on-label rate and what the texts teach, as one JSON line. */

@@ -69,9 +69,9 @@ export { buildTargetClassifier, classifyStates, solveSpd, shrunkPublicCovariance
 export { Projector, repeatsNgram } from './gradmm/projection.js';
 export { allowedTokenIds, isAllowedToken } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
-export { matchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
+export { matchingLossOfPrompts, setMatchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { sentenceEndLengths } from './gradmm/sentence-end.js';
-export { searchDomain, scoreDomain, DEFAULT_GENRES, type DomainChoice, type DomainScore, type DomainSearchOptions } from './gradmm/domain.js';
+export { searchDomain, scoreDomain, scoreContexts, drawContextTexts, DEFAULT_GENRES, type DomainChoice, type DomainScore, type DomainSearchOptions } from './gradmm/domain.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { liveSynthesisWorkers } from './gradmm/synthesis-pool.js';
 export { synthesize, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';

@@ -13,7 +13,7 @@ import { benchFinetune } from '../bench/finetune.js';
 import { checkPrivacyOptions, DEFAULT_METHOD, DEFAULT_PRESET, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, targetFilterOf, type MethodSettings } from '@synthgrad/core';
 import { FlagReader } from '../flags.js';
 import { privacyFlags } from './gradmm-options.js';
-import { FINETUNE_MODES, MODE_DEFAULTS, runQuality, type CheckpointRule, type FineTuneMode, type QualityGeneration, type TrainingSettings } from '@synthgrad/eval';
+import { FINETUNE_MODES, MODE_DEFAULTS, promptedDomain, runQuality, type CheckpointRule, type FineTuneMode, type QualityGeneration, type TrainingSettings } from '@synthgrad/eval';
 
 export const BENCH_USAGE = `usage:
   synthgrad bench [model] [--batch 10] [--length 32] [--runs 3] [--model FILE]
@@ -174,7 +174,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
       privacy,
       onGenerated: values['synthetic-out'] ? (g) => writeFileSync(values['synthetic-out']!, `${JSON.stringify(g)}\n`) : undefined,
       rows: values.rows ? values.rows.split(',').map((r) => r.trim()) : undefined,
-      domain: values.domain ?? task.domain ?? (task.name === 'sentiment' ? 'movie review' : 'text'),
+      domain: promptedDomain(task, values.domain),
       log: (m) => process.stderr.write(`${m}\n`),
     });
     process.stdout.write(`${JSON.stringify({ benchmark: 'quality', backend: activeBackend()?.name, task_data: values['task-data'], test: values.test, ...res, total_minutes: (performance.now() - t0) / 60_000 }, null, 2)}\n`);

@@ -237,7 +237,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
       k,
       training: t,
       synthetic,
-      domain: r.str('domain') ?? task.domain ?? (task.name === 'sentiment' ? 'movie review' : 'text'),
+      domain: ev.promptedDomain(task, r.str('domain')),
       rows: rowsWanted,
       log: (m) => progress.note(m),
       progress: (row, done, total, what) => {

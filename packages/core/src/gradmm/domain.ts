@@ -17,12 +17,11 @@ import type { LoadedModel } from '../model/load.js';
 import { labelContextText, withDomain, type Task } from '../task/task.js';
 import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
-import { leftPad, taskTokens } from './prompt.js';
+import { taskTokens } from './prompt.js';
 import type { MatchingLoss } from './matching.js';
 import { sampleAllowed } from './sample.js';
 import { sentenceEndLengths } from './sentence-end.js';
-import { lastPosition } from '../model/llama.js';
-import * as tf from '@tensorflow/tfjs-core';
+import { setMatchingLossOfPrompts } from './scoring.js';
 
 /**
  * Common genres of labelled text. Generic on purpose: the list must not be tuned to any data set
@@ -80,22 +79,33 @@ export interface DomainChoice {
 }
 
 /**
- * The matching loss of all the draws together (their summed gradient against the class target),
- * as GRADMM matches a batch. A single text's loss varies too much between draws to rank genres on
- * ten of them (the median of ten moved "movie review" from first to fourth of sixteen on
+ * `n` texts of class c drawn under the task's own label context, as the LM start of a batch is
+ * drawn (top 40 of the allowed tokens at `length` tokens, in batches of 10), each cut at the LM's
+ * likeliest sentence end after `sentenceEndCut` of its length (0: no cut).
+ */
+export function drawContextTexts(rt: LoadedModel, task: Task, c: number, n: number, o: Pick<DomainSearchOptions, 'length' | 'allowed' | 'sentenceEndCut'>, rng: Rng): string[] {
+  const toks = taskTokens(task, rt.tokenizer);
+  const context = rt.tokenizer.encode(labelContextText(task, c, 0));
+  const texts: string[] = [];
+  for (let b = 0; b < n; b += 10) {
+    const ids = sampleAllowed(rt.model, o.allowed, context, Math.min(10, n - b), o.length, rng);
+    const cut = o.sentenceEndCut > 0 ? sentenceEndLengths(rt.model, toks.contextPrefix, ids, toks.sentenceEndToken, o.sentenceEndCut) : ids.map((s) => s.length);
+    ids.forEach((s, i) => texts.push(rt.tokenizer.decode(s.slice(0, cut[i]))));
+  }
+  return texts;
+}
+
+/**
+ * How well the task's own label contexts write what the targets hold: per class, `n` draws
+ * (drawContextTexts, random stream `stream(c)`) taken together against the class's loss
+ * (setMatchingLossOfPrompts). A single text's loss varies too much between draws to rank contexts
+ * on ten of them (the median of ten moved "movie review" from first to fourth of sixteen on
  * rtpolarity between two seeds); the sum averages it out.
  */
-function setLoss(rt: LoadedModel, loss: MatchingLoss, prompts: number[][]): number {
-  const parts: tf.Tensor2D[] = [];
-  try {
-    for (let i = 0; i < prompts.length; i += 10) {
-      const { ids, mask } = leftPad(prompts.slice(i, i + 10), 0);
-      parts.push(tf.tidy(() => lastPosition(rt.model.forward({ ids, attentionMask: mask, logits: 'none' }).hidden)));
-    }
-    return tf.tidy(() => loss.loss(tf.concat(parts, 0)).dataSync()[0]);
-  } finally {
-    for (const p of parts) p.dispose();
-  }
+export function scoreContexts(rt: LoadedModel, task: Task, losses: MatchingLoss[], o: Pick<DomainSearchOptions, 'length' | 'allowed' | 'sentenceEndCut'>, n: number, stream: (c: number) => Rng): { loss: number; perClass: number[] } {
+  const toks = taskTokens(task, rt.tokenizer);
+  const perClass = losses.map((loss, c) => setMatchingLossOfPrompts(rt.model, loss, drawContextTexts(rt, task, c, n, o, stream(c)).map((x) => toks.promptIds(x))));
+  return { loss: perClass.reduce((a, b) => a + b, 0) / perClass.length, perClass };
 }
 
 /**
@@ -103,20 +113,7 @@ function setLoss(rt: LoadedModel, loss: MatchingLoss, prompts: number[][]): numb
  * `round` names the random stream, so the second round draws texts the first did not.
  */
 export function scoreDomain(rt: LoadedModel, task: Task, losses: MatchingLoss[], genre: string, o: DomainSearchOptions, n = o.perClass ?? 30, round = 'domain-search'): DomainScore {
-  const t = withDomain(task, genre);
-  const toks = taskTokens(t, rt.tokenizer);
-  const perClass = losses.map((loss, c) => {
-    const rng = Rng.derive(o.seed, round, genre, c);
-    const context = rt.tokenizer.encode(labelContextText(t, c, 0));
-    const texts: string[] = [];
-    for (let b = 0; b < n; b += 10) {
-      const ids = sampleAllowed(rt.model, o.allowed, context, Math.min(10, n - b), o.length, rng);
-      const cut = o.sentenceEndCut > 0 ? sentenceEndLengths(rt.model, toks.contextPrefix, ids, toks.sentenceEndToken, o.sentenceEndCut) : ids.map((s) => s.length);
-      ids.forEach((s, i) => texts.push(rt.tokenizer.decode(s.slice(0, cut[i]))));
-    }
-    return setLoss(rt, loss, texts.map((x) => toks.promptIds(x)));
-  });
-  return { domain: genre, loss: perClass.reduce((a, b) => a + b, 0) / perClass.length, perClass };
+  return { domain: genre, ...scoreContexts(rt, withDomain(task, genre), losses, o, n, (c) => Rng.derive(o.seed, round, genre, c)) };
 }
 
 /** Best first; a tie keeps the order given (the list's). */
@@ -124,8 +121,8 @@ const ranked = (scores: DomainScore[]) => scores.map((s, i) => ({ s, i })).sort(
 
 /**
  * The genre whose draws match the targets best. Two rounds: every genre on a few draws, then the
- * best few again on more, fresh ones, since genres close in the first round (imdb: "movie review"
- * 0.256, "tweet" 0.262 on 10 draws a class) are within a median's sampling error of each other.
+ * best few again on more, fresh ones, since genres close in the first round (imdb, per-text
+ * medians of 10 draws a class: "movie review" 0.256, "tweet" 0.262) are within its sampling error.
  */
 export function searchDomain(rt: LoadedModel, task: Task, losses: MatchingLoss[], o: DomainSearchOptions): DomainChoice {
   const genres = o.genres ?? DEFAULT_GENRES;

@@ -15,6 +15,23 @@ export function matchingLossOfPrompts(model: Llama, loss: MatchingLoss, prompts:
 }
 
 /**
+ * The matching loss of prompts taken together (their summed gradient against the target, as
+ * GRADMM matches a batch), forwarded in chunks of `batchSize`.
+ */
+export function setMatchingLossOfPrompts(model: Llama, loss: MatchingLoss, prompts: number[][], batchSize = 10): number {
+  const parts: tf.Tensor2D[] = [];
+  try {
+    for (let i = 0; i < prompts.length; i += batchSize) {
+      const { ids, mask } = leftPad(prompts.slice(i, i + batchSize), 0);
+      parts.push(tf.tidy(() => lastPosition(model.forward({ ids, attentionMask: mask, logits: 'none' }).hidden)));
+    }
+    return tf.tidy(() => loss.loss(tf.concat(parts, 0)).dataSync()[0]);
+  } finally {
+    for (const p of parts) p.dispose();
+  }
+}
+
+/**
  * Perplexity of each sequence: exp of the mean negative log-likelihood of tokens 2..n given the
  * tokens before them (no BOS: the model's files add none, so the first token has no context).
  */

@@ -145,11 +145,13 @@ export function contextDemonstrations(task: Task, c: number, method: MethodSetti
   return [...pub, ...bootstrapDemonstrations(earlier, method.bootstrapDemonstrations + fill, Rng.derive(seed, 'demos', c, b))];
 }
 
+/** The classes' mean synthetic text length (tokens, at least 2): what class-blind LM draws use. */
+const meanTextLength = (plans: ClassPlan[]) => Math.max(2, Math.round(plans.reduce((a, p) => a + p.textLength, 0) / plans.length));
+
 /** Final-state statistics of method.publicTexts LM texts sampled after the label-blind context at the classes' mean text length. */
 export function publicStatsFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number): PublicStats {
   const toks = taskTokens(task, rt.tokenizer);
-  const length = Math.max(2, Math.round(plans.reduce((a, p) => a + p.textLength, 0) / plans.length));
-  return publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowedTokenIds(rt.tokenizer, { punctuation: method.punctuation })), length, count: method.publicTexts, seed });
+  return publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowedTokenIds(rt.tokenizer, { punctuation: method.punctuation })), length: meanTextLength(plans), count: method.publicTexts, seed });
 }
 
 /**
@@ -472,8 +474,7 @@ function chooseDomain(rt: LoadedModel, task: Task, plans: ClassPlan[], opts: Syn
   const toks = taskTokens(task, rt.tokenizer);
   const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c], opts.distance));
   try {
-    const length = Math.max(2, Math.round(plans.reduce((a, p) => a + p.textLength, 0) / plans.length));
-    return searchDomain(rt, task, losses, { length, seed: opts.seed, allowed: new Set(allowed), sentenceEndCut: method.sentenceEndCut });
+    return searchDomain(rt, task, losses, { length: meanTextLength(plans), seed: opts.seed, allowed: new Set(allowed), sentenceEndCut: method.sentenceEndCut });
   } finally {
     for (const l of losses) l.dispose();
   }

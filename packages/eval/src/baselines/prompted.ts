@@ -82,3 +82,11 @@ export function generatePromptedSet(
     generatePrompted(rt, task, { ...o, label: c, n: Math.floor(o.n / K) + (c < o.n % K ? 1 : 0), onProgress: o.onProgress && ((d, n) => o.onProgress!(c, d, n)) }).map((text, i) => ({ text, label: c, line: i + 1, source: o.source })),
   );
 }
+
+/**
+ * The domain the prompted baseline writes in ("Write one new positive movie review"): the one asked
+ * for, else the task's own, else "movie review" for the built-in sentiment task and "text".
+ */
+export function promptedDomain(task: Task, given?: string): string {
+  return given ?? task.domain ?? (task.name === 'sentiment' ? 'movie review' : 'text');
+}
