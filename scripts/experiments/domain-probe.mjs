@@ -19,7 +19,7 @@ const losses = plans.map((t, c) => new core.MatchingLoss(rt.model, t, toks.label
 const length = Math.round(real.flat().reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.flat().length);
 const o = { perClass: Number(process.env.PER ?? 10), length, seed: 0, allowed: new Set(core.allowedTokenIds(rt.tokenizer)), sentenceEndCut: 0.5 };
 const t0 = performance.now();
-const choice = core.searchDomain(rt, task, losses, o);
+const choice = await core.searchDomain(rt, task, losses, o);
 const seconds = (performance.now() - t0) / 1000;
 // The fallback context ("Here is a {label} example. The"), scored the same way on 10 draws a class.
 const fallback = core.scoreContexts(rt, task, losses, o, 10, (c) => core.Rng.derive(0, 'fallback', c));

@@ -124,12 +124,20 @@ const ranked = (scores: DomainScore[]) => scores.map((s, i) => ({ s, i })).sort(
  * best few again on more, fresh ones, since genres close in the first round (imdb, per-text
  * medians of 10 draws a class: "movie review" 0.256, "tweet" 0.262) are within its sampling error.
  */
-export function searchDomain(rt: LoadedModel, task: Task, losses: MatchingLoss[], o: DomainSearchOptions): DomainChoice {
+export async function searchDomain(rt: LoadedModel, task: Task, losses: MatchingLoss[], o: DomainSearchOptions): Promise<DomainChoice> {
   const genres = o.genres ?? DEFAULT_GENRES;
   if (genres.length === 0) throw new SynthgradError('domain search: the list of genres is empty', 'E_USAGE');
   if (losses.length !== task.labels.length) throw new SynthgradError(`domain search: ${losses.length} class losses for ${task.labels.length} labels`, 'E_USAGE');
-  const scores = ranked(genres.map((g) => scoreDomain(rt, task, losses, g, o)));
-  const finalists = scores.slice(0, Math.max(1, o.finalists ?? 3));
-  const final = ranked(finalists.map((f) => scoreDomain(rt, task, losses, f.domain, o, o.finalPerClass ?? 30, 'domain-search-final')));
-  return { domain: final[0].domain, scores, final };
+  // A genre is seconds of model work on the CPU; the search is minutes. Yield between genres so a
+  // coordinator's gRPC server, a heartbeat or a test runner's RPC is not starved for all of it.
+  const score = async (genre: string, n: number | undefined, round?: string) => {
+    await new Promise((resolve) => setImmediate(resolve));
+    return scoreDomain(rt, task, losses, genre, o, n, round);
+  };
+  const scores: DomainScore[] = [];
+  for (const g of genres) scores.push(await score(g, undefined));
+  const finalists = ranked(scores).slice(0, Math.max(1, o.finalists ?? 3));
+  const final: DomainScore[] = [];
+  for (const f of finalists) final.push(await score(f.domain, o.finalPerClass ?? 30, 'domain-search-final'));
+  return { domain: ranked(final)[0].domain, scores: ranked(scores), final: ranked(final) };
 }

@@ -412,7 +412,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   // contexts (public statistics, every batch). Counted with the public statistics: both are LM
   // draws that read the targets with public weights.
   const td = performance.now();
-  const domain = method.domainSearch && method.labelContext && !namesDomain(givenTask) ? chooseDomain(rt, givenTask, plans, opts, method, allowed) : null;
+  const domain = method.domainSearch && method.labelContext && !namesDomain(givenTask) ? await chooseDomain(rt, givenTask, plans, opts, method, allowed) : null;
   const task = domain ? withDomain(givenTask, domain.domain) : givenTask;
   if (domain) log(`domain: the task names none; its targets match "${domain.domain}" best (finalists: ${domain.final.map((s) => `${s.domain} ${s.loss.toFixed(4)}`).join(', ')})`);
   const toks = taskTokens(task, rt.tokenizer);
@@ -470,11 +470,11 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
 }
 
 /** searchDomain over every class's plain matching loss (no classifier term, no metric), at the classes' mean text length. */
-function chooseDomain(rt: LoadedModel, task: Task, plans: ClassPlan[], opts: SynthesisOptions, method: MethodSettings, allowed: number[]): DomainChoice {
+async function chooseDomain(rt: LoadedModel, task: Task, plans: ClassPlan[], opts: SynthesisOptions, method: MethodSettings, allowed: number[]): Promise<DomainChoice> {
   const toks = taskTokens(task, rt.tokenizer);
   const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c], opts.distance));
   try {
-    return searchDomain(rt, task, losses, { length: meanTextLength(plans), seed: opts.seed, allowed: new Set(allowed), sentenceEndCut: method.sentenceEndCut });
+    return await searchDomain(rt, task, losses, { length: meanTextLength(plans), seed: opts.seed, allowed: new Set(allowed), sentenceEndCut: method.sentenceEndCut });
   } finally {
     for (const l of losses) l.dispose();
   }
