@@ -13,6 +13,7 @@
  * Only the released targets and public weights are read: post-processing, no privacy cost. The
  * draws are seeded, so a resumed run chooses the same domain.
  */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { LoadedModel } from '../model/load.js';
 import { labelContextText, withDomain, type Task } from '../task/task.js';
 import { Rng } from '../util/rng.js';
@@ -128,16 +129,17 @@ export async function searchDomain(rt: LoadedModel, task: Task, losses: Matching
   const genres = o.genres ?? DEFAULT_GENRES;
   if (genres.length === 0) throw new SynthgradError('domain search: the list of genres is empty', 'E_USAGE');
   if (losses.length !== task.labels.length) throw new SynthgradError(`domain search: ${losses.length} class losses for ${task.labels.length} labels`, 'E_USAGE');
-  // A genre is seconds of model work on the CPU; the search is minutes. Yield between genres so a
-  // coordinator's gRPC server, a heartbeat or a test runner's RPC is not starved for all of it.
-  const score = async (genre: string, n: number | undefined, round?: string) => {
-    await new Promise((resolve) => setImmediate(resolve));
-    return scoreDomain(rt, task, losses, genre, o, n, round);
+  // A genre is seconds of model work on the CPU; the search is minutes. Yield before each genre so
+  // a coordinator's gRPC server, a heartbeat or a test runner's RPC is not starved for all of it.
+  const round = async (list: readonly string[], n: number | undefined, name?: string) => {
+    const out: DomainScore[] = [];
+    for (const g of list) {
+      await yieldToLoop();
+      out.push(scoreDomain(rt, task, losses, g, o, n, name));
+    }
+    return ranked(out);
   };
-  const scores: DomainScore[] = [];
-  for (const g of genres) scores.push(await score(g, undefined));
-  const finalists = ranked(scores).slice(0, Math.max(1, o.finalists ?? 3));
-  const final: DomainScore[] = [];
-  for (const f of finalists) final.push(await score(f.domain, o.finalPerClass ?? 30, 'domain-search-final'));
-  return { domain: ranked(final)[0].domain, scores: ranked(scores), final: ranked(final) };
+  const scores = await round(genres, undefined);
+  const final = await round(scores.slice(0, Math.max(1, o.finalists ?? 3)).map((s) => s.domain), o.finalPerClass ?? 30, 'domain-search-final');
+  return { domain: final[0].domain, scores, final };
 }
