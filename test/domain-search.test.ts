@@ -15,6 +15,7 @@ import {
   DEFAULT_GENRES,
   defaultDataPath,
   initBackend,
+  liveSynthesisWorkers,
   loadModel,
   MatchingLoss,
   readExamples,
@@ -22,6 +23,8 @@ import {
   resolvePreset,
   sampleClasses,
   scoreDomain,
+  scoreGenreJob,
+  startGenreScorers,
   searchDomain,
   SENTIMENT_TASK,
   allowedTokenIds,
@@ -99,7 +102,7 @@ describe('synthesize and the domain search (tiny model)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const run = (task: Task, domainSearch?: boolean) => {
+  const run = (task: Task, domainSearch?: boolean, workers = 1) => {
     const plans = targetsOf(rt, task, [
       ['a bad plot', 'bad acting', 'the end was bad'],
       ['the great film', 'a great cast', 'great fun'],
@@ -115,14 +118,17 @@ describe('synthesize and the domain search (tiny model)', () => {
         perClass: 4,
         seed: 5,
         distance: 'cosine',
-        workers: 1,
+        workers,
       },
       { checkpoint: Checkpoint.open<SyntheticExample>(join(dir, `cp-${n++}.json`), 'h', false), log: (m) => logs.push(m) },
     ).then((res) => ({ res, logs }));
   };
 
+  let inThisThread: Awaited<ReturnType<typeof run>> | undefined;
+
   it('chooses a listed genre for a task that names only its labels, and logs it', async () => {
-    const { res, logs } = await run(labelsOnly, true);
+    inThisThread = await run(labelsOnly, true);
+    const { res, logs } = inThisThread;
     expect(res.domain).not.toBeNull();
     expect(DEFAULT_GENRES).toContain(res.domain!.domain);
     expect(res.domain!.scores).toHaveLength(DEFAULT_GENRES.length);
@@ -150,6 +156,52 @@ describe('synthesize and the domain search (tiny model)', () => {
       for (const l of losses) l.dispose();
     }
   }, 60_000);
+
+  it('scores on worker threads exactly as in this thread, reports every genre, and leaves no worker running', async () => {
+    const one = inThisThread ?? (await run(labelsOnly, true));
+    const two = await run(labelsOnly, true, 2);
+    expect(two.res.domain).toEqual(one.res.domain);
+    expect(two.res.workers).toBe(2);
+    expect(liveSynthesisWorkers()).toBe(0);
+    for (const { logs } of [one, two]) {
+      expect(logs.filter((m) => m.startsWith('domain search, first round')).length).toBe(DEFAULT_GENRES.length);
+      expect(logs.filter((m) => m.startsWith('domain search, final round')).length).toBe(3);
+      expect(logs.some((m) => m.includes(`on ${m.includes('2 threads') ? 2 : 1} thread`))).toBe(true);
+    }
+    expect(two.logs.some((m) => m.includes('on 2 threads'))).toBe(true);
+  }, 120_000);
+
+  it("a scoring worker's failure rejects every job, as in this thread, and ends its workers", async () => {
+    const plans = targetsOf(rt, labelsOnly, [['a bad plot'], ['great fun']]);
+    const settings = { ...resolvePreset('cpu-select').settings, batchSize: 2, topK: 4, initNorm: 'auto' as const };
+    const params = { settings, method: resolvePreset('cpu-select').method, perClass: 2, seed: 1, distance: 'cosine' as const, initNorm: 1, classifier: null, metric: null };
+    const draw = { length: 4, seed: 1, sentenceEndCut: 0 };
+    // A good pool scores a job as this thread does.
+    const good = startGenreScorers(rt, labelsOnly, params, plans.map((p) => p.target), draw, 2);
+    const toks = taskTokens(labelsOnly, rt.tokenizer);
+    const loss = new MatchingLoss(rt.model, plans[1].target, toks.labelTokens[1], 'cosine');
+    try {
+      const job = { genre: 'email', classIndex: 1, n: 3, round: 'r' };
+      expect(await good.score(job)).toBe(scoreGenreJob(rt, labelsOnly, loss, job, { ...draw, allowed: new Set(allowedTokenIds(rt.tokenizer)) }));
+    } finally {
+      loss.dispose();
+      await good.close();
+    }
+    // A target of the wrong shape: the worker's error rejects the job and every later one.
+    const bad = plans.map((p) => ({ ...p.target, vocabSize: p.target.vocabSize - 1 }));
+    const pool = startGenreScorers(rt, labelsOnly, params, bad, draw, 2);
+    try {
+      const jobs = await Promise.allSettled([0, 1].map((c) => pool.score({ genre: 'email', classIndex: c, n: 2, round: 'r' })));
+      for (const j of jobs) {
+        expect(j.status).toBe('rejected');
+        expect(String((j as PromiseRejectedResult).reason.message)).toMatch(/target is .* the model's head is/);
+      }
+      await expect(pool.score({ genre: 'story', classIndex: 0, n: 2, round: 'r' })).rejects.toThrow();
+    } finally {
+      await pool.close();
+    }
+    expect(liveSynthesisWorkers()).toBe(0);
+  }, 120_000);
 
   it('leaves a task that names its domain, or a search turned off, alone', async () => {
     expect((await run(SENTIMENT_TASK)).res.domain).toBeNull();

@@ -4,7 +4,7 @@
 // "A {label} GENRE:", the best three again on 30 fresh draws, each genre's draws scored together) against the class targets of the
 // bench's 25 + 25 real texts (label rows; EPSILON=e: clipped at 1 and noised, delta 1e-5), and
 // the fallback context's score beside them.
-//   [PER=10] [EPSILON=1] node scripts/experiments/domain-probe.mjs TRAIN.jsonl TEST.jsonl
+//   [PER=10] [EPSILON=1] [WORKERS=2] node scripts/experiments/domain-probe.mjs TRAIN.jsonl TEST.jsonl
 import * as core from '@synthgrad/core';
 import { openProtocol } from './protocol.mjs';
 
@@ -18,10 +18,20 @@ const plans = real.map((r, c) => core.computeClassTarget(rt.model, r, c, toks.la
 const losses = plans.map((t, c) => new core.MatchingLoss(rt.model, t, toks.labelTokens[c]));
 const length = Math.round(real.flat().reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.flat().length);
 const o = { perClass: Number(process.env.PER ?? 10), length, seed: 0, allowed: new Set(core.allowedTokenIds(rt.tokenizer)), sentenceEndCut: 0.5 };
+// WORKERS=n: the search's jobs on n worker threads, as synthesize runs it when its classes get workers.
+const workers = Number(process.env.WORKERS ?? 1);
 const t0 = performance.now();
-const choice = await core.searchDomain(rt, task, losses, o);
+const preset = core.resolvePreset('cpu-select');
+const params = { settings: preset.settings, method: preset.method, perClass: 50, seed: 0, distance: 'cosine', initNorm: 1, classifier: null, metric: null };
+const pool = workers > 1 ? core.startGenreScorers(rt, task, params, plans, { length, seed: 0, sentenceEndCut: 0.5 }, workers) : null;
+let choice;
+try {
+  choice = await core.searchDomain(rt, task, losses, o, pool?.score);
+} finally {
+  await pool?.close();
+}
 const seconds = (performance.now() - t0) / 1000;
 // The fallback context ("Here is a {label} example. The"), scored the same way on 10 draws a class.
 const fallback = core.scoreContexts(rt, task, losses, o, 10, (c) => core.Rng.derive(0, 'fallback', c));
 const fmt = (ss) => ss.map((s) => [s.domain, +s.loss.toFixed(4)]);
-console.log(JSON.stringify({ epsilon: process.env.EPSILON ?? null, domain: choice.domain, seconds: +seconds.toFixed(1), length, final: fmt(choice.final), first_round: fmt(choice.scores), fallback: +fallback.loss.toFixed(4) }));
+console.log(JSON.stringify({ epsilon: process.env.EPSILON ?? null, workers, domain: choice.domain, seconds: +seconds.toFixed(1), length, final: fmt(choice.final), first_round: fmt(choice.scores), fallback: +fallback.loss.toFixed(4) }));

@@ -62,6 +62,11 @@ export interface DomainSearchOptions {
   genres?: readonly string[];
   /** The sentence-end cut's fraction (method.sentenceEndCut; 0: no cut). */
   sentenceEndCut: number;
+  /**
+   * Called after each genre is scored (the search is minutes of model work): which round, how many
+   * genres of that round are done, of how many, and the genre's score.
+   */
+  onScore?: (round: 'first' | 'final', done: number, total: number, score: DomainScore) => void;
 }
 
 export interface DomainScore {
@@ -109,13 +114,40 @@ export function scoreContexts(rt: LoadedModel, task: Task, losses: MatchingLoss[
   return { loss: perClass.reduce((a, b) => a + b, 0) / perClass.length, perClass };
 }
 
-/**
- * One genre's score: `n` draws of every class under "A {label} GENRE:" against the class's loss.
- * `round` names the random stream, so the second round draws texts the first did not.
- */
-export function scoreDomain(rt: LoadedModel, task: Task, losses: MatchingLoss[], genre: string, o: DomainSearchOptions, n = o.perClass ?? 30, round = 'domain-search'): DomainScore {
-  return { domain: genre, ...scoreContexts(rt, withDomain(task, genre), losses, o, n, (c) => Rng.derive(o.seed, round, genre, c)) };
+/** One unit of the search: class `classIndex`'s `n` draws under a genre, on the named round's random stream. */
+export interface GenreJob {
+  genre: string;
+  classIndex: number;
+  n: number;
+  /** Names the random stream, so the second round draws texts the first did not. */
+  round: string;
 }
+
+/** What a job's draws need besides the model, the task and the class's loss. */
+export type DrawOptions = Pick<DomainSearchOptions, 'length' | 'allowed' | 'sentenceEndCut' | 'seed'>;
+
+/**
+ * Scores one job: in this thread (the default, one job after another) or on worker threads
+ * (synthesis-pool.ts, as the classes' batches are spread), which must give the same number, since
+ * every stream is derived from the seed, the round, the genre and the class.
+ */
+export type GenreScorer = (job: GenreJob) => Promise<number>;
+
+/** One job in this thread: the class's draws under "A {label} GENRE:" taken together against its loss. */
+export function scoreGenreJob(rt: LoadedModel, task: Task, loss: MatchingLoss, job: GenreJob, o: DrawOptions): number {
+  const t = withDomain(task, job.genre);
+  const toks = taskTokens(t, rt.tokenizer);
+  const texts = drawContextTexts(rt, t, job.classIndex, job.n, o, Rng.derive(o.seed, job.round, job.genre, job.classIndex));
+  return setMatchingLossOfPrompts(rt.model, loss, texts.map((x) => toks.promptIds(x)));
+}
+
+/** One genre's score in this thread: `n` draws of every class under "A {label} GENRE:" against the class's loss. */
+export function scoreDomain(rt: LoadedModel, task: Task, losses: MatchingLoss[], genre: string, o: DomainSearchOptions, n = o.perClass ?? 30, round = 'domain-search'): DomainScore {
+  const perClass = losses.map((loss, c) => scoreGenreJob(rt, task, loss, { genre, classIndex: c, n, round }, o));
+  return { domain: genre, loss: mean(perClass), perClass };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Best first; a tie keeps the order given (the list's). */
 const ranked = (scores: DomainScore[]) => scores.map((s, i) => ({ s, i })).sort((a, b) => a.s.loss - b.s.loss || a.i - b.i).map((x) => x.s);
@@ -124,22 +156,47 @@ const ranked = (scores: DomainScore[]) => scores.map((s, i) => ({ s, i })).sort(
  * The genre whose draws match the targets best. Two rounds: every genre on a few draws, then the
  * best few again on more, fresh ones, since genres close in the first round (imdb, per-text
  * medians of 10 draws a class: "movie review" 0.256, "tweet" 0.262) are within its sampling error.
+ * `scorer` runs the jobs (default: in this thread, yielding between jobs, so a coordinator's gRPC
+ * server, a heartbeat or a test runner's RPC is not starved for the minutes a search takes).
  */
-export async function searchDomain(rt: LoadedModel, task: Task, losses: MatchingLoss[], o: DomainSearchOptions): Promise<DomainChoice> {
+export async function searchDomain(rt: LoadedModel, task: Task, losses: MatchingLoss[], o: DomainSearchOptions, scorer?: GenreScorer): Promise<DomainChoice> {
   const genres = o.genres ?? DEFAULT_GENRES;
   if (genres.length === 0) throw new SynthgradError('domain search: the list of genres is empty', 'E_USAGE');
   if (losses.length !== task.labels.length) throw new SynthgradError(`domain search: ${losses.length} class losses for ${task.labels.length} labels`, 'E_USAGE');
-  // A genre is seconds of model work on the CPU; the search is minutes. Yield before each genre so
-  // a coordinator's gRPC server, a heartbeat or a test runner's RPC is not starved for all of it.
-  const round = async (list: readonly string[], n: number | undefined, name?: string) => {
-    const out: DomainScore[] = [];
-    for (const g of list) {
-      await yieldToLoop();
-      out.push(scoreDomain(rt, task, losses, g, o, n, name));
-    }
+  // In this thread the jobs run one after another; after a failure the rest are refused unrun.
+  let queue: Promise<unknown> = Promise.resolve();
+  let failed: unknown = null;
+  const score: GenreScorer =
+    scorer ??
+    ((job) => {
+      const next = queue.then(async () => {
+        if (failed) throw failed;
+        await yieldToLoop();
+        try {
+          return scoreGenreJob(rt, task, losses[job.classIndex], job, o);
+        } catch (e) {
+          failed = e;
+          throw e;
+        }
+      });
+      queue = next.catch(() => {});
+      return next;
+    });
+  // Every job of a round is handed out at once (a pool of workers runs them side by side); a
+  // genre is reported once all its classes are scored.
+  const round = async (which: 'first' | 'final', list: readonly string[], n: number, name: string) => {
+    let done = 0;
+    const out = await Promise.all(
+      list.map(async (genre) => {
+        const perClass = await Promise.all(losses.map((_, c) => score({ genre, classIndex: c, n, round: name })));
+        const s: DomainScore = { domain: genre, loss: mean(perClass), perClass };
+        o.onScore?.(which, ++done, list.length, s);
+        return s;
+      }),
+    );
     return ranked(out);
   };
-  const scores = await round(genres, undefined);
-  const final = await round(scores.slice(0, Math.max(1, o.finalists ?? 3)).map((s) => s.domain), o.finalPerClass ?? 30, 'domain-search-final');
+  const scores = await round('first', genres, o.perClass ?? 30, 'domain-search');
+  const final = await round('final', scores.slice(0, Math.max(1, o.finalists ?? 3)).map((s) => s.domain), o.finalPerClass ?? 30, 'domain-search-final');
   return { domain: final[0].domain, scores, final };
 }

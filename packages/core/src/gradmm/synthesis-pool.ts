@@ -10,12 +10,15 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { LoadedModel } from '../model/load.js';
 import type { LlamaOptions } from '../model/llama.js';
 import type { Task } from '../task/task.js';
 import { SynthgradError, type SynthgradErrorCode } from '../util/errors.js';
 import { activeBackend } from '../backend/select.js';
 import { AdmmAborted } from './admm.js';
+import type { DrawOptions, GenreJob, GenreScorer } from './domain.js';
 import type { GenerateProgress, SyntheticExample } from './generate.js';
+import type { ClassTarget } from './targets.js';
 import { classLoss, type BatchDone, type ClassLoopEnv, type ClassLoopHooks, type ClassLoopParams, type ClassPlan } from './synthesize.js';
 
 /** What a worker starts from (workerData). */
@@ -29,13 +32,20 @@ export interface SynthesisWorkerData {
   threads: number;
   task: Task;
   params: ClassLoopParams;
+  /** For a domain-search worker (startGenreScorers): every class's target, in class order. */
+  targets?: ClassTarget[];
 }
+
+/** A job's draw options as sent to a worker: the allowed tokens are the worker's own (classLoopEnv's, the same set). */
+export type WorkerDrawOptions = Omit<DrawOptions, 'allowed'>;
 
 export type ToWorker =
   /** Run one class: its plan (the target's sum is a transferred copy) and its batches already saved. */
   | { type: 'class'; classIndex: number; plan: ClassPlan; saved: { batch: number; examples: SyntheticExample[] }[] }
   /** io.shouldStop() became true: abort the batch in flight (AdmmAborted). */
-  | { type: 'stop' };
+  | { type: 'stop' }
+  /** Score one domain-search job (a domain-search worker). */
+  | { type: 'score'; id: number; job: GenreJob; draw: WorkerDrawOptions };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -43,6 +53,7 @@ export type FromWorker =
   | { type: 'progress'; progress: GenerateProgress }
   | { type: 'log'; message: string }
   | { type: 'class-done'; classIndex: number; examples: SyntheticExample[] }
+  | { type: 'scored'; id: number; loss: number }
   | { type: 'aborted' }
   | { type: 'error'; name: string; message: string; code?: string };
 
@@ -66,6 +77,95 @@ export function liveSynthesisWorkers(): number {
 function workerError(m: { name: string; message: string; code?: string }): Error {
   if (m.name === 'SynthgradError' && m.code) return new SynthgradError(m.message, m.code as SynthgradErrorCode);
   return new Error(`synthesis worker: ${m.message}`);
+}
+
+/** What every worker starts from: the model's file and the main thread's backend, task and parameters. */
+function workerDataOf(rt: LoadedModel, task: Task, params: ClassLoopParams): SynthesisWorkerData {
+  return {
+    modelPath: rt.path,
+    modelOptions: rt.options ?? {},
+    transposeFix: activeBackend()?.transposeFix ?? true,
+    backend: activeBackend()?.choice ?? 'wasm',
+    threads: activeBackend()?.threads ?? 1,
+    task,
+    params,
+  };
+}
+
+/** A domain search's jobs on worker threads; close() ends every worker (also after a failure). */
+export interface GenreScorerPool {
+  score: GenreScorer;
+  close(): Promise<void>;
+}
+
+/**
+ * `count` worker threads that score domain-search jobs (domain.ts) for `targets`' classes, so a
+ * search uses the cores as the classes' batches do. Each worker loads the model itself; jobs are
+ * handed to whichever is free. Every job's stream is derived from the seed, round, genre and
+ * class, so the scores equal one thread's. The first failure (a worker's error, a worker that
+ * exits) rejects every job not yet scored, and every later one.
+ */
+export function startGenreScorers(rt: LoadedModel, task: Task, params: ClassLoopParams, targets: ClassTarget[], draw: WorkerDrawOptions, count: number): GenreScorerPool {
+  const entry = workerEntry();
+  const data: SynthesisWorkerData = { ...workerDataOf(rt, task, params), targets };
+  const pending = new Map<number, { resolve: (loss: number) => void; reject: (e: Error) => void }>();
+  const queue: { id: number; job: GenreJob }[] = [];
+  const idle: Worker[] = [];
+  const workers = new Set<Worker>();
+  let failure: Error | null = null;
+  let closing: Promise<void> | null = null;
+  let nextId = 0;
+  const close = (): Promise<void> =>
+    (closing ??= Promise.all(
+      [...workers].map((w) =>
+        w.terminate().then(
+          () => void live--,
+          () => void live--,
+        ),
+      ),
+    ).then(() => {}));
+  const fail = (e: Error) => {
+    if (failure || closing) return;
+    failure = e;
+    for (const p of pending.values()) p.reject(e);
+    pending.clear();
+    queue.length = 0;
+    void close();
+  };
+  const pump = () => {
+    while (idle.length > 0 && queue.length > 0) {
+      const w = idle.pop()!;
+      const { id, job } = queue.shift()!;
+      w.postMessage({ type: 'score', id, job, draw } satisfies ToWorker);
+    }
+  };
+  for (let i = 0; i < count; i++) {
+    const worker = new Worker(entry, { workerData: data, stdout: true });
+    live++;
+    workers.add(worker);
+    worker.stdout.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'error') return fail(workerError(m));
+      if (m.type === 'scored') {
+        pending.get(m.id)?.resolve(m.loss);
+        pending.delete(m.id);
+      } else if (m.type !== 'ready') return;
+      idle.push(worker);
+      pump();
+    });
+    worker.on('error', (e) => fail(new Error(`synthesis worker: ${e.message}`)));
+    worker.on('messageerror', (e) => fail(new Error(`synthesis worker: message could not be read (${e.message})`)));
+    worker.on('exit', (code) => fail(new Error(`synthesis worker exited with code ${code} before finishing`)));
+  }
+  const score: GenreScorer = (job) =>
+    new Promise<number>((resolve, reject) => {
+      if (failure || closing) return reject(failure ?? new Error('domain search: the scoring workers are closed'));
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      queue.push({ id, job });
+      pump();
+    });
+  return { score, close };
 }
 
 interface Slot {
@@ -97,15 +197,7 @@ export function runClassesInWorkers(env: ClassLoopEnv, plans: ClassPlan[], count
   let settled = false;
   let stopping = false;
   const entry = workerEntry();
-  const data: SynthesisWorkerData = {
-    modelPath: env.rt.path,
-    modelOptions: env.rt.options ?? {},
-    transposeFix: activeBackend()?.transposeFix ?? true,
-    backend: activeBackend()?.choice ?? 'wasm',
-    threads: activeBackend()?.threads ?? 1,
-    task: env.task,
-    params: env.params,
-  };
+  const data = workerDataOf(env.rt, env.task, env.params);
 
   return new Promise<SyntheticExample[][]>((resolve, reject) => {
     let poll: NodeJS.Timeout | undefined;

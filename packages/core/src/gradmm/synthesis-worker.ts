@@ -8,6 +8,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../backend/select.js';
 import { loadModel } from '../model/load.js';
 import { AdmmAborted } from './admm.js';
+import { scoreGenreJob } from './domain.js';
+import { MatchingLoss } from './matching.js';
 import { classLoopEnv, runClass, type ClassLoopEnv } from './synthesize.js';
 import type { FromWorker, SynthesisWorkerData, ToWorker } from './synthesis-pool.js';
 
@@ -40,9 +42,26 @@ async function runOne(m: Extract<ToWorker, { type: 'class' }>): Promise<void> {
   }
 }
 
+/** A domain-search worker's losses, one per class, built from workerData's targets on first use. */
+const losses = new Map<number, MatchingLoss>();
+
+function scoreOne(m: Extract<ToWorker, { type: 'score' }>): void {
+  try {
+    const targets = (workerData as SynthesisWorkerData).targets;
+    const c = m.job.classIndex;
+    if (!targets?.[c]) throw new Error(`no target for class ${c}: a domain-search worker is started with every class's target`);
+    let loss = losses.get(c);
+    if (!loss) losses.set(c, (loss = new MatchingLoss(env!.rt.model, targets[c], env!.toks.labelTokens[c], env!.distance)));
+    post({ type: 'scored', id: m.id, loss: scoreGenreJob(env!.rt, env!.task, loss, m.job, { ...m.draw, allowed: env!.allowedSet }) });
+  } catch (e) {
+    fail(e);
+  }
+}
+
 port.on('message', (m: ToWorker) => {
   if (m.type === 'stop') stopping = true;
   else if (m.type === 'class') void runOne(m);
+  else if (m.type === 'score') scoreOne(m);
 });
 
 async function start(job: SynthesisWorkerData): Promise<void> {

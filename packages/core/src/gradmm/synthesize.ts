@@ -20,13 +20,13 @@ import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
 import { DEFAULT_METHOD, type MethodSettings, type Preset } from './presets.js';
 import { classDemonstrations, labelContextText, namesDomain, withDomain } from '../task/task.js';
-import { searchDomain, type DomainChoice } from './domain.js';
+import { DEFAULT_GENRES, searchDomain, type DomainChoice, type DomainScore } from './domain.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
 import { buildTargetClassifier, whitenedMetric, type TargetClassifier } from './target-classifier.js';
 import { lastPosition } from '../model/llama.js';
 import { leftPad } from './prompt.js';
 import type { GenerateProgress, SyntheticExample } from './generate.js';
-import { runClassesInWorkers } from './synthesis-pool.js';
+import { runClassesInWorkers, startGenreScorers } from './synthesis-pool.js';
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -412,7 +412,8 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   // contexts (public statistics, every batch). Counted with the public statistics: both are LM
   // draws that read the targets with public weights.
   const td = performance.now();
-  const domain = method.domainSearch && method.labelContext && !namesDomain(givenTask) ? await chooseDomain(rt, givenTask, plans, opts, method, allowed) : null;
+  const searchParams: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier: null, metric: null };
+  const domain = method.domainSearch && method.labelContext && !namesDomain(givenTask) ? await chooseDomain(rt, givenTask, plans, searchParams, opts.workers, allowed, log) : null;
   const task = domain ? withDomain(givenTask, domain.domain) : givenTask;
   if (domain) log(`domain: the task names none; its targets match "${domain.domain}" best (finalists: ${domain.final.map((s) => `${s.domain} ${s.loss.toFixed(4)}`).join(', ')})`);
   const toks = taskTokens(task, rt.tokenizer);
@@ -469,13 +470,24 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   };
 }
 
-/** searchDomain over every class's plain matching loss (no classifier term, no metric), at the classes' mean text length. */
-async function chooseDomain(rt: LoadedModel, task: Task, plans: ClassPlan[], opts: SynthesisOptions, method: MethodSettings, allowed: number[]): Promise<DomainChoice> {
+/**
+ * searchDomain over every class's plain matching loss (no classifier term, no metric), at the
+ * classes' mean text length; its jobs on as many worker threads as the classes would get.
+ */
+async function chooseDomain(rt: LoadedModel, task: Task, plans: ClassPlan[], params: ClassLoopParams, requestedWorkers: number | undefined, allowed: number[], log: (m: string) => void): Promise<DomainChoice> {
   const toks = taskTokens(task, rt.tokenizer);
-  const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c], opts.distance));
+  const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c], params.distance));
+  const draw = { length: meanTextLength(plans), seed: params.seed, sentenceEndCut: params.method.sentenceEndCut };
+  const workers = synthesisWorkerCount(requestedWorkers, plans.length);
+  const pool = workers > 1 ? startGenreScorers(rt, task, params, plans.map((p) => p.target), draw, workers) : null;
+  log(`domain search: the task names no domain, so its targets choose one of ${DEFAULT_GENRES.length} genres (minutes, on ${workers} thread${workers > 1 ? 's' : ''}; a task file's "domain" skips it)`);
+  const t0 = performance.now();
+  const onScore = (round: 'first' | 'final', done: number, total: number, s: DomainScore) =>
+    log(`domain search, ${round} round ${done}/${total}: ${s.domain} ${s.loss.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   try {
-    return await searchDomain(rt, task, losses, { length: meanTextLength(plans), seed: opts.seed, allowed: new Set(allowed), sentenceEndCut: method.sentenceEndCut });
+    return await searchDomain(rt, task, losses, { ...draw, allowed: new Set(allowed), onScore }, pool?.score);
   } finally {
     for (const l of losses) l.dispose();
+    await pool?.close();
   }
 }
