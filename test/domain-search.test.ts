@@ -206,6 +206,9 @@ describe('synthesize and the domain search (tiny model)', () => {
   it('leaves a task that names its domain, or a search turned off, alone', async () => {
     expect((await run(SENTIMENT_TASK)).res.domain).toBeNull();
     expect((await run(validateTask({ labels: SENTIMENT_TASK.labels, suffix: ' It was', domain: 'support ticket' }, 't.json'))).res.domain).toBeNull();
-    expect((await run(labelsOnly)).res.domain).toBeNull(); // off by default
+    expect((await run(labelsOnly, false)).res.domain).toBeNull(); // turned off
+    // On by default (the first test ran it with the default settings' switch given explicitly).
+    expect(resolvePreset('cpu-select').method.domainSearch).toBe(true);
+    expect(resolvePreset('cpu').method.domainSearch).toBe(true);
   }, 120_000);
 });

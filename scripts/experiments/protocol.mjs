@@ -1,5 +1,5 @@
 // The quality protocol's fixed parts for the probe scripts (issue 10): the command line
-// `SCRIPT TRAIN.jsonl TEST.jsonl GEN.json [GEN.json ...]`, the model, the built-in task, the task
+// `SCRIPT TRAIN.jsonl TEST.jsonl GEN.json [GEN.json ...]`, the model, the built-in task (or TASK=file), the task
 // data, the protocol's test split (500 texts, seed 0, as `bench quality` draws it) and one shared
 // feature cache.
 import * as core from '@synthgrad/core';
@@ -16,7 +16,9 @@ export async function openProtocol(script, argv, { generations = true } = {}) {
   }
   await core.initBackend();
   const rt = await core.loadModel(core.resolveModelPath());
-  const task = core.SENTIMENT_TASK;
+  // TASK=file.task.json: the student and judge read texts through that task's prompt, as
+  // `bench quality --task` does (default: the built-in task).
+  const task = process.env.TASK ? core.resolveTask(process.env.TASK) : core.SENTIMENT_TASK;
   const all = core.readExamples(trainFile, task);
   const test = core.Rng.derive(0, 'quality-test').shuffle(core.readExamples(testFile, task)).slice(0, 500);
   return { rt, task, all, test, genFiles, cache: new ev.FeatureCache(rt, task) };

@@ -87,7 +87,8 @@ method (docs/METHOD.md, "what this project changes"):
                           only where the task's contexts name its domain (docs/METHOD.md)
   --domain-search on|off  a task that names no domain (only its labels) gets the genre of a fixed
                           list whose LM texts match its targets best, and its contexts are built
-                          from it ("A {label} movie review:"); default off
+                          from it ("A {label} movie review:"); default on (minutes; a task file's
+                          "domain" skips it)
   --length-spread S       batch text lengths from (1-S) to (1+S) x the real mean over a class's
                           batches (default 0: every batch at the mean)
   --punctuation on|off    the projection and the LM start may also choose punctuation marks and
