@@ -26,7 +26,7 @@ import { buildTargetClassifier, whitenedMetric, type TargetClassifier } from './
 import { lastPosition } from '../model/llama.js';
 import { leftPad } from './prompt.js';
 import type { GenerateProgress, SyntheticExample } from './generate.js';
-import { runClassesInWorkers, startGenreScorers } from './synthesis-pool.js';
+import { runClassesInWorkers, startGenreScorers, type GenreScorerPool } from './synthesis-pool.js';
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -479,12 +479,14 @@ async function chooseDomain(rt: LoadedModel, task: Task, plans: ClassPlan[], par
   const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c], params.distance));
   const draw = { length: meanTextLength(plans), seed: params.seed, sentenceEndCut: params.method.sentenceEndCut };
   const workers = synthesisWorkerCount(requestedWorkers, plans.length);
-  const pool = workers > 1 ? startGenreScorers(rt, task, params, plans.map((p) => p.target), draw, workers) : null;
+  let pool: GenreScorerPool | null = null;
   log(`domain search: the task names no domain, so its targets choose one of ${DEFAULT_GENRES.length} genres (minutes, on ${workers} thread${workers > 1 ? 's' : ''}; a task file's "domain" skips it)`);
   const t0 = performance.now();
   const onScore = (round: 'first' | 'final', done: number, total: number, s: DomainScore) =>
     log(`domain search, ${round} round ${done}/${total}: ${s.domain} ${s.loss.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   try {
+    // Inside the try: a pool that cannot start (no build of the worker) still frees the losses.
+    if (workers > 1) pool = startGenreScorers(rt, task, params, plans.map((p) => p.target), draw, workers);
     return await searchDomain(rt, task, losses, { ...draw, allowed: new Set(allowed), onScore }, pool?.score);
   } finally {
     for (const l of losses) l.dispose();
