@@ -109,10 +109,17 @@ export function drawContextTexts(rt: LoadedModel, task: Task, c: number, n: numb
  * rtpolarity between two seeds); the sum averages it out.
  */
 export function scoreContexts(rt: LoadedModel, task: Task, losses: MatchingLoss[], o: Pick<DomainSearchOptions, 'length' | 'allowed' | 'sentenceEndCut'>, n: number, stream: (c: number) => Rng): { loss: number; perClass: number[] } {
-  const toks = taskTokens(task, rt.tokenizer);
-  const perClass = losses.map((loss, c) => setMatchingLossOfPrompts(rt.model, loss, drawContextTexts(rt, task, c, n, o, stream(c)).map((x) => toks.promptIds(x))));
-  return { loss: perClass.reduce((a, b) => a + b, 0) / perClass.length, perClass };
+  const perClass = losses.map((loss, c) => scoreClassContext(rt, task, loss, c, n, o, stream(c)));
+  return { loss: mean(perClass), perClass };
 }
+
+/** Class c's `n` draws under the task's own label context, taken together against its loss. */
+function scoreClassContext(rt: LoadedModel, task: Task, loss: MatchingLoss, c: number, n: number, o: Pick<DomainSearchOptions, 'length' | 'allowed' | 'sentenceEndCut'>, rng: Rng): number {
+  const toks = taskTokens(task, rt.tokenizer);
+  return setMatchingLossOfPrompts(rt.model, loss, drawContextTexts(rt, task, c, n, o, rng).map((x) => toks.promptIds(x)));
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** One unit of the search: class `classIndex`'s `n` draws under a genre, on the named round's random stream. */
 export interface GenreJob {
@@ -135,10 +142,7 @@ export type GenreScorer = (job: GenreJob) => Promise<number>;
 
 /** One job in this thread: the class's draws under "A {label} GENRE:" taken together against its loss. */
 export function scoreGenreJob(rt: LoadedModel, task: Task, loss: MatchingLoss, job: GenreJob, o: DrawOptions): number {
-  const t = withDomain(task, job.genre);
-  const toks = taskTokens(t, rt.tokenizer);
-  const texts = drawContextTexts(rt, t, job.classIndex, job.n, o, Rng.derive(o.seed, job.round, job.genre, job.classIndex));
-  return setMatchingLossOfPrompts(rt.model, loss, texts.map((x) => toks.promptIds(x)));
+  return scoreClassContext(rt, withDomain(task, job.genre), loss, job.classIndex, job.n, o, Rng.derive(o.seed, job.round, job.genre, job.classIndex));
 }
 
 /** One genre's score in this thread: `n` draws of every class under "A {label} GENRE:" against the class's loss. */
@@ -146,8 +150,6 @@ export function scoreDomain(rt: LoadedModel, task: Task, losses: MatchingLoss[],
   const perClass = losses.map((loss, c) => scoreGenreJob(rt, task, loss, { genre, classIndex: c, n, round }, o));
   return { domain: genre, loss: mean(perClass), perClass };
 }
-
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Best first; a tie keeps the order given (the list's). */
 const ranked = (scores: DomainScore[]) => scores.map((s, i) => ({ s, i })).sort((a, b) => a.s.loss - b.s.loss || a.i - b.i).map((x) => x.s);
@@ -163,23 +165,17 @@ export async function searchDomain(rt: LoadedModel, task: Task, losses: Matching
   const genres = o.genres ?? DEFAULT_GENRES;
   if (genres.length === 0) throw new SynthgradError('domain search: the list of genres is empty', 'E_USAGE');
   if (losses.length !== task.labels.length) throw new SynthgradError(`domain search: ${losses.length} class losses for ${task.labels.length} labels`, 'E_USAGE');
-  // In this thread the jobs run one after another; after a failure the rest are refused unrun.
-  let queue: Promise<unknown> = Promise.resolve();
-  let failed: unknown = null;
+  // In this thread the jobs run one after another, each chained to the one before: after a
+  // failure the chain stays rejected, so the rest are refused unrun with the same error.
+  let chain: Promise<unknown> = Promise.resolve();
   const score: GenreScorer =
     scorer ??
     ((job) => {
-      const next = queue.then(async () => {
-        if (failed) throw failed;
+      const next = chain.then(async () => {
         await yieldToLoop();
-        try {
-          return scoreGenreJob(rt, task, losses[job.classIndex], job, o);
-        } catch (e) {
-          failed = e;
-          throw e;
-        }
+        return scoreGenreJob(rt, task, losses[job.classIndex], job, o);
       });
-      queue = next.catch(() => {});
+      chain = next;
       return next;
     });
   // Every job of a round is handed out at once (a pool of workers runs them side by side); a

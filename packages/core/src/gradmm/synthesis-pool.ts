@@ -92,6 +92,32 @@ function workerDataOf(rt: LoadedModel, task: Task, params: ClassLoopParams): Syn
   };
 }
 
+/**
+ * A worker thread (`entry`, workerEntry's) from `data`, counted in liveSynthesisWorkers until terminateWorker. Its stdout
+ * goes to stderr (stdout is the caller's: JSON summaries); a thread error, an unreadable message
+ * or an exit the pool did not ask for (`expected()` false) reaches `fail`.
+ */
+function spawnWorker(entry: URL, data: SynthesisWorkerData, onMessage: (m: FromWorker) => void, fail: (e: Error) => void, expected: () => boolean): Worker {
+  const worker = new Worker(entry, { workerData: data, stdout: true });
+  live++;
+  worker.stdout.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  worker.on('message', onMessage);
+  worker.on('error', (e) => fail(new Error(`synthesis worker: ${e.message}`)));
+  worker.on('messageerror', (e) => fail(new Error(`synthesis worker: message could not be read (${e.message})`)));
+  worker.on('exit', (code) => {
+    if (!expected()) fail(new Error(`synthesis worker exited with code ${code} before finishing`));
+  });
+  return worker;
+}
+
+/** Ends a worker of spawnWorker; resolves once it has stopped, whether or not termination failed. */
+function terminateWorker(worker: Worker): Promise<void> {
+  return worker.terminate().then(
+    () => void live--,
+    () => void live--,
+  );
+}
+
 /** A domain search's jobs on worker threads; close() ends every worker (also after a failure). */
 export interface GenreScorerPool {
   score: GenreScorer;
@@ -115,15 +141,7 @@ export function startGenreScorers(rt: LoadedModel, task: Task, params: ClassLoop
   let failure: Error | null = null;
   let closing: Promise<void> | null = null;
   let nextId = 0;
-  const close = (): Promise<void> =>
-    (closing ??= Promise.all(
-      [...workers].map((w) =>
-        w.terminate().then(
-          () => void live--,
-          () => void live--,
-        ),
-      ),
-    ).then(() => {}));
+  const close = (): Promise<void> => (closing ??= Promise.all([...workers].map(terminateWorker)).then(() => {}));
   const fail = (e: Error) => {
     if (failure || closing) return;
     failure = e;
@@ -140,22 +158,22 @@ export function startGenreScorers(rt: LoadedModel, task: Task, params: ClassLoop
     }
   };
   for (let i = 0; i < count; i++) {
-    const worker = new Worker(entry, { workerData: data, stdout: true });
-    live++;
+    const worker: Worker = spawnWorker(
+      entry,
+      data,
+      (m) => {
+        if (m.type === 'error') return fail(workerError(m));
+        if (m.type === 'scored') {
+          pending.get(m.id)?.resolve(m.loss);
+          pending.delete(m.id);
+        } else if (m.type !== 'ready') return;
+        idle.push(worker);
+        pump();
+      },
+      fail,
+      () => closing !== null,
+    );
     workers.add(worker);
-    worker.stdout.on('data', (chunk: Buffer) => process.stderr.write(chunk));
-    worker.on('message', (m: FromWorker) => {
-      if (m.type === 'error') return fail(workerError(m));
-      if (m.type === 'scored') {
-        pending.get(m.id)?.resolve(m.loss);
-        pending.delete(m.id);
-      } else if (m.type !== 'ready') return;
-      idle.push(worker);
-      pump();
-    });
-    worker.on('error', (e) => fail(new Error(`synthesis worker: ${e.message}`)));
-    worker.on('messageerror', (e) => fail(new Error(`synthesis worker: message could not be read (${e.message})`)));
-    worker.on('exit', (code) => fail(new Error(`synthesis worker exited with code ${code} before finishing`)));
   }
   const score: GenreScorer = (job) =>
     new Promise<number>((resolve, reject) => {
@@ -204,10 +222,7 @@ export function runClassesInWorkers(env: ClassLoopEnv, plans: ClassPlan[], count
     const ending: Promise<void>[] = [];
     const end = (slot: Slot): Promise<void> => {
       if (!slots.delete(slot)) return Promise.resolve();
-      const p = slot.worker.terminate().then(
-        () => void live--,
-        () => void live--,
-      );
+      const p = terminateWorker(slot.worker);
       ending.push(p);
       return p;
     };
@@ -305,18 +320,8 @@ export function runClassesInWorkers(env: ClassLoopEnv, plans: ClassPlan[], count
       flushAfterClass();
       const n = Math.min(count, queue.length);
       for (let i = 0; i < n; i++) {
-        // A worker's stdout goes to stderr: stdout is the caller's (JSON summaries).
-        const worker = new Worker(entry, { workerData: data, stdout: true });
-        live++;
-        worker.stdout.on('data', (chunk: Buffer) => process.stderr.write(chunk));
-        const slot: Slot = { worker, classIndex: null, stopSent: false };
+        const slot: Slot = { worker: spawnWorker(entry, data, (m) => onMessage(slot, m), fail, () => !slots.has(slot)), classIndex: null, stopSent: false };
         slots.add(slot);
-        worker.on('message', (m: FromWorker) => onMessage(slot, m));
-        worker.on('error', (e) => fail(new Error(`synthesis worker: ${e.message}`)));
-        worker.on('messageerror', (e) => fail(new Error(`synthesis worker: message could not be read (${e.message})`)));
-        worker.on('exit', (code) => {
-          if (slots.has(slot)) fail(new Error(`synthesis worker exited with code ${code} before finishing`));
-        });
       }
       poll = setInterval(stop, 200);
       stop();

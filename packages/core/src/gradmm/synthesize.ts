@@ -412,6 +412,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   // contexts (public statistics, every batch). Counted with the public statistics: both are LM
   // draws that read the targets with public weights.
   const td = performance.now();
+  // The class loop's parameters before the classifier and the metric, which read the chosen domain's contexts.
   const searchParams: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier: null, metric: null };
   const domain = method.domainSearch && method.labelContext && !namesDomain(givenTask) ? await chooseDomain(rt, givenTask, plans, searchParams, opts.workers, allowed, log) : null;
   const task = domain ? withDomain(givenTask, domain.domain) : givenTask;
@@ -430,7 +431,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   }
   const metric = matchingMetric(plans, toks.labelTokens, method, publicStats, log);
   timings.public_s += (performance.now() - tp) / 1000;
-  const params: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier, metric };
+  const params: ClassLoopParams = { ...searchParams, classifier, metric };
   const env = classLoopEnv(rt, task, params, allowed);
   let adamSteps = 0;
   // The checkpoint is written here, in the main thread, after every batch, whichever thread ran it.
