@@ -181,6 +181,36 @@ describe.runIf(built)('synthgrad generate', () => {
     expect(withoutNativeLog(q.stderr).trimStart()).toMatch(/^wrote 4 synthetic examples/);
   });
 
+  it('a task of three labels that names only them: the domain search reports its progress, and every class is generated, filtered and kept', () => {
+    // The tiny vocabulary has few whole-word tokens; the label words only need to be single tokens.
+    const task = join(dir, 'three.task.json');
+    writeFileSync(task, JSON.stringify({ labels: [{ value: 'up', name: 'good', verbalizer: ' great' }, { value: 'down', name: 'poor', verbalizer: ' bad' }, { value: 'flat', name: 'plain', verbalizer: ' the' }], suffix: ' It was' }));
+    const three = join(dir, 'three.jsonl');
+    const texts = [['a great cast', 'great fun', 'the great film'], ['bad acting', 'a bad plot', 'the end was bad'], ['the film ran', 'a cast list', 'the end']];
+    writeFileSync(three, texts.flatMap((ts, c) => ts.map((text) => JSON.stringify({ text, label: ['up', 'down', 'flat'][c] }))).join('\n') + '\n');
+    const out = join(dir, 'three-out.jsonl');
+    const knobs = ['--model', model, '--preset', 'cpu-select', '--per-class', '4', '--batch-size', '2', '--top-k', '4', '--real-per-class', '3', '--seed', '3', '--top-n', '2', '--public-texts', '8'];
+    const r = run(['--data', three, '--task', task, '--out', out, ...knobs, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const events = withoutNativeLog(r.stderr).trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'progress');
+    const search = events.filter((e) => e.phase === 'domain search');
+    // The search is its own phase (the bar no longer sits on the targets for minutes), from its first genre to its last.
+    expect(search.length).toBeGreaterThan(0);
+    expect(search[0].detail).toMatch(/^first round, genre \d+\/19/);
+    expect(events.findIndex((e) => e.phase === 'domain search')).toBeGreaterThan(events.findIndex((e) => e.phase === 'class targets'));
+    expect(events.findIndex((e) => e.phase === 'ADMM')).toBeGreaterThan(events.findLastIndex((e) => e.phase === 'domain search'));
+    const fractions = events.map((e) => e.fraction);
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
+    const meta = meta0(out);
+    expect(meta.counts.generated).toBe(12);
+    const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows.map((x) => x.label).sort()).toEqual(['down', 'down', 'flat', 'flat', 'up', 'up']);
+    for (const row of rows) expect(['up', 'down', 'flat']).toContain(row.target_label);
+    expect(meta.label_consistency).toHaveLength(3);
+    expect(meta.domain.scores).toHaveLength(16);
+    expect(meta.domain.scores[0].perClass).toHaveLength(3);
+  });
+
   it('select re-ranks a generated file: label check, dedup, top-n per class, into a new folder', () => {
     const src = join(dir, 'a.jsonl'); // written by the first test
     const out = join(dir, 'selected', 'kept.jsonl');

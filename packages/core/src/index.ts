@@ -29,7 +29,7 @@ export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL
 export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
 export { PRESETS, DEFAULT_PRESET, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, targetFilterOf, RAW_START_MODES, type RawStart, type Preset, type PresetName, type MethodSettings, type TargetFilter } from './gradmm/presets.js';
-export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassComparison } from './gradmm/generate.js';
+export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassProgress, type DomainSearchProgress, type ClassComparison } from './gradmm/generate.js';
 export { predictLabels, select, dropSurplusMisplaced, bestMatching, overgenerated, OVERGENERATE, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
 export { readCandidates, type GeneratedRow } from './selection/candidates.js';
 export { writeFileAtomic, toJsonl, type AtomicWriteOptions } from './util/atomic.js';
@@ -71,7 +71,7 @@ export { allowedTokenIds, isAllowedToken } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
 export { matchingLossOfPrompts, setMatchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { sentenceEndLengths } from './gradmm/sentence-end.js';
-export { searchDomain, scoreDomain, scoreGenreJob, scoreContexts, drawContextTexts, DEFAULT_GENRES, type DomainChoice, type DomainScore, type DomainSearchOptions, type DrawOptions, type GenreJob, type GenreScorer } from './gradmm/domain.js';
+export { searchDomain, scoreDomain, scoreGenreJob, scoreContexts, drawContextTexts, DEFAULT_GENRES, DEFAULT_FINALISTS, type DomainChoice, type DomainScore, type DomainSearchOptions, type DrawOptions, type GenreJob, type GenreScorer } from './gradmm/domain.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { liveSynthesisWorkers, startGenreScorers, type GenreScorerPool, type WorkerDrawOptions } from './gradmm/synthesis-pool.js';
 export { synthesize, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';

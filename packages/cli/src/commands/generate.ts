@@ -72,6 +72,8 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const phases: PhaseSpec[] = [
     { name: 'load model', units: 1, secondsPerUnit: 10 },
     { name: 'class targets', units: task.labels.length * Math.min(cfg.realPerClass, examples.length), secondsPerUnit: 0.2 },
+    // Only a task that names no domain searches for one; its units (genres) are set when it starts.
+    { name: 'domain search', units: 0, secondsPerUnit: 20 },
     // Units are batches; the rate is measured from the first step on. Until then the prior is what
     // SmolLM2-135M takes on 2 cores: about 5 s per Adam step and projection of a batch of 10.
     { name: 'ADMM', units: batches, secondsPerUnit: 5 * cfg.settings.outer * (cfg.settings.inner + 1) * (cfg.settings.batchSize / 10) },
@@ -133,6 +135,11 @@ function onGenerateProgress(progress: Progress, p: GenerateFileProgress, nClasse
     progress.phase('class targets');
     progress.units('class targets', nClasses * p.total);
     progress.update(p.classIndex * p.total + p.done, `class ${p.classIndex + 1}/${nClasses}: real example ${p.done}/${p.total}`);
+  } else if (p.phase === 'domain-search') {
+    const detail = `${p.round} round, genre ${p.done}/${p.total}${p.last ? `: ${p.last.domain} ${p.last.loss.toFixed(4)}` : ''}`;
+    progress.units('domain search', p.total);
+    progress.phase('domain search', detail);
+    progress.update(p.done, detail);
   } else if (p.phase === 'admm') {
     progress.phase('ADMM');
     progress.units('ADMM', nClasses * p.batches);

@@ -47,10 +47,13 @@ export const DEFAULT_GENRES: readonly string[] = [
   'opinion',
 ];
 
+/** Genres the second round scores again (a third genre was the winner's closest rival on both data sets measured). */
+export const DEFAULT_FINALISTS = 3;
+
 export interface DomainSearchOptions {
   /** Texts drawn per class and genre in the first round (default 30: ten ranked genres unreliably on rtpolarity). */
   perClass?: number;
-  /** Genres scored again, on fresh draws, in the second round (default 3). */
+  /** Genres scored again, on fresh draws, in the second round (default DEFAULT_FINALISTS). */
   finalists?: number;
   /** Texts drawn per class and finalist in the second round (default 30). */
   finalPerClass?: number;
@@ -193,6 +196,6 @@ export async function searchDomain(rt: LoadedModel, task: Task, losses: Matching
     return ranked(out);
   };
   const scores = await round('first', genres, o.perClass ?? 30, 'domain-search');
-  const final = await round('final', scores.slice(0, Math.max(1, o.finalists ?? 3)).map((s) => s.domain), o.finalPerClass ?? 30, 'domain-search-final');
+  const final = await round('final', scores.slice(0, Math.max(1, o.finalists ?? DEFAULT_FINALISTS)).map((s) => s.domain), o.finalPerClass ?? 30, 'domain-search-final');
   return { domain: final[0].domain, scores, final };
 }

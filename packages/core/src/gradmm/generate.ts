@@ -15,6 +15,7 @@ import { synthesize, type ClassPlan, type SynthesisResult } from './synthesize.j
 import { matchingLossOfPrompts, perplexities } from './scoring.js';
 import { Checkpoint, configHash } from './checkpoint.js';
 import type { MethodSettings, Preset } from './presets.js';
+import type { DomainScore } from './domain.js';
 
 export interface GenerateConfig {
   task: Task;
@@ -49,7 +50,8 @@ export interface SyntheticExample {
   target_margin?: number;
 }
 
-export interface GenerateProgress {
+/** A class's work: its targets from the real texts ('targets') or its ADMM batches ('admm'). */
+export interface ClassProgress {
   phase: 'targets' | 'admm';
   classIndex: number;
   batch: number;
@@ -57,6 +59,21 @@ export interface GenerateProgress {
   done: number;
   total: number;
 }
+
+/**
+ * The domain search of a task that names no domain (minutes before the first batch): genres
+ * scored so far over both rounds (every genre, then the finalists again), and the last one scored
+ * (absent when the search starts).
+ */
+export interface DomainSearchProgress {
+  phase: 'domain-search';
+  round: 'first' | 'final';
+  done: number;
+  total: number;
+  last?: DomainScore;
+}
+
+export type GenerateProgress = ClassProgress | DomainSearchProgress;
 
 export interface GenerateIO {
   checkpointPath: string;

@@ -17,7 +17,7 @@ import { SynthgradError, type SynthgradErrorCode } from '../util/errors.js';
 import { activeBackend } from '../backend/select.js';
 import { AdmmAborted } from './admm.js';
 import type { DrawOptions, GenreJob, GenreScorer } from './domain.js';
-import type { GenerateProgress, SyntheticExample } from './generate.js';
+import type { ClassProgress, SyntheticExample } from './generate.js';
 import type { ClassTarget } from './targets.js';
 import { classLoss, type BatchDone, type ClassLoopEnv, type ClassLoopHooks, type ClassLoopParams, type ClassPlan } from './synthesize.js';
 
@@ -50,7 +50,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'batch'; done: BatchDone }
-  | { type: 'progress'; progress: GenerateProgress }
+  | { type: 'progress'; progress: ClassProgress }
   | { type: 'log'; message: string }
   | { type: 'class-done'; classIndex: number; examples: SyntheticExample[] }
   | { type: 'scored'; id: number; loss: number }

@@ -20,12 +20,12 @@ import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
 import { DEFAULT_METHOD, type MethodSettings, type Preset } from './presets.js';
 import { classDemonstrations, labelContextText, namesDomain, withDomain } from '../task/task.js';
-import { DEFAULT_GENRES, searchDomain, type DomainChoice, type DomainScore } from './domain.js';
+import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, type DomainChoice, type DomainScore } from './domain.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
 import { buildTargetClassifier, whitenedMetric, type TargetClassifier } from './target-classifier.js';
 import { lastPosition } from '../model/llama.js';
 import { leftPad } from './prompt.js';
-import type { GenerateProgress, SyntheticExample } from './generate.js';
+import type { ClassProgress, GenerateProgress, SyntheticExample } from './generate.js';
 import { runClassesInWorkers, startGenreScorers, type GenreScorerPool } from './synthesis-pool.js';
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
@@ -251,7 +251,7 @@ export interface ClassLoopHooks {
   saved: (classIndex: number, batch: number) => SyntheticExample[] | undefined;
   /** A new batch: checkpointed by the main thread (in-process) or sent to it (worker). */
   batchDone: (d: BatchDone) => void;
-  onProgress?: (p: GenerateProgress) => void;
+  onProgress?: (p: ClassProgress) => void;
   shouldStop?: () => boolean;
   log: (msg: string) => void;
   /** Called with the class's loss still alive. */
@@ -414,7 +414,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   const td = performance.now();
   // The class loop's parameters before the classifier and the metric, which read the chosen domain's contexts.
   const searchParams: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier: null, metric: null };
-  const domain = method.domainSearch && method.labelContext && !namesDomain(givenTask) ? await chooseDomain(rt, givenTask, plans, searchParams, opts.workers, allowed, log) : null;
+  const domain = method.domainSearch && method.labelContext && !namesDomain(givenTask) ? await chooseDomain(rt, givenTask, plans, searchParams, opts.workers, allowed, log, io.onProgress) : null;
   const task = domain ? withDomain(givenTask, domain.domain) : givenTask;
   if (domain) log(`domain: the task names none; its targets match "${domain.domain}" best (finalists: ${domain.final.map((s) => `${s.domain} ${s.loss.toFixed(4)}`).join(', ')})`);
   const toks = taskTokens(task, rt.tokenizer);
@@ -475,7 +475,16 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
  * searchDomain over every class's plain matching loss (no classifier term, no metric), at the
  * classes' mean text length; its jobs on as many worker threads as the classes would get.
  */
-async function chooseDomain(rt: LoadedModel, task: Task, plans: ClassPlan[], params: ClassLoopParams, requestedWorkers: number | undefined, allowed: number[], log: (m: string) => void): Promise<DomainChoice> {
+async function chooseDomain(
+  rt: LoadedModel,
+  task: Task,
+  plans: ClassPlan[],
+  params: ClassLoopParams,
+  requestedWorkers: number | undefined,
+  allowed: number[],
+  log: (m: string) => void,
+  onProgress?: (p: GenerateProgress) => void,
+): Promise<DomainChoice> {
   const toks = taskTokens(task, rt.tokenizer);
   const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c], params.distance));
   const draw = { length: meanTextLength(plans), seed: params.seed, sentenceEndCut: params.method.sentenceEndCut };
@@ -483,8 +492,13 @@ async function chooseDomain(rt: LoadedModel, task: Task, plans: ClassPlan[], par
   let pool: GenreScorerPool | null = null;
   log(`domain search: the task names no domain, so its targets choose one of ${DEFAULT_GENRES.length} genres (minutes, on ${workers} thread${workers > 1 ? 's' : ''}; a task file's "domain" skips it)`);
   const t0 = performance.now();
-  const onScore = (round: 'first' | 'final', done: number, total: number, s: DomainScore) =>
+  const onScore = (round: 'first' | 'final', done: number, total: number, s: DomainScore) => {
     log(`domain search, ${round} round ${done}/${total}: ${s.domain} ${s.loss.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    onProgress?.({ phase: 'domain-search', round, done: round === 'first' ? done : DEFAULT_GENRES.length + done, total: searchUnits, last: s });
+  };
+  // Reported at once: the first genre takes a minute, and until then a progress bar would still show the targets.
+  const searchUnits = DEFAULT_GENRES.length + DEFAULT_FINALISTS;
+  onProgress?.({ phase: 'domain-search', round: 'first', done: 0, total: searchUnits });
   try {
     // Inside the try: a pool that cannot start (no build of the worker) still frees the losses.
     if (workers > 1) pool = startGenreScorers(rt, task, params, plans.map((p) => p.target), draw, workers);
