@@ -17,6 +17,7 @@ commands:
   compare             the baseline table for a task (zero/few-shot, real, prompted, GRADMM) + HTML report
   model               pull | inspect | next-token: get and exercise the language model
   data                pull | split: the default data set, shards for several data owners
+  task                init | check: a task file for your own labels, and what generate makes of it
   coordinator, client federated synthesis over gRPC (operator and data-owner sides)
   demo                a coordinator and three clients on loopback
   bench               benchmarks (JSON)
@@ -236,6 +237,27 @@ export const DATA_HELP = `usage: synthgrad data pull | split [flags]
 examples:
   synthgrad data pull
   synthgrad data split --parts alice,bob,carol --per-class 30 --out shards`;
+
+export const TASK_HELP = `usage: synthgrad task init | check [flags]
+
+  synthgrad task init --labels NAME[=VALUE],... [--verbalizers W,...] [--domain D] [--suffix S]
+                      [--name N] [--text-field F] [--label-field F] [--out FILE [--force]]
+      a task file for your own labels (stdout, or FILE): each label's verbaliser (the word the LM
+      predicts; default the label's name, with its leading space), the suffix (default " Label:"),
+      the domain if you know it ("support ticket": without one generate searches for one, minutes)
+      and an empty "demonstrations" list: fill it with two short public texts a class if you can
+      (never private data). NAME=VALUE where the data's label is not the name (positive=1).
+  synthgrad task check TASK.json [--data FILE] [--real-per-class N] [--model M] [--json]
+      what generate will make of it, in a second (only the tokenizer loads): how the LM reads an
+      example, each label's predicted token, every class's LM context, whether a domain search runs,
+      demonstrations public and filled in; with --data, examples and token lengths per class.
+      Notes for what to improve; errors for what generate would refuse (unknown keys, verbalisers
+      that share a first token, labels the data does not know, texts longer than the context).
+
+examples:
+  synthgrad task init --labels sports,food,technology --domain "news headline" --out topics.task.json
+  synthgrad task check topics.task.json --data my-data.jsonl
+  synthgrad generate --task topics.task.json --data my-data.jsonl`;
 
 export const BACKEND_HELP = `usage:
   synthgrad backend setup [--gpu] [--force] [--required]

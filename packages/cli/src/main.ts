@@ -8,7 +8,7 @@ import { isSynthgradError } from '@synthgrad/core/errors';
 import { HelpRequested } from './args.js';
 import { UsageError } from './usage-error.js';
 import { didYouMean } from './suggest.js';
-import { BACKEND_HELP, DATA_HELP, FEDERATED_HELP, MAIN_HELP, MODEL_HELP } from './help.js';
+import { BACKEND_HELP, DATA_HELP, FEDERATED_HELP, MAIN_HELP, MODEL_HELP, TASK_HELP } from './help.js';
 
 type Run = (argv: string[]) => Promise<void>;
 
@@ -20,6 +20,7 @@ const COMMANDS: Record<string, Run> = {
   compare: async (a) => (await import('./commands/eval.js')).compareCommand(a),
   model: async (a) => (await import('./commands/model.js')).modelCommand(a),
   data: async (a) => (await import('./commands/data.js')).dataCommand(a),
+  task: async (a) => (await import('./commands/task.js')).taskCommand(a),
   coordinator: async (a) => {
     // create-session's flags are read and checked before the federated commands (and the ML stack they import) load.
     if (a[0] === 'create-session') {
@@ -40,6 +41,7 @@ const COMMANDS: Record<string, Run> = {
 const GROUP_HELP: Record<string, () => Promise<string>> = {
   model: async () => MODEL_HELP,
   data: async () => DATA_HELP,
+  task: async () => TASK_HELP,
   coordinator: async () => FEDERATED_HELP,
   client: async () => FEDERATED_HELP,
   backend: async () => BACKEND_HELP,

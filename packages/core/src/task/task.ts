@@ -138,8 +138,36 @@ export function resolveTask(nameOrPath: string): Task {
   return validateTask(raw, nameOrPath);
 }
 
+/** The keys a task file may have; any other is a typo that would silently change nothing. */
+export const TASK_FILE_KEYS = ['name', 'textField', 'labelField', 'labels', 'suffix', 'sentenceEnd', 'instruction', 'demonstrations', 'contextPrefix', 'labelContext', 'domain'] as const;
+const LABEL_KEYS = ['value', 'name', 'verbalizer'];
+/** Keys a JSON file may carry as comments: "$schema", "//", or any starting with "_". */
+const isCommentKey = (k: string) => k === '$schema' || k.startsWith('//') || k.startsWith('_');
+
+function unknownKey(keys: string[], known: readonly string[]): string | undefined {
+  return keys.find((k) => !known.includes(k) && !isCommentKey(k));
+}
+
+/** The closest known key (edit distance at most 2), for "did you mean". */
+function closest(key: string, known: readonly string[]): string | undefined {
+  const dist = (a: string, b: string) => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++) for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+    return d[a.length][b.length];
+  };
+  const best = [...known].sort((a, b) => dist(key, a) - dist(key, b))[0];
+  return best !== undefined && dist(key, best) <= 2 ? best : undefined;
+}
+
 export function validateTask(raw: unknown, where: string): Task {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SynthgradError(`${where}: a task must be a JSON object`);
   const o = raw as Record<string, unknown>;
+  const stray = unknownKey(Object.keys(o), TASK_FILE_KEYS);
+  if (stray !== undefined) {
+    const near = closest(stray, TASK_FILE_KEYS);
+    throw new SynthgradError(`${where}: unknown key "${stray}"${near ? ` (did you mean "${near}"?)` : ''}; a task has ${TASK_FILE_KEYS.join(', ')}`);
+  }
   const str = (k: string, fallback?: string): string => {
     const v = o?.[k] ?? fallback;
     if (typeof v !== 'string') throw new SynthgradError(`${where}: "${k}" must be a string`);
@@ -147,13 +175,17 @@ export function validateTask(raw: unknown, where: string): Task {
   };
   if (!Array.isArray(o?.labels) || o.labels.length < 2) throw new SynthgradError(`${where}: "labels" must list at least two labels`);
   const labels = (o.labels as Record<string, unknown>[]).map((l, i) => {
+    if (typeof l !== 'object' || l === null) throw new SynthgradError(`${where}: labels[${i}] must be an object with value, name and verbalizer`);
+    const strayLabel = unknownKey(Object.keys(l), LABEL_KEYS);
+    if (strayLabel !== undefined) throw new SynthgradError(`${where}: labels[${i}] has an unknown key "${strayLabel}"; a label has ${LABEL_KEYS.join(', ')}`);
     if (typeof l?.value !== 'string' && typeof l?.value !== 'number') throw new SynthgradError(`${where}: labels[${i}].value must be a string or number`);
     if (typeof l.verbalizer !== 'string' || l.verbalizer.length === 0) throw new SynthgradError(`${where}: labels[${i}].verbalizer must be a non-empty string`);
     return { value: l.value, name: typeof l.name === 'string' ? l.name : String(l.value), verbalizer: l.verbalizer };
   });
   if (new Set(labels.map((l) => String(l.value))).size !== labels.length) throw new SynthgradError(`${where}: label values must be distinct`);
   if (o?.domain !== undefined && (typeof o.domain !== 'string' || o.domain.trim().length === 0)) throw new SynthgradError(`${where}: "domain" must be a non-empty string`);
-  const demos = Array.isArray(o.demonstrations) ? (o.demonstrations as { text: string; label: string | number }[]) : [];
+  if (o.demonstrations !== undefined && !Array.isArray(o.demonstrations)) throw new SynthgradError(`${where}: "demonstrations" must be a list of {text, label}`);
+  const demos = (o.demonstrations ?? []) as { text: string; label: string | number }[];
   const task: Task = {
     name: str('name', 'custom'),
     textField: str('textField', 'text'),
@@ -176,7 +208,7 @@ export function validateTask(raw: unknown, where: string): Task {
   if (!task.labelContext!.includes('{label}') && !task.labelContext!.includes('{verbalizer}'))
     throw new SynthgradError(`${where}: "labelContext" must name the label with {label} or {verbalizer}`);
   for (const d of demos) {
-    if (typeof d?.text !== 'string' || labelIndex(task, d.label) < 0) throw new SynthgradError(`${where}: every demonstration needs a text and a known label`);
+    if (typeof d?.text !== 'string' || d.text.trim().length === 0 || labelIndex(task, d.label) < 0) throw new SynthgradError(`${where}: every demonstration needs a non-empty text and a known label (got ${JSON.stringify(d)})`);
   }
   return task;
 }

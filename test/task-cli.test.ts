@@ -1,0 +1,134 @@
+/**
+ * `synthgrad task init | check` as a child process, on a tiny model's tokenizer: the template
+ * loads, check says what generate will make of a task and its data, and every mistake a user can
+ * make in a task file is a one-line error naming it.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
+import { withoutNativeLog } from './helpers/native-log.js';
+
+const bin = fileURLToPath(new URL('../packages/cli/bin/synthgrad.js', import.meta.url));
+const built = existsSync(fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url)));
+const dir = mkdtempSync(join(tmpdir(), 'synthgrad-task-'));
+const model = join(dir, 'tiny.gguf');
+writeTinyLlamaGGUF(model, tinyConfig(), tinyWeights(tinyConfig(), 2));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function task(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, 'task', ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: withoutNativeLog(r.stderr).trim() };
+}
+
+describe.runIf(built)('synthgrad task', () => {
+  it('init writes a task file that loads: labels, verbalisers with their space, the domain, an empty demonstrations list', () => {
+    const out = join(dir, 'sent.task.json');
+    const r = task(['init', '--labels', 'negative=0,positive=1', '--verbalizers', 'bad,great', '--suffix', ' It was', '--domain', 'movie review', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual({
+      name: 'custom',
+      textField: 'text',
+      labelField: 'label',
+      labels: [
+        { value: 0, name: 'negative', verbalizer: ' bad' },
+        { value: 1, name: 'positive', verbalizer: ' great' },
+      ],
+      suffix: ' It was',
+      domain: 'movie review',
+      demonstrations: [],
+    });
+    expect(r.stderr).toMatch(/two short public texts a class/);
+    // An existing file is kept unless --force.
+    const again = task(['init', '--labels', 'a,b', '--out', out]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/--out names .* which exists; --force replaces it/);
+    expect(task(['init', '--labels', 'a,b', '--out', out, '--force']).code).toBe(0);
+    // Without --out it prints the file; labels only: no domain key, the generic suffix.
+    const printed = task(['init', '--labels', 'sports,food']);
+    expect(JSON.parse(printed.stdout)).toMatchObject({ suffix: ' Label:', labels: [{ value: 'sports', verbalizer: ' sports' }, { value: 'food', verbalizer: ' food' }] });
+    expect(JSON.parse(printed.stdout).domain).toBeUndefined();
+    for (const [args, msg] of [
+      [['init'], /--labels is required/],
+      [['init', '--labels', 'only'], /at least two labels, got 1/],
+      [['init', '--labels', 'a,b', '--verbalizers', 'x'], /1 verbalisers for 2 labels/],
+      [['init', '--labels', 'a,=1'], /needs a name/],
+      [['nope'], /unknown task command "nope"/],
+    ] as const) {
+      const e = task([...args]);
+      expect(e.code, e.stderr).toBe(2);
+      expect(e.stderr).toMatch(msg);
+    }
+  });
+
+  it('check shows how the LM reads the task, each class context, the search and the data; --json has the same', () => {
+    const file = join(dir, 'three.task.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        labels: [
+          { value: 'up', name: 'good', verbalizer: ' great' },
+          { value: 'down', name: 'poor', verbalizer: 'bad' },
+          { value: 'flat', name: 'plain', verbalizer: ' the' },
+        ],
+        suffix: ' It was',
+        demonstrations: [{ text: 'a great cast', label: 'up' }],
+      }),
+    );
+    const data = join(dir, 'three.jsonl');
+    writeFileSync(data, ['great fun', 'bad acting', 'the end', 'the great film'].map((text, i) => JSON.stringify({ text, label: ['up', 'down', 'flat', 'up'][i] })).join('\n') + '\n');
+    const r = task(['check', file, '--data', data, '--model', model]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/3 labels; the LM reads an example as "<text> It was great"/);
+    expect(r.stdout).toMatch(/good\s+up\s+" great"\s+" great" \(\d+\)\s+1 \+ 1/);
+    expect(r.stdout).toMatch(/poor\s+down\s+"bad"\s+"b" \(\d+\)\s+0 \+ 2/);
+    expect(r.stdout).toMatch(/domain: none named; generate searches for one first/);
+    expect(r.stdout).toContain('context of "good" (until the search picks a domain):\n  Here is a good example. The a great cast\n  Here is a good example. The');
+    expect(r.stdout).toMatch(/note: the verbaliser "bad" of "poor" is 2 tokens; the LM predicts only the first, "b"/);
+    expect(r.stdout).toMatch(/note: the verbaliser "bad" of "poor" has no leading space/);
+    expect(r.stdout).toMatch(/note: "poor", "plain" have no public demonstrations/);
+    expect(r.stdout).toMatch(/note: "good" \(2\), "poor" \(1\), "plain" \(1\) have fewer examples than the 25/);
+    const j = task(['check', file, '--data', data, '--model', model, '--json', '--real-per-class', '2']);
+    expect(j.code, j.stderr).toBe(0);
+    const d = JSON.parse(j.stdout);
+    expect(d.task.domainSearch).toBe(true);
+    expect(d.task.labels.map((l: { verbalizerTokens: number }) => l.verbalizerTokens)).toEqual([1, 2, 1]);
+    expect(d.data.classes.map((c: { examples: number }) => c.examples)).toEqual([2, 1, 1]);
+    expect(d.data.warnings).toEqual([expect.stringMatching(/"poor" \(1\), "plain" \(1\) have fewer examples than the 2 /)]);
+    // A task that names its domain never searches, and its contexts are built from it.
+    const named = join(dir, 'named.task.json');
+    writeFileSync(named, JSON.stringify({ labels: [{ value: 0, verbalizer: ' bad' }, { value: 1, verbalizer: ' great' }], suffix: ' It was', domain: 'support ticket' }));
+    const n = task(['check', named, '--model', model, '--json']);
+    expect(JSON.parse(n.stdout).task).toMatchObject({ domainSearch: false, domain: 'support ticket', labels: [{ context: 'A 0 support ticket:' }, { context: 'A 1 support ticket:' }] });
+  });
+
+  it('a task file or data generate would refuse is a one-line error naming what is wrong', () => {
+    const write = (name: string, body: unknown) => {
+      const p = join(dir, name);
+      writeFileSync(p, typeof body === 'string' ? body : JSON.stringify(body));
+      return p;
+    };
+    const labels = [
+      { value: 0, name: 'negative', verbalizer: ' bad' },
+      { value: 1, name: 'positive', verbalizer: ' great' },
+    ];
+    const data = write('d.jsonl', '{"text": "fine", "label": 0}\n{"text": "ok", "label": 3}\n');
+    for (const [file, msg, extra] of [
+      [write('typo.task.json', { labels, suffix: ' It was', demonstration: [] }), /unknown key "demonstration" \(did you mean "demonstrations"\?\)/, []],
+      [write('label-typo.task.json', { labels: [{ ...labels[0], verbaliser: ' x' }, labels[1]], suffix: ' It was' }), /labels\[0\] has an unknown key "verbaliser"/, []],
+      [write('demos.task.json', { labels, suffix: ' It was', demonstrations: { text: 'x', label: 0 } }), /"demonstrations" must be a list/, []],
+      [write('empty-demo.task.json', { labels, suffix: ' It was', demonstrations: [{ text: ' ', label: 0 }] }), /every demonstration needs a non-empty text/, []],
+      [write('same.task.json', { labels: [labels[0], { ...labels[1], verbalizer: ' badly' }], suffix: ' It was' }), /two verbalisers start with the same token/, []],
+      [write('array.task.json', []), /a task must be a JSON object/, []],
+      [write('ok.task.json', { labels, suffix: ' It was', _comment: 'comments are fine' }), /d\.jsonl:2: unknown label 3/, ['--data', data]],
+    ] as const) {
+      const r = task(['check', file, '--model', model, ...extra]);
+      expect(r.code, `${file}: ${r.stderr}`).not.toBe(0);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr.split('\n')).toHaveLength(1);
+    }
+  });
+});
