@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { SynthgradError } from '../util/errors.js';
+import { didYouMean } from '../util/suggest.js';
 
 export interface TaskLabel {
   /** The label as it appears in data files (compared as a string, so 1 and "1" match). */
@@ -148,25 +149,12 @@ function unknownKey(keys: string[], known: readonly string[]): string | undefine
   return keys.find((k) => !known.includes(k) && !isCommentKey(k));
 }
 
-/** The closest known key (edit distance at most 2), for "did you mean". */
-function closest(key: string, known: readonly string[]): string | undefined {
-  const dist = (a: string, b: string) => {
-    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-    for (let j = 1; j <= b.length; j++) d[0][j] = j;
-    for (let i = 1; i <= a.length; i++) for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
-    return d[a.length][b.length];
-  };
-  const best = [...known].sort((a, b) => dist(key, a) - dist(key, b))[0];
-  return best !== undefined && dist(key, best) <= 2 ? best : undefined;
-}
-
 export function validateTask(raw: unknown, where: string): Task {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SynthgradError(`${where}: a task must be a JSON object`);
   const o = raw as Record<string, unknown>;
   const stray = unknownKey(Object.keys(o), TASK_FILE_KEYS);
   if (stray !== undefined) {
-    const near = closest(stray, TASK_FILE_KEYS);
-    throw new SynthgradError(`${where}: unknown key "${stray}"${near ? ` (did you mean "${near}"?)` : ''}; a task has ${TASK_FILE_KEYS.join(', ')}`);
+    throw new SynthgradError(`${where}: unknown key "${stray}"${didYouMean(stray, TASK_FILE_KEYS, (k) => `"${k}"`)}; a task has ${TASK_FILE_KEYS.join(', ')}`);
   }
   const str = (k: string, fallback?: string): string => {
     const v = o?.[k] ?? fallback;
