@@ -41,7 +41,8 @@ validated before the model loads.
 
 input and output:
   --data FILE             labelled JSONL or CSV (default: the data set of "synthgrad data pull")
-  --task T                sentiment (default) or a task .json file
+  --task T                sentiment (default) or a task .json file ("synthgrad task init" writes one,
+                          "synthgrad task check" shows what generate makes of it)
   --out FILE              default synthgrad-out/synthetic.jsonl; its folder is created if missing.
                           Writes FILE (text, label, matching_loss, perplexity), FILE.meta.json and,
                           while running, FILE.checkpoint.json
@@ -146,7 +147,8 @@ matching_loss + alpha * perplexity; prints a JSON report on stderr.
 
   --in FILE               a file written by generate (required)
   --out FILE              where the kept rows go (required; its folder is created if missing)
-  --task T                sentiment (default) or a task .json file
+  --task T                sentiment (default) or a task .json file ("synthgrad task init" writes one,
+                          "synthgrad task check" shows what generate makes of it)
   --top-n K               keep the best K per class (default: all)
   --alpha A               default 0
   --balance               the same number of texts in every class
