@@ -26,7 +26,7 @@ function task(args: string[]) {
 
 describe.runIf(built)('synthgrad task', () => {
   it('init writes a task file that loads: labels, verbalisers with their space, the domain, an empty demonstrations list', () => {
-    const out = join(dir, 'sent.task.json');
+    const out = join(dir, 'new', 'sent.task.json'); // its folder is created
     const r = task(['init', '--labels', 'negative=0,positive=1', '--verbalizers', 'bad,great', '--suffix', ' It was', '--domain', 'movie review', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual({

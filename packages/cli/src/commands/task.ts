@@ -2,7 +2,8 @@
  * `synthgrad task init | check`: start a task file for your own labels, and see what generate will
  * make of one (and of your data) in a second, before a run spends minutes on it.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parse } from '../args.js';
 import { FlagReader } from '../flags.js';
 import { TASK_HELP } from '../help.js';
@@ -54,6 +55,7 @@ async function init(argv: string[]): Promise<void> {
     process.stdout.write(json);
     return;
   }
+  mkdirSync(dirname(out), { recursive: true }); // --out may name a folder that does not exist yet
   writeFileSync(out, json);
   const next = [`wrote ${out}`];
   if (file.domain === undefined) next.push('  no "domain": generate will search for one (minutes); add "domain": "what the texts are" if you know it');
