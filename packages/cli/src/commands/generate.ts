@@ -3,7 +3,7 @@
  * all checked before the model loads; then one library call (`generateToFile`, `select`) and the
  * verdict on the result. The ML stack is imported only once the command line is valid.
  */
-import type { GenerateFileProgress, GenerateFileResult, MethodSettings } from '@synthgrad/core';
+import type { GenerateFileProgress, GenerateFileResult } from '@synthgrad/core';
 import { parse } from '../args.js';
 import { FlagReader } from '../flags.js';
 import { mergeConfig, readConfig, type ConfigKeys } from '../config-file.js';
@@ -69,12 +69,11 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const mode = progressMode({ quiet: r.bool('quiet'), json: r.bool('json') });
 
   const batches = Math.ceil(cfg.perClass / cfg.settings.batchSize) * task.labels.length;
-  const searchesDomain = (m: MethodSettings) => m.domainSearch && m.labelContext && !core.namesDomain(task);
   const phases: PhaseSpec[] = [
     { name: 'load model', units: 1, secondsPerUnit: 10 },
     { name: 'class targets', units: task.labels.length * Math.min(cfg.realPerClass, examples.length), secondsPerUnit: 0.2 },
     // Only a task that names no domain searches for one (units: genres, set when it starts).
-    ...(searchesDomain({ ...core.DEFAULT_METHOD, ...cfg.method }) ? [{ name: 'domain search', units: 0, secondsPerUnit: 20 }] : []),
+    ...(core.searchesDomain(task, { ...core.DEFAULT_METHOD, ...cfg.method }) ? [{ name: 'domain search', units: 0, secondsPerUnit: 20 }] : []),
     // Units are batches; the rate is measured from the first step on. Until then the prior is what
     // SmolLM2-135M takes on 2 cores: about 5 s per Adam step and projection of a batch of 10.
     { name: 'ADMM', units: batches, secondsPerUnit: 5 * cfg.settings.outer * (cfg.settings.inner + 1) * (cfg.settings.batchSize / 10) },

@@ -5,7 +5,7 @@
  */
 import type * as Core from '@synthgrad/core';
 import type { GenerateConfig, SelectionOptions, Task } from '@synthgrad/core';
-import { DEFAULT_PRESET, PRESETS, RAW_START_MODES, resolvePreset } from '@synthgrad/core/presets';
+import { DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, PRESETS, RAW_START_MODES, resolvePreset } from '@synthgrad/core/presets';
 import type { FlagReader } from '../flags.js';
 import type { KeyPath } from '../config-file.js';
 
@@ -112,7 +112,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
     preset: presetName,
     settings: s,
     perClass: r.int('per-class', defaults.perClass ?? preset.perClass),
-    realPerClass: r.int('real-per-class', defaults.realPerClass ?? 25),
+    realPerClass: r.int('real-per-class', defaults.realPerClass ?? DEFAULT_REAL_PER_CLASS),
     seed: r.int('seed', 0, 0),
     privacy,
     distance: r.oneOf('distance', ['cosine', 'l2'] as const, 'cosine'),

@@ -4,6 +4,7 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { DEFAULT_REAL_PER_CLASS } from '@synthgrad/core/presets';
 import { parse } from '../args.js';
 import { FlagReader } from '../flags.js';
 import { TASK_HELP } from '../help.js';
@@ -70,7 +71,7 @@ async function check(argv: string[]): Promise<void> {
   const file = positionals[0];
   if (!file) throw new UsageError('task check needs the task file: synthgrad task check TASK.json [--data FILE]', 'task');
   const data = r.inputFile('data');
-  const realPerClass = r.int('real-per-class', 25);
+  const realPerClass = r.int('real-per-class', DEFAULT_REAL_PER_CLASS);
   const core = await import('@synthgrad/core');
   const task = core.resolveTask(file);
   const examples = data ? core.readExamples(data, task) : undefined; // bad data fails here, naming the line
@@ -87,16 +88,18 @@ async function check(argv: string[]): Promise<void> {
   }
   const lines = [`task ${task.name} (${file}): ${task.labels.length} labels; the LM reads an example as "${description.reads}"`];
   lines.push(
-    ...table(
-      ['label', 'value', 'verbaliser', 'predicted token', 'demonstrations (public + synthetic)'],
-      description.labels.map((l) => [l.name, String(l.value), JSON.stringify(l.verbalizer), `${JSON.stringify(l.token.text)} (${l.token.id})`, `${l.publicDemonstrations} + ${l.filledDemonstrations}`]),
+    ...indented(
+      core.alignColumns([
+        ['label', 'value', 'verbaliser', 'predicted token', 'demonstrations (public + synthetic)'],
+        ...description.labels.map((l) => [l.name, String(l.value), JSON.stringify(l.verbalizer), `${JSON.stringify(l.token.text)} (${l.token.id})`, `${l.publicDemonstrations} + ${l.filledDemonstrations}`]),
+      ]),
     ),
   );
   lines.push(description.domainSearch ? 'domain: none named; generate searches for one first' : `domain: ${description.domain ?? `its own contexts ("${task.contextPrefix}")`}`);
   for (const l of description.labels) lines.push(`context of "${l.name}"${description.domainSearch ? ' (until the search picks a domain)' : ''}:\n  ${l.context.replaceAll('\n', '\n  ')}`);
   if (dataDescription) {
     lines.push(`data (${data}): ${dataDescription.examples} examples; longest ${dataDescription.longest} tokens with the suffix (context ${dataDescription.contextLength})`);
-    lines.push(...table(['class', 'examples', 'mean tokens', 'max tokens'], dataDescription.classes.map((c) => [c.name, String(c.examples), c.meanTokens.toFixed(1), String(c.maxTokens)])));
+    lines.push(...indented(core.alignColumns([['class', 'examples', 'mean tokens', 'max tokens'], ...dataDescription.classes.map((c) => [c.name, String(c.examples), c.meanTokens.toFixed(1), String(c.maxTokens)])])));
   }
   const warnings = [...description.warnings, ...(dataDescription?.warnings ?? [])];
   for (const w of warnings) lines.push(`note: ${w}`);
@@ -115,7 +118,4 @@ function parseWithFile(argv: string[]) {
   return { values, positionals: file ? [file] : [] };
 }
 
-function table(head: string[], rows: string[][]): string[] {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  return [head, ...rows].map((r) => `  ${r.map((x, i) => x.padEnd(w[i])).join('  ').trimEnd()}`);
-}
+const indented = (lines: string[]) => lines.map((l) => `  ${l}`);

@@ -15,7 +15,8 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { LoadedModel } from '../model/load.js';
-import { labelContextText, withDomain, type Task } from '../task/task.js';
+import { labelContextText, namesDomain, withDomain, type Task } from '../task/task.js';
+import type { MethodSettings } from './presets.js';
 import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
 import { taskTokens } from './prompt.js';
@@ -46,6 +47,14 @@ export const DEFAULT_GENRES: readonly string[] = [
   'story',
   'opinion',
 ];
+
+/**
+ * Whether synthesize searches a domain for `task`: one that names none (namesDomain), with the
+ * search on and the label context it rewrites.
+ */
+export function searchesDomain(task: Task, method: Pick<MethodSettings, 'domainSearch' | 'labelContext'>): boolean {
+  return method.domainSearch && method.labelContext && !namesDomain(task);
+}
 
 /** Genres the second round scores again (a third genre was the winner's closest rival on both data sets measured). */
 export const DEFAULT_FINALISTS = 3;

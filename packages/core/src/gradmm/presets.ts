@@ -242,6 +242,9 @@ export const PRESETS: Record<PresetName, Preset> = {
  */
 export const DEFAULT_PRESET: PresetName = 'cpu-select';
 
+/** Real examples per class behind a class target when none is given (generate's --real-per-class). */
+export const DEFAULT_REAL_PER_CLASS = 25;
+
 export function resolvePreset(name: string): Preset {
   const p = PRESETS[name as keyof typeof PRESETS];
   if (!p) throw new SynthgradError(`unknown preset "${name}"; choose one of ${Object.keys(PRESETS).join(', ')}`, 'E_USAGE');

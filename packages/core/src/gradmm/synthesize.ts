@@ -20,7 +20,7 @@ import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
 import { DEFAULT_METHOD, type MethodSettings, type Preset } from './presets.js';
 import { classDemonstrations, labelContextText, namesDomain, withDomain } from '../task/task.js';
-import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, type DomainChoice, type DomainScore } from './domain.js';
+import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, searchesDomain, type DomainChoice, type DomainScore } from './domain.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
 import { buildTargetClassifier, whitenedMetric, type TargetClassifier } from './target-classifier.js';
 import { lastPosition } from '../model/llama.js';
@@ -138,11 +138,18 @@ export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, 
  */
 export function contextDemonstrations(task: Task, c: number, method: MethodSettings, earlier: SyntheticExample[], seed: number, b: number): string[] {
   const pub = publicDemonstrations(task, c, method.demonstrations, Rng.derive(seed, 'public-demos', c, b));
-  // Only under contexts that name the domain (the task's, or the one domainSearch found): under
-  // the fallback contexts the first batch is off-domain and filling would copy it into every batch.
-  const fillTo = namesDomain(task) ? method.fillDemonstrations : 0;
-  const fill = Math.max(0, Math.min(fillTo, method.demonstrations) - pub.length);
+  const fill = filledDemonstrations(pub.length, namesDomain(task), method);
   return [...pub, ...bootstrapDemonstrations(earlier, method.bootstrapDemonstrations + fill, Rng.derive(seed, 'demos', c, b))];
+}
+
+/**
+ * Earlier synthetic texts a class with `pub` public demonstrations gets besides them: up to
+ * fillDemonstrations in all, and only under contexts that name the domain (the task's, or the one
+ * domainSearch found): under the fallback contexts the first batch is off-domain and filling would
+ * copy it into every batch.
+ */
+export function filledDemonstrations(pub: number, contextsNameDomain: boolean, method: Pick<MethodSettings, 'fillDemonstrations' | 'demonstrations'>): number {
+  return contextsNameDomain ? Math.max(0, Math.min(method.fillDemonstrations, method.demonstrations) - pub) : 0;
 }
 
 /** The classes' mean synthetic text length (tokens, at least 2): what class-blind LM draws use. */
@@ -414,7 +421,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   const td = performance.now();
   // The class loop's parameters before the classifier and the metric, which read the chosen domain's contexts.
   const searchParams: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier: null, metric: null };
-  const domain = method.domainSearch && method.labelContext && !namesDomain(givenTask) ? await chooseDomain(rt, givenTask, plans, searchParams, opts.workers, allowed, log, io.onProgress) : null;
+  const domain = searchesDomain(givenTask, method) ? await chooseDomain(rt, givenTask, plans, searchParams, opts.workers, allowed, log, io.onProgress) : null;
   const task = domain ? withDomain(givenTask, domain.domain) : givenTask;
   if (domain) log(`domain: the task names none; its targets match "${domain.domain}" best (finalists: ${domain.final.map((s) => `${s.domain} ${s.loss.toFixed(4)}`).join(', ')})`);
   const toks = taskTokens(task, rt.tokenizer);
@@ -492,12 +499,13 @@ async function chooseDomain(
   let pool: GenreScorerPool | null = null;
   log(`domain search: the task names no domain, so its targets choose one of ${DEFAULT_GENRES.length} genres (minutes, on ${workers} thread${workers > 1 ? 's' : ''}; a task file's "domain" skips it)`);
   const t0 = performance.now();
+  // Progress counts the genres of both rounds; reported at once, since the first genre takes a
+  // minute and until then a progress bar would still show the targets.
+  const searchUnits = DEFAULT_GENRES.length + DEFAULT_FINALISTS;
   const onScore = (round: 'first' | 'final', done: number, total: number, s: DomainScore) => {
     log(`domain search, ${round} round ${done}/${total}: ${s.domain} ${s.loss.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     onProgress?.({ phase: 'domain-search', round, done: round === 'first' ? done : DEFAULT_GENRES.length + done, total: searchUnits, last: s });
   };
-  // Reported at once: the first genre takes a minute, and until then a progress bar would still show the targets.
-  const searchUnits = DEFAULT_GENRES.length + DEFAULT_FINALISTS;
   onProgress?.({ phase: 'domain-search', round: 'first', done: 0, total: searchUnits });
   try {
     // Inside the try: a pool that cannot start (no build of the worker) still frees the losses.

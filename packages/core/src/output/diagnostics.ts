@@ -4,6 +4,7 @@
  * perplexity, and the privacy spent. Pure functions of the sidecar's numbers, so the CLI's final
  * screen and the evaluation report say the same thing.
  */
+import { alignColumns } from '../util/columns.js';
 import type { ClassComparison } from '../gradmm/generate.js';
 import type { PrivacyReport } from '../gradmm/targets.js';
 import type { Task } from '../task/task.js';
@@ -68,9 +69,7 @@ export function formatDiagnostics(d: SetDiagnostics): string[] {
     c.perplexity ? `${c.perplexity.synthetic.toFixed(0)} vs ${c.perplexity.real.toFixed(0)}` : '-',
   ]);
   const head = ['class', 'label check', 'matching loss (syn vs real)', 'perplexity (syn vs real)'];
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((x, i) => x.padEnd(w[i])).join('  ').trimEnd();
-  const out = [line(head), ...rows.map(line)];
+  const out = alignColumns([head, ...rows]);
   out.push(
     d.privacy.epsilon === null
       ? 'privacy: none (exact class targets; the set is not differentially private)'

@@ -7,7 +7,8 @@
  */
 import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import { taskTokens } from '../gradmm/prompt.js';
-import { DEFAULT_GENRES } from '../gradmm/domain.js';
+import { DEFAULT_GENRES, searchesDomain } from '../gradmm/domain.js';
+import { filledDemonstrations } from '../gradmm/synthesize.js';
 import type { MethodSettings } from '../gradmm/presets.js';
 import { byClass, type Example } from './data.js';
 import { classDemonstrations, labelContextText, namesDomain, type Task } from './task.js';
@@ -60,12 +61,12 @@ export function describeTask(task: Task, tokenizer: Tokenizer, method: Pick<Meth
   const toks = taskTokens(task, tokenizer); // throws for verbalisers that share a first token
   const warnings: string[] = [];
   const named = namesDomain(task);
-  const search = !named && method.domainSearch && method.labelContext;
+  const search = searchesDomain(task, method);
   const labels = task.labels.map((l, c): LabelDescription => {
     const ids = tokenizer.encode(l.verbalizer);
     const pub = Math.min(classDemonstrations(task, c).length, method.demonstrations);
-    // fillDemonstrations applies only where the contexts name a domain (the task's, or the one the search finds).
-    const fill = (named || search) && method.labelContext ? Math.max(0, Math.min(method.fillDemonstrations, method.demonstrations) - pub) : 0;
+    // The contexts name a domain where the task does, or once the search has found one.
+    const fill = method.labelContext ? filledDemonstrations(pub, named || search, method) : 0;
     if (ids.length > 1) warnings.push(`the verbaliser ${JSON.stringify(l.verbalizer)} of "${l.name}" is ${ids.length} tokens; the LM predicts only the first, ${JSON.stringify(tokenizer.tokenText(ids[0]))}: a word that is one token says more`);
     if (!/^\s/.test(l.verbalizer)) warnings.push(`the verbaliser ${JSON.stringify(l.verbalizer)} of "${l.name}" has no leading space; after the suffix the next word usually starts with one (" ${l.verbalizer}")`);
     return {

@@ -145,17 +145,16 @@ const LABEL_KEYS = ['value', 'name', 'verbalizer'];
 /** Keys a JSON file may carry as comments: "$schema", "//", or any starting with "_". */
 const isCommentKey = (k: string) => k === '$schema' || k.startsWith('//') || k.startsWith('_');
 
-function unknownKey(keys: string[], known: readonly string[]): string | undefined {
-  return keys.find((k) => !known.includes(k) && !isCommentKey(k));
+/** Throws for the first key of `o` that is neither known nor a comment, naming the nearest known one. */
+function refuseUnknownKeys(o: object, known: readonly string[], what: string): void {
+  const stray = Object.keys(o).find((k) => !known.includes(k) && !isCommentKey(k));
+  if (stray !== undefined) throw new SynthgradError(`${what} has an unknown key "${stray}"${didYouMean(stray, known, (k) => `"${k}"`)}; it may have ${known.join(', ')}`);
 }
 
 export function validateTask(raw: unknown, where: string): Task {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SynthgradError(`${where}: a task must be a JSON object`);
   const o = raw as Record<string, unknown>;
-  const stray = unknownKey(Object.keys(o), TASK_FILE_KEYS);
-  if (stray !== undefined) {
-    throw new SynthgradError(`${where}: unknown key "${stray}"${didYouMean(stray, TASK_FILE_KEYS, (k) => `"${k}"`)}; a task has ${TASK_FILE_KEYS.join(', ')}`);
-  }
+  refuseUnknownKeys(o, TASK_FILE_KEYS, `${where}: the task`);
   const str = (k: string, fallback?: string): string => {
     const v = o?.[k] ?? fallback;
     if (typeof v !== 'string') throw new SynthgradError(`${where}: "${k}" must be a string`);
@@ -164,8 +163,7 @@ export function validateTask(raw: unknown, where: string): Task {
   if (!Array.isArray(o?.labels) || o.labels.length < 2) throw new SynthgradError(`${where}: "labels" must list at least two labels`);
   const labels = (o.labels as Record<string, unknown>[]).map((l, i) => {
     if (typeof l !== 'object' || l === null) throw new SynthgradError(`${where}: labels[${i}] must be an object with value, name and verbalizer`);
-    const strayLabel = unknownKey(Object.keys(l), LABEL_KEYS);
-    if (strayLabel !== undefined) throw new SynthgradError(`${where}: labels[${i}] has an unknown key "${strayLabel}"; a label has ${LABEL_KEYS.join(', ')}`);
+    refuseUnknownKeys(l, LABEL_KEYS, `${where}: labels[${i}]`);
     if (typeof l?.value !== 'string' && typeof l?.value !== 'number') throw new SynthgradError(`${where}: labels[${i}].value must be a string or number`);
     if (typeof l.verbalizer !== 'string' || l.verbalizer.length === 0) throw new SynthgradError(`${where}: labels[${i}].verbalizer must be a non-empty string`);
     return { value: l.value, name: typeof l.name === 'string' ? l.name : String(l.value), verbalizer: l.verbalizer };
