@@ -98,6 +98,11 @@ describe.runIf(built)('synthgrad task', () => {
     expect(d.task.labels.map((l: { verbalizerTokens: number }) => l.verbalizerTokens)).toEqual([1, 2, 1]);
     expect(d.data.classes.map((c: { examples: number }) => c.examples)).toEqual([2, 1, 1]);
     expect(d.data.warnings).toEqual([expect.stringMatching(/"poor" \(1\), "plain" \(1\) have fewer examples than the 2 /)]);
+    // Demonstrations may name their label by name, as a person writes them; stored by value.
+    const byName = join(dir, 'by-name.task.json');
+    writeFileSync(byName, JSON.stringify({ labels: [{ value: 0, name: 'negative', verbalizer: ' bad' }, { value: 1, name: 'positive', verbalizer: ' great' }], suffix: ' It was', domain: 'tweet', demonstrations: [{ text: 'so slow today', label: 'negative' }, { text: 'love it', label: 1 }] }));
+    const b = JSON.parse(task(['check', byName, '--model', model, '--json']).stdout);
+    expect(b.task.labels.map((l: { publicDemonstrations: number }) => l.publicDemonstrations)).toEqual([1, 1]);
     // A task that names its domain never searches, and its contexts are built from it.
     const named = join(dir, 'named.task.json');
     writeFileSync(named, JSON.stringify({ labels: [{ value: 0, verbalizer: ' bad' }, { value: 1, verbalizer: ' great' }], suffix: ' It was', domain: 'support ticket' }));
@@ -120,7 +125,8 @@ describe.runIf(built)('synthgrad task', () => {
       [write('typo.task.json', { labels, suffix: ' It was', demonstration: [] }), /unknown key "demonstration" \(did you mean "demonstrations"\?\)/, []],
       [write('label-typo.task.json', { labels: [{ ...labels[0], verbaliser: ' x' }, labels[1]], suffix: ' It was' }), /labels\[0\] has an unknown key "verbaliser"/, []],
       [write('demos.task.json', { labels, suffix: ' It was', demonstrations: { text: 'x', label: 0 } }), /"demonstrations" must be a list/, []],
-      [write('empty-demo.task.json', { labels, suffix: ' It was', demonstrations: [{ text: ' ', label: 0 }] }), /every demonstration needs a non-empty text/, []],
+      [write('empty-demo.task.json', { labels, suffix: ' It was', demonstrations: [{ text: ' ', label: 0 }] }), /demonstrations\[0\] needs a non-empty "text"/, []],
+      [write('demo-label.task.json', { labels, suffix: ' It was', demonstrations: [{ text: 'fine', label: 0 }, { text: 'meh', label: 'neutral' }] }), /demonstrations\[1\] has label "neutral", which is no label's value or name; use one of 0 \("negative"\), 1 \("positive"\)/, []],
       [write('same.task.json', { labels: [labels[0], { ...labels[1], verbalizer: ' badly' }], suffix: ' It was' }), /two verbalisers start with the same token/, []],
       [write('array.task.json', []), /a task must be a JSON object/, []],
       [write('ok.task.json', { labels, suffix: ' It was', _comment: 'comments are fine' }), /d\.jsonl:2: unknown label 3/, ['--data', data]],

@@ -123,6 +123,15 @@ export function labelIndex(task: Task, value: unknown): number {
   return task.labels.findIndex((l) => String(l.value) === String(value));
 }
 
+/**
+ * The class a demonstration names: by value first, as data rows do, else by name. A task file's
+ * author writes demonstrations by hand and naturally writes "positive" where the data has 1.
+ */
+function demonstrationLabel(task: Task, label: unknown): number {
+  const byValue = labelIndex(task, label);
+  return byValue >= 0 ? byValue : task.labels.findIndex((l) => l.name === label);
+}
+
 /** A built-in task by name, or a task defined in a JSON file. */
 export function resolveTask(nameOrPath: string): Task {
   const builtin = BUILTIN_TASKS[nameOrPath];
@@ -193,8 +202,12 @@ export function validateTask(raw: unknown, where: string): Task {
   }
   if (!task.labelContext!.includes('{label}') && !task.labelContext!.includes('{verbalizer}'))
     throw new SynthgradError(`${where}: "labelContext" must name the label with {label} or {verbalizer}`);
-  for (const d of demos) {
-    if (typeof d?.text !== 'string' || d.text.trim().length === 0 || labelIndex(task, d.label) < 0) throw new SynthgradError(`${where}: every demonstration needs a non-empty text and a known label (got ${JSON.stringify(d)})`);
-  }
+  task.demonstrations = demos.map((d, i) => {
+    if (typeof d !== 'object' || d === null || typeof d.text !== 'string' || d.text.trim().length === 0) throw new SynthgradError(`${where}: demonstrations[${i}] needs a non-empty "text" (got ${JSON.stringify(d)})`);
+    const c = demonstrationLabel(task, d.label);
+    if (c < 0) throw new SynthgradError(`${where}: demonstrations[${i}] has label ${JSON.stringify(d.label)}, which is no label's value or name; use one of ${task.labels.map((l) => JSON.stringify(l.value) + (l.name !== String(l.value) ? ` (${JSON.stringify(l.name)})` : '')).join(', ')}`);
+    // Stored by value, as everything downstream compares demonstrations with a label's value.
+    return { text: d.text, label: task.labels[c].value };
+  });
   return task;
 }
