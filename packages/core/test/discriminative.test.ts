@@ -257,6 +257,11 @@ describe('task label context and the target filter', () => {
     expect(labelContextText(SENTIMENT_TASK, 0, 1)).toBe('A negative movie review: a tedious , clumsy mess with nothing to say .\nA negative movie review:');
     const custom = validateTask({ suffix: ' Topic:', labels: [{ value: 'a', name: 'sports', verbalizer: ' sport' }, { value: 'b', name: 'politics', verbalizer: ' politics' }] }, 't.json');
     expect(labelContextText(custom, 0)).toBe('Here is a sports example. The');
+    // "a" before a name that starts with a vowel reads "an", in either case; other words keep theirs.
+    const vowels = validateTask({ suffix: ' Topic:', labels: [{ value: 0, name: 'entertainment', verbalizer: ' fun' }, { value: 1, name: 'Opinion', verbalizer: ' view' }] }, 't.json');
+    expect(labelContextText(vowels, 0)).toBe('Here is an entertainment example. The');
+    expect(labelContextText(withDomain(vowels, 'news article'), 0)).toBe('An entertainment news article:');
+    expect(labelContextText({ ...vowels, labelContext: 'Data {label}, a {label} one. A{label}' }, 1)).toBe('Data Opinion, an Opinion one. AOpinion');
     expect(() => validateTask({ suffix: ' x', labelContext: 'no label here', labels: custom.labels }, 't.json')).toThrow(/t\.json: "labelContext" must name the label/);
   });
 

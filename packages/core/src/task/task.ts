@@ -78,13 +78,22 @@ export function namesDomain(task: Task): boolean {
  */
 export function labelContextText(task: Task, c: number, demonstrations = 0, extra: string[] = []): string {
   const l = task.labels[c];
-  const head = (task.labelContext ?? DEFAULT_LABEL_CONTEXT)
+  const head = withArticle(task.labelContext ?? DEFAULT_LABEL_CONTEXT, '{label}', l.name)
     .replaceAll('{label}', l.name)
     .replaceAll('{verbalizer}', l.verbalizer.trim())
     .replaceAll('{contextPrefix}', task.contextPrefix);
   const demos = [...classDemonstrations(task, c).slice(0, demonstrations), ...extra];
   // One demonstration a line: whitespace inside a text (newlines included) is folded to one space.
   return demos.map((t) => `${head} ${t.replace(/\s+/g, ' ').trim()}\n`).join('') + head;
+}
+
+/**
+ * "a {label}" as "an {label}" where the name starts with a vowel ("An entertainment news
+ * article:"): the contexts are English templates, and the LM continues the grammatical one.
+ */
+function withArticle(template: string, slot: string, word: string): string {
+  if (!/^[aeiou]/i.test(word)) return template;
+  return template.replace(new RegExp(`\\b([aA]) ${slot.replace(/[{}]/g, '\\$&')}`, 'g'), (_, a: string) => `${a}n ${slot}`);
 }
 
 /** The texts of the task's public demonstrations of class `c`. */
