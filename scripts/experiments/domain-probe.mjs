@@ -4,14 +4,17 @@
 // "A {label} GENRE:", the best three again on 30 fresh draws, each genre's draws scored together) against the class targets of the
 // bench's 25 + 25 real texts (label rows; EPSILON=e: clipped at 1 and noised, delta 1e-5), and
 // the fallback context's score beside them.
-//   [PER=10] [EPSILON=1] [WORKERS=2] node scripts/experiments/domain-probe.mjs TRAIN.jsonl TEST.jsonl
+// TASK=T.json: another task (its labels, suffix and verbalisers; its contexts are not used), with
+// REAL=n real texts a class behind the targets (default 25; bench quality takes real / classes).
+//   [PER=10] [EPSILON=1] [WORKERS=2] [TASK=T.json REAL=n] node scripts/experiments/domain-probe.mjs TRAIN.jsonl TEST.jsonl
 import * as core from '@synthgrad/core';
 import { openProtocol } from './protocol.mjs';
 
 const { rt, all } = await openProtocol('domain-probe.mjs', process.argv.slice(2), { generations: false });
-const task = core.validateTask({ labels: core.SENTIMENT_TASK.labels.map(({ value, name, verbalizer }) => ({ value, name, verbalizer })), suffix: ' It was' }, 'probe');
+const given = process.env.TASK ? core.resolveTask(process.env.TASK) : { labels: core.SENTIMENT_TASK.labels, suffix: ' It was' };
+const task = core.validateTask({ labels: given.labels.map(({ value, name, verbalizer }) => ({ value, name, verbalizer })), suffix: given.suffix }, 'probe');
 const toks = core.taskTokens(task, rt.tokenizer);
-const real = core.sampleClasses(all, task, 25, 0, 'task data');
+const real = core.sampleClasses(all, task, Number(process.env.REAL ?? 25), 0, 'task data');
 const privacy = process.env.EPSILON ? { clip: 1, epsilon: Number(process.env.EPSILON), delta: 1e-5, noiseKey: core.newSecretKey() } : {};
 const rows = core.releaseRows(undefined, toks.labelTokens);
 const plans = real.map((r, c) => core.computeClassTarget(rt.model, r, c, toks.labelTokens[c], toks.promptIds, { ...privacy, rows }));
