@@ -10,8 +10,8 @@
 import * as core from '@synthgrad/core';
 import { openProtocol } from './protocol.mjs';
 
-const { rt, all } = await openProtocol('domain-probe.mjs', process.argv.slice(2), { generations: false });
-const given = process.env.TASK ? core.resolveTask(process.env.TASK) : { labels: core.SENTIMENT_TASK.labels, suffix: ' It was' };
+const { rt, all, task: given } = await openProtocol('domain-probe.mjs', process.argv.slice(2), { generations: false });
+// Only the labels and the suffix: a task that names its domain would not search.
 const task = core.validateTask({ labels: given.labels.map(({ value, name, verbalizer }) => ({ value, name, verbalizer })), suffix: given.suffix }, 'probe');
 const toks = core.taskTokens(task, rt.tokenizer);
 const real = core.sampleClasses(all, task, Number(process.env.REAL ?? 25), 0, 'task data');

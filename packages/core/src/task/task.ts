@@ -78,7 +78,7 @@ export function namesDomain(task: Task): boolean {
  */
 export function labelContextText(task: Task, c: number, demonstrations = 0, extra: string[] = []): string {
   const l = task.labels[c];
-  const head = withArticle(task.labelContext ?? DEFAULT_LABEL_CONTEXT, '{label}', l.name)
+  const head = withArticle(task.labelContext ?? DEFAULT_LABEL_CONTEXT, l.name)
     .replaceAll('{label}', l.name)
     .replaceAll('{verbalizer}', l.verbalizer.trim())
     .replaceAll('{contextPrefix}', task.contextPrefix);
@@ -91,9 +91,8 @@ export function labelContextText(task: Task, c: number, demonstrations = 0, extr
  * "a {label}" as "an {label}" where the name starts with a vowel ("An entertainment news
  * article:"): the contexts are English templates, and the LM continues the grammatical one.
  */
-function withArticle(template: string, slot: string, word: string): string {
-  if (!/^[aeiou]/i.test(word)) return template;
-  return template.replace(new RegExp(`\\b([aA]) ${slot.replace(/[{}]/g, '\\$&')}`, 'g'), (_, a: string) => `${a}n ${slot}`);
+function withArticle(template: string, name: string): string {
+  return /^[aeiou]/i.test(name) ? template.replace(/\b([aA]) \{label\}/g, '$1n {label}') : template;
 }
 
 /** The texts of the task's public demonstrations of class `c`. */
