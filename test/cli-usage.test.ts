@@ -89,6 +89,7 @@ describe.runIf(built)('synthgrad usage errors: one line, exit 2, under a second,
     expectUsageError(['generate', '--data', data, '--distance', 'l1'], /--distance must be one of cosine, l2/);
     expectUsageError(['generate', '--data', data, '--sentence-end-cut', '1.5'], /--sentence-end-cut must be in \[0, 1\] \(0: no cut\), got 1\.5/);
     expectUsageError(['generate', '--data', data, '--length-spread', '1'], /--length-spread must be in \[0, 1\), got 1/);
+    expectUsageError(['generate', '--data', data, '--no-copy-ngram', '1'], /--no-copy-ngram must be 0 \(off\) or at least 2/);
     expectUsageError(['generate', '--data', data, '--punctuation', 'yes'], /--punctuation must be one of on, off, got "yes"/);
     expectUsageError(['generate', '--data', data, '--delta', '2', '--epsilon', '1', '--clip', '1'], /--delta must be between 0 and 1/);
     expectUsageError(['compare', '--task-data', data, '--test', data, '--dp-epsilon', 'abc'], /--dp-epsilon must be a number, got "abc"/);

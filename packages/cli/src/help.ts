@@ -129,6 +129,9 @@ method knobs (defaults from the preset):
                           sequence's output), only (the output: no ADMM, no projection)
   --no-repeat-ngram N     the Z-step passes over candidates that would repeat an N-gram of the text
                           (default 0: off)
+  --no-copy-ngram N       neither the lm start nor the Z-step writes an N-gram (N >= 2) of the LM
+                          context, so the text takes the demonstrations' form, not their words
+                          (default 0: off)
 
 output control:
   --quiet                 no progress;  --json: progress as JSON lines on stderr, the summary as JSON on stdout

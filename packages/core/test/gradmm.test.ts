@@ -21,6 +21,8 @@ import {
   meanAndCovariance,
   Projector,
   repeatsNgram,
+  NgramBan,
+  copiesNgram,
   matchingLossOfPrompts,
   Rng,
   runAdmm,
@@ -421,6 +423,61 @@ describe('projection', () => {
     Y.dispose();
   });
 
+  it('NgramBan bans exactly the tokens that would complete an n-gram of its source (brute-force oracle)', () => {
+    const rng = new Rng(37);
+    for (let trial = 0; trial < 400; trial++) {
+      const n = 2 + (trial % 3);
+      const source = Array.from({ length: Math.floor(rng.uniform() * 12) }, () => Math.floor(rng.uniform() * 3));
+      const prefix = Array.from({ length: Math.floor(rng.uniform() * 6) }, () => Math.floor(rng.uniform() * 3));
+      const ban = new NgramBan(source, n);
+      for (let next = 0; next < 3; next++) {
+        const expected = prefix.length >= n - 1 && copiesNgram([...prefix, next].slice(-n), source, n);
+        expect(ban.bannedAfter(prefix)?.has(next) ?? false, `${source} / ${prefix} + ${next}, n = ${n}`).toBe(expected);
+      }
+    }
+    expect(copiesNgram([1, 2, 3], [9, 2, 3, 9], 2)).toBe(true);
+    expect(copiesNgram([1, 2, 3], [9, 3, 2, 9], 2)).toBe(false);
+    for (const n of [1, 0, 2.5]) expect(() => new NgramBan([1, 2], n)).toThrow(/noCopyNgram must be an integer >= 2/);
+  });
+
+  it('the copy ban: cached equals recomputed, and each choice is the likeliest candidate that copies no n-gram of the context (a slow oracle)', () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const base = rt.tokenizer.encode('Movie review:');
+    const Y = tf.tidy(() => tf.mul(tf.randomNormal([2, 6, d], 0, 1, 'float32', 17), 1) as tf.Tensor3D);
+    // A context that holds the unbanned projections themselves, as demonstrations (built twice, so
+    // that it holds what the decode writes after it): the unbanned decode copies from it.
+    let context = base;
+    const decode = (ctx: number[]) => {
+      const p = new Projector(model, allowed, 8, ctx);
+      const ids = p.project(Y);
+      p.dispose();
+      return ids;
+    };
+    for (let k = 0; k < 2; k++) context = [...base, ...decode(context).flatMap((ids) => [...ids, ...base])];
+    for (const n of [2, 3]) {
+      const p = new Projector(model, allowed, 8, context, 0, n);
+      const fast = p.project(Y);
+      expect(p.projectByRecompute(Y)).toEqual(fast);
+      const cands = p.candidates(Y);
+      fast.forEach((ids, b) =>
+        ids.forEach((id, i) => {
+          const prefix = ids.slice(0, i);
+          const ok = cands[b][i].filter((c) => !(prefix.length >= n - 1 && copiesNgram([...prefix, c].slice(-n), context, n)));
+          const pool = ok.length > 0 ? ok : cands[b][i];
+          const logits = tf.tidy(() => model.forward({ ids: [[...context, ...prefix]], logits: 'last' }).logits!.dataSync() as Float32Array);
+          expect(id).toBe(pool.reduce((a, c) => (logits[c] > logits[a] ? c : a), pool[0]));
+        }),
+      );
+      // Not vacuous: without the ban, the same context's decode copies an n-gram of it; with it, none does.
+      const unbanned = decode(context);
+      if (n === 2) expect(unbanned.some((ids) => copiesNgram(ids, context, n))).toBe(true);
+      for (const ids of fast) expect(copiesNgram(ids, context, n)).toBe(false);
+      p.dispose();
+    }
+    expect(() => new Projector(model, allowed, 8, context, 0, 1)).toThrow(/noCopyNgram must be an integer >= 2/);
+    Y.dispose();
+  });
+
   it('with k = 1 returns the nearest allowed token in cosine', () => {
     const allowed = allowedTokenIds(rt.tokenizer);
     const p = new Projector(model, allowed, 1, [5]);
@@ -517,11 +574,12 @@ describe('ADMM', () => {
     overrides: Partial<typeof settings> = {},
     contrastContexts?: number[][],
     opening?: { contexts: number[][]; rng: Rng },
+    contextText = 'The',
   ) => {
     const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
     const loss = new MatchingLoss(model, target, 7);
     const allowed = allowedTokenIds(rt.tokenizer);
-    const context = rt.tokenizer.encode('The');
+    const context = rt.tokenizer.encode(contextText);
     const projector = new Projector(model, allowed, 4, context);
     try {
       const suffix = rt.tokenizer.encode(' it');
@@ -660,6 +718,51 @@ describe('ADMM', () => {
     const plain = sampleAllowed(model, new Set(allowed), context, B, L, new Rng(11), { temperature: T });
     expect(sampleAllowed(model, new Set(allowed), context, B, L, new Rng(11), { temperature: T, contrast: { contexts: [other], weight: 0 } })).toEqual(plain);
     expect(fast).not.toEqual(plain);
+  });
+
+  it('draws an LM start with a copy ban as recomputing the context token by token does, and it copies no n-gram of the context (oracle)', () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const [B, L, K, T, n] = [3, 6, 40, 0.8, 2];
+    const base = rt.tokenizer.encode('The');
+    // A context that holds the LM's own likely continuations, as a demonstration would.
+    const demo = sampleAllowed(model, new Set(allowed), base, 1, 8, new Rng(4), { temperature: 0.3 })[0]!;
+    const context = [...base, ...demo, ...base];
+    const fast = sampleAllowed(model, new Set(allowed), context, B, L, new Rng(11), { temperature: T, ban: new NgramBan(context, n) });
+    // Slow and obviously correct: no cache, every prefix run in full, the top-K of the allowed ids
+    // whose n-gram with the prefix's last n - 1 tokens is not in the context (brute force).
+    const rng = new Rng(11);
+    const slow: number[][] = Array.from({ length: B }, () => []);
+    for (let i = 0; i < L; i++) {
+      for (let b = 0; b < B; b++) {
+        const lp = slowLogSoftmax([...context, ...slow[b]!]);
+        const free = allowed.filter((id) => !(slow[b]!.length >= n - 1 && copiesNgram([...slow[b]!, id].slice(-n), context, n)));
+        const top = free.sort((x, y) => lp[y]! - lp[x]! || x - y).slice(0, K);
+        slow[b]!.push(top[slowDraw(top.map((id) => lp[id]! / T), rng)]!);
+      }
+    }
+    expect(fast).toEqual(slow);
+    for (const row of fast) expect(copiesNgram(row, context, n)).toBe(false);
+    // Not vacuous: the same seeded draw without the ban copies the demonstration.
+    const plain = sampleAllowed(model, new Set(allowed), context, B, L, new Rng(11), { temperature: T });
+    expect(plain.some((row) => copiesNgram(row, context, n))).toBe(true);
+  });
+
+  it('starts from the banned draw with noCopyNgram, and refuses n = 1', async () => {
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const context = rt.tokenizer.encode('The');
+    const projector = new Projector(model, allowed, 4, context);
+    try {
+      const res = await run(5, 'lm', undefined, 0, { outer: 0, candidates: 1, noCopyNgram: 2 }, undefined, undefined, 'The film was good. The');
+      const long = rt.tokenizer.encode('The film was good. The');
+      const start = model.embed(sampleAllowed(model, new Set(allowed), long, 2, 4, new Rng(5), { ban: new NgramBan(long, 2) }));
+      const p = new Projector(model, allowed, 4, long);
+      expect(res.ids).toEqual(p.project(start));
+      p.dispose();
+      start.dispose();
+    } finally {
+      projector.dispose();
+    }
+    await expect(run(5, 'lm', undefined, 0, { noCopyNgram: 1 })).rejects.toThrow(/noCopyNgram must be an integer >= 2/);
   });
 
   it('starts from the guided draw with initGuidance and contrast contexts, and refuses a negative guidance', async () => {

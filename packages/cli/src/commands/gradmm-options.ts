@@ -27,6 +27,7 @@ export const METHOD_KEYS = {
   'top-k': 'settings.topK',
   'projection-temperature': 'settings.projectionTemperature',
   'no-repeat-ngram': 'settings.noRepeatNgram',
+  'no-copy-ngram': 'settings.noCopyNgram',
   candidates: 'settings.candidates',
   'batch-size': 'settings.batchSize',
   'lr-decay': 'settings.lrDecay',
@@ -74,6 +75,8 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   s.topK = r.int('top-k', s.topK);
   s.projectionTemperature = r.positive('projection-temperature', s.projectionTemperature, true)!;
   s.noRepeatNgram = r.int('no-repeat-ngram', s.noRepeatNgram ?? 0, 0);
+  s.noCopyNgram = r.int('no-copy-ngram', s.noCopyNgram ?? 0, 0);
+  if (s.noCopyNgram === 1) r.fail('no-copy-ngram', 'must be 0 (off) or at least 2: 1 would forbid every word the demonstrations use');
   s.candidates = r.int('candidates', s.candidates);
   s.batchSize = r.int('batch-size', s.batchSize);
   s.lrDecay = r.positive('lr-decay', s.lrDecay)!;

@@ -14,6 +14,7 @@ import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
 import type { MatchingLoss } from './matching.js';
 import type { Projector } from './projection.js';
+import { NgramBan } from './copy-ban.js';
 import { sampleAllowed } from './sample.js';
 import { RAW_START_MODES, type RawStart } from './presets.js';
 
@@ -40,6 +41,12 @@ export interface AdmmSettings {
    * (projection.ts); 0 or absent (settings saved before it existed): off, as the reference.
    */
   noRepeatNgram?: number;
+  /**
+   * n >= 2: neither the 'lm' start nor the Z-step writes an n-gram that the LM context holds
+   * (its demonstrations; copy-ban.ts), so the text takes the demonstrations' form, not their
+   * words. 0 or absent (settings saved before it existed): off.
+   */
+  noCopyNgram?: number;
   /** Random initialisations tried; the one with the lowest D is kept. */
   candidates: number;
   /** Norm every initial row is rescaled to (random initialisation). */
@@ -137,6 +144,7 @@ export function validateSettings(s: AdmmSettings): void {
   if (s.initTemperature !== undefined && !(Number.isFinite(s.initTemperature) && s.initTemperature > 0)) throw new SynthgradError(`initTemperature must be positive, got ${s.initTemperature}`, 'E_USAGE');
   if (s.sharedOpening !== undefined && !(Number.isFinite(s.sharedOpening) && s.sharedOpening >= 0 && s.sharedOpening <= 1)) throw new SynthgradError(`sharedOpening must be in [0, 1] (0: off; 1: the whole start), got ${s.sharedOpening}`, 'E_USAGE');
   if (s.initGuidance !== undefined && !(Number.isFinite(s.initGuidance) && s.initGuidance >= 0)) throw new SynthgradError(`initGuidance must be >= 0 (0: off), got ${s.initGuidance}`, 'E_USAGE');
+  if (s.noCopyNgram !== undefined && s.noCopyNgram !== 0 && !(Number.isInteger(s.noCopyNgram) && s.noCopyNgram >= 2)) throw new SynthgradError(`noCopyNgram must be an integer >= 2 (0: off), got ${s.noCopyNgram}`, 'E_USAGE');
   if (s.noRepeatNgram !== undefined && (!Number.isInteger(s.noRepeatNgram) || s.noRepeatNgram < 0)) throw new SynthgradError(`noRepeatNgram must be an integer >= 0 (0: off), got ${s.noRepeatNgram}`, 'E_USAGE');
   // outer 0: no ADMM iteration, the output is the projection of the start (with init 'lm': the
   // LM's text projected once, the cheapest candidate, for presets that select among many).
@@ -175,6 +183,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   const lastStates = (x: tf.Tensor3D) => lastPosition(model.forward({ embeds: withSuffix(x), logits: 'none' }).hidden);
   const lossOf = (x: tf.Tensor3D) => tf.tidy(() => loss.loss(lastStates(x)).dataSync()[0]);
 
+  const copyBan = (s.noCopyNgram ?? 0) > 0 && ctx.context ? new NgramBan(ctx.context, s.noCopyNgram!) : undefined;
   // Initialisation: the best (lowest D) of several candidates.
   let t0 = clock();
   let X: tf.Tensor3D | null = null;
@@ -188,6 +197,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
             // sampleFromContext draws plainly at weight 0 or without contexts.
             contrast: ctx.contrastContexts && { contexts: ctx.contrastContexts, weight: s.initGuidance ?? 0 },
             opening: ctx.opening && { ...ctx.opening, length: Math.round((s.sharedOpening ?? 0) * Lt) },
+            ban: copyBan,
           })
         : null;
     const cand = sampled

@@ -157,6 +157,7 @@ const CPU_PRESET: Preset = {
     // Banning repeated trigrams in the projection measured 73.9% against 74.0% on rtpolarity
     // (three generations, ten training seeds; docs/METHOD.md "At equal cost"): off.
     noRepeatNgram: 0,
+    noCopyNgram: 0,
     candidates: 2,
     initNorm: 'auto',
     // Starting from LM-sampled text (an allowed alternative in METHOD.md) is what makes a few
@@ -194,6 +195,7 @@ export const PRESETS: Record<PresetName, Preset> = {
       topK: 200,
       projectionTemperature: 0,
       noRepeatNgram: 0,
+      noCopyNgram: 0,
       candidates: 500,
       // The reference rescales rows to 1.4, the typical norm of Phi-1.5's embeddings; 'auto' uses
       // the median norm of the model's allowed-token embeddings (3.1 for SmolLM2), the same idea.

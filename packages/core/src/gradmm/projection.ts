@@ -11,11 +11,14 @@
  * candidate that would repeat an n-gram the sequence already holds is passed over: greedy choice
  * among near-synonyms falls into loops ("funny and funny and funny and ...") that a reader and a
  * classifier both read as noise. Only the sequence's own tokens count, not the context.
+ * The context's n-grams are the other ban (`noCopyNgram` n >= 2, copy-ban.ts): a candidate that
+ * would copy an n-gram of the context (its demonstrations) is passed over too.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
 import { SynthgradError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
+import { NgramBan } from './copy-ban.js';
 import { drawSoftmax } from './sample.js';
 
 /** A draw among the candidates instead of the likeliest: softmax(logit / temperature) over them. */
@@ -28,6 +31,7 @@ export class Projector {
   /** Unit-norm embeddings of the allowed tokens, transposed: [d, Va]. */
   private readonly allowedT: tf.Tensor2D;
   private readonly allowedIds: Int32Array;
+  private readonly copyBan: NgramBan | undefined;
 
   constructor(
     private readonly model: Llama,
@@ -37,8 +41,11 @@ export class Projector {
     readonly context: number[],
     /** n >= 1: pass over candidates that repeat an n-gram of the sequence (0: off). */
     readonly noRepeatNgram = 0,
+    /** n >= 2: pass over candidates that copy an n-gram of the context (0: off). */
+    readonly noCopyNgram = 0,
   ) {
     if (!(Number.isInteger(noRepeatNgram) && noRepeatNgram >= 0)) throw new SynthgradError(`projection: noRepeatNgram must be an integer >= 0, got ${noRepeatNgram}`);
+    this.copyBan = noCopyNgram === 0 ? undefined : new NgramBan(context, noCopyNgram);
     if (allowedIds.length === 0) throw new SynthgradError('projection: no allowed tokens');
     if (context.length === 0) throw new SynthgradError('projection: the LM context must have at least one token');
     if (!(topK >= 1)) throw new SynthgradError(`projection: top-k must be >= 1, got ${topK}`);
@@ -115,12 +122,14 @@ export class Projector {
     return chosen;
   }
 
-  /** Position i's candidates per row, less those the n-gram ban excludes (all of them if it would exclude every one). */
+  /** Position i's candidates per row, less those the n-gram bans exclude (all of them if they would exclude every one). */
   private allowedAt(cands: number[][][], chosen: number[][], i: number): number[][] {
-    if (this.noRepeatNgram === 0) return cands.map((c) => c[i]);
+    if (this.noRepeatNgram === 0 && !this.copyBan) return cands.map((c) => c[i]);
     return cands.map((c, b) => {
-      const banned = bannedNext(chosen[b], this.noRepeatNgram);
-      const ok = banned.size > 0 ? c[i].filter((id) => !banned.has(id)) : c[i];
+      const repeats = this.noRepeatNgram > 0 ? bannedNext(chosen[b], this.noRepeatNgram) : undefined;
+      const copies = this.copyBan?.bannedAfter(chosen[b]);
+      if (!repeats?.size && !copies?.size) return c[i];
+      const ok = c[i].filter((id) => !repeats?.has(id) && !copies?.has(id));
       return ok.length > 0 ? ok : c[i];
     });
   }

@@ -5,6 +5,7 @@
  */
 import type { Llama, KVCache } from '../model/llama.js';
 import type { Rng } from '../util/rng.js';
+import type { NgramBan } from './copy-ban.js';
 
 export function sampleAllowed(
   model: Llama,
@@ -13,9 +14,9 @@ export function sampleAllowed(
   batch: number,
   length: number,
   rng: Rng,
-  opts: { topK?: number; temperature?: number; contrast?: Contrast; opening?: SharedOpening } = {},
+  opts: { topK?: number; temperature?: number; contrast?: Contrast; opening?: SharedOpening; ban?: NgramBan } = {},
 ): number[][] {
-  return sampleFromContext(model, context, batch, length, rng, { topK: opts.topK ?? 40, temperature: opts.temperature ?? 1, allowed, contrast: opts.contrast, opening: opts.opening });
+  return sampleFromContext(model, context, batch, length, rng, { topK: opts.topK ?? 40, temperature: opts.temperature ?? 1, allowed, contrast: opts.contrast, opening: opts.opening, ban: opts.ban });
 }
 
 /**
@@ -56,6 +57,11 @@ export interface DecodeOptions {
   stop?: (id: number) => boolean;
   contrast?: Contrast;
   opening?: SharedOpening;
+  /**
+   * Tokens that would complete one of these n-grams (those of the context: copy-ban.ts) are not
+   * drawn, after the shared opening (which must stay the same in every class).
+   */
+  ban?: NgramBan;
 }
 
 /**
@@ -83,8 +89,8 @@ export function sampleFromContext(model: Llama, context: number[], batch: number
           : i < openLength
             ? sampleTopKShared(openers.map((d) => d.rows[b]!), opening!.rng, o)
             : guided
-              ? sampleTopKContrast(row, contrast.map((d) => d.rows[b]!), guided.weight, rng, o)
-              : sampleTopK(row, rng, o),
+              ? sampleTopKContrast(row, contrast.map((d) => d.rows[b]!), guided.weight, rng, withBan(o, out[b]!))
+              : sampleTopK(row, rng, withBan(o, out[b]!)),
       );
       step.forEach((id, b) => {
         if (done[b]) return;
@@ -103,6 +109,12 @@ export function sampleFromContext(model: Llama, context: number[], batch: number
     for (const d of [...decoders, ...openers]) d.dispose();
   }
   return out;
+}
+
+/** The draw's options for a row whose tokens so far are `row`: with the tokens the ban excludes next. */
+function withBan(o: DecodeOptions, row: readonly number[]): TopKOptions {
+  const banned = o.ban?.bannedAfter(row);
+  return banned ? { ...o, banned } : o;
 }
 
 /** A KV-cached batch decode after one context: the context runs once and its cache is copied to every row. */
@@ -163,8 +175,8 @@ export function drawSoftmax(scores: number[], rng: Rng): number {
   return w.length - 1;
 }
 
-/** What a single draw reads of the decode options. */
-type TopKOptions = Pick<DecodeOptions, 'topK' | 'temperature' | 'allowed'>;
+/** What a single draw reads of the decode options, and the ids it must not draw now. */
+type TopKOptions = Pick<DecodeOptions, 'topK' | 'temperature' | 'allowed'> & { banned?: ReadonlySet<number> };
 
 /** Draw one token id from logits: the top-k (of the allowed ids, when given) at a temperature. */
 export function sampleTopK(row: Float32Array, rng: Rng, opts: TopKOptions): number {
@@ -215,6 +227,7 @@ function topKOf(row: Float32Array, opts: TopKOptions): { id: number; v: number }
   const mask = opts.allowed ? maskOf(opts.allowed, row.length) : undefined;
   for (let id = 0; id < row.length; id++) {
     if (mask && !mask[id]) continue;
+    if (opts.banned?.has(id)) continue;
     const v = row[id]! / opts.temperature;
     if (best.length < opts.topK || v > best[best.length - 1]!.v) {
       best.push({ id, v });

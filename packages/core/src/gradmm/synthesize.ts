@@ -313,7 +313,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         (env.settings.sharedOpening ?? 0) > 0
           ? { contexts: task.labels.map((_, o) => publicContext(o, Rng.derive(env.seed, 'public-demos', o, b))), rng: Rng.derive(env.seed, 'shared-opening', b) }
           : undefined;
-      const projector = new Projector(rt.model, env.allowed, env.settings.topK, context, env.settings.noRepeatNgram);
+      const projector = new Projector(rt.model, env.allowed, env.settings.topK, context, env.settings.noRepeatNgram, env.settings.noCopyNgram);
       const settings: AdmmSettings = { ...env.settings, textLength, initNorm: env.initNorm, batchSize };
       const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: env.allowedSet, context, contrastContexts, opening };
       let res;
