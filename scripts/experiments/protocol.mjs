@@ -35,7 +35,7 @@ export function judgeAndStudent({ rt, task, all, test, cache }, seeds = 10) {
   const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
   const judge = ev.headClassifier(rt, task, cache);
   const { train, dev } = ev.carveDev(all, 0.2, 0);
-  const r = ev.fineTune(judge, train, dev, test, 2, { steps, batchSize, lr, weightDecay, seed: 0 });
+  const r = ev.fineTune(judge, train, dev, test, task.labels.length, { steps, batchSize, lr, weightDecay, seed: 0 });
   console.log(JSON.stringify({ judge_test_accuracy: pct(r.testAccuracy) }));
   const teach = (exs) => {
     const per = Array.from({ length: seeds }, (_, seed) => trainStudent({ rt, task, test, cache }, exs, seed).testAccuracy);

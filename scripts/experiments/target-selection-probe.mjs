@@ -33,7 +33,8 @@
 //                   of the pool's texts in the same count of examples);
 //   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
 //                   --no-repeat-ngram 3 would have avoided) only after every other text.
-// RULES=a,b limits the rules run.
+// RULES=a,b limits the rules run; KEEP=N the texts kept a class (default 50, the protocol's).
+// Any number of labels (the task's, TASK=file).
 //
 // The scores are the protocol's 3 training seeds and 10 seeds (0-9).
 //
@@ -50,6 +51,8 @@ import { judgeAndStudent, openProtocol, pct } from './protocol.mjs';
 const { rt, task, all, test, genFiles, cache } = await openProtocol('target-selection-probe.mjs', process.argv.slice(2));
 
 const toks = core.taskTokens(task, rt.tokenizer);
+const K = task.labels.length;
+const KEEP = Number(process.env.KEEP ?? 50);
 function withSentenceEndCut(gen) {
   const lengths = core.sentenceEndLengths(rt.model, toks.contextPrefix, gen.examples.map((e) => e.ids), toks.sentenceEndToken, 0.5);
   return { ...gen, examples: gen.examples.map((e, i) => ({ ...e, text: rt.tokenizer.decode(e.ids.slice(0, lengths[i])) })) };
@@ -122,19 +125,23 @@ const asRow = (e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, sourc
 const selfMarginCache = new WeakMap();
 function selfMargins(gen, keep) {
   if (!selfMarginCache.has(gen)) {
-    const seed = core.select(gen.examples, 2, core.bestMatching(keep, 'surplus')).kept.map(asRow);
+    const seed = core.select(gen.examples, K, core.bestMatching(keep, 'surplus')).kept.map(asRow);
     const { train, dev } = ev.carveDev(seed, 0.2, 0);
     const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
     const clf = ev.headClassifier(rt, task, cache);
     try {
-      ev.fineTune(clf, train, dev, dev, 2, { steps, batchSize, lr, weightDecay, seed: 0 });
+      ev.fineTune(clf, train, dev, dev, K, { steps, batchSize, lr, weightDecay, seed: 0 });
       const rows = gen.examples.map(asRow);
       const m = new Map();
       for (let i = 0; i < rows.length; i += 64) {
         const z = clf.logits(rows.slice(i, i + 64));
         const a = z.arraySync();
         z.dispose();
-        a.forEach((l, j) => m.set(gen.examples[i + j], l[gen.examples[i + j].labelIndex] - l[1 - gen.examples[i + j].labelIndex]));
+        // Own logit minus the highest other one.
+        a.forEach((l, j) => {
+          const c = gen.examples[i + j].labelIndex;
+          m.set(gen.examples[i + j], l[c] - Math.max(...l.filter((_, o) => o !== c)));
+        });
       }
       selfMarginCache.set(gen, m);
     } finally {
@@ -147,9 +154,9 @@ function selfMargins(gen, keep) {
 const origin = new WeakMap();
 function rule(name, gen, keep) {
   let kept;
-  if (name in PRODUCT_RULES) kept = core.select(gen.examples, 2, core.bestMatching(keep, PRODUCT_RULES[name])).kept;
+  if (name in PRODUCT_RULES) kept = core.select(gen.examples, K, core.bestMatching(keep, PRODUCT_RULES[name])).kept;
   else {
-    const out = [0, 1].map((c) => {
+    const out = task.labels.map((_, c) => {
       const seen = new Set();
       const mine = gen.examples.filter((e) => e.labelIndex === c && !seen.has(e.text.trim()) && seen.add(e.text.trim()));
       const surplus = Math.max(0, mine.length - keep);
@@ -255,7 +262,7 @@ function rule(name, gen, keep) {
     });
     // Balanced, in generation order as select keeps them (the student's dev split and batches
     // depend on the order).
-    const n = Math.min(out[0].length, out[1].length);
+    const n = Math.min(...out.map((k) => k.length));
     const order = new Map(gen.examples.map((e, i) => [e, i]));
     const at = (e) => order.get(origin.get(e) ?? e);
     kept = out.flatMap((k) => k.slice(0, n)).sort((a, b) => at(a) - at(b));
@@ -280,7 +287,7 @@ if (gens.length > 1) {
   const pooled = { ...gens[0], examples: gens.flatMap((g) => g.examples) };
   // Pooled: the rules that need no cut (best-matching when RULES is not set).
   for (const name of process.env.RULES ? RULES.filter((r) => !r.endsWith('-cut')) : ['best-matching']) {
-    report({ generation: `pooled ${genFiles.join(' + ')}`, rule: name, candidates: pooled.examples.length }, rule(name, pooled, 50));
+    report({ generation: `pooled ${genFiles.join(' + ')}`, rule: name, candidates: pooled.examples.length }, rule(name, pooled, KEEP));
   }
 }
 
@@ -292,7 +299,7 @@ for (const [g, gen] of (process.env.POOLED_ONLY ? [] : gens).entries()) {
   }
   let cut; // the cut costs a forward of every text: only for the rules that need it
   for (const name of RULES) {
-    const kept = name.endsWith('-cut') ? rule(name.slice(0, -4), (cut ??= withSentenceEndCut(gen)), 50) : rule(name, gen, 50);
+    const kept = name.endsWith('-cut') ? rule(name.slice(0, -4), (cut ??= withSentenceEndCut(gen)), KEEP) : rule(name, gen, KEEP);
     report({ generation: file, rule: name }, kept);
   }
 }
