@@ -13,7 +13,9 @@ import {
   Checkpoint,
   computeClassTarget,
   DEFAULT_GENRES,
+  DEFAULT_FINALISTS,
   defaultDataPath,
+  firstRoundDraws,
   initBackend,
   liveSynthesisWorkers,
   loadModel,
@@ -156,6 +158,27 @@ describe('synthesize and the domain search (tiny model)', () => {
       for (const l of losses) l.dispose();
     }
   }, 60_000);
+
+  it('draws 60 texts a genre in the first round, shared by the classes (at least 10 a class), and 30 a class for the finalists', async () => {
+    expect([1, 2, 3, 5, 6, 7, 20].map(firstRoundDraws)).toEqual([60, 30, 20, 12, 10, 10, 10]);
+    for (const K of [2, 3, 5]) {
+      const task = validateTask({ labels: Array.from({ length: K }, (_, c) => ({ value: c, name: `label${c}`, verbalizer: ` l${c}` })), suffix: ' Label:' }, 'draws');
+      // The scorer is the search's seam for worker threads: here it records each job's plan and
+      // scores a genre by its place in the list, so the plan is checked without drawing a text.
+      const jobs: { genre: string; n: number; round: string }[] = [];
+      const choice = await searchDomain(rt, task, Array.from({ length: K }, () => null as unknown as MatchingLoss), { length: 6, seed: 0, allowed: new Set<number>(), sentenceEndCut: 0 }, async (job) => {
+        jobs.push(job);
+        return DEFAULT_GENRES.indexOf(job.genre);
+      });
+      const first = jobs.filter((j) => j.round === 'domain-search');
+      const final = jobs.filter((j) => j.round === 'domain-search-final');
+      expect(first).toHaveLength(DEFAULT_GENRES.length * K);
+      expect(new Set(first.map((j) => j.n))).toEqual(new Set([firstRoundDraws(K)]));
+      expect(final).toHaveLength(DEFAULT_FINALISTS * K);
+      expect(new Set(final.map((j) => j.n))).toEqual(new Set([30]));
+      expect(choice.domain).toBe(DEFAULT_GENRES[0]);
+    }
+  });
 
   it('scores on worker threads exactly as in this thread, reports every genre, and leaves no worker running', async () => {
     const one = inThisThread ?? (await run(labelsOnly, true));

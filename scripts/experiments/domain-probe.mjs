@@ -1,12 +1,12 @@
 // Can the released targets name a task's domain? For a task file that gives only its labels, the
 // LM writes off-domain text (mathematics, code) under the default label context. The product's
-// domain search (core searchDomain: every genre of DEFAULT_GENRES on PER draws a class under
+// domain search (core searchDomain: every genre of DEFAULT_GENRES on PER draws a class (default the product's) under
 // "A {label} GENRE:", the best three again on 30 fresh draws, each genre's draws scored together) against the class targets of the
 // bench's 25 + 25 real texts (label rows; EPSILON=e: clipped at 1 and noised, delta 1e-5), and
 // the fallback context's score beside them.
 // TASK=T.json: another task (its labels, suffix and verbalisers; its contexts are not used), with
 // REAL=n real texts a class behind the targets (default 25; bench quality takes real / classes).
-//   [PER=10] [EPSILON=1] [WORKERS=2] [TASK=T.json REAL=n] node scripts/experiments/domain-probe.mjs TRAIN.jsonl TEST.jsonl
+//   [PER=n] [EPSILON=1] [WORKERS=2] [TASK=T.json REAL=n] node scripts/experiments/domain-probe.mjs TRAIN.jsonl TEST.jsonl
 import * as core from '@synthgrad/core';
 import { openProtocol } from './protocol.mjs';
 
@@ -20,7 +20,8 @@ const rows = core.releaseRows(undefined, toks.labelTokens);
 const plans = real.map((r, c) => core.computeClassTarget(rt.model, r, c, toks.labelTokens[c], toks.promptIds, { ...privacy, rows }));
 const losses = plans.map((t, c) => new core.MatchingLoss(rt.model, t, toks.labelTokens[c]));
 const length = Math.round(real.flat().reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.flat().length);
-const o = { perClass: Number(process.env.PER ?? 10), length, seed: 0, allowed: new Set(core.allowedTokenIds(rt.tokenizer)), sentenceEndCut: 0.5 };
+// PER=n: first-round draws a class (default: the product's, core.firstRoundDraws(labels)).
+const o = { perClass: process.env.PER ? Number(process.env.PER) : undefined, length, seed: 0, allowed: new Set(core.allowedTokenIds(rt.tokenizer)), sentenceEndCut: 0.5 };
 // WORKERS=n: the search's jobs on n worker threads, as synthesize runs it when its classes get workers.
 const workers = Number(process.env.WORKERS ?? 1);
 const t0 = performance.now();

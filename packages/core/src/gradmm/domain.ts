@@ -59,8 +59,21 @@ export function searchesDomain(task: Task, method: Pick<MethodSettings, 'domainS
 /** Genres the second round scores again (a third genre was the winner's closest rival on both data sets measured). */
 export const DEFAULT_FINALISTS = 3;
 
+/**
+ * Texts drawn per class and genre in the first round when none is given: 60 per genre in all,
+ * shared among the classes (30 a class for two labels: ten a class ranked genres unreliably on
+ * rtpolarity), at least 10 a class. The round's cost is genres x classes x draws, so with a fixed
+ * number a class it grew with the labels (five labels of 60 tokens: 52 minutes); a genre's score
+ * is the mean over classes, so its error depends on the draws of all classes together. Measured
+ * on bbc5 (five labels; METHOD.md, twenty-fourth stop): 12 a class kept the first round's top three
+ * and the winner of 30 a class. The second round (finalists) keeps 30 a class.
+ */
+export function firstRoundDraws(labels: number): number {
+  return Math.max(10, Math.round(60 / Math.max(1, labels)));
+}
+
 export interface DomainSearchOptions {
-  /** Texts drawn per class and genre in the first round (default 30: ten ranked genres unreliably on rtpolarity). */
+  /** Texts drawn per class and genre in the first round (default firstRoundDraws(labels)). */
   perClass?: number;
   /** Genres scored again, on fresh draws, in the second round (default DEFAULT_FINALISTS). */
   finalists?: number;
@@ -158,7 +171,7 @@ export function scoreGenreJob(rt: LoadedModel, task: Task, loss: MatchingLoss, j
 }
 
 /** One genre's score in this thread: `n` draws of every class under "A {label} GENRE:" against the class's loss. */
-export function scoreDomain(rt: LoadedModel, task: Task, losses: MatchingLoss[], genre: string, o: DomainSearchOptions, n = o.perClass ?? 30, round = 'domain-search'): DomainScore {
+export function scoreDomain(rt: LoadedModel, task: Task, losses: MatchingLoss[], genre: string, o: DomainSearchOptions, n = o.perClass ?? firstRoundDraws(losses.length), round = 'domain-search'): DomainScore {
   const perClass = losses.map((loss, c) => scoreGenreJob(rt, task, loss, { genre, classIndex: c, n, round }, o));
   return { domain: genre, loss: mean(perClass), perClass };
 }
@@ -204,7 +217,7 @@ export async function searchDomain(rt: LoadedModel, task: Task, losses: Matching
     );
     return ranked(out);
   };
-  const scores = await round('first', genres, o.perClass ?? 30, 'domain-search');
+  const scores = await round('first', genres, o.perClass ?? firstRoundDraws(losses.length), 'domain-search');
   const final = await round('final', scores.slice(0, Math.max(1, o.finalists ?? DEFAULT_FINALISTS)).map((s) => s.domain), o.finalPerClass ?? 30, 'domain-search-final');
   return { domain: final[0].domain, scores, final };
 }
