@@ -316,6 +316,28 @@ describe('matching loss', () => {
   });
 });
 
+/**
+ * The shared oracle of the projection's bans: the cached decode equals full recomputation, and at
+ * every position it chose the likeliest (by a fresh uncached forward) of the candidates that
+ * `banned(prefix, candidate)` lets through, or of all of them where it lets none through.
+ * Returns the decode.
+ */
+function expectBannedGreedy(p: Projector, Y: tf.Tensor3D, context: number[], banned: (prefix: number[], c: number) => boolean): number[][] {
+  const fast = p.project(Y);
+  expect(p.projectByRecompute(Y)).toEqual(fast);
+  const cands = p.candidates(Y);
+  fast.forEach((ids, b) =>
+    ids.forEach((id, i) => {
+      const prefix = ids.slice(0, i);
+      const ok = cands[b][i].filter((c) => !banned(prefix, c));
+      const pool = ok.length > 0 ? ok : cands[b][i];
+      const logits = tf.tidy(() => model.forward({ ids: [[...context, ...prefix]], logits: 'last' }).logits!.dataSync() as Float32Array);
+      expect(id).toBe(pool.reduce((a, c) => (logits[c] > logits[a] ? c : a), pool[0]));
+    }),
+  );
+  return fast;
+}
+
 describe('projection', () => {
   it('the KV-cached decode chooses exactly what full recomputation chooses', () => {
     const allowed = allowedTokenIds(rt.tokenizer);
@@ -398,21 +420,10 @@ describe('projection', () => {
     const plain = new Projector(model, allowed, 6, context).project(Y);
     for (const n of [1, 2, 3]) {
       const p = new Projector(model, allowed, 6, context, n);
-      const fast = p.project(Y);
-      expect(p.projectByRecompute(Y)).toEqual(fast);
-      const cands = p.candidates(Y);
-      fast.forEach((ids, b) =>
-        ids.forEach((id, i) => {
-          const prefix = ids.slice(0, i);
-          const seen = new Set(prefix.slice(0, Math.max(0, prefix.length - n + 1)).map((_, s) => prefix.slice(s, s + n).join(',')));
-          const banned = (c: number) => prefix.length >= n - 1 && seen.has([...prefix.slice(prefix.length - (n - 1)), c].join(','));
-          const ok = cands[b][i].filter((c) => !banned(c));
-          const pool = ok.length > 0 ? ok : cands[b][i];
-          const logits = tf.tidy(() => model.forward({ ids: [[...context, ...prefix]], logits: 'last' }).logits!.dataSync() as Float32Array);
-          const best = pool.reduce((a, c) => (logits[c] > logits[a] ? c : a), pool[0]);
-          expect(id).toBe(best);
-        }),
-      );
+      const fast = expectBannedGreedy(p, Y, context, (prefix, c) => {
+        const seen = new Set(prefix.slice(0, Math.max(0, prefix.length - n + 1)).map((_, s) => prefix.slice(s, s + n).join(',')));
+        return prefix.length >= n - 1 && seen.has([...prefix.slice(prefix.length - (n - 1)), c].join(','));
+      });
       // n = 1 with 6 candidates over 6 positions: every token differs.
       if (n === 1) for (const ids of fast) expect(new Set(ids).size).toBe(ids.length);
       p.dispose();
@@ -456,18 +467,7 @@ describe('projection', () => {
     for (let k = 0; k < 2; k++) context = [...base, ...decode(context).flatMap((ids) => [...ids, ...base])];
     for (const n of [2, 3]) {
       const p = new Projector(model, allowed, 8, context, 0, n);
-      const fast = p.project(Y);
-      expect(p.projectByRecompute(Y)).toEqual(fast);
-      const cands = p.candidates(Y);
-      fast.forEach((ids, b) =>
-        ids.forEach((id, i) => {
-          const prefix = ids.slice(0, i);
-          const ok = cands[b][i].filter((c) => !(prefix.length >= n - 1 && copiesNgram([...prefix, c].slice(-n), context, n)));
-          const pool = ok.length > 0 ? ok : cands[b][i];
-          const logits = tf.tidy(() => model.forward({ ids: [[...context, ...prefix]], logits: 'last' }).logits!.dataSync() as Float32Array);
-          expect(id).toBe(pool.reduce((a, c) => (logits[c] > logits[a] ? c : a), pool[0]));
-        }),
-      );
+      const fast = expectBannedGreedy(p, Y, context, (prefix, c) => prefix.length >= n - 1 && copiesNgram([...prefix, c].slice(-n), context, n));
       // Not vacuous: without the ban, the same context's decode copies an n-gram of it; with it, none does.
       const unbanned = decode(context);
       if (n === 2) expect(unbanned.some((ids) => copiesNgram(ids, context, n))).toBe(true);
