@@ -27,6 +27,7 @@ import {
   Rng,
   runAdmm,
   sampleAllowed,
+  sampleTopK,
   AdmmAborted,
   select,
   sentenceEndLengths,
@@ -742,6 +743,10 @@ describe('ADMM', () => {
     }
     expect(fast).toEqual(slow);
     for (const row of fast) expect(copiesNgram(row, context, n)).toBe(false);
+    // A ban that would leave no allowed token draws among the allowed ones, as if unbanned.
+    const row = Float32Array.from({ length: 8 }, (_, i) => i);
+    expect([3, 5]).toContain(sampleTopK(row, new Rng(1), { topK: 4, temperature: 1, allowed: new Set([3, 5]), banned: new Set([3, 5]) }));
+    expect(sampleTopK(row, new Rng(1), { topK: 4, temperature: 1, allowed: new Set([3, 5]), banned: new Set([5]) })).toBe(3);
     // Not vacuous: the same seeded draw without the ban copies the demonstration.
     const plain = sampleAllowed(model, new Set(allowed), context, B, L, new Rng(11), { temperature: T });
     expect(plain.some((row) => copiesNgram(row, context, n))).toBe(true);

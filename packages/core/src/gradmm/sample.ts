@@ -221,8 +221,16 @@ function logSumExp(r: Float32Array): number {
   return m + Math.log(s);
 }
 
-/** The k highest of row / temperature over the allowed ids, highest first. */
+/**
+ * The k highest of row / temperature over the allowed ids, less the banned ones, highest first;
+ * if the ban would leave none, the allowed ids unbanned (as the projection keeps its candidates).
+ */
 function topKOf(row: Float32Array, opts: TopKOptions): { id: number; v: number }[] {
+  const best = topKAllowed(row, opts);
+  return best.length === 0 && opts.banned ? topKAllowed(row, { ...opts, banned: undefined }) : best;
+}
+
+function topKAllowed(row: Float32Array, opts: TopKOptions): { id: number; v: number }[] {
   const best: { id: number; v: number }[] = [];
   const mask = opts.allowed ? maskOf(opts.allowed, row.length) : undefined;
   for (let id = 0; id < row.length; id++) {
