@@ -36,14 +36,3 @@ export class NgramBan {
     return this.follows.get(prefix.slice(prefix.length - (this.n - 1)).join(','));
   }
 }
-
-/**
- * The slow, obviously correct statement of the ban (the test oracle): whether `sequence` holds
- * any n-gram that also occurs anywhere in `source`.
- */
-export function copiesNgram(sequence: readonly number[], source: readonly number[], n: number): boolean {
-  const grams = new Set<string>();
-  for (let s = 0; s + n <= source.length; s++) grams.add(source.slice(s, s + n).join(','));
-  for (let s = 0; s + n <= sequence.length; s++) if (grams.has(sequence.slice(s, s + n).join(','))) return true;
-  return false;
-}

@@ -235,9 +235,10 @@ function topKAllowed(row: Float32Array, opts: TopKOptions): { id: number; v: num
   const mask = opts.allowed ? maskOf(opts.allowed, row.length) : undefined;
   for (let id = 0; id < row.length; id++) {
     if (mask && !mask[id]) continue;
-    if (opts.banned?.has(id)) continue;
     const v = row[id]! / opts.temperature;
     if (best.length < opts.topK || v > best[best.length - 1]!.v) {
+      // The ban is looked up only for ids that would enter the top k: a few per row, not the vocabulary.
+      if (opts.banned?.has(id)) continue;
       best.push({ id, v });
       best.sort((a, b) => b.v - a.v);
       if (best.length > opts.topK) best.pop();

@@ -84,7 +84,7 @@ export function describeTask(task: Task, tokenizer: Tokenizer, method: Pick<Meth
   if (without.length > 0) {
     warnings.push(`${without.join(', ')} ${without.length > 1 ? 'have' : 'has'} no public demonstrations: two short hand-written texts a class (never private data) keep a small LM on task (rtpolarity: 75.5% with two a class, 73.9% with earlier synthetic texts filled in, 67.6% with neither; docs/METHOD.md, seventeenth stop)`);
   }
-  if (search) warnings.push(`the task names no domain: generate first tries ${DEFAULT_GENRES.length} genres and keeps the one whose LM texts match the targets best (its cost grows with the text length and, from the finalists' round, with the labels: 2 labels of 24 tokens took 5 minutes on 2 cores; 5 labels of 60 tokens took 52 minutes on 2 shared cores when every class drew 30 texts a genre, and draw half as many texts now); "domain": "..." in the file skips it`);
+  if (search) warnings.push(`the task names no domain: generate first tries ${DEFAULT_GENRES.length} genres and keeps the one whose LM texts match the targets best (minutes, growing with the text length: 2 labels of 24-token texts took 5 minutes on 2 cores; its first round draws 60 texts a genre shared by the labels (at least 10 a label), its final round 30 a label for 3 genres); "domain": "..." in the file skips it`);
   return { name: task.name, reads: `<text>${task.suffix}${task.labels[0].verbalizer}`, labels, namesDomain: named, domain: task.domain ?? null, domainSearch: search, warnings };
 }
 
