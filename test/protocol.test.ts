@@ -20,7 +20,7 @@ let client: CoordinatorClient;
 
 const session: Session = {
   id: 's1',
-  task: { name: 'sentiment', textField: 'text', labelField: 'label', labels: [{ value: '0', name: 'negative', verbalizer: ' bad' }], suffix: ' It was', sentenceEnd: ' .', contextPrefix: 'Movie review:', labelContext: 'A {label} movie review:', demonstrations: [{ text: 'a tedious mess .', label: '0' }], instruction: '' },
+  task: { name: 'sentiment', textField: 'text', labelField: 'label', labels: [{ value: '0', name: 'negative', verbalizer: ' bad' }], suffix: ' It was', sentenceEnd: ' .', contextPrefix: 'Movie review:', labelContext: 'A {label} movie review:', demonstrations: [{ text: 'a tedious mess .', label: '0' }], instruction: '', symbols: '' },
   modelSha256: 'ab'.repeat(32),
   syntheticPerClass: 30,
   preset: 'cpu',

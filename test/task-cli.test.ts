@@ -108,6 +108,20 @@ describe.runIf(built)('synthgrad task', () => {
     writeFileSync(named, JSON.stringify({ labels: [{ value: 0, verbalizer: ' bad' }, { value: 1, verbalizer: ' great' }], suffix: ' It was', domain: 'support ticket' }));
     const n = task(['check', named, '--model', model, '--json']);
     expect(JSON.parse(n.stdout).task).toMatchObject({ domainSearch: false, domain: 'support ticket', labels: [{ context: 'A 0 support ticket:' }, { context: 'A 1 support ticket:' }] });
+    expect(r.stdout).toMatch(/vocabulary: \d+ tokens, words only \(no "symbols"\)/);
+    // Characters the real texts use and the synthetic ones cannot write get a note with the line that fixes it ...
+    const tweets = join(dir, 'tweets.jsonl');
+    writeFileSync(tweets, ['@amy so slow today', '@bob love it #win', 'love it 10/10', 'so slow'].map((text, i) => JSON.stringify({ text, label: i % 2 })).join('\n') + '\n');
+    const t = task(['check', named, '--data', tweets, '--model', model]);
+    expect(t.stdout).toMatch(/note: the real texts use characters the synthetic ones cannot write: "#" \(50% of "1"\), "\/" \(50% of "0"\), digits \(50% of "0"\), "@" \(50% of "0"\); "symbols": "#\/0123456789@" in the task file lets them/);
+    // ... and with them the vocabulary grows by the tokens made of them, and the note is gone.
+    const withSymbols = join(dir, 'symbols.task.json');
+    writeFileSync(withSymbols, JSON.stringify({ labels: [{ value: 0, verbalizer: ' bad' }, { value: 1, verbalizer: ' great' }], suffix: ' It was', domain: 'tweet', symbols: '@0123456789/#' }));
+    const s = task(['check', withSymbols, '--data', tweets, '--model', model, '--json']);
+    const sd = JSON.parse(s.stdout);
+    expect(sd.task.vocabulary).toMatchObject({ symbols: '@0123456789/#', symbolTokens: expect.any(Number) });
+    expect(sd.task.vocabulary.symbolTokens).toBeGreaterThan(10);
+    expect(sd.data.symbolsMissing).toEqual([]);
   });
 
   it('a task file or data generate would refuse is a one-line error naming what is wrong', () => {

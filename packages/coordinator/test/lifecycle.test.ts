@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyticGaussianSigma, DEFAULT_PRESET } from '@synthgrad/core';
-import { DType, SessionState, type CreateSessionRequest, type SessionEvent } from '@synthgrad/protocol';
+import { DType, SessionState, specFromTask, taskFromSpec, type CreateSessionRequest, type SessionEvent } from '@synthgrad/protocol';
 import { DomainError, SessionLifecycle, SessionStore, UploadIntake, type Principal, type SessionRecord } from '@synthgrad/coordinator';
 
 const model = { sha256: 'ab'.repeat(32), vocabSize: 6, dModel: 5 };
@@ -29,7 +29,7 @@ function world(now = () => Date.now()) {
 }
 
 const request = (over: Partial<CreateSessionRequest> = {}): CreateSessionRequest => ({
-  task: { name: 't', textField: 'text', labelField: 'label', labels: [{ value: '0', name: 'neg', verbalizer: ' bad' }, { value: '1', name: 'pos', verbalizer: ' great' }], suffix: ' It was', sentenceEnd: '', contextPrefix: '', labelContext: 'A {label} text:', demonstrations: [{ text: 'good', label: '1' }], instruction: '' },
+  task: { name: 't', textField: 'text', labelField: 'label', labels: [{ value: '0', name: 'neg', verbalizer: ' bad' }, { value: '1', name: 'pos', verbalizer: ' great' }], suffix: ' It was', sentenceEnd: '', contextPrefix: '', labelContext: 'A {label} text:', demonstrations: [{ text: 'good', label: '1' }], instruction: '', symbols: '@#' },
   modelSha256: model.sha256,
   syntheticPerClass: 2,
   preset: 'cpu',
@@ -90,13 +90,20 @@ describe('session lifecycle', () => {
     const s = w.lifecycle.create(op, request({ privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 0 } }));
     expect(s.privacy!.maxExamples).toBe(1000); // the default, recorded in the session
     // The task's public parts travel whole (the projection's label context and demonstrations) and are checked.
-    expect(s.task).toMatchObject({ labelContext: 'A {label} text:', demonstrations: [{ text: 'good', label: '1' }] });
+    expect(s.task).toMatchObject({ labelContext: 'A {label} text:', demonstrations: [{ text: 'good', label: '1' }], symbols: '@#' });
+    // ... and reach the synthesis as the library's task, symbols included.
+    expect(taskFromSpec(s.task!)).toMatchObject({ labelContext: 'A {label} text:', symbols: '@#' });
+    expect(taskFromSpec({ ...s.task!, symbols: '' }).symbols).toBeUndefined();
+    expect(specFromTask(taskFromSpec(s.task!))).toEqual({ ...s.task!, contextPrefix: 'The' });
     const task = request().task!;
     const bad = (over: Partial<typeof task>) => kindOf(() => w.lifecycle.create(op, request({ task: { ...task, ...over } })));
     expect(bad({ demonstrations: [{ text: 'good', label: '7' }] })).toBe('invalid-argument');
     expect(bad({ demonstrations: [{ text: 'x'.repeat(5000), label: '1' }] })).toBe('invalid-argument');
     expect(bad({ demonstrations: Array.from({ length: 65 }, () => ({ text: 'good', label: '1' })) })).toBe('invalid-argument');
     expect(bad({ labelContext: 'x'.repeat(1001) })).toBe('invalid-argument');
+    expect(bad({ symbols: '@a' })).toBe('invalid-argument');
+    expect(bad({ symbols: '#\n' })).toBe('invalid-argument');
+    expect(bad({ symbols: '@'.repeat(257) })).toBe('invalid-argument');
     expect(bad({ labels: [task.labels[0]!, { ...task.labels[1]!, value: '0' }] })).toBe('invalid-argument');
   });
 

@@ -11,7 +11,7 @@ import { renderStatusPage, startStatusServer, type StatusServer } from '@synthgr
 const detail = (): SessionDetail => ({
   session: {
     id: 's-11111111-2222-3333-4444-555555555555',
-    task: { name: 't<b>', textField: 'text', labelField: 'label', labels: [{ value: '0', name: '<script>alert(1)</script>', verbalizer: ' bad' }, { value: '1', name: 'pos', verbalizer: ' great' }], suffix: '', sentenceEnd: '', contextPrefix: '', labelContext: '', demonstrations: [], instruction: '' },
+    task: { name: 't<b>', textField: 'text', labelField: 'label', labels: [{ value: '0', name: '<script>alert(1)</script>', verbalizer: ' bad' }, { value: '1', name: 'pos', verbalizer: ' great' }], suffix: '', sentenceEnd: '', contextPrefix: '', labelContext: '', demonstrations: [], instruction: '', symbols: '' },
     modelSha256: 'ab'.repeat(32),
     syntheticPerClass: 2,
     preset: 'cpu',

@@ -25,9 +25,9 @@ export { skellamRdp, skellamEpsilon, skellamMuFor, samplePoisson, sampleSkellam,
 export { composedMu, epsilonFromRdp, gdpDelta, gdpEpsilon, rdpEpsilon, DEFAULT_RDP_ORDERS, type GaussianRelease } from './privacy/accountant.js';
 export { PrivacyLedger, defaultLedgerPath, synthgradHome, guaranteeOf, type LedgerEntry, type Guarantee } from './privacy/ledger.js';
 export { SecureStream, deriveKey, keyFromHex, newSecretKey, KEY_BYTES } from './privacy/secure-stream.js';
-export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, DEFAULT_CONTEXT_PREFIX, withDomain, namesDomain, labelContextText, classDemonstrations, resolveTask, validateTask, labelIndex, TASK_FILE_KEYS } from './task/task.js';
+export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, DEFAULT_CONTEXT_PREFIX, withDomain, namesDomain, labelContextText, classDemonstrations, resolveTask, validateTask, labelIndex, TASK_FILE_KEYS, invalidSymbol } from './task/task.js';
 export { taskTemplate, type TaskTemplateOptions } from './task/template.js';
-export { describeTask, describeData, type TaskDescription, type LabelDescription, type DataDescription, type ClassData } from './task/describe.js';
+export { describeTask, describeData, missingSymbols, SYMBOL_NOTE_SHARE, type TaskDescription, type LabelDescription, type DataDescription, type ClassData, type SymbolUse } from './task/describe.js';
 export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
 export { PRESETS, DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, targetFilterOf, RAW_START_MODES, type RawStart, type Preset, type PresetName, type MethodSettings, type TargetFilter } from './gradmm/presets.js';
@@ -71,7 +71,7 @@ export { publicHiddenStats, meanAndCovariance, type PublicStats, type PublicStat
 export { buildTargetClassifier, classifyStates, solveSpd, shrunkPublicCovariance, whitenedMetric, type TargetClassifier, type TargetClassifierOptions } from './gradmm/target-classifier.js';
 export { Projector, repeatsNgram } from './gradmm/projection.js';
 export { NgramBan } from './gradmm/copy-ban.js';
-export { allowedTokenIds, isAllowedToken } from './gradmm/vocab.js';
+export { allowedTokenIds, isAllowedToken, vocabularyOf, type VocabularyOptions } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
 export { matchingLossOfPrompts, setMatchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { sentenceEndLengths } from './gradmm/sentence-end.js';

@@ -37,6 +37,8 @@ import {
   validateSettings,
   SENTIMENT_TASK,
   validateTask,
+  vocabularyOf,
+  missingSymbols,
   withDomain,
   namesDomain,
   DEFAULT_LABEL_CONTEXT,
@@ -281,6 +283,34 @@ describe('task label context and the target filter', () => {
     expect(validateTask({ suffix: ' It was', labels, domain: 'tweet', contextPrefix: 'Tweet text:' }, 't.json')).toMatchObject({ contextPrefix: 'Tweet text:', labelContext: 'A {label} tweet:' });
     expect(withDomain(onlyLabels, 'movie review')).toMatchObject({ contextPrefix: 'Movie review:', labelContext: 'A {label} movie review:', demonstrations: [] });
     for (const bad of ['', '   ', 3]) expect(() => validateTask({ suffix: ' x', labels, domain: bad }, 't.json')).toThrow(/t\.json: "domain" must be a non-empty string/);
+  });
+
+  it('"symbols" is kept as written, absent when empty, and refused with letters, whitespace or a non-string', () => {
+    const labels = SENTIMENT_TASK.labels;
+    expect(validateTask({ suffix: ' x', labels, symbols: '@#0123456789' }, 't.json').symbols).toBe('@#0123456789');
+    expect(validateTask({ suffix: ' x', labels, symbols: '' }, 't.json').symbols).toBeUndefined();
+    expect(validateTask({ suffix: ' x', labels }, 't.json').symbols).toBeUndefined();
+    expect(vocabularyOf(validateTask({ suffix: ' x', labels, symbols: '$%' }, 't.json'), { punctuation: true })).toEqual({ punctuation: true, symbols: '$%' });
+    for (const [bad, found] of [['@a', '"a"'], ['# ', '" "'], ['@\n', '"\\n"'], ['é', '"é"']] as const) {
+      expect(() => validateTask({ suffix: ' x', labels, symbols: bad }, 't.json')).toThrow(new RegExp(`t\\.json: "symbols" may not hold letters, whitespace or control characters \\(found ${found.replaceAll('\\', '\\\\')}\\)`));
+    }
+    expect(() => validateTask({ suffix: ' x', labels, symbols: ['@'] }, 't.json')).toThrow(/"symbols" must be a string of characters/);
+  });
+
+  it('missingSymbols names the characters a class uses that the texts cannot write, digits as one, commonest first (ties by character)', () => {
+    const task = { labels: [{ value: 0, name: 'review', verbalizer: ' r' }, { value: 1, name: 'tweet', verbalizer: ' t' }] };
+    const reviews = ['costs $5, fine.', 'good (really) - yes!', 'meh', 'ok', 'fine', 'great', 'bad', 'sad', 'glad', 'odd'];
+    const tweets = ['@bob hi #fun 2', '@amy 10/10', '@joe 7 and 8', 'plain', 'hello', 'yo', 'no', 'so', 'go', 'do'];
+    expect(missingSymbols([reviews, tweets], task)).toEqual([
+      { symbol: '0123456789', class: 'tweet', share: 0.3 },
+      { symbol: '@', class: 'tweet', share: 0.3 },
+      { symbol: '#', class: 'tweet', share: 0.1 },
+      { symbol: '$', class: 'review', share: 0.1 },
+      { symbol: '/', class: 'tweet', share: 0.1 },
+    ]);
+    // What the task already writes is not missing; nor are rarer characters.
+    expect(missingSymbols([reviews, tweets], { ...task, symbols: '@0123456789$/' }).map((u) => u.symbol)).toEqual(['#']);
+    expect(missingSymbols([reviews.concat(Array(30).fill('x')), tweets.concat(Array(30).fill('x'))], task)).toEqual([]);
   });
 
   it('per-batch demonstrations and text lengths: unchanged by default, spread and drawn when asked', () => {

@@ -518,6 +518,38 @@ describe('projection', () => {
     expect(words.every((id) => withPunct.includes(id))).toBe(true);
     for (const id of withPunct.filter((i) => !words.includes(i))) expect(rt.tokenizer.tokenText(id).trim()).toMatch(/^([,;]|--|'[a-z]{1,2})$/i);
   });
+
+  it("with a task's symbols also allows tokens made of them, alone or around one word, the lone space, and nothing else new", () => {
+    const o = { symbols: '@#0123456789' };
+    for (const t of ['@', ' @', '#', ' ##', '7', ' ', '#love', '@user', 'mp3', '2019', ' great']) expect(isAllowedToken(t, o), t).toBe(true);
+    for (const t of ['a@b', '@a@b#', '$', ' .', '!', ',', '  ', '@\n', '7'.repeat(18), '@-']) expect(isAllowedToken(t, o), t).toBe(false);
+    // Characters a regular expression's class treats specially are taken literally.
+    for (const [symbols, yes, no] of [['^', '^a', '$'], [']', ']]', '['], ['\\', '\\', '^'], ['-', '-', 'a+'], ['^-', '-^', 'a']] as const) {
+      expect(isAllowedToken(yes, { symbols }), `${symbols}: ${yes}`).toBe(true);
+      expect(isAllowedToken(no, { symbols }), `${symbols}: ${no}`).toBe(no === 'a');
+    }
+    // Over the whole vocabulary, against the rule written out by hand: a word, or the lone space, or
+    // after trimming a run of symbols, at most one word, a run of symbols.
+    const words = allowedTokenIds(rt.tokenizer);
+    const withSymbols = allowedTokenIds(rt.tokenizer, o);
+    const sym = new Set(o.symbols);
+    const slow = (text: string): boolean => {
+      if (text === ' ') return true;
+      const t = text.trim().toLowerCase();
+      if (t.length === 0 || text.length > 17 || /[\n\r]/.test(text)) return false;
+      let i = 0;
+      while (i < t.length && sym.has(t[i])) i++;
+      let j = t.length;
+      while (j > i && sym.has(t[j - 1])) j--;
+      return i === t.length || /^[a-z]+(['-][a-z]+)*$/.test(t.slice(i, j));
+    };
+    const expected = [];
+    for (let id = 0; id < rt.tokenizer.vocabSize; id++) if (!rt.tokenizer.info.specialIds.has(id) && slow(rt.tokenizer.tokenText(id))) expected.push(id);
+    expect(withSymbols).toEqual(expected);
+    expect(words.every((id) => withSymbols.includes(id))).toBe(true);
+    const added = withSymbols.filter((i) => !words.includes(i)).map((i) => rt.tokenizer.tokenText(i));
+    for (const t of ['@', '#', '0', '9']) expect(added, t).toContain(t); // non-vacuous: the test tokenizer has these
+  });
 });
 
 describe('sentence-end cut', () => {

@@ -1,7 +1,8 @@
 /**
  * The session's wire TaskSpec as the core library's Task (labels travel as strings), with all of
  * the task the coordinator's synthesis uses: the label-conditioned context and the public
- * demonstrations too (before they travelled, a federated session projected without them).
+ * demonstrations too (before they travelled, a federated session projected without them), and the
+ * symbols its texts may write.
  */
 import type { Task } from '@synthgrad/core';
 import type { TaskSpec } from './gen/synthgrad/v1/synthgrad.js';
@@ -18,6 +19,7 @@ export function taskFromSpec(spec: TaskSpec): Task {
     demonstrations: (spec.demonstrations ?? []).map((d) => ({ text: d.text, label: d.label })),
     contextPrefix: spec.contextPrefix || 'The',
     ...(spec.labelContext ? { labelContext: spec.labelContext } : {}),
+    ...(spec.symbols ? { symbols: spec.symbols } : {}),
   };
 }
 
@@ -33,5 +35,6 @@ export function specFromTask(task: Task): TaskSpec {
     labelContext: task.labelContext ?? '',
     demonstrations: task.demonstrations.map((d) => ({ text: d.text, label: String(d.label) })),
     instruction: task.instruction,
+    symbols: task.symbols ?? '',
   };
 }

@@ -96,6 +96,8 @@ async function check(argv: string[]): Promise<void> {
     ),
   );
   lines.push(description.domainSearch ? 'domain: none named; generate searches for one first' : `domain: ${description.domain ?? `its own contexts ("${task.contextPrefix}")`}`);
+  const v = description.vocabulary;
+  lines.push(`vocabulary: ${v.tokens} tokens${v.symbols === null ? ', words only (no "symbols")' : `, ${v.symbolTokens} of them made of the task's symbols ${JSON.stringify(v.symbols)}`}`);
   for (const l of description.labels) lines.push(`context of "${l.name}"${description.domainSearch ? ' (until the search picks a domain)' : ''}:\n  ${l.context.replaceAll('\n', '\n  ')}`);
   if (dataDescription) {
     lines.push(`data (${data}): ${dataDescription.examples} examples; longest ${dataDescription.longest} tokens with the suffix (context ${dataDescription.contextLength})`);

@@ -2,11 +2,12 @@
  * A pure check of a requested session's task: what it may hold, since it is stored, sent to every
  * participant and put in the LM's context (its public demonstrations and label context).
  */
+import { invalidSymbol } from '@synthgrad/core';
 import type { CreateSessionRequest } from '@synthgrad/protocol';
 import { invalidArgument, quote } from './errors.js';
 
 /** What a session's task may hold (it is stored, sent to every participant and put in the LM's context). */
-export const TASK_LIMITS = { labels: 64, demonstrations: 64, textChars: 4000, contextChars: 1000 } as const;
+export const TASK_LIMITS = { labels: 64, demonstrations: 64, textChars: 4000, contextChars: 1000, symbolChars: 256 } as const;
 
 /** A pure check of a requested task's public parts; the first problem as an INVALID_ARGUMENT. */
 export function checkTaskSpec(t: NonNullable<CreateSessionRequest['task']>): void {
@@ -25,4 +26,8 @@ export function checkTaskSpec(t: NonNullable<CreateSessionRequest['task']>): voi
     if ((v ?? '').length > L.contextChars) throw invalidArgument(`task.${name} is longer than ${L.contextChars} characters`);
   }
   if ((t.instruction ?? '').length > L.textChars) throw invalidArgument(`task.instruction is longer than ${L.textChars} characters`);
+  const symbols = t.symbols ?? '';
+  if (symbols.length > L.symbolChars) throw invalidArgument(`task.symbols is longer than ${L.symbolChars} characters`);
+  const bad = invalidSymbol(symbols);
+  if (bad !== undefined) throw invalidArgument(`task.symbols may not hold letters, whitespace or control characters (found ${quote(bad)})`);
 }

@@ -12,7 +12,7 @@ import { taskTokens, type TaskTokens } from './prompt.js';
 import type { ClassTarget } from './targets.js';
 import { centredMetric, MatchingLoss, sharedDirection, type MatchingDistance } from './matching.js';
 import { Projector } from './projection.js';
-import { allowedTokenIds } from './vocab.js';
+import { allowedTokenIds, vocabularyOf } from './vocab.js';
 import { sentenceEndLengths } from './sentence-end.js';
 import { misplaced } from '../selection/select.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
@@ -158,7 +158,7 @@ const meanTextLength = (plans: ClassPlan[]) => Math.max(2, Math.round(plans.redu
 /** Final-state statistics of method.publicTexts LM texts sampled after the label-blind context at the classes' mean text length. */
 export function publicStatsFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number): PublicStats {
   const toks = taskTokens(task, rt.tokenizer);
-  return publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowedTokenIds(rt.tokenizer, { punctuation: method.punctuation })), length: meanTextLength(plans), count: method.publicTexts, seed });
+  return publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowedTokenIds(rt.tokenizer, vocabularyOf(task, method))), length: meanTextLength(plans), count: method.publicTexts, seed });
 }
 
 /**
@@ -239,7 +239,7 @@ export interface ClassLoopEnv extends ClassLoopParams {
   allowedSet: Set<number>;
 }
 
-export function classLoopEnv(rt: LoadedModel, task: Task, params: ClassLoopParams, allowed = allowedTokenIds(rt.tokenizer, { punctuation: params.method.punctuation })): ClassLoopEnv {
+export function classLoopEnv(rt: LoadedModel, task: Task, params: ClassLoopParams, allowed = allowedTokenIds(rt.tokenizer, vocabularyOf(task, params.method))): ClassLoopEnv {
   return { ...params, params, rt, task, toks: taskTokens(task, rt.tokenizer), batches: Math.ceil(params.perClass / params.settings.batchSize), allowed, allowedSet: new Set(allowed) };
 }
 
@@ -412,7 +412,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
       throw new SynthgradError(`${setting} needs an 'lm' start, the label context on and at least two labels (got init ${opts.settings.init}, label context ${method.labelContext ? 'on' : 'off'}, ${givenTask.labels.length} labels)`, 'E_USAGE');
     }
   }
-  const allowed = allowedTokenIds(rt.tokenizer, { punctuation: method.punctuation });
+  const allowed = allowedTokenIds(rt.tokenizer, vocabularyOf(givenTask, method));
   const initNorm = opts.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : opts.settings.initNorm;
   const timings = { init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, public_s: 0 };
   // A task that names no domain gets the one its targets point to, before anything reads its

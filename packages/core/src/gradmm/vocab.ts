@@ -11,8 +11,14 @@
  * "reviews" inside a text ("... to innovate . A negative comedy review: the plot") and glued
  * words with dots; that generation taught 70.9% against 76.6%. Even the in-sentence marks did
  * not carry the gain over to synthetic text (73.8%), so the switch is off by default.
+ *
+ * A task whose texts are made of more than words (tweets: "@", "#"; product reviews: prices and
+ * sizes) names those characters in its `symbols` (Task.symbols). A token made of them, alone or
+ * around a word ("@", " #", "2019", "50%", "#love"), becomes choosable too; with only words a
+ * synthetic tweet cannot write a mention (METHOD.md section 8, twenty-fourth stop: 1 of 240).
  */
 import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
+import type { Task } from '../task/task.js';
 
 const WORDLIKE = /^[a-z]+(['-][a-z]+)*$/;
 /** A mark inside a sentence (comma, semicolon, dash pair) or an English-style clitic ('s, 're). */
@@ -22,18 +28,43 @@ const MAX_CHARS = 17;
 export interface VocabularyOptions {
   /** Also allow the marks inside a sentence and clitics (MethodSettings.punctuation). */
   punctuation?: boolean;
+  /** Characters beyond letters a token may be made of, alone or around one word (Task.symbols). */
+  symbols?: string;
+}
+
+/** The vocabulary a task's synthesis chooses from: the method's punctuation switch and the task's own symbols. */
+export function vocabularyOf(task: Pick<Task, 'symbols'>, method: { punctuation: boolean }): VocabularyOptions {
+  return { punctuation: method.punctuation, symbols: task.symbols };
+}
+
+/** A token made only of `symbols`, or of one word with `symbols` before and/or after it. */
+function symbolPattern(symbols: string): RegExp {
+  const cls = `[${[...new Set(symbols)].map((ch) => ch.replace(/[\\\]\[^-]/g, '\\$&')).join('')}]`;
+  return new RegExp(`^(${cls}+|${cls}*[a-z]+(['-][a-z]+)*${cls}*)$`);
 }
 
 export function isAllowedToken(text: string, o: VocabularyOptions = {}): boolean {
-  if (text.includes('\n') || text.includes('\r') || text.length > MAX_CHARS) return false;
-  const t = text.trim().toLowerCase();
-  return WORDLIKE.test(t) || (o.punctuation === true && PUNCTUATION.test(t));
+  return allowedTokenTest(o)(text);
+}
+
+/** isAllowedToken with its options compiled once, for a scan of the whole vocabulary. */
+function allowedTokenTest(o: VocabularyOptions): (text: string) => boolean {
+  const symbols = o.symbols !== undefined && o.symbols.length > 0 ? symbolPattern(o.symbols) : undefined;
+  return (text) => {
+    // The tokenizer writes the space before a digit as a token of its own (" 2019" is " ", "2", ...):
+    // without it a number could only be glued to the word before it.
+    if (symbols !== undefined && text === ' ') return true;
+    if (text.includes('\n') || text.includes('\r') || text.length > MAX_CHARS) return false;
+    const t = text.trim().toLowerCase();
+    return WORDLIKE.test(t) || (o.punctuation === true && PUNCTUATION.test(t)) || (symbols?.test(t) ?? false);
+  };
 }
 
 export function allowedTokenIds(tokenizer: Tokenizer, o: VocabularyOptions = {}): number[] {
+  const allowed = allowedTokenTest(o);
   const ids: number[] = [];
   for (let id = 0; id < tokenizer.vocabSize; id++) {
-    if (!tokenizer.info.specialIds.has(id) && isAllowedToken(tokenizer.tokenText(id), o)) ids.push(id);
+    if (!tokenizer.info.specialIds.has(id) && allowed(tokenizer.tokenText(id))) ids.push(id);
   }
   return ids;
 }

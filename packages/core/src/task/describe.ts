@@ -9,6 +9,7 @@ import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import { taskTokens } from '../gradmm/prompt.js';
 import { DEFAULT_GENRES, searchesDomain } from '../gradmm/domain.js';
 import { filledDemonstrations } from '../gradmm/synthesize.js';
+import { allowedTokenIds, vocabularyOf } from '../gradmm/vocab.js';
 import type { MethodSettings } from '../gradmm/presets.js';
 import { byClass, type Example } from './data.js';
 import { classDemonstrations, labelContextText, namesDomain, type Task } from './task.js';
@@ -37,6 +38,8 @@ export interface TaskDescription {
   domain: string | null;
   /** Whether generate will search for a domain first (a task that names none, with the search on). */
   domainSearch: boolean;
+  /** The tokens the synthetic texts are written with: how many, and how many of them the task's `symbols` add. */
+  vocabulary: { tokens: number; symbols: string | null; symbolTokens: number };
   warnings: string[];
 }
 
@@ -53,11 +56,30 @@ export interface DataDescription {
   /** Tokens of the longest text with the suffix, against the model's context. */
   longest: number;
   contextLength: number;
+  /** Characters the synthetic texts cannot write that at least SYMBOL_NOTE_SHARE of some class's texts hold, commonest first. */
+  symbolsMissing: SymbolUse[];
   warnings: string[];
 }
 
+export interface SymbolUse {
+  symbol: string;
+  /** The class whose texts hold it most often, and the share of them that do. */
+  class: string;
+  share: number;
+}
+
+/** A character some class uses this often (share of its texts) is worth a note in `task check`. */
+export const SYMBOL_NOTE_SHARE = 0.1;
+
+/**
+ * Characters that only the sentence or the method's punctuation switch governs: marks that end or
+ * open a sentence start a new text inside a text (gradmm/vocab.ts), so no note suggests them.
+ */
+const PUNCTUATION_MARKS = new Set([...`.,;:!?'"()-`]);
+const DIGITS = '0123456789';
+
 /** What generate makes of `task` under `method` (the preset's method settings). Throws what generate would throw on the task. */
-export function describeTask(task: Task, tokenizer: Tokenizer, method: Pick<MethodSettings, 'demonstrations' | 'fillDemonstrations' | 'domainSearch' | 'labelContext'>): TaskDescription {
+export function describeTask(task: Task, tokenizer: Tokenizer, method: Pick<MethodSettings, 'demonstrations' | 'fillDemonstrations' | 'domainSearch' | 'labelContext' | 'punctuation'>): TaskDescription {
   const toks = taskTokens(task, tokenizer); // throws for verbalisers that share a first token
   const warnings: string[] = [];
   const named = namesDomain(task);
@@ -85,7 +107,11 @@ export function describeTask(task: Task, tokenizer: Tokenizer, method: Pick<Meth
     warnings.push(`${without.join(', ')} ${without.length > 1 ? 'have' : 'has'} no public demonstrations: two short hand-written texts a class (never private data) keep a small LM on task (rtpolarity: 75.5% with two a class, 73.9% with earlier synthetic texts filled in, 67.6% with neither; docs/METHOD.md, seventeenth stop)`);
   }
   if (search) warnings.push(`the task names no domain: generate first tries ${DEFAULT_GENRES.length} genres and keeps the one whose LM texts match the targets best (minutes, growing with the text length: 2 labels of 24-token texts took 5 minutes on 2 cores; its first round draws 60 texts a genre shared by the labels (at least 10 a label), its final round 30 a label for 3 genres); "domain": "..." in the file skips it`);
-  return { name: task.name, reads: `<text>${task.suffix}${task.labels[0].verbalizer}`, labels, namesDomain: named, domain: task.domain ?? null, domainSearch: search, warnings };
+  const tokens = allowedTokenIds(tokenizer, vocabularyOf(task, method)).length;
+  const symbolTokens = task.symbols === undefined ? 0 : tokens - allowedTokenIds(tokenizer, vocabularyOf({}, method)).length;
+  if (task.symbols !== undefined && symbolTokens <= 1) warnings.push(`"symbols" ${JSON.stringify(task.symbols)} adds no token the texts can use: the tokenizer has none made of those characters alone or around one word`);
+  const vocabulary = { tokens, symbols: task.symbols ?? null, symbolTokens };
+  return { name: task.name, reads: `<text>${task.suffix}${task.labels[0].verbalizer}`, labels, namesDomain: named, domain: task.domain ?? null, domainSearch: search, vocabulary, warnings };
 }
 
 /** Counts and lengths of a data set under the task, and what generate would refuse or find thin. */
@@ -105,5 +131,39 @@ export function describeData(examples: Example[], task: Task, tokenizer: Tokeniz
     warnings.push(`${short.map((c) => `"${c.name}" (${c.examples})`).join(', ')} ${short.length > 1 ? 'have' : 'has'} fewer examples than the ${o.realPerClass} a class target is made of: ${short.length > 1 ? 'their targets are' : 'its target is'} noisier, and under differential privacy the noise is larger relative to ${short.length > 1 ? 'them' : 'it'}`);
   }
   if (longest > o.contextLength) warnings.push(`the longest text is ${longest} tokens with the suffix, more than the model's context of ${o.contextLength}: generate refuses the file`);
-  return { examples: examples.length, classes, longest, contextLength: o.contextLength, warnings };
+  const symbolsMissing = missingSymbols(groups.map((g) => g.map((e) => e.text)), task);
+  if (symbolsMissing.length > 0) {
+    const listed = symbolsMissing.slice(0, 8).map((u) => `${u.symbol === DIGITS ? 'digits' : JSON.stringify(u.symbol)} (${Math.round(100 * u.share)}% of "${u.class}")`);
+    warnings.push(`the real texts use characters the synthetic ones cannot write: ${listed.join(', ')}; "symbols": ${JSON.stringify((task.symbols ?? '') + symbolsMissing.map((u) => u.symbol).join(''))} in the task file lets them`);
+  }
+  return { examples: examples.length, classes, longest, contextLength: o.contextLength, symbolsMissing, warnings };
+}
+
+/**
+ * For each character that is neither a letter, whitespace, a punctuation mark nor one of the task's
+ * symbols: the class whose texts hold it most often. Those some class uses in at least
+ * SYMBOL_NOTE_SHARE of its texts, commonest first.
+ */
+export function missingSymbols(textsByClass: string[][], task: Pick<Task, 'symbols' | 'labels'>): SymbolUse[] {
+  const known = new Set([...(task.symbols ?? '')]);
+  const best = new Map<string, SymbolUse>();
+  textsByClass.forEach((texts, c) => {
+    const counts = new Map<string, number>();
+    for (const t of texts) {
+      const seen = new Set<string>();
+      for (const ch of new Set(t)) {
+        if (/[\p{L}\s\p{C}]/u.test(ch) || PUNCTUATION_MARKS.has(ch) || known.has(ch)) continue;
+        // The digits are one suggestion: a text with "7" needs the others as much.
+        const key = /[0-9]/.test(ch) ? DIGITS : ch;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+    }
+    for (const [ch, n] of counts) {
+      const share = n / Math.max(1, texts.length);
+      if (share > (best.get(ch)?.share ?? 0)) best.set(ch, { symbol: ch, class: task.labels[c].name, share });
+    }
+  });
+  return [...best.values()].filter((u) => u.share >= SYMBOL_NOTE_SHARE).sort((a, b) => b.share - a.share || (a.symbol < b.symbol ? -1 : 1));
 }

@@ -46,6 +46,12 @@ export interface Task {
    * released targets (gradmm/domain.ts). Absent on tasks that write their own contexts.
    */
   domain?: string;
+  /**
+   * Characters beyond letters that the synthetic texts may write, e.g. "@#" for tweets or
+   * "0123456789$%" for product reviews: tokens made of them, alone or around one word, join the
+   * projection's and the LM start's vocabulary (gradmm/vocab.ts). Absent: words only.
+   */
+  symbols?: string;
 }
 
 /** For a task that only names its labels. */
@@ -157,7 +163,7 @@ export function resolveTask(nameOrPath: string): Task {
 }
 
 /** The keys a task file may have; any other is a typo that would silently change nothing. */
-export const TASK_FILE_KEYS = ['name', 'textField', 'labelField', 'labels', 'suffix', 'sentenceEnd', 'instruction', 'demonstrations', 'contextPrefix', 'labelContext', 'domain'] as const;
+export const TASK_FILE_KEYS = ['name', 'textField', 'labelField', 'labels', 'suffix', 'sentenceEnd', 'instruction', 'demonstrations', 'contextPrefix', 'labelContext', 'domain', 'symbols'] as const;
 const LABEL_KEYS = ['value', 'name', 'verbalizer'];
 /** Keys a JSON file may carry as comments: "$schema", "//", or any starting with "_". */
 const isCommentKey = (k: string) => k === '$schema' || k.startsWith('//') || k.startsWith('_');
@@ -166,6 +172,21 @@ const isCommentKey = (k: string) => k === '$schema' || k.startsWith('//') || k.s
 function refuseUnknownKeys(o: object, known: readonly string[], what: string): void {
   const stray = Object.keys(o).find((k) => !known.includes(k) && !isCommentKey(k));
   if (stray !== undefined) throw new SynthgradError(`${what} has an unknown key "${stray}"${didYouMean(stray, known, (k) => `"${k}"`)}; it may have ${known.join(', ')}`);
+}
+
+/**
+ * The first character "symbols" may not hold, or undefined: it holds printable characters that are
+ * not letters (letters are words already) and not whitespace (a token's spaces are trimmed before
+ * it is judged; a newline would end a text). Shared by task files and federated sessions.
+ */
+export function invalidSymbol(symbols: string): string | undefined {
+  return [...symbols].find((ch) => /[\p{L}\s\p{C}]/u.test(ch));
+}
+
+function validateSymbols(v: unknown, where: string): void {
+  if (typeof v !== 'string') throw new SynthgradError(`${where}: "symbols" must be a string of characters, e.g. "@#0123456789"`);
+  const bad = invalidSymbol(v);
+  if (bad !== undefined) throw new SynthgradError(`${where}: "symbols" may not hold letters, whitespace or control characters (found ${JSON.stringify(bad)}); letters are allowed as words already`);
 }
 
 export function validateTask(raw: unknown, where: string): Task {
@@ -187,6 +208,7 @@ export function validateTask(raw: unknown, where: string): Task {
   });
   if (new Set(labels.map((l) => String(l.value))).size !== labels.length) throw new SynthgradError(`${where}: label values must be distinct`);
   if (o?.domain !== undefined && (typeof o.domain !== 'string' || o.domain.trim().length === 0)) throw new SynthgradError(`${where}: "domain" must be a non-empty string`);
+  if (o.symbols !== undefined) validateSymbols(o.symbols, where);
   if (o.demonstrations !== undefined && !Array.isArray(o.demonstrations)) throw new SynthgradError(`${where}: "demonstrations" must be a list of {text, label}`);
   const demos = (o.demonstrations ?? []) as { text: string; label: string | number }[];
   const task: Task = {
@@ -201,6 +223,7 @@ export function validateTask(raw: unknown, where: string): Task {
     contextPrefix: str('contextPrefix', DEFAULT_CONTEXT_PREFIX),
     labelContext: str('labelContext', DEFAULT_LABEL_CONTEXT),
   };
+  if (typeof o.symbols === 'string' && o.symbols.length > 0) task.symbols = o.symbols;
   if (typeof o.domain === 'string') {
     // The domain fills in whichever context the file leaves out.
     const built = withDomain(task, o.domain);

@@ -409,6 +409,11 @@ export interface TaskSpec {
   demonstrations: TaskDemonstration[];
   /** the LM label check's instruction */
   instruction: string;
+  /**
+   * Characters beyond letters the synthetic texts may write ("@#0123456789" for tweets; empty:
+   * words only). Tokens made of them, alone or around one word, join the projection's vocabulary.
+   */
+  symbols: string;
 }
 
 export interface PrivacyParams {
@@ -878,6 +883,7 @@ function createBaseTaskSpec(): TaskSpec {
     labelContext: "",
     demonstrations: [],
     instruction: "",
+    symbols: "",
   };
 }
 
@@ -912,6 +918,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     }
     if (message.instruction !== "") {
       writer.uint32(82).string(message.instruction);
+    }
+    if (message.symbols !== "") {
+      writer.uint32(90).string(message.symbols);
     }
     return writer;
   },
@@ -1009,6 +1018,14 @@ export const TaskSpec: MessageFns<TaskSpec> = {
             message.instruction = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.symbols = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1055,6 +1072,7 @@ export const TaskSpec: MessageFns<TaskSpec> = {
         ? object.demonstrations.map((e: any) => TaskDemonstration.fromJSON(e))
         : [],
       instruction: isSet(object.instruction) ? globalThis.String(object.instruction) : "",
+      symbols: isSet(object.symbols) ? globalThis.String(object.symbols) : "",
     };
   },
 
@@ -1090,6 +1108,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     if (message.instruction !== "") {
       obj.instruction = message.instruction;
     }
+    if (message.symbols !== "") {
+      obj.symbols = message.symbols;
+    }
     return obj;
   },
 
@@ -1108,6 +1129,7 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     message.labelContext = object.labelContext ?? "";
     message.demonstrations = object.demonstrations?.map((e) => TaskDemonstration.fromPartial(e)) || [];
     message.instruction = object.instruction ?? "";
+    message.symbols = object.symbols ?? "";
     return message;
   },
 };
