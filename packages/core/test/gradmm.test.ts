@@ -524,7 +524,7 @@ describe('projection', () => {
     for (const t of ['@', ' @', '#', ' ##', '7', ' ', '#love', '@user', 'mp3', '2019', ' great']) expect(isAllowedToken(t, o), t).toBe(true);
     for (const t of ['a@b', '@a@b#', '$', ' .', '!', ',', '  ', '@\n', '7'.repeat(18), '@-']) expect(isAllowedToken(t, o), t).toBe(false);
     // Characters a regular expression's class treats specially are taken literally.
-    for (const [symbols, yes, no] of [['^', '^a', '$'], [']', ']]', '['], ['\\', '\\', '^'], ['-', '-', 'a+'], ['^-', '-^', 'a']] as const) {
+    for (const [symbols, yes, no] of [['^', '^a', '$'], [']', ']]', '['], ['\\', '\\', '^'], ['-', '-', 'a+'], ['^-', '-^', 'a'], ['😂', ' 😂😂', '\ud83d']] as const) {
       expect(isAllowedToken(yes, { symbols }), `${symbols}: ${yes}`).toBe(true);
       expect(isAllowedToken(no, { symbols }), `${symbols}: ${no}`).toBe(no === 'a');
     }

@@ -40,7 +40,7 @@ export function vocabularyOf(task: Pick<Task, 'symbols'>, method: { punctuation:
 /** A token made only of `symbols`, or of one word with `symbols` before and/or after it. */
 function symbolPattern(symbols: string): RegExp {
   const cls = `[${[...new Set(symbols)].map((ch) => ch.replace(/[\\\]\[^-]/g, '\\$&')).join('')}]`;
-  return new RegExp(`^(${cls}+|${cls}*[a-z]+(['-][a-z]+)*${cls}*)$`);
+  return new RegExp(`^(${cls}+|${cls}*[a-z]+(['-][a-z]+)*${cls}*)$`, 'u'); // u: a symbol outside the BMP (an emoji) is one character
 }
 
 export function isAllowedToken(text: string, o: VocabularyOptions = {}): boolean {
