@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AdmmAborted,
+  allowedTokenIds,
   Checkpoint,
   computeClassTarget,
   initBackend,
@@ -140,6 +141,19 @@ describe.runIf(availableParallelism() >= 2)('synthesize in worker threads (wasm)
     for (const [i, a] of one.after.entries()) expect(Math.abs(two.after[i].realLoss - a.realLoss)).toBeLessThan(1e-6);
     expect(two.res.adamSteps).toBe(one.res.adamSteps);
     expect(liveSynthesisWorkers()).toBe(0);
+  });
+
+  it("writes with the task's symbols in worker threads as in one: every token allowed, some of them symbols", async () => {
+    const withSymbols = { ...task, symbols: '@#0123456789' };
+    const go = (workers: number) => synthesize(rt, withSymbols, plans, opts(workers), { checkpoint: Checkpoint.open<SyntheticExample>(cpPath(), 'h', false) });
+    const [single, two] = [await go(1), await go(2)];
+    expect(two.workers).toBe(2);
+    expectSameExamples(single.examples, two.examples);
+    const words = new Set(allowedTokenIds(rt.tokenizer));
+    const allowed = new Set(allowedTokenIds(rt.tokenizer, { symbols: withSymbols.symbols }));
+    const ids = two.examples.flatMap((e) => e.ids);
+    expect(ids.every((id) => allowed.has(id))).toBe(true);
+    expect(ids.filter((id) => !words.has(id)).length).toBeGreaterThan(0);
   });
 
   it('resumes from saved batches (sent to the workers) to the same output', async () => {
