@@ -51,11 +51,13 @@ describe.runIf(built)('synthgrad task', () => {
     const printed = task(['init', '--labels', 'sports,food']);
     expect(JSON.parse(printed.stdout)).toMatchObject({ suffix: ' Label:', labels: [{ value: 'sports', verbalizer: ' sports' }, { value: 'food', verbalizer: ' food' }] });
     expect(JSON.parse(printed.stdout).domain).toBeUndefined();
+    expect(JSON.parse(task(['init', '--labels', 'a,b', '--symbols', '@#']).stdout).symbols).toBe('@#');
     for (const [args, msg] of [
       [['init'], /--labels is required/],
       [['init', '--labels', 'only'], /at least two labels, got 1/],
       [['init', '--labels', 'a,b', '--verbalizers', 'x'], /1 verbalisers for 2 labels/],
       [['init', '--labels', 'a,=1'], /needs a name/],
+      [['init', '--labels', 'a,b', '--symbols', '@x'], /"symbols" may not hold letters/],
       [['nope'], /unknown task command "nope"/],
     ] as const) {
       const e = task([...args]);

@@ -28,6 +28,7 @@ async function init(argv: string[]): Promise<void> {
       verbalizers: { type: 'string' },
       domain: { type: 'string' },
       suffix: { type: 'string' },
+      symbols: { type: 'string' },
       name: { type: 'string' },
       'text-field': { type: 'string' },
       'label-field': { type: 'string' },
@@ -47,6 +48,7 @@ async function init(argv: string[]): Promise<void> {
     verbalizers: r.list('verbalizers'),
     domain: r.str('domain'),
     suffix: values.suffix, // as given: its leading space matters
+    symbols: values.symbols,
     name: r.str('name'),
     textField: r.str('text-field'),
     labelField: r.str('label-field'),
