@@ -10,6 +10,7 @@ import {
   allowedTokenIds,
   computeClassTarget,
   isAllowedToken,
+  withoutStraySpaces,
   lastPosition,
   Llama,
   loadModel,
@@ -549,6 +550,30 @@ describe('projection', () => {
     expect(words.every((id) => withSymbols.includes(id))).toBe(true);
     const added = withSymbols.filter((i) => !words.includes(i)).map((i) => rt.tokenizer.tokenText(i));
     for (const t of ['@', '#', '0', '9']) expect(added, t).toContain(t); // non-vacuous: the test tokenizer has these
+  });
+});
+
+describe('stray spaces', () => {
+  it('drops the lone space before a token that begins with whitespace and at the end, and keeps it before a digit or a symbol', () => {
+    const vocab = [' ', ' the', ' great', '2', '0', '@', 'ly', ' @', '\n'];
+    const text = (id: number) => vocab[id];
+    const decode = (ids: number[]) => ids.map(text).join('');
+    const cases: [string[], string][] = [
+      [[' the', ' ', ' great'], ' the great'],
+      [[' the', ' ', '2', '0'], ' the 20'],
+      [[' ', '@', ' ', ' @', ' great', ' '], ' @ @ great'],
+      [[' ', ' ', ' ', '2'], ' 2'],
+      [[' ', 'ly'], ' ly'],
+      [[' ', '\n'], '\n'],
+      [[], ''],
+    ];
+    for (const [tokens, want] of cases) {
+      const ids = tokens.map((t) => vocab.indexOf(t));
+      const kept = withoutStraySpaces(ids, text);
+      expect(decode(kept), JSON.stringify(tokens)).toBe(want);
+      // Only lone spaces are ever dropped, and the rest keep their order.
+      expect(ids.filter((id) => text(id) !== ' ')).toEqual(kept.filter((id) => text(id) !== ' '));
+    }
   });
 });
 

@@ -42,7 +42,7 @@ export interface SyntheticExample {
   matching_loss: number;
   perplexity: number;
   batch: number;
-  /** Tokens of the optimised sequence when the sentence-end cut shortened it (absent otherwise). */
+  /** Tokens of the optimised sequence when the sentence-end cut (or the removal of stray spaces) shortened it (absent otherwise). */
   optimised_length?: number;
   /** The class the released targets' classifier assigns (absent without one). */
   target_label?: number;

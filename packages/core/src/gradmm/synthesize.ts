@@ -12,7 +12,7 @@ import { taskTokens, type TaskTokens } from './prompt.js';
 import type { ClassTarget } from './targets.js';
 import { centredMetric, MatchingLoss, sharedDirection, type MatchingDistance } from './matching.js';
 import { Projector } from './projection.js';
-import { allowedTokenIds, vocabularyOf } from './vocab.js';
+import { allowedTokenIds, vocabularyOf, withoutStraySpaces } from './vocab.js';
 import { sentenceEndLengths } from './sentence-end.js';
 import { misplaced } from '../selection/select.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
@@ -326,10 +326,11 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         projector.dispose();
       }
       const ts = performance.now();
-      const out =
+      const cut =
         method.sentenceEndCut > 0
           ? sentenceEndLengths(rt.model, toks.contextPrefix, res.ids, toks.sentenceEndToken, method.sentenceEndCut).map((k, j) => res.ids[j].slice(0, k))
           : res.ids;
+      const out = task.symbols === undefined ? cut : cut.map((ids) => withoutStraySpaces(ids, (id) => rt.tokenizer.tokenText(id)));
       const ppl = perplexities(rt.model, out);
       const pred = classifier ? targetPredictions(rt, classifier, out.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
       const scoring_s = (performance.now() - ts) / 1000;

@@ -68,3 +68,13 @@ export function allowedTokenIds(tokenizer: Tokenizer, o: VocabularyOptions = {})
   }
   return ids;
 }
+
+/**
+ * The ids less every lone-space token (" ") that ends the text or that a token beginning with
+ * whitespace follows. With `symbols` the lone space is allowed so that a digit can follow a word
+ * (" 2019" is " ", "2", ...), but the projection also puts it before a word (" the", " ", " great"),
+ * which reads as a double space: in a genre4 generation, 8-14% of a class's texts had one.
+ */
+export function withoutStraySpaces(ids: readonly number[], tokenText: (id: number) => string): number[] {
+  return ids.filter((id, i) => tokenText(id) !== ' ' || (i + 1 < ids.length && !/^\s/.test(tokenText(ids[i + 1]))));
+}
