@@ -124,6 +124,10 @@ describe.runIf(built)('synthgrad task', () => {
     expect(sd.task.vocabulary).toMatchObject({ symbols: '@0123456789/#', symbolTokens: expect.any(Number) });
     expect(sd.task.vocabulary.symbolTokens).toBeGreaterThan(10);
     expect(sd.data.symbolsMissing).toEqual([]);
+    // A symbol no token is made of (here one whose UTF-8 spans bytes the tiny vocabulary never merged) says so.
+    const euro = join(dir, 'euro.task.json');
+    writeFileSync(euro, JSON.stringify({ labels: [{ value: 0, verbalizer: ' bad' }, { value: 1, verbalizer: ' great' }], suffix: ' It was', domain: 'invoice', symbols: '€' }));
+    expect(task(['check', euro, '--model', model]).stdout).toMatch(/note: "symbols" "€" adds no token the texts can use/);
   });
 
   it('a task file or data generate would refuse is a one-line error naming what is wrong', () => {
