@@ -25,7 +25,7 @@ export { skellamRdp, skellamEpsilon, skellamMuFor, samplePoisson, sampleSkellam,
 export { composedMu, epsilonFromRdp, gdpDelta, gdpEpsilon, rdpEpsilon, DEFAULT_RDP_ORDERS, type GaussianRelease } from './privacy/accountant.js';
 export { PrivacyLedger, defaultLedgerPath, synthgradHome, guaranteeOf, type LedgerEntry, type Guarantee } from './privacy/ledger.js';
 export { SecureStream, deriveKey, keyFromHex, newSecretKey, KEY_BYTES } from './privacy/secure-stream.js';
-export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, DEFAULT_CONTEXT_PREFIX, withDomain, namesDomain, labelContextText, classDemonstrations, resolveTask, validateTask, labelIndex, TASK_FILE_KEYS, invalidSymbol } from './task/task.js';
+export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, DEFAULT_CONTEXT_PREFIX, withDomain, namesDomain, labelContextText, classDemonstrations, resolveTask, validateTask, labelIndex, TASK_FILE_KEYS, symbolsProblem, NOT_A_SYMBOL } from './task/task.js';
 export { taskTemplate, type TaskTemplateOptions } from './task/template.js';
 export { describeTask, describeData, missingSymbols, SYMBOL_NOTE_SHARE, type TaskDescription, type LabelDescription, type DataDescription, type ClassData, type SymbolUse } from './task/describe.js';
 export { type Example, readExamples, byClass } from './task/data.js';

@@ -2,7 +2,7 @@
  * A pure check of a requested session's task: what it may hold, since it is stored, sent to every
  * participant and put in the LM's context (its public demonstrations and label context).
  */
-import { invalidSymbol } from '@synthgrad/core';
+import { symbolsProblem } from '@synthgrad/core';
 import type { CreateSessionRequest } from '@synthgrad/protocol';
 import { invalidArgument, quote } from './errors.js';
 
@@ -28,6 +28,6 @@ export function checkTaskSpec(t: NonNullable<CreateSessionRequest['task']>): voi
   if ((t.instruction ?? '').length > L.textChars) throw invalidArgument(`task.instruction is longer than ${L.textChars} characters`);
   const symbols = t.symbols ?? '';
   if (symbols.length > L.symbolChars) throw invalidArgument(`task.symbols is longer than ${L.symbolChars} characters`);
-  const bad = invalidSymbol(symbols);
-  if (bad !== undefined) throw invalidArgument(`task.symbols may not hold letters, whitespace or control characters (found ${quote(bad)})`);
+  const problem = symbolsProblem(symbols);
+  if (problem !== undefined) throw invalidArgument(`task.symbols ${problem}`);
 }

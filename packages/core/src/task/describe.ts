@@ -12,7 +12,7 @@ import { filledDemonstrations } from '../gradmm/synthesize.js';
 import { allowedTokenIds, vocabularyOf } from '../gradmm/vocab.js';
 import type { MethodSettings } from '../gradmm/presets.js';
 import { byClass, type Example } from './data.js';
-import { classDemonstrations, labelContextText, namesDomain, type Task } from './task.js';
+import { classDemonstrations, labelContextText, namesDomain, NOT_A_SYMBOL, type Task } from './task.js';
 
 export interface LabelDescription {
   value: string | number;
@@ -150,15 +150,9 @@ export function missingSymbols(textsByClass: string[][], task: Pick<Task, 'symbo
   textsByClass.forEach((texts, c) => {
     const counts = new Map<string, number>();
     for (const t of texts) {
-      const seen = new Set<string>();
-      for (const ch of new Set(t)) {
-        if (/[\p{L}\s\p{C}]/u.test(ch) || PUNCTUATION_MARKS.has(ch) || known.has(ch)) continue;
-        // The digits are one suggestion: a text with "7" needs the others as much.
-        const key = /[0-9]/.test(ch) ? DIGITS : ch;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        counts.set(key, (counts.get(key) ?? 0) + 1);
-      }
+      // Each character once a text; the digits as one suggestion (a text with "7" needs the others as much).
+      const keys = new Set([...t].filter((ch) => !NOT_A_SYMBOL.test(ch) && !PUNCTUATION_MARKS.has(ch) && !known.has(ch)).map((ch) => (/[0-9]/.test(ch) ? DIGITS : ch)));
+      for (const k of keys) counts.set(k, (counts.get(k) ?? 0) + 1);
     }
     for (const [ch, n] of counts) {
       const share = n / Math.max(1, texts.length);

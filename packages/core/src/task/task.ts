@@ -175,18 +175,21 @@ function refuseUnknownKeys(o: object, known: readonly string[], what: string): v
 }
 
 /**
- * The first character "symbols" may not hold, or undefined: it holds printable characters that are
- * not letters (letters are words already) and not whitespace (a token's spaces are trimmed before
- * it is judged; a newline would end a text). Shared by task files and federated sessions.
+ * A character "symbols" may not hold: a letter (letters are words already), whitespace (a token's
+ * spaces are trimmed before it is judged; a newline would end a text) or a control character.
  */
-export function invalidSymbol(symbols: string): string | undefined {
-  return [...symbols].find((ch) => /[\p{L}\s\p{C}]/u.test(ch));
+export const NOT_A_SYMBOL = /[\p{L}\s\p{C}]/u;
+
+/** Why a "symbols" string is refused, or undefined. Shared by task files, `task init` and federated sessions. */
+export function symbolsProblem(symbols: string): string | undefined {
+  const bad = [...symbols].find((ch) => NOT_A_SYMBOL.test(ch));
+  return bad === undefined ? undefined : `may not hold letters, whitespace or control characters (found ${JSON.stringify(bad)}); letters are allowed as words already`;
 }
 
 function validateSymbols(v: unknown, where: string): void {
   if (typeof v !== 'string') throw new SynthgradError(`${where}: "symbols" must be a string of characters, e.g. "@#0123456789"`);
-  const bad = invalidSymbol(v);
-  if (bad !== undefined) throw new SynthgradError(`${where}: "symbols" may not hold letters, whitespace or control characters (found ${JSON.stringify(bad)}); letters are allowed as words already`);
+  const problem = symbolsProblem(v);
+  if (problem !== undefined) throw new SynthgradError(`${where}: "symbols" ${problem}`);
 }
 
 export function validateTask(raw: unknown, where: string): Task {

@@ -3,7 +3,7 @@
  * runs, with the fields a user should think about present. Pure: no model, no file system.
  */
 import { SynthgradError } from '../util/errors.js';
-import { invalidSymbol, validateTask } from './task.js';
+import { symbolsProblem, validateTask } from './task.js';
 
 export interface TaskTemplateOptions {
   /** Label names, as they appear in the data (or `name=value` where the data holds another value, e.g. "positive=1"). */
@@ -35,8 +35,9 @@ export function taskTemplate(o: TaskTemplateOptions): Record<string, unknown> {
   if (o.verbalizers && o.verbalizers.length !== o.labels.length) {
     throw new SynthgradError(`${o.verbalizers.length} verbalisers for ${o.labels.length} labels: give one word per label, in the same order`, 'E_USAGE');
   }
-  const badSymbol = invalidSymbol(o.symbols ?? '');
-  if (badSymbol !== undefined) throw new SynthgradError(`"symbols" may not hold letters, whitespace or control characters (found ${JSON.stringify(badSymbol)}); letters are allowed as words already`, 'E_USAGE');
+  // Checked here too, before validateTask below, so that bad input is a usage error.
+  const symbols = symbolsProblem(o.symbols ?? '');
+  if (symbols !== undefined) throw new SynthgradError(`"symbols" ${symbols}`, 'E_USAGE');
   const labels = o.labels.map((l, i) => {
     const [name, value] = l.includes('=') ? [l.slice(0, l.indexOf('=')).trim(), l.slice(l.indexOf('=') + 1).trim()] : [l.trim(), l.trim()];
     if (name.length === 0 || value.length === 0) throw new SynthgradError(`label ${JSON.stringify(l)} needs a name (and, after "=", a value)`, 'E_USAGE');
