@@ -71,7 +71,7 @@ export { publicHiddenStats, meanAndCovariance, type PublicStats, type PublicStat
 export { buildTargetClassifier, classifyStates, solveSpd, shrunkPublicCovariance, whitenedMetric, type TargetClassifier, type TargetClassifierOptions } from './gradmm/target-classifier.js';
 export { Projector, repeatsNgram } from './gradmm/projection.js';
 export { NgramBan } from './gradmm/copy-ban.js';
-export { allowedTokenIds, isAllowedToken, vocabularyOf, withoutStraySpaces, type VocabularyOptions } from './gradmm/vocab.js';
+export { allowedTokenIds, isAllowedToken, vocabularyOf, StraySpaceBan, withoutStraySpaces, type VocabularyOptions } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
 export { matchingLossOfPrompts, setMatchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { sentenceEndLengths } from './gradmm/sentence-end.js';

@@ -11,6 +11,7 @@ import {
   computeClassTarget,
   isAllowedToken,
   withoutStraySpaces,
+  StraySpaceBan,
   lastPosition,
   Llama,
   loadModel,
@@ -574,6 +575,62 @@ describe('stray spaces', () => {
       // Only lone spaces are ever dropped, and the rest keep their order.
       expect(ids.filter((id) => text(id) !== ' ')).toEqual(kept.filter((id) => text(id) !== ' '));
     }
+  });
+});
+
+describe('stray-space ban', () => {
+  const symbols = { symbols: '@#0123456789' };
+  const text = (id: number) => rt.tokenizer.tokenText(id);
+  /** The rule written out: a whitespace-led token right after the lone space. */
+  const stray = (prefix: number[], c: number) => prefix.length > 0 && text(prefix[prefix.length - 1]) === ' ' && /^\s/.test(text(c));
+  const straySomewhere = (ids: number[]) => ids.some((id, i) => i > 0 && stray(ids.slice(0, i), id));
+
+  it('bans exactly the whitespace-led allowed tokens after the lone space, and does not exist without it', () => {
+    expect(StraySpaceBan.over(allowedTokenIds(rt.tokenizer), text)).toBeUndefined(); // words only: no lone space
+    const allowed = allowedTokenIds(rt.tokenizer, symbols);
+    const ban = StraySpaceBan.over(allowed, text)!;
+    const space = allowed.find((id) => text(id) === ' ')!;
+    const word = allowed.find((id) => /^\s[a-z]/.test(text(id)))!;
+    for (const prefix of [[], [word], [space, word]]) expect(ban.bannedAfter(prefix), JSON.stringify(prefix)).toBeUndefined();
+    const after = ban.bannedAfter([word, space])!;
+    for (const id of allowed) expect(after.has(id), JSON.stringify(text(id))).toBe(/^\s/.test(text(id)));
+  });
+
+  /** A small vocabulary, mostly whitespace-led, so that the unbanned decode writes stray spaces (the test tokenizer has few such tokens). */
+  const spacey = () => allowedTokenIds(rt.tokenizer, symbols).filter((id) => /^(\s.*|[ab7])$/.test(text(id)));
+
+  it('the projection with it: cached equals recomputed, each choice the likeliest candidate the rule allows, and no stray space where the unbanned decode writes one', () => {
+    const allowed = spacey();
+    const context = rt.tokenizer.encode('Movie review:');
+    // Targets alternating between the lone space and words, so that both are among the candidates.
+    const space = allowed.find((id) => text(id) === ' ')!;
+    const words = allowed.filter((id) => /^\s./.test(text(id)));
+    const Y = tf.tidy(() => tf.reshape(model.embed(Array.from({ length: 4 * 8 }, (_, j) => [j % 2 === 0 ? space : words[j % words.length]])), [4, 8, d])) as tf.Tensor3D;
+    const plain = new Projector(model, allowed, 2, context);
+    const unbanned = plain.project(Y);
+    plain.dispose();
+    expect(unbanned.some(straySomewhere)).toBe(true); // not vacuous
+    const p = new Projector(model, allowed, 2, context, 0, 0, StraySpaceBan.over(allowed, text));
+    const fast = expectBannedGreedy(p, Y, context, stray);
+    // A stray space is left only where the rule would have left no candidate (the ban then steps aside).
+    const cands = p.candidates(Y);
+    const strays = (rows: number[][]) => rows.flatMap((ids, b) => ids.flatMap((id, i) => (i > 0 && stray(ids.slice(0, i), id) ? [{ b, i }] : [])));
+    for (const { b, i } of strays(fast)) expect(cands[b][i].every((c) => stray(fast[b].slice(0, i), c))).toBe(true);
+    expect(strays(fast).length).toBeLessThan(strays(unbanned).length);
+    p.dispose();
+    Y.dispose();
+  });
+
+  it('the LM start with it draws no stray space, where the same draws without it do', () => {
+    const allowed = spacey();
+    const ban = StraySpaceBan.over(allowed, text)!;
+    const context = rt.tokenizer.encode('Movie review:');
+    // Temperature 100: all but uniform over the allowed tokens.
+    const draw = (b?: StraySpaceBan) => sampleAllowed(model, new Set(allowed), context, 8, 12, new Rng(5), { topK: 400, temperature: 100, ban: b });
+    expect(draw().some(straySomewhere)).toBe(true);
+    const banned = draw(ban);
+    for (const ids of banned) expect(straySomewhere(ids), rt.tokenizer.decode(ids)).toBe(false);
+    expect(banned.flat().filter((id) => text(id) === ' ').length).toBeGreaterThan(0); // the lone space is still written
   });
 });
 

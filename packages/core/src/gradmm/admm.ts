@@ -14,7 +14,7 @@ import { Rng } from '../util/rng.js';
 import { SynthgradError } from '../util/errors.js';
 import type { MatchingLoss } from './matching.js';
 import type { Projector } from './projection.js';
-import { NgramBan } from './copy-ban.js';
+import { eitherBan, NgramBan, type NextTokenBan } from './copy-ban.js';
 import { sampleAllowed } from './sample.js';
 import { RAW_START_MODES, type RawStart } from './presets.js';
 
@@ -100,6 +100,8 @@ export interface AdmmContext {
   contrastContexts?: number[][];
   /** Every label's context (label order) and a stream shared by all classes, for sharedOpening > 0. */
   opening?: { contexts: number[][]; rng: Rng };
+  /** A rule on the LM start's next token besides noCopyNgram (the stray-space ban of a task with symbols). */
+  ban?: NextTokenBan;
 }
 
 export interface AdmmIteration {
@@ -183,7 +185,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   const lastStates = (x: tf.Tensor3D) => lastPosition(model.forward({ embeds: withSuffix(x), logits: 'none' }).hidden);
   const lossOf = (x: tf.Tensor3D) => tf.tidy(() => loss.loss(lastStates(x)).dataSync()[0]);
 
-  const copyBan = (s.noCopyNgram ?? 0) > 0 && ctx.context ? new NgramBan(ctx.context, s.noCopyNgram!) : undefined;
+  const startBan = eitherBan((s.noCopyNgram ?? 0) > 0 && ctx.context ? new NgramBan(ctx.context, s.noCopyNgram!) : undefined, ctx.ban);
   // Initialisation: the best (lowest D) of several candidates.
   let t0 = clock();
   let X: tf.Tensor3D | null = null;
@@ -197,7 +199,7 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
             // sampleFromContext draws plainly at weight 0 or without contexts.
             contrast: ctx.contrastContexts && { contexts: ctx.contrastContexts, weight: s.initGuidance ?? 0 },
             opening: ctx.opening && { ...ctx.opening, length: Math.round((s.sharedOpening ?? 0) * Lt) },
-            ban: copyBan,
+            ban: startBan,
           })
         : null;
     const cand = sampled

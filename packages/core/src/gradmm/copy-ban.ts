@@ -13,7 +13,27 @@
  */
 import { SynthgradError } from '../util/errors.js';
 
-export class NgramBan {
+/** Token ids a rule excludes; only membership is read, so a rule need not build a set per call. */
+export type TokenSet = Pick<ReadonlySet<number>, 'has'>;
+
+/** A rule on the next token of a sequence: the ids it must not take after `prefix` (undefined: none). */
+export interface NextTokenBan {
+  bannedAfter(prefix: readonly number[]): TokenSet | undefined;
+}
+
+/** Both rules at once: an id either of them bans is banned (undefined bans are skipped). */
+export function eitherBan(a: NextTokenBan | undefined, b: NextTokenBan | undefined): NextTokenBan | undefined {
+  if (!a || !b) return a ?? b;
+  return {
+    bannedAfter(prefix) {
+      const x = a.bannedAfter(prefix);
+      const y = b.bannedAfter(prefix);
+      return x && y ? { has: (id) => x.has(id) || y.has(id) } : (x ?? y);
+    },
+  };
+}
+
+export class NgramBan implements NextTokenBan {
   /** The (n-1)-gram of the source, as a key, to the tokens that follow it there. */
   private readonly follows = new Map<string, Set<number>>();
 

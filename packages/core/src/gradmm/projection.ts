@@ -12,13 +12,14 @@
  * among near-synonyms falls into loops ("funny and funny and funny and ...") that a reader and a
  * classifier both read as noise. Only the sequence's own tokens count, not the context.
  * The context's n-grams are the other ban (`noCopyNgram` n >= 2, copy-ban.ts): a candidate that
- * would copy an n-gram of the context (its demonstrations) is passed over too.
+ * would copy an n-gram of the context (its demonstrations) is passed over too, and so is one a
+ * caller's own rule excludes (a whitespace-led token after the lone space: vocab.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
 import { SynthgradError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
-import { NgramBan } from './copy-ban.js';
+import { eitherBan, NgramBan, type NextTokenBan } from './copy-ban.js';
 import { drawSoftmax } from './sample.js';
 
 /** A draw among the candidates instead of the likeliest: softmax(logit / temperature) over them. */
@@ -31,7 +32,8 @@ export class Projector {
   /** Unit-norm embeddings of the allowed tokens, transposed: [d, Va]. */
   private readonly allowedT: tf.Tensor2D;
   private readonly allowedIds: Int32Array;
-  private readonly copyBan: NgramBan | undefined;
+  /** The context's n-grams (noCopyNgram) and the caller's own rule (`ban`), as one. */
+  private readonly ban: NextTokenBan | undefined;
 
   constructor(
     private readonly model: Llama,
@@ -43,9 +45,11 @@ export class Projector {
     readonly noRepeatNgram = 0,
     /** n >= 2: pass over candidates that copy an n-gram of the context (0: off). */
     readonly noCopyNgram = 0,
+    /** Another rule on the next token (the stray-space ban of a task with symbols: vocab.ts). */
+    ban?: NextTokenBan,
   ) {
     if (!(Number.isInteger(noRepeatNgram) && noRepeatNgram >= 0)) throw new SynthgradError(`projection: noRepeatNgram must be an integer >= 0, got ${noRepeatNgram}`);
-    this.copyBan = noCopyNgram === 0 ? undefined : new NgramBan(context, noCopyNgram);
+    this.ban = eitherBan(noCopyNgram === 0 ? undefined : new NgramBan(context, noCopyNgram), ban);
     if (allowedIds.length === 0) throw new SynthgradError('projection: no allowed tokens');
     if (context.length === 0) throw new SynthgradError('projection: the LM context must have at least one token');
     if (!(topK >= 1)) throw new SynthgradError(`projection: top-k must be >= 1, got ${topK}`);
@@ -122,14 +126,14 @@ export class Projector {
     return chosen;
   }
 
-  /** Position i's candidates per row, less those the n-gram bans exclude (all of them if they would exclude every one). */
+  /** Position i's candidates per row, less those the bans exclude (all of them if they would exclude every one). */
   private allowedAt(cands: number[][][], chosen: number[][], i: number): number[][] {
-    if (this.noRepeatNgram === 0 && !this.copyBan) return cands.map((c) => c[i]);
+    if (this.noRepeatNgram === 0 && !this.ban) return cands.map((c) => c[i]);
     return cands.map((c, b) => {
       const repeats = this.noRepeatNgram > 0 ? bannedNext(chosen[b], this.noRepeatNgram) : undefined;
-      const copies = this.copyBan?.bannedAfter(chosen[b]);
-      if (!repeats?.size && !copies?.size) return c[i];
-      const ok = c[i].filter((id) => !repeats?.has(id) && !copies?.has(id));
+      const banned = this.ban?.bannedAfter(chosen[b]);
+      if (!repeats?.size && !banned) return c[i];
+      const ok = c[i].filter((id) => !repeats?.has(id) && !banned?.has(id));
       return ok.length > 0 ? ok : c[i];
     });
   }

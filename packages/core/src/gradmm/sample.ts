@@ -5,7 +5,7 @@
  */
 import type { Llama, KVCache } from '../model/llama.js';
 import type { Rng } from '../util/rng.js';
-import type { NgramBan } from './copy-ban.js';
+import type { NextTokenBan, TokenSet } from './copy-ban.js';
 
 export function sampleAllowed(
   model: Llama,
@@ -14,7 +14,7 @@ export function sampleAllowed(
   batch: number,
   length: number,
   rng: Rng,
-  opts: { topK?: number; temperature?: number; contrast?: Contrast; opening?: SharedOpening; ban?: NgramBan } = {},
+  opts: { topK?: number; temperature?: number; contrast?: Contrast; opening?: SharedOpening; ban?: NextTokenBan } = {},
 ): number[][] {
   return sampleFromContext(model, context, batch, length, rng, { topK: opts.topK ?? 40, temperature: opts.temperature ?? 1, allowed, contrast: opts.contrast, opening: opts.opening, ban: opts.ban });
 }
@@ -58,10 +58,11 @@ export interface DecodeOptions {
   contrast?: Contrast;
   opening?: SharedOpening;
   /**
-   * Tokens that would complete one of these n-grams (those of the context: copy-ban.ts) are not
-   * drawn, after the shared opening (which must stay the same in every class).
+   * Tokens this rule excludes after a row's tokens so far are not drawn (the context's n-grams,
+   * copy-ban.ts; stray spaces, vocab.ts), after the shared opening (which must stay the same in
+   * every class).
    */
-  ban?: NgramBan;
+  ban?: NextTokenBan;
 }
 
 /**
@@ -176,7 +177,7 @@ export function drawSoftmax(scores: number[], rng: Rng): number {
 }
 
 /** What a single draw reads of the decode options, and the ids it must not draw now. */
-type TopKOptions = Pick<DecodeOptions, 'topK' | 'temperature' | 'allowed'> & { banned?: ReadonlySet<number> };
+type TopKOptions = Pick<DecodeOptions, 'topK' | 'temperature' | 'allowed'> & { banned?: TokenSet };
 
 /** Draw one token id from logits: the top-k (of the allowed ids, when given) at a temperature. */
 export function sampleTopK(row: Float32Array, rng: Rng, opts: TopKOptions): number {

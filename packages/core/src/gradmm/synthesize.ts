@@ -12,7 +12,7 @@ import { taskTokens, type TaskTokens } from './prompt.js';
 import type { ClassTarget } from './targets.js';
 import { centredMetric, MatchingLoss, sharedDirection, type MatchingDistance } from './matching.js';
 import { Projector } from './projection.js';
-import { allowedTokenIds, vocabularyOf, withoutStraySpaces } from './vocab.js';
+import { allowedTokenIds, StraySpaceBan, vocabularyOf, withoutStraySpaces } from './vocab.js';
 import { sentenceEndLengths } from './sentence-end.js';
 import { misplaced } from '../selection/select.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
@@ -237,10 +237,22 @@ export interface ClassLoopEnv extends ClassLoopParams {
   batches: number;
   allowed: number[];
   allowedSet: Set<number>;
+  /** No whitespace-led token after the lone space (allowed only with the task's symbols), in the LM start and the projection. */
+  spaceBan: StraySpaceBan | undefined;
 }
 
 export function classLoopEnv(rt: LoadedModel, task: Task, params: ClassLoopParams, allowed = allowedTokenIds(rt.tokenizer, vocabularyOf(task, params.method))): ClassLoopEnv {
-  return { ...params, params, rt, task, toks: taskTokens(task, rt.tokenizer), batches: Math.ceil(params.perClass / params.settings.batchSize), allowed, allowedSet: new Set(allowed) };
+  return {
+    ...params,
+    params,
+    rt,
+    task,
+    toks: taskTokens(task, rt.tokenizer),
+    batches: Math.ceil(params.perClass / params.settings.batchSize),
+    allowed,
+    allowedSet: new Set(allowed),
+    spaceBan: StraySpaceBan.over(allowed, (id) => rt.tokenizer.tokenText(id)),
+  };
 }
 
 /** A batch the class loop has just finished, from whichever thread ran it. */
@@ -313,9 +325,9 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         (env.settings.sharedOpening ?? 0) > 0
           ? { contexts: task.labels.map((_, o) => publicContext(o, Rng.derive(env.seed, 'public-demos', o, b))), rng: Rng.derive(env.seed, 'shared-opening', b) }
           : undefined;
-      const projector = new Projector(rt.model, env.allowed, env.settings.topK, context, env.settings.noRepeatNgram, env.settings.noCopyNgram);
+      const projector = new Projector(rt.model, env.allowed, env.settings.topK, context, env.settings.noRepeatNgram, env.settings.noCopyNgram, env.spaceBan);
       const settings: AdmmSettings = { ...env.settings, textLength, initNorm: env.initNorm, batchSize };
-      const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: env.allowedSet, context, contrastContexts, opening };
+      const ctx = { model: rt.model, loss, projector, suffix: toks.syntheticSuffix, allowed: env.allowedSet, context, contrastContexts, opening, ban: env.spaceBan };
       let res;
       try {
         res = await runAdmm(ctx, settings, Rng.derive(env.seed, 'admm', c, b), {

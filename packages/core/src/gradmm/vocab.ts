@@ -19,11 +19,14 @@
  */
 import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import type { Task } from '../task/task.js';
+import type { NextTokenBan, TokenSet } from './copy-ban.js';
 
 const WORDLIKE = /^[a-z]+(['-][a-z]+)*$/;
 /** A mark inside a sentence (comma, semicolon, dash pair) or an English-style clitic ('s, 're). */
 const PUNCTUATION = /^([,;]|--|'[a-z]{1,2})$/;
 const MAX_CHARS = 17;
+/** The lone-space token's text: with `symbols` it is allowed, for the space before a digit. */
+const LONE_SPACE = ' ';
 
 export interface VocabularyOptions {
   /** Also allow the marks inside a sentence and clitics (MethodSettings.punctuation). */
@@ -53,7 +56,7 @@ function allowedTokenTest(o: VocabularyOptions): (text: string) => boolean {
   return (text) => {
     // The tokenizer writes the space before a digit as a token of its own (" 2019" is " ", "2", ...):
     // without it a number could only be glued to the word before it.
-    if (symbols !== undefined && text === ' ') return true;
+    if (symbols !== undefined && text === LONE_SPACE) return true;
     if (text.includes('\n') || text.includes('\r') || text.length > MAX_CHARS) return false;
     const t = text.trim().toLowerCase();
     return WORDLIKE.test(t) || (o.punctuation === true && PUNCTUATION.test(t)) || (symbols?.test(t) ?? false);
@@ -70,11 +73,40 @@ export function allowedTokenIds(tokenizer: Tokenizer, o: VocabularyOptions = {})
 }
 
 /**
+ * No stray space while the text is written (LM start and projection): after the lone-space
+ * token, no token that begins with whitespace (another lone space included). The projection
+ * otherwise puts the lone space before a word (" the", " ", " great"), which reads as a double
+ * space and makes the ids it matched differ from the text it writes once the space is dropped.
+ * A lone space at the very end (or where every candidate was banned) is still dropped
+ * afterwards by withoutStraySpaces.
+ */
+export class StraySpaceBan implements NextTokenBan {
+  private constructor(
+    private readonly space: number,
+    private readonly spaceLed: TokenSet,
+  ) {}
+
+  /** The ban over these allowed ids, or undefined when the lone space is not among them (no symbols). */
+  static over(allowed: readonly number[], tokenText: (id: number) => string): StraySpaceBan | undefined {
+    const space = allowed.find((id) => tokenText(id) === LONE_SPACE);
+    if (space === undefined) return undefined;
+    return new StraySpaceBan(space, new Set(allowed.filter((id) => /^\s/.test(tokenText(id)))));
+  }
+
+  bannedAfter(prefix: readonly number[]): TokenSet | undefined {
+    return prefix.length > 0 && prefix[prefix.length - 1] === this.space ? this.spaceLed : undefined;
+  }
+}
+
+/**
  * The ids less every lone-space token (" ") that ends the text or that a token beginning with
  * whitespace follows. With `symbols` the lone space is allowed so that a digit can follow a word
  * (" 2019" is " ", "2", ...), but the projection also puts it before a word (" the", " ", " great"),
  * which reads as a double space: in a genre4 generation, 8-14% of a class's texts had one.
+ * StraySpaceBan now keeps the projection and the LM start from writing one; what is left to drop
+ * is a lone space the sentence-end cut leaves at the end, or one written where the ban had no
+ * candidate to offer instead.
  */
 export function withoutStraySpaces(ids: readonly number[], tokenText: (id: number) => string): number[] {
-  return ids.filter((id, i) => tokenText(id) !== ' ' || (i + 1 < ids.length && !/^\s/.test(tokenText(ids[i + 1]))));
+  return ids.filter((id, i) => tokenText(id) !== LONE_SPACE || (i + 1 < ids.length && !/^\s/.test(tokenText(ids[i + 1]))));
 }
