@@ -46,7 +46,7 @@ const DATA: Example[] = [
   { text: 'the great film', label: 1 },
   { text: 'a bad plot', label: 0 },
   { text: 'bad acting', label: 0 },
-];
+].map((e, i) => ({ ...e, line: i + 1, source: 'canary' }));
 const PRIVACY = { clip: 1, delta: 1e-5, maxExamples: 10, release: 'label-rows' as const };
 
 const cosine = (a: Float32Array, b: Float32Array) => {
@@ -62,7 +62,7 @@ const cosine = (a: Float32Array, b: Float32Array) => {
 };
 
 /** Class-1 gradient (clipped, label rows, no noise) of some texts: what the score compares. */
-const gradientOf = (texts: string[]) => computeContributions(rt, task, texts.map((text) => ({ text, label: 1 })), { ...PRIVACY, epsilon: 0 }, 0)[1]!.sum;
+const gradientOf = (texts: string[]) => computeContributions(rt, task, texts.map((text, i) => ({ text, label: 1, line: i + 1, source: 'candidates' })), { ...PRIVACY, epsilon: 0 }, 0)[1]!.sum;
 
 /**
  * Every gradient of this model shares one dominant direction (README, issue 10: class means have

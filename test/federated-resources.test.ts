@@ -180,7 +180,7 @@ describe.runIf(built)('verification off the event loop', () => {
     const labels = [{ value: '0', name: 'neg', verbalizer: ' bad' }, { value: '1', name: 'pos', verbalizer: ' great' }];
     const s = await new Promise<Session>((resolve, reject) =>
       client.createSession(
-        { task: { name: 't', textField: 'text', labelField: 'label', labels, suffix: ' It was', sentenceEnd: '', contextPrefix: '', labelContext: '', demonstrations: [], instruction: '', symbols: '' }, modelSha256: 'ab'.repeat(32), syntheticPerClass: 1, preset: 'cpu', privacy: { epsilon: 0, delta: 0, clip: 1, maxExamples: 1000, release: TargetRelease.TARGET_RELEASE_FULL }, minClients: 2, deadlineUnixMs: 0, seed: 0, clientIds: ['gamma'], textLength: 4 },
+        { task: { name: 't', textField: 'text', labelField: 'label', labels, suffix: ' It was', sentenceEnd: '', contextPrefix: '', labelContext: '', demonstrations: [], instruction: '', symbols: '' }, modelSha256: 'ab'.repeat(32), syntheticPerClass: 1, preset: 'cpu', privacy: { epsilon: 0, delta: 0, clip: 1, maxExamples: 1000, release: TargetRelease.TARGET_RELEASE_FULL }, minClients: 2, deadlineUnixMs: 0, seed: 0, clientIds: ['gamma'], textLength: 4, secureAggregation: undefined },
         md(op),
         (e, r) => (e ? reject(e) : resolve(r!)),
       ),

@@ -215,7 +215,7 @@ describe.runIf(built)('synthgrad generate', () => {
     const src = join(dir, 'a.jsonl'); // written by the first test
     const out = join(dir, 'selected', 'kept.jsonl');
     const r = spawnSync(process.execPath, [bin, 'select', '--in', src, '--out', out, '--model', model, '--top-n', '2', '--balance', '--no-label-check'], { encoding: 'utf8', timeout: 120_000 });
-    expect(r.code ?? r.status, r.stderr).toBe(0);
+    expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(r.stderr.trim().split('\n').pop()!);
     expect(report).toMatchObject({ input: 16, passedLabelCheck: null });
     const kept = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));

@@ -34,6 +34,7 @@ const session: Session = {
   seed: 7,
   message: '',
   textLength: 20,
+  secureAggregation: undefined,
 };
 
 const unimplemented = (_: unknown, cb: (e: Partial<ServiceError>) => void) => cb({ code: status.UNIMPLEMENTED, details: 'not in this test' });
@@ -65,6 +66,10 @@ beforeAll(async () => {
       call.end();
     },
     downloadResult: unimplemented as never,
+    listSessionDetails: unimplemented as never,
+    describeSession: unimplemented as never,
+    stopSession: unimplemented as never,
+    secureAggregate: unimplemented as never,
   };
   server.addService(CoordinatorService, impl);
   const port = await new Promise<number>((resolve, reject) =>
@@ -82,7 +87,7 @@ describe('synthgrad.v1 over gRPC', () => {
   it('unary calls carry nested messages, enums and 64-bit fields', async () => {
     const created = await new Promise<Session>((resolve, reject) =>
       client.createSession(
-        { task: session.task, modelSha256: session.modelSha256, syntheticPerClass: 30, preset: 'cpu', privacy: session.privacy, minClients: 3, deadlineUnixMs: session.deadlineUnixMs, seed: 123456789012, clientIds: ['a', 'b'], textLength: 20 },
+        { task: session.task, modelSha256: session.modelSha256, syntheticPerClass: 30, preset: 'cpu', privacy: session.privacy, minClients: 3, deadlineUnixMs: session.deadlineUnixMs, seed: 123456789012, clientIds: ['a', 'b'], textLength: 20, secureAggregation: undefined },
         (e, r) => (e ? reject(e) : resolve(r)),
       ),
     );
@@ -101,7 +106,7 @@ describe('synthgrad.v1 over gRPC', () => {
     const data = new Uint8Array(3000).map((_, i) => i % 251);
     const ack = await new Promise<{ chunksReceived: number; complete: boolean }>((resolve, reject) => {
       const stream = client.uploadContribution((e, r) => (e ? reject(e) : resolve(r)));
-      stream.write({ header: { sessionId: 's1', uploadId: 'u1', classIndex: 0, shape: [10, 75], dtype: DType.DTYPE_FLOAT32, totalBytes: 3000, sha256: '', chunkCount: 3, noiseStd: 0, clip: 1, firstChunk: 0 } });
+      stream.write({ header: { sessionId: 's1', uploadId: 'u1', classIndex: 0, shape: [10, 75], dtype: DType.DTYPE_FLOAT32, totalBytes: 3000, sha256: '', chunkCount: 3, noiseStd: 0, clip: 1, firstChunk: 0, l2Norm: 0 } });
       for (let i = 0; i < 3; i++) stream.write({ chunk: { index: i, data: Buffer.from(data.subarray(i * 1000, (i + 1) * 1000)) } });
       stream.end();
     });

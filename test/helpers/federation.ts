@@ -164,7 +164,8 @@ export function rawUpload(client: CoordinatorClient, md: Metadata, messages: ({ 
   const answer = new Promise<ServiceError | UploadAck>((resolve) => {
     stream = client.uploadContribution(md, (e, r) => resolve(e ?? r!));
   });
-  for (const m of messages) stream.write(m);
+  // The generated type wants a Buffer for bytes; a Buffer view of the same memory, not a copy.
+  for (const m of messages) stream.write('chunk' in m ? { chunk: { index: m.chunk.index, data: Buffer.from(m.chunk.data.buffer, m.chunk.data.byteOffset, m.chunk.data.byteLength) } } : m);
   if (end) stream.end();
   return { stream, answer };
 }

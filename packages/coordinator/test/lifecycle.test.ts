@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyticGaussianSigma, DEFAULT_PRESET } from '@synthgrad/core';
-import { DType, SessionState, specFromTask, taskFromSpec, type CreateSessionRequest, type SessionEvent } from '@synthgrad/protocol';
+import { DType, SessionState, TargetRelease, specFromTask, taskFromSpec, type CreateSessionRequest, type SessionEvent } from '@synthgrad/protocol';
 import { DomainError, SessionLifecycle, SessionStore, UploadIntake, type Principal, type SessionRecord } from '@synthgrad/coordinator';
 
 const model = { sha256: 'ab'.repeat(32), vocabSize: 6, dModel: 5 };
@@ -33,12 +33,13 @@ const request = (over: Partial<CreateSessionRequest> = {}): CreateSessionRequest
   modelSha256: model.sha256,
   syntheticPerClass: 2,
   preset: 'cpu',
-  privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 10 },
+  privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 10, release: TargetRelease.TARGET_RELEASE_UNSPECIFIED },
   minClients: 2,
   deadlineUnixMs: 0,
   seed: 0,
   clientIds: ['alpha', 'beta'],
   textLength: 4,
+  secureAggregation: undefined,
   ...over,
 });
 
@@ -82,12 +83,12 @@ describe('session lifecycle', () => {
     expect(kindOf(() => w.lifecycle.create(op, request({ modelSha256: 'cd'.repeat(32) })))).toBe('failed-precondition');
     expect(kindOf(() => w.lifecycle.create(op, request({ minClients: 0 })))).toBe('invalid-argument');
     expect(kindOf(() => w.lifecycle.create(op, request({ clientIds: ['../etc'] })))).toBe('invalid-argument');
-    expect(kindOf(() => w.lifecycle.create(op, request({ privacy: { epsilon: 1, delta: 0, clip: 1, maxExamples: 0 } })))).toBe('invalid-argument');
+    expect(kindOf(() => w.lifecycle.create(op, request({ privacy: { epsilon: 1, delta: 0, clip: 1, maxExamples: 0, release: TargetRelease.TARGET_RELEASE_UNSPECIFIED } })))).toBe('invalid-argument');
     expect(kindOf(() => w.lifecycle.create(op, request({ preset: 'gpu' })))).toBe('invalid-argument');
     expect(kindOf(() => w.lifecycle.create(op, request({ preset: 'toString' })))).toBe('invalid-argument');
     // No preset named: the library's default, recorded in the session so its job and report name it.
     expect(w.lifecycle.create(op, request({ preset: '' })).preset).toBe(DEFAULT_PRESET);
-    const s = w.lifecycle.create(op, request({ privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 0 } }));
+    const s = w.lifecycle.create(op, request({ privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 0, release: TargetRelease.TARGET_RELEASE_UNSPECIFIED } }));
     expect(s.privacy!.maxExamples).toBe(1000); // the default, recorded in the session
     // The task's public parts travel whole (the projection's label context and demonstrations) and are checked.
     expect(s.task).toMatchObject({ labelContext: 'A {label} text:', demonstrations: [{ text: 'good', label: '1' }], symbols: '@#' });

@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SessionState, UploadState, type SessionDetail } from '@synthgrad/protocol';
+import { SessionState, TargetRelease, UploadState, type SessionDetail } from '@synthgrad/protocol';
 import { renderStatusPage, startStatusServer, type StatusServer } from '@synthgrad/coordinator';
 
 const detail = (): SessionDetail => ({
@@ -15,7 +15,7 @@ const detail = (): SessionDetail => ({
     modelSha256: 'ab'.repeat(32),
     syntheticPerClass: 2,
     preset: 'cpu',
-    privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 10 },
+    privacy: { epsilon: 1, delta: 1e-5, clip: 1, maxExamples: 10, release: TargetRelease.TARGET_RELEASE_LABEL_ROWS },
     minClients: 1,
     deadlineUnixMs: 0,
     state: SessionState.SESSION_STATE_RUNNING,
@@ -25,6 +25,7 @@ const detail = (): SessionDetail => ({
     seed: 0,
     message: '',
     textLength: 4,
+    secureAggregation: undefined,
   },
   participants: [{ clientId: 'alpha', joined: true, uploads: [{ classIndex: 0, label: 'x', state: UploadState.UPLOAD_STATE_COMPLETE, chunksReceived: 1, chunkCount: 1 }, { classIndex: 1, label: 'pos', state: UploadState.UPLOAD_STATE_COMPLETE, chunksReceived: 1, chunkCount: 1 }] }],
   progress: { state: SessionState.SESSION_STATE_RUNNING, progress: 0.42, etaSeconds: 0, message: 'class 1/2 batch 1/1' },

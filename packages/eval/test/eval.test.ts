@@ -282,7 +282,7 @@ describe('report', () => {
       facts: [['test', 'validation.jsonl (500)']],
       warnings: ['one class <only>'],
       rows: [
-        { name: 'zero-shot', kind: 'prompt', trainSize: 0, accuracy: stat([0.5]), trainPerplexity: null, minutes: 1, runs: [], examples: [] },
+        { name: 'zero-shot', kind: 'prompt', trainSize: 0, accuracy: stat([0.5]), trainPerplexity: null, minutes: 1, generationMinutes: 0, runs: [], examples: [] },
         {
           name: 'gradmm-100',
           kind: 'finetune',
@@ -290,7 +290,8 @@ describe('report', () => {
           accuracy: stat([0.7, 0.8]),
           trainPerplexity: 200,
           minutes: 3,
-          runs: [{ seed: 0, loss: [{ step: 1, value: 0.7 }, { step: 2, value: 0.5 }], dev: [{ step: 0, accuracy: 0.5, loss: 0.69 }, { step: 2, accuracy: 0.8, loss: 0.5 }], bestStep: 2, bestDevAccuracy: 0.8, testAccuracy: 0.7, examplesPerSecond: 10 }],
+          generationMinutes: 2,
+          runs: [{ seed: 0, devSize: 20, loss: [{ step: 1, value: 0.7 }, { step: 2, value: 0.5 }], dev: [{ step: 0, accuracy: 0.5, loss: 0.69 }, { step: 2, accuracy: 0.8, loss: 0.5 }], bestStep: 2, bestDevAccuracy: 0.8, testAccuracy: 0.7, examplesPerSecond: 10 }],
           examples: [{ label: 'positive', text: 'a <b>great</b> film' }],
         },
       ],
