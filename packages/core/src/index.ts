@@ -70,7 +70,7 @@ export { MatchingLoss, sharedDirection, centredMetric, type MatchingDistance, ty
 export { publicHiddenStats, meanAndCovariance, type PublicStats, type PublicStatsOptions } from './gradmm/public-stats.js';
 export { buildTargetClassifier, classifyStates, solveSpd, shrunkPublicCovariance, whitenedMetric, type TargetClassifier, type TargetClassifierOptions } from './gradmm/target-classifier.js';
 export { Projector, repeatsNgram } from './gradmm/projection.js';
-export { NgramBan } from './gradmm/copy-ban.js';
+export { eitherBan, NgramBan, type NextTokenBan, type TokenSet } from './gradmm/copy-ban.js';
 export { allowedTokenIds, isAllowedToken, vocabularyOf, StraySpaceBan, withoutStraySpaces, type VocabularyOptions } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
 export { matchingLossOfPrompts, setMatchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
