@@ -206,6 +206,28 @@ describe('on a tiny llama', () => {
     for (const id of a.flat()) expect(allowed.has(id)).toBe(true);
   });
 
+  it('public statistics follow a next-token ban (what carries the stray-space ban of a task with symbols): the statistics of the banned draws, one text at a time', () => {
+    const allowed = new Set(allowedTokenIds(rt.tokenizer));
+    // The tiny model's favourite draw, banned everywhere (StraySpaceBan itself is tested in gradmm.test.ts).
+    const favourite = sampleAllowed(rt.model, allowed, rt.tokenizer.encode('The'), 1, 1, new Rng(0))[0][0];
+    const ban = { bannedAfter: () => new Set([favourite]) };
+    const suffix = rt.tokenizer.encode(' it');
+    const o = { context: rt.tokenizer.encode('The'), suffix, allowed, length: 6, count: 16, seed: 3, batchSize: 8 };
+    const banned = publicHiddenStats(rt.model, { ...o, ban });
+    // Oracle: the same seeded draws with the ban, each text's last state from its own forward.
+    const rng = Rng.derive(3, 'public-stats');
+    const texts = [0, 8].flatMap(() => sampleAllowed(rt.model, allowed, o.context, 8, 6, rng, { ban }));
+    expect(texts.flat()).not.toContain(favourite);
+    const rows = new Float32Array(16 * d);
+    texts.forEach((ids, j) => rows.set(tf.tidy(() => lastPosition(rt.model.forward({ ids: [[...ids, ...suffix]], logits: 'none' }).hidden).dataSync() as Float32Array), j * d));
+    const want = meanAndCovariance(rows, 16, d);
+    banned.mean.forEach((v, i) => expect(v).toBeCloseTo(want.mean[i], 4));
+    // Not vacuous: without the ban the same seed draws the favourite, and the statistics differ.
+    const again = Rng.derive(3, 'public-stats');
+    expect([0, 8].flatMap(() => sampleAllowed(rt.model, allowed, o.context, 8, 6, again)).flat()).toContain(favourite);
+    expect(Array.from(publicHiddenStats(rt.model, o).mean)).not.toEqual(Array.from(banned.mean));
+  });
+
   it('public statistics are reproducible by seed and finite', () => {
     const again = publicHiddenStats(rt.model, { context: rt.tokenizer.encode('The'), suffix: rt.tokenizer.encode(' it'), allowed: new Set(allowedTokenIds(rt.tokenizer)), length: 4, count: 24, seed: 0, batchSize: 8 });
     expect(Array.from(again.mean)).toEqual(Array.from(stats.mean));

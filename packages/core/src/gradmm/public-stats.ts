@@ -17,6 +17,7 @@ import { lastPosition } from '../model/llama.js';
 import { Rng } from '../util/rng.js';
 import { leftPad } from './prompt.js';
 import { sampleAllowed } from './sample.js';
+import type { NextTokenBan } from './copy-ban.js';
 
 export interface PublicStats {
   /** Texts the statistics come from. */
@@ -34,6 +35,8 @@ export interface PublicStatsOptions {
   /** Frozen tail read after each text (sentence end + suffix). */
   suffix: number[];
   allowed: Set<number>;
+  /** A rule on the next token, as the synthetic texts' LM start follows it (the stray-space ban of a task with symbols). */
+  ban?: NextTokenBan;
   /** Tokens per text. */
   length: number;
   /** Texts to sample (default 256). */
@@ -77,7 +80,7 @@ export function publicHiddenStats(model: Llama, o: PublicStatsOptions): PublicSt
   const rows = new Float32Array(count * d);
   for (let start = 0; start < count; start += bs) {
     const n = Math.min(bs, count - start);
-    const texts = sampleAllowed(model, o.allowed, o.context, n, o.length, rng);
+    const texts = sampleAllowed(model, o.allowed, o.context, n, o.length, rng, { ban: o.ban });
     const { ids, mask } = leftPad(texts.map((t) => [...t, ...o.suffix]), 0);
     const h = tf.tidy(() => lastPosition(model.forward({ ids, attentionMask: mask, logits: 'none' }).hidden));
     rows.set(h.dataSync() as Float32Array, start * d);

@@ -158,7 +158,9 @@ const meanTextLength = (plans: ClassPlan[]) => Math.max(2, Math.round(plans.redu
 /** Final-state statistics of method.publicTexts LM texts sampled after the label-blind context at the classes' mean text length. */
 export function publicStatsFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number): PublicStats {
   const toks = taskTokens(task, rt.tokenizer);
-  return publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowedTokenIds(rt.tokenizer, vocabularyOf(task, method))), length: meanTextLength(plans), count: method.publicTexts, seed });
+  const allowed = allowedTokenIds(rt.tokenizer, vocabularyOf(task, method));
+  const ban = StraySpaceBan.over(allowed, (id) => rt.tokenizer.tokenText(id));
+  return publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowed), ban, length: meanTextLength(plans), count: method.publicTexts, seed });
 }
 
 /**
