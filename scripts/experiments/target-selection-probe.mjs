@@ -31,6 +31,10 @@
 //                   feature of the kept texts nearest the mean state of the class's 25 real texts;
 //   surplus-concat-J  the same pool's best J x keep texts, J joined into each kept example (more
 //                   of the pool's texts in the same count of examples);
+//   surplus-ppl     the same pool, lowest LM perplexity first;
+//   surplus-rank-ppl  the same pool, by the sum of its matching-loss and perplexity ranks;
+//   surplus-ppl-high  the same pool, highest perplexity first;
+//   surplus-ppl-drop-Q  the same pool less its Q% of lowest perplexity, then by matching loss;
 //   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
 //                   --no-repeat-ngram 3 would have avoided) only after every other text.
 // RULES=a,b limits the rules run; KEEP=N the texts kept a class (default 50, the protocol's).
@@ -225,6 +229,24 @@ function rule(name, gen, keep) {
             origin.set(joined, parts[0]);
             return joined;
           });
+        }
+        // surplus-ppl: the pool by the text's perplexity under the LM (lowest first: the texts it
+        // finds most natural); surplus-rank-ppl: by the sum of the two ranks, matching loss and
+        // perplexity (the reference ranks by matching loss + alpha x perplexity, a sum of scales
+        // that differ by three orders of magnitude here).
+        if (name === 'surplus-ppl') return [...pool].sort((a, b) => a.perplexity - b.perplexity).slice(0, keep);
+        // surplus-ppl-high: highest perplexity first; surplus-ppl-drop-Q: the Q% of the pool with the
+        // lowest perplexity set aside (as long as `keep` remain), then by matching loss.
+        if (name === 'surplus-ppl-high') return [...pool].sort((a, b) => b.perplexity - a.perplexity).slice(0, keep);
+        const pplDrop = /^surplus-ppl-drop-(\d+)$/.exec(name);
+        if (pplDrop) {
+          const drop = Math.min(Math.floor((pool.length * Number(pplDrop[1])) / 100), Math.max(0, pool.length - keep));
+          const low = new Set([...pool].sort((a, b) => a.perplexity - b.perplexity).slice(0, drop));
+          return pool.filter((e) => !low.has(e)).slice(0, keep);
+        }
+        if (name === 'surplus-rank-ppl') {
+          const byPpl = new Map([...pool].sort((a, b) => a.perplexity - b.perplexity).map((e, i) => [e, i]));
+          return pool.map((e, i) => [e, i + byPpl.get(e)]).sort((a, b) => a[1] - b[1]).slice(0, keep).map(([e]) => e);
         }
         const mmr = /^surplus-mmr-([\d.]+)$/.exec(name);
         if (mmr) {
