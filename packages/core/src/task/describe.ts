@@ -134,7 +134,7 @@ export function describeData(examples: Example[], task: Task, tokenizer: Tokeniz
   const symbolsMissing = missingSymbols(groups.map((g) => g.map((e) => e.text)), task);
   if (symbolsMissing.length > 0) {
     const listed = symbolsMissing.slice(0, 8).map((u) => `${u.symbol === DIGITS ? 'digits' : JSON.stringify(u.symbol)} (${Math.round(100 * u.share)}% of "${u.class}")`);
-    warnings.push(`the real texts use characters the synthetic ones cannot write: ${listed.join(', ')}; "symbols": ${JSON.stringify((task.symbols ?? '') + symbolsMissing.map((u) => u.symbol).join(''))} in the task file lets them`);
+    warnings.push(`the real texts use characters the synthetic ones cannot write: ${listed.join(', ')}; "symbols": ${JSON.stringify((task.symbols ?? '') + symbolsMissing.map((u) => u.symbol).join(''))} in the task file lets them (measured: synthetic tweets then look like tweets, but over two generations of two sets they taught no more; docs/METHOD.md, twenty-sixth stop)`);
   }
   return { examples: examples.length, classes, longest, contextLength: o.contextLength, symbolsMissing, warnings };
 }
