@@ -110,14 +110,6 @@ export interface DomainChoice {
   final: DomainScore[];
 }
 
-/** One search draws with one allowed set many times: its stray-space ban, built once per set. */
-const SPACE_BANS = new WeakMap<Set<number>, StraySpaceBan | undefined>();
-/** As the synthetic texts' LM start: no stray space where the task's symbols allow the lone space. */
-function straySpaceBanOf(rt: LoadedModel, allowed: Set<number>): StraySpaceBan | undefined {
-  if (!SPACE_BANS.has(allowed)) SPACE_BANS.set(allowed, StraySpaceBan.over([...allowed], (id) => rt.tokenizer.tokenText(id)));
-  return SPACE_BANS.get(allowed);
-}
-
 /**
  * `n` texts of class c drawn under the task's own label context, as the LM start of a batch is
  * drawn (top 40 of the allowed tokens at `length` tokens, in batches of 10), each cut at the LM's
@@ -126,7 +118,8 @@ function straySpaceBanOf(rt: LoadedModel, allowed: Set<number>): StraySpaceBan |
 export function drawContextTexts(rt: LoadedModel, task: Task, c: number, n: number, o: Pick<DomainSearchOptions, 'length' | 'allowed' | 'sentenceEndCut'>, rng: Rng): string[] {
   const toks = taskTokens(task, rt.tokenizer);
   const context = rt.tokenizer.encode(labelContextText(task, c, 0));
-  const ban = straySpaceBanOf(rt, o.allowed);
+  // As the synthetic texts' LM start: no stray space where the task's symbols allow the lone space.
+  const ban = StraySpaceBan.over(o.allowed, (id) => rt.tokenizer.tokenText(id));
   const texts: string[] = [];
   for (let b = 0; b < n; b += 10) {
     const ids = sampleAllowed(rt.model, o.allowed, context, Math.min(10, n - b), o.length, rng, { ban });

@@ -81,16 +81,20 @@ export function allowedTokenIds(tokenizer: Tokenizer, o: VocabularyOptions = {})
  * afterwards by withoutStraySpaces.
  */
 export class StraySpaceBan implements NextTokenBan {
+  /** Whether a token begins with whitespace; asked only of the candidates after a lone space, so no set of them is built. */
+  private readonly spaceLed: TokenSet;
+
   private constructor(
     private readonly space: number,
-    private readonly spaceLed: TokenSet,
-  ) {}
+    tokenText: (id: number) => string,
+  ) {
+    this.spaceLed = { has: (id) => /^\s/.test(tokenText(id)) };
+  }
 
   /** The ban over these allowed ids, or undefined when the lone space is not among them (no symbols). */
-  static over(allowed: readonly number[], tokenText: (id: number) => string): StraySpaceBan | undefined {
-    const space = allowed.find((id) => tokenText(id) === LONE_SPACE);
-    if (space === undefined) return undefined;
-    return new StraySpaceBan(space, new Set(allowed.filter((id) => /^\s/.test(tokenText(id)))));
+  static over(allowed: Iterable<number>, tokenText: (id: number) => string): StraySpaceBan | undefined {
+    for (const id of allowed) if (tokenText(id) === LONE_SPACE) return new StraySpaceBan(id, tokenText);
+    return undefined;
   }
 
   bannedAfter(prefix: readonly number[]): TokenSet | undefined {
