@@ -16,6 +16,9 @@ import {
   publicDemonstrations,
   bootstrapDemonstrations,
   contextDemonstrations,
+  demonstrationSlots,
+  interleavedSlots,
+  labelledContextText,
   classDemonstrations,
   DEFAULT_METHOD,
   type SyntheticExample,
@@ -287,6 +290,34 @@ describe('task label context and the target filter', () => {
     expect(labelContextText(withDomain(vowels, 'news article'), 0)).toBe('An entertainment news article:');
     expect(labelContextText({ ...vowels, labelContext: 'Data {label}, a {label} one. A{label}' }, 1)).toBe('Data Opinion, an Opinion one. AOpinion');
     expect(() => validateTask({ suffix: ' x', labelContext: 'no label here', labels: custom.labels }, 't.json')).toThrow(/t\.json: "labelContext" must name the label/);
+  });
+
+  it("every label's demonstrations (demonstrationLabels 'all'): slot by slot, the other labels' first and the class's own last, each after its own label context", () => {
+    // Written out by hand: what the LM reads before a positive text.
+    const neg = ['a tedious , clumsy mess with nothing to say .', 'the plot is thin and the jokes fall flat .'];
+    const pos = ['a gripping , beautifully acted film that stays with you .', 'warm , funny and full of life .'];
+    expect(labelledContextText(SENTIMENT_TASK, 1, interleavedSlots([neg, pos], 1).flat())).toBe(
+      `A negative movie review: ${neg[0]}\nA positive movie review: ${pos[0]}\nA negative movie review: ${neg[1]}\nA positive movie review: ${pos[1]}\nA positive movie review:`,
+    );
+    // The class's own lines alone are the 'own' context; none leaves the label context.
+    expect(labelledContextText(SENTIMENT_TASK, 0, neg.map((text) => ({ label: 0, text })))).toBe(labelContextText(SENTIMENT_TASK, 0, 2));
+    expect(labelledContextText(SENTIMENT_TASK, 0, [])).toBe('A negative movie review:');
+    // Three labels with unequal counts: labels without a j-th demonstration drop out of slot j.
+    const slots = interleavedSlots([['a0', 'a1', 'a2'], ['b0'], ['c0', 'c1']], 1);
+    expect(slots.map((slot) => slot.map((l) => `${l.label}:${l.text}`))).toEqual([['0:a0', '2:c0', '1:b0'], ['0:a1', '2:c1'], ['0:a2']]);
+    // The wiring: a batch's slots hold the class's own demonstrations (public, then filled), and
+    // every other label's public draw for the same batch.
+    const three = validateTask(
+      { suffix: ' x', domain: 'note', labels: [0, 1, 2].map((v) => ({ value: v, name: `l${v}`, verbalizer: ` v${v}` })), demonstrations: [0, 0, 0, 1, 2, 2].map((label, i) => ({ text: `d${i}`, label })) },
+      't.json',
+    );
+    const method = { ...DEFAULT_METHOD, demonstrations: 2, fillDemonstrations: 0 };
+    expect(demonstrationSlots(three, 1, method, [], 7, 3)).toEqual([[{ label: 1, text: 'd3' }]]);
+    const all = demonstrationSlots(three, 1, { ...method, demonstrationLabels: 'all' }, [], 7, 3);
+    const drawn = (o: number) => publicDemonstrations(three, o, 2, Rng.derive(7, 'public-demos', o, 3));
+    expect(drawn(0)).toHaveLength(2); // label 0 has three: a seeded draw of two
+    expect(all).toEqual(interleavedSlots([drawn(0), ['d3'], drawn(2)], 1));
+    expect(all[0].at(-1)).toEqual({ label: 1, text: 'd3' });
   });
 
   it('a domain builds the contexts a task file leaves out; namesDomain tells a labels-only task', () => {

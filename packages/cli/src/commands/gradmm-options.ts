@@ -5,7 +5,7 @@
  */
 import type * as Core from '@synthgrad/core';
 import type { GenerateConfig, SelectionOptions, Task } from '@synthgrad/core';
-import { DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, PRESETS, RAW_START_MODES, resolvePreset } from '@synthgrad/core/presets';
+import { DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, DEMONSTRATION_LABELS, PRESETS, RAW_START_MODES, resolvePreset } from '@synthgrad/core/presets';
 import type { FlagReader } from '../flags.js';
 import type { KeyPath } from '../config-file.js';
 
@@ -41,6 +41,7 @@ export const METHOD_KEYS = {
   'raw-start': 'settings.rawStart',
   'label-context': 'method.labelContext',
   demonstrations: 'method.demonstrations',
+  'demonstration-labels': 'method.demonstrationLabels',
   'classifier-weight': 'method.classifierWeight',
   'target-filter': 'method.targetFilter',
   'public-texts': 'method.publicTexts',
@@ -92,6 +93,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   const m = preset.method;
   m.labelContext = r.oneOf('label-context', ['on', 'off'] as const, m.labelContext ? 'on' : 'off') === 'on';
   m.demonstrations = r.int('demonstrations', m.demonstrations, 0);
+  m.demonstrationLabels = r.oneOf('demonstration-labels', DEMONSTRATION_LABELS, m.demonstrationLabels);
   m.classifierWeight = r.positive('classifier-weight', m.classifierWeight, true)!;
   // 'on' is the earlier spelling of 'strict'.
   const filter = r.oneOf('target-filter', ['off', 'surplus', 'strict', 'on'] as const, m.targetFilter);

@@ -30,12 +30,24 @@ export function targetFilterOf(v: unknown, where = 'targetFilter'): TargetFilter
   throw new SynthgradError(`${where} must be one of ${TARGET_FILTERS.join(', ')}, got ${JSON.stringify(v)}`, 'E_USAGE');
 }
 
+/** Whose demonstrations precede a class's label context (MethodSettings.demonstrationLabels). */
+export const DEMONSTRATION_LABELS = ['own', 'all'] as const;
+export type DemonstrationLabels = (typeof DEMONSTRATION_LABELS)[number];
+
 /** What issue 10 added to the reference method; every switch is measured in docs/METHOD.md. */
 export interface MethodSettings {
   /** Project (and initialise) under the label-conditioned context (task.labelContext), not the label-blind contextPrefix. */
   labelContext: boolean;
   /** With labelContext: how many of the task's public demonstrations of the class precede it. */
   demonstrations: number;
+  /**
+   * With labelContext: whose demonstrations precede a class's label context. 'own' (default): the
+   * class's own only. 'all': every label's, each after its own label context, slot by slot with
+   * the class's own last ("A negative movie review: ...\nA positive movie review: ...\nA positive
+   * movie review:"), so every class's context holds the same texts and differs in its labels and
+   * their order: what separates the classes' contexts is the label, not the shape of their examples.
+   */
+  demonstrationLabels: DemonstrationLabels;
   /** beta: weight of the target classifier's cross-entropy in the X-step objective (0: plain matching). */
   classifierWeight: number;
   /**
@@ -84,7 +96,7 @@ export interface MethodSettings {
 }
 
 /** The reference method: per-class matching, label-blind projection. */
-export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, classifierWeight: 0, targetFilter: 'off', publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 0, domainSearch: false, lengthSpread: 0, punctuation: false, sentenceEndCut: 0 };
+export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, demonstrationLabels: 'own', classifierWeight: 0, targetFilter: 'off', publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 0, domainSearch: false, lengthSpread: 0, punctuation: false, sentenceEndCut: 0 };
 
 /** The default: every change that measured better (docs/METHOD.md, "Measured"). */
 // Measured on rtpolarity with bench quality (docs/METHOD.md section 8; 50 real texts -> 100):
@@ -114,7 +126,7 @@ export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstra
 //   text teaches 81.2% and 86.3% (twenty-second stop; the built-in task 86.4%) and rtpolarity's
 //   70.4-70.7% (a tie: 70.2% without) at 81-98% on-label. It costs
 //   minutes (rtpolarity: 310 s of 1,097 on two cores), paid only by a task that names no domain.
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, classifierWeight: 0, targetFilter: 'off', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, domainSearch: true, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5 };
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, demonstrationLabels: 'own', classifierWeight: 0, targetFilter: 'off', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, domainSearch: true, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5 };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };

@@ -18,8 +18,8 @@ import { misplaced } from '../selection/select.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
-import { DEFAULT_METHOD, type MethodSettings, type Preset } from './presets.js';
-import { classDemonstrations, labelContextText, namesDomain, withDomain } from '../task/task.js';
+import { DEFAULT_METHOD, DEMONSTRATION_LABELS, type MethodSettings, type Preset } from './presets.js';
+import { classDemonstrations, labelledContextText, namesDomain, withDomain, type LabelledLine } from '../task/task.js';
 import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, searchesDomain, type DomainChoice, type DomainScore } from './domain.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
 import { buildTargetClassifier, whitenedMetric, type TargetClassifier } from './target-classifier.js';
@@ -80,11 +80,43 @@ export interface SynthesisResult {
  * last ones are dropped first.
  */
 function fittingLabelContext(rt: LoadedModel, task: Task, c: number, demos: string[], room: number): number[] {
-  for (let k = demos.length; k > 0; k--) {
-    const ids = rt.tokenizer.encode(labelContextText(task, c, 0, demos.slice(0, k)));
+  return fittingSlots(rt, task, c, demos.map((text) => [{ label: c, text }]), room);
+}
+
+/**
+ * The label context for class c after the demonstration lines of as many leading `slots` as fit
+ * before `room` more tokens in the model's context; whole slots are dropped from the end.
+ */
+function fittingSlots(rt: LoadedModel, task: Task, c: number, slots: LabelledLine[][], room: number): number[] {
+  for (let k = slots.length; k > 0; k--) {
+    const ids = rt.tokenizer.encode(labelledContextText(task, c, slots.slice(0, k).flat()));
     if (ids.length + room <= rt.config.contextLength) return ids;
   }
-  return rt.tokenizer.encode(labelContextText(task, c, 0));
+  return rt.tokenizer.encode(labelledContextText(task, c, []));
+}
+
+/**
+ * The demonstration lines before batch b of class c, in slots (the context drops whole slots from
+ * the end when it runs out of room): with demonstrationLabels 'own', one line a slot, the class's
+ * own (contextDemonstrations); with 'all', every label's (interleavedSlots), label o's being the
+ * public ones its own batch b draws.
+ */
+export function demonstrationSlots(task: Task, c: number, method: MethodSettings, earlier: SyntheticExample[], seed: number, b: number): LabelledLine[][] {
+  const own = contextDemonstrations(task, c, method, earlier, seed, b);
+  if (method.demonstrationLabels !== 'all') return own.map((text) => [{ label: c, text }]);
+  return interleavedSlots(task.labels.map((_, o) => (o === c ? own : publicDemonstrations(task, o, method.demonstrations, Rng.derive(seed, 'public-demos', o, b)))), c);
+}
+
+/**
+ * Demonstration slots of every label for class c (demonstrationLabels 'all'): slot j holds the
+ * j-th demonstration of each other label, in label order, then the class's own j-th, so the line
+ * before the class's label context is always one of its own. `demos[o]` are label o's
+ * demonstrations for the batch; a label with fewer simply has none in the later slots.
+ */
+export function interleavedSlots(demos: string[][], c: number): LabelledLine[][] {
+  const order = [...demos.keys()].filter((o) => o !== c).concat(c);
+  const n = Math.max(0, ...demos.map((d) => d.length));
+  return Array.from({ length: n }, (_, j) => order.flatMap((o) => (j < demos[o].length ? [{ label: o, text: demos[o][j] }] : []))).filter((s) => s.length > 0);
 }
 
 /**
@@ -305,13 +337,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       }
       const textLength = batchTextLength(plan.textLength, method.lengthSpread, b, batches);
       const context = method.labelContext
-        ? fittingLabelContext(
-            rt,
-            task,
-            c,
-            contextDemonstrations(task, c, method, mine, env.seed, b),
-            textLength + toks.syntheticSuffix.length,
-          )
+        ? fittingSlots(rt, task, c, demonstrationSlots(task, c, method, mine, env.seed, b), textLength + toks.syntheticSuffix.length)
         : toks.contextPrefix;
       // Label o's context from its public demonstrations (drawn by `demos`), with room for a text:
       // what the LM-start settings that read other labels' contexts use (synthesize refuses them
@@ -419,6 +445,7 @@ export function synthesisWorkerCount(requested: number | undefined, classesLeft:
 export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassPlan[], opts: SynthesisOptions, io: SynthesisIO): Promise<SynthesisResult> {
   const log = io.log ?? (() => {});
   const method: MethodSettings = { ...DEFAULT_METHOD, ...opts.method };
+  if (!DEMONSTRATION_LABELS.includes(method.demonstrationLabels)) throw new SynthgradError(`demonstrationLabels must be one of ${DEMONSTRATION_LABELS.join(', ')}, got ${JSON.stringify(method.demonstrationLabels)}`, 'E_USAGE');
   if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
   // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
   // without them they would be silently ignored.

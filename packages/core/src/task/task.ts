@@ -83,14 +83,33 @@ export function namesDomain(task: Task): boolean {
  * LM follows such a pattern far more readily than an instruction.
  */
 export function labelContextText(task: Task, c: number, demonstrations = 0, extra: string[] = []): string {
+  const demos = [...classDemonstrations(task, c).slice(0, demonstrations), ...extra];
+  return labelledContextText(task, c, demos.map((text) => ({ label: c, text })));
+}
+
+/** A demonstration line of a label context: the text, after the label context of class `label`. */
+export interface LabelledLine {
+  label: number;
+  text: string;
+}
+
+/**
+ * The projection context for class `c` after demonstrations of any labels, each after its own
+ * label's context: "A negative movie review: the plot is thin ...\nA positive movie review: warm ,
+ * funny ...\nA positive movie review:" (MethodSettings.demonstrationLabels 'all').
+ */
+export function labelledContextText(task: Task, c: number, lines: LabelledLine[]): string {
+  // One demonstration a line: whitespace inside a text (newlines included) is folded to one space.
+  return lines.map((d) => `${labelHead(task, d.label)} ${d.text.replace(/\s+/g, ' ').trim()}\n`).join('') + labelHead(task, c);
+}
+
+/** Class c's label context: "A positive movie review:". */
+function labelHead(task: Task, c: number): string {
   const l = task.labels[c];
-  const head = withArticle(task.labelContext ?? DEFAULT_LABEL_CONTEXT, l.name)
+  return withArticle(task.labelContext ?? DEFAULT_LABEL_CONTEXT, l.name)
     .replaceAll('{label}', l.name)
     .replaceAll('{verbalizer}', l.verbalizer.trim())
     .replaceAll('{contextPrefix}', task.contextPrefix);
-  const demos = [...classDemonstrations(task, c).slice(0, demonstrations), ...extra];
-  // One demonstration a line: whitespace inside a text (newlines included) is folded to one space.
-  return demos.map((t) => `${head} ${t.replace(/\s+/g, ' ').trim()}\n`).join('') + head;
 }
 
 /**
