@@ -67,9 +67,10 @@ what to make:
 method (docs/METHOD.md, "what this project changes"):
   --label-context on|off  project under the label-conditioned LM context (task.labelContext; default on)
   --demonstrations N      the task's public demonstrations of the class put before it (default 4)
-  --demonstration-labels own|all  whose demonstrations come before a class's label context: its
-                          own (default), or every label's, each after its own label context, the
-                          class's last (docs/METHOD.md)
+  --demonstration-labels auto|own|all  whose demonstrations come before a class's label context:
+                          its own, or every label's, each after its own label context, the class's
+                          last; auto (default): every label's for two labels, its own for more
+                          (docs/METHOD.md, twenty-seventh stop)
   --classifier-weight B   weight of the cross-entropy of the classifier the released targets imply
                           (with public LM-text statistics) in the X-step objective (default 0 = off:
                           measured, it lowered what the text teaches)

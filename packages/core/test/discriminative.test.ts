@@ -17,6 +17,7 @@ import {
   bootstrapDemonstrations,
   contextDemonstrations,
   demonstrationSlots,
+  everyLabelsDemonstrations,
   interleavedSlots,
   labelledContextText,
   classDemonstrations,
@@ -292,7 +293,7 @@ describe('task label context and the target filter', () => {
     expect(() => validateTask({ suffix: ' x', labelContext: 'no label here', labels: custom.labels }, 't.json')).toThrow(/t\.json: "labelContext" must name the label/);
   });
 
-  it("every label's demonstrations (demonstrationLabels 'all'): slot by slot, the other labels' first and the class's own last, each after its own label context", () => {
+  it("every label's demonstrations (demonstrationLabels 'all', and 'auto' for two labels): slot by slot, the other labels' first and the class's own last, each after its own label context", () => {
     // Written out by hand: what the LM reads before a positive text.
     const neg = ['a tedious , clumsy mess with nothing to say .', 'the plot is thin and the jokes fall flat .'];
     const pos = ['a gripping , beautifully acted film that stays with you .', 'warm , funny and full of life .'];
@@ -318,6 +319,15 @@ describe('task label context and the target filter', () => {
     expect(drawn(0)).toHaveLength(2); // label 0 has three: a seeded draw of two
     expect(all).toEqual(interleavedSlots([drawn(0), ['d3'], drawn(2)], 1));
     expect(all[0].at(-1)).toEqual({ label: 1, text: 'd3' });
+    // 'auto' (the default): every label's for two labels, the class's own for more.
+    expect(method.demonstrationLabels).toBe('auto');
+    expect(demonstrationSlots(three, 1, method, [], 7, 3)).toEqual(demonstrationSlots(three, 1, { ...method, demonstrationLabels: 'own' }, [], 7, 3));
+    const two = { ...SENTIMENT_TASK, name: 'two' };
+    expect(demonstrationSlots(two, 0, method, [], 7, 3)).toEqual(demonstrationSlots(two, 0, { ...method, demonstrationLabels: 'all' }, [], 7, 3));
+    expect(demonstrationSlots(two, 0, method, [], 7, 3)).toEqual(interleavedSlots([classDemonstrations(two, 0), classDemonstrations(two, 1)], 0));
+    expect([2, 3].map((k) => everyLabelsDemonstrations(k, method))).toEqual([true, false]);
+    expect([2, 3].map((k) => everyLabelsDemonstrations(k, { demonstrationLabels: 'own' }))).toEqual([false, false]);
+    expect([2, 3].map((k) => everyLabelsDemonstrations(k, { demonstrationLabels: 'all' }))).toEqual([true, true]);
   });
 
   it('a domain builds the contexts a task file leaves out; namesDomain tells a labels-only task', () => {

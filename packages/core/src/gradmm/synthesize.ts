@@ -18,7 +18,7 @@ import { misplaced } from '../selection/select.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
-import { DEFAULT_METHOD, DEMONSTRATION_LABELS, type MethodSettings, type Preset } from './presets.js';
+import { DEFAULT_METHOD, DEMONSTRATION_LABELS, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
 import { classDemonstrations, labelledContextText, namesDomain, withDomain, type LabelledLine } from '../task/task.js';
 import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, searchesDomain, type DomainChoice, type DomainScore } from './domain.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
@@ -97,13 +97,13 @@ function fittingSlots(rt: LoadedModel, task: Task, c: number, slots: LabelledLin
 
 /**
  * The demonstration lines before batch b of class c, in slots (the context drops whole slots from
- * the end when it runs out of room): with demonstrationLabels 'own', one line a slot, the class's
- * own (contextDemonstrations); with 'all', every label's (interleavedSlots), label o's being the
+ * the end when it runs out of room): the class's own (contextDemonstrations), one line a slot; or,
+ * where everyLabelsDemonstrations says so, every label's (interleavedSlots), label o's being the
  * public ones its own batch b draws.
  */
 export function demonstrationSlots(task: Task, c: number, method: MethodSettings, earlier: SyntheticExample[], seed: number, b: number): LabelledLine[][] {
   const own = contextDemonstrations(task, c, method, earlier, seed, b);
-  if (method.demonstrationLabels !== 'all') return own.map((text) => [{ label: c, text }]);
+  if (!everyLabelsDemonstrations(task.labels.length, method)) return own.map((text) => [{ label: c, text }]);
   return interleavedSlots(task.labels.map((_, o) => (o === c ? own : publicDemonstrations(task, o, method.demonstrations, Rng.derive(seed, 'public-demos', o, b)))), c);
 }
 

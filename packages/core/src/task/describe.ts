@@ -8,11 +8,11 @@
 import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import { taskTokens } from '../gradmm/prompt.js';
 import { DEFAULT_GENRES, searchesDomain } from '../gradmm/domain.js';
-import { filledDemonstrations } from '../gradmm/synthesize.js';
+import { demonstrationSlots, filledDemonstrations } from '../gradmm/synthesize.js';
 import { allowedTokenIds, vocabularyOf } from '../gradmm/vocab.js';
 import type { MethodSettings } from '../gradmm/presets.js';
 import { byClass, type Example } from './data.js';
-import { classDemonstrations, labelContextText, namesDomain, NOT_A_SYMBOL, type Task } from './task.js';
+import { classDemonstrations, labelledContextText, namesDomain, NOT_A_SYMBOL, type Task } from './task.js';
 
 export interface LabelDescription {
   value: string | number;
@@ -79,7 +79,7 @@ const PUNCTUATION_MARKS = new Set([...`.,;:!?'"()-`]);
 const DIGITS = '0123456789';
 
 /** What generate makes of `task` under `method` (the preset's method settings). Throws what generate would throw on the task. */
-export function describeTask(task: Task, tokenizer: Tokenizer, method: Pick<MethodSettings, 'demonstrations' | 'fillDemonstrations' | 'domainSearch' | 'labelContext' | 'punctuation'>): TaskDescription {
+export function describeTask(task: Task, tokenizer: Tokenizer, method: MethodSettings): TaskDescription {
   const toks = taskTokens(task, tokenizer); // throws for verbalisers that share a first token
   const warnings: string[] = [];
   const named = namesDomain(task);
@@ -99,7 +99,8 @@ export function describeTask(task: Task, tokenizer: Tokenizer, method: Pick<Meth
       verbalizerTokens: ids.length,
       publicDemonstrations: pub,
       filledDemonstrations: fill,
-      context: method.labelContext ? labelContextText(task, c, method.demonstrations) : task.contextPrefix,
+      // The first batch's, seed 0 (a task with more public demonstrations than used draws them per batch).
+      context: method.labelContext ? labelledContextText(task, c, demonstrationSlots(task, c, method, [], 0, 0).flat()) : task.contextPrefix,
     };
   });
   const without = labels.filter((l) => l.publicDemonstrations === 0).map((l) => `"${l.name}"`);
