@@ -16,7 +16,7 @@
  * caller's own rule excludes (a whitespace-led token after the lone space: vocab.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { KVCache, Llama } from '../model/llama.js';
+import type { Llama } from '../model/llama.js';
 import { SynthgradError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import { eitherBan, NgramBan, type NextTokenBan } from './copy-ban.js';
@@ -34,8 +34,6 @@ export class Projector {
   private readonly allowedIds: Int32Array;
   /** The context's n-grams (noCopyNgram) and the caller's own rule (`ban`), as one. */
   private readonly ban: NextTokenBan | undefined;
-  /** The context decoded once (contextPrefix). */
-  private prefix: { cache: KVCache; logits: tf.Tensor2D } | undefined;
 
   constructor(
     private readonly model: Llama,
@@ -89,9 +87,13 @@ export class Projector {
   project(Y: tf.Tensor3D, sampler?: CandidateSampler): number[][] {
     const cands = this.candidates(Y);
     const [B, L] = Y.shape;
-    const prefix = this.contextPrefix();
-    const cache = prefix.cache.expand(B);
-    let logits = tf.tidy(() => tf.tile(prefix.logits, [B, 1])) as tf.Tensor2D;
+    const prefix = this.model.createCache(1);
+    const first = this.model.forward({ ids: [this.context], cache: prefix, logits: 'last' });
+    first.hidden.dispose();
+    const cache = prefix.expand(B);
+    prefix.dispose();
+    let logits = tf.tidy(() => tf.tile(first.logits!, [B, 1])) as tf.Tensor2D;
+    first.logits!.dispose();
     const chosen: number[][] = Array.from({ length: B }, () => []);
     try {
       for (let i = 0; i < L; i++) {
@@ -136,27 +138,8 @@ export class Projector {
     });
   }
 
-  /**
-   * The context's KV cache (batch 1) and its last logits, decoded on the first projection and
-   * shared by the later ones: a batch projects the same context several times (every outer
-   * iteration), and with demonstrations the context is longer than the text.
-   */
-  private contextPrefix(): { cache: KVCache; logits: tf.Tensor2D } {
-    if (!this.prefix) {
-      const cache = this.model.createCache(1);
-      const first = this.model.forward({ ids: [this.context], cache, logits: 'last' });
-      first.hidden.dispose();
-      // Kept: a caller's tf.tidy must not dispose what later projections read.
-      this.prefix = { cache, logits: tf.keep(first.logits as tf.Tensor2D) };
-    }
-    return this.prefix;
-  }
-
   dispose(): void {
     this.allowedT.dispose();
-    this.prefix?.cache.dispose();
-    this.prefix?.logits.dispose();
-    this.prefix = undefined;
   }
 }
 
