@@ -38,7 +38,7 @@ export type DemonstrationLabels = (typeof DEMONSTRATION_LABELS)[number];
  * Whether a class's context holds every label's demonstrations (demonstrationLabels). 'auto'
  * chooses it for two labels only. Measured (docs/METHOD.md section 8, twenty-seventh stop; ten
  * training seeds a generation, what cpu-select keeps): rtpolarity 76.0% against 75.1% over three
- * generations, imdb 86.4% against 86.0% on one; with three labels (tweet3) 66.7% against 67.3%,
+ * generations, imdb 87.0% against 86.1% over two; with three labels (tweet3) 66.7% against 67.3%,
  * and the LM wrote another class more often (50% of its texts on-label against 58%): seeing
  * several other labels' examples, it follows them.
  */
