@@ -17,6 +17,7 @@ import {
   bootstrapDemonstrations,
   contextDemonstrations,
   demonstrationSlots,
+  synthesize,
   everyLabelsDemonstrations,
   interleavedSlots,
   labelledContextText,
@@ -328,6 +329,11 @@ describe('task label context and the target filter', () => {
     expect([2, 3].map((k) => everyLabelsDemonstrations(k, method))).toEqual([true, false]);
     expect([2, 3].map((k) => everyLabelsDemonstrations(k, { demonstrationLabels: 'own' }))).toEqual([false, false]);
     expect([2, 3].map((k) => everyLabelsDemonstrations(k, { demonstrationLabels: 'all' }))).toEqual([true, true]);
+  });
+
+  it('synthesize refuses an unknown demonstrationLabels before it touches the model', async () => {
+    const method = { ...DEFAULT_METHOD, demonstrationLabels: 'both' } as unknown as typeof DEFAULT_METHOD;
+    await expect(synthesize(undefined as never, SENTIMENT_TASK, [], { method } as never, {})).rejects.toThrow(/demonstrationLabels must be one of auto, own, all, got "both"/);
   });
 
   it('a domain builds the contexts a task file leaves out; namesDomain tells a labels-only task', () => {
