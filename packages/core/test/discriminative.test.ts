@@ -333,7 +333,7 @@ describe('task label context and the target filter', () => {
 
   it('synthesize refuses an unknown demonstrationLabels before it touches the model', async () => {
     const method = { ...DEFAULT_METHOD, demonstrationLabels: 'both' } as unknown as typeof DEFAULT_METHOD;
-    await expect(synthesize(undefined as never, SENTIMENT_TASK, [], { method } as never, {})).rejects.toThrow(/demonstrationLabels must be one of auto, own, all, got "both"/);
+    await expect(synthesize(undefined as never, SENTIMENT_TASK, [], { method } as never, {} as never)).rejects.toThrow(/demonstrationLabels must be one of auto, own, all, got "both"/);
   });
 
   it('a domain builds the contexts a task file leaves out; namesDomain tells a labels-only task', () => {
