@@ -104,7 +104,7 @@ function fittingSlots(rt: LoadedModel, task: Task, c: number, slots: LabelledLin
 export function demonstrationSlots(task: Task, c: number, method: MethodSettings, earlier: SyntheticExample[], seed: number, b: number): LabelledLine[][] {
   const own = contextDemonstrations(task, c, method, earlier, seed, b);
   if (!everyLabelsDemonstrations(task.labels.length, method)) return own.map((text) => [{ label: c, text }]);
-  return interleavedSlots(task.labels.map((_, o) => (o === c ? own : publicDemonstrations(task, o, method.demonstrations, Rng.derive(seed, 'public-demos', o, b)))), c);
+  return interleavedSlots(task.labels.map((_, o) => (o === c ? own : batchPublicDemonstrations(task, o, method.demonstrations, seed, b))), c);
 }
 
 /**
@@ -116,7 +116,8 @@ export function demonstrationSlots(task: Task, c: number, method: MethodSettings
 export function interleavedSlots(demos: string[][], c: number): LabelledLine[][] {
   const order = [...demos.keys()].filter((o) => o !== c).concat(c);
   const n = Math.max(0, ...demos.map((d) => d.length));
-  return Array.from({ length: n }, (_, j) => order.flatMap((o) => (j < demos[o].length ? [{ label: o, text: demos[o][j] }] : []))).filter((s) => s.length > 0);
+  // Slot j < n holds at least the longest list's j-th demonstration, so no slot is empty.
+  return Array.from({ length: n }, (_, j) => order.flatMap((o) => (j < demos[o].length ? [{ label: o, text: demos[o][j] }] : [])));
 }
 
 /**
@@ -127,6 +128,14 @@ export function interleavedSlots(demos: string[][], c: number): LabelledLine[][]
 export function publicDemonstrations(task: Task, c: number, n: number, rng: Rng): string[] {
   const all = classDemonstrations(task, c);
   return all.length <= n ? all : rng.shuffle(all).slice(0, n);
+}
+
+/**
+ * Label c's public demonstrations for batch b: the draw its own batch b makes, whichever class's
+ * context reads them (its own, every label's, a shared opening).
+ */
+function batchPublicDemonstrations(task: Task, c: number, n: number, seed: number, b: number): string[] {
+  return publicDemonstrations(task, c, n, Rng.derive(seed, 'public-demos', c, b));
 }
 
 /**
@@ -169,7 +178,7 @@ export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, 
  * two points.
  */
 export function contextDemonstrations(task: Task, c: number, method: MethodSettings, earlier: SyntheticExample[], seed: number, b: number): string[] {
-  const pub = publicDemonstrations(task, c, method.demonstrations, Rng.derive(seed, 'public-demos', c, b));
+  const pub = batchPublicDemonstrations(task, c, method.demonstrations, seed, b);
   const fill = filledDemonstrations(pub.length, namesDomain(task), method);
   return [...pub, ...bootstrapDemonstrations(earlier, method.bootstrapDemonstrations + fill, Rng.derive(seed, 'demos', c, b))];
 }
@@ -336,22 +345,22 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         continue;
       }
       const textLength = batchTextLength(plan.textLength, method.lengthSpread, b, batches);
-      const context = method.labelContext
-        ? fittingSlots(rt, task, c, demonstrationSlots(task, c, method, mine, env.seed, b), textLength + toks.syntheticSuffix.length)
-        : toks.contextPrefix;
-      // Label o's context from its public demonstrations (drawn by `demos`), with room for a text:
-      // what the LM-start settings that read other labels' contexts use (synthesize refuses them
-      // with the label context off).
-      const publicContext = (o: number, demos: Rng) =>
-        fittingLabelContext(rt, task, o, publicDemonstrations(task, o, method.demonstrations, demos), textLength + toks.syntheticSuffix.length);
+      const room = textLength + toks.syntheticSuffix.length;
+      const context = method.labelContext ? fittingSlots(rt, task, c, demonstrationSlots(task, c, method, mine, env.seed, b), room) : toks.contextPrefix;
+      // Label o's context after its own public demonstrations `demos` only (whatever
+      // demonstrationLabels says), with room for a text: what the LM-start settings that read
+      // other labels' contexts use (synthesize refuses them with the label context off).
+      const publicContext = (o: number, demos: string[]) => fittingLabelContext(rt, task, o, demos, room);
       // A guided start: the other labels' contexts.
       const contrastContexts =
-        (env.settings.initGuidance ?? 0) > 0 ? task.labels.flatMap((_, o) => (o === c ? [] : [publicContext(o, Rng.derive(env.seed, 'contrast-demos', c, b, o))])) : undefined;
-      // A shared opening: every label's context as that label's own batch b builds it, and a
-      // stream without the class, so batch b of every class draws the same opening.
+        (env.settings.initGuidance ?? 0) > 0
+          ? task.labels.flatMap((_, o) => (o === c ? [] : [publicContext(o, publicDemonstrations(task, o, method.demonstrations, Rng.derive(env.seed, 'contrast-demos', c, b, o)))]))
+          : undefined;
+      // A shared opening: every label's context from the public demonstrations its own batch b
+      // draws, and a stream without the class, so batch b of every class draws the same opening.
       const opening =
         (env.settings.sharedOpening ?? 0) > 0
-          ? { contexts: task.labels.map((_, o) => publicContext(o, Rng.derive(env.seed, 'public-demos', o, b))), rng: Rng.derive(env.seed, 'shared-opening', b) }
+          ? { contexts: task.labels.map((_, o) => publicContext(o, batchPublicDemonstrations(task, o, method.demonstrations, env.seed, b))), rng: Rng.derive(env.seed, 'shared-opening', b) }
           : undefined;
       const projector = new Projector(rt.model, env.allowed, env.settings.topK, context, env.settings.noRepeatNgram, env.settings.noCopyNgram, env.spaceBan);
       const settings: AdmmSettings = { ...env.settings, textLength, initNorm: env.initNorm, batchSize };
