@@ -154,6 +154,26 @@ function selfMargins(gen, keep) {
   }
   return selfMarginCache.get(gen);
 }
+// The logistic fit of one threshold t on the logit difference D = z_1 - z_0 of a two-label
+// generation's texts (D = own margin for label 1, minus it for label 0): Newton on
+// -sum log sigmoid(y (D - t)), y = +1 for label 1 and -1 for label 0.
+function refitShift(gen) {
+  if (K !== 2) throw new Error('refit-surplus: two labels only');
+  let t = 0;
+  for (let it = 0; it < 50; it++) {
+    let g = 0;
+    let h = 0;
+    for (const e of gen.examples) {
+      const y = e.labelIndex === 1 ? 1 : -1;
+      const D = y * e.target_margin;
+      const s = 1 / (1 + Math.exp(-y * (D - t)));
+      g += y * (1 - s);
+      h += s * (1 - s);
+    }
+    t -= g / h;
+  }
+  return t;
+}
 // Probe-made texts (surplus-concat) and the generated text whose place in the order they take.
 const origin = new WeakMap();
 function rule(name, gen, keep) {
@@ -274,6 +294,16 @@ function rule(name, gen, keep) {
         if (self[1] === 'low') return [...onside].sort((a, b) => m.get(a) - m.get(b)).slice(0, keep);
         const drop = Math.min(Math.floor((onside.length * Number(self[2])) / 100), Math.max(0, onside.length - keep));
         return [...onside].sort((a, b) => m.get(b) - m.get(a)).slice(drop).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
+      }
+      // refit-surplus: the surplus filter after the target classifier's threshold is refitted on
+      // the generation itself (two labels): the shift t of the logit difference that best explains
+      // the labels the texts were generated for (a one-parameter logistic fit over every class's
+      // texts), then the margins taken against it. Post-processing of synthetic output only.
+      if (name === 'refit-surplus') {
+        const t = refitShift(gen);
+        const shifted = mine.map((e) => ({ ...e, target_margin: e.target_margin - (c === 1 ? t : -t), target_label: undefined }));
+        shifted.forEach((e, i) => (e.target_label = e.target_margin < 0 ? 1 - c : c, origin.set(e, mine[i])));
+        return core.dropSurplusMisplaced(shifted, task.labels.length, keep).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
       }
       if (name === 'no-repeat-first') {
         // Best by matching loss, texts that repeat a token trigram only after all others.

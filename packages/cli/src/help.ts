@@ -78,6 +78,10 @@ method (docs/METHOD.md, "what this project changes"):
                           strict drops them all, surplus only as many as the class has beyond
                           --top-n (the most confidently misplaced first), off keeps them (default:
                           the preset's, surplus for cpu-select, off for cpu; on = strict)
+  --target-threshold generated|targets  where that classifier's threshold comes from: refitted
+                          on every generated text to the labels they were written for (generated,
+                          default), or the targets' class means (targets; docs/METHOD.md,
+                          twenty-eighth stop)
   --public-texts N        public LM-sampled texts behind the statistics (default 256)
   --discriminant lda|head the target classifier: the whitened contrast of the targets' class means
                           (lda), or the LM's verbaliser rows calibrated by them (head); default:

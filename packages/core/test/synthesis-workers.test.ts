@@ -14,6 +14,7 @@ import {
   Checkpoint,
   computeClassTarget,
   initBackend,
+  refitThreshold,
   isSynthgradError,
   liveSynthesisWorkers,
   loadModel,
@@ -113,6 +114,7 @@ function expectSameExamples(a: SyntheticExample[], b: SyntheticExample[]): void 
     expect(Math.abs(y.matching_loss - x.matching_loss)).toBeLessThan(1e-6);
     expect(Math.abs(y.perplexity - x.perplexity)).toBeLessThan(1e-6 * Math.max(1, x.perplexity));
     expect(Math.abs(y.target_margin! - x.target_margin!)).toBeLessThan(1e-5);
+    y.target_logits!.forEach((v, k) => expect(Math.abs(v - x.target_logits![k])).toBeLessThan(1e-5));
   }
 }
 
@@ -127,15 +129,19 @@ describe.runIf(availableParallelism() >= 2)('synthesize in worker threads (wasm)
     expect(one.res.examples).toHaveLength(8);
     expect(one.res.examples.map((e) => [e.labelIndex, e.batch])).toEqual([[0, 0], [0, 0], [0, 1], [0, 1], [1, 0], [1, 0], [1, 1], [1, 1]]);
     expectSameExamples(one.res.examples, two.res.examples);
-    // Every batch checkpointed (from the main thread), with the examples returned.
+    // Every batch checkpointed (from the main thread) as generated, under the targets' threshold;
+    // the result is the same texts with the threshold refitted on all of them (the default).
     expect(two.checkpoint.batchesDone).toBe(4);
-    for (const c of [0, 1]) {
-      for (const b of [0, 1]) {
+    const saved = [0, 1].flatMap((c) =>
+      [0, 1].flatMap((b) => {
         const rec = two.checkpoint.get(c, b);
         expect(rec, `class ${c} batch ${b}`).toBeDefined();
-        expectSameExamples(one.res.examples.filter((e) => e.labelIndex === c && e.batch === b), rec!.examples);
-      }
-    }
+        return rec!.examples;
+      }),
+    );
+    const refit = refitThreshold(saved, 2);
+    expectSameExamples(one.res.examples, refit.examples);
+    expect(one.res.targetClassifier?.biasShift).toEqual(refit.shift);
     // afterClass in class order, with a live loss equal to the one-thread loss.
     expect(two.after.map((a) => [a.c, a.n])).toEqual([[0, 4], [1, 4]]);
     for (const [i, a] of one.after.entries()) expect(Math.abs(two.after[i].realLoss - a.realLoss)).toBeLessThan(1e-6);

@@ -5,7 +5,7 @@
  */
 import type * as Core from '@synthgrad/core';
 import type { GenerateConfig, SelectionOptions, Task } from '@synthgrad/core';
-import { DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, DEMONSTRATION_LABELS, PRESETS, RAW_START_MODES, resolvePreset } from '@synthgrad/core/presets';
+import { DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, DEMONSTRATION_LABELS, PRESETS, RAW_START_MODES, TARGET_THRESHOLDS, resolvePreset } from '@synthgrad/core/presets';
 import type { FlagReader } from '../flags.js';
 import type { KeyPath } from '../config-file.js';
 
@@ -44,6 +44,7 @@ export const METHOD_KEYS = {
   'demonstration-labels': 'method.demonstrationLabels',
   'classifier-weight': 'method.classifierWeight',
   'target-filter': 'method.targetFilter',
+  'target-threshold': 'method.targetThreshold',
   'public-texts': 'method.publicTexts',
   shrinkage: 'method.shrinkage',
   discriminant: 'method.discriminant',
@@ -98,6 +99,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   // 'on' is the earlier spelling of 'strict'.
   const filter = r.oneOf('target-filter', ['off', 'surplus', 'strict', 'on'] as const, m.targetFilter);
   m.targetFilter = filter === 'on' ? 'strict' : filter;
+  m.targetThreshold = r.oneOf('target-threshold', TARGET_THRESHOLDS, m.targetThreshold);
   m.publicTexts = r.int('public-texts', m.publicTexts, 2);
   m.shrinkage = r.between('shrinkage', 0, 1) ?? m.shrinkage;
   m.discriminant = r.oneOf('discriminant', ['head', 'lda'] as const, m.discriminant);

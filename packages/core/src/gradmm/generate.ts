@@ -48,6 +48,12 @@ export interface SyntheticExample {
   target_label?: number;
   /** Its logit margin for this example's own class over the best other class (negative: off-label). */
   target_margin?: number;
+  /**
+   * The target classifier's logits as built, one per class (absent without one). target_label and
+   * target_margin are read from them after the biases are refitted (method.targetThreshold
+   * 'generated'), or as they are.
+   */
+  target_logits?: number[];
 }
 
 /** A class's work: its targets from the real texts ('targets') or its ADMM batches ('admm'). */

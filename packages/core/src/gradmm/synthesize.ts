@@ -18,7 +18,8 @@ import { misplaced } from '../selection/select.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
-import { DEFAULT_METHOD, DEMONSTRATION_LABELS, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
+import { refitThreshold } from './threshold-refit.js';
+import { DEFAULT_METHOD, DEMONSTRATION_LABELS, TARGET_THRESHOLDS, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
 import { classDemonstrations, labelledContextText, namesDomain, withDomain, type LabelledLine } from '../task/task.js';
 import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, searchesDomain, type DomainChoice, type DomainScore } from './domain.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
@@ -66,8 +67,11 @@ export interface SynthesisResult {
   timings: { init_s: number; x_step_s: number; z_step_s: number; scoring_s: number; public_s: number };
   adamSteps: number;
   method: MethodSettings;
-  /** The classifier the released targets imply (null with one class), and how far apart it puts the classes. */
-  targetClassifier: { separation: number; weightSums: number[]; discriminant: string } | null;
+  /**
+   * The classifier the released targets imply (null with one class, or without a filter or
+   * classifier term), how far apart it puts the classes, and biasShift is what the refit on the generated texts added to its biases (null: not refitted).
+   */
+  targetClassifier: { separation: number; weightSums: number[]; discriminant: string; biasShift: number[] | null } | null;
   /** Threads that ran classes (1: all in the calling thread). With more, the timings add up every thread's time. */
   workers: number;
   /** The domain the targets chose for a task that names none (method.domainSearch), else null. */
@@ -393,7 +397,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         perplexity: ppl[j],
         batch: b,
         ...(ids.length < res.ids[j].length ? { optimised_length: res.ids[j].length } : {}),
-        ...(pred[j] ? { target_label: pred[j].label, target_margin: ownMargin(pred[j].logits, c) } : {}),
+        ...(pred[j] ? { target_label: pred[j].label, target_margin: ownMargin(pred[j].logits, c), target_logits: pred[j].logits } : {}),
       }));
       hooks.batchDone({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings, scoring_s, adamSteps: res.adamSteps });
       mine.push(...batchExamples);
@@ -454,6 +458,7 @@ export function synthesisWorkerCount(requested: number | undefined, classesLeft:
 export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassPlan[], opts: SynthesisOptions, io: SynthesisIO): Promise<SynthesisResult> {
   const log = io.log ?? (() => {});
   const method: MethodSettings = { ...DEFAULT_METHOD, ...opts.method };
+  if (!TARGET_THRESHOLDS.includes(method.targetThreshold)) throw new SynthgradError(`targetThreshold must be one of ${TARGET_THRESHOLDS.join(', ')}, got ${JSON.stringify(method.targetThreshold)}`, 'E_USAGE');
   if (!DEMONSTRATION_LABELS.includes(method.demonstrationLabels)) throw new SynthgradError(`demonstrationLabels must be one of ${DEMONSTRATION_LABELS.join(', ')}, got ${JSON.stringify(method.demonstrationLabels)}`, 'E_USAGE');
   if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
   // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
@@ -516,14 +521,28 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   } else {
     for (const [c, plan] of plans.entries()) byClass.push(await runClass(env, c, plan, hooks));
   }
-  const out = byClass.flat();
-  if (out.length === 0) throw new SynthgradError('nothing was generated');
+  const generated = byClass.flat();
+  if (generated.length === 0) throw new SynthgradError('nothing was generated');
+  // The classifier's threshold refitted on what was generated (post-processing), when every
+  // class has texts to place it by.
+  let out = generated;
+  let biasShift: number[] | null = null;
+  if (classifier && method.targetThreshold === 'generated') {
+    const empty = plans.findIndex((_, c) => !generated.some((e) => e.labelIndex === c));
+    if (empty >= 0) log(`target classifier's threshold kept as the targets place it: class ${JSON.stringify(task.labels[empty].value)} generated no text to refit it on`);
+    else {
+      const refit = refitThreshold(generated, plans.length);
+      out = refit.examples;
+      biasShift = refit.shift;
+      log(`target classifier's threshold refitted on the ${generated.length} generated texts: biases shifted by ${refit.shift.map((x) => x.toFixed(3)).join(', ')}; ${refit.changed} texts change class`);
+    }
+  }
   return {
     examples: out,
     timings,
     adamSteps,
     method,
-    targetClassifier: classifier ? { separation: classifier.separation, weightSums: classifier.weightSums, discriminant: classifier.discriminant } : null,
+    targetClassifier: classifier ? { separation: classifier.separation, weightSums: classifier.weightSums, discriminant: classifier.discriminant, biasShift } : null,
     workers,
     domain,
   };
