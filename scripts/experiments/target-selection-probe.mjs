@@ -35,6 +35,9 @@
 //   surplus-rank-ppl  the same pool, by the sum of its matching-loss and perplexity ranks;
 //   surplus-ppl-high  the same pool, highest perplexity first;
 //   surplus-ppl-drop-Q  the same pool less its Q% of lowest perplexity, then by matching loss;
+//   built-surplus   the surplus filter under the target classifier's threshold as the targets
+//                   place it (the texts' target_logits; method.targetThreshold 'targets');
+//   refit-surplus   the same, the threshold refitted on the generation's texts ('generated');
 //   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
 //                   --no-repeat-ngram 3 would have avoided) only after every other text.
 // RULES=a,b limits the rules run; KEEP=N the texts kept a class (default 50, the protocol's).
@@ -154,25 +157,28 @@ function selfMargins(gen, keep) {
   }
   return selfMarginCache.get(gen);
 }
-// The logistic fit of one threshold t on the logit difference D = z_1 - z_0 of a two-label
-// generation's texts (D = own margin for label 1, minus it for label 0): Newton on
-// -sum log sigmoid(y (D - t)), y = +1 for label 1 and -1 for label 0.
-function refitShift(gen) {
-  if (K !== 2) throw new Error('refit-surplus: two labels only');
-  let t = 0;
-  for (let it = 0; it < 50; it++) {
-    let g = 0;
-    let h = 0;
-    for (const e of gen.examples) {
-      const y = e.labelIndex === 1 ? 1 : -1;
-      const D = y * e.target_margin;
-      const s = 1 / (1 + Math.exp(-y * (D - t)));
-      g += y * (1 - s);
-      h += s * (1 - s);
-    }
-    t -= g / h;
+// A generation's texts re-read under the classifier's threshold as built or refitted on
+// them (core.refitThreshold), once per generation and choice; each keeps its text as `from`.
+const thresholdCache = new WeakMap();
+function thresholded(gen, refit) {
+  if (!thresholdCache.has(gen)) thresholdCache.set(gen, new Map());
+  const cache = thresholdCache.get(gen);
+  if (!cache.has(refit)) {
+    const logitsOf = (e) => {
+      if (e.target_logits) return e.target_logits;
+      if (K !== 2) throw new Error('a generation without target_logits: two labels only');
+      const D = e.labelIndex === 1 ? e.target_margin : -e.target_margin;
+      return [0, D];
+    };
+    const built = gen.examples.map((e) => {
+      const z = logitsOf(e);
+      const own = z[e.labelIndex];
+      const other = Math.max(...z.filter((_, k) => k !== e.labelIndex));
+      return { ...e, target_logits: z, target_label: z.indexOf(Math.max(...z)), target_margin: own - other, from: e };
+    });
+    cache.set(refit, refit ? core.refitThreshold(built, K).examples : built);
   }
-  return t;
+  return cache.get(refit);
 }
 // Probe-made texts (surplus-concat) and the generated text whose place in the order they take.
 const origin = new WeakMap();
@@ -295,15 +301,15 @@ function rule(name, gen, keep) {
         const drop = Math.min(Math.floor((onside.length * Number(self[2])) / 100), Math.max(0, onside.length - keep));
         return [...onside].sort((a, b) => m.get(b) - m.get(a)).slice(drop).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
       }
-      // refit-surplus: the surplus filter after the target classifier's threshold is refitted on
-      // the generation itself (two labels): the shift t of the logit difference that best explains
-      // the labels the texts were generated for (a one-parameter logistic fit over every class's
-      // texts), then the margins taken against it. Post-processing of synthetic output only.
-      if (name === 'refit-surplus') {
-        const t = refitShift(gen);
-        const shifted = mine.map((e) => ({ ...e, target_margin: e.target_margin - (c === 1 ? t : -t), target_label: undefined }));
-        shifted.forEach((e, i) => (e.target_label = e.target_margin < 0 ? 1 - c : c, origin.set(e, mine[i])));
-        return core.dropSurplusMisplaced(shifted, task.labels.length, keep).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
+      // built-surplus / refit-surplus: the surplus filter under the target classifier's threshold
+      // as the targets place it, or refitted on the generation itself (method.targetThreshold
+      // 'targets' / 'generated'), read from the texts' target_logits (older two-label generations,
+      // which carry only margins: logits [0, D] with D the logit difference, the same fit).
+      if (name === 'built-surplus' || name === 'refit-surplus') {
+        const seen = new Set();
+        const pool = thresholded(gen, name === 'refit-surplus').filter((e) => e.labelIndex === c && !seen.has(e.text.trim()) && seen.add(e.text.trim()));
+        pool.forEach((e) => origin.set(e, e.from));
+        return core.dropSurplusMisplaced(pool, task.labels.length, keep).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
       }
       if (name === 'no-repeat-first') {
         // Best by matching loss, texts that repeat a token trigram only after all others.

@@ -87,7 +87,8 @@ export interface QualityGeneration {
   examples: SyntheticExample[];
   /** Seconds the generation took (per example: total_s / examples.length). */
   total_s: number;
-  target_classifier: { separation: number; weightSums: number[]; discriminant: string } | null;
+  /** biasShift: the refit of its threshold on the generated texts (null: none; absent in generations saved before it). */
+  target_classifier: { separation: number; weightSums: number[]; discriminant: string; biasShift?: number[] | null } | null;
   /** The targets' release and privacy, and per class what was released and its signal/noise (absent in generations saved before issue 13). */
   privacy?: PrivacyReport;
   classes?: GenerateResult['classes'];
@@ -137,7 +138,8 @@ export interface QualityResult {
   judge: { test_accuracy: number; trained_on: number };
   on_label: { kept: number; kept_on_label: number; rate: number; generated: number; generated_on_label_rate: number };
   selection: unknown;
-  target_classifier: { separation: number; weightSums: number[]; discriminant: string } | null;
+  /** biasShift: the refit of its threshold on the generated texts (null: none; absent in generations saved before it). */
+  target_classifier: { separation: number; weightSums: number[]; discriminant: string; biasShift?: number[] | null } | null;
   privacy: PrivacyReport | null;
   classes: GenerateResult['classes'] | null;
   /** Generation seconds per generated text (before selection). */
