@@ -91,6 +91,7 @@ describe.runIf(built)('synthgrad usage errors: one line, exit 2, under a second,
     expectUsageError(['generate', '--data', data, '--length-spread', '1'], /--length-spread must be in \[0, 1\), got 1/);
     expectUsageError(['generate', '--data', data, '--no-copy-ngram', '1'], /--no-copy-ngram must be 0 \(off\) or at least 2/);
     expectUsageError(['generate', '--data', data, '--punctuation', 'yes'], /--punctuation must be one of on, off, got "yes"/);
+    expectUsageError(['generate', '--data', data, '--target-threshold', 'real'], /--target-threshold must be one of targets, generated, got "real"/);
     expectUsageError(['generate', '--data', data, '--delta', '2', '--epsilon', '1', '--clip', '1'], /--delta must be between 0 and 1/);
     expectUsageError(['compare', '--task-data', data, '--test', data, '--dp-epsilon', 'abc'], /--dp-epsilon must be a number, got "abc"/);
     expectUsageError(['eval', '--train', data, '--test', data, '--mode', 'adapter'], /--mode must be one of head, lora, full/);
@@ -146,6 +147,7 @@ describe.runIf(built)('--config', () => {
   it('a true/false in the file is read, never silently dropped: on|off choices take it, other keys name it', () => {
     expectUsageError(['generate', '--config', cfg('t1.json', { generate: { data, settings: { outer: true } } })], /t1\.json: generate\.settings\.outer must be an integer >= 0, got "true"/);
     expectUsageError(['generate', '--config', cfg('t2.json', { generate: { data, method: { targetFilter: 'some' } } })], /t2\.json: generate\.method\.targetFilter must be one of off, surplus, strict, on, got "some"/);
+    expectUsageError(['generate', '--config', cfg('t4.json', { generate: { data, method: { targetThreshold: 'real' } } })], /t4\.json: generate\.method\.targetThreshold must be one of targets, generated, got "real"/);
     // A boolean where on|off is asked is that switch: labelContext false passes the flag checks,
     // and the next check to fail is the bad distance.
     expectUsageError(['generate', '--config', cfg('t3.json', { generate: { data, method: { labelContext: false, targetFilter: true }, distance: 'l1' } })], /t3\.json: generate\.distance must be one of cosine, l2/);

@@ -54,6 +54,12 @@ describe.runIf(built)('synthgrad generate', () => {
     }
     expect(meta0(out).method).toMatchObject({ labelContext: true, demonstrations: 4, classifierWeight: 1, targetFilter: 'off', discriminant: 'lda' });
     expect(meta0(out).target_agreement).toHaveLength(2);
+    // The classifier's threshold refitted on the 16 texts (the default): a shift summing to zero.
+    expect(meta0(out).method.targetThreshold).toBe('generated');
+    const shift: number[] = meta0(out).target_classifier.biasShift;
+    expect(shift).toHaveLength(2);
+    expect(shift.every(Number.isFinite)).toBe(true);
+    expect(shift[0] + shift[1]).toBeCloseTo(0, 9);
     const meta = JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'));
     expect(meta.model.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(meta.privacy).toMatchObject({ mechanism: 'analytic-gaussian', epsilon: 2, delta: 1e-5, clip: 1, releases: 2, release: 'label-rows' });

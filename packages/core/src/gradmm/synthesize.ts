@@ -69,7 +69,8 @@ export interface SynthesisResult {
   method: MethodSettings;
   /**
    * The classifier the released targets imply (null with one class, or without a filter or
-   * classifier term), how far apart it puts the classes, and biasShift is what the refit on the generated texts added to its biases (null: not refitted).
+   * classifier term): how far apart it puts the classes, and biasShift, what the refit on the
+   * generated texts added to its biases (null: not refitted; method.targetThreshold).
    */
   targetClassifier: { separation: number; weightSums: number[]; discriminant: string; biasShift: number[] | null } | null;
   /** Threads that ran classes (1: all in the calling thread). With more, the timings add up every thread's time. */
