@@ -38,6 +38,7 @@
 //   built-surplus   the surplus filter under the target classifier's threshold as the targets
 //                   place it (the texts' target_logits; method.targetThreshold 'targets');
 //   refit-surplus   the same, the threshold refitted on the generation's texts ('generated');
+//   refit-surplus-M the same, only texts placed elsewhere by a margin over M counted misplaced;
 //   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
 //                   --no-repeat-ngram 3 would have avoided) only after every other text.
 // RULES=a,b limits the rules run; KEEP=N the texts kept a class (default 50, the protocol's).
@@ -305,9 +306,15 @@ function rule(name, gen, keep) {
       // as the targets place it, or refitted on the generation itself (method.targetThreshold
       // 'targets' / 'generated'), read from the texts' target_logits (older two-label generations,
       // which carry only margins: logits [0, D] with D the logit difference, the same fit).
-      if (name === 'built-surplus' || name === 'refit-surplus') {
+      // refit-surplus-M: only texts the refitted classifier puts elsewhere by a margin over M
+      // count as misplaced (the confidently misplaced; margins in the classifier's logit units).
+      const confident = /^refit-surplus-([\d.]+)$/.exec(name);
+      if (name === 'built-surplus' || name === 'refit-surplus' || confident) {
         const seen = new Set();
-        const pool = thresholded(gen, name === 'refit-surplus').filter((e) => e.labelIndex === c && !seen.has(e.text.trim()) && seen.add(e.text.trim()));
+        const M = confident ? Number(confident[1]) : 0;
+        const pool = thresholded(gen, name !== 'built-surplus')
+          .filter((e) => e.labelIndex === c && !seen.has(e.text.trim()) && seen.add(e.text.trim()))
+          .map((e) => (e.target_margin < 0 && e.target_margin >= -M ? { ...e, target_label: c } : e));
         pool.forEach((e) => origin.set(e, e.from));
         return core.dropSurplusMisplaced(pool, task.labels.length, keep).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
       }
