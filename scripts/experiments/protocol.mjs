@@ -6,6 +6,17 @@ import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 
 export const pct = (x) => +(x * 100).toFixed(1);
+
+/**
+ * A saved text's target classifier logits as built: its target_logits (generations since the
+ * twenty-eighth stop), or for an older two-label generation, which carries only its margin, the
+ * logits [0, D] with D the logit difference (the same verdicts and the same refit).
+ */
+export function targetLogitsOf(e, K, where = 'a generation') {
+  if (e.target_logits) return e.target_logits;
+  if (K !== 2 || typeof e.target_margin !== 'number') throw new Error(`${where}: texts without target_logits (only two-label generations with margins can be read)`);
+  return [0, e.labelIndex === 1 ? e.target_margin : -e.target_margin];
+}
 export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export async function openProtocol(script, argv, { generations = true } = {}) {

@@ -54,7 +54,7 @@
 import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 import { readFileSync } from 'node:fs';
-import { judgeAndStudent, openProtocol, pct } from './protocol.mjs';
+import { judgeAndStudent, openProtocol, pct, targetLogitsOf } from './protocol.mjs';
 
 const { rt, task, all, test, genFiles, cache } = await openProtocol('target-selection-probe.mjs', process.argv.slice(2));
 
@@ -165,17 +165,9 @@ function thresholded(gen, refit) {
   if (!thresholdCache.has(gen)) thresholdCache.set(gen, new Map());
   const cache = thresholdCache.get(gen);
   if (!cache.has(refit)) {
-    const logitsOf = (e) => {
-      if (e.target_logits) return e.target_logits;
-      if (K !== 2) throw new Error('a generation without target_logits: two labels only');
-      const D = e.labelIndex === 1 ? e.target_margin : -e.target_margin;
-      return [0, D];
-    };
     const built = gen.examples.map((e) => {
-      const z = logitsOf(e);
-      const own = z[e.labelIndex];
-      const other = Math.max(...z.filter((_, k) => k !== e.labelIndex));
-      return { ...e, target_logits: z, target_label: z.indexOf(Math.max(...z)), target_margin: own - other, from: e };
+      const z = targetLogitsOf(e, K);
+      return { ...e, target_logits: z, ...core.targetVerdict(z, e.labelIndex), from: e };
     });
     cache.set(refit, refit ? core.refitThreshold(built, K).examples : built);
   }

@@ -11,7 +11,7 @@
 import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 import { readFileSync } from 'node:fs';
-import { judgeAndStudent, openProtocol } from './protocol.mjs';
+import { judgeAndStudent, openProtocol, targetLogitsOf } from './protocol.mjs';
 
 const { rt, task, all, test, genFiles, cache } = await openProtocol('threshold-verdicts.mjs', process.argv.slice(2));
 const K = task.labels.length;
@@ -22,12 +22,8 @@ for (const file of genFiles) {
   const rows = gen.examples.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
   const judged = ev.predict(judge, rows);
   const built = gen.examples.map((e) => {
-    let z = e.target_logits;
-    if (!z) {
-      if (K !== 2 || typeof e.target_margin !== 'number') throw new Error(`${file}: texts without target_logits (two-label generations with margins only)`);
-      z = [0, e.labelIndex === 1 ? e.target_margin : -e.target_margin];
-    }
-    return { labelIndex: e.labelIndex, target_logits: z, target_label: z.indexOf(Math.max(...z)) };
+    const z = targetLogitsOf(e, K, file);
+    return { labelIndex: e.labelIndex, target_logits: z, ...core.targetVerdict(z, e.labelIndex) };
   });
   const refit = core.refitThreshold(built, K);
   const verdicts = (exs) =>

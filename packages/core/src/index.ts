@@ -68,7 +68,7 @@ export { sampleTopK, sampleTopKContrast, sampleFromContext, sampleAllowed, type 
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, releaseRows, signalToNoise, targetRow, targetRowCount, TARGET_RELEASES, DEFAULT_RELEASE, type ClassTarget, type PrivacyOptions, type PrivacyReport, type TargetRelease } from './gradmm/targets.js';
 export { MatchingLoss, sharedDirection, centredMetric, type MatchingDistance, type ClassifierTerm } from './gradmm/matching.js';
 export { publicHiddenStats, meanAndCovariance, type PublicStats, type PublicStatsOptions } from './gradmm/public-stats.js';
-export { buildTargetClassifier, classifyStates, solveSpd, shrunkPublicCovariance, whitenedMetric, type TargetClassifier, type TargetClassifierOptions } from './gradmm/target-classifier.js';
+export { buildTargetClassifier, classifyStates, targetVerdict, solveSpd, shrunkPublicCovariance, whitenedMetric, type TargetClassifier, type TargetClassifierOptions } from './gradmm/target-classifier.js';
 export { fitClassBiases, refitThreshold, labelLogLikelihood, type BiasFitOptions, type ThresholdRefit } from './gradmm/threshold-refit.js';
 export { Projector, repeatsNgram } from './gradmm/projection.js';
 export { eitherBan, NgramBan, type NextTokenBan, type TokenSet } from './gradmm/copy-ban.js';

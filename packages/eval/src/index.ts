@@ -24,4 +24,4 @@ export { AdamW, linearDecay, type AdamWOptions } from './finetune/adamw.js';
 export { FeatureCache, makeClassifier, headClassifier, loraClassifier, fullClassifier, FINETUNE_MODES, type Classifier, type FineTuneMode } from './finetune/classifier.js';
 export { fineTune, batchGradients, predict, accuracy, devScore, type FineTuneOptions, type FineTuneResult, type CheckpointRule } from './finetune/trainer.js';
 export { generatePrompted, generatePromptedSet, promptedDomain, promptFor, cleanText, type PromptedOptions } from './baselines/prompted.js';
-export { runQuality, qualityBars, type QualityOptions, type QualityResult, type QualityGeneration, type QualityBar } from './quality.js';
+export { runQuality, qualityBars, type QualityOptions, type QualityResult, type QualityGeneration, type QualityBar, type TargetClassifierReport } from './quality.js';

@@ -79,6 +79,12 @@ export interface QualityOptions {
 }
 
 /** One GRADMM generation of the protocol: everything the evaluation needs, as JSON. */
+/**
+ * The generation's target classifier (SynthesisResult.targetClassifier); biasShift is the refit
+ * of its threshold on the generated texts (null: none; absent in generations saved before it).
+ */
+export type TargetClassifierReport = { separation: number; weightSums: number[]; discriminant: string; biasShift?: number[] | null };
+
 export interface QualityGeneration {
   method: MethodSettings;
   /** The generation's seed (absent in generations saved before it could be chosen: 0). */
@@ -87,8 +93,7 @@ export interface QualityGeneration {
   examples: SyntheticExample[];
   /** Seconds the generation took (per example: total_s / examples.length). */
   total_s: number;
-  /** biasShift: the refit of its threshold on the generated texts (null: none; absent in generations saved before it). */
-  target_classifier: { separation: number; weightSums: number[]; discriminant: string; biasShift?: number[] | null } | null;
+  target_classifier: TargetClassifierReport | null;
   /** The targets' release and privacy, and per class what was released and its signal/noise (absent in generations saved before issue 13). */
   privacy?: PrivacyReport;
   classes?: GenerateResult['classes'];
@@ -138,8 +143,7 @@ export interface QualityResult {
   judge: { test_accuracy: number; trained_on: number };
   on_label: { kept: number; kept_on_label: number; rate: number; generated: number; generated_on_label_rate: number };
   selection: unknown;
-  /** biasShift: the refit of its threshold on the generated texts (null: none; absent in generations saved before it). */
-  target_classifier: { separation: number; weightSums: number[]; discriminant: string; biasShift?: number[] | null } | null;
+  target_classifier: TargetClassifierReport | null;
   privacy: PrivacyReport | null;
   classes: GenerateResult['classes'] | null;
   /** Generation seconds per generated text (before selection). */

@@ -79,8 +79,7 @@ export interface MethodSettings {
    * texts' means). 'generated' (default): refitted once every class is generated, on all the
    * generated texts, to the biases that best explain the labels they were written for (a logistic
    * fit of K biases, the weights as built: threshold-refit.ts), since generated text sits elsewhere
-   * than real text. Measured (docs/METHOD.md, twenty-eighth stop): rtpolarity 76.0% -> 77.7% with
-   * the surplus filter at 97% on-label over three generations; imdb 86.6% -> 86.9%.
+   * than real text (measured: DEFAULT_METHOD's comment; docs/METHOD.md, twenty-eighth stop).
    */
   targetThreshold: TargetThreshold;
   /** Public LM-sampled texts behind the hidden-state statistics. */

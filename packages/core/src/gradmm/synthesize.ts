@@ -23,7 +23,7 @@ import { DEFAULT_METHOD, DEMONSTRATION_LABELS, TARGET_THRESHOLDS, everyLabelsDem
 import { classDemonstrations, labelledContextText, namesDomain, withDomain, type LabelledLine } from '../task/task.js';
 import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, searchesDomain, type DomainChoice, type DomainScore } from './domain.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
-import { buildTargetClassifier, whitenedMetric, type TargetClassifier } from './target-classifier.js';
+import { buildTargetClassifier, targetVerdict, whitenedMetric, type TargetClassifier } from './target-classifier.js';
 import { lastPosition } from '../model/llama.js';
 import { leftPad } from './prompt.js';
 import type { ClassProgress, GenerateProgress, SyntheticExample } from './generate.js';
@@ -249,8 +249,6 @@ export function targetPredictions(rt: LoadedModel, classifier: TargetClassifier,
   return out;
 }
 
-/** Logit of class c over the best other class (negative: the classifier puts the text elsewhere). */
-const ownMargin = (logits: number[], c: number) => logits[c] - Math.max(...logits.filter((_, k) => k !== c));
 
 export function medianAllowedNorm(rt: LoadedModel, allowed: number[]): number {
   const norms = tf.tidy(() => tf.norm(tf.gather(rt.model.embeddingT, tf.tensor1d(allowed, 'int32'), 1), 2, 0).dataSync());
@@ -398,7 +396,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         perplexity: ppl[j],
         batch: b,
         ...(ids.length < res.ids[j].length ? { optimised_length: res.ids[j].length } : {}),
-        ...(pred[j] ? { target_label: pred[j].label, target_margin: ownMargin(pred[j].logits, c), target_logits: pred[j].logits } : {}),
+        ...(pred[j] ? { ...targetVerdict(pred[j].logits, c), target_logits: pred[j].logits } : {}),
       }));
       hooks.batchDone({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings, scoring_s, adamSteps: res.adamSteps });
       mine.push(...batchExamples);

@@ -206,6 +206,14 @@ export function buildTargetClassifier(targets: ClassTarget[], labelTokens: numbe
   return { classes: K, dModel: d, weights, bias, separation, weightSums, discriminant: kind };
 }
 
+/**
+ * What a text of class c is told by logits [K]: the class they put it in (the first of equal
+ * highest) and its own class's logit over the best other one (negative: placed elsewhere).
+ */
+export function targetVerdict(logits: readonly number[], c: number): { target_label: number; target_margin: number } {
+  return { target_label: logits.indexOf(Math.max(...logits)), target_margin: logits[c] - Math.max(...logits.filter((_, k) => k !== c)) };
+}
+
 /** Logits [N][K] of hidden-state rows [N, d] (plain arrays; for selection and reports). */
 export function classifyStates(clf: TargetClassifier, rows: Float32Array, n: number): number[][] {
   const { dModel: d, classes: K, weights, bias } = clf;

@@ -24,12 +24,12 @@
  * their label mix (n_k texts of class k): the classes are balanced the way the generation was,
  * while the weights (which texts look more like which class) are untouched. Newton's method with
  * the Hessian sum_i (diag p_i - p_i p_i^T), whose null direction (the all-ones vector) is filled
- * by adding (n / K) 1 1^T, and a step capped in length and backtracked. Two labels reduce it to fitting one threshold
- * on the logit difference. The optimum is finite whenever every class has a text; with a class
+ * by adding (n / K) 1 1^T, and a step capped in length and backtracked. Two labels reduce it to
+ * fitting one threshold on the logit difference. The optimum is finite whenever every class has a text; with a class
  * that has none the refit does not apply (its bias would go to minus infinity).
  */
 import { SynthgradError } from '../util/errors.js';
-import { solveSpd } from './target-classifier.js';
+import { solveSpd, targetVerdict } from './target-classifier.js';
 
 /** The largest change of any bias in one Newton iteration, in logits (e^4: odds moved 55-fold). */
 const MAX_STEP = 4;
@@ -152,10 +152,9 @@ export function refitThreshold<T extends Scored>(examples: readonly T[], K: numb
   );
   let changed = 0;
   const out = examples.map((e) => {
-    const v = e.target_logits!.map((x, k) => x + shift[k]);
-    const label = v.indexOf(Math.max(...v));
-    if (label !== e.target_label) changed++;
-    return { ...e, target_label: label, target_margin: v[e.labelIndex] - Math.max(...v.filter((_, k) => k !== e.labelIndex)) };
+    const verdict = targetVerdict(e.target_logits!.map((x, k) => x + shift[k]), e.labelIndex);
+    if (verdict.target_label !== e.target_label) changed++;
+    return { ...e, ...verdict };
   });
   return { examples: out, shift, changed };
 }
