@@ -83,6 +83,25 @@ describe.runIf(built)('synthgrad bench quality', () => {
     expect(run([...args, '--checkpoint', 'last']).stderr).toMatch(/--checkpoint must be accuracy or accuracy-loss/);
   });
 
+  it('says how many seeds kept the untrained student, and how much of the kept set it already labels right', () => {
+    // A saved "generation" whose texts are the test texts themselves: all 8 are kept (4 a class),
+    // so the untrained student's agreement with the kept labels is the zero-shot row's accuracy.
+    const testRows = readFileSync(test, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { text: string; label: number });
+    const saved = join(dir, 'test-as-generation.json');
+    const examples = testRows.map((r, i) => ({ text: r.text, label: r.label, labelIndex: r.label, ids: [], matching_loss: i / 10, perplexity: 1, batch: 0 }));
+    writeFileSync(saved, JSON.stringify({ method: { targetFilter: 'off' }, seed: 0, settings: {}, examples, total_s: 1, target_classifier: null }));
+    const r = run(['--real', '6', '--synthetic', '8', '--seeds', '2', '--rows', 'zero-shot', '--synthetic-in', saved]);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.on_label.kept).toBe(8);
+    expect(out.on_label.untrained_agrees).toBeCloseTo(out.rows.find((x: { name: string }) => x.name === 'zero-shot').accuracy_mean, 12);
+    for (const row of out.rows) {
+      expect(Number.isInteger(row.untrained_kept)).toBe(true);
+      expect(row.untrained_kept).toBeGreaterThanOrEqual(0);
+      expect(row.untrained_kept).toBeLessThanOrEqual(row.name === 'zero-shot' ? 0 : 2);
+    }
+  });
+
   it('--overgenerate generates that multiple of the kept count and keeps the kept count', () => {
     const r = run(['--real', '6', '--synthetic', '4', '--seeds', '1', '--rows', 'none', '--top-k', '3', '--overgenerate', '2']);
     expect(r.status, r.stderr).toBe(0);

@@ -40,9 +40,10 @@ export async function openProtocol(script, argv, { generations = true } = {}) {
  * printed as one JSON line) and `teach(rows)`: the protocol's student (head mode, dev carved from
  * the set) over `seeds` training seeds, its test accuracy as the protocol's 3 seeds, all `seeds`
  * and each. The student's spread over dev splits and batch orders is several points on 100 texts,
- * more than most differences the probes look for, hence 10 seeds by default.
+ * more than most differences the probes look for, hence 10 seeds by default (SEEDS=N: N, for a
+ * quick look).
  */
-export function judgeAndStudent({ rt, task, all, test, cache }, seeds = 10) {
+export function judgeAndStudent({ rt, task, all, test, cache }, seeds = Number(process.env.SEEDS ?? 10)) {
   const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
   const judge = ev.headClassifier(rt, task, cache);
   const { train, dev } = ev.carveDev(all, 0.2, 0);
@@ -55,6 +56,10 @@ export function judgeAndStudent({ rt, task, all, test, cache }, seeds = 10) {
   return { judge, teach };
 }
 
+// CHECKPOINT=accuracy-loss: the student's dev checkpoint with ties of dev accuracy broken by dev
+// loss (`bench quality --checkpoint accuracy-loss`); default the protocol's 'accuracy'.
+const CHECKPOINT = process.env.CHECKPOINT ?? 'accuracy';
+
 /**
  * The protocol's student (head mode, its settings, dev carved at `seed` from `exs`) trained with
  * training seed `seed`; `inspect(clf)`, if given, reads the trained classifier before it is
@@ -65,7 +70,7 @@ export function trainStudent({ rt, task, test, cache }, exs, seed, inspect) {
   const { train, dev } = ev.carveDev(exs, 0.2, seed);
   const clf = ev.headClassifier(rt, task, cache);
   try {
-    const r = ev.fineTune(clf, train, dev, test, task.labels.length, { steps, batchSize, lr, weightDecay, seed });
+    const r = ev.fineTune(clf, train, dev, test, task.labels.length, { steps, batchSize, lr, weightDecay, seed, checkpoint: CHECKPOINT });
     return { ...r, inspected: inspect?.(clf) };
   } finally {
     clf.dispose();

@@ -327,11 +327,19 @@ function rule(name, gen, keep) {
   return kept.map(asRow);
 }
 
-/** The judge's on-label rate and what the texts teach, as one JSON line. */
+/**
+ * The judge's on-label rate, the share of the texts the untrained student (the zero-shot head)
+ * already labels as kept (`zero_shot_agrees`: near 100, its synthetic dev split is solved before
+ * training and the checkpoint rule may keep the untrained head), and what the texts teach, as one
+ * JSON line.
+ */
 function report(fields, kept) {
-  const p = ev.predict(judge, kept);
-  const onLabel = p.filter((x, i) => x === kept[i].label).length / kept.length;
-  console.log(JSON.stringify({ ...fields, kept: kept.length, on_label: pct(onLabel), accuracy: teach(kept) }));
+  const agree = (clf) => ev.predict(clf, kept).filter((x, i) => x === kept[i].label).length / kept.length;
+  const onLabel = agree(judge);
+  const untrained = ev.headClassifier(rt, task, cache);
+  const zeroShot = agree(untrained);
+  untrained.dispose();
+  console.log(JSON.stringify({ ...fields, kept: kept.length, on_label: pct(onLabel), zero_shot_agrees: pct(zeroShot), accuracy: teach(kept) }));
 }
 
 const gens = genFiles.map((f) => JSON.parse(readFileSync(f, 'utf8')));

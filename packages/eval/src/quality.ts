@@ -137,11 +137,22 @@ export function qualityBars(rows: { name: string; accuracy_mean: number; accurac
 export interface QualityResult {
   protocol: { real: number; synthetic: number; seeds: number; generation_seed: number; preset: string; mode: string; test: number };
   method: MethodSettings;
-  rows: { name: string; texts: number; accuracy_mean: number; accuracy_std: number; per_seed: number[]; perplexity: number | null; minutes: number }[];
+  /**
+   * `untrained_kept`: the seeds whose dev checkpoint was the untrained student (step 0), i.e. no
+   * step of training did better on the row's own dev split: a row of such seeds measures the
+   * zero-shot classifier, not what its texts teach.
+   */
+  rows: { name: string; texts: number; accuracy_mean: number; accuracy_std: number; per_seed: number[]; untrained_kept: number; perplexity: number | null; minutes: number }[];
   /** Issue 10's accuracy bars for the rows present, each with the standard error of its difference. */
   bars: QualityBar[];
   judge: { test_accuracy: number; trained_on: number };
-  on_label: { kept: number; kept_on_label: number; rate: number; generated: number; generated_on_label_rate: number };
+  /**
+   * The judge's verdicts; `untrained_agrees`: the share of the kept texts the untrained student
+   * (the LM's zero-shot verbaliser rows, where every mode starts) already labels as kept. Near 1,
+   * the texts hold little the student does not know, and its synthetic dev split is solved
+   * before training (see `untrained_kept`).
+   */
+  on_label: { kept: number; kept_on_label: number; rate: number; generated: number; generated_on_label_rate: number; untrained_agrees: number };
   selection: unknown;
   target_classifier: TargetClassifierReport | null;
   privacy: PrivacyReport | null;
@@ -205,6 +216,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
   let judgeAcc: number;
   let keptOn: number;
   let genOnRate: number;
+  let untrainedAgrees: number;
   try {
     const { train, dev } = carveDev(o.taskData, o.training.devFraction, 0);
     // The judge is a head whatever mode the rows train in, with head mode's own settings.
@@ -216,7 +228,13 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     genOnRate = pAll.filter((p, i) => p === all[i].label).length / Math.max(1, all.length);
     const pKept = predict(judge, kept);
     keptOn = pKept.filter((p, i) => p === kept[i].label).length;
-    log(`judge: ${(judgeAcc * 100).toFixed(1)}% on test; on-label ${keptOn}/${kept.length} kept, ${(genOnRate * 100).toFixed(1)}% of all generated`);
+    const untrained = headClassifier(rt, task, cache);
+    try {
+      untrainedAgrees = predict(untrained, kept).filter((p, i) => p === kept[i].label).length / Math.max(1, kept.length);
+    } finally {
+      untrained.dispose();
+    }
+    log(`judge: ${(judgeAcc * 100).toFixed(1)}% on test; on-label ${keptOn}/${kept.length} kept, ${(genOnRate * 100).toFixed(1)}% of all generated; the untrained student agrees with ${(untrainedAgrees * 100).toFixed(1)}% of the kept labels`);
   } finally {
     judge.dispose();
   }
@@ -246,6 +264,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     accuracy_mean: r.accuracy.mean,
     accuracy_std: r.accuracy.std,
     per_seed: r.accuracy.perSeed,
+    untrained_kept: r.runs.filter((u) => u.bestStep === 0).length,
     perplexity: r.trainPerplexity,
     minutes: r.minutes,
   }));
@@ -255,7 +274,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     rows,
     bars: qualityBars(rows, nSyn),
     judge: { test_accuracy: judgeAcc, trained_on: o.taskData.length },
-    on_label: { kept: kept.length, kept_on_label: keptOn, rate: keptOn / Math.max(1, kept.length), generated: gen.examples.length, generated_on_label_rate: genOnRate },
+    on_label: { kept: kept.length, kept_on_label: keptOn, rate: keptOn / Math.max(1, kept.length), generated: gen.examples.length, generated_on_label_rate: genOnRate, untrained_agrees: untrainedAgrees },
     selection: sel.report,
     target_classifier: gen.target_classifier,
     privacy: gen.privacy ?? null,
