@@ -79,6 +79,7 @@ describe.runIf(built)('synthgrad bench quality', () => {
     expect(run([...args, '--overgenerate', '0.5']).stderr).toMatch(/--overgenerate must be a number from 1 to 20/);
     expect(run([...args, '--synthetic-in', saved, '--seed', '2']).stderr).toMatch(/--seed does not apply/);
     expect(run([...args, '--method', '{"targetFilter":"loose"}']).stderr).toMatch(/--method: targetFilter must be one of off, surplus, strict, got "loose"/);
+    expect(run([...args, '--method', '{"targetFilterMargin":-0.5}']).stderr).toMatch(/--method: targetFilterMargin must be a number >= 0, got -0.5/);
     expect(run([...args, '--synthetic-in', train]).status).toBe(2);
     expect(run([...args, '--checkpoint', 'last']).stderr).toMatch(/--checkpoint must be accuracy or accuracy-loss/);
   });

@@ -38,7 +38,8 @@
 //   built-surplus   the surplus filter under the target classifier's threshold as the targets
 //                   place it (the texts' target_logits; method.targetThreshold 'targets');
 //   refit-surplus   the same, the threshold refitted on the generation's texts ('generated');
-//   refit-surplus-M the same, only texts placed elsewhere by a margin over M counted misplaced;
+//   refit-surplus-M the same, only texts placed elsewhere by a margin over M counted misplaced
+//                   (method.targetFilterMargin M);
 //   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
 //                   --no-repeat-ngram 3 would have avoided) only after every other text.
 // RULES=a,b limits the rules run; KEEP=N the texts kept a class (default 50, the protocol's).
@@ -304,11 +305,10 @@ function rule(name, gen, keep) {
       if (name === 'built-surplus' || name === 'refit-surplus' || confident) {
         const seen = new Set();
         const M = confident ? Number(confident[1]) : 0;
-        const pool = thresholded(gen, name !== 'built-surplus')
-          .filter((e) => e.labelIndex === c && !seen.has(e.text.trim()) && seen.add(e.text.trim()))
-          .map((e) => (e.target_margin < 0 && e.target_margin >= -M ? { ...e, target_label: c } : e));
+        const pool = thresholded(gen, name !== 'built-surplus').filter((e) => e.labelIndex === c && !seen.has(e.text.trim()) && seen.add(e.text.trim()));
         pool.forEach((e) => origin.set(e, e.from));
-        return core.dropSurplusMisplaced(pool, task.labels.length, keep).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
+        // The product's filter with its margin (method.targetFilterMargin).
+        return core.dropSurplusMisplaced(pool, task.labels.length, keep, M).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
       }
       if (name === 'no-repeat-first') {
         // Best by matching loss, texts that repeat a token trigram only after all others.

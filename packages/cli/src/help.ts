@@ -78,6 +78,10 @@ method (docs/METHOD.md, "what this project changes"):
                           strict drops them all, surplus only as many as the class has beyond
                           --top-n (the most confidently misplaced first), off keeps them (default:
                           the preset's, surplus for cpu-select, off for cpu; on = strict)
+  --target-filter-margin M  with the target filter, a text counts as misplaced only when that
+                          classifier puts it in another class by more than M (its logit units:
+                          one standard deviation on public LM text); default: the preset's
+                          (docs/METHOD.md, twenty-ninth stop)
   --target-threshold generated|targets  where that classifier's threshold comes from: refitted
                           on every generated text to the labels they were written for (generated,
                           default), or the targets' class means (targets; docs/METHOD.md,

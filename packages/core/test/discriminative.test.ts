@@ -34,6 +34,7 @@ import {
   sampleAllowed,
   Rng,
   select,
+  bestMatching,
   dropSurplusMisplaced,
   solveSpd,
   targetFilterOf,
@@ -490,5 +491,36 @@ describe('task label context and the target filter', () => {
     const c = (text: string, matching_loss: number, target_margin: number) => ({ text, labelIndex: 0, matching_loss, perplexity: 1, target_label: target_margin > 0 ? 0 : 1, target_margin });
     const { kept } = select([c('a', 0.1, -2), c('b', 0.2, -1), c('c', 0.3, -0.5), c('d', 0.4, 1)], 2, { targetFilter: 'surplus', labelCheck: false, dedup: true, topN: 2, alpha: 0, balance: false });
     expect(kept.map((k) => k.text)).toEqual(['c', 'd']);
+  });
+
+  it('a target filter margin M counts only texts placed elsewhere by more than M: the same as margin 0 with the others moved to their own class', () => {
+    // Oracle: a candidate placed elsewhere by at most M (margin in [-M, 0], M > 0) is, for the filter,
+    // a candidate of its own class; so the filter with M equals the filter with margin 0 on a copy
+    // where those candidates carry their own label. Both filters, random candidates and margins.
+    const rng = new Rng(12);
+    for (let trial = 0; trial < 200; trial++) {
+      const n = 1 + Math.floor(rng.uniform() * 12);
+      const topN = 1 + Math.floor(rng.uniform() * 6);
+      const M = [0, 0.5, 1, 2][Math.floor(rng.uniform() * 4)]!;
+      const cands = Array.from({ length: n }, (_, i) => {
+        const labelIndex = Math.floor(rng.uniform() * 3);
+        const margin = Math.round((rng.uniform() * 6 - 3) * 100) / 100;
+        return { text: `t${i}`, labelIndex, matching_loss: Math.round(rng.uniform() * 100) / 100, perplexity: 10, target_label: margin > 0 ? labelIndex : (labelIndex + 1) % 3, target_margin: margin };
+      });
+      const moved = cands.map((c) => (M > 0 && c.target_label !== c.labelIndex && c.target_margin >= -M ? { ...c, target_label: c.labelIndex } : c));
+      for (const targetFilter of ['surplus', 'strict'] as const) {
+        const opts = { targetFilter, labelCheck: false, dedup: true, topN, alpha: 0, balance: false };
+        const a = select(cands, 3, { ...opts, targetMargin: M });
+        const b = select(moved, 3, opts);
+        expect(a.kept.map((k) => k.text)).toEqual(b.kept.map((k) => k.text));
+        expect(a.report).toEqual(b.report);
+      }
+      expect(dropSurplusMisplaced(cands, 3, topN, M).map((x) => x.text)).toEqual(dropSurplusMisplaced(moved, 3, topN).map((x) => x.text));
+    }
+    // bestMatching carries it; a negative or non-finite margin is refused.
+    expect(bestMatching(5, 'surplus', 1)).toMatchObject({ targetFilter: 'surplus', targetMargin: 1, topN: 5 });
+    const one = [{ text: 'a', labelIndex: 0, matching_loss: 0, perplexity: 1, target_label: 1, target_margin: -1 }];
+    expect(() => select(one, 2, { ...bestMatching(1, 'surplus'), targetMargin: -1 })).toThrow(/margin must be a number >= 0, got -1/);
+    expect(() => dropSurplusMisplaced(one, 2, 1, Number.NaN)).toThrow(/margin must be a number >= 0, got NaN/);
   });
 });

@@ -123,6 +123,9 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   if (mode !== 'head' && mode !== 'lora') throw new SynthgradError(`--mode must be head or lora, got "${values.mode}"`, 'E_USAGE');
   const method = jsonObjectFlag('method', values.method, Object.keys(DEFAULT_METHOD)) as Partial<MethodSettings>;
   if (method.targetFilter !== undefined) method.targetFilter = targetFilterOf(method.targetFilter, '--method: targetFilter');
+  // Checked here: selection reads it only after the generation.
+  const margin = method.targetFilterMargin as unknown;
+  if (margin !== undefined && !(typeof margin === 'number' && Number.isFinite(margin) && margin >= 0)) throw new SynthgradError(`--method: targetFilterMargin must be a number >= 0, got ${JSON.stringify(margin)}`, 'E_USAGE');
   const presetName = values.preset ?? DEFAULT_PRESET;
   const settings = jsonObjectFlag('settings', values.settings, Object.keys(resolvePreset(presetName).settings));
   if (values['top-k']) settings.topK = intFlag(values['top-k'], 'top-k', 200);

@@ -44,6 +44,7 @@ export const METHOD_KEYS = {
   'demonstration-labels': 'method.demonstrationLabels',
   'classifier-weight': 'method.classifierWeight',
   'target-filter': 'method.targetFilter',
+  'target-filter-margin': 'method.targetFilterMargin',
   'target-threshold': 'method.targetThreshold',
   'public-texts': 'method.publicTexts',
   shrinkage: 'method.shrinkage',
@@ -99,6 +100,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   // 'on' is the earlier spelling of 'strict'.
   const filter = r.oneOf('target-filter', ['off', 'surplus', 'strict', 'on'] as const, m.targetFilter);
   m.targetFilter = filter === 'on' ? 'strict' : filter;
+  m.targetFilterMargin = r.positive('target-filter-margin', m.targetFilterMargin, true)!;
   m.targetThreshold = r.oneOf('target-threshold', TARGET_THRESHOLDS, m.targetThreshold);
   m.publicTexts = r.int('public-texts', m.publicTexts, 2);
   m.shrinkage = r.between('shrinkage', 0, 1) ?? m.shrinkage;
@@ -145,5 +147,5 @@ export function checkMethodConfig(core: typeof Core, cfg: GenerateConfig): void 
 /** Selection options from --top-n / --alpha, with the preset's defaults. */
 export function selectionOptions(r: FlagReader, presetName: string, method?: GenerateConfig['method']): SelectionOptions {
   const preset = resolvePreset(presetName);
-  return { targetFilter: method?.targetFilter ?? preset.method.targetFilter, labelCheck: preset.labelCheck ?? true, dedup: true, topN: r.int('top-n', preset.topN), alpha: r.positive('alpha', preset.alpha, true)!, balance: true };
+  return { targetFilter: method?.targetFilter ?? preset.method.targetFilter, targetMargin: method?.targetFilterMargin ?? preset.method.targetFilterMargin, labelCheck: preset.labelCheck ?? true, dedup: true, topN: r.int('top-n', preset.topN), alpha: r.positive('alpha', preset.alpha, true)!, balance: true };
 }

@@ -12,6 +12,7 @@ import type { Task } from '../task/task.js';
 import { labelIndex } from '../task/task.js';
 import { leftPad, taskTokens } from '../gradmm/prompt.js';
 import type { TargetFilter } from '../gradmm/presets.js';
+import { SynthgradError } from '../util/errors.js';
 
 export interface Candidate {
   text: string;
@@ -33,6 +34,12 @@ export interface SelectionOptions {
    * what is kept; without topN it drops nothing); 'off' (default) keeps them.
    */
   targetFilter?: TargetFilter;
+  /**
+   * With a target filter: a candidate counts as misplaced only when the classifier puts it in
+   * another class by more than this margin (its logit units; default 0: every one it places
+   * elsewhere). See MethodSettings.targetFilterMargin.
+   */
+  targetMargin?: number;
   labelCheck: boolean;
   dedup: boolean;
   /** Keep at most this many per class (all when undefined). */
@@ -49,8 +56,8 @@ export interface SelectionOptions {
  */
 export const OVERGENERATE = 1.2;
 
-export function bestMatching(perClass: number, targetFilter: TargetFilter): SelectionOptions {
-  return { targetFilter, labelCheck: false, dedup: true, topN: perClass, alpha: 0, balance: true };
+export function bestMatching(perClass: number, targetFilter: TargetFilter, targetMargin = 0): SelectionOptions {
+  return { targetFilter, targetMargin, labelCheck: false, dedup: true, topN: perClass, alpha: 0, balance: true };
 }
 
 /**
@@ -127,26 +134,37 @@ export function predictLabels(
   return out;
 }
 
-/** Whether the target classifier puts a candidate in another class than its own (one without a target_label is not). */
-export const misplaced = (c: Pick<Candidate, 'labelIndex' | 'target_label'>): boolean => c.target_label !== undefined && c.target_label !== c.labelIndex;
+/**
+ * Whether the target classifier puts a candidate in another class than its own (one without a
+ * target_label is not), by more than `margin` when that is positive (one without a margin then
+ * counts as misplaced by any margin).
+ */
+export const misplaced = (c: Pick<Candidate, 'labelIndex' | 'target_label' | 'target_margin'>, margin = 0): boolean =>
+  c.target_label !== undefined && c.target_label !== c.labelIndex && (margin === 0 || (c.target_margin ?? -Infinity) < -margin);
 
 /**
  * The 'surplus' target filter on its own: per class, the candidates the target classifier puts in
- * another class are dropped, lowest target_margin (most confidently misplaced) first, ties by
- * position, only while more than `keep` of the class remain. The rest keep their order.
+ * another class (by more than `margin`) are dropped, lowest target_margin (most confidently
+ * misplaced) first, ties by position, only while more than `keep` of the class remain. The rest
+ * keep their order.
  */
-export function dropSurplusMisplaced<T extends Candidate>(candidates: readonly T[], nLabels: number, keep: number): T[] {
-  const drop = surplusDrops(candidates, nLabels, keep);
+export function dropSurplusMisplaced<T extends Candidate>(candidates: readonly T[], nLabels: number, keep: number, margin = 0): T[] {
+  const drop = surplusDrops(candidates, nLabels, keep, checkedMargin(margin));
   return candidates.filter((_, k) => !drop.has(k));
 }
 
+function checkedMargin(margin: number): number {
+  if (!(Number.isFinite(margin) && margin >= 0)) throw new SynthgradError(`the target filter's margin must be a number >= 0, got ${margin}`, 'E_USAGE');
+  return margin;
+}
+
 /** Positions in `candidates` that the surplus filter drops. */
-function surplusDrops(candidates: readonly Candidate[], nLabels: number, keep: number): Set<number> {
+function surplusDrops(candidates: readonly Candidate[], nLabels: number, keep: number, margin: number): Set<number> {
   const drop = new Set<number>();
   for (let l = 0; l < nLabels; l++) {
     const mine = candidates.map((c, k) => ({ c, k })).filter(({ c }) => c.labelIndex === l);
     mine
-      .filter(({ c }) => misplaced(c))
+      .filter(({ c }) => misplaced(c, margin))
       .sort((a, b) => (a.c.target_margin ?? 0) - (b.c.target_margin ?? 0) || a.k - b.k)
       .slice(0, Math.max(0, mine.length - keep))
       .forEach(({ k }) => drop.add(k));
@@ -162,8 +180,9 @@ export function select<T extends Candidate>(
 ): { kept: T[]; report: SelectionReport } {
   let pool = candidates.map((c, i) => ({ c, i }));
   let passedTarget: number | null = null;
+  const margin = checkedMargin(opts.targetMargin ?? 0);
   if (opts.targetFilter === 'strict') {
-    pool = pool.filter(({ c }) => !misplaced(c));
+    pool = pool.filter(({ c }) => !misplaced(c, margin));
     passedTarget = pool.length;
   }
   let passed: number | null = null;
@@ -183,7 +202,7 @@ export function select<T extends Candidate>(
   }
   const afterDedup = pool.length;
   if (opts.targetFilter === 'surplus') {
-    const drop = surplusDrops(pool.map(({ c }) => c), nLabels, opts.topN ?? Infinity);
+    const drop = surplusDrops(pool.map(({ c }) => c), nLabels, opts.topN ?? Infinity, margin);
     pool = pool.filter((_, k) => !drop.has(k));
     passedTarget = pool.length;
   }
