@@ -80,8 +80,8 @@ method (docs/METHOD.md, "what this project changes"):
                           the preset's, surplus for cpu-select, off for cpu; on = strict)
   --target-filter-margin M  with the target filter, a text counts as misplaced only when that
                           classifier puts it in another class by more than M (its logit units:
-                          one standard deviation on public LM text); default: the preset's
-                          (docs/METHOD.md, twenty-ninth stop)
+                          one standard deviation on public LM text; default 1, 0: every text it
+                          places elsewhere; docs/METHOD.md, twenty-ninth stop)
   --target-threshold generated|targets  where that classifier's threshold comes from: refitted
                           on every generated text to the labels they were written for (generated,
                           default), or the targets' class means (targets; docs/METHOD.md,
