@@ -334,10 +334,9 @@ function rule(name, gen, keep) {
  * JSON line.
  */
 function report(fields, kept) {
-  const agree = (clf) => ev.predict(clf, kept).filter((x, i) => x === kept[i].label).length / kept.length;
-  const onLabel = agree(judge);
+  const onLabel = ev.accuracy(judge, kept);
   const untrained = ev.headClassifier(rt, task, cache);
-  const zeroShot = agree(untrained);
+  const zeroShot = ev.accuracy(untrained, kept);
   untrained.dispose();
   console.log(JSON.stringify({ ...fields, kept: kept.length, on_label: pct(onLabel), zero_shot_agrees: pct(zeroShot), accuracy: teach(kept) }));
 }

@@ -30,7 +30,7 @@ export { taskTemplate, type TaskTemplateOptions } from './task/template.js';
 export { describeTask, describeData, missingSymbols, SYMBOL_NOTE_SHARE, type TaskDescription, type LabelDescription, type DataDescription, type ClassData, type SymbolUse } from './task/describe.js';
 export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
-export { PRESETS, DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, TARGET_THRESHOLDS, targetFilterOf, RAW_START_MODES, DEMONSTRATION_LABELS, everyLabelsDemonstrations, type DemonstrationLabels, type RawStart, type Preset, type PresetName, type MethodSettings, type TargetFilter, type TargetThreshold } from './gradmm/presets.js';
+export { PRESETS, DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, TARGET_THRESHOLDS, targetFilterOf, targetFilterMarginOf, RAW_START_MODES, DEMONSTRATION_LABELS, everyLabelsDemonstrations, type DemonstrationLabels, type RawStart, type Preset, type PresetName, type MethodSettings, type TargetFilter, type TargetThreshold } from './gradmm/presets.js';
 export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassProgress, type DomainSearchProgress, type ClassComparison } from './gradmm/generate.js';
 export { predictLabels, select, dropSurplusMisplaced, bestMatching, overgenerated, OVERGENERATE, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
 export { readCandidates, type GeneratedRow } from './selection/candidates.js';

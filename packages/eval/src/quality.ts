@@ -37,7 +37,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FeatureCache, headClassifier } from './finetune/classifier.js';
-import { fineTune, predict } from './finetune/trainer.js';
+import { accuracy, fineTune, predict } from './finetune/trainer.js';
 import { carveDev } from './data/splits.js';
 import { MODE_DEFAULTS } from './defaults.js';
 import { runCompare, type RowResult, type TrainingSettings } from './compare.js';
@@ -78,13 +78,13 @@ export interface QualityOptions {
   privacy?: PrivacyOptions;
 }
 
-/** One GRADMM generation of the protocol: everything the evaluation needs, as JSON. */
 /**
  * The generation's target classifier (SynthesisResult.targetClassifier); biasShift is the refit
  * of its threshold on the generated texts (null: none; absent in generations saved before it).
  */
 export type TargetClassifierReport = { separation: number; weightSums: number[]; discriminant: string; biasShift?: number[] | null };
 
+/** One GRADMM generation of the protocol: everything the evaluation needs, as JSON. */
 export interface QualityGeneration {
   method: MethodSettings;
   /** The generation's seed (absent in generations saved before it could be chosen: 0). */
@@ -225,13 +225,12 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     const r = fineTune(judge, train, dev, o.test, K, { steps, batchSize, lr, weightDecay, seed: 0, checkpoint: o.training.checkpoint });
     judgeAcc = r.testAccuracy;
     const all = gen.examples.map(toExample);
-    const pAll = predict(judge, all);
-    genOnRate = pAll.filter((p, i) => p === all[i].label).length / Math.max(1, all.length);
+    genOnRate = all.length ? accuracy(judge, all) : 0;
     const pKept = predict(judge, kept);
     keptOn = pKept.filter((p, i) => p === kept[i].label).length;
     const untrained = headClassifier(rt, task, cache);
     try {
-      untrainedAgrees = predict(untrained, kept).filter((p, i) => p === kept[i].label).length / Math.max(1, kept.length);
+      untrainedAgrees = kept.length ? accuracy(untrained, kept) : 0;
     } finally {
       untrained.dispose();
     }

@@ -10,7 +10,7 @@ import { benchModel, speedups } from '../bench/model.js';
 import { round } from '../bench/stats.js';
 import { benchGenerate } from '../bench/generate.js';
 import { benchFinetune } from '../bench/finetune.js';
-import { checkPrivacyOptions, DEFAULT_METHOD, DEFAULT_PRESET, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, targetFilterOf, type MethodSettings } from '@synthgrad/core';
+import { checkPrivacyOptions, DEFAULT_METHOD, DEFAULT_PRESET, defaultDataPath, readExamples, resolvePreset, resolveTask, Rng, targetFilterMarginOf, targetFilterOf, type MethodSettings } from '@synthgrad/core';
 import { FlagReader } from '../flags.js';
 import { privacyFlags } from './gradmm-options.js';
 import { FINETUNE_MODES, MODE_DEFAULTS, promptedDomain, runQuality, type CheckpointRule, type FineTuneMode, type QualityGeneration, type TrainingSettings } from '@synthgrad/eval';
@@ -124,8 +124,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   const method = jsonObjectFlag('method', values.method, Object.keys(DEFAULT_METHOD)) as Partial<MethodSettings>;
   if (method.targetFilter !== undefined) method.targetFilter = targetFilterOf(method.targetFilter, '--method: targetFilter');
   // Checked here: selection reads it only after the generation.
-  const margin = method.targetFilterMargin as unknown;
-  if (margin !== undefined && !(typeof margin === 'number' && Number.isFinite(margin) && margin >= 0)) throw new SynthgradError(`--method: targetFilterMargin must be a number >= 0, got ${JSON.stringify(margin)}`, 'E_USAGE');
+  if (method.targetFilterMargin !== undefined) method.targetFilterMargin = targetFilterMarginOf(method.targetFilterMargin, '--method: targetFilterMargin');
   const presetName = values.preset ?? DEFAULT_PRESET;
   const settings = jsonObjectFlag('settings', values.settings, Object.keys(resolvePreset(presetName).settings));
   if (values['top-k']) settings.topK = intFlag(values['top-k'], 'top-k', 200);

@@ -33,6 +33,12 @@ export function targetFilterOf(v: unknown, where = 'targetFilter'): TargetFilter
   throw new SynthgradError(`${where} must be one of ${TARGET_FILTERS.join(', ')}, got ${JSON.stringify(v)}`, 'E_USAGE');
 }
 
+/** MethodSettings.targetFilterMargin from a config or JSON value: a finite number >= 0. */
+export function targetFilterMarginOf(v: unknown, where = 'targetFilterMargin'): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  throw new SynthgradError(`${where} must be a number >= 0, got ${typeof v === 'number' ? v : JSON.stringify(v)}`, 'E_USAGE');
+}
+
 /** Whose demonstrations precede a class's label context (MethodSettings.demonstrationLabels). */
 export const DEMONSTRATION_LABELS = ['auto', 'own', 'all'] as const;
 export type DemonstrationLabels = (typeof DEMONSTRATION_LABELS)[number];

@@ -11,8 +11,7 @@ import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import type { Task } from '../task/task.js';
 import { labelIndex } from '../task/task.js';
 import { leftPad, taskTokens } from '../gradmm/prompt.js';
-import type { TargetFilter } from '../gradmm/presets.js';
-import { SynthgradError } from '../util/errors.js';
+import { targetFilterMarginOf, type TargetFilter } from '../gradmm/presets.js';
 
 export interface Candidate {
   text: string;
@@ -149,13 +148,8 @@ export const misplaced = (c: Pick<Candidate, 'labelIndex' | 'target_label' | 'ta
  * keep their order.
  */
 export function dropSurplusMisplaced<T extends Candidate>(candidates: readonly T[], nLabels: number, keep: number, margin = 0): T[] {
-  const drop = surplusDrops(candidates, nLabels, keep, checkedMargin(margin));
+  const drop = surplusDrops(candidates, nLabels, keep, targetFilterMarginOf(margin, "the target filter's margin"));
   return candidates.filter((_, k) => !drop.has(k));
-}
-
-function checkedMargin(margin: number): number {
-  if (!(Number.isFinite(margin) && margin >= 0)) throw new SynthgradError(`the target filter's margin must be a number >= 0, got ${margin}`, 'E_USAGE');
-  return margin;
 }
 
 /** Positions in `candidates` that the surplus filter drops. */
@@ -180,7 +174,7 @@ export function select<T extends Candidate>(
 ): { kept: T[]; report: SelectionReport } {
   let pool = candidates.map((c, i) => ({ c, i }));
   let passedTarget: number | null = null;
-  const margin = checkedMargin(opts.targetMargin ?? 0);
+  const margin = targetFilterMarginOf(opts.targetMargin ?? 0, "the target filter's margin");
   if (opts.targetFilter === 'strict') {
     pool = pool.filter(({ c }) => !misplaced(c, margin));
     passedTarget = pool.length;
