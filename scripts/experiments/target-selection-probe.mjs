@@ -40,6 +40,9 @@
 //   refit-surplus   the same, the threshold refitted on the generation's texts ('generated');
 //   refit-surplus-M the same, only texts placed elsewhere by a margin over M counted misplaced
 //                   (method.targetFilterMargin M);
+//   pool-cf-M       the surplus filter by the generation's own cross-fitted classifier (a head
+//                   trained on the other FOLDS folds of the pool; margin M), then matching loss;
+//   refit-1-pool-M  the product's filter (refitted, margin 1), then pool-cf-M's on what is left;
 //   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
 //                   --no-repeat-ngram 3 would have avoided) only after every other text.
 // RULES=a,b limits the rules run; KEEP=N the texts kept a class (default 50, the protocol's).
@@ -158,6 +161,41 @@ function selfMargins(gen, keep) {
     }
   }
   return selfMarginCache.get(gen);
+}
+// The pool's own classifier, cross-fitted: the generation's texts split into FOLDS folds (seeded,
+// per class); for each fold the protocol's student (head mode, dev carved at seed 0) is trained on
+// the other folds with the labels the texts were written for, and reads the held-out fold. Each
+// text gets the out-of-fold verdict ({target_label, target_margin}, `from` its text) of a
+// classifier whose weights moved away from the zero-shot rows every student starts from (what
+// the targets' `head` classifier shares with it). Only synthetic output and public weights:
+// post-processing. Once per generation.
+const poolVerdictCache = new WeakMap();
+function poolVerdicts(gen, folds = Number(process.env.FOLDS ?? 5)) {
+  if (!poolVerdictCache.has(gen)) {
+    const rng = new core.Rng(12345);
+    const fold = new Map();
+    for (let c = 0; c < K; c++) rng.shuffle(gen.examples.filter((e) => e.labelIndex === c)).forEach((e, i) => fold.set(e, i % folds));
+    const out = new Map();
+    const { steps, batchSize, lr, weightDecay } = ev.MODE_DEFAULTS.head;
+    for (let f = 0; f < folds; f++) {
+      const held = gen.examples.filter((e) => fold.get(e) === f);
+      const { train, dev } = ev.carveDev(gen.examples.filter((e) => fold.get(e) !== f).map(asRow), 0.2, 0);
+      const clf = ev.headClassifier(rt, task, cache);
+      try {
+        ev.fineTune(clf, train, dev, dev, K, { steps, batchSize, lr, weightDecay, seed: f });
+        for (let i = 0; i < held.length; i += 64) {
+          const part = held.slice(i, i + 64);
+          const z = clf.logits(part.map(asRow));
+          z.arraySync().forEach((l, j) => out.set(part[j], core.targetVerdict(l, part[j].labelIndex)));
+          z.dispose();
+        }
+      } finally {
+        clf.dispose();
+      }
+    }
+    poolVerdictCache.set(gen, out);
+  }
+  return poolVerdictCache.get(gen);
 }
 // A generation's texts re-read under the classifier's threshold as built or refitted on
 // them (core.refitThreshold), once per generation and choice; each keeps its text as `from`.
@@ -309,6 +347,19 @@ function rule(name, gen, keep) {
         pool.forEach((e) => origin.set(e, e.from));
         // The product's filter with its margin (method.targetFilterMargin).
         return core.dropSurplusMisplaced(pool, task.labels.length, keep, M).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
+      }
+      // pool-cf-M: the surplus filter by the pool's cross-fitted classifier (poolVerdicts) with
+      // margin M, then by matching loss. refit-1-pool-M: the product's filter first (threshold
+      // refitted, margin 1), then the pool's on what is left, each only on the surplus.
+      const poolRule = /^(pool-cf|refit-1-pool)-([\d.]+)$/.exec(name);
+      if (poolRule) {
+        const v = poolVerdicts(gen);
+        const seen = new Set();
+        let pool = thresholded(gen, true).filter((e) => e.labelIndex === c && !seen.has(e.text.trim()) && seen.add(e.text.trim()));
+        if (poolRule[1] === 'refit-1-pool') pool = core.dropSurplusMisplaced(pool, K, keep, 1);
+        const judged = pool.map((e) => ({ ...e, ...v.get(e.from), from: e.from }));
+        judged.forEach((e) => origin.set(e, e.from));
+        return core.dropSurplusMisplaced(judged, K, keep, Number(poolRule[2])).sort((a, b) => a.matching_loss - b.matching_loss).slice(0, keep);
       }
       if (name === 'no-repeat-first') {
         // Best by matching loss, texts that repeat a token trigram only after all others.

@@ -76,6 +76,7 @@ export { allowedTokenIds, isAllowedToken, vocabularyOf, StraySpaceBan, withoutSt
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
 export { matchingLossOfPrompts, setMatchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { sentenceEndLengths } from './gradmm/sentence-end.js';
+export { commaStyle, withCommas, type CommaStyle } from './gradmm/commas.js';
 export { searchDomain, scoreDomain, scoreGenreJob, scoreContexts, drawContextTexts, searchesDomain, DEFAULT_GENRES, DEFAULT_FINALISTS, firstRoundDraws, type DomainChoice, type DomainScore, type DomainSearchOptions, type DrawOptions, type GenreJob, type GenreScorer } from './gradmm/domain.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { liveSynthesisWorkers, startGenreScorers, type GenreScorerPool, type WorkerDrawOptions } from './gradmm/synthesis-pool.js';

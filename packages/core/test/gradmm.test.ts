@@ -32,6 +32,9 @@ import {
   AdmmAborted,
   select,
   sentenceEndLengths,
+  withCommas,
+  commaStyle,
+  type CommaStyle,
   newSecretKey,
   releaseRows,
   signalToNoise,
@@ -666,6 +669,70 @@ describe('sentence-end cut', () => {
   it('rejects a fraction outside (0, 1] and a token outside the vocabulary', () => {
     expect(() => sentenceEndLengths(model, [1], [[2, 3]], 4, 0)).toThrow(/fraction in \(0, 1\]/);
     expect(() => sentenceEndLengths(model, [1], [[2, 3]], V, 0.5)).toThrow(/not in the model's vocabulary/);
+  });
+});
+
+describe('commas', () => {
+  /**
+   * The obviously correct version: for every gap, one uncached forward of the prefix, its
+   * next-token distribution in float64, and the rule read off it.
+   */
+  const slowCommas = (context: number[], seqs: number[][], style: CommaStyle) =>
+    seqs.map((seq) => {
+      const isComma = new Set([...style.commaIds, ...style.insert]);
+      const out: number[] = [];
+      seq.forEach((id, k) => {
+        out.push(id);
+        const next = seq[k + 1];
+        if (next === undefined || !style.startsWord(next) || isComma.has(id) || isComma.has(next)) return;
+        const logp = slowLogSoftmax([...context, ...seq.slice(0, k + 1)]);
+        const comma = Math.log(style.commaIds.reduce((a, c) => a + Math.exp(logp[c]!), 0));
+        if (comma >= Math.max(...logp)) out.push(...style.insert);
+      });
+      return out;
+    });
+  // A third of the vocabulary counted as "comma", so that it is the likeliest often enough on a
+  // random model; odd ids start a word.
+  const style: CommaStyle = { commaIds: Array.from({ length: Math.floor(V / 3) }, (_, i) => 3 * i + 2), insert: [5], startsWord: (id) => id % 2 === 1 };
+
+  it('puts the comma where the LM finds it likeliest, as one forward per prefix does', () => {
+    const rng = new Rng(4);
+    const noComma = (n: number) => Array.from({ length: n }, () => {
+      let id;
+      do id = 1 + Math.floor(rng.uniform() * (V - 1));
+      while (style.commaIds.includes(id) || id === 5);
+      return id;
+    });
+    // Ragged lengths (left padding), one sequence with commas of its own, one of a single token.
+    const seqs = [9, 6, 11, 4, 8, 10, 7, 1].map(noComma);
+    seqs.push([...noComma(3), 2, ...noComma(4)]);
+    const context = [2, 5, 7];
+    const fast = withCommas(model, context, seqs, style, 4);
+    expect(fast).toEqual(slowCommas(context, seqs, style));
+    const added = fast.reduce((a, s, i) => a + s.length - seqs[i]!.length, 0);
+    expect(added).toBeGreaterThan(0); // the rule fired somewhere, so the comparison means something
+    // Only commas were added, never before a word's inner piece or next to a comma already there.
+    fast.forEach((s, i) => {
+      expect(s.filter((id) => id !== 5)).toEqual(seqs[i]!.filter((id) => id !== 5));
+      s.forEach((id, k) => {
+        if (id === 5 && !seqs[i]!.includes(5)) expect(style.startsWord(s[k + 1]!)).toBe(true);
+      });
+    });
+    expect(fast[7]).toEqual(seqs[7]);
+  });
+
+  it("takes the task's style, and refuses a style with nothing to insert", () => {
+    const demos = (...texts: string[]) => texts.map((text) => ({ text, label: 0 }));
+    const insert = (task: Parameters<typeof commaStyle>[1]) => rt.tokenizer.decode(commaStyle(rt.tokenizer, task).insert);
+    // The demonstrations' own style first, then the sentence end's spacing.
+    expect(insert({ sentenceEnd: '', demonstrations: demos('warm , funny .', 'the end') })).toBe(' ,');
+    expect(insert({ sentenceEnd: ' .', demonstrations: demos('warm, funny.') })).toBe(',');
+    expect(insert({ sentenceEnd: ' .', demonstrations: demos('no comma here') })).toBe(' ,');
+    expect(insert({ sentenceEnd: undefined, demonstrations: [] })).toBe(',');
+    expect(insert({ sentenceEnd: '', demonstrations: demos('a , b', 'c, d') })).toBe(',');
+    // The tiny tokenizer has "," as one token and " ," as two: only the single one is read.
+    expect(commaStyle(rt.tokenizer, { demonstrations: [] }).commaIds).toEqual([rt.tokenizer.encode(',')[0]]);
+    expect(() => withCommas(model, [1], [[2, 3]], { ...style, insert: [] })).toThrow(/comma style/);
   });
 });
 

@@ -26,6 +26,8 @@ import {
   synthesize,
   taskTokens,
   sentenceEndLengths,
+  withCommas,
+  commaStyle,
   type ClassPlan,
   type LoadedModel,
   type MethodSettings,
@@ -219,6 +221,43 @@ describe('the sentence-end cut in the class loop', () => {
       expect(y.optimised_length).toBe(y.ids.length < x.ids.length ? x.ids.length : undefined);
       expect(Math.abs(y.matching_loss - x.matching_loss)).toBeLessThan(1e-6); // of the optimised sequence
     }
+  });
+});
+
+describe('commas in the class loop', () => {
+  it('writes out each finished text as withCommas puts commas into it, and reads that text for perplexity and the target verdict', async () => {
+    // A tiny model whose output row for "," is scaled up, so that a comma is often its likeliest
+    // next token and the rule fires (on the plain random model it never does).
+    const w = tinyWeights(tinyConfig(), 4);
+    const comma = rt.tokenizer.encode(',')[0]!;
+    const head = w.head ?? w.embed;
+    const d = tinyConfig().dModel;
+    for (let k = 0; k < d; k++) head[comma * d + k]! *= 40;
+    const path = join(dir, 'comma-prone.gguf');
+    writeTinyLlamaGGUF(path, tinyConfig(), w);
+    const crt = await loadModel(path);
+    const plain = await run(1, {}, undefined, crt, plans, { publicTexts: 8 });
+    const commas = await run(1, {}, undefined, crt, plans, { publicTexts: 8, commas: true });
+    const toks = taskTokens(task, crt.tokenizer);
+    const expected = withCommas(crt.model, toks.contextPrefix, plain.res.examples.map((e) => e.ids), commaStyle(crt.tokenizer, task));
+    expect(commas.res.examples).toHaveLength(plain.res.examples.length);
+    expect(expected.some((e, i) => e.length > plain.res.examples[i].ids.length)).toBe(true); // the case puts commas in
+    for (const [i, x] of plain.res.examples.entries()) {
+      const y = commas.res.examples[i];
+      expect(y.ids).toEqual(expected[i]);
+      expect(y.text).toBe(crt.tokenizer.decode(y.ids));
+      expect(y.optimised_length).toBe(x.optimised_length); // commas are not a cut
+      expect(Math.abs(y.matching_loss - x.matching_loss)).toBeLessThan(1e-6); // of the optimised sequence
+      if (y.ids.length === x.ids.length) {
+        // The same ids: the same perplexity and verdict, up to the batch's other rows' padding.
+        expect(Math.abs(y.perplexity - x.perplexity) / x.perplexity).toBeLessThan(1e-4);
+        (x.target_logits ?? []).forEach((z, k) => expect(Math.abs(y.target_logits![k]! - z)).toBeLessThan(1e-4));
+      }
+    }
+  });
+
+  it('refuses a value that is not a boolean', async () => {
+    await expect(run(1, {}, undefined, rt, plans, { publicTexts: 8, commas: 'yes' as unknown as boolean })).rejects.toThrow(/commas must be true or false, got "yes"/);
   });
 });
 

@@ -55,6 +55,7 @@ export const METHOD_KEYS = {
   'domain-search': 'method.domainSearch',
   'length-spread': 'method.lengthSpread',
   punctuation: 'method.punctuation',
+  commas: 'method.commas',
   'sentence-end-cut': 'method.sentenceEndCut',
 } as const satisfies Record<string, KeyPath<GenerateConfig>>;
 
@@ -115,6 +116,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.sentenceEndCut = r.positive('sentence-end-cut', m.sentenceEndCut, true)!;
   if (m.sentenceEndCut > 1) r.fail('sentence-end-cut', `must be in [0, 1] (0: no cut), got ${r.str('sentence-end-cut')}`);
   m.punctuation = r.oneOf('punctuation', ['on', 'off'] as const, m.punctuation ? 'on' : 'off') === 'on';
+  m.commas = r.oneOf('commas', ['on', 'off'] as const, m.commas ? 'on' : 'off') === 'on';
   const privacy = privacyFlags(r);
   return {
     task,

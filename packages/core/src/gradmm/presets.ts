@@ -134,10 +134,15 @@ export interface MethodSettings {
    * length (sentence-end.ts; the task's sentenceEnd, else "."); 0: no cut.
    */
   sentenceEndCut: number;
+  /**
+   * Put commas into each finished text where the LM finds a comma its likeliest next token
+   * (commas.ts), in the task's style; false: words only, as projected.
+   */
+  commas: boolean;
 }
 
 /** The reference method: per-class matching, label-blind projection. */
-export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, demonstrationLabels: 'own', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 0, targetThreshold: 'targets', publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 0, domainSearch: false, lengthSpread: 0, punctuation: false, sentenceEndCut: 0 };
+export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, demonstrationLabels: 'own', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 0, targetThreshold: 'targets', publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 0, domainSearch: false, lengthSpread: 0, punctuation: false, sentenceEndCut: 0, commas: false };
 
 /** The default: every change that measured better (docs/METHOD.md, "Measured"). */
 // Measured on rtpolarity with bench quality (docs/METHOD.md section 8; 50 real texts -> 100):
@@ -182,7 +187,7 @@ export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstra
 //   imdb, tweet3, genre4, rtpolarity at epsilon 1; ten training seeds each): +0.9 points on
 //   average against margin 0 (worst -1.2, on rtpolarity, -0.7 over its three; best +7.9, on
 //   genre4), +0.4 against no filter, at 71-94% on-label.
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, demonstrationLabels: 'auto', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 1, targetThreshold: 'generated', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, domainSearch: true, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5 };
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, demonstrationLabels: 'auto', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 1, targetThreshold: 'generated', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, domainSearch: true, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5, commas: false };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };

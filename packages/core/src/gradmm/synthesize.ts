@@ -14,6 +14,7 @@ import { centredMetric, MatchingLoss, sharedDirection, type MatchingDistance } f
 import { Projector } from './projection.js';
 import { allowedTokenIds, StraySpaceBan, vocabularyOf, withoutStraySpaces } from './vocab.js';
 import { sentenceEndLengths } from './sentence-end.js';
+import { commaStyle, withCommas } from './commas.js';
 import { misplaced } from '../selection/select.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
@@ -382,7 +383,10 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         method.sentenceEndCut > 0
           ? sentenceEndLengths(rt.model, toks.contextPrefix, res.ids, toks.sentenceEndToken, method.sentenceEndCut).map((k, j) => res.ids[j].slice(0, k))
           : res.ids;
-      const out = task.symbols === undefined ? cut : cut.map((ids) => withoutStraySpaces(ids, (id) => rt.tokenizer.tokenText(id)));
+      const tidy = task.symbols === undefined ? cut : cut.map((ids) => withoutStraySpaces(ids, (id) => rt.tokenizer.tokenText(id)));
+      // Commas where the LM expects one (commas.ts); the perplexity and the target classifier
+      // read the text as it is written out.
+      const out = method.commas ? withCommas(rt.model, toks.contextPrefix, tidy, commaStyle(rt.tokenizer, task)) : tidy;
       const ppl = perplexities(rt.model, out);
       const pred = classifier ? targetPredictions(rt, classifier, out.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
       const scoring_s = (performance.now() - ts) / 1000;
@@ -395,7 +399,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         matching_loss: res.lossPerExample[j],
         perplexity: ppl[j],
         batch: b,
-        ...(ids.length < res.ids[j].length ? { optimised_length: res.ids[j].length } : {}),
+        ...(tidy[j]!.length < res.ids[j].length ? { optimised_length: res.ids[j].length } : {}),
         ...(pred[j] ? { ...targetVerdict(pred[j].logits, c), target_logits: pred[j].logits } : {}),
       }));
       hooks.batchDone({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings, scoring_s, adamSteps: res.adamSteps });
@@ -460,6 +464,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   if (!TARGET_THRESHOLDS.includes(method.targetThreshold)) throw new SynthgradError(`targetThreshold must be one of ${TARGET_THRESHOLDS.join(', ')}, got ${JSON.stringify(method.targetThreshold)}`, 'E_USAGE');
   if (!DEMONSTRATION_LABELS.includes(method.demonstrationLabels)) throw new SynthgradError(`demonstrationLabels must be one of ${DEMONSTRATION_LABELS.join(', ')}, got ${JSON.stringify(method.demonstrationLabels)}`, 'E_USAGE');
   if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
+  if (typeof method.commas !== 'boolean') throw new SynthgradError(`commas must be true or false, got ${JSON.stringify(method.commas)}`, 'E_USAGE');
   // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
   // without them they would be silently ignored.
   for (const setting of ['initGuidance', 'sharedOpening'] as const) {
