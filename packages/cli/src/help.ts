@@ -109,8 +109,9 @@ method (docs/METHOD.md, "what this project changes"):
                           clitics, as real text has them (default off)
   --sentence-end-cut F    cut each text where the LM most expects the sentence end, after at least
                           F of its length (default 0.5; 0 = off)
-  --commas on|off         put commas into each finished text where the LM finds a comma its
-                          likeliest next token (default off; docs/METHOD.md, thirtieth stop)
+  --commas on|off         put commas into each finished text where the LM, after the class's
+                          label context, finds a comma its likeliest next token, in the style of
+                          the task's demonstrations (default on; docs/METHOD.md, thirtieth stop)
 
 privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise

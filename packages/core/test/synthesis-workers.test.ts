@@ -28,6 +28,8 @@ import {
   sentenceEndLengths,
   withCommas,
   commaStyle,
+  labelContextText,
+  DEFAULT_METHOD,
   type ClassPlan,
   type LoadedModel,
   type MethodSettings,
@@ -208,8 +210,9 @@ describe.runIf(availableParallelism() >= 2)('synthesize in worker threads (wasm)
 describe('the sentence-end cut in the class loop', () => {
   it('keeps of each optimised sequence the prefix sentenceEndLengths picks, and records the length it had', async () => {
     // No bootstrapped demonstrations, so later batches do not depend on the cut texts.
-    const plain = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0 });
-    const cut = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0.5 });
+    // Commas off: the cut alone.
+    const plain = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0, commas: false });
+    const cut = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0.5, commas: false });
     const toks = taskTokens(task, rt.tokenizer);
     const lengths = sentenceEndLengths(rt.model, toks.contextPrefix, plain.res.examples.map((e) => e.ids), toks.sentenceEndToken, 0.5);
     expect(cut.res.examples).toHaveLength(plain.res.examples.length);
@@ -227,19 +230,23 @@ describe('the sentence-end cut in the class loop', () => {
 describe('commas in the class loop', () => {
   it('writes out each finished text as withCommas puts commas into it, and reads that text for perplexity and the target verdict', async () => {
     // A tiny model whose output row for "," is scaled up, so that a comma is often its likeliest
-    // next token and the rule fires (on the plain random model it never does).
-    const w = tinyWeights(tinyConfig(), 4);
+    // next token and the rule fires (on the plain random model it never does), with a context
+    // long enough for every public demonstration.
+    const config = tinyConfig({ contextLength: 1024 });
+    const w = tinyWeights(config, 4);
     const comma = rt.tokenizer.encode(',')[0]!;
     const head = w.head ?? w.embed;
-    const d = tinyConfig().dModel;
-    for (let k = 0; k < d; k++) head[comma * d + k]! *= 40;
+    for (let k = 0; k < config.dModel; k++) head[comma * config.dModel + k]! *= 40;
     const path = join(dir, 'comma-prone.gguf');
-    writeTinyLlamaGGUF(path, tinyConfig(), w);
+    writeTinyLlamaGGUF(path, config, w);
     const crt = await loadModel(path);
-    const plain = await run(1, {}, undefined, crt, plans, { publicTexts: 8 });
+    const plain = await run(1, {}, undefined, crt, plans, { publicTexts: 8, commas: false });
     const commas = await run(1, {}, undefined, crt, plans, { publicTexts: 8, commas: true });
-    const toks = taskTokens(task, crt.tokenizer);
-    const expected = withCommas(crt.model, toks.contextPrefix, plain.res.examples.map((e) => e.ids), commaStyle(crt.tokenizer, task));
+    // Each class's texts read after its label context and its own public demonstrations.
+    const expected = plain.res.examples.map((e) => {
+      const context = crt.tokenizer.encode(labelContextText(task, e.labelIndex, DEFAULT_METHOD.demonstrations));
+      return withCommas(crt.model, context, [e.ids], commaStyle(crt.tokenizer, task))[0]!;
+    });
     expect(commas.res.examples).toHaveLength(plain.res.examples.length);
     expect(expected.some((e, i) => e.length > plain.res.examples[i].ids.length)).toBe(true); // the case puts commas in
     for (const [i, x] of plain.res.examples.entries()) {

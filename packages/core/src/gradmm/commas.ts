@@ -4,10 +4,13 @@
  * rtpolarity reviews cost the head they train 2.8 points, and keeping only their commas and final
  * mark gave 2 of them back (docs/METHOD.md, "Punctuation"). Letting the projection write marks
  * changed what the LM wrote, for the worse. Here the commas go into the finished text instead: after
- * text token k, a comma goes in where the LM, reading the label-blind context and the text so far,
- * finds a comma at least as likely as any single next token, and the token that follows starts a
- * new word. One teacher-forced forward of each text: post-processing of the output with public
- * weights, no privacy cost.
+ * text token k, a comma goes in where the LM, reading a context and the text so far, finds a comma
+ * at least as likely as any single next token, and the token that follows starts a new word. One
+ * teacher-forced forward of each text: post-processing of the output with public weights, no
+ * privacy cost. The class loop (synthesize.ts) gives the LM the class's label context after its
+ * own public demonstrations: where punctuation tells the classes apart (genre4's tweets and
+ * editorials), the label-blind context put the same commas into every class and the texts taught
+ * less (docs/METHOD.md, thirtieth stop).
  *
  * The rule has no threshold to tune: a comma goes where it is the LM's own best guess. On
  * rtpolarity's kept texts it puts in about 0.5 a text (real reviews: 0.9).

@@ -384,9 +384,11 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
           ? sentenceEndLengths(rt.model, toks.contextPrefix, res.ids, toks.sentenceEndToken, method.sentenceEndCut).map((k, j) => res.ids[j].slice(0, k))
           : res.ids;
       const tidy = task.symbols === undefined ? cut : cut.map((ids) => withoutStraySpaces(ids, (id) => rt.tokenizer.tokenText(id)));
-      // Commas where the LM expects one (commas.ts); the perplexity and the target classifier
-      // read the text as it is written out.
-      const out = method.commas ? withCommas(rt.model, toks.contextPrefix, tidy, commaStyle(rt.tokenizer, task)) : tidy;
+      // Commas where the LM expects one, reading each text after the class's label context and
+      // its own public demonstrations, so a class writes commas as the LM would for it (commas.ts);
+      // the perplexity and the target classifier read the text as it is written out.
+      const commaContext = method.labelContext ? publicContext(c, classDemonstrations(task, c).slice(0, method.demonstrations)) : toks.contextPrefix;
+      const out = method.commas ? withCommas(rt.model, commaContext, tidy, commaStyle(rt.tokenizer, task)) : tidy;
       const ppl = perplexities(rt.model, out);
       const pred = classifier ? targetPredictions(rt, classifier, out.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
       const scoring_s = (performance.now() - ts) / 1000;
