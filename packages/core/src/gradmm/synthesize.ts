@@ -387,8 +387,8 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       // Commas where the LM expects one, reading each text after the class's label context and
       // its own public demonstrations, so a class writes commas as the LM would for it (commas.ts);
       // the perplexity and the target classifier read the text as it is written out.
-      const commaContext = method.labelContext ? publicContext(c, classDemonstrations(task, c).slice(0, method.demonstrations)) : toks.contextPrefix;
-      const out = method.commas ? withCommas(rt.model, commaContext, tidy, commaStyle(rt.tokenizer, task)) : tidy;
+      const commaContext = () => (method.labelContext ? publicContext(c, classDemonstrations(task, c).slice(0, method.demonstrations)) : toks.contextPrefix);
+      const out = method.commas ? withCommas(rt.model, commaContext(), tidy, commaStyle(rt.tokenizer, task)) : tidy;
       const ppl = perplexities(rt.model, out);
       const pred = classifier ? targetPredictions(rt, classifier, out.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
       const scoring_s = (performance.now() - ts) / 1000;
@@ -467,6 +467,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   if (!DEMONSTRATION_LABELS.includes(method.demonstrationLabels)) throw new SynthgradError(`demonstrationLabels must be one of ${DEMONSTRATION_LABELS.join(', ')}, got ${JSON.stringify(method.demonstrationLabels)}`, 'E_USAGE');
   if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
   if (typeof method.commas !== 'boolean') throw new SynthgradError(`commas must be true or false, got ${JSON.stringify(method.commas)}`, 'E_USAGE');
+  if (method.commas) commaStyle(rt.tokenizer, givenTask); // a model without a comma token fails here, not after a class
   // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
   // without them they would be silently ignored.
   for (const setting of ['initGuidance', 'sharedOpening'] as const) {
