@@ -41,15 +41,17 @@ function curve(exs, seed) {
   }
 }
 
+// The untrained head's test accuracy: every curve's step 0.
+const zeroShot = (() => {
+  const clf = ev.headClassifier(rt, task, cache);
+  try {
+    return ev.accuracy(clf, test);
+  } finally {
+    clf.dispose();
+  }
+})();
+
 function report(name, exs) {
-  const zeroShot = (() => {
-    const clf = ev.headClassifier(rt, task, cache);
-    try {
-      return ev.accuracy(clf, test);
-    } finally {
-      clf.dispose();
-    }
-  })();
   const runs = Array.from({ length: SEEDS }, (_, s) => curve(exs, s));
   const stepsSeen = runs[0].series.map((p) => p.step);
   const testAt = (r, step) => (step === 0 ? zeroShot : r.series.find((p) => p.step === step).test);

@@ -24,7 +24,7 @@ import type { Llama } from '../model/llama.js';
 import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import { SynthgradError } from '../util/errors.js';
 import type { Task } from '../task/task.js';
-import { leftPad } from './prompt.js';
+import { afterEachPrefix } from './scoring.js';
 
 export interface CommaStyle {
   /** The tokens put in (one, " ," or ",", for SmolLM2). */
@@ -61,35 +61,20 @@ export function commaStyle(tokenizer: Tokenizer, task: Pick<Task, 'sentenceEnd' 
  * comma does not change the decision at the next gap.
  */
 export function withCommas(model: Llama, context: number[], seqs: number[][], style: CommaStyle, batchSize = 8): number[][] {
-  const out: number[][] = [];
   if (style.commaIds.length === 0 || style.insert.length === 0) throw new SynthgradError('a comma style needs the comma tokens and what to insert');
   const isComma = new Set([...style.commaIds, ...style.insert]);
-  for (let start = 0; start < seqs.length; start += batchSize) {
-    const chunk = seqs.slice(start, start + batchSize).map((s) => [...context, ...s]);
-    const { ids, mask } = leftPad(chunk, 0);
-    const L = ids[0]!.length;
-    // Per position, the comma's log-probability and the highest single token's: [B, L] each come
-    // back, not [B, L, V].
-    const [comma, best] = tf.tidy(() => {
-      const { logits } = model.forward({ ids, attentionMask: mask, logits: 'all' });
-      const logp = tf.logSoftmax(logits!);
-      const commaP = tf.logSumExp(tf.gather(logp, style.commaIds, 2), 2);
-      return [commaP.arraySync() as number[][], tf.max(logp, 2).arraySync() as number[][]];
+  // After every prefix, the comma's log-probability and the highest single token's.
+  const scores = afterEachPrefix(model, context, seqs, [(logp) => tf.logSumExp(tf.gather(logp, style.commaIds, 2), 2) as tf.Tensor2D, (logp) => tf.max(logp, 2) as tf.Tensor2D], batchSize);
+  return seqs.map((seq, i) => {
+    const [comma, best] = scores[i]!;
+    const res: number[] = [];
+    seq.forEach((id, k) => {
+      res.push(id);
+      const next = seq[k + 1];
+      if (next === undefined || !style.startsWord(next) || isComma.has(id) || isComma.has(next)) return;
+      // The gap after text token k: the distribution after the first k + 1 tokens.
+      if (comma![k + 1]! >= best![k + 1]!) res.push(...style.insert);
     });
-    chunk.forEach((row, b) => {
-      const seq = row.slice(context.length);
-      const pad = L - row.length;
-      const res: number[] = [];
-      seq.forEach((id, k) => {
-        res.push(id);
-        const next = seq[k + 1];
-        if (next === undefined || !style.startsWord(next) || isComma.has(id) || isComma.has(next)) return;
-        // The distribution after text token k sits at index pad + context + k.
-        const at = pad + context.length + k;
-        if (comma[b]![at]! >= best[b]![at]!) res.push(...style.insert);
-      });
-      out.push(res);
-    });
-  }
-  return out;
+    return res;
+  });
 }

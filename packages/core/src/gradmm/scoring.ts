@@ -59,3 +59,31 @@ export function perplexities(model: Llama, texts: number[][], batchSize = 8): nu
   }
   return out;
 }
+
+/**
+ * Per-position reductions of the LM's next-token log-probabilities, for sequences read after
+ * `context`, in left-padded batches: each reducer maps the [B, L, V] log-softmax to [B, L] on the
+ * device, so only [B, L] comes back, not the table. out[i][r][k] is reducer r's value after the
+ * context and the first k tokens of seqs[i], k = 0..n (k = 0 reads the context's last position).
+ * The shared pass of the sentence-end cut and the comma pass.
+ */
+export function afterEachPrefix(model: Llama, context: number[], seqs: number[][], reducers: ((logp: tf.Tensor3D) => tf.Tensor2D)[], batchSize = 8): number[][][] {
+  const out: number[][][] = [];
+  for (let start = 0; start < seqs.length; start += batchSize) {
+    const chunk = seqs.slice(start, start + batchSize).map((s) => [...context, ...s]);
+    const { ids, mask } = leftPad(chunk, 0);
+    const L = ids[0]!.length;
+    const values = tf.tidy(() => {
+      const { logits } = model.forward({ ids, attentionMask: mask, logits: 'all' });
+      const logp = tf.logSoftmax(logits!) as tf.Tensor3D;
+      return reducers.map((reduce) => reduce(logp).arraySync() as number[][]);
+    });
+    chunk.forEach((row, b) => {
+      // The distribution after the first k text tokens sits at index pad + context + k - 1.
+      const first = L - row.length + context.length - 1;
+      const n = row.length - context.length;
+      out.push(values.map((v) => Array.from({ length: n + 1 }, (_, k) => v[b]![first + k]!)));
+    });
+  }
+  return out;
+}

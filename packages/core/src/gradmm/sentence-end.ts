@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
 import { SynthgradError } from '../util/errors.js';
-import { leftPad } from './prompt.js';
+import { afterEachPrefix } from './scoring.js';
 
 /**
  * The fewest tokens a cut keeps of an n-token text: floor(minFraction * n), and at least 2 (a
@@ -30,31 +30,19 @@ const shortestCut = (n: number, minFraction: number): number => Math.min(n, Math
 export function sentenceEndLengths(model: Llama, context: number[], seqs: number[][], endToken: number, minFraction: number, batchSize = 8): number[] {
   if (!(minFraction > 0 && minFraction <= 1)) throw new SynthgradError(`the sentence-end cut keeps at least a fraction in (0, 1] of a text, got ${minFraction}`, 'E_USAGE');
   if (!(endToken >= 0 && endToken < model.config.vocabSize)) throw new SynthgradError(`sentence-end token ${endToken} is not in the model's vocabulary`, 'E_USAGE');
-  const out: number[] = [];
-  for (let start = 0; start < seqs.length; start += batchSize) {
-    const chunk = seqs.slice(start, start + batchSize).map((s) => [...context, ...s]);
-    const { ids, mask } = leftPad(chunk, 0);
-    const L = ids[0].length;
-    // log p(end) at every position, gathered on the device: [B, L] comes back, not [B, L, V].
-    const logp = tf.tidy(() => {
-      const { logits } = model.forward({ ids, attentionMask: mask, logits: 'all' });
-      return tf.squeeze(tf.slice(tf.logSoftmax(logits!), [0, 0, endToken], [-1, -1, 1]), [2]).arraySync() as number[][];
-    });
-    chunk.forEach((row, b) => {
-      const n = row.length - context.length;
-      const pad = L - row.length;
-      let best = n;
-      let bestScore = -Infinity;
-      // After text token k (1-based) the next-token distribution sits at index pad + context + k - 1.
-      for (let k = shortestCut(n, minFraction); k <= n; k++) {
-        const v = logp[b][pad + context.length + k - 1];
-        if (v > bestScore) {
-          bestScore = v;
-          best = k;
-        }
+  // log p(end) after every prefix.
+  const logp = afterEachPrefix(model, context, seqs, [(lp) => tf.squeeze(tf.slice(lp, [0, 0, endToken], [-1, -1, 1]), [2]) as tf.Tensor2D], batchSize);
+  return seqs.map((seq, i) => {
+    const n = seq.length;
+    let best = n;
+    let bestScore = -Infinity;
+    for (let k = shortestCut(n, minFraction); k <= n; k++) {
+      const v = logp[i]![0]![k]!;
+      if (v > bestScore) {
+        bestScore = v;
+        best = k;
       }
-      out.push(best);
-    });
-  }
-  return out;
+    }
+    return best;
+  });
 }

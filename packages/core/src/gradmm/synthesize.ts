@@ -340,6 +340,8 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
   const batchSize = env.settings.batchSize;
   const label = task.labels[c];
   const loss = classLoss(env, c, plan);
+  // The comma pass's style, once a class (commas.ts).
+  const commas = method.commas ? commaStyle(rt.tokenizer, task) : null;
   const mine: SyntheticExample[] = [];
   try {
     for (let b = 0; b < batches; b++) {
@@ -387,8 +389,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       // Commas where the LM expects one, reading each text after the class's label context and
       // its own public demonstrations, so a class writes commas as the LM would for it (commas.ts);
       // the perplexity and the target classifier read the text as it is written out.
-      const commaContext = () => (method.labelContext ? publicContext(c, classDemonstrations(task, c).slice(0, method.demonstrations)) : toks.contextPrefix);
-      const out = method.commas ? withCommas(rt.model, commaContext(), tidy, commaStyle(rt.tokenizer, task)) : tidy;
+      const out = commas ? withCommas(rt.model, method.labelContext ? publicContext(c, classDemonstrations(task, c).slice(0, method.demonstrations)) : toks.contextPrefix, tidy, commas) : tidy;
       const ppl = perplexities(rt.model, out);
       const pred = classifier ? targetPredictions(rt, classifier, out.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
       const scoring_s = (performance.now() - ts) / 1000;
