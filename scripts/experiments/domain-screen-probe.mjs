@@ -1,7 +1,7 @@
 // How cheap can the domain search's first round be and still rank the genres as the full one does?
 // The product's search (core searchDomain) draws 30 texts a class per genre at the targets' mean
 // text length, each cut at the LM's likeliest sentence end, and rescores the best three on 30
-// fresh draws: about as long as the generation it precedes (METHOD.md section 8, twentieth stop).
+// fresh draws: about as long as the generation it precedes (EXPERIMENTS.md, twentieth stop).
 // This probe scores every genre of DEFAULT_GENRES under cheaper screens (fewer draws, shorter
 // draws, no sentence-end cut) against the same class targets (the bench's 25 + 25 real texts,
 // label rows, no noise), times each, and prints each screen's ranking, one JSON line per screen.

@@ -56,7 +56,7 @@ what to make:
   --preset cpu-select|cpu|paper  cpu-select (the default: no X-steps, 120 projected LM samples a
                           class, selected by default: the best 20 after the surplus target filter;
                           teaches more, is more on-label and takes less time than cpu,
-                          docs/METHOD.md "A larger pool at lower cost"), cpu (5 outer x 5 inner
+                          docs/EXPERIMENTS.md "A larger pool at lower cost"), cpu (5 outer x 5 inner
                           steps, k 200, lr 0.008, rho 0.1, LM-sampled starts, 30 texts a class, no
                           selection unless --select) or paper (30 x 50 steps, 500 random starts)
   --per-class M           synthetic texts per class before selection (default: the preset's,
@@ -64,13 +64,13 @@ what to make:
   --real-per-class N      real examples per class for the targets (default 25)
   --seed S                default 0; the same seed gives the same output, resumed or not
 
-method (docs/METHOD.md, "what this project changes"):
+method (docs/METHOD.md sections 7 and 8):
   --label-context on|off  project under the label-conditioned LM context (task.labelContext; default on)
   --demonstrations N      the task's public demonstrations of the class put before it (default 4)
   --demonstration-labels auto|own|all  whose demonstrations come before a class's label context:
                           its own, or every label's, each after its own label context, the class's
                           last; auto (default): every label's for two labels, its own for more
-                          (docs/METHOD.md, twenty-seventh stop)
+                          (docs/EXPERIMENTS.md, twenty-seventh stop)
   --classifier-weight B   weight of the cross-entropy of the classifier the released targets imply
                           (with public LM-text statistics) in the X-step objective (default 0 = off:
                           measured, it lowered what the text teaches)
@@ -81,10 +81,10 @@ method (docs/METHOD.md, "what this project changes"):
   --target-filter-margin M  with the target filter, a text counts as misplaced only when that
                           classifier puts it in another class by more than M (its logit units:
                           one standard deviation on public LM text; default 1, 0: every text it
-                          places elsewhere; docs/METHOD.md, twenty-ninth stop)
+                          places elsewhere; docs/EXPERIMENTS.md, twenty-ninth stop)
   --target-threshold generated|targets  where that classifier's threshold comes from: refitted
                           on every generated text to the labels they were written for (generated,
-                          default), or the targets' class means (targets; docs/METHOD.md,
+                          default), or the targets' class means (targets; docs/EXPERIMENTS.md,
                           twenty-eighth stop)
   --public-texts N        public LM-sampled texts behind the statistics (default 256)
   --discriminant lda|head the target classifier: the whitened contrast of the targets' class means
@@ -111,7 +111,7 @@ method (docs/METHOD.md, "what this project changes"):
                           F of its length (default 0.5; 0 = off)
   --commas on|off         put commas into each finished text where the LM, after the class's
                           label context, finds a comma its likeliest next token, in the style of
-                          the task's demonstrations (default on; docs/METHOD.md, thirtieth stop)
+                          the task's demonstrations (default on; docs/EXPERIMENTS.md, thirtieth stop)
 
 privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise

@@ -10,7 +10,7 @@
  * privacy cost. The class loop (synthesize.ts) gives the LM the class's label context after its
  * own public demonstrations: after the label-blind prefix the texts of genre4 (tweets, reviews,
  * editorials: sources punctuated differently) taught 1.4-1.9 points less, after the class's
- * context 0.6-1.4 more (docs/METHOD.md, thirtieth stop).
+ * context 0.6-1.4 more (docs/EXPERIMENTS.md, thirtieth stop).
  *
  * The rule has no threshold to tune: a comma goes where it is the LM's own best guess. On
  * rtpolarity's kept texts it puts in about 0.2 a text after the class's context, 0.5 after the

@@ -4,7 +4,7 @@
  * with the class's demonstrations, and a small LM continues that pattern by repeating it: where
  * a label has no salient words of its own (a "neutral" tweet), most of a class's texts came out
  * as variants of one demonstration ("the new bus schedule starts monday ...", 199 of 300 in
- * METHOD.md's twenty-third stop). The demonstrations are meant to give the domain and the form,
+ * EXPERIMENTS.md's twenty-third stop). The demonstrations are meant to give the domain and the form,
  * not the words; this passes over a token that would complete an n-gram of the context, the
  * way no_repeat_ngram_size in Hugging Face's generate passes over one of the sequence itself.
  *

@@ -2,7 +2,7 @@
  * The domain of a task that names only its labels, chosen by the released targets.
  *
  * Under the fallback contexts ("Here is a positive example. The") a 135M LM writes about
- * mathematics and code, and such text teaches a sentiment classifier little (METHOD.md section 8,
+ * mathematics and code, and such text teaches a sentiment classifier little (EXPERIMENTS.md,
  * seventeenth stop). But the targets know what the real texts are like: a class target is, to
  * first order, the sum of its real texts' final hidden states (section 8), and text of another
  * genre ends in other states. So for each genre of a fixed, generic list, draw a few texts of
@@ -66,7 +66,7 @@ export const DEFAULT_FINALISTS = 3;
  * rtpolarity), at least 10 a class. The round's cost is genres x classes x draws, so with a fixed
  * number a class it grew with the labels (five labels of 60 tokens: 52 minutes); a genre's score
  * is the mean over classes, so its error depends on the draws of all classes together. Measured
- * on bbc5 (five labels; METHOD.md, twenty-fourth stop): 12 a class kept the first round's top three
+ * on bbc5 (five labels; EXPERIMENTS.md, twenty-fourth stop): 12 a class kept the first round's top three
  * and the winner of 30 a class. The second round (finalists) keeps 30 a class.
  */
 export function firstRoundDraws(labels: number): number {

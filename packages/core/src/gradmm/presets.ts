@@ -45,7 +45,7 @@ export type DemonstrationLabels = (typeof DEMONSTRATION_LABELS)[number];
 
 /**
  * Whether a class's context holds every label's demonstrations (demonstrationLabels). 'auto'
- * chooses it for two labels only. Measured (docs/METHOD.md section 8, twenty-seventh stop; ten
+ * chooses it for two labels only. Measured (docs/EXPERIMENTS.md, twenty-seventh stop; ten
  * training seeds a generation, what cpu-select keeps): rtpolarity 76.0% against 75.1% over three
  * generations, imdb 87.0% against 86.1% over two; with three labels (tweet3) 66.7% against 67.3%,
  * and the LM wrote another class more often (50% of its texts on-label against 58%): seeing
@@ -85,7 +85,7 @@ export interface MethodSettings {
    * public LM text). 0: every text it places elsewhere. The classifier's weights are the LM's own
    * verbaliser rows, where every student starts, so the texts it places firmly in their class are
    * those a student already labels right: dropping the ones near its boundary too leaves a set
-   * with little to teach (docs/METHOD.md, twenty-ninth stop).
+   * with little to teach (docs/EXPERIMENTS.md, twenty-ninth stop).
    */
   targetFilterMargin: number;
   /**
@@ -94,7 +94,7 @@ export interface MethodSettings {
    * texts' means). 'generated' (default): refitted once every class is generated, on all the
    * generated texts, to the biases that best explain the labels they were written for (a logistic
    * fit of K biases, the weights as built: threshold-refit.ts), since generated text sits elsewhere
-   * than real text (measured: DEFAULT_METHOD's comment; docs/METHOD.md, twenty-eighth stop).
+   * than real text (measured: DEFAULT_METHOD's comment; docs/EXPERIMENTS.md, twenty-eighth stop).
    */
   targetThreshold: TargetThreshold;
   /** Public LM-sampled texts behind the hidden-state statistics. */
@@ -145,8 +145,8 @@ export interface MethodSettings {
 /** The reference method: per-class matching, label-blind projection. */
 export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, demonstrationLabels: 'own', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 0, targetThreshold: 'targets', publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 0, domainSearch: false, lengthSpread: 0, punctuation: false, sentenceEndCut: 0, commas: false };
 
-/** The default: every change that measured better (docs/METHOD.md, "Measured"). */
-// Measured on rtpolarity with bench quality (docs/METHOD.md section 8; 50 real texts -> 100):
+/** The default: every change that measured better (docs/EXPERIMENTS.md, "Measured, each change alone on the default", and the stops after it). */
+// Measured on rtpolarity with bench quality (docs/EXPERIMENTS.md; 50 real texts -> 100):
 // - the label-conditioned context with the task's public demonstrations is what teaches: 76.6%
 //   with plain matching, against 60.5% for the reference method;
 // - the target-classifier term lowers it (72.1% with 'lda', 62.9% with 'head': texts the zero-shot
@@ -154,19 +154,19 @@ export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstra
 // - the target filter dropped informative on-label texts (68.7% against 72.1% on one generation).
 // - cutting each text where the LM most expects the sentence end, in its second half
 //   (sentence-end.ts), measured over three generation seeds and ten training seeds each (issue 10,
-//   docs/METHOD.md "Measured again"): rtpolarity 73.2% -> 74.0%, imdb 85.2% -> 86.1%, on the same
+//   docs/EXPERIMENTS.md "Measured again"): rtpolarity 73.2% -> 74.0%, imdb 85.2% -> 86.1%, on the same
 //   generations (it is post-processing of each batch). An earlier single-generation, three-seed
 //   measurement had it lose 0.9 on imdb, inside the student's own spread; it is on by default.
 // - the surplus target filter made both sets more on-label (93-95%) but taught less on rtpolarity
 //   (72.0%), so it is off.
 // - filling a class's missing public demonstrations with its own earlier on-label synthetic texts
-//   (fillDemonstrations; docs/METHOD.md, seventeenth stop) helped a rtpolarity task file that names
+//   (fillDemonstrations; docs/EXPERIMENTS.md, seventeenth stop) helped a rtpolarity task file that names
 //   its domain but has no demonstrations (67.6% -> 73.9%) and hurt one that names only its labels
 //   (70.6% -> 62.3%: the first batch's off-domain text is locked in). Since the nineteenth stop a
 //   task that names only its labels can get a domain from its targets (domainSearch), and filling is
 //   skipped under the fallback contexts (namesDomain), so it is on: 2. A task with 2 or more public
 //   demonstrations a class (the built-in one) is unchanged.
-// - the domain search (domainSearch; docs/METHOD.md, twenty-first stop) is on since the twenty-first
+// - the domain search (domainSearch; docs/EXPERIMENTS.md, twenty-first stop) is on since the twenty-first
 //   stop: under the fallback contexts a labels-only task's text is mathematics (62-66% on-label on
 //   rtpolarity) and on imdb teaches 73.1% and 82.3% on two generations (79.9% zero-shot, ten
 //   training seeds each); with the genre the targets choose ("movie review" every time) imdb's
@@ -236,10 +236,10 @@ const CPU_PRESET: Preset = {
     topK: 200,
     projectionTemperature: 0,
     // Banning repeated trigrams in the projection measured 73.9% against 74.0% on rtpolarity
-    // (three generations, ten training seeds; docs/METHOD.md "At equal cost"): off.
+    // (three generations, ten training seeds; docs/EXPERIMENTS.md "At equal cost"): off.
     noRepeatNgram: 0,
     // Banning the context's trigrams (its demonstrations) taught 65.0% against 67.3% on tweet3 and
-    // 75.0% against 75.5% on rtpolarity (ten training seeds; docs/METHOD.md, twenty-fourth stop): off.
+    // 75.0% against 75.5% on rtpolarity (ten training seeds; docs/EXPERIMENTS.md, twenty-fourth stop): off.
     noCopyNgram: 0,
     candidates: 2,
     initNorm: 'auto',
@@ -256,7 +256,7 @@ const CPU_PRESET: Preset = {
   perClass: 30,
   topN: 20,
   // Perplexities here are in the hundreds, so the reference's alpha = 0.05 would rank by
-  // perplexity alone; rank by matching loss. Measured (METHOD.md section 8, twenty-sixth stop):
+  // perplexity alone; rank by matching loss. Measured (EXPERIMENTS.md, twenty-sixth stop):
   // keeping the lowest-perplexity texts of the filtered pool taught 9.6 points less on
   // rtpolarity and 4.6 less on genre4 than the matching-loss ranking.
   alpha: 0,
@@ -302,7 +302,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     // dual update moves each projection; the best iterate by matching loss is kept), 6 times the
     // kept count generated, then the best by matching loss after the surplus target filter. The
     // targets choose the text here, they do not shape it. Measured over three generations and ten
-    // training seeds (docs/METHOD.md "A larger pool at lower cost"): rtpolarity 75.1% at 95%
+    // training seeds (docs/EXPERIMENTS.md "A larger pool at lower cost"): rtpolarity 75.1% at 95%
     // on-label (cpu: 74.0% at 88%) in 3.6-4.0 s per kept text (cpu: 4.3-5.6), imdb 86.4% at
     // 96% (cpu: 86.1% at 89%) in 7.3-7.5 s (cpu: 7.2-10.1). Without X-steps a
     // candidate costs a third of what six projections of the better of two samples did

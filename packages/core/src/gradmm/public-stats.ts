@@ -4,7 +4,7 @@
  * exactly as real and synthetic texts are read. They touch no private data, so using them to
  * post-process a released (noisy) target costs no privacy.
  *
- * Why they are needed (METHOD.md, "what this project changes"): on a small model every text's
+ * Why they are needed (METHOD.md section 8): on a small model every text's
  * final hidden state is dominated by one shared direction (SmolLM2 on rtpolarity: the two
  * classes' mean states have cosine 0.995), so a class target built from raw states barely tells
  * the classes apart. The public mean names that shared direction and the public covariance says

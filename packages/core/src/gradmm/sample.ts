@@ -39,7 +39,7 @@ export interface Contrast {
  * not depend on the class. Batch b of every class then opens row by row with the same words and
  * continues under its own context: meant to give pairs of texts that share their content and
  * differ where the label does, so that what separates the classes is the label, not an opening
- * shape one class's demonstrations favour. Measured (METHOD.md, sixteenth stop): the projection
+ * shape one class's demonstrations favour. Measured (EXPERIMENTS.md, sixteenth stop): the projection
  * keeps little of a start's own tokens, so few pairs survive it, and it taught no more. Each
  * context costs one more decode of the opening.
  */

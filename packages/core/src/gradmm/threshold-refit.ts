@@ -7,7 +7,7 @@
  * on rtpolarity the threshold was off for it: the classifier called 65-77 of 300 generated
  * negative texts positive, most of them (45-58) negative by the judge (a head on all real data),
  * and only 35-39 of 300 positive texts negative, most of them truly off-label. The surplus filter
- * then dropped good negative texts and kept off-label positive ones (docs/METHOD.md, twenty-eighth
+ * then dropped good negative texts and kept off-label positive ones (docs/EXPERIMENTS.md, twenty-eighth
  * stop). The texts themselves say where the threshold belongs: each was written for a known label.
  *
  * Derivation. With the classifier's logits z_i (weights and biases as built) and the label y_i

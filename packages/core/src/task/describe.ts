@@ -105,7 +105,7 @@ export function describeTask(task: Task, tokenizer: Tokenizer, method: MethodSet
   });
   const without = labels.filter((l) => l.publicDemonstrations === 0).map((l) => `"${l.name}"`);
   if (without.length > 0) {
-    warnings.push(`${without.join(', ')} ${without.length > 1 ? 'have' : 'has'} no public demonstrations: two short hand-written texts a class (never private data) keep a small LM on task (rtpolarity: 75.5% with two a class, 73.9% with earlier synthetic texts filled in, 67.6% with neither; docs/METHOD.md, seventeenth stop)`);
+    warnings.push(`${without.join(', ')} ${without.length > 1 ? 'have' : 'has'} no public demonstrations: two short hand-written texts a class (never private data) keep a small LM on task (rtpolarity: 75.5% with two a class, 73.9% with earlier synthetic texts filled in, 67.6% with neither; docs/EXPERIMENTS.md, seventeenth stop)`);
   }
   if (search) warnings.push(`the task names no domain: generate first tries ${DEFAULT_GENRES.length} genres and keeps the one whose LM texts match the targets best (minutes, growing with the text length: 2 labels of 24-token texts took 5 minutes on 2 cores; its first round draws 60 texts a genre shared by the labels (at least 10 a label), its final round 30 a label for 3 genres); "domain": "..." in the file skips it`);
   const tokens = allowedTokenIds(tokenizer, vocabularyOf(task, method)).length;
@@ -135,7 +135,7 @@ export function describeData(examples: Example[], task: Task, tokenizer: Tokeniz
   const symbolsMissing = missingSymbols(groups.map((g) => g.map((e) => e.text)), task);
   if (symbolsMissing.length > 0) {
     const listed = symbolsMissing.slice(0, 8).map((u) => `${u.symbol === DIGITS ? 'digits' : JSON.stringify(u.symbol)} (${Math.round(100 * u.share)}% of "${u.class}")`);
-    warnings.push(`the real texts use characters the synthetic ones cannot write: ${listed.join(', ')}; "symbols": ${JSON.stringify((task.symbols ?? '') + symbolsMissing.map((u) => u.symbol).join(''))} in the task file lets them (measured: synthetic tweets then look like tweets, but over two generations of two sets they taught no more; docs/METHOD.md, twenty-sixth stop)`);
+    warnings.push(`the real texts use characters the synthetic ones cannot write: ${listed.join(', ')}; "symbols": ${JSON.stringify((task.symbols ?? '') + symbolsMissing.map((u) => u.symbol).join(''))} in the task file lets them (measured: synthetic tweets then look like tweets, but over two generations of two sets they taught no more; docs/EXPERIMENTS.md, twenty-sixth stop)`);
   }
   return { examples: examples.length, classes, longest, contextLength: o.contextLength, symbolsMissing, warnings };
 }

@@ -70,7 +70,7 @@ export function withDomain(task: Task, domain: string): Task {
 /**
  * Whether the task's LM contexts say what its texts are: a domain, or a context of its own. A task
  * that only names its labels keeps both fallbacks ("The", DEFAULT_LABEL_CONTEXT), under which a
- * small LM writes about anything (mathematics, code; METHOD.md section 8, seventeenth stop).
+ * small LM writes about anything (mathematics, code; EXPERIMENTS.md, seventeenth stop).
  */
 export function namesDomain(task: Task): boolean {
   return task.domain !== undefined || task.contextPrefix !== DEFAULT_CONTEXT_PREFIX || (task.labelContext ?? DEFAULT_LABEL_CONTEXT) !== DEFAULT_LABEL_CONTEXT;
