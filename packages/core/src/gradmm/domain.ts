@@ -66,7 +66,7 @@ export const DEFAULT_FINALISTS = 3;
  * rtpolarity), at least 10 a class. The round's cost is genres x classes x draws, so with a fixed
  * number a class it grew with the labels (five labels of 60 tokens: 52 minutes); a genre's score
  * is the mean over classes, so its error depends on the draws of all classes together. Measured
- * on bbc5 (five labels; EXPERIMENTS.md, twenty-fourth stop): 12 a class kept the first round's top three
+ * on bbc5 (five labels; EXPERIMENTS.md, twenty-fourth stop, "a domain search whose first round does not grow"): 12 a class kept the first round's top three
  * and the winner of 30 a class. The second round (finalists) keeps 30 a class.
  */
 export function firstRoundDraws(labels: number): number {

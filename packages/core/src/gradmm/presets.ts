@@ -55,7 +55,7 @@ export function everyLabelsDemonstrations(labels: number, method: Pick<MethodSet
   return method.demonstrationLabels === 'all' || (method.demonstrationLabels === 'auto' && labels === 2);
 }
 
-/** What issue 10 added to the reference method; every switch is measured in docs/METHOD.md. */
+/** What issue 10 added to the reference method; every switch is measured in docs/EXPERIMENTS.md and summarised in docs/METHOD.md section 8. */
 export interface MethodSettings {
   /** Project (and initialise) under the label-conditioned context (task.labelContext), not the label-blind contextPrefix. */
   labelContext: boolean;
@@ -239,7 +239,7 @@ const CPU_PRESET: Preset = {
     // (three generations, ten training seeds; docs/EXPERIMENTS.md "At equal cost"): off.
     noRepeatNgram: 0,
     // Banning the context's trigrams (its demonstrations) taught 65.0% against 67.3% on tweet3 and
-    // 75.0% against 75.5% on rtpolarity (ten training seeds; docs/EXPERIMENTS.md, twenty-fourth stop): off.
+    // 75.0% against 75.5% on rtpolarity (ten training seeds; docs/EXPERIMENTS.md, twenty-fourth stop, "no copying"): off.
     noCopyNgram: 0,
     candidates: 2,
     initNorm: 'auto',

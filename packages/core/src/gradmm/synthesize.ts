@@ -177,8 +177,8 @@ export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, 
  * ones, then earlier synthetic texts of the class (bootstrapDemonstrations): the
  * method.bootstrapDemonstrations asked for, plus as many as the public ones fall short of
  * method.fillDemonstrations. A task without demonstrations of a class thus gets some once its
- * first batch is done, while a task that has enough keeps exactly its own. Measured (METHOD.md
- * section 8, seventeenth and nineteenth stops): they rescue a task whose context names its domain,
+ * first batch is done, while a task that has enough keeps exactly its own. Measured (EXPERIMENTS.md,
+ * seventeenth and nineteenth stops): they rescue a task whose context names its domain,
  * lock in the first batch's off-domain text for a task that names only its labels (hence no
  * filling under the fallback contexts: namesDomain), and, added to public ones, cost rtpolarity
  * two points.

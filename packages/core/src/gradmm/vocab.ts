@@ -15,7 +15,7 @@
  * A task whose texts are made of more than words (tweets: "@", "#"; product reviews: prices and
  * sizes) names those characters in its `symbols` (Task.symbols). A token made of them, alone or
  * around a word ("@", " #", "2019", "50%", "#love"), becomes choosable too; with only words a
- * synthetic tweet cannot write a mention (EXPERIMENTS.md, twenty-fourth stop: 1 of 240).
+ * synthetic tweet cannot write a mention (EXPERIMENTS.md, twenty-fourth stop, "genre4 measured": 1 of 240).
  */
 import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import type { Task } from '../task/task.js';
