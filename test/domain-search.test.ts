@@ -28,6 +28,12 @@ import {
   scoreGenreJob,
   startGenreScorers,
   searchDomain,
+  searchTopics,
+  drawTexts,
+  aboutTopic,
+  labelContextText,
+  setMatchingLossOfPrompts,
+  Rng,
   SENTIMENT_TASK,
   allowedTokenIds,
   synthesize,
@@ -154,6 +160,35 @@ describe('synthesize and the domain search (tiny model)', () => {
       expect(choice.final.map((s) => s.domain).sort()).toEqual(choice.scores.slice(0, 2).map((s) => s.domain).sort());
       await expect(searchDomain(rt, labelsOnly, losses, { ...o, genres: [] })).rejects.toThrow(/list of genres is empty/);
       await expect(searchDomain(rt, labelsOnly, losses.slice(0, 1), o)).rejects.toThrow(/1 class losses for 2 labels/);
+    } finally {
+      for (const l of losses) l.dispose();
+    }
+  }, 60_000);
+
+  it('scores a topic by its own draws taken together, keeps the best, and names it in the last line only', () => {
+    expect(aboutTopic('A positive movie review:', 'music')).toBe('A positive movie review about music:');
+    expect(aboutTopic('A {label} note', ' the  city ')).toBe('A {label} note about the city');
+    expect(aboutTopic('A positive movie review:')).toBe('A positive movie review:');
+    expect(() => aboutTopic('A review:', '  ')).toThrow(/a topic must not be empty/);
+    const withDemo: Task = { ...SENTIMENT_TASK, demonstrations: [{ text: 'warm and funny', label: 1 }] };
+    expect(labelContextText(withDemo, 1, 1, [], 'music')).toBe('A positive movie review: warm and funny\nA positive movie review about music:');
+    const task = SENTIMENT_TASK;
+    const plans = targetsOf(rt, task, [['a bad plot', 'bad acting'], ['the great film', 'great fun']]);
+    const toks = taskTokens(task, rt.tokenizer);
+    const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c]));
+    try {
+      const contextOf = (c: number, topic: string) => rt.tokenizer.encode(labelContextText(task, c, 0, [], topic));
+      const o = { keep: 2, topics: ['cars', 'music', 'food'], perTopic: 3, length: 5, seed: 4, allowed: new Set(allowedTokenIds(rt.tokenizer)), sentenceEndCut: 0.5 };
+      const choice = searchTopics(rt, task, losses, contextOf, o);
+      for (const c of [0, 1]) {
+        // Oracle: each topic's draws, made and scored directly.
+        const direct = o.topics.map((topic) => ({ topic, loss: setMatchingLossOfPrompts(rt.model, losses[c], drawTexts(rt, task, contextOf(c, topic), 3, o, Rng.derive(4, 'topic-search', c, topic)).map((x) => toks.promptIds(x))) }));
+        expect(choice.scores[c]).toEqual([...direct].sort((a, b) => a.loss - b.loss));
+        expect(choice.perClass[c]).toEqual(choice.scores[c].slice(0, 2).map((x) => x.topic));
+      }
+      expect(() => searchTopics(rt, task, losses, contextOf, { ...o, keep: 4 })).toThrow(/topics kept a class must be an integer in \[1, 3\]/);
+      expect(() => searchTopics(rt, task, losses, contextOf, { ...o, perTopic: 0 })).toThrow(/texts drawn a topic must be a positive integer/);
+      expect(() => searchTopics(rt, task, losses.slice(0, 1), contextOf, o)).toThrow(/1 class losses for 2 labels/);
     } finally {
       for (const l of losses) l.dispose();
     }

@@ -25,7 +25,7 @@ export { skellamRdp, skellamEpsilon, skellamMuFor, samplePoisson, sampleSkellam,
 export { composedMu, epsilonFromRdp, gdpDelta, gdpEpsilon, rdpEpsilon, DEFAULT_RDP_ORDERS, type GaussianRelease } from './privacy/accountant.js';
 export { PrivacyLedger, defaultLedgerPath, synthgradHome, guaranteeOf, type LedgerEntry, type Guarantee } from './privacy/ledger.js';
 export { SecureStream, deriveKey, keyFromHex, newSecretKey, KEY_BYTES } from './privacy/secure-stream.js';
-export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, DEFAULT_CONTEXT_PREFIX, withDomain, namesDomain, labelContextText, labelledContextText, type LabelledLine, classDemonstrations, resolveTask, validateTask, labelIndex, TASK_FILE_KEYS, symbolsProblem, NOT_A_SYMBOL } from './task/task.js';
+export { type Task, type TaskLabel, SENTIMENT_TASK, BUILTIN_TASKS, DEFAULT_LABEL_CONTEXT, DEFAULT_CONTEXT_PREFIX, withDomain, namesDomain, labelContextText, labelledContextText, aboutTopic, type LabelledLine, classDemonstrations, resolveTask, validateTask, labelIndex, TASK_FILE_KEYS, symbolsProblem, NOT_A_SYMBOL } from './task/task.js';
 export { taskTemplate, type TaskTemplateOptions } from './task/template.js';
 export { describeTask, describeData, missingSymbols, SYMBOL_NOTE_SHARE, type TaskDescription, type LabelDescription, type DataDescription, type ClassData, type SymbolUse } from './task/describe.js';
 export { type Example, readExamples, byClass } from './task/data.js';
@@ -77,7 +77,8 @@ export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmRes
 export { matchingLossOfPrompts, setMatchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { sentenceEndLengths } from './gradmm/sentence-end.js';
 export { commaStyle, withCommas, type CommaStyle } from './gradmm/commas.js';
-export { searchDomain, scoreDomain, scoreGenreJob, scoreContexts, drawContextTexts, searchesDomain, DEFAULT_GENRES, DEFAULT_FINALISTS, firstRoundDraws, type DomainChoice, type DomainScore, type DomainSearchOptions, type DrawOptions, type GenreJob, type GenreScorer } from './gradmm/domain.js';
+export { searchDomain, scoreDomain, scoreGenreJob, scoreContexts, drawContextTexts, drawTexts, searchesDomain, DEFAULT_GENRES, DEFAULT_FINALISTS, firstRoundDraws, type DomainChoice, type DomainScore, type DomainSearchOptions, type DrawOptions, type GenreJob, type GenreScorer } from './gradmm/domain.js';
+export { searchTopics, batchTopic, DEFAULT_TOPICS, DEFAULT_TOPIC_DRAWS, type TopicChoice, type TopicScore, type TopicSearchOptions } from './gradmm/topics.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { liveSynthesisWorkers, startGenreScorers, type GenreScorerPool, type WorkerDrawOptions } from './gradmm/synthesis-pool.js';
 export { synthesize, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, demonstrationSlots, interleavedSlots, filledDemonstrations, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';

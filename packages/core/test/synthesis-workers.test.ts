@@ -30,6 +30,8 @@ import {
   commaStyle,
   labelContextText,
   DEFAULT_METHOD,
+  DEFAULT_TOPICS,
+  type Task,
   type ClassPlan,
   type LoadedModel,
   type MethodSettings,
@@ -265,6 +267,42 @@ describe('commas in the class loop', () => {
 
   it('refuses a value that is not a boolean', async () => {
     await expect(run(1, {}, undefined, rt, plans, { publicTexts: 8, commas: 'yes' as unknown as boolean })).rejects.toThrow(/commas must be true or false, got "yes"/);
+  });
+});
+
+describe('topics in the class loop', () => {
+  // No demonstrations, so a class's batch context is its label context alone and a task whose
+  // label context already names a topic builds exactly the context the topic search gave.
+  const m: Partial<MethodSettings> = { publicTexts: 8, demonstrations: 0, commas: false };
+  const synth = (t: Task, over: Partial<MethodSettings>) => synthesize(rt, t, plans, opts(1, { ...m, ...over }), { checkpoint: Checkpoint.open<SyntheticExample>(cpPath(), 'h', false) });
+
+  it("writes each class's batches after a label context about the topics its target ranks best", async () => {
+    const withTopics = await synth(task, { topics: 1 });
+    const choice = withTopics.topics!;
+    expect(choice.scores.map((s) => s.length)).toEqual([DEFAULT_TOPICS.length, DEFAULT_TOPICS.length]);
+    for (const [c, s] of choice.scores.entries()) {
+      expect([...s.map((x) => x.topic)].sort()).toEqual([...DEFAULT_TOPICS].sort());
+      s.slice(1).forEach((x, k) => expect(x.loss).toBeGreaterThanOrEqual(s[k].loss)); // best first
+      expect(choice.perClass[c]).toEqual([s[0].topic]);
+    }
+    // Oracle: each class's texts are those of a run without topics on a task whose label context
+    // is about that class's topic (every random stream is derived per class and batch).
+    for (const c of [0, 1]) {
+      const about: Task = { ...task, labelContext: `${task.labelContext!.replace(/:\s*$/, '')} about ${choice.perClass[c][0]}:` };
+      expect(labelContextText(about, c)).toBe(labelContextText(task, c, 0, [], choice.perClass[c][0]));
+      const plain = await synth(about, { topics: 0 });
+      expect(plain.topics).toBeNull();
+      const mine = (r: typeof plain) => r.examples.filter((e) => e.labelIndex === c).map((e) => e.ids);
+      expect(mine(withTopics)).toEqual(mine(plain));
+    }
+  });
+
+  it('refuses a count it cannot apply, and searches none with the label context off', async () => {
+    for (const bad of [-1, 1.5, DEFAULT_TOPICS.length + 1]) await expect(synth(task, { topics: bad })).rejects.toThrow(/topics must be an integer in \[0, 24\]/);
+    const logs: string[] = [];
+    const off = await synthesize(rt, task, plans, opts(1, { ...m, topics: 2, labelContext: false }), { checkpoint: Checkpoint.open<SyntheticExample>(cpPath(), 'h', false), log: (x) => logs.push(x) });
+    expect(off.topics).toBeNull();
+    expect(logs.some((x) => /topics: none, since they name what the label context is about and it is off/.test(x))).toBe(true);
   });
 });
 

@@ -101,6 +101,8 @@ async function run(input: JobInput): Promise<void> {
     timings: { ...res.timings, total_s: (performance.now() - t0) / 1000 },
     // A task that names no domain: the genre its summed targets chose (core's domain search).
     ...(res.domain ? { domain: res.domain } : {}),
+    // The topics each class's summed target chose (core's topic search), when the method asks for them.
+    ...(res.topics ? { topics: res.topics } : {}),
     jsonl_sha256: createHash('sha256').update(jsonl).digest('hex'),
   };
   for (const [name, content] of [['synthetic.jsonl', jsonl], ['meta.json', JSON.stringify(meta, null, 2) + '\n']] as const) {

@@ -116,8 +116,12 @@ export interface DomainChoice {
  * likeliest sentence end after `sentenceEndCut` of its length (0: no cut).
  */
 export function drawContextTexts(rt: LoadedModel, task: Task, c: number, n: number, o: Pick<DomainSearchOptions, 'length' | 'allowed' | 'sentenceEndCut'>, rng: Rng): string[] {
+  return drawTexts(rt, task, rt.tokenizer.encode(labelContextText(task, c, 0)), n, o, rng);
+}
+
+/** `n` texts drawn after the LM context `context` (token ids) as drawContextTexts draws them. */
+export function drawTexts(rt: LoadedModel, task: Task, context: number[], n: number, o: Pick<DomainSearchOptions, 'length' | 'allowed' | 'sentenceEndCut'>, rng: Rng): string[] {
   const toks = taskTokens(task, rt.tokenizer);
-  const context = rt.tokenizer.encode(labelContextText(task, c, 0));
   // As the synthetic texts' LM start: no stray space where the task's symbols allow the lone space.
   const ban = StraySpaceBan.over(o.allowed, (id) => rt.tokenizer.tokenText(id));
   const texts: string[] = [];

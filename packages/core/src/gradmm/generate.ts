@@ -118,6 +118,8 @@ export interface GenerateResult {
   workers: number;
   /** The domain the targets chose for a task that names none (method.domainSearch), else null. */
   domain: SynthesisResult['domain'];
+  /** What each class's batches wrote about (method.topics), else null. */
+  topics: SynthesisResult['topics'];
 }
 
 /** Synthetic text against random real texts of the same class: matching loss (same target) and perplexity. */
@@ -204,6 +206,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
     targetClassifier: res.targetClassifier,
     workers: res.workers,
     domain: res.domain,
+    topics: res.topics,
   };
 }
 

@@ -23,6 +23,7 @@ import { refitThreshold } from './threshold-refit.js';
 import { DEFAULT_METHOD, DEMONSTRATION_LABELS, TARGET_THRESHOLDS, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
 import { classDemonstrations, labelledContextText, namesDomain, withDomain, type LabelledLine } from '../task/task.js';
 import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, searchesDomain, type DomainChoice, type DomainScore } from './domain.js';
+import { batchTopic, DEFAULT_TOPIC_DRAWS, DEFAULT_TOPICS, searchTopics, type TopicChoice } from './topics.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
 import { buildTargetClassifier, targetVerdict, whitenedMetric, type TargetClassifier } from './target-classifier.js';
 import { lastPosition } from '../model/llama.js';
@@ -78,6 +79,8 @@ export interface SynthesisResult {
   workers: number;
   /** The domain the targets chose for a task that names none (method.domainSearch), else null. */
   domain: DomainChoice | null;
+  /** What each class's batches wrote about (method.topics), else null. */
+  topics: TopicChoice | null;
 }
 
 /**
@@ -93,12 +96,22 @@ function fittingLabelContext(rt: LoadedModel, task: Task, c: number, demos: stri
  * The label context for class c after the demonstration lines of as many leading `slots` as fit
  * before `room` more tokens in the model's context; whole slots are dropped from the end.
  */
-function fittingSlots(rt: LoadedModel, task: Task, c: number, slots: LabelledLine[][], room: number): number[] {
+function fittingSlots(rt: LoadedModel, task: Task, c: number, slots: LabelledLine[][], room: number, topic?: string): number[] {
   for (let k = slots.length; k > 0; k--) {
-    const ids = rt.tokenizer.encode(labelledContextText(task, c, slots.slice(0, k).flat()));
+    const ids = rt.tokenizer.encode(labelledContextText(task, c, slots.slice(0, k).flat(), topic));
     if (ids.length + room <= rt.config.contextLength) return ids;
   }
-  return rt.tokenizer.encode(labelledContextText(task, c, []));
+  return rt.tokenizer.encode(labelledContextText(task, c, [], topic));
+}
+
+/**
+ * Class c's LM context for batch b, as the class loop builds it (the label context after the
+ * batch's demonstration slots, its last line about `topic` when given), with room for a text of
+ * `textLength` tokens and the suffix.
+ */
+export function batchContext(env: Pick<ClassLoopEnv, 'rt' | 'task' | 'toks' | 'method' | 'seed'>, c: number, b: number, earlier: SyntheticExample[], textLength: number, topic?: string): number[] {
+  const room = textLength + env.toks.syntheticSuffix.length;
+  return fittingSlots(env.rt, env.task, c, demonstrationSlots(env.task, c, env.method, earlier, env.seed, b), room, topic);
 }
 
 /**
@@ -272,6 +285,8 @@ export interface ClassLoopParams {
   classifier: TargetClassifier | null;
   /** The matching metric M [d, d] (method.matchingSpace), or null for raw matching. */
   metric: Float32Array | null;
+  /** What each class's batches write about in turn (method.topics), or null: the plain label context. */
+  topics: TopicChoice | null;
 }
 
 /** The class loop's environment in one thread: the parameters plus what follows from the model and task. */
@@ -352,7 +367,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       }
       const textLength = batchTextLength(plan.textLength, method.lengthSpread, b, batches);
       const room = textLength + toks.syntheticSuffix.length;
-      const context = method.labelContext ? fittingSlots(rt, task, c, demonstrationSlots(task, c, method, mine, env.seed, b), room) : toks.contextPrefix;
+      const context = method.labelContext ? batchContext(env, c, b, mine, textLength, batchTopic(env.topics, c, b)) : toks.contextPrefix;
       // Label o's context after its own public demonstrations `demos` only (whatever
       // demonstrationLabels says), with room for a text: what the LM-start settings that read
       // other labels' contexts use (synthesize refuses them with the label context off).
@@ -469,6 +484,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
   if (typeof method.commas !== 'boolean') throw new SynthgradError(`commas must be true or false, got ${JSON.stringify(method.commas)}`, 'E_USAGE');
   if (method.commas) commaStyle(rt.tokenizer, givenTask); // a model without a comma token fails here, not after a class
+  if (!(Number.isInteger(method.topics) && method.topics >= 0 && method.topics <= DEFAULT_TOPICS.length)) throw new SynthgradError(`topics must be an integer in [0, ${DEFAULT_TOPICS.length}] (0: none), got ${JSON.stringify(method.topics)}`, 'E_USAGE');
   // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
   // without them they would be silently ignored.
   for (const setting of ['initGuidance', 'sharedOpening'] as const) {
@@ -484,7 +500,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   // draws that read the targets with public weights.
   const td = performance.now();
   // The class loop's parameters before the classifier and the metric, which read the chosen domain's contexts.
-  const searchParams: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier: null, metric: null };
+  const searchParams: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier: null, metric: null, topics: null };
   const domain = searchesDomain(givenTask, method) ? await chooseDomain(rt, givenTask, plans, searchParams, opts.workers, allowed, log, io.onProgress) : null;
   const task = domain ? withDomain(givenTask, domain.domain) : givenTask;
   if (domain) log(`domain: the task names none; its targets match "${domain.domain}" best (finalists: ${domain.final.map((s) => `${s.domain} ${s.loss.toFixed(4)}`).join(', ')})`);
@@ -502,7 +518,12 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   }
   const metric = matchingMetric(plans, toks.labelTokens, method, publicStats, log);
   timings.public_s += (performance.now() - tp) / 1000;
-  const params: ClassLoopParams = { ...searchParams, classifier, metric };
+  // What each class writes about, chosen by its target before any batch (topics.ts).
+  const tt = performance.now();
+  const topics = method.topics > 0 && method.labelContext ? chooseTopics(rt, task, plans, searchParams, allowed, log) : null;
+  if (method.topics > 0 && !method.labelContext) log('topics: none, since they name what the label context is about and it is off');
+  timings.public_s += (performance.now() - tt) / 1000;
+  const params: ClassLoopParams = { ...searchParams, classifier, metric, topics };
   const env = classLoopEnv(rt, task, params, allowed);
   let adamSteps = 0;
   // The checkpoint is written here, in the main thread, after every batch, whichever thread ran it.
@@ -553,7 +574,33 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
     targetClassifier: classifier ? { separation: classifier.separation, weightSums: classifier.weightSums, discriminant: classifier.discriminant, biasShift } : null,
     workers,
     domain,
+    topics,
   };
+}
+
+/**
+ * searchTopics over every class's plain matching loss, each topic drawn under the class's batch-0
+ * context at the real texts' length (as the class loop's first batch would draw its start).
+ */
+function chooseTopics(rt: LoadedModel, task: Task, plans: ClassPlan[], params: ClassLoopParams, allowed: number[], log: (msg: string) => void): TopicChoice {
+  const env = classLoopEnv(rt, task, params, allowed);
+  const losses = plans.map((plan, c) => new MatchingLoss(rt.model, plan.target, env.toks.labelTokens[c]));
+  const t0 = performance.now();
+  log(`topic search: ${DEFAULT_TOPICS.length} topics a class, ${DEFAULT_TOPIC_DRAWS} draws each, scored against each class's target (minutes; --topics 0 skips it)`);
+  try {
+    const choice = searchTopics(rt, task, losses, (c, topic) => batchContext(env, c, 0, [], plans[c].textLength, topic), {
+      keep: params.method.topics,
+      length: meanTextLength(plans),
+      allowed: env.allowedSet,
+      sentenceEndCut: params.method.sentenceEndCut,
+      seed: params.seed,
+    });
+    choice.perClass.forEach((ts, c) => log(`topics of class ${JSON.stringify(task.labels[c].value)}: ${ts.join(', ')} (${choice.scores[c].slice(0, ts.length).map((s) => s.loss.toFixed(4)).join(', ')}; worst ${choice.scores[c].at(-1)!.topic} ${choice.scores[c].at(-1)!.loss.toFixed(4)})`));
+    log(`topic search took ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    return choice;
+  } finally {
+    for (const l of losses) l.dispose();
+  }
 }
 
 /**

@@ -63,6 +63,8 @@ export interface GenerateMeta {
   target_classifier: GenerateResult['targetClassifier'];
   /** The domain the targets chose for a task that names none (method.domainSearch), else null. */
   domain: GenerateResult['domain'];
+  /** What each class's batches wrote about (method.topics), else null. */
+  topics: GenerateResult['topics'];
   /** Per class, how many generated texts the targets' own classifier puts in their class. */
   target_agreement: { label: string | number; generated: number; agreed: number }[];
   selection: { options: SelectionOptions; report: SelectionReport } | null;
@@ -160,6 +162,7 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
     method: result.method,
     target_classifier: result.targetClassifier,
     domain: result.domain,
+    topics: result.topics,
     target_agreement: labels.map((l, c) => {
       const mine = result.examples.filter((r) => r.labelIndex === c);
       return { label: l.value, generated: mine.length, agreed: mine.filter((r) => r.target_label === c).length };

@@ -82,9 +82,9 @@ export function namesDomain(task: Task): boolean {
  * "A positive movie review: warm , funny and full of life .\nA positive movie review:". A small
  * LM follows such a pattern far more readily than an instruction.
  */
-export function labelContextText(task: Task, c: number, demonstrations = 0, extra: string[] = []): string {
+export function labelContextText(task: Task, c: number, demonstrations = 0, extra: string[] = [], topic?: string): string {
   const demos = [...classDemonstrations(task, c).slice(0, demonstrations), ...extra];
-  return labelledContextText(task, c, demos.map((text) => ({ label: c, text })));
+  return labelledContextText(task, c, demos.map((text) => ({ label: c, text })), topic);
 }
 
 /** A demonstration line of a label context: the text, after the label context of class `label`. */
@@ -98,9 +98,22 @@ export interface LabelledLine {
  * label's context: "A negative movie review: the plot is thin ...\nA positive movie review: warm ,
  * funny ...\nA positive movie review:" (MethodSettings.demonstrationLabels 'all').
  */
-export function labelledContextText(task: Task, c: number, lines: LabelledLine[]): string {
+export function labelledContextText(task: Task, c: number, lines: LabelledLine[], topic?: string): string {
   // One demonstration a line: whitespace inside a text (newlines included) is folded to one space.
-  return lines.map((d) => `${labelHead(task, d.label)} ${d.text.replace(/\s+/g, ' ').trim()}\n`).join('') + labelHead(task, c);
+  return lines.map((d) => `${labelHead(task, d.label)} ${d.text.replace(/\s+/g, ' ').trim()}\n`).join('') + aboutTopic(labelHead(task, c), topic);
+}
+
+/**
+ * A label context about a topic: "A positive movie review about music:" (MethodSettings.topics).
+ * Only the last line, the one the LM continues, names it: the demonstrations keep their own
+ * heads, since they are not about the topic.
+ */
+export function aboutTopic(head: string, topic?: string): string {
+  if (topic === undefined) return head;
+  const t = topic.replace(/\s+/g, ' ').trim();
+  if (t.length === 0) throw new SynthgradError('a topic must not be empty', 'E_USAGE');
+  const m = /^(.*?)(\s*:\s*)$/s.exec(head);
+  return m ? `${m[1]} about ${t}:` : `${head} about ${t}`;
 }
 
 /** Class c's label context: "A positive movie review:". */
