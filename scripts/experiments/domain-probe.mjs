@@ -26,7 +26,7 @@ const o = { perClass: process.env.PER ? Number(process.env.PER) : undefined, len
 const workers = Number(process.env.WORKERS ?? 1);
 const t0 = performance.now();
 const preset = core.resolvePreset('cpu-select');
-const params = { settings: preset.settings, method: preset.method, perClass: 50, seed: 0, distance: 'cosine', initNorm: 1, classifier: null, metric: null };
+const params = { settings: preset.settings, method: preset.method, perClass: 50, seed: 0, distance: 'cosine', initNorm: 1, classifier: null, metric: null, topics: null };
 const pool = workers > 1 ? core.startGenreScorers(rt, task, params, plans, { length, seed: 0, sentenceEndCut: 0.5 }, workers) : null;
 let choice;
 try {

@@ -32,24 +32,10 @@ const plans = real.map((r, c) => core.computeClassTarget(rt.model, r, c, toks.la
 const losses = plans.map((t, c) => new core.MatchingLoss(rt.model, t, toks.labelTokens[c]));
 const length = Math.round(real.flat().reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.flat().length);
 const allowed = new Set(core.allowedTokenIds(rt.tokenizer, core.vocabularyOf(task, { punctuation: false })));
-const ban = core.StraySpaceBan.over(allowed, (id) => rt.tokenizer.tokenText(id));
 
-/** Class c's context, its last label head about `topic` when given. */
-function context(c, topic) {
-  const text = core.labelContextText(task, c, DEMOS);
-  if (!text.endsWith(':')) throw new Error(`the label context must end with ":" (${JSON.stringify(text.slice(-20))})`);
-  return topic ? `${text.slice(0, -1)} about ${topic}:` : text;
-}
-function draw(c, topic, n, rng) {
-  const ids = rt.tokenizer.encode(context(c, topic));
-  const out = [];
-  for (let b = 0; b < n; b += 10) {
-    const seqs = core.sampleAllowed(rt.model, allowed, ids, Math.min(10, n - b), length, rng, { ban });
-    const cut = core.sentenceEndLengths(rt.model, toks.contextPrefix, seqs, toks.sentenceEndToken, 0.5);
-    seqs.forEach((s, i) => out.push(rt.tokenizer.decode(s.slice(0, cut[i])).trim()));
-  }
-  return out;
-}
+/** Class c's context (its own public demonstrations, then its label context about `topic` when given). */
+const context = (c, topic) => rt.tokenizer.encode(core.labelContextText(task, c, DEMOS, [], topic ?? undefined));
+const draw = (c, topic, n, rng) => core.drawTexts(rt, task, context(c, topic), n, { length, allowed, sentenceEndCut: 0.5 }, rng).map((x) => x.trim());
 const score = (c, texts) => core.setMatchingLossOfPrompts(rt.model, losses[c], texts.map((x) => toks.promptIds(x)));
 
 const t0 = performance.now();
