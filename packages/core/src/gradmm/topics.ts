@@ -18,6 +18,12 @@
  * scored together against the class's target (the set-level matching loss, as the domain search
  * scores a genre). The class's batches then cycle through its best `keep` topics. The choice
  * reads only the released targets and public weights: post-processing, no privacy cost.
+ *
+ * Off by default (MethodSettings.topics 0): inside the pipeline (every label's demonstrations,
+ * projection, the filter and the ranking over a 6x pool) three topics a class taught less, on
+ * rtpolarity 75.0% against 77.7% and on genre4 69.7% against 72.2% (generation seed 0, ten
+ * training seeds). The ranking is not what a reader would pick (positive movie reviews about
+ * "sports" and "games"), and such text teaches the student the topic instead of the label.
  */
 import type { LoadedModel } from '../model/load.js';
 import type { Task } from '../task/task.js';
