@@ -72,15 +72,21 @@ export function afterEachPrefix(model: Llama, context: number[], seqs: number[][
   for (let start = 0; start < seqs.length; start += batchSize) {
     const chunk = seqs.slice(start, start + batchSize).map((s) => [...context, ...s]);
     const { ids, mask } = leftPad(chunk, 0);
-    const L = ids[0]!.length;
+    const [B, L] = [ids.length, ids[0]!.length];
+    // Only the window's last `tail` positions predict a token after the context (the longest row
+    // has no padding): the head and the softmax over the vocabulary run on those alone, not on
+    // the context (the comma pass's context of demonstrations is several times the text's length).
+    const tail = Math.min(L, L - context.length + 1);
     const values = tf.tidy(() => {
-      const { logits } = model.forward({ ids, attentionMask: mask, logits: 'all' });
-      const logp = tf.logSoftmax(logits!) as tf.Tensor3D;
+      const { hidden } = model.forward({ ids, attentionMask: mask, logits: 'none' });
+      const h = tf.reshape(tf.slice(hidden, [0, L - tail, 0], [-1, tail, -1]), [B * tail, model.config.dModel]) as tf.Tensor2D;
+      const logp = tf.logSoftmax(tf.reshape(model.logitsOf(h), [B, tail, model.config.vocabSize])) as tf.Tensor3D;
       return reducers.map((reduce) => reduce(logp).arraySync() as number[][]);
     });
     chunk.forEach((row, b) => {
-      // The distribution after the first k text tokens sits at index pad + context + k - 1.
-      const first = L - row.length + context.length - 1;
+      // The distribution after the first k text tokens sits at window index pad + context + k - 1,
+      // index pad + context + k - 1 - (L - tail) of the tail.
+      const first = L - row.length + context.length - 1 - (L - tail);
       const n = row.length - context.length;
       out.push(values.map((v) => Array.from({ length: n + 1 }, (_, k) => v[b]![first + k]!)));
     });
