@@ -14,8 +14,8 @@ import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 import { judgeAndStudent, openProtocol, pct } from './protocol.mjs';
 
-// Generic on purpose (the choice among them is the targets'); not tuned to any data set.
-const TOPICS = process.env.TOPICS ? process.env.TOPICS.split('|') : ['technology', 'politics', 'sports', 'food', 'travel', 'health', 'business', 'money', 'entertainment', 'music', 'family', 'work', 'school', 'science', 'the weather', 'home', 'shopping', 'cars', 'books', 'movies', 'games', 'fashion', 'pets', 'the city'];
+// The product's generic list (core.DEFAULT_TOPICS), or TOPICS='a|b|...'.
+const TOPICS = process.env.TOPICS ? process.env.TOPICS.split('|') : core.DEFAULT_TOPICS;
 
 const protocol = await openProtocol('topic-probe.mjs', process.argv.slice(2), { generations: false });
 const { rt, task, all } = protocol;

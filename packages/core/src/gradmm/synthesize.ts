@@ -578,13 +578,18 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   };
 }
 
+/** Every class's plain matching loss (no classifier term, no metric): what the searches score draws by. The caller disposes them. */
+function plainLosses(rt: LoadedModel, toks: TaskTokens, plans: ClassPlan[], distance: MatchingDistance): MatchingLoss[] {
+  return plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c], distance));
+}
+
 /**
  * searchTopics over every class's plain matching loss, each topic drawn under the class's batch-0
  * context at the real texts' length (as the class loop's first batch would draw its start).
  */
 function chooseTopics(rt: LoadedModel, task: Task, plans: ClassPlan[], params: ClassLoopParams, allowed: number[], log: (msg: string) => void): TopicChoice {
   const env = classLoopEnv(rt, task, params, allowed);
-  const losses = plans.map((plan, c) => new MatchingLoss(rt.model, plan.target, env.toks.labelTokens[c]));
+  const losses = plainLosses(rt, env.toks, plans, params.distance);
   const t0 = performance.now();
   log(`topic search: ${DEFAULT_TOPICS.length} topics a class, ${DEFAULT_TOPIC_DRAWS} draws each, scored against each class's target (minutes; --topics 0 skips it)`);
   try {
@@ -617,8 +622,7 @@ async function chooseDomain(
   log: (m: string) => void,
   onProgress?: (p: GenerateProgress) => void,
 ): Promise<DomainChoice> {
-  const toks = taskTokens(task, rt.tokenizer);
-  const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c], params.distance));
+  const losses = plainLosses(rt, taskTokens(task, rt.tokenizer), plans, params.distance);
   const draw = { length: meanTextLength(plans), seed: params.seed, sentenceEndCut: params.method.sentenceEndCut };
   const workers = synthesisWorkerCount(requestedWorkers, plans.length);
   let pool: GenreScorerPool | null = null;

@@ -93,8 +93,6 @@ export interface TopicSearchOptions {
   allowed: Set<number>;
   sentenceEndCut: number;
   seed: number;
-  /** After each topic of each class is scored. */
-  onScore?: (classIndex: number, done: number, total: number, s: TopicScore) => void;
 }
 
 /**
@@ -110,11 +108,9 @@ export function searchTopics(rt: LoadedModel, task: Task, losses: MatchingLoss[]
   const toks = taskTokens(task, rt.tokenizer);
   const scores = losses.map((loss, c) =>
     topics
-      .map((topic, k) => {
+      .map((topic) => {
         const texts = drawTexts(rt, task, contextOf(c, topic), perTopic, o, Rng.derive(o.seed, 'topic-search', c, topic));
-        const s = { topic, loss: setMatchingLossOfPrompts(rt.model, loss, texts.map((x) => toks.promptIds(x))) };
-        o.onScore?.(c, k + 1, topics.length, s);
-        return s;
+        return { topic, loss: setMatchingLossOfPrompts(rt.model, loss, texts.map((x) => toks.promptIds(x))) };
       })
       // Stable: ties keep the list's order.
       .sort((a, b) => a.loss - b.loss),
