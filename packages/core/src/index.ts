@@ -77,6 +77,7 @@ export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmRes
 export { matchingLossOfPrompts, setMatchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { sentenceEndLengths } from './gradmm/sentence-end.js';
 export { commaStyle, withCommas, type CommaStyle } from './gradmm/commas.js';
+export { END_MARKS, endMarkStyle, withEndMarks, type EndMarkStyle } from './gradmm/end-marks.js';
 export { searchDomain, scoreDomain, scoreGenreJob, scoreContexts, drawContextTexts, drawTexts, searchesDomain, DEFAULT_GENRES, DEFAULT_FINALISTS, firstRoundDraws, type DomainChoice, type DomainScore, type DomainSearchOptions, type DrawOptions, type GenreJob, type GenreScorer } from './gradmm/domain.js';
 export { searchTopics, batchTopic, DEFAULT_TOPICS, DEFAULT_TOPIC_DRAWS, type TopicChoice, type TopicScore, type TopicSearchOptions } from './gradmm/topics.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';

@@ -35,6 +35,9 @@ import {
   withCommas,
   commaStyle,
   type CommaStyle,
+  withEndMarks,
+  endMarkStyle,
+  type EndMarkStyle,
   newSecretKey,
   releaseRows,
   signalToNoise,
@@ -733,6 +736,62 @@ describe('commas', () => {
     // The tiny tokenizer has "," as one token and " ," as two: only the single one is read.
     expect(commaStyle(rt.tokenizer, { demonstrations: [] }).commaIds).toEqual([rt.tokenizer.encode(',')[0]]);
     expect(() => withCommas(model, [1], [[2, 3]], { ...style, insert: [] })).toThrow(/comma style/);
+  });
+});
+
+describe('end marks', () => {
+  /** The obviously correct version: one uncached forward of context + text, its last distribution in float64, and the rule read off it. */
+  const slowEndMarks = (context: number[], seqs: number[][], style: EndMarkStyle) =>
+    seqs.map((seq) => {
+      if (seq.length === 0 || style.endsSentence(seq[seq.length - 1]!)) return seq;
+      const logp = slowLogSoftmax([...context, ...seq]);
+      const perMark = style.marks.map((m) => Math.log(m.ids.reduce((a, id) => a + Math.exp(logp[id]!), 0)));
+      const all = Math.log(perMark.reduce((a, v) => a + Math.exp(v), 0));
+      if (all < Math.max(...logp)) return seq;
+      return [...seq, ...style.marks[perMark.indexOf(Math.max(...perMark))]!.insert];
+    });
+  // Two "marks" of a few dozen ids each, so that on a random model the rule fires on some texts
+  // and not on others, and either mark can win; 5 and 6 are what they append.
+  const ids = (r: number) => Array.from({ length: Math.floor(V / 24) }, (_, i) => 12 * i + r).filter((id) => id > 6 && id < V);
+  const style: EndMarkStyle = { marks: [{ mark: '.', ids: ids(7), insert: [5] }, { mark: '!', ids: ids(8), insert: [6] }], endsSentence: (id) => id === 5 || id === 6 };
+
+  it('ends a text with the likeliest mark where the marks together are the likeliest next token, as one forward per text does', () => {
+    const rng = new Rng(6);
+    const draw = (n: number) => Array.from({ length: n }, () => 7 + Math.floor(rng.uniform() * (V - 7)));
+    // Ragged lengths (left padding), a text that already ends with a mark, an empty one.
+    const seqs = [5, 9, 3, 12, 7, 4, 8, 6, 10, 2, 11, 6, 9, 5, 7, 8].map(draw);
+    seqs.push([...draw(4), 6], []);
+    const context = [2, 5, 7];
+    const fast = withEndMarks(model, context, seqs, style, 4);
+    expect(fast).toEqual(slowEndMarks(context, seqs, style));
+    const marked = fast.filter((s, i) => s.length > seqs[i]!.length);
+    // The rule fired on some texts and not on others, so the comparison means something.
+    expect(marked.length).toBeGreaterThan(0);
+    expect(marked.length).toBeLessThan(seqs.length - 2);
+    // Only a mark was appended, never to a text that ends with one, and the input is untouched.
+    fast.forEach((s, i) => expect(s.slice(0, seqs[i]!.length)).toEqual(seqs[i]));
+    expect(fast.at(-2)).toEqual(seqs.at(-2));
+    expect(fast.at(-1)).toEqual([]);
+  });
+
+  it("takes the task's style, leaves out marks the tokenizer lacks, and refuses a style with nothing to append", () => {
+    const demos = (...texts: string[]) => texts.map((text) => ({ text, label: 0 }));
+    const insert = (task: Parameters<typeof endMarkStyle>[1]) => endMarkStyle(rt.tokenizer, task).marks.map((m) => rt.tokenizer.decode(m.insert));
+    const st = endMarkStyle(rt.tokenizer, { demonstrations: [] });
+    const marks = st.marks.map((m) => m.mark);
+    expect(marks).toContain('.');
+    // The demonstrations' own style first, then the sentence end's spacing.
+    expect(insert({ sentenceEnd: '', demonstrations: demos('warm , funny .', 'no mark') })).toEqual(marks.map((m) => ` ${m}`));
+    expect(insert({ sentenceEnd: ' .', demonstrations: demos('warm, funny.') })).toEqual(marks);
+    expect(insert({ sentenceEnd: ' .', demonstrations: demos('no mark here') })).toEqual(marks.map((m) => ` ${m}`));
+    expect(insert({ sentenceEnd: undefined, demonstrations: [] })).toEqual(marks);
+    // A token that ends a sentence is known as one.
+    expect(st.endsSentence(rt.tokenizer.encode('.')[0]!)).toBe(true);
+    expect(st.endsSentence(rt.tokenizer.encode('the')[0]!)).toBe(false);
+    // A tokenizer with no single token for any mark cannot be read.
+    const noMarks = { ...rt.tokenizer, encode: (t: string) => (/[.!?]/.test(t) ? [1, 2] : rt.tokenizer.encode(t)), tokenText: (id: number) => rt.tokenizer.tokenText(id) } as typeof rt.tokenizer;
+    expect(() => endMarkStyle(noMarks, { demonstrations: [] })).toThrow(/no single token/);
+    expect(() => withEndMarks(model, [1], [[2, 3]], { ...style, marks: [{ mark: '.', ids: [7], insert: [] }] })).toThrow(/end-mark style/);
   });
 });
 

@@ -28,6 +28,8 @@ import {
   sentenceEndLengths,
   withCommas,
   commaStyle,
+  withEndMarks,
+  endMarkStyle,
   labelContextText,
   DEFAULT_METHOD,
   DEFAULT_TOPICS,
@@ -212,9 +214,9 @@ describe.runIf(availableParallelism() >= 2)('synthesize in worker threads (wasm)
 describe('the sentence-end cut in the class loop', () => {
   it('keeps of each optimised sequence the prefix sentenceEndLengths picks, and records the length it had', async () => {
     // No bootstrapped demonstrations, so later batches do not depend on the cut texts.
-    // Commas off: the cut alone.
-    const plain = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0, commas: false });
-    const cut = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0.5, commas: false });
+    // Commas and end marks off: the cut alone.
+    const plain = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0, commas: false, endMarks: false });
+    const cut = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0.5, commas: false, endMarks: false });
     const toks = taskTokens(task, rt.tokenizer);
     const lengths = sentenceEndLengths(rt.model, toks.contextPrefix, plain.res.examples.map((e) => e.ids), toks.sentenceEndToken, 0.5);
     expect(cut.res.examples).toHaveLength(plain.res.examples.length);
@@ -242,8 +244,10 @@ describe('commas in the class loop', () => {
     const path = join(dir, 'comma-prone.gguf');
     writeTinyLlamaGGUF(path, config, w);
     const crt = await loadModel(path);
-    const plain = await run(1, {}, undefined, crt, plans, { publicTexts: 8, commas: false });
-    const commas = await run(1, {}, undefined, crt, plans, { publicTexts: 8, commas: true });
+    // The target filter on, so that every text gets the target classifier's verdict.
+    const verdicts: Partial<MethodSettings> = { publicTexts: 8, endMarks: false, targetFilter: 'surplus', discriminant: 'head' };
+    const plain = await run(1, {}, undefined, crt, plans, { ...verdicts, commas: false });
+    const commas = await run(1, {}, undefined, crt, plans, { ...verdicts, commas: true });
     // Each class's texts read after its label context and its own public demonstrations.
     const expected = plain.res.examples.map((e) => {
       const context = crt.tokenizer.encode(labelContextText(task, e.labelIndex, DEFAULT_METHOD.demonstrations));
@@ -257,16 +261,69 @@ describe('commas in the class loop', () => {
       expect(y.text).toBe(crt.tokenizer.decode(y.ids));
       expect(y.optimised_length).toBe(x.optimised_length); // commas are not a cut
       expect(Math.abs(y.matching_loss - x.matching_loss)).toBeLessThan(1e-6); // of the optimised sequence
+      expect(x.target_logits).toHaveLength(2);
       if (y.ids.length === x.ids.length) {
         // The same ids: the same perplexity and verdict, up to the batch's other rows' padding.
         expect(Math.abs(y.perplexity - x.perplexity) / x.perplexity).toBeLessThan(1e-4);
-        (x.target_logits ?? []).forEach((z, k) => expect(Math.abs(y.target_logits![k]! - z)).toBeLessThan(1e-4));
+        x.target_logits!.forEach((z, k) => expect(Math.abs(y.target_logits![k]! - z)).toBeLessThan(1e-4));
       }
     }
   });
 
   it('refuses a value that is not a boolean', async () => {
     await expect(run(1, {}, undefined, rt, plans, { publicTexts: 8, commas: 'yes' as unknown as boolean })).rejects.toThrow(/commas must be true or false, got "yes"/);
+  });
+});
+
+describe('end marks in the class loop', () => {
+  it('writes out each finished text as withEndMarks ends it, and reads it through the student\'s prompt for the target verdict', async () => {
+    // A tiny model whose output row for "." is scaled up, so that the rule fires on some texts.
+    const config = tinyConfig({ contextLength: 1024 });
+    const w = tinyWeights(config, 4);
+    const head = w.head ?? w.embed;
+    for (const mark of ['.', ' .']) {
+      const ids = rt.tokenizer.encode(mark);
+      if (ids.length === 1) for (let k = 0; k < config.dModel; k++) head[ids[0]! * config.dModel + k]! *= 12;
+    }
+    const path = join(dir, 'mark-prone.gguf');
+    writeTinyLlamaGGUF(path, config, w);
+    const crt = await loadModel(path);
+    // The target filter on, so that every text gets the target classifier's verdict.
+    const verdicts: Partial<MethodSettings> = { publicTexts: 8, commas: false, targetFilter: 'surplus', discriminant: 'head' };
+    const plain = await run(1, {}, undefined, crt, plans, { ...verdicts, endMarks: false });
+    const marked = await run(1, {}, undefined, crt, plans, { ...verdicts, endMarks: true });
+    const style = endMarkStyle(crt.tokenizer, task);
+    // Each class's texts read after its label context and its own public demonstrations.
+    const expected = plain.res.examples.map((e) => {
+      const context = crt.tokenizer.encode(labelContextText(task, e.labelIndex, DEFAULT_METHOD.demonstrations));
+      return withEndMarks(crt.model, context, [e.ids], style)[0]!;
+    });
+    expect(marked.res.examples).toHaveLength(plain.res.examples.length);
+    const grown = expected.filter((e, i) => e.length > plain.res.examples[i].ids.length).length;
+    expect(grown).toBeGreaterThan(0); // the case ends some texts with a mark
+    expect(grown).toBeLessThan(expected.length); // and not every one
+    const toks = taskTokens(task, crt.tokenizer);
+    let samePrompt = 0;
+    for (const [i, x] of plain.res.examples.entries()) {
+      const y = marked.res.examples[i];
+      expect(y.ids).toEqual(expected[i]);
+      expect(y.text).toBe(crt.tokenizer.decode(y.ids));
+      expect(y.optimised_length).toBe(x.optimised_length); // a mark is not a cut
+      expect(Math.abs(y.matching_loss - x.matching_loss)).toBeLessThan(1e-6); // of the optimised sequence
+      // The built-in task's prompt adds " ." to a bare text: a text ended with that mark must be
+      // read by the target classifier exactly as the bare text was, not with a second mark.
+      const prompt = (e: typeof y) => [...e.ids, ...toks.tailOf(e.text)];
+      expect(x.target_logits).toHaveLength(2);
+      if (JSON.stringify(prompt(y)) === JSON.stringify(prompt(x))) {
+        samePrompt++;
+        x.target_logits!.forEach((z, k) => expect(Math.abs(y.target_logits![k]! - z)).toBeLessThan(1e-4));
+      }
+    }
+    expect(samePrompt).toBeGreaterThan(grown > 0 ? plain.res.examples.length - grown : 0);
+  });
+
+  it('refuses a value that is not a boolean', async () => {
+    await expect(run(1, {}, undefined, rt, plans, { publicTexts: 8, endMarks: 1 as unknown as boolean })).rejects.toThrow(/endMarks must be true or false, got 1/);
   });
 });
 

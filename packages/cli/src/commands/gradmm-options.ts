@@ -56,6 +56,7 @@ export const METHOD_KEYS = {
   'length-spread': 'method.lengthSpread',
   punctuation: 'method.punctuation',
   commas: 'method.commas',
+  'end-marks': 'method.endMarks',
   topics: 'method.topics',
   'sentence-end-cut': 'method.sentenceEndCut',
 } as const satisfies Record<string, KeyPath<GenerateConfig>>;
@@ -118,6 +119,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   if (m.sentenceEndCut > 1) r.fail('sentence-end-cut', `must be in [0, 1] (0: no cut), got ${r.str('sentence-end-cut')}`);
   m.punctuation = r.oneOf('punctuation', ['on', 'off'] as const, m.punctuation ? 'on' : 'off') === 'on';
   m.commas = r.oneOf('commas', ['on', 'off'] as const, m.commas ? 'on' : 'off') === 'on';
+  m.endMarks = r.oneOf('end-marks', ['on', 'off'] as const, m.endMarks ? 'on' : 'off') === 'on';
   m.topics = r.int('topics', m.topics, 0);
   const privacy = privacyFlags(r);
   return {

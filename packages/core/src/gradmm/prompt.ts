@@ -14,8 +14,10 @@ export interface TaskTokens {
   suffix: number[];
   /** Frozen tail after synthetic text: sentence end + suffix. */
   syntheticSuffix: number[];
-  /** Full prompt ids of a real text. */
+  /** Full prompt ids of a text: its tokens, then tailOf(text). */
   promptIds(text: string): number[];
+  /** What follows a text in its prompt: the suffix, after the sentence end when the text does not end a sentence and the task has one. */
+  tailOf(text: string): number[];
   /** First token of each label's verbaliser, by label index. */
   labelTokens: number[];
   contextPrefix: number[];
@@ -35,10 +37,10 @@ export function taskTokens(task: Task, tokenizer: Tokenizer): TaskTokens {
   });
   if (new Set(labelTokens).size !== labelTokens.length) throw new SynthgradError(`task ${task.name}: two verbalisers start with the same token`);
   const syntheticSuffix = tokenizer.encode((task.sentenceEnd ?? '') + task.suffix);
-  const promptIds = (text: string) =>
-    [...tokenizer.encode(text), ...(SENTENCE_END.test(text) || !task.sentenceEnd ? suffix : syntheticSuffix)];
+  const tailOf = (text: string) => (SENTENCE_END.test(text) || !task.sentenceEnd ? suffix : syntheticSuffix);
+  const promptIds = (text: string) => [...tokenizer.encode(text), ...tailOf(text)];
   const end = tokenizer.encode(task.sentenceEnd || '.');
-  return { suffix, syntheticSuffix, promptIds, labelTokens, contextPrefix: tokenizer.encode(task.contextPrefix), sentenceEndToken: end[end.length - 1] ?? 0 };
+  return { suffix, syntheticSuffix, promptIds, tailOf, labelTokens, contextPrefix: tokenizer.encode(task.contextPrefix), sentenceEndToken: end[end.length - 1] ?? 0 };
 }
 
 /** Left-pad sequences to one length; the mask marks real tokens. */

@@ -15,6 +15,7 @@ import { Projector } from './projection.js';
 import { allowedTokenIds, StraySpaceBan, vocabularyOf, withoutStraySpaces } from './vocab.js';
 import { sentenceEndLengths } from './sentence-end.js';
 import { commaStyle, withCommas } from './commas.js';
+import { endMarkStyle, withEndMarks } from './end-marks.js';
 import { misplaced } from '../selection/select.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
@@ -357,6 +358,8 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
   const loss = classLoss(env, c, plan);
   // The comma pass's style, once a class (commas.ts).
   const commas = method.commas ? commaStyle(rt.tokenizer, task) : null;
+  // The end-mark pass's style, once a class (end-marks.ts).
+  const endMarks = method.endMarks ? endMarkStyle(rt.tokenizer, task) : null;
   const mine: SyntheticExample[] = [];
   try {
     for (let b = 0; b < batches; b++) {
@@ -401,15 +404,19 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
           ? sentenceEndLengths(rt.model, toks.contextPrefix, res.ids, toks.sentenceEndToken, method.sentenceEndCut).map((k, j) => res.ids[j].slice(0, k))
           : res.ids;
       const tidy = task.symbols === undefined ? cut : cut.map((ids) => withoutStraySpaces(ids, (id) => rt.tokenizer.tokenText(id)));
-      // Commas where the LM expects one, reading each text after the class's label context and
-      // its own public demonstrations, so a class writes commas as the LM would for it (commas.ts);
-      // the perplexity and the target classifier read the text as it is written out.
-      const out = commas ? withCommas(rt.model, method.labelContext ? publicContext(c, classDemonstrations(task, c).slice(0, method.demonstrations)) : toks.contextPrefix, tidy, commas) : tidy;
+      // Commas where the LM expects one, then a final mark where the LM ends the text with one,
+      // reading each text after the class's label context and its own public demonstrations, so a
+      // class writes them as the LM would for it (commas.ts, end-marks.ts); the perplexity and the
+      // target classifier read the text as it is written out, through the student's prompt.
+      const punctuationContext = commas || endMarks ? (method.labelContext ? publicContext(c, classDemonstrations(task, c).slice(0, method.demonstrations)) : toks.contextPrefix) : [];
+      const withC = commas ? withCommas(rt.model, punctuationContext, tidy, commas) : tidy;
+      const out = endMarks ? withEndMarks(rt.model, punctuationContext, withC, endMarks) : withC;
+      const texts = out.map((ids) => rt.tokenizer.decode(ids));
       const ppl = perplexities(rt.model, out);
-      const pred = classifier ? targetPredictions(rt, classifier, out.map((ids) => [...ids, ...toks.syntheticSuffix])) : [];
+      const pred = classifier ? targetPredictions(rt, classifier, out.map((ids, j) => [...ids, ...toks.tailOf(texts[j]!)])) : [];
       const scoring_s = (performance.now() - ts) / 1000;
       const batchExamples: SyntheticExample[] = out.map((ids, j) => ({
-        text: rt.tokenizer.decode(ids),
+        text: texts[j]!,
         label: label.value,
         labelIndex: c,
         ids,
@@ -484,6 +491,8 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
   if (typeof method.commas !== 'boolean') throw new SynthgradError(`commas must be true or false, got ${JSON.stringify(method.commas)}`, 'E_USAGE');
   if (method.commas) commaStyle(rt.tokenizer, givenTask); // a model without a comma token fails here, not after a class
+  if (typeof method.endMarks !== 'boolean') throw new SynthgradError(`endMarks must be true or false, got ${JSON.stringify(method.endMarks)}`, 'E_USAGE');
+  if (method.endMarks) endMarkStyle(rt.tokenizer, givenTask); // likewise a model without the marks' tokens
   if (!(Number.isInteger(method.topics) && method.topics >= 0 && method.topics <= DEFAULT_TOPICS.length)) throw new SynthgradError(`topics must be an integer in [0, ${DEFAULT_TOPICS.length}] (0: none), got ${JSON.stringify(method.topics)}`, 'E_USAGE');
   // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
   // without them they would be silently ignored.
