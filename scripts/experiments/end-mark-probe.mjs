@@ -9,6 +9,9 @@
 // text that does not end with . ! or ?; the LM's likeliest of the three marks (after the class's
 // label context); that mark only where the three together are at least as likely as any single
 // next token (the comma rule's test). The mark takes the style of the task's comma (" ." or ".").
+// The last is what the product adopted (`--end-marks`, core.withEndMarks, oracle-tested there;
+// its style follows the demonstrations' final marks, which here agree with their commas); this
+// script is kept as it measured.
 //
 //   node scripts/experiments/end-mark-probe.mjs TRAIN.jsonl TEST.jsonl GEN.json [GEN.json ...]
 import * as core from '@synthgrad/core';
@@ -57,6 +60,23 @@ for (const f of genFiles) {
     });
   }
   const base = kept.map((e, i) => ({ text: rt.tokenizer.decode(ids[i]), label: e.labelIndex, line: i + 1, source: 'gradmm' }));
+  if (gen.method.endMarks) {
+    // A generation made with end marks on (the default since the thirty-second stop): its kept
+    // texts as written, and with the mark the product appended taken off again (the projection
+    // writes no marks, so a final mark is the product's).
+    const style = core.endMarkStyle(rt.tokenizer, task);
+    const inserts = style.marks.map((m) => m.insert);
+    const stripped = kept.map((e, i) => {
+      const q = ids[i];
+      const m = inserts.find((t) => t.length <= q.length && t.every((id, k) => q[q.length - t.length + k] === id));
+      return { ...base[i], text: rt.tokenizer.decode(m ? q.slice(0, q.length - m.length) : q) };
+    });
+    for (const [name, set] of [['as written', base], ['marks taken off', stripped]]) {
+      const ended = set.filter((r) => ENDED.test(r.text)).length / set.length;
+      console.log(JSON.stringify({ generation: f, texts: name, ended: pct(ended), on_label: pct(ev.accuracy(judge, set)), example: set[3].text, accuracy: teach(set) }));
+    }
+    continue;
+  }
   const withMark = (r, m) => (ENDED.test(r.text) ? r : { ...r, text: r.text + (spaced ? ' ' : '') + marks[m].text });
   const variants = [
     ['commas', base],

@@ -45,6 +45,10 @@
 //   refit-1-pool-M  the product's filter (refitted, margin 1), then pool-cf-M's on what is left;
 //   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
 //                   --no-repeat-ngram 3 would have avoided) only after every other text.
+//   RULE-written   RULE with each text ranked by the matching loss of the text as written out
+//                   (cut, commas, end mark; read through the student's prompt) against targets
+//                   rebuilt from the protocol's real texts (REAL a class, default 25; label-rows, no
+//                   noise, as `bench quality` builds them), instead of the optimised sequence's.
 // RULES=a,b limits the rules run; KEEP=N the texts kept a class (default 50, the protocol's).
 // Any number of labels (the task's, TASK=file).
 //
@@ -406,6 +410,32 @@ if (gens.length > 1) {
   }
 }
 
+// The written texts' matching losses (RULE-written): targets rebuilt from the protocol's real
+// texts, once; a text whose written form is the optimised sequence keeps its saved loss (printed
+// as a check of the rebuilt targets).
+let writtenLosses;
+function written(gen) {
+  if (!writtenLosses) {
+    const rows = core.releaseRows('label-rows', toks.labelTokens);
+    const real = core.sampleClasses(all, task, Number(process.env.REAL ?? 25), 0, 'task data');
+    writtenLosses = real.map((r, c) => new core.MatchingLoss(rt.model, core.computeClassTarget(rt.model, r, c, toks.labelTokens[c], toks.promptIds, { rows }), toks.labelTokens[c], 'cosine'));
+  }
+  const loss = gen.examples.map((e) => core.matchingLossOfPrompts(rt.model, writtenLosses[e.labelIndex], [toks.promptIds(e.text)])[0]);
+  const same = gen.examples.map((e, i) => [e, loss[i]]).filter(([e]) => e.optimised_length === undefined && !/[,.!?]\s*$|,/.test(e.text));
+  console.error(`written losses: ${same.length} texts as optimised, max |saved - rebuilt| ${Math.max(0, ...same.map(([e, l]) => Math.abs(e.matching_loss - l))).toExponential(2)}; rank correlation with the saved losses ${spearman(gen.examples.map((e) => e.matching_loss), loss).toFixed(3)}`);
+  return { ...gen, examples: gen.examples.map((e, i) => ({ ...e, matching_loss: loss[i] })) };
+}
+function spearman(a, b) {
+  const rank = (x) => {
+    const r = new Array(x.length);
+    x.map((v, i) => [v, i]).sort((p, q) => p[0] - q[0]).forEach(([, i], k) => (r[i] = k));
+    return r;
+  };
+  const [ra, rb] = [rank(a), rank(b)];
+  const n = a.length;
+  return 1 - (6 * ra.reduce((acc, v, i) => acc + (v - rb[i]) ** 2, 0)) / (n * (n * n - 1));
+}
+
 for (const [g, gen] of (process.env.POOLED_ONLY ? [] : gens).entries()) {
   const file = genFiles[g];
   if (!gen.examples.every((e) => typeof e.target_margin === 'number')) {
@@ -413,8 +443,13 @@ for (const [g, gen] of (process.env.POOLED_ONLY ? [] : gens).entries()) {
     process.exit(2);
   }
   let cut; // the cut costs a forward of every text: only for the rules that need it
+  let rescored; // likewise the written texts' losses
   for (const name of RULES) {
-    const kept = name.endsWith('-cut') ? rule(name.slice(0, -4), (cut ??= withSentenceEndCut(gen)), KEEP) : rule(name, gen, KEEP);
+    const kept = name.endsWith('-cut')
+      ? rule(name.slice(0, -4), (cut ??= withSentenceEndCut(gen)), KEEP)
+      : name.endsWith('-written')
+        ? rule(name.slice(0, -8), (rescored ??= written(gen)), KEEP)
+        : rule(name, gen, KEEP);
     report({ generation: file, rule: name }, kept);
   }
 }
