@@ -784,6 +784,11 @@ describe('end marks', () => {
     expect(insert({ sentenceEnd: '', demonstrations: demos('warm , funny .', 'no mark') })).toEqual(marks.map((m) => ` ${m}`));
     expect(insert({ sentenceEnd: ' .', demonstrations: demos('warm, funny.') })).toEqual(marks);
     expect(insert({ sentenceEnd: ' .', demonstrations: demos('no mark here') })).toEqual(marks.map((m) => ` ${m}`));
+    // A mark inside a text counts (tweets that end without one but write " . " between sentences).
+    expect(insert({ sentenceEnd: '', demonstrations: demos('cancelled again . worst day ever', 'no mark') })).toEqual(marks.map((m) => ` ${m}`));
+    expect(insert({ sentenceEnd: ' .', demonstrations: demos('see you tonight! #game') })).toEqual(marks);
+    // Neither a decimal point nor an ellipsis inside a word decides it.
+    expect(insert({ sentenceEnd: ' .', demonstrations: demos('version 2.5 of it') })).toEqual(marks.map((m) => ` ${m}`));
     expect(insert({ sentenceEnd: undefined, demonstrations: [] })).toEqual(marks);
     // A token that ends a sentence is known as one.
     expect(st.endsSentence(rt.tokenizer.encode('.')[0]!)).toBe(true);

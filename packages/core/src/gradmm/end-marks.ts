@@ -38,14 +38,14 @@ export interface EndMarkStyle {
 }
 
 /**
- * The final mark a task's text uses: " ." (tokenised text like rtpolarity's, "warm , funny and
- * full of life .") where its public demonstrations end that way, "." where they end with the
- * mark after a word; where they show neither or both, " ." if its sentence end starts with a
- * space (the built-in task's " ."), else ".".
+ * The mark a task's text ends a sentence with: " ." (tokenised text like rtpolarity's, "warm ,
+ * funny and full of life .") where its public demonstrations write their sentence marks that way,
+ * anywhere in a text, "." where they write them after a word; where they show neither or both,
+ * " ." if its sentence end starts with a space (the built-in task's " ."), else ".".
  */
 export function endMarkStyle(tokenizer: Tokenizer, task: Pick<Task, 'sentenceEnd' | 'demonstrations'>): EndMarkStyle {
-  const ends = task.demonstrations.map((d) => d.text.trimEnd());
-  const [spacedDemo, attachedDemo] = [ends.some((t) => /\s[.!?]$/.test(t)), ends.some((t) => /\S[.!?]$/.test(t))];
+  const demos = task.demonstrations.map((d) => d.text).join('\n');
+  const [spacedDemo, attachedDemo] = [/\s[.!?](\s|$)/m.test(demos), /[^\s.!?][.!?](\s|$)/m.test(demos)];
   const spaced = spacedDemo !== attachedDemo ? spacedDemo : /^\s/.test(task.sentenceEnd ?? '');
   // A mark the tokenizer has no single token for cannot be read off one distribution: it is left out.
   const marks = END_MARKS.flatMap((m) => {
