@@ -15,7 +15,8 @@
  *
  * Measured on the same kept texts (docs/EXPERIMENTS.md, thirty-second stop; ten training seeds):
  * genre4 72.2 -> 72.6 and 71.8 -> 74.0, tweet3 67.1 -> 68.1; a "." on every text instead taught
- * less (68.2, 69.8; 65.6), as did the likeliest mark on every text (68.8, 71.5; 65.4). On the
+ * less (68.2, 69.8; 65.6), as did the likeliest mark on every text (68.8, 71.5; 65.4). Through
+ * the product, genre4 generation seed 0 taught 71.6 -> 72.8 (on-label 83% -> 88%). On the
  * built-in task, whose prompt adds " ." to a text without a mark, the student reads the same
  * prompts (rtpolarity 76.7, imdb unchanged), and the texts written out end as real ones do.
  */
