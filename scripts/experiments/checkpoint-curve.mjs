@@ -12,7 +12,7 @@
 import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 import { readFileSync } from 'node:fs';
-import { mean, openProtocol, pct } from './protocol.mjs';
+import { mean, openProtocol, pct, productKept } from './protocol.mjs';
 
 const protocol = await openProtocol('checkpoint-curve.mjs', process.argv.slice(2), { generations: false });
 const { rt, task, all, test, genFiles, cache } = protocol;
@@ -71,6 +71,6 @@ function report(name, exs) {
 for (let d = 0; d < DRAWS; d++) report(`real-random-100 draw ${d}`, ev.balancedSubset(all, 100, d));
 for (const f of genFiles) {
   const gen = JSON.parse(readFileSync(f, 'utf8'));
-  const kept = core.select(gen.examples, K, core.bestMatching(50, gen.method.targetFilter, gen.method.targetFilterMargin ?? 0)).kept;
+  const kept = productKept(gen, K, 50);
   report(f, kept.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' })));
 }

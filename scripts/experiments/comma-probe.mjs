@@ -15,7 +15,7 @@
 //   node scripts/experiments/comma-probe.mjs TRAIN.jsonl TEST.jsonl GEN.json [GEN.json ...]
 import * as core from '@synthgrad/core';
 import { readFileSync } from 'node:fs';
-import { judgeAndStudent, openProtocol, pct } from './protocol.mjs';
+import { judgeAndStudent, openProtocol, pct, productKept } from './protocol.mjs';
 import * as ev from '@synthgrad/eval';
 
 const p = await openProtocol('comma-probe.mjs', process.argv.slice(2));
@@ -47,7 +47,7 @@ const commasPer = (texts) => +(texts.reduce((a, t) => a + (t.match(/,/g) ?? []).
 console.log(JSON.stringify({ real_commas_per_text: commasPer(all.map((e) => e.text)), comma: commaText }));
 for (const f of genFiles) {
   const gen = JSON.parse(readFileSync(f, 'utf8'));
-  const kept = core.select(gen.examples, K, core.bestMatching(KEEP, gen.method.targetFilter, gen.method.targetFilterMargin ?? 0)).kept;
+  const kept = productKept(gen, K, KEEP);
   const rows = kept.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
   const ids = withCommas(kept.map((e) => e.ids), kept.map((e) => e.labelIndex));
   const commaRows = rows.map((r, i) => ({ ...r, text: rt.tokenizer.decode(ids[i]) }));

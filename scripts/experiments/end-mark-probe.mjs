@@ -17,7 +17,7 @@
 import * as core from '@synthgrad/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
-import { judgeAndStudent, openProtocol, pct } from './protocol.mjs';
+import { judgeAndStudent, openProtocol, pct, productKept } from './protocol.mjs';
 import { afterEachPrefix } from '../../packages/core/dist/gradmm/scoring.js';
 import * as ev from '@synthgrad/eval';
 
@@ -35,11 +35,11 @@ const single = (s) => {
 };
 const marks = ['.', '!', '?'].map((m) => ({ text: m, ids: [single(m), single(' ' + m)], insert: rt.tokenizer.encode(spaced ? ' ' + m : m) }));
 const { judge, teach } = judgeAndStudent(p);
-const ENDED = /[.!?]["')\]]*\s*$/;
+const endedShare = (set) => set.filter((r) => core.endsSentence(r.text)).length / set.length;
 
 for (const f of genFiles) {
   const gen = JSON.parse(readFileSync(f, 'utf8'));
-  const kept = core.select(gen.examples, K, core.bestMatching(KEEP, gen.method.targetFilter, gen.method.targetFilterMargin ?? 0)).kept;
+  const kept = productKept(gen, K, KEEP);
   const ids = new Array(kept.length);
   const endings = new Array(kept.length);
   for (let c = 0; c < K; c++) {
@@ -72,12 +72,11 @@ for (const f of genFiles) {
       return { ...base[i], text: rt.tokenizer.decode(m ? q.slice(0, q.length - m.length) : q) };
     });
     for (const [name, set] of [['as written', base], ['marks taken off', stripped]]) {
-      const ended = set.filter((r) => ENDED.test(r.text)).length / set.length;
-      console.log(JSON.stringify({ generation: f, texts: name, ended: pct(ended), on_label: pct(ev.accuracy(judge, set)), example: set[3].text, accuracy: teach(set) }));
+      console.log(JSON.stringify({ generation: f, texts: name, ended: pct(endedShare(set)), on_label: pct(ev.accuracy(judge, set)), example: set[3].text, accuracy: teach(set) }));
     }
     continue;
   }
-  const withMark = (r, m) => (ENDED.test(r.text) ? r : { ...r, text: r.text + (spaced ? ' ' : '') + marks[m].text });
+  const withMark = (r, m) => (core.endsSentence(r.text) ? r : { ...r, text: r.text + (spaced ? ' ' : '') + marks[m].text });
   const variants = [
     ['commas', base],
     ['+period', base.map((r) => withMark(r, 0))],
@@ -85,8 +84,7 @@ for (const f of genFiles) {
     ['+lm-gated', base.map((r, i) => (endings[i].gated ? withMark(r, endings[i].top) : r))],
   ];
   for (const [name, set] of variants) {
-    const ended = set.filter((r) => ENDED.test(r.text)).length / set.length;
     const byMark = Object.fromEntries(marks.map((m) => [m.text, set.filter((r) => r.text.trimEnd().endsWith(m.text)).length]));
-    console.log(JSON.stringify({ generation: f, texts: name, ended: pct(ended), by_mark: byMark, on_label: pct(ev.accuracy(judge, set)), example: set[3].text, accuracy: teach(set) }));
+    console.log(JSON.stringify({ generation: f, texts: name, ended: pct(endedShare(set)), by_mark: byMark, on_label: pct(ev.accuracy(judge, set)), example: set[3].text, accuracy: teach(set) }));
   }
 }

@@ -12,7 +12,7 @@
 import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 import { readFileSync } from 'node:fs';
-import { judgeAndStudent, openProtocol, pct } from './protocol.mjs';
+import { judgeAndStudent, openProtocol, pct, productKept } from './protocol.mjs';
 
 const p = await openProtocol('leading-space-probe.mjs', process.argv.slice(2));
 const { task, all, genFiles } = p;
@@ -23,7 +23,7 @@ const spaced = (rows) => pct(rows.filter((r) => /^\s/.test(r.text)).length / row
 console.log(JSON.stringify({ real_starting_with_space: spaced(all) }));
 for (const f of genFiles) {
   const gen = JSON.parse(readFileSync(f, 'utf8'));
-  const kept = core.select(gen.examples, K, core.bestMatching(KEEP, gen.method.targetFilter, gen.method.targetFilterMargin ?? 0)).kept;
+  const kept = productKept(gen, K, KEEP);
   const rows = kept.map((e, i) => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }));
   for (const [name, set] of [['as written', rows], ['leading space off', rows.map((r) => ({ ...r, text: r.text.trimStart() }))]]) {
     console.log(JSON.stringify({ generation: f, texts: name, starting_with_space: spaced(set), on_label: pct(ev.accuracy(judge, set)), example: set[3].text, accuracy: teach(set) }));

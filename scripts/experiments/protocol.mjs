@@ -19,6 +19,14 @@ export function targetLogitsOf(e, K, where = 'a generation') {
 }
 export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/**
+ * What the product's selection keeps of a saved generation: `keep` a class by matching loss after
+ * its method's target filter and margin (a generation from before the margin existed: margin 0).
+ */
+export function productKept(gen, K, keep) {
+  return core.select(gen.examples, K, core.bestMatching(keep, gen.method.targetFilter, gen.method.targetFilterMargin ?? 0)).kept;
+}
+
 export async function openProtocol(script, argv, { generations = true } = {}) {
   const [trainFile, testFile, ...genFiles] = argv;
   if (!trainFile || !testFile || (generations && genFiles.length === 0)) {

@@ -63,7 +63,7 @@ export { installTransposeFix, uninstallTransposeFix, isTransposeFixInstalled } f
 export { Tokenizer, bytesToUnicode, type TokenizerInfo } from './tokenizer/gguf-tokenizer.js';
 export { Rng } from './util/rng.js';
 export { transpose2d } from './util/transpose.js';
-export { taskTokens, leftPad, type TaskTokens } from './gradmm/prompt.js';
+export { taskTokens, leftPad, endsSentence, type TaskTokens } from './gradmm/prompt.js';
 export { sampleTopK, sampleTopKContrast, sampleFromContext, sampleAllowed, type DecodeOptions, type Contrast } from './gradmm/sample.js';
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, releaseRows, signalToNoise, targetRow, targetRowCount, TARGET_RELEASES, DEFAULT_RELEASE, type ClassTarget, type PrivacyOptions, type PrivacyReport, type TargetRelease } from './gradmm/targets.js';
 export { MatchingLoss, sharedDirection, centredMetric, type MatchingDistance, type ClassifierTerm } from './gradmm/matching.js';

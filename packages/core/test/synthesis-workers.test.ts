@@ -211,6 +211,20 @@ describe.runIf(availableParallelism() >= 2)('synthesize in worker threads (wasm)
   });
 });
 
+/**
+ * The test's tiny model with the output rows of `ids` scaled by `scale`, so that those tokens are
+ * often its likeliest next ones, and a context long enough for every public demonstration.
+ */
+async function tinyModelFavouring(ids: number[], scale: number, file: string): Promise<LoadedModel> {
+  const config = tinyConfig({ contextLength: 1024 });
+  const w = tinyWeights(config, 4);
+  const head = w.head ?? w.embed;
+  for (const id of ids) for (let k = 0; k < config.dModel; k++) head[id * config.dModel + k]! *= scale;
+  const path = join(dir, file);
+  writeTinyLlamaGGUF(path, config, w);
+  return loadModel(path);
+}
+
 describe('the sentence-end cut in the class loop', () => {
   it('keeps of each optimised sequence the prefix sentenceEndLengths picks, and records the length it had', async () => {
     // No bootstrapped demonstrations, so later batches do not depend on the cut texts.
@@ -234,16 +248,8 @@ describe('the sentence-end cut in the class loop', () => {
 describe('commas in the class loop', () => {
   it('writes out each finished text as withCommas puts commas into it, and reads that text for perplexity and the target verdict', async () => {
     // A tiny model whose output row for "," is scaled up, so that a comma is often its likeliest
-    // next token and the rule fires (on the plain random model it never does), with a context
-    // long enough for every public demonstration.
-    const config = tinyConfig({ contextLength: 1024 });
-    const w = tinyWeights(config, 4);
-    const comma = rt.tokenizer.encode(',')[0]!;
-    const head = w.head ?? w.embed;
-    for (let k = 0; k < config.dModel; k++) head[comma * config.dModel + k]! *= 40;
-    const path = join(dir, 'comma-prone.gguf');
-    writeTinyLlamaGGUF(path, config, w);
-    const crt = await loadModel(path);
+    // next token and the rule fires (on the plain random model it never does).
+    const crt = await tinyModelFavouring([rt.tokenizer.encode(',')[0]!], 40, 'comma-prone.gguf');
     // The target filter on, so that every text gets the target classifier's verdict.
     const verdicts: Partial<MethodSettings> = { publicTexts: 8, endMarks: false, targetFilter: 'surplus', discriminant: 'head' };
     const plain = await run(1, {}, undefined, crt, plans, { ...verdicts, commas: false });
@@ -277,17 +283,9 @@ describe('commas in the class loop', () => {
 
 describe('end marks in the class loop', () => {
   it('writes out each finished text as withEndMarks ends it, and reads it through the student\'s prompt for the target verdict', async () => {
-    // A tiny model whose output row for "." is scaled up, so that the rule fires on some texts.
-    const config = tinyConfig({ contextLength: 1024 });
-    const w = tinyWeights(config, 4);
-    const head = w.head ?? w.embed;
-    for (const mark of ['.', ' .']) {
-      const ids = rt.tokenizer.encode(mark);
-      if (ids.length === 1) for (let k = 0; k < config.dModel; k++) head[ids[0]! * config.dModel + k]! *= 12;
-    }
-    const path = join(dir, 'mark-prone.gguf');
-    writeTinyLlamaGGUF(path, config, w);
-    const crt = await loadModel(path);
+    // A tiny model whose output rows for "." are scaled up, so that the rule fires on some texts.
+    const marks = ['.', ' .'].map((m) => rt.tokenizer.encode(m)).filter((ids) => ids.length === 1).map((ids) => ids[0]!);
+    const crt = await tinyModelFavouring(marks, 12, 'mark-prone.gguf');
     // The target filter on, so that every text gets the target classifier's verdict.
     const verdicts: Partial<MethodSettings> = { publicTexts: 8, commas: false, targetFilter: 'surplus', discriminant: 'head' };
     const plain = await run(1, {}, undefined, crt, plans, { ...verdicts, endMarks: false });

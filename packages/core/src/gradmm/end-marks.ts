@@ -26,7 +26,7 @@ import { lastPosition } from '../model/llama.js';
 import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import type { Task } from '../task/task.js';
 import { SynthgradError } from '../util/errors.js';
-import { leftPad } from './prompt.js';
+import { endsSentence, leftPad } from './prompt.js';
 
 /** The marks that end a sentence. */
 export const END_MARKS = ['.', '!', '?'] as const;
@@ -57,7 +57,7 @@ export function endMarkStyle(tokenizer: Tokenizer, task: Pick<Task, 'sentenceEnd
     return ids.length > 0 ? [{ mark: m, ids, insert: tokenizer.encode(spaced ? ` ${m}` : m) }] : [];
   });
   if (marks.length === 0) throw new SynthgradError(`the model's tokenizer has no single token for any of ${END_MARKS.join(' ')}`);
-  return { marks, endsSentence: (id) => /[.!?]["')\]]*\s*$/.test(tokenizer.tokenText(id)) };
+  return { marks, endsSentence: (id) => endsSentence(tokenizer.tokenText(id)) };
 }
 
 /**

@@ -28,6 +28,11 @@ export interface TaskTokens {
 /** A text that already ends a sentence. */
 const SENTENCE_END = /[.!?]["')\]]*\s*$/;
 
+/** Whether a text (or a token's text) already ends a sentence: a final . ! or ?, perhaps inside quotes or brackets. */
+export function endsSentence(text: string): boolean {
+  return SENTENCE_END.test(text);
+}
+
 export function taskTokens(task: Task, tokenizer: Tokenizer): TaskTokens {
   const suffix = tokenizer.encode(task.suffix);
   const labelTokens = task.labels.map((l) => {
@@ -37,7 +42,7 @@ export function taskTokens(task: Task, tokenizer: Tokenizer): TaskTokens {
   });
   if (new Set(labelTokens).size !== labelTokens.length) throw new SynthgradError(`task ${task.name}: two verbalisers start with the same token`);
   const syntheticSuffix = tokenizer.encode((task.sentenceEnd ?? '') + task.suffix);
-  const tailOf = (text: string) => (SENTENCE_END.test(text) || !task.sentenceEnd ? suffix : syntheticSuffix);
+  const tailOf = (text: string) => (endsSentence(text) || !task.sentenceEnd ? suffix : syntheticSuffix);
   const promptIds = (text: string) => [...tokenizer.encode(text), ...tailOf(text)];
   const end = tokenizer.encode(task.sentenceEnd || '.');
   return { suffix, syntheticSuffix, promptIds, tailOf, labelTokens, contextPrefix: tokenizer.encode(task.contextPrefix), sentenceEndToken: end[end.length - 1] ?? 0 };
