@@ -318,6 +318,9 @@ describe('end marks in the class loop', () => {
       }
     }
     expect(samePrompt).toBeGreaterThan(grown > 0 ? plain.res.examples.length - grown : 0);
+    // The passes' time is its own split (bench generate's `punctuation`), none without them.
+    expect(plain.res.timings.punctuation_s).toBe(0);
+    expect(marked.res.timings.punctuation_s).toBeGreaterThan(0);
   });
 
   it('refuses a value that is not a boolean', async () => {

@@ -51,6 +51,7 @@ export async function benchGenerate(rt: LoadedModel, opts: { data: string; prese
         x_steps: round(t.x_step_s / n, 3),
         z_steps: round(t.z_step_s / n, 3),
         scoring: round(t.scoring_s / n, 3),
+        punctuation: round(t.punctuation_s / n, 3),
       },
       adam_steps: res.adamSteps,
       x_step_gflops: round(flops / t.x_step_s / 1e9, 2),

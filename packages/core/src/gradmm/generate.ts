@@ -97,7 +97,7 @@ export interface GenerateIO {
 export interface GenerateResult {
   examples: SyntheticExample[];
   privacy: PrivacyReport;
-  timings: { targets_s: number; public_s: number; init_s: number; x_step_s: number; z_step_s: number; scoring_s: number; total_s: number };
+  timings: { targets_s: number; public_s: number; init_s: number; x_step_s: number; z_step_s: number; scoring_s: number; punctuation_s: number; total_s: number };
   method: MethodSettings;
   targetClassifier: SynthesisResult['targetClassifier'];
   classes: {
@@ -166,7 +166,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
   );
   const resumedBatches = checkpoint.batchesDone;
   if (resumedBatches) log(`resuming: ${resumedBatches} of ${batches * classes.length} batches already done`);
-  const timings = { targets_s: 0, public_s: 0, init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, total_s: 0 };
+  const timings = { targets_s: 0, public_s: 0, init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, punctuation_s: 0, total_s: 0 };
   const classInfo: GenerateResult['classes'] = [];
   // One noise key and one set of released rows for every class (the key is the checkpoint's, for resume).
   const noiseKey = checkpoint.noiseKey;

@@ -67,7 +67,7 @@ export interface SynthesisIO {
 
 export interface SynthesisResult {
   examples: SyntheticExample[];
-  timings: { init_s: number; x_step_s: number; z_step_s: number; scoring_s: number; public_s: number };
+  timings: { init_s: number; x_step_s: number; z_step_s: number; scoring_s: number; punctuation_s: number; public_s: number };
   adamSteps: number;
   method: MethodSettings;
   /**
@@ -324,7 +324,10 @@ export interface BatchDone {
   batch: number;
   examples: SyntheticExample[];
   timings: AdmmResult['timings'];
+  /** After the ADMM: the sentence-end cut, the perplexities and the target verdicts, punctuation not included. */
   scoring_s: number;
+  /** The comma and end-mark passes (a forward of context and text each). */
+  punctuation_s: number;
   adamSteps: number;
 }
 
@@ -408,13 +411,15 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       // reading each text after the class's label context and its own public demonstrations, so a
       // class writes them as the LM would for it (commas.ts, end-marks.ts); the perplexity and the
       // target classifier read the text as it is written out, through the student's prompt.
+      const tq = performance.now();
       const punctuationContext = commas || endMarks ? (method.labelContext ? publicContext(c, classDemonstrations(task, c).slice(0, method.demonstrations)) : toks.contextPrefix) : [];
       const withC = commas ? withCommas(rt.model, punctuationContext, tidy, commas) : tidy;
       const out = endMarks ? withEndMarks(rt.model, punctuationContext, withC, endMarks) : withC;
+      const punctuation_s = commas || endMarks ? (performance.now() - tq) / 1000 : 0;
       const texts = out.map((ids) => rt.tokenizer.decode(ids));
       const ppl = perplexities(rt.model, out);
       const pred = classifier ? targetPredictions(rt, classifier, out.map((ids, j) => [...ids, ...toks.tailOf(texts[j]!)])) : [];
-      const scoring_s = (performance.now() - ts) / 1000;
+      const scoring_s = (performance.now() - ts) / 1000 - punctuation_s;
       const batchExamples: SyntheticExample[] = out.map((ids, j) => ({
         text: texts[j]!,
         label: label.value,
@@ -427,7 +432,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
         ...(tidy[j]!.length < res.ids[j].length ? { optimised_length: res.ids[j].length } : {}),
         ...(pred[j] ? { ...targetVerdict(pred[j].logits, c), target_logits: pred[j].logits } : {}),
       }));
-      hooks.batchDone({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings, scoring_s, adamSteps: res.adamSteps });
+      hooks.batchDone({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings, scoring_s, punctuation_s, adamSteps: res.adamSteps });
       mine.push(...batchExamples);
       hooks.log(`class ${JSON.stringify(label.value)} batch ${b + 1}/${batches}: batch loss ${res.lossBatch.toFixed(4)} (outputs from iterations ${res.bestIteration.join(',')})`);
     }
@@ -503,7 +508,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   }
   const allowed = allowedTokenIds(rt.tokenizer, vocabularyOf(givenTask, method));
   const initNorm = opts.settings.initNorm === 'auto' ? medianAllowedNorm(rt, allowed) : opts.settings.initNorm;
-  const timings = { init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, public_s: 0 };
+  const timings = { init_s: 0, x_step_s: 0, z_step_s: 0, scoring_s: 0, punctuation_s: 0, public_s: 0 };
   // A task that names no domain gets the one its targets point to, before anything reads its
   // contexts (public statistics, every batch). Counted with the public statistics: both are LM
   // draws that read the targets with public weights.
@@ -540,6 +545,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
     saved: (c, b) => io.checkpoint.get(c, b)?.examples,
     batchDone: (d) => {
       timings.scoring_s += d.scoring_s;
+      timings.punctuation_s += d.punctuation_s;
       timings.init_s += d.timings.init_s;
       timings.x_step_s += d.timings.x_step_s;
       timings.z_step_s += d.timings.z_step_s;
