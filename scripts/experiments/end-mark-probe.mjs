@@ -60,7 +60,8 @@ for (const f of genFiles) {
     });
   }
   const base = kept.map((e, i) => ({ text: rt.tokenizer.decode(ids[i]), label: e.labelIndex, line: i + 1, source: 'gradmm' }));
-  if (gen.method.endMarks) {
+  // endMarks: true (the thirty-second stop's), 'lm' or 'target' (since the thirty-third).
+  if (gen.method.endMarks && gen.method.endMarks !== 'off') {
     // A generation made with end marks on (the default since the thirty-second stop): its kept
     // texts as written, and with the mark the product appended taken off again (the projection
     // writes no marks, so a final mark is the product's).

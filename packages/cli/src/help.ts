@@ -112,9 +112,13 @@ method (docs/METHOD.md sections 7 and 8):
   --commas on|off         put commas into each finished text where the LM, after the class's
                           label context, finds a comma its likeliest next token, in the style of
                           the task's demonstrations (default on; docs/EXPERIMENTS.md, thirtieth stop)
-  --end-marks on|off      end each finished text with . ! or ? where the LM, after the class's
-                          label context, finds the three together its likeliest next token (default
-                          on; docs/EXPERIMENTS.md, thirty-second stop)
+  --end-marks target|lm|off
+                          lm: end each finished text with . ! or ? where the LM, after the class's
+                          label context, finds the three together its likeliest next token;
+                          target (default): the same, a batch keeping its marks only where they
+                          bring its texts nearer the class's target, i.e. where the real texts
+                          end with one too; off: none (docs/EXPERIMENTS.md, thirty-second and
+                          thirty-third stops)
   --topics N              each class's batches write about its N best topics in turn ("A positive
                           movie review about music:"), of a fixed generic list, ranked by how well
                           LM draws about each match the class's target (0 = off, the default;

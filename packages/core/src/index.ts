@@ -30,7 +30,7 @@ export { taskTemplate, type TaskTemplateOptions } from './task/template.js';
 export { describeTask, describeData, missingSymbols, SYMBOL_NOTE_SHARE, type TaskDescription, type LabelDescription, type DataDescription, type ClassData, type SymbolUse } from './task/describe.js';
 export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
-export { PRESETS, DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, TARGET_THRESHOLDS, targetFilterOf, targetFilterMarginOf, RAW_START_MODES, DEMONSTRATION_LABELS, everyLabelsDemonstrations, type DemonstrationLabels, type RawStart, type Preset, type PresetName, type MethodSettings, type TargetFilter, type TargetThreshold } from './gradmm/presets.js';
+export { PRESETS, DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, TARGET_THRESHOLDS, END_MARK_MODES, targetFilterOf, targetFilterMarginOf, RAW_START_MODES, DEMONSTRATION_LABELS, everyLabelsDemonstrations, type DemonstrationLabels, type RawStart, type Preset, type PresetName, type MethodSettings, type TargetFilter, type TargetThreshold, type EndMarks } from './gradmm/presets.js';
 export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassProgress, type DomainSearchProgress, type ClassComparison } from './gradmm/generate.js';
 export { predictLabels, select, dropSurplusMisplaced, bestMatching, overgenerated, OVERGENERATE, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
 export { readCandidates, type GeneratedRow } from './selection/candidates.js';
@@ -77,7 +77,7 @@ export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmRes
 export { matchingLossOfPrompts, setMatchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
 export { sentenceEndLengths } from './gradmm/sentence-end.js';
 export { commaStyle, withCommas, type CommaStyle } from './gradmm/commas.js';
-export { END_MARKS, endMarkStyle, withEndMarks, type EndMarkStyle } from './gradmm/end-marks.js';
+export { END_MARKS, endMarkStyle, withEndMarks, marksNearerTarget, type EndMarkStyle } from './gradmm/end-marks.js';
 export { searchDomain, scoreDomain, scoreGenreJob, scoreContexts, drawContextTexts, drawTexts, searchesDomain, DEFAULT_GENRES, DEFAULT_FINALISTS, firstRoundDraws, type DomainChoice, type DomainScore, type DomainSearchOptions, type DrawOptions, type GenreJob, type GenreScorer } from './gradmm/domain.js';
 export { searchTopics, batchTopic, DEFAULT_TOPICS, DEFAULT_TOPIC_DRAWS, type TopicChoice, type TopicScore, type TopicSearchOptions } from './gradmm/topics.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';

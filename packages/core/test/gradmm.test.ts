@@ -36,6 +36,8 @@ import {
   commaStyle,
   type CommaStyle,
   withEndMarks,
+  marksNearerTarget,
+  setMatchingLossOfPrompts,
   endMarkStyle,
   type EndMarkStyle,
   newSecretKey,
@@ -797,6 +799,38 @@ describe('end marks', () => {
     const noMarks = { ...rt.tokenizer, encode: (t: string) => (/[.!?]/.test(t) ? [1, 2] : rt.tokenizer.encode(t)), tokenText: (id: number) => rt.tokenizer.tokenText(id) } as typeof rt.tokenizer;
     expect(() => endMarkStyle(noMarks, { demonstrations: [] })).toThrow(/no single token/);
     expect(() => withEndMarks(model, [1], [[2, 3]], { ...style, marks: [{ mark: '.', ids: [7], insert: [] }] })).toThrow(/end-mark style/);
+  });
+
+  it("weighs a batch's marks by the summed matching loss of the prompts they change, each read alone", () => {
+    const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
+    const loss = new MatchingLoss(model, target, 7, 'cosine');
+    try {
+      const rng = new Rng(9);
+      const draw = (n: number) => Array.from({ length: n }, () => 7 + Math.floor(rng.uniform() * (V - 7)));
+      const bare = [4, 7, 5, 6, 3].map(draw);
+      // Marks on texts 0, 2 and 3; text 3's prompt adds the mark anyway (as the built-in task's
+      // " ." does for a bare text), so it changes nothing the student reads; 1 and 4 are unmarked.
+      const marked = bare.map((s, i) => (i === 0 || i === 2 || i === 3 ? [...s, 5] : s));
+      const tail = [11, 12];
+      const promptOf = (s: number[]) => (s === bare[3] ? [...s, 5, ...tail] : [...s, ...tail]);
+      const got = marksNearerTarget(model, loss, bare, marked, promptOf);
+      // The oracle: each changed prompt's loss alone, through the set loss of a set of one.
+      const alone = (ids: number[]) => setMatchingLossOfPrompts(model, loss, [ids]);
+      const gain = [0, 2].reduce((a, i) => a + alone([...bare[i]!, ...tail]) - alone([...marked[i]!, ...tail]), 0);
+      expect(got.compared).toBe(2);
+      expect(Math.abs(got.gain - gain)).toBeLessThan(1e-5);
+      expect(got.keep).toBe(gain > 0);
+      // Flipped (the marks taken off), the same sum with the other sign.
+      const flipped = marksNearerTarget(model, loss, marked.map((s, i) => (i === 3 ? bare[3]! : s)), bare, (s) => [...s, ...tail]);
+      expect(flipped.compared).toBe(2);
+      expect(Math.abs(flipped.gain + gain)).toBeLessThan(1e-5);
+      expect(flipped.keep).toBe(!got.keep);
+      // Nothing the student reads changed: the marks stay (the task's prompt ends such texts so).
+      expect(marksNearerTarget(model, loss, [bare[3]!], [marked[3]!], promptOf)).toEqual({ keep: true, gain: 0, compared: 0 });
+      expect(() => marksNearerTarget(model, loss, bare, marked.slice(1), promptOf)).toThrow(/5 texts without marks against 4 with/);
+    } finally {
+      loss.dispose();
+    }
   });
 });
 

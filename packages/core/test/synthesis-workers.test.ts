@@ -19,6 +19,7 @@ import {
   liveSynthesisWorkers,
   loadModel,
   matchingLossOfPrompts,
+  setMatchingLossOfPrompts,
   resolvePreset,
   SENTIMENT_TASK,
   synthesisWorkerCount,
@@ -229,8 +230,8 @@ describe('the sentence-end cut in the class loop', () => {
   it('keeps of each optimised sequence the prefix sentenceEndLengths picks, and records the length it had', async () => {
     // No bootstrapped demonstrations, so later batches do not depend on the cut texts.
     // Commas and end marks off: the cut alone.
-    const plain = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0, commas: false, endMarks: false });
-    const cut = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0.5, commas: false, endMarks: false });
+    const plain = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0, commas: false, endMarks: 'off' });
+    const cut = await run(1, {}, undefined, rt, plans, { publicTexts: 8, sentenceEndCut: 0.5, commas: false, endMarks: 'off' });
     const toks = taskTokens(task, rt.tokenizer);
     const lengths = sentenceEndLengths(rt.model, toks.contextPrefix, plain.res.examples.map((e) => e.ids), toks.sentenceEndToken, 0.5);
     expect(cut.res.examples).toHaveLength(plain.res.examples.length);
@@ -251,7 +252,7 @@ describe('commas in the class loop', () => {
     // next token and the rule fires (on the plain random model it never does).
     const crt = await tinyModelFavouring([rt.tokenizer.encode(',')[0]!], 40, 'comma-prone.gguf');
     // The target filter on, so that every text gets the target classifier's verdict.
-    const verdicts: Partial<MethodSettings> = { publicTexts: 8, endMarks: false, targetFilter: 'surplus', discriminant: 'head' };
+    const verdicts: Partial<MethodSettings> = { publicTexts: 8, endMarks: 'off', targetFilter: 'surplus', discriminant: 'head' };
     const plain = await run(1, {}, undefined, crt, plans, { ...verdicts, commas: false });
     const commas = await run(1, {}, undefined, crt, plans, { ...verdicts, commas: true });
     // Each class's texts read after its label context and its own public demonstrations.
@@ -288,8 +289,8 @@ describe('end marks in the class loop', () => {
     const crt = await tinyModelFavouring(marks, 12, 'mark-prone.gguf');
     // The target filter on, so that every text gets the target classifier's verdict.
     const verdicts: Partial<MethodSettings> = { publicTexts: 8, commas: false, targetFilter: 'surplus', discriminant: 'head' };
-    const plain = await run(1, {}, undefined, crt, plans, { ...verdicts, endMarks: false });
-    const marked = await run(1, {}, undefined, crt, plans, { ...verdicts, endMarks: true });
+    const plain = await run(1, {}, undefined, crt, plans, { ...verdicts, endMarks: 'off' });
+    const marked = await run(1, {}, undefined, crt, plans, { ...verdicts, endMarks: 'lm' });
     const style = endMarkStyle(crt.tokenizer, task);
     // Each class's texts read after its label context and its own public demonstrations.
     const expected = plain.res.examples.map((e) => {
@@ -323,8 +324,54 @@ describe('end marks in the class loop', () => {
     expect(marked.res.timings.punctuation_s).toBeGreaterThan(0);
   });
 
-  it('refuses a value that is not a boolean', async () => {
-    await expect(run(1, {}, undefined, rt, plans, { publicTexts: 8, endMarks: 1 as unknown as boolean })).rejects.toThrow(/endMarks must be true or false, got 1/);
+  it("'target' keeps a batch's marks only where they lower its texts' summed matching loss against the class's target", async () => {
+    const marks = ['.', ' .'].map((m) => rt.tokenizer.encode(m)).filter((ids) => ids.length === 1).map((ids) => ids[0]!);
+    const crt = await tinyModelFavouring(marks, 12, 'mark-prone-target.gguf');
+    // A task whose prompt adds no mark, so every mark changes what the student reads.
+    const bareTask: Task = { ...task, sentenceEnd: undefined };
+    const toks = taskTokens(bareTask, crt.tokenizer);
+    const m: Partial<MethodSettings> = { publicTexts: 8, commas: false };
+    const synth = async (p: ClassPlan[], endMarks: MethodSettings['endMarks'], afterClass?: SynthesisIO['afterClass']) =>
+      (await synthesize(crt, bareTask, p, { ...opts(1, { ...m, endMarks }), settings: { ...opts(1).settings, outer: 0, inner: 0 }, perClass: 6 }, { checkpoint: Checkpoint.open<SyntheticExample>(cpPath(), 'h', false), afterClass })).examples;
+    // Targets that disagree about the marks: class 0's from its texts that end with a mark, class
+    // 1's from its texts with their marks taken off. Without X-steps or projection rounds (outer 0, inner 0) a text
+    // is its projected LM start, whatever the target, so these are the very texts every run below
+    // writes, marked (class 0) or not (class 1).
+    const first = await synth(plans, 'lm');
+    const markPlans: ClassPlan[] = [0, 1].map((c) => ({
+      target: computeClassTarget(crt.model, first.filter((e) => e.labelIndex === c && (c === 1 || /[.!?]$/.test(e.text))).map((e, i) => ({ text: c === 0 ? e.text : e.text.replace(/\s*[.!?]$/, ''), label: c, line: i + 1, source: 'mem.jsonl' })), c, toks.labelTokens[c], toks.promptIds, {}),
+      textLength: 3,
+    }));
+    const off = await synth(markPlans, 'off');
+    const lm = await synth(markPlans, 'lm');
+    // The oracle, with each class's own loss (alive in afterClass): per batch, every text the LM's
+    // rule marked, its loss without and with the mark taken one text at a time as a set of one
+    // (MatchingLoss.loss, not the per-example path the product uses).
+    const expected = new Map<string, number[]>();
+    const decisions: boolean[] = [];
+    const target = await synth(markPlans, 'target', (c, loss) => {
+      const prompt = (ids: number[]) => [...ids, ...toks.tailOf(crt.tokenizer.decode(ids))];
+      for (const b of new Set(off.filter((e) => e.labelIndex === c).map((e) => e.batch))) {
+        const idx = off.map((e, i) => [e, i] as const).filter(([e]) => e.labelIndex === c && e.batch === b).map(([, i]) => i);
+        const changed = idx.filter((i) => lm[i]!.ids.length !== off[i]!.ids.length);
+        const gain = changed.reduce((a, i) => a + setMatchingLossOfPrompts(crt.model, loss, [prompt(off[i]!.ids)]) - setMatchingLossOfPrompts(crt.model, loss, [prompt(lm[i]!.ids)]), 0);
+        if (changed.length > 0) decisions.push(gain > 0);
+        for (const i of idx) expected.set(`${i}`, changed.length === 0 || gain > 0 ? lm[i]!.ids : off[i]!.ids);
+      }
+    });
+    expect(target).toHaveLength(off.length);
+    target.forEach((e, i) => {
+      expect(e.ids).toEqual(expected.get(`${i}`));
+      expect(e.text).toBe(crt.tokenizer.decode(e.ids));
+    });
+    // The case has batches that keep their marks and batches that drop them.
+    expect(decisions).toContain(true);
+    expect(decisions).toContain(false);
+    crt.dispose();
+  });
+
+  it('refuses a value that is not one of its modes', async () => {
+    await expect(run(1, {}, undefined, rt, plans, { publicTexts: 8, endMarks: true as unknown as 'lm' })).rejects.toThrow(/endMarks must be one of target, lm, off, got true/);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import type * as Core from '@synthgrad/core';
 import type { GenerateConfig, SelectionOptions, Task } from '@synthgrad/core';
-import { DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, DEMONSTRATION_LABELS, PRESETS, RAW_START_MODES, TARGET_THRESHOLDS, resolvePreset } from '@synthgrad/core/presets';
+import { DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, DEMONSTRATION_LABELS, END_MARK_MODES, PRESETS, RAW_START_MODES, TARGET_THRESHOLDS, resolvePreset } from '@synthgrad/core/presets';
 import type { FlagReader } from '../flags.js';
 import type { KeyPath } from '../config-file.js';
 
@@ -119,7 +119,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   if (m.sentenceEndCut > 1) r.fail('sentence-end-cut', `must be in [0, 1] (0: no cut), got ${r.str('sentence-end-cut')}`);
   m.punctuation = r.oneOf('punctuation', ['on', 'off'] as const, m.punctuation ? 'on' : 'off') === 'on';
   m.commas = r.oneOf('commas', ['on', 'off'] as const, m.commas ? 'on' : 'off') === 'on';
-  m.endMarks = r.oneOf('end-marks', ['on', 'off'] as const, m.endMarks ? 'on' : 'off') === 'on';
+  m.endMarks = r.oneOf('end-marks', END_MARK_MODES, m.endMarks);
   m.topics = r.int('topics', m.topics, 0);
   const privacy = privacyFlags(r);
   return {

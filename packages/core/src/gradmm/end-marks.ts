@@ -19,6 +19,12 @@
  * the product, genre4 generation seed 0 taught 71.6 -> 72.8 (on-label 83% -> 88%). On the
  * built-in task, whose prompt adds " ." to a text without a mark, the student reads the same
  * prompts (rtpolarity 76.7, imdb unchanged), and the texts written out end as real ones do.
+ *
+ * The rule follows how the LM ends a text, not how the task's real texts do: on bbc5 (articles cut
+ * at 256 characters, 4% ending with a mark) it marked 47-82% of a class's texts, by class, and
+ * they taught 77.9% against 83.5% without the marks (thirty-third stop). So by default
+ * (MethodSettings.endMarks 'target') a batch keeps its marks only where marksNearerTarget says
+ * they bring its texts nearer the class's target; 'lm' is the rule alone.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
@@ -27,6 +33,8 @@ import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import type { Task } from '../task/task.js';
 import { SynthgradError } from '../util/errors.js';
 import { endsSentence, leftPad } from './prompt.js';
+import type { MatchingLoss } from './matching.js';
+import { matchingLossOfPrompts } from './scoring.js';
 
 /** The marks that end a sentence. */
 export const END_MARKS = ['.', '!', '?'] as const;
@@ -88,4 +96,41 @@ export function withEndMarks(model: Llama, context: number[], seqs: number[][], 
     });
   }
   return out;
+}
+
+/**
+ * Whether a batch's end marks bring its texts nearer the class's target: over the texts whose
+ * student prompt (`prompt`: ids to the prompt the student reads) the marks changed, the sum of
+ * each one's matching loss without its mark minus with it is positive. Measured before deciding
+ * the default (docs/EXPERIMENTS.md, thirty-third stop): the LM's rule marks texts by how the LM
+ * ends them, not by how the real texts do. On bbc5, whose real articles are cut mid-sentence (4%
+ * end with a mark), it ended 47-82% of a class's kept texts, and they taught 77.9% against 83.5%
+ * with the marks taken off; there 5% of the marks lowered a text's loss and every class's summed
+ * loss rose. On genre4 (76% of real texts end with a mark) every class's fell, and the marks were
+ * worth 0.1-2.8 points. The target is a sum over the class's real texts of their final states
+ * (label rows), so a mark that moves a text's state toward it is one the real texts share:
+ * post-processing of what was released, no privacy cost. The texts are weighed together (a sum,
+ * not a vote): one text's loss is noisy, and a batch's marks come from one rule.
+ *
+ * Marks the student's prompt would add anyway (the built-in task's " ." after a bare text) change
+ * no prompt: they are kept, and if no prompt changed, so are all the batch's (`compared` 0).
+ */
+export function marksNearerTarget(
+  model: Llama,
+  loss: MatchingLoss,
+  bare: number[][],
+  marked: number[][],
+  prompt: (ids: number[]) => number[],
+): { keep: boolean; gain: number; compared: number } {
+  if (bare.length !== marked.length) throw new SynthgradError(`end marks: ${bare.length} texts without marks against ${marked.length} with`);
+  const pairs = bare.flatMap((ids, i) => {
+    if (marked[i]!.length === ids.length) return [];
+    const [p, q] = [prompt(ids), prompt(marked[i]!)];
+    return p.length === q.length && p.every((t, k) => t === q[k]) ? [] : [[p, q] as const];
+  });
+  if (pairs.length === 0) return { keep: true, gain: 0, compared: 0 };
+  const without = matchingLossOfPrompts(model, loss, pairs.map(([p]) => p));
+  const withMarks = matchingLossOfPrompts(model, loss, pairs.map(([, q]) => q));
+  const gain = without.reduce((a, v, k) => a + v - withMarks[k]!, 0);
+  return { keep: gain > 0, gain, compared: pairs.length };
 }

@@ -15,13 +15,13 @@ import { Projector } from './projection.js';
 import { allowedTokenIds, StraySpaceBan, vocabularyOf, withoutStraySpaces } from './vocab.js';
 import { sentenceEndLengths } from './sentence-end.js';
 import { commaStyle, withCommas } from './commas.js';
-import { endMarkStyle, withEndMarks } from './end-marks.js';
+import { endMarkStyle, marksNearerTarget, withEndMarks } from './end-marks.js';
 import { misplaced } from '../selection/select.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
 import { refitThreshold } from './threshold-refit.js';
-import { DEFAULT_METHOD, DEMONSTRATION_LABELS, TARGET_THRESHOLDS, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
+import { DEFAULT_METHOD, DEMONSTRATION_LABELS, END_MARK_MODES, TARGET_THRESHOLDS, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
 import { classDemonstrations, labelledContextText, namesDomain, withDomain, type LabelledLine } from '../task/task.js';
 import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, searchesDomain, type DomainChoice, type DomainScore } from './domain.js';
 import { batchTopic, DEFAULT_TOPIC_DRAWS, DEFAULT_TOPICS, searchTopics, type TopicChoice } from './topics.js';
@@ -362,7 +362,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
   // The comma pass's style, once a class (commas.ts).
   const commas = method.commas ? commaStyle(rt.tokenizer, task) : null;
   // The end-mark pass's style, once a class (end-marks.ts).
-  const endMarks = method.endMarks ? endMarkStyle(rt.tokenizer, task) : null;
+  const endMarks = method.endMarks !== 'off' ? endMarkStyle(rt.tokenizer, task) : null;
   const mine: SyntheticExample[] = [];
   try {
     for (let b = 0; b < batches; b++) {
@@ -414,7 +414,10 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       const tq = performance.now();
       const punctuationContext = commas || endMarks ? (method.labelContext ? publicContext(c, classDemonstrations(task, c).slice(0, method.demonstrations)) : toks.contextPrefix) : [];
       const withC = commas ? withCommas(rt.model, punctuationContext, tidy, commas) : tidy;
-      const out = endMarks ? withEndMarks(rt.model, punctuationContext, withC, endMarks) : withC;
+      const marked = endMarks ? withEndMarks(rt.model, punctuationContext, withC, endMarks) : withC;
+      // 'target': the batch keeps its marks only where they bring its texts nearer the class's target.
+      const check = endMarks && method.endMarks === 'target' ? marksNearerTarget(rt.model, loss, withC, marked, (ids) => [...ids, ...toks.tailOf(rt.tokenizer.decode(ids))]) : null;
+      const out = check && !check.keep ? withC : marked;
       const punctuation_s = commas || endMarks ? (performance.now() - tq) / 1000 : 0;
       const texts = out.map((ids) => rt.tokenizer.decode(ids));
       const ppl = perplexities(rt.model, out);
@@ -434,7 +437,8 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       }));
       hooks.batchDone({ classIndex: c, batch: b, examples: batchExamples, timings: res.timings, scoring_s, punctuation_s, adamSteps: res.adamSteps });
       mine.push(...batchExamples);
-      hooks.log(`class ${JSON.stringify(label.value)} batch ${b + 1}/${batches}: batch loss ${res.lossBatch.toFixed(4)} (outputs from iterations ${res.bestIteration.join(',')})`);
+      const marks = check && check.compared > 0 ? `; end marks ${check.keep ? 'kept' : 'dropped'} (the ${check.compared} marked texts' matching loss ${check.keep ? 'down' : 'up'} by ${Math.abs(check.gain).toFixed(4)})` : '';
+      hooks.log(`class ${JSON.stringify(label.value)} batch ${b + 1}/${batches}: batch loss ${res.lossBatch.toFixed(4)} (outputs from iterations ${res.bestIteration.join(',')})${marks}`);
     }
     hooks.afterClass?.(c, loss, mine);
     return mine;
@@ -496,8 +500,8 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
   if (typeof method.commas !== 'boolean') throw new SynthgradError(`commas must be true or false, got ${JSON.stringify(method.commas)}`, 'E_USAGE');
   if (method.commas) commaStyle(rt.tokenizer, givenTask); // a model without a comma token fails here, not after a class
-  if (typeof method.endMarks !== 'boolean') throw new SynthgradError(`endMarks must be true or false, got ${JSON.stringify(method.endMarks)}`, 'E_USAGE');
-  if (method.endMarks) endMarkStyle(rt.tokenizer, givenTask); // likewise a model without the marks' tokens
+  if (!END_MARK_MODES.includes(method.endMarks)) throw new SynthgradError(`endMarks must be one of ${END_MARK_MODES.join(', ')}, got ${JSON.stringify(method.endMarks)}`, 'E_USAGE');
+  if (method.endMarks !== 'off') endMarkStyle(rt.tokenizer, givenTask); // likewise a model without the marks' tokens
   if (!(Number.isInteger(method.topics) && method.topics >= 0 && method.topics <= DEFAULT_TOPICS.length)) throw new SynthgradError(`topics must be an integer in [0, ${DEFAULT_TOPICS.length}] (0: none), got ${JSON.stringify(method.topics)}`, 'E_USAGE');
   // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
   // without them they would be silently ignored.
