@@ -20,11 +20,10 @@
  * built-in task, whose prompt adds " ." to a text without a mark, the student reads the same
  * prompts (rtpolarity 76.7, imdb unchanged), and the texts written out end as real ones do.
  *
- * The rule follows how the LM ends a text, not how the task's real texts do: on bbc5 (articles cut
- * at 256 characters, 4% ending with a mark) it marked 47-82% of a class's texts, by class, and
- * they taught 77.9% against 83.5% without the marks (thirty-third stop). So by default
- * (MethodSettings.endMarks 'target') a batch keeps its marks only where marksNearerTarget says
- * they bring its texts nearer the class's target; 'lm' is the rule alone.
+ * The rule follows how the LM ends a text, not how the task's real texts do, so by default
+ * (MethodSettings.endMarks 'target') a batch keeps its marks only where marksNearerTarget (below,
+ * with the bbc5 measurement behind it) says they bring its texts nearer the class's target; 'lm'
+ * is the rule alone.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Llama } from '../model/llama.js';
