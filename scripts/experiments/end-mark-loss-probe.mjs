@@ -16,7 +16,7 @@
 import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 import { readFileSync } from 'node:fs';
-import { judgeAndStudent, openProtocol, pct, productKept } from './protocol.mjs';
+import { endedShare, judgeAndStudent, madeWithEndMarks, openProtocol, pct, productKept, withoutEndMark } from './protocol.mjs';
 
 const p = await openProtocol('end-mark-loss-probe.mjs', process.argv.slice(2));
 const { rt, task, all, genFiles } = p;
@@ -28,21 +28,24 @@ const { judge, teach } = judgeAndStudent(p);
 const rows = core.releaseRows('label-rows', toks.labelTokens);
 const real = core.sampleClasses(all, task, REAL, 0, 'task data');
 const losses = real.map((r, c) => new core.MatchingLoss(rt.model, core.computeClassTarget(rt.model, r, c, toks.labelTokens[c], toks.promptIds, { rows }), toks.labelTokens[c], 'cosine'));
-const lossOf = (c, text) => core.matchingLossOfPrompts(rt.model, losses[c], [toks.promptIds(text)])[0];
-const inserts = core.endMarkStyle(rt.tokenizer, task).marks.map((m) => m.insert);
-const endedShare = (set) => pct(set.filter((r) => core.endsSentence(r.text)).length / set.length);
+const lossesOf = (c, texts) => (texts.length === 0 ? [] : core.matchingLossOfPrompts(rt.model, losses[c], texts.map((t) => toks.promptIds(t))));
+const style = core.endMarkStyle(rt.tokenizer, task);
 
 for (const f of genFiles) {
   const gen = JSON.parse(readFileSync(f, 'utf8'));
-  if (!gen.method.endMarks || gen.method.endMarks === 'off') throw new Error(`${f}: made without end marks`);
+  if (!madeWithEndMarks(gen)) throw new Error(`${f}: made without end marks`);
   const kept = productKept(gen, K, KEEP);
   const items = kept.map((e, i) => {
-    const q = e.ids;
-    const m = inserts.find((t) => t.length <= q.length && t.every((id, k) => q[q.length - t.length + k] === id));
-    const bare = rt.tokenizer.decode(m ? q.slice(0, q.length - m.length) : q);
-    const row = { text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' };
-    return m ? { row, bare, marked: true, withLoss: lossOf(e.labelIndex, e.text), bareLoss: lossOf(e.labelIndex, bare) } : { row, bare, marked: false };
+    const { ids, marked } = withoutEndMark(e.ids, style);
+    return { row: { text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' }, bare: rt.tokenizer.decode(ids), marked };
   });
+  // Each class's marked texts with and without their marks, in one call a class.
+  for (let c = 0; c < K; c++) {
+    const mine = items.filter((x) => x.marked && x.row.label === c);
+    const withLoss = lossesOf(c, mine.map((x) => x.row.text));
+    const bareLoss = lossesOf(c, mine.map((x) => x.bare));
+    mine.forEach((x, j) => Object.assign(x, { withLoss: withLoss[j], bareLoss: bareLoss[j] }));
+  }
   const perClass = Array.from({ length: K }, (_, c) => {
     const mine = items.filter((x) => x.marked && x.row.label === c);
     const gain = mine.reduce((a, x) => a + (x.bareLoss - x.withLoss), 0);

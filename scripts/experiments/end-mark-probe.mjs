@@ -17,7 +17,7 @@
 import * as core from '@synthgrad/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
-import { judgeAndStudent, openProtocol, pct, productKept } from './protocol.mjs';
+import { endedShare, judgeAndStudent, madeWithEndMarks, openProtocol, pct, productKept, withoutEndMark } from './protocol.mjs';
 import { afterEachPrefix } from '../../packages/core/dist/gradmm/scoring.js';
 import * as ev from '@synthgrad/eval';
 
@@ -35,7 +35,6 @@ const single = (s) => {
 };
 const marks = ['.', '!', '?'].map((m) => ({ text: m, ids: [single(m), single(' ' + m)], insert: rt.tokenizer.encode(spaced ? ' ' + m : m) }));
 const { judge, teach } = judgeAndStudent(p);
-const endedShare = (set) => set.filter((r) => core.endsSentence(r.text)).length / set.length;
 
 for (const f of genFiles) {
   const gen = JSON.parse(readFileSync(f, 'utf8'));
@@ -60,20 +59,14 @@ for (const f of genFiles) {
     });
   }
   const base = kept.map((e, i) => ({ text: rt.tokenizer.decode(ids[i]), label: e.labelIndex, line: i + 1, source: 'gradmm' }));
-  // endMarks: true (the thirty-second stop's), 'lm' or 'target' (since the thirty-third).
-  if (gen.method.endMarks && gen.method.endMarks !== 'off') {
+  if (madeWithEndMarks(gen)) {
     // A generation made with end marks on (the default since the thirty-second stop): its kept
     // texts as written, and with the mark the product appended taken off again (the projection
     // writes no marks, so a final mark is the product's).
     const style = core.endMarkStyle(rt.tokenizer, task);
-    const inserts = style.marks.map((m) => m.insert);
-    const stripped = kept.map((e, i) => {
-      const q = ids[i];
-      const m = inserts.find((t) => t.length <= q.length && t.every((id, k) => q[q.length - t.length + k] === id));
-      return { ...base[i], text: rt.tokenizer.decode(m ? q.slice(0, q.length - m.length) : q) };
-    });
+    const stripped = kept.map((e, i) => ({ ...base[i], text: rt.tokenizer.decode(withoutEndMark(ids[i], style).ids) }));
     for (const [name, set] of [['as written', base], ['marks taken off', stripped]]) {
-      console.log(JSON.stringify({ generation: f, texts: name, ended: pct(endedShare(set)), on_label: pct(ev.accuracy(judge, set)), example: set[3].text, accuracy: teach(set) }));
+      console.log(JSON.stringify({ generation: f, texts: name, ended: endedShare(set), on_label: pct(ev.accuracy(judge, set)), example: set[3].text, accuracy: teach(set) }));
     }
     continue;
   }
@@ -86,6 +79,6 @@ for (const f of genFiles) {
   ];
   for (const [name, set] of variants) {
     const byMark = Object.fromEntries(marks.map((m) => [m.text, set.filter((r) => r.text.trimEnd().endsWith(m.text)).length]));
-    console.log(JSON.stringify({ generation: f, texts: name, ended: pct(endedShare(set)), by_mark: byMark, on_label: pct(ev.accuracy(judge, set)), example: set[3].text, accuracy: teach(set) }));
+    console.log(JSON.stringify({ generation: f, texts: name, ended: endedShare(set), by_mark: byMark, on_label: pct(ev.accuracy(judge, set)), example: set[3].text, accuracy: teach(set) }));
   }
 }

@@ -27,6 +27,22 @@ export function productKept(gen, K, keep) {
   return core.select(gen.examples, K, core.bestMatching(keep, gen.method.targetFilter, gen.method.targetFilterMargin ?? 0)).kept;
 }
 
+/** The share (percent) of rows whose text ends a sentence (core.endsSentence). */
+export const endedShare = (rows) => pct(rows.filter((r) => core.endsSentence(r.text)).length / rows.length);
+
+/** Whether a saved generation was made with end marks: true (the thirty-second stop's), 'lm' or 'target' (since the thirty-third). */
+export const madeWithEndMarks = (gen) => Boolean(gen.method.endMarks) && gen.method.endMarks !== 'off';
+
+/**
+ * A written text's ids without the mark the product's end-mark pass appended (one of the task's
+ * `endMarkStyle` inserts at the very end; the projection writes no marks, so a final one is the
+ * pass's), and whether there was one.
+ */
+export function withoutEndMark(ids, style) {
+  const m = style.marks.map((x) => x.insert).find((t) => t.length <= ids.length && t.every((id, k) => ids[ids.length - t.length + k] === id));
+  return m ? { ids: ids.slice(0, ids.length - m.length), marked: true } : { ids, marked: false };
+}
+
 export async function openProtocol(script, argv, { generations = true } = {}) {
   const [trainFile, testFile, ...genFiles] = argv;
   if (!trainFile || !testFile || (generations && genFiles.length === 0)) {

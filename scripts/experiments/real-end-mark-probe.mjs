@@ -9,7 +9,7 @@
 //
 //   [TASK=T.json PER=n DRAWS=d] node scripts/experiments/real-end-mark-probe.mjs TRAIN.jsonl TEST.jsonl
 import * as core from '@synthgrad/core';
-import { judgeAndStudent, mean, openProtocol, pct } from './protocol.mjs';
+import { endedShare, judgeAndStudent, mean, openProtocol } from './protocol.mjs';
 
 const p = await openProtocol('real-end-mark-probe.mjs', process.argv.slice(2), { generations: false });
 const { rt, task, all } = p;
@@ -18,8 +18,7 @@ const PER = Number(process.env.PER ?? 20);
 const DRAWS = Number(process.env.DRAWS ?? 3);
 const { teach } = judgeAndStudent(p);
 const mark = rt.tokenizer.decode(core.endMarkStyle(rt.tokenizer, task).marks[0].insert);
-const ended = (rows) => pct(rows.filter((r) => core.endsSentence(r.text)).length / rows.length);
-console.log(JSON.stringify({ mark, real_ended: ended(all), test_ended: ended(p.test) }));
+console.log(JSON.stringify({ mark, real_ended: endedShare(all), test_ended: endedShare(p.test) }));
 
 const variants = {
   'as is': (t) => t,
@@ -34,7 +33,7 @@ for (let d = 0; d < DRAWS; d++) {
     const rows = drawn.map((e, i) => ({ ...e, text: f(e.text), line: i + 1 }));
     const acc = teach(rows);
     sums[name].push(acc.mean10);
-    console.log(JSON.stringify({ draw: d, texts: name, ended: ended(rows), accuracy: acc }));
+    console.log(JSON.stringify({ draw: d, texts: name, ended: endedShare(rows), accuracy: acc }));
   }
 }
 console.log(JSON.stringify({ per_class: PER, draws: DRAWS, mean: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, +mean(v).toFixed(2)])) }));

@@ -283,10 +283,12 @@ describe('commas in the class loop', () => {
 });
 
 describe('end marks in the class loop', () => {
+  /** A tiny model whose output rows for "." are scaled up, so that the rule fires on some texts. */
+  const markProneModel = (file: string) =>
+    tinyModelFavouring(['.', ' .'].map((m) => rt.tokenizer.encode(m)).filter((ids) => ids.length === 1).map((ids) => ids[0]!), 12, file);
+
   it('writes out each finished text as withEndMarks ends it, and reads it through the student\'s prompt for the target verdict', async () => {
-    // A tiny model whose output rows for "." are scaled up, so that the rule fires on some texts.
-    const marks = ['.', ' .'].map((m) => rt.tokenizer.encode(m)).filter((ids) => ids.length === 1).map((ids) => ids[0]!);
-    const crt = await tinyModelFavouring(marks, 12, 'mark-prone.gguf');
+    const crt = await markProneModel('mark-prone.gguf');
     // The target filter on, so that every text gets the target classifier's verdict.
     const verdicts: Partial<MethodSettings> = { publicTexts: 8, commas: false, targetFilter: 'surplus', discriminant: 'head' };
     const plain = await run(1, {}, undefined, crt, plans, { ...verdicts, endMarks: 'off' });
@@ -325,8 +327,7 @@ describe('end marks in the class loop', () => {
   });
 
   it("'target' keeps a batch's marks only where they lower its texts' summed matching loss against the class's target", async () => {
-    const marks = ['.', ' .'].map((m) => rt.tokenizer.encode(m)).filter((ids) => ids.length === 1).map((ids) => ids[0]!);
-    const crt = await tinyModelFavouring(marks, 12, 'mark-prone-target.gguf');
+    const crt = await markProneModel('mark-prone-target.gguf');
     // A task whose prompt adds no mark, so every mark changes what the student reads.
     const bareTask: Task = { ...task, sentenceEnd: undefined };
     const toks = taskTokens(bareTask, crt.tokenizer);

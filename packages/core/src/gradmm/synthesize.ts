@@ -363,6 +363,8 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
   const commas = method.commas ? commaStyle(rt.tokenizer, task) : null;
   // The end-mark pass's style, once a class (end-marks.ts).
   const endMarks = method.endMarks !== 'off' ? endMarkStyle(rt.tokenizer, task) : null;
+  // A written text (its ids and their decoding) as the student reads it: the text, then its tail.
+  const studentPrompt = (ids: number[], text: string) => [...ids, ...toks.tailOf(text)];
   const mine: SyntheticExample[] = [];
   try {
     for (let b = 0; b < batches; b++) {
@@ -416,12 +418,12 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       const withC = commas ? withCommas(rt.model, punctuationContext, tidy, commas) : tidy;
       const marked = endMarks ? withEndMarks(rt.model, punctuationContext, withC, endMarks) : withC;
       // 'target': the batch keeps its marks only where they bring its texts nearer the class's target.
-      const check = endMarks && method.endMarks === 'target' ? marksNearerTarget(rt.model, loss, withC, marked, (ids) => [...ids, ...toks.tailOf(rt.tokenizer.decode(ids))]) : null;
+      const check = endMarks && method.endMarks === 'target' ? marksNearerTarget(rt.model, loss, withC, marked, (ids) => studentPrompt(ids, rt.tokenizer.decode(ids))) : null;
       const out = check && !check.keep ? withC : marked;
       const punctuation_s = commas || endMarks ? (performance.now() - tq) / 1000 : 0;
       const texts = out.map((ids) => rt.tokenizer.decode(ids));
       const ppl = perplexities(rt.model, out);
-      const pred = classifier ? targetPredictions(rt, classifier, out.map((ids, j) => [...ids, ...toks.tailOf(texts[j]!)])) : [];
+      const pred = classifier ? targetPredictions(rt, classifier, out.map((ids, j) => studentPrompt(ids, texts[j]!))) : [];
       const scoring_s = (performance.now() - ts) / 1000 - punctuation_s;
       const batchExamples: SyntheticExample[] = out.map((ids, j) => ({
         text: texts[j]!,
