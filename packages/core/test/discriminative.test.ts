@@ -22,6 +22,8 @@ import {
   interleavedSlots,
   labelledContextText,
   classDemonstrations,
+  mineDemonstrations,
+  withMinedDemonstrations,
   DEFAULT_METHOD,
   type SyntheticExample,
   lastPosition,
@@ -426,6 +428,33 @@ describe('task label context and the target filter', () => {
     const labelsOnly = validateTask({ labels: SENTIMENT_TASK.labels, suffix: ' It was' }, 'test');
     expect(contextDemonstrations(labelsOnly, 0, fill2, mine(0), 0, 3)).toEqual([]);
     expect(contextDemonstrations(withDomain(labelsOnly, 'movie review'), 0, fill2, mine(0), 0, 3)).toHaveLength(2);
+  });
+
+  it('mines demonstrations: widest margin first within the class the classifier gives, blanks and repeats skipped, only for classes short of their own', () => {
+    const texts = ['a  one', 'b', '  ', 'c', 'a one', 'd'];
+    const logits = [
+      [3, 0], // class 0 by 3
+      [0, 1], // class 1 by 1
+      [9, 0], // blank: skipped
+      [5, 4.5], // class 0 by 0.5
+      [4, 0], // "a one" again (whitespace collapsed), class 0 by 4: the wider copy is kept
+      [0, 2], // class 1 by 2
+    ];
+    const mined = mineDemonstrations(texts, logits, 2);
+    expect(mined.map((ms) => ms.map((m) => [m.text, m.margin]))).toEqual([
+      [['a one', 4], ['c', 0.5]],
+      [['d', 2], ['b', 1]],
+    ]);
+    expect(mined.flat().every((m) => m.classIndex === mined.findIndex((ms) => ms.includes(m)))).toBe(true);
+    expect(mineDemonstrations(['x'], [[0, 1, 2]], 3)).toEqual([[], [], [{ classIndex: 2, text: 'x', margin: 1 }]]); // classes given no text get none
+    expect(() => mineDemonstrations(['x', 'y'], [[0, 1]], 1)).toThrow(/2 texts but 1 rows of logits/);
+    // Added to the classes short of `wanted` of their own, by value; a task with enough is returned as it is.
+    const half = { ...SENTIMENT_TASK, demonstrations: SENTIMENT_TASK.demonstrations.filter((d) => d.label === 1) };
+    const topped = withMinedDemonstrations(half, mined, 2);
+    expect(classDemonstrations(topped, 0)).toEqual(['a one', 'c']);
+    expect(classDemonstrations(topped, 1)).toEqual(classDemonstrations(half, 1)); // two of its own already
+    expect(withMinedDemonstrations(SENTIMENT_TASK, mined, 2)).toBe(SENTIMENT_TASK);
+    expect(classDemonstrations(withMinedDemonstrations(half, mined, 3), 1)).toEqual([...classDemonstrations(half, 1), 'd', 'b']);
   });
 
   it('select drops candidates the target classifier assigns to another class, and counts them', () => {

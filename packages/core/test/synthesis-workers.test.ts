@@ -34,6 +34,10 @@ import {
   labelContextText,
   DEFAULT_METHOD,
   DEFAULT_TOPICS,
+  classDemonstrations,
+  minesDemonstrations,
+  targetClassifierFor,
+  targetPredictions,
   type Task,
   type ClassPlan,
   type LoadedModel,
@@ -373,6 +377,60 @@ describe('end marks in the class loop', () => {
 
   it('refuses a value that is not one of its modes', async () => {
     await expect(run(1, {}, undefined, rt, plans, { publicTexts: 8, endMarks: true as unknown as 'lm' })).rejects.toThrow(/endMarks must be one of target, lm, off, got true/);
+  });
+});
+
+describe('mined demonstrations in the class loop', () => {
+  // The built-in task less its demonstrations: its contexts name the domain, and no class has any.
+  const bare: Task = { ...task, demonstrations: [] };
+  const m: Partial<MethodSettings> = { publicTexts: 8, demonstrations: 2, commas: false, endMarks: 'off', minedDemonstrations: 2 };
+  const synth = (t: Task, over: Partial<MethodSettings>, workers = 1) =>
+    synthesize(rt, t, plans, opts(workers, { ...m, ...over }), { checkpoint: Checkpoint.open<SyntheticExample>(cpPath(), 'h', false) });
+
+  it('picks the public draws the targets put in each class by the widest margin, as a fresh forward of each draw scores them', async () => {
+    const res = await synth(bare, {}, Math.min(2, availableParallelism()));
+    const mined = res.minedDemonstrations!;
+    expect(mined).toHaveLength(2);
+    expect(mined.flat().length).toBeGreaterThan(0);
+    // Oracle: the same draws classified by a fresh forward of each one (text + suffix), not the
+    // statistics' saved states, ranked by margin within the class the classifier gives them.
+    const full = { ...DEFAULT_METHOD, ...m };
+    const { classifier, stats } = targetClassifierFor(rt, bare, plans, full, 3);
+    const suffix = taskTokens(bare, rt.tokenizer).syntheticSuffix;
+    const preds = targetPredictions(rt, classifier, stats.draws!.ids.map((ids) => [...ids, ...suffix]));
+    for (const c of [0, 1]) {
+      const mine = preds
+        .map((p, i) => ({ p, text: rt.tokenizer.decode(stats.draws!.ids[i]).replace(/\s+/g, ' ').trim() }))
+        .filter((x) => x.p.label === c && x.text.length > 0)
+        .sort((a, b) => b.p.margin - a.p.margin);
+      const want = [...new Map(mine.map((x) => [x.text, x])).values()].slice(0, 2);
+      expect(mined[c].map((x) => x.text)).toEqual(want.map((x) => x.text));
+      mined[c].forEach((x, i) => {
+        expect(x.classIndex).toBe(c);
+        expect(Math.abs(x.margin - want[i].p.margin)).toBeLessThan(1e-3);
+      });
+    }
+    // Oracle: they act only as demonstrations. A run without mining, on the task that carries
+    // them as its own, writes the same texts.
+    const carried: Task = { ...bare, demonstrations: mined.flatMap((ms, c) => ms.map((x) => ({ text: x.text, label: bare.labels[c].value }))) };
+    const plain = await synth(carried, { minedDemonstrations: 0 });
+    expect(plain.minedDemonstrations).toBeNull();
+    expect(res.examples.map((e) => e.ids)).toEqual(plain.examples.map((e) => e.ids));
+    // ... and they change what is written: without them the first batch has no demonstrations.
+    expect(res.examples.map((e) => e.ids)).not.toEqual((await synth(bare, { minedDemonstrations: 0 })).examples.map((e) => e.ids));
+  });
+
+  it('leaves a task with its own demonstrations, and one whose contexts name no domain, as they were', async () => {
+    expect(minesDemonstrations(task, 2, { ...DEFAULT_METHOD, ...m } as MethodSettings)).toBe(false); // two a class already
+    expect(minesDemonstrations(bare, 2, { ...DEFAULT_METHOD, ...m } as MethodSettings)).toBe(true);
+    expect(minesDemonstrations(bare, 1, { ...DEFAULT_METHOD, ...m } as MethodSettings)).toBe(false); // nothing to contrast
+    expect(minesDemonstrations(bare, 2, { ...DEFAULT_METHOD, ...m, labelContext: false } as MethodSettings)).toBe(false);
+    const unnamed: Task = { ...bare, domain: undefined, contextPrefix: 'The', labelContext: undefined };
+    expect(minesDemonstrations(unnamed, 2, { ...DEFAULT_METHOD, ...m } as MethodSettings)).toBe(false);
+    const own = await synth(task, {});
+    expect(own.minedDemonstrations).toBeNull();
+    expect(own.examples.map((e) => e.ids)).toEqual((await synth(task, { minedDemonstrations: 0 })).examples.map((e) => e.ids));
+    expect(classDemonstrations(task, 0).length).toBeGreaterThanOrEqual(2);
   });
 });
 

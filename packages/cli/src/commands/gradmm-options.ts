@@ -52,6 +52,7 @@ export const METHOD_KEYS = {
   'matching-space': 'method.matchingSpace',
   'bootstrap-demonstrations': 'method.bootstrapDemonstrations',
   'fill-demonstrations': 'method.fillDemonstrations',
+  'mined-demonstrations': 'method.minedDemonstrations',
   'domain-search': 'method.domainSearch',
   'length-spread': 'method.lengthSpread',
   punctuation: 'method.punctuation',
@@ -111,6 +112,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.matchingSpace = r.oneOf('matching-space', ['raw', 'centred', 'whitened'] as const, m.matchingSpace);
   m.bootstrapDemonstrations = r.int('bootstrap-demonstrations', m.bootstrapDemonstrations, 0);
   m.fillDemonstrations = r.int('fill-demonstrations', m.fillDemonstrations, 0);
+  m.minedDemonstrations = r.int('mined-demonstrations', m.minedDemonstrations, 0);
   m.domainSearch = r.oneOf('domain-search', ['on', 'off'] as const, m.domainSearch ? 'on' : 'off') === 'on';
   // Both take 0 (off) explicitly; the spread must stay under 1 so no batch gets length 0.
   m.lengthSpread = r.positive('length-spread', m.lengthSpread, true)!;

@@ -120,6 +120,8 @@ export interface GenerateResult {
   domain: SynthesisResult['domain'];
   /** What each class's batches wrote about (method.topics), else null. */
   topics: SynthesisResult['topics'];
+  /** Public texts mined as demonstrations (method.minedDemonstrations), else null. */
+  minedDemonstrations: SynthesisResult['minedDemonstrations'];
 }
 
 /** Synthetic text against random real texts of the same class: matching loss (same target) and perplexity. */
@@ -207,6 +209,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
     workers: res.workers,
     domain: res.domain,
     topics: res.topics,
+    minedDemonstrations: res.minedDemonstrations,
   };
 }
 

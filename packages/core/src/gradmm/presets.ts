@@ -127,6 +127,15 @@ export interface MethodSettings {
    */
   fillDemonstrations: number;
   /**
+   * With labelContext and two or more labels: a class with fewer public demonstrations than
+   * `demonstrations` gets this many public texts as demonstrations (0: off), the LM's own
+   * label-blind draws behind the public statistics that the targets' classifier puts in the class
+   * by the widest margin (mined-demonstrations.ts): post-processing, no privacy cost. Each batch
+   * draws `demonstrations` of them, as it draws the task's own. Only under contexts that name the
+   * task's domain (namesDomain), as fillDemonstrations; a class that gets them needs no filling.
+   */
+  minedDemonstrations: number;
+  /**
    * With labelContext: a task that names no domain (namesDomain: only its labels, under the
    * fallback contexts) gets the genre whose LM draws match the released targets best, from a fixed
    * generic list (domain.ts), and its contexts are built from it. Tasks with a domain or contexts
@@ -165,7 +174,7 @@ export interface MethodSettings {
 }
 
 /** The reference method: per-class matching, label-blind projection. */
-export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, demonstrationLabels: 'own', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 0, targetThreshold: 'targets', publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 0, domainSearch: false, lengthSpread: 0, punctuation: false, sentenceEndCut: 0, commas: false, endMarks: 'off', topics: 0 };
+export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, demonstrationLabels: 'own', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 0, targetThreshold: 'targets', publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 0, minedDemonstrations: 0, domainSearch: false, lengthSpread: 0, punctuation: false, sentenceEndCut: 0, commas: false, endMarks: 'off', topics: 0 };
 
 /** The default: every change that measured better (docs/EXPERIMENTS.md, "Measured, each change alone on the default", and the stops after it). */
 // Measured on rtpolarity with bench quality (docs/EXPERIMENTS.md; 50 real texts -> 100):
@@ -233,7 +242,7 @@ export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstra
 //   The targets tell the two apart: on bbc5 5% of the marks lowered a text's matching loss and
 //   every class's summed loss rose; on genre4 every class's fell. So 'target': a batch keeps its
 //   marks only where together they lower its texts' matching loss.
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, demonstrationLabels: 'auto', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 1, targetThreshold: 'generated', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, domainSearch: true, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5, commas: true, endMarks: 'target', topics: 0 };
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, demonstrationLabels: 'auto', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 1, targetThreshold: 'generated', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, minedDemonstrations: 0, domainSearch: true, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5, commas: true, endMarks: 'target', topics: 0 };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };

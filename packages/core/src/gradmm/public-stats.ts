@@ -27,6 +27,12 @@ export interface PublicStats {
   mean: Float64Array;
   /** Covariance of the last hidden states (divided by count - 1), [d, d] row-major. */
   covariance: Float64Array;
+  /**
+   * The sampled texts themselves (token ids, without the suffix) and their last hidden states
+   * [count, d] row-major, when the statistics were sampled here: what mined demonstrations are
+   * picked from (mined-demonstrations.ts).
+   */
+  draws?: { ids: number[][]; hidden: Float32Array };
 }
 
 export interface PublicStatsOptions {
@@ -78,13 +84,15 @@ export function publicHiddenStats(model: Llama, o: PublicStatsOptions): PublicSt
   const d = model.config.dModel;
   const rng = Rng.derive(o.seed, 'public-stats');
   const rows = new Float32Array(count * d);
+  const drawn: number[][] = [];
   for (let start = 0; start < count; start += bs) {
     const n = Math.min(bs, count - start);
     const texts = sampleAllowed(model, o.allowed, o.context, n, o.length, rng, { ban: o.ban });
+    drawn.push(...texts);
     const { ids, mask } = leftPad(texts.map((t) => [...t, ...o.suffix]), 0);
     const h = tf.tidy(() => lastPosition(model.forward({ ids, attentionMask: mask, logits: 'none' }).hidden));
     rows.set(h.dataSync() as Float32Array, start * d);
     h.dispose();
   }
-  return { count, dModel: d, ...meanAndCovariance(rows, count, d) };
+  return { count, dModel: d, ...meanAndCovariance(rows, count, d), draws: { ids: drawn, hidden: rows } };
 }

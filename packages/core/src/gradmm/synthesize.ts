@@ -23,10 +23,11 @@ import type { Checkpoint } from './checkpoint.js';
 import { refitThreshold } from './threshold-refit.js';
 import { DEFAULT_METHOD, DEMONSTRATION_LABELS, END_MARK_MODES, TARGET_THRESHOLDS, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
 import { classDemonstrations, labelledContextText, namesDomain, withDomain, type LabelledLine } from '../task/task.js';
+import { mineDemonstrations, withMinedDemonstrations, type MinedDemonstration } from './mined-demonstrations.js';
 import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, searchesDomain, type DomainChoice, type DomainScore } from './domain.js';
 import { batchTopic, DEFAULT_TOPIC_DRAWS, DEFAULT_TOPICS, searchTopics, type TopicChoice } from './topics.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
-import { buildTargetClassifier, targetVerdict, whitenedMetric, type TargetClassifier } from './target-classifier.js';
+import { buildTargetClassifier, classifyStates, targetVerdict, whitenedMetric, type TargetClassifier } from './target-classifier.js';
 import { lastPosition } from '../model/llama.js';
 import { leftPad } from './prompt.js';
 import type { ClassProgress, GenerateProgress, SyntheticExample } from './generate.js';
@@ -82,6 +83,8 @@ export interface SynthesisResult {
   domain: DomainChoice | null;
   /** What each class's batches wrote about (method.topics), else null. */
   topics: TopicChoice | null;
+  /** Public texts mined as demonstrations, per class (method.minedDemonstrations), else null; only classes short of their own use them. */
+  minedDemonstrations: MinedDemonstration[][] | null;
 }
 
 /**
@@ -522,21 +525,24 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   // The class loop's parameters before the classifier and the metric, which read the chosen domain's contexts.
   const searchParams: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier: null, metric: null, topics: null };
   const domain = searchesDomain(givenTask, method) ? await chooseDomain(rt, givenTask, plans, searchParams, opts.workers, allowed, log, io.onProgress) : null;
-  const task = domain ? withDomain(givenTask, domain.domain) : givenTask;
+  const domainTask = domain ? withDomain(givenTask, domain.domain) : givenTask;
   if (domain) log(`domain: the task names none; its targets match "${domain.domain}" best (finalists: ${domain.final.map((s) => `${s.domain} ${s.loss.toFixed(4)}`).join(', ')})`);
-  const toks = taskTokens(task, rt.tokenizer);
+  const toks = taskTokens(domainTask, rt.tokenizer);
   timings.public_s += (performance.now() - td) / 1000;
-  // Public statistics are sampled at most once, for whichever of the classifier and the metric needs them.
+  // Public statistics are sampled at most once, for whichever of the classifier, the metric and the mined demonstrations needs them.
   let stats: PublicStats | undefined;
-  const publicStats = () => (stats ??= publicStatsFor(rt, task, plans, method, opts.seed));
+  const publicStats = () => (stats ??= publicStatsFor(rt, domainTask, plans, method, opts.seed));
   const tp = performance.now();
   // The discriminant needs every class's target; with one class there is nothing to contrast.
   let classifier: TargetClassifier | null = null;
   if (plans.length > 1 && (method.classifierWeight > 0 || method.targetFilter !== 'off')) {
-    classifier = targetClassifierFor(rt, task, plans, method, opts.seed, publicStats()).classifier;
+    classifier = targetClassifierFor(rt, domainTask, plans, method, opts.seed, publicStats()).classifier;
     log(`target classifier from public statistics (${method.publicTexts} LM texts): class separation ${classifier.separation.toFixed(2)} public std`);
   }
   const metric = matchingMetric(plans, toks.labelTokens, method, publicStats, log);
+  // Classes without public demonstrations get the public draws the targets put in them (mined-demonstrations.ts).
+  const mined = minesDemonstrations(domainTask, plans.length, method) ? minedFor(rt, domainTask, plans, method, opts.seed, classifier, publicStats(), log) : null;
+  const task = mined ? withMinedDemonstrations(domainTask, mined, method.demonstrations) : domainTask;
   timings.public_s += (performance.now() - tp) / 1000;
   // What each class writes about, chosen by its target before any batch (topics.ts).
   const tt = performance.now();
@@ -596,7 +602,35 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
     workers,
     domain,
     topics,
+    minedDemonstrations: mined,
   };
+}
+
+/**
+ * Whether synthesize mines demonstrations for `task` (method.minedDemonstrations): with the label
+ * context, two or more classes (the classifier contrasts them), contexts that name the domain (the
+ * draws are read after the label-blind one, which is generic otherwise) and a class with fewer
+ * public demonstrations than its contexts show.
+ */
+export function minesDemonstrations(task: Task, classes: number, method: MethodSettings): boolean {
+  return method.minedDemonstrations > 0 && method.labelContext && classes > 1 && namesDomain(task) && task.labels.some((_, c) => classDemonstrations(task, c).length < method.demonstrations);
+}
+
+/**
+ * Every class's mined demonstrations from the public statistics' draws, scored by the run's target
+ * classifier (built here from the same statistics when the run has none, and used only for this).
+ */
+function minedFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number, classifier: TargetClassifier | null, stats: PublicStats, log: (msg: string) => void): MinedDemonstration[][] {
+  if (!stats.draws) throw new SynthgradError('mined demonstrations need the public statistics\' own draws');
+  const scorer = classifier ?? targetClassifierFor(rt, task, plans, method, seed, stats).classifier;
+  const texts = stats.draws.ids.map((ids) => rt.tokenizer.decode(ids));
+  const mined = mineDemonstrations(texts, classifyStates(scorer, stats.draws.hidden, texts.length), method.minedDemonstrations);
+  mined.forEach((ms, c) => {
+    const own = classDemonstrations(task, c).length;
+    if (own >= method.demonstrations) return;
+    log(`mined demonstrations of class ${JSON.stringify(task.labels[c].value)}: ${ms.length} of the ${texts.length} public draws${ms.length ? ` (margins ${ms[0].margin.toFixed(2)} to ${ms.at(-1)!.margin.toFixed(2)}; widest: "${ms[0].text.slice(0, 100)}")` : ''}`);
+  });
+  return mined;
 }
 
 /** Every class's plain matching loss (no classifier term, no metric): what the searches score draws by. The caller disposes them. */
