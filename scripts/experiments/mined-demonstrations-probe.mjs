@@ -29,9 +29,8 @@ const plans = real.map((exs, c) => ({
   textLength: Math.max(2, Math.round(exs.reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / exs.length)),
 }));
 const { classifier, stats } = core.targetClassifierFor(rt, task, plans, method, 0);
-const texts = stats.draws.ids.map((ids) => rt.tokenizer.decode(ids));
-const logits = core.classifyStates(classifier, stats.draws.hidden, texts.length);
-const mined = core.mineDemonstrations(texts, logits, SHOW);
+const logits = core.classifyStates(classifier, stats.draws.hidden, stats.draws.ids.length);
+const mined = core.minedDemonstrationsFor(rt, task, plans, { ...method, minedDemonstrations: SHOW }, 0, classifier, stats, (m) => console.error(m));
 const { judge } = judgeAndStudent(p, 1);
 const perClass = new Array(K).fill(0);
 for (const z of logits) perClass[z.indexOf(Math.max(...z))]++;

@@ -435,7 +435,7 @@ describe('task label context and the target filter', () => {
     const logits = [
       [3, 0], // class 0 by 3
       [0, 1], // class 1 by 1
-      [9, 0], // blank: skipped
+      [-12, -7.5], // blank: skipped (its logits make each column's mean 0, so the others read as written)
       [5, 4.5], // class 0 by 0.5
       [4, 0], // "a one" again (whitespace collapsed), class 0 by 4: the wider copy is kept
       [0, 2], // class 1 by 2
@@ -446,7 +446,9 @@ describe('task label context and the target filter', () => {
       [['d', 2], ['b', 1]],
     ]);
     expect(mined.flat().every((m) => m.classIndex === mined.findIndex((ms) => ms.includes(m)))).toBe(true);
-    expect(mineDemonstrations(['x'], [[0, 1, 2]], 3)).toEqual([[], [], [{ classIndex: 2, text: 'x', margin: 1 }]]); // classes given no text get none
+    // A class's logits are read against their mean over the texts: a bias added to a class changes nothing.
+    expect(mineDemonstrations(texts, logits.map(([a, b]) => [a + 100, b]), 2)).toEqual(mined);
+    expect(mineDemonstrations(['x', 'y'], [[0, 1, 2], [0, 2, 0]], 3)).toEqual([[], [{ classIndex: 1, text: 'y', margin: 0.5 }], [{ classIndex: 2, text: 'x', margin: 1 }]]); // classes given no text get none
     expect(() => mineDemonstrations(['x', 'y'], [[0, 1]], 1)).toThrow(/2 texts but 1 rows of logits/);
     // Added to the classes short of `wanted` of their own, by value; a task with enough is returned as it is.
     const half = { ...SENTIMENT_TASK, demonstrations: SENTIMENT_TASK.demonstrations.filter((d) => d.label === 1) };

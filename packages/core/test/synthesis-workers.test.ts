@@ -38,6 +38,10 @@ import {
   minesDemonstrations,
   targetClassifierFor,
   targetPredictions,
+  sampleAllowed,
+  vocabularyOf,
+  StraySpaceBan,
+  Rng,
   type Task,
   type ClassPlan,
   type LoadedModel,
@@ -387,27 +391,37 @@ describe('mined demonstrations in the class loop', () => {
   const synth = (t: Task, over: Partial<MethodSettings>, workers = 1) =>
     synthesize(rt, t, plans, opts(workers, { ...m, ...over }), { checkpoint: Checkpoint.open<SyntheticExample>(cpPath(), 'h', false) });
 
-  it('picks the public draws the targets put in each class by the widest margin, as a fresh forward of each draw scores them', async () => {
+  it('picks the LM draws the targets put in each class by the widest margin, as a fresh forward of each draw scores them', async () => {
     const res = await synth(bare, {}, Math.min(2, availableParallelism()));
     const mined = res.minedDemonstrations!;
     expect(mined).toHaveLength(2);
     expect(mined.flat().length).toBeGreaterThan(0);
-    // Oracle: the same draws classified by a fresh forward of each one (text + suffix), not the
-    // statistics' saved states, ranked by margin within the class the classifier gives them.
+    // Oracle: the candidates drawn again (the statistics' label-blind draws, then as many again
+    // after each class's bare label context), each classified by a fresh forward (text + suffix)
+    // rather than the statistics' saved states, ranked by margin within the class it leans to.
     const full = { ...DEFAULT_METHOD, ...m };
     const { classifier, stats } = targetClassifierFor(rt, bare, plans, full, 3);
+    const allowed = allowedTokenIds(rt.tokenizer, vocabularyOf(bare, full));
+    const ban = StraySpaceBan.over(allowed, (id) => rt.tokenizer.tokenText(id));
+    const length = Math.round((plans[0].textLength + plans[1].textLength) / 2);
+    const drawn = [0, 1].flatMap((c) => sampleAllowed(rt.model, new Set(allowed), rt.tokenizer.encode(labelContextText(bare, c)), stats.count / 2, length, Rng.derive(3, 'mined-demonstrations', c), { ban }));
+    const candidates = [...stats.draws!.ids, ...drawn];
+    expect(candidates).toHaveLength(2 * stats.count);
     const suffix = taskTokens(bare, rt.tokenizer).syntheticSuffix;
-    const preds = targetPredictions(rt, classifier, stats.draws!.ids.map((ids) => [...ids, ...suffix]));
+    const logits = targetPredictions(rt, classifier, candidates.map((ids) => [...ids, ...suffix])).map((p) => p.logits);
+    // Each class's logit read against its mean over the candidates (two classes: the margin is the centred difference).
+    const mean = [0, 1].map((k) => logits.reduce((a, z) => a + z[k], 0) / logits.length);
+    const lean = logits.map((z) => z[1] - mean[1] - (z[0] - mean[0]));
     for (const c of [0, 1]) {
-      const mine = preds
-        .map((p, i) => ({ p, text: rt.tokenizer.decode(stats.draws!.ids[i]).replace(/\s+/g, ' ').trim() }))
-        .filter((x) => x.p.label === c && x.text.length > 0)
-        .sort((a, b) => b.p.margin - a.p.margin);
-      const want = [...new Map(mine.map((x) => [x.text, x])).values()].slice(0, 2);
+      const mine = lean
+        .map((l, i) => ({ margin: c === 1 ? l : -l, text: rt.tokenizer.decode(candidates[i]).replace(/\s+/g, ' ').trim() }))
+        .filter((x) => x.margin > 0 && x.text.length > 0)
+        .sort((a, b) => b.margin - a.margin);
+      const want = [...new Map(mine.reverse().map((x) => [x.text, x])).values()].sort((a, b) => b.margin - a.margin).slice(0, 2);
       expect(mined[c].map((x) => x.text)).toEqual(want.map((x) => x.text));
       mined[c].forEach((x, i) => {
         expect(x.classIndex).toBe(c);
-        expect(Math.abs(x.margin - want[i].p.margin)).toBeLessThan(1e-3);
+        expect(Math.abs(x.margin - want[i].margin)).toBeLessThan(1e-3);
       });
     }
     // Oracle: they act only as demonstrations. A run without mining, on the task that carries

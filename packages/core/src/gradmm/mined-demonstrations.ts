@@ -24,7 +24,7 @@ import { classDemonstrations } from '../task/task.js';
 export interface MinedDemonstration {
   classIndex: number;
   text: string;
-  /** Logit of its class minus the runner-up's (the classifier's units: > 0). */
+  /** Logit of its class minus the runner-up's, each centred on the texts' mean (the classifier's units: > 0). */
   margin: number;
 }
 
@@ -32,12 +32,20 @@ export interface MinedDemonstration {
  * Up to `perClass` demonstrations a class from public texts with logits `logits[i]` (texts[i]
  * already decoded): the texts the classifier puts in the class, widest margin first, blank ones
  * and repeats (after collapsing whitespace) skipped. A class the classifier gives no text gets none.
+ *
+ * The logits are first centred, each class's by its mean over the texts: the classifier's
+ * threshold is placed for real text, and LM text sits elsewhere (on bbc5 its 'lda' form put 255
+ * of 256 draws in one class), so what tells the draws apart is how far each leans to a class
+ * compared with the draws' own average, as targetThreshold 'generated' refits the threshold on
+ * generated text for the same reason.
  */
 export function mineDemonstrations(texts: string[], logits: number[][], perClass: number): MinedDemonstration[][] {
   if (texts.length !== logits.length) throw new SynthgradError(`mineDemonstrations: ${texts.length} texts but ${logits.length} rows of logits`);
   const K = logits[0]?.length ?? 0;
+  const means = Array.from({ length: K }, (_, c) => logits.reduce((a, z) => a + z[c], 0) / logits.length);
   const byClass: MinedDemonstration[][] = Array.from({ length: K }, () => []);
-  logits.forEach((z, i) => {
+  logits.forEach((raw, i) => {
+    const z = raw.map((v, c) => v - means[c]);
     let best = 0;
     for (let c = 1; c < K; c++) if (z[c] > z[best]) best = c;
     const runnerUp = Math.max(...z.filter((_, c) => c !== best));
