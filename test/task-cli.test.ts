@@ -85,8 +85,8 @@ describe.runIf(built)('synthgrad task', () => {
     const r = task(['check', file, '--data', data, '--model', model]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/3 labels; the LM reads an example as "<text> It was great"/);
-    expect(r.stdout).toMatch(/good\s+up\s+" great"\s+" great" \(\d+\)\s+1 \+ 1/);
-    expect(r.stdout).toMatch(/poor\s+down\s+"bad"\s+"b" \(\d+\)\s+0 \+ 2/);
+    expect(r.stdout).toMatch(/good\s+up\s+" great"\s+" great" \(\d+\)\s+1 \+ 0 \+ 1/);
+    expect(r.stdout).toMatch(/poor\s+down\s+"bad"\s+"b" \(\d+\)\s+0 \+ 0 \+ 2/);
     expect(r.stdout).toMatch(/domain: none named; generate searches for one first/);
     expect(r.stdout).toContain('context of "good" (until the search picks a domain):\n  Here is a good example. The a great cast\n  Here is a good example. The');
     expect(r.stdout).toMatch(/note: the verbaliser "bad" of "poor" is 2 tokens; the LM predicts only the first, "b"/);
@@ -105,6 +105,11 @@ describe.runIf(built)('synthgrad task', () => {
     writeFileSync(byName, JSON.stringify({ labels: [{ value: 0, name: 'negative', verbalizer: ' bad' }, { value: 1, name: 'positive', verbalizer: ' great' }], suffix: ' It was', domain: 'tweet', demonstrations: [{ text: 'so slow today', label: 'negative' }, { text: 'love it', label: 1 }] }));
     const b = JSON.parse(task(['check', byName, '--model', model, '--json']).stdout);
     expect(b.task.labels.map((l: { publicDemonstrations: number }) => l.publicDemonstrations)).toEqual([1, 1]);
+    // With mined demonstrations a class short of its own gets them first, and its own synthetic texts fill only what is left.
+    const slots = (args: string[]) => JSON.parse(task(['check', byName, '--model', model, '--json', ...args]).stdout).task.labels.map((l: { publicDemonstrations: number; minedDemonstrations: number; filledDemonstrations: number }) => [l.publicDemonstrations, l.minedDemonstrations, l.filledDemonstrations]);
+    expect(slots([])).toEqual([[1, 0, 1], [1, 0, 1]]);
+    expect(slots(['--mined-demonstrations', '8'])).toEqual([[1, 3, 0], [1, 3, 0]]);
+    expect(slots(['--mined-demonstrations', '1'])).toEqual([[1, 1, 0], [1, 1, 0]]);
     // A task that names its domain never searches, and its contexts are built from it.
     const named = join(dir, 'named.task.json');
     writeFileSync(named, JSON.stringify({ labels: [{ value: 0, verbalizer: ' bad' }, { value: 1, verbalizer: ' great' }], suffix: ' It was', domain: 'support ticket' }));

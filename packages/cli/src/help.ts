@@ -283,10 +283,11 @@ export const TASK_HELP = `usage: synthgrad task init | check [flags]
       and an empty "demonstrations" list: fill it with two short public texts a class if you can
       (never private data). NAME=VALUE where the data's label is not the name (positive=1).
       --symbols: the characters beyond letters the texts may write ("@#0123456789" for tweets).
-  synthgrad task check TASK.json [--data FILE] [--real-per-class N] [--model M] [--json]
+  synthgrad task check TASK.json [--data FILE] [--real-per-class N] [--model M] [--json] [generate's method flags]
       what generate will make of it, in a second (only the tokenizer loads): how the LM reads an
       example, each label's predicted token, every class's LM context, whether a domain search runs,
-      demonstrations public and filled in, the vocabulary; with --data, examples and token lengths
+      demonstrations public, mined and filled in, the vocabulary (under --preset and generate's
+      method flags, e.g. --mined-demonstrations 8); with --data, examples and token lengths
       per class, and the characters a class's real texts use that the synthetic ones cannot write.
       Notes for what to improve; errors for what generate would refuse (unknown keys, verbalisers
       that share a first token, labels the data does not know, texts longer than the context).

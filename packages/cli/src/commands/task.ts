@@ -10,6 +10,7 @@ import { FlagReader } from '../flags.js';
 import { TASK_HELP } from '../help.js';
 import { UsageError } from '../usage-error.js';
 import { didYouMean } from '../suggest.js';
+import { METHOD_OPTIONS, methodConfig } from './gradmm-options.js';
 
 const SUBCOMMANDS = ['init', 'check'];
 
@@ -81,7 +82,8 @@ async function check(argv: string[]): Promise<void> {
   const gguf = await core.GGUFFile.open(path);
   const tokenizer = core.Tokenizer.fromGGUF(gguf);
   const contextLength = core.configFromGGUF(gguf).contextLength;
-  const method = core.resolvePreset(core.DEFAULT_PRESET).method;
+  const cfg = methodConfig(task, r);
+  const method = { ...core.resolvePreset(cfg.preset).method, ...cfg.method };
   const description = core.describeTask(task, tokenizer, method);
   const dataDescription = examples ? core.describeData(examples, task, tokenizer, { realPerClass, contextLength, where: data! }) : null;
   if (r.bool('json')) {
@@ -92,8 +94,8 @@ async function check(argv: string[]): Promise<void> {
   lines.push(
     ...indented(
       core.alignColumns([
-        ['label', 'value', 'verbaliser', 'predicted token', 'demonstrations (public + synthetic)'],
-        ...description.labels.map((l) => [l.name, String(l.value), JSON.stringify(l.verbalizer), `${JSON.stringify(l.token.text)} (${l.token.id})`, `${l.publicDemonstrations} + ${l.filledDemonstrations}`]),
+        ['label', 'value', 'verbaliser', 'predicted token', 'demonstrations (public + mined + synthetic)'],
+        ...description.labels.map((l) => [l.name, String(l.value), JSON.stringify(l.verbalizer), `${JSON.stringify(l.token.text)} (${l.token.id})`, `${l.publicDemonstrations} + ${l.minedDemonstrations} + ${l.filledDemonstrations}`]),
       ]),
     ),
   );
@@ -115,7 +117,8 @@ function parseWithFile(argv: string[]) {
   const file = argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : undefined;
   const { values } = parse(
     file ? argv.slice(1) : argv,
-    { data: { type: 'string' }, model: { type: 'string' }, 'real-per-class': { type: 'string' }, json: { type: 'boolean', default: false } },
+    // generate's method flags too, so a check describes the run those flags would make.
+    { data: { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean', default: false }, ...METHOD_OPTIONS },
     TASK_HELP,
     'task',
   );

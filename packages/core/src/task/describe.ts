@@ -23,6 +23,8 @@ export interface LabelDescription {
   /** Tokens in the verbaliser; beyond the first they are not used. */
   verbalizerTokens: number;
   publicDemonstrations: number;
+  /** Public LM texts mined for the class (minedDemonstrations) that each batch shows besides its public ones, once the targets have picked them. */
+  minedDemonstrations: number;
   /** Earlier synthetic texts of the class that will be added as demonstrations (fillDemonstrations), from its second batch on. */
   filledDemonstrations: number;
   /** The LM context of the class's first batch (with a domain search: under the fallback, before the domain is known). */
@@ -87,8 +89,11 @@ export function describeTask(task: Task, tokenizer: Tokenizer, method: MethodSet
   const labels = task.labels.map((l, c): LabelDescription => {
     const ids = tokenizer.encode(l.verbalizer);
     const pub = Math.min(classDemonstrations(task, c).length, method.demonstrations);
-    // The contexts name a domain where the task does, or once the search has found one.
-    const fill = method.labelContext ? filledDemonstrations(pub, named || search, method) : 0;
+    // The contexts name a domain where the task does, or once the search has found one; mined
+    // demonstrations (synthesize's minesDemonstrations) fill a class's slots before its own texts do.
+    const mines = method.labelContext && method.minedDemonstrations > 0 && task.labels.length > 1 && (named || search);
+    const mined = mines ? Math.min(method.minedDemonstrations, method.demonstrations - pub) : 0;
+    const fill = method.labelContext ? filledDemonstrations(pub + mined, named || search, method) : 0;
     if (ids.length > 1) warnings.push(`the verbaliser ${JSON.stringify(l.verbalizer)} of "${l.name}" is ${ids.length} tokens; the LM predicts only the first, ${JSON.stringify(tokenizer.tokenText(ids[0]))}: a word that is one token says more`);
     if (!/^\s/.test(l.verbalizer)) warnings.push(`the verbaliser ${JSON.stringify(l.verbalizer)} of "${l.name}" has no leading space; after the suffix the next word usually starts with one (" ${l.verbalizer}")`);
     return {
@@ -98,6 +103,7 @@ export function describeTask(task: Task, tokenizer: Tokenizer, method: MethodSet
       token: { id: toks.labelTokens[c], text: tokenizer.tokenText(toks.labelTokens[c]) },
       verbalizerTokens: ids.length,
       publicDemonstrations: pub,
+      minedDemonstrations: mined,
       filledDemonstrations: fill,
       // The first batch's, seed 0 (a task with more public demonstrations than used draws them per batch).
       context: method.labelContext ? labelledContextText(task, c, demonstrationSlots(task, c, method, [], 0, 0).flat()) : task.contextPrefix,
