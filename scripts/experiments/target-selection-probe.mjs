@@ -220,7 +220,10 @@ function thresholded(gen, refit) {
 const origin = new WeakMap();
 function rule(name, gen, keep) {
   let kept;
-  if (name in PRODUCT_RULES) kept = core.select(gen.examples, K, core.bestMatching(keep, PRODUCT_RULES[name])).kept;
+  // With the generation's own filter margin, as bench quality selects (before the thirty-fourth stop
+  // this used margin 0, so its filtered rules kept other texts than the bench on generations made
+  // with targetFilterMargin 1).
+  if (name in PRODUCT_RULES) kept = core.select(gen.examples, K, core.bestMatching(keep, PRODUCT_RULES[name], gen.method.targetFilterMargin ?? 0)).kept;
   else {
     const out = task.labels.map((_, c) => {
       const seen = new Set();

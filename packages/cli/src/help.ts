@@ -101,7 +101,8 @@ method (docs/METHOD.md sections 7 and 8):
                           only where the task's contexts name its domain (docs/METHOD.md)
   --mined-demonstrations N  a class with fewer public demonstrations than --demonstrations gets
                           N public LM texts the targets' classifier puts in it by the widest
-                          margin (default 0: off; only where the contexts name the domain)
+                          margin (default 0: off, as it taught less; only where the contexts
+                          name the domain)
   --domain-search on|off  a task that names no domain (only its labels) gets the genre of a fixed
                           list whose LM texts match its targets best, and its contexts are built
                           from it ("A {label} movie review:"); default on (minutes; a task file's

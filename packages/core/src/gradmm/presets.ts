@@ -133,6 +133,7 @@ export interface MethodSettings {
    * by the widest margin (mined-demonstrations.ts): post-processing, no privacy cost. Each batch
    * draws `demonstrations` of them, as it draws the task's own. Only under contexts that name the
    * task's domain (namesDomain), as fillDemonstrations; a class that gets them needs no filling.
+   * Default 0: measured (thirty-fourth stop) it taught less, bbc5 80.9% -> 71.0%.
    */
   minedDemonstrations: number;
   /**
@@ -242,6 +243,10 @@ export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstra
 //   The targets tell the two apart: on bbc5 5% of the marks lowered a text's matching loss and
 //   every class's summed loss rose; on genre4 every class's fell. So 'target': a batch keeps its
 //   marks only where together they lower its texts' matching loss.
+// - demonstrations mined from LM draws for a class that has none (minedDemonstrations; thirty-fourth
+//   stop): the targets' classifier picks on-topic draws (the judge agrees with 95% of bbc5's), but
+//   they are about the topic rather than of it and the batches copy them: bbc5 80.9% -> 71.0%,
+//   rtpolarity's labels-only task 69.0% -> 68.1% (generation seed 0, ten training seeds). So 0.
 export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, demonstrationLabels: 'auto', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 1, targetThreshold: 'generated', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, minedDemonstrations: 0, domainSearch: true, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5, commas: true, endMarks: 'target', topics: 0 };
 
 export interface Preset {
