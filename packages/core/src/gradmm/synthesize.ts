@@ -640,13 +640,15 @@ export function minedDemonstrationsFor(
   const scorer = classifier ?? targetClassifierFor(rt, task, plans, method, seed, stats).classifier;
   const toks = taskTokens(task, rt.tokenizer);
   const allowed = allowedTokenIds(rt.tokenizer, vocabularyOf(task, method));
+  const allowedSet = new Set(allowed);
   const ban = StraySpaceBan.over(allowed, (id) => rt.tokenizer.tokenText(id));
+  // As many again as the label-blind draws, shared among the classes; sampled 32 at a time, as the statistics are.
   const each = Math.ceil(stats.count / plans.length);
   const drawn: number[][] = [];
   plans.forEach((_, c) => {
     const context = rt.tokenizer.encode(labelContextText(task, c));
     const rng = Rng.derive(seed, 'mined-demonstrations', c);
-    for (let start = 0; start < each; start += 32) drawn.push(...sampleAllowed(rt.model, new Set(allowed), context, Math.min(32, each - start), meanTextLength(plans), rng, { ban }));
+    for (let start = 0; start < each; start += 32) drawn.push(...sampleAllowed(rt.model, allowedSet, context, Math.min(32, each - start), meanTextLength(plans), rng, { ban }));
   });
   const ids = [...stats.draws.ids, ...drawn];
   const logits = [...classifyStates(scorer, stats.draws.hidden, stats.draws.ids.length), ...targetPredictions(rt, scorer, drawn.map((t) => [...t, ...toks.syntheticSuffix])).map((p) => p.logits)];
