@@ -83,6 +83,6 @@ export { searchTopics, batchTopic, DEFAULT_TOPICS, DEFAULT_TOPIC_DRAWS, type Top
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { liveSynthesisWorkers, startGenreScorers, type GenreScorerPool, type WorkerDrawOptions } from './gradmm/synthesis-pool.js';
 export { mineDemonstrations, withMinedDemonstrations, type MinedDemonstration } from './gradmm/mined-demonstrations.js';
-export { synthesize, minesDemonstrations, minedDemonstrationsFor, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, demonstrationSlots, interleavedSlots, filledDemonstrations, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
+export { synthesize, minesDemonstrations, minedDemonstrationSlots, minedDemonstrationsFor, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, demonstrationSlots, interleavedSlots, filledDemonstrations, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
 export * from './secagg/index.js';
 export { auditSynthetic, canaryExposure, longestCommonRun, modelEmbedding, words, type AuditOptions, type AuditReport, type NearestReal } from './audit/nearest-real.js';

@@ -82,8 +82,7 @@ async function check(argv: string[]): Promise<void> {
   const gguf = await core.GGUFFile.open(path);
   const tokenizer = core.Tokenizer.fromGGUF(gguf);
   const contextLength = core.configFromGGUF(gguf).contextLength;
-  const cfg = methodConfig(task, r);
-  const method = { ...core.resolvePreset(cfg.preset).method, ...cfg.method };
+  const method = { ...core.DEFAULT_METHOD, ...methodConfig(task, r).method };
   const description = core.describeTask(task, tokenizer, method);
   const dataDescription = examples ? core.describeData(examples, task, tokenizer, { realPerClass, contextLength, where: data! }) : null;
   if (r.bool('json')) {

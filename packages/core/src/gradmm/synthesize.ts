@@ -608,13 +608,18 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
 }
 
 /**
- * Whether synthesize mines demonstrations for `task` (method.minedDemonstrations): with the label
- * context, two or more classes (the classifier contrasts them), contexts that name the domain (the
- * draws are read after the label-blind one, which is generic otherwise) and a class with fewer
- * public demonstrations than its contexts show.
+ * Mined demonstrations a class with `pub` public ones gets (method.minedDemonstrations): with the
+ * label context, two or more classes (the classifier contrasts them) and contexts that name the
+ * domain (the draws are read after the label-blind one, which is generic otherwise), as many as
+ * its public ones fall short of `demonstrations`, at most minedDemonstrations.
  */
+export function minedDemonstrationSlots(pub: number, classes: number, contextsNameDomain: boolean, method: Pick<MethodSettings, 'minedDemonstrations' | 'labelContext' | 'demonstrations'>): number {
+  return method.minedDemonstrations > 0 && method.labelContext && classes > 1 && contextsNameDomain ? Math.max(0, Math.min(method.minedDemonstrations, method.demonstrations - pub)) : 0;
+}
+
+/** Whether synthesize mines demonstrations for `task`: some class gets minedDemonstrationSlots. */
 export function minesDemonstrations(task: Task, classes: number, method: MethodSettings): boolean {
-  return method.minedDemonstrations > 0 && method.labelContext && classes > 1 && namesDomain(task) && task.labels.some((_, c) => classDemonstrations(task, c).length < method.demonstrations);
+  return task.labels.some((_, c) => minedDemonstrationSlots(classDemonstrations(task, c).length, classes, namesDomain(task), method) > 0);
 }
 
 /**
@@ -654,7 +659,7 @@ export function minedDemonstrationsFor(
   const logits = [...classifyStates(scorer, stats.draws.hidden, stats.draws.ids.length), ...targetPredictions(rt, scorer, drawn.map((t) => [...t, ...toks.syntheticSuffix])).map((p) => p.logits)];
   const mined = mineDemonstrations(ids.map((t) => rt.tokenizer.decode(t)), logits, method.minedDemonstrations);
   mined.forEach((ms, c) => {
-    if (classDemonstrations(task, c).length >= method.demonstrations) return;
+    if (minedDemonstrationSlots(classDemonstrations(task, c).length, plans.length, namesDomain(task), method) === 0) return;
     log(`mined demonstrations of class ${JSON.stringify(task.labels[c].value)}: ${ms.length} of ${ids.length} LM draws (margins ${ms.length ? `${ms[0].margin.toFixed(2)} to ${ms.at(-1)!.margin.toFixed(2)}; widest: "${ms[0].text.slice(0, 100)}"` : 'none'})`);
   });
   return mined;

@@ -8,7 +8,7 @@
 import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import { taskTokens } from '../gradmm/prompt.js';
 import { DEFAULT_GENRES, searchesDomain } from '../gradmm/domain.js';
-import { demonstrationSlots, filledDemonstrations } from '../gradmm/synthesize.js';
+import { demonstrationSlots, filledDemonstrations, minedDemonstrationSlots } from '../gradmm/synthesize.js';
 import { allowedTokenIds, vocabularyOf } from '../gradmm/vocab.js';
 import type { MethodSettings } from '../gradmm/presets.js';
 import { byClass, type Example } from './data.js';
@@ -90,9 +90,8 @@ export function describeTask(task: Task, tokenizer: Tokenizer, method: MethodSet
     const ids = tokenizer.encode(l.verbalizer);
     const pub = Math.min(classDemonstrations(task, c).length, method.demonstrations);
     // The contexts name a domain where the task does, or once the search has found one; mined
-    // demonstrations (synthesize's minesDemonstrations) fill a class's slots before its own texts do.
-    const mines = method.labelContext && method.minedDemonstrations > 0 && task.labels.length > 1 && (named || search);
-    const mined = mines ? Math.min(method.minedDemonstrations, method.demonstrations - pub) : 0;
+    // demonstrations fill a class's slots before its own texts do.
+    const mined = minedDemonstrationSlots(pub, task.labels.length, named || search, method);
     const fill = method.labelContext ? filledDemonstrations(pub + mined, named || search, method) : 0;
     if (ids.length > 1) warnings.push(`the verbaliser ${JSON.stringify(l.verbalizer)} of "${l.name}" is ${ids.length} tokens; the LM predicts only the first, ${JSON.stringify(tokenizer.tokenText(ids[0]))}: a word that is one token says more`);
     if (!/^\s/.test(l.verbalizer)) warnings.push(`the verbaliser ${JSON.stringify(l.verbalizer)} of "${l.name}" has no leading space; after the suffix the next word usually starts with one (" ${l.verbalizer}")`);
