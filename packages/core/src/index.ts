@@ -74,7 +74,7 @@ export { Projector, repeatsNgram } from './gradmm/projection.js';
 export { eitherBan, NgramBan, type NextTokenBan, type TokenSet } from './gradmm/copy-ban.js';
 export { allowedTokenIds, isAllowedToken, vocabularyOf, StraySpaceBan, withoutStraySpaces, type VocabularyOptions } from './gradmm/vocab.js';
 export { runAdmm, validateSettings, AdmmAborted, type AdmmSettings, type AdmmResult } from './gradmm/admm.js';
-export { matchingLossOfPrompts, setMatchingLossOfPrompts, perplexities } from './gradmm/scoring.js';
+export { matchingLossOfPrompts, setMatchingLossOfPrompts, perplexities, PromptStates } from './gradmm/scoring.js';
 export { sentenceEndLengths } from './gradmm/sentence-end.js';
 export { commaStyle, withCommas, type CommaStyle } from './gradmm/commas.js';
 export { END_MARKS, endMarkStyle, withEndMarks, marksNearerTarget, type EndMarkStyle } from './gradmm/end-marks.js';
@@ -83,6 +83,6 @@ export { searchTopics, batchTopic, DEFAULT_TOPICS, DEFAULT_TOPIC_DRAWS, type Top
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { liveSynthesisWorkers, startGenreScorers, type GenreScorerPool, type WorkerDrawOptions } from './gradmm/synthesis-pool.js';
 export { mineDemonstrations, withMinedDemonstrations, type MinedDemonstration } from './gradmm/mined-demonstrations.js';
-export { synthesize, minesDemonstrations, minedDemonstrationSlots, minedDemonstrationsFor, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, demonstrationSlots, interleavedSlots, filledDemonstrations, targetClassifierFor, targetPredictions, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
+export { synthesize, minesDemonstrations, minedDemonstrationSlots, minedDemonstrationsFor, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, demonstrationSlots, interleavedSlots, guidanceContexts, filledDemonstrations, targetClassifierFor, targetPredictions, predictionsOfStates, type TargetPrediction, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
 export * from './secagg/index.js';
 export { auditSynthetic, canaryExposure, longestCommonRun, modelEmbedding, words, type AuditOptions, type AuditReport, type NearestReal } from './audit/nearest-real.js';

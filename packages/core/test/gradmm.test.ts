@@ -4,7 +4,7 @@
  * per-example outer products, the KV-cached projection against full recomputation.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   addTargets,
   allowedTokenIds,
@@ -25,6 +25,7 @@ import {
   repeatsNgram,
   NgramBan,
   matchingLossOfPrompts,
+  PromptStates,
   Rng,
   runAdmm,
   sampleAllowed,
@@ -801,6 +802,41 @@ describe('end marks', () => {
     expect(() => withEndMarks(model, [1], [[2, 3]], { ...style, marks: [{ mark: '.', ids: [7], insert: [] }] })).toThrow(/end-mark style/);
   });
 
+  it('PromptStates forwards each prompt once and gives every prompt the state its own forward gives', () => {
+    const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
+    const loss = new MatchingLoss(model, target, 7, 'cosine');
+    const forward = vi.spyOn(model, 'forward');
+    try {
+      const rng = new Rng(4);
+      const draw = (n: number) => Array.from({ length: n }, () => 7 + Math.floor(rng.uniform() * (V - 7)));
+      const prompts = [5, 3, 6, 5, 4].map(draw);
+      const states = new PromptStates(model, 2);
+      forward.mockClear();
+      // Four prompts asked, one of them twice, in chunks of 2: three distinct ones, two forwards.
+      const asked = [prompts[0]!, prompts[1]!, prompts[0]!, prompts[2]!];
+      const got = states.of(asked);
+      const rows = got.arraySync() as number[][];
+      got.dispose();
+      expect(forward).toHaveBeenCalledTimes(2);
+      // The oracle: each prompt forwarded alone, unpadded.
+      const alone = (p: number[]) => tf.tidy(() => Array.from(lastPosition(model.forward({ ids: [p], logits: 'none' }).hidden).dataSync()));
+      asked.forEach((p, i) => {
+        const want = alone(p);
+        expect(Math.max(...want.map((v, k) => Math.abs(v - rows[i]![k]!)))).toBeLessThan(1e-4 * Math.max(1, ...want.map(Math.abs)));
+      });
+      // Asked again with two new prompts: only those are forwarded.
+      forward.mockClear();
+      const losses = states.matchingLoss(loss, prompts);
+      expect(forward).toHaveBeenCalledTimes(1);
+      const fresh = prompts.map((p) => matchingLossOfPrompts(model, loss, [p])[0]!);
+      losses.forEach((v, i) => expect(Math.abs(v - fresh[i]!)).toBeLessThan(1e-5 * Math.max(1, Math.abs(fresh[i]!))));
+      expect(states.of([]).shape).toEqual([0, model.config.dModel]);
+    } finally {
+      forward.mockRestore();
+      loss.dispose();
+    }
+  });
+
   it("weighs a batch's marks by the summed matching loss of the prompts they change, each read alone", () => {
     const target = computeClassTarget(model, examples(TEXTS), 0, 7, prompt(rt.tokenizer.encode(' it')), {});
     const loss = new MatchingLoss(model, target, 7, 'cosine');
@@ -813,7 +849,7 @@ describe('end marks', () => {
       const marked = bare.map((s, i) => (i === 0 || i === 2 || i === 3 ? [...s, 5] : s));
       const tail = [11, 12];
       const promptOf = (s: number[]) => (s === bare[3] ? [...s, 5, ...tail] : [...s, ...tail]);
-      const got = marksNearerTarget(model, loss, bare, marked, promptOf);
+      const got = marksNearerTarget(new PromptStates(model), loss, bare, marked, promptOf);
       // The oracle: each changed prompt's loss alone, through the set loss of a set of one.
       const alone = (ids: number[]) => setMatchingLossOfPrompts(model, loss, [ids]);
       const gain = [0, 2].reduce((a, i) => a + alone([...bare[i]!, ...tail]) - alone([...marked[i]!, ...tail]), 0);
@@ -821,13 +857,13 @@ describe('end marks', () => {
       expect(Math.abs(got.gain - gain)).toBeLessThan(1e-5);
       expect(got.keep).toBe(gain > 0);
       // Flipped (the marks taken off), the same sum with the other sign.
-      const flipped = marksNearerTarget(model, loss, marked.map((s, i) => (i === 3 ? bare[3]! : s)), bare, (s) => [...s, ...tail]);
+      const flipped = marksNearerTarget(new PromptStates(model), loss, marked.map((s, i) => (i === 3 ? bare[3]! : s)), bare, (s) => [...s, ...tail]);
       expect(flipped.compared).toBe(2);
       expect(Math.abs(flipped.gain + gain)).toBeLessThan(1e-5);
       expect(flipped.keep).toBe(!got.keep);
       // Nothing the student reads changed: the marks stay (the task's prompt ends such texts so).
-      expect(marksNearerTarget(model, loss, [bare[3]!], [marked[3]!], promptOf)).toEqual({ keep: true, gain: 0, compared: 0 });
-      expect(() => marksNearerTarget(model, loss, bare, marked.slice(1), promptOf)).toThrow(/5 texts without marks against 4 with/);
+      expect(marksNearerTarget(new PromptStates(model), loss, [bare[3]!], [marked[3]!], promptOf)).toEqual({ keep: true, gain: 0, compared: 0 });
+      expect(() => marksNearerTarget(new PromptStates(model), loss, bare, marked.slice(1), promptOf)).toThrow(/5 texts without marks against 4 with/);
     } finally {
       loss.dispose();
     }

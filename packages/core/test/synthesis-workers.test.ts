@@ -32,12 +32,14 @@ import {
   withEndMarks,
   endMarkStyle,
   labelContextText,
+  labelledContextText,
   DEFAULT_METHOD,
   DEFAULT_TOPICS,
   classDemonstrations,
   minesDemonstrations,
   targetClassifierFor,
   targetPredictions,
+  guidanceContexts,
   sampleAllowed,
   vocabularyOf,
   StraySpaceBan,
@@ -482,6 +484,27 @@ describe('topics in the class loop', () => {
     const off = await synthesize(rt, task, plans, opts(1, { ...m, topics: 2, labelContext: false }), { checkpoint: Checkpoint.open<SyntheticExample>(cpPath(), 'h', false), log: (x) => logs.push(x) });
     expect(off.topics).toBeNull();
     expect(logs.some((x) => /topics: none, since they name what the label context is about and it is off/.test(x))).toBe(true);
+  });
+});
+
+describe('the contexts a guided LM start contrasts with', () => {
+  it("are the class's own context with only the line the LM continues under each other label", async () => {
+    // The tiny model's 64 tokens hold no demonstration line of its character-level vocabulary: the same weights with a longer context.
+    const path = join(dir, 'tiny-long.gguf');
+    writeTinyLlamaGGUF(path, tinyConfig({ contextLength: 1024 }), tinyWeights(tinyConfig({ contextLength: 1024 }), 4));
+    const long = await loadModel(path);
+    const three: Task = { ...task, labels: [...task.labels, { value: 2, name: 'mixed', verbalizer: ' mixed' }] };
+    const slots = [[{ label: 1, text: 'a great cast' }], [{ label: 0, text: 'bad acting' }, { label: 1, text: 'great fun' }]];
+    for (const topic of [undefined, 'music']) {
+      const lines = (ids: number[]) => long.tokenizer.decode(ids).split('\n');
+      const own = lines(long.tokenizer.encode(labelledContextText(three, 1, slots.flat(), topic)));
+      const got = guidanceContexts(long, three, 1, slots, 8, topic).map(lines);
+      // Labels 0 and 2, in order: the same demonstration lines, then that label's own context.
+      expect(got.map((l) => l.at(-1))).toEqual([0, 2].map((o) => labelContextText(three, o, 0, [], topic)));
+      for (const l of got) expect(l.slice(0, -1)).toEqual(own.slice(0, -1));
+      expect(own.slice(0, -1)).toEqual(['A positive movie review: a great cast', 'A negative movie review: bad acting', 'A positive movie review: great fun']);
+    }
+    long.dispose();
   });
 });
 

@@ -33,7 +33,7 @@ import type { Task } from '../task/task.js';
 import { SynthgradError } from '../util/errors.js';
 import { endsSentence, leftPad } from './prompt.js';
 import type { MatchingLoss } from './matching.js';
-import { matchingLossOfPrompts } from './scoring.js';
+import type { PromptStates } from './scoring.js';
 
 /** The marks that end a sentence. */
 export const END_MARKS = ['.', '!', '?'] as const;
@@ -111,11 +111,14 @@ export function withEndMarks(model: Llama, context: number[], seqs: number[][], 
  * post-processing of what was released, no privacy cost. The texts are weighed together (a sum,
  * not a vote): one text's loss is noisy, and a batch's marks come from one rule.
  *
+ * The prompts' final states come from `states`, which the batch's target classifier reads again
+ * afterwards (PromptStates): each prompt is forwarded once.
+ *
  * Marks the student's prompt would add anyway (the built-in task's " ." after a bare text) change
  * no prompt: they are kept, and if no prompt changed, so are all the batch's (`compared` 0).
  */
 export function marksNearerTarget(
-  model: Llama,
+  states: PromptStates,
   loss: MatchingLoss,
   bare: number[][],
   marked: number[][],
@@ -128,8 +131,8 @@ export function marksNearerTarget(
     return p.length === q.length && p.every((t, k) => t === q[k]) ? [] : [[p, q] as const];
   });
   if (pairs.length === 0) return { keep: true, gain: 0, compared: 0 };
-  const without = matchingLossOfPrompts(model, loss, pairs.map(([p]) => p));
-  const withMarks = matchingLossOfPrompts(model, loss, pairs.map(([, q]) => q));
+  const without = states.matchingLoss(loss, pairs.map(([p]) => p));
+  const withMarks = states.matchingLoss(loss, pairs.map(([, q]) => q));
   const gain = without.reduce((a, v, k) => a + v - withMarks[k]!, 0);
   return { keep: gain > 0, gain, compared: pairs.length };
 }

@@ -15,6 +15,44 @@ export function matchingLossOfPrompts(model: Llama, loss: MatchingLoss, prompts:
 }
 
 /**
+ * The final hidden states (last position) of prompts, each prompt forwarded once however often it
+ * is asked for: a batch's scorers read the same student prompts (the end-mark check reads the
+ * texts its marks changed, with and without them; the target classifier then reads the texts as
+ * kept, most of them among those), and this lets them share the forwards. Misses are forwarded
+ * together, `batchSize` at a time. Holds plain arrays: nothing to dispose.
+ */
+export class PromptStates {
+  private readonly memo = new Map<string, Float32Array>();
+
+  constructor(
+    private readonly model: Llama,
+    private readonly batchSize = 16,
+  ) {}
+
+  /** The states of `prompts` as rows of one [n, d] tensor, in their order (the caller disposes it). */
+  of(prompts: number[][]): tf.Tensor2D {
+    const d = this.model.config.dModel;
+    const missing = [...new Map(prompts.map((p) => [key(p), p] as const)).entries()].filter(([k]) => !this.memo.has(k)).map(([, p]) => p);
+    for (let i = 0; i < missing.length; i += this.batchSize) {
+      const chunk = missing.slice(i, i + this.batchSize);
+      const { ids, mask } = leftPad(chunk, 0);
+      const rows = tf.tidy(() => lastPosition(this.model.forward({ ids, attentionMask: mask, logits: 'none' }).hidden).dataSync() as Float32Array);
+      chunk.forEach((p, j) => this.memo.set(key(p), rows.slice(j * d, (j + 1) * d)));
+    }
+    const out = new Float32Array(prompts.length * d);
+    prompts.forEach((p, i) => out.set(this.memo.get(key(p))!, i * d));
+    return tf.tensor2d(out, [prompts.length, d]);
+  }
+
+  /** Per-prompt matching loss against `loss`'s target (matchingLossOfPrompts, sharing the forwards). */
+  matchingLoss(loss: MatchingLoss, prompts: number[][]): number[] {
+    return tf.tidy(() => Array.from(loss.perExample(this.of(prompts)).dataSync()));
+  }
+}
+
+const key = (prompt: number[]) => prompt.join(',');
+
+/**
  * The matching loss of prompts taken together (their summed gradient against the target, as
  * GRADMM matches a batch), forwarded in chunks of `batchSize`.
  */

@@ -18,7 +18,7 @@ import { commaStyle, withCommas } from './commas.js';
 import { endMarkStyle, marksNearerTarget, withEndMarks } from './end-marks.js';
 import { misplaced } from '../selection/select.js';
 import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
-import { perplexities } from './scoring.js';
+import { perplexities, PromptStates } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
 import { refitThreshold } from './threshold-refit.js';
 import { DEFAULT_METHOD, DEMONSTRATION_LABELS, END_MARK_MODES, TARGET_THRESHOLDS, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
@@ -29,8 +29,6 @@ import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, searchesDomain, type D
 import { batchTopic, DEFAULT_TOPIC_DRAWS, DEFAULT_TOPICS, searchTopics, type TopicChoice } from './topics.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
 import { buildTargetClassifier, classifyStates, targetVerdict, whitenedMetric, type TargetClassifier } from './target-classifier.js';
-import { lastPosition } from '../model/llama.js';
-import { leftPad } from './prompt.js';
 import type { ClassProgress, GenerateProgress, SyntheticExample } from './generate.js';
 import { runClassesInWorkers, startGenreScorers, type GenreScorerPool } from './synthesis-pool.js';
 import { availableParallelism } from 'node:os';
@@ -117,6 +115,19 @@ function fittingSlots(rt: LoadedModel, task: Task, c: number, slots: LabelledLin
 export function batchContext(env: Pick<ClassLoopEnv, 'rt' | 'task' | 'toks' | 'method' | 'seed'>, c: number, b: number, earlier: SyntheticExample[], textLength: number, topic?: string): number[] {
   const room = textLength + env.toks.syntheticSuffix.length;
   return fittingSlots(env.rt, env.task, c, demonstrationSlots(env.task, c, env.method, earlier, env.seed, b), room, topic);
+}
+
+/**
+ * What a guided LM start (AdmmSettings.initGuidance) contrasts class c's context with: the same
+ * demonstration `slots`, each line under its own label as before, followed by each other label's
+ * context instead of c's (label order, c left out). The contexts then differ only in the line the
+ * LM continues, so the guidance favours what the label makes likely. Built earlier from each other
+ * label's own public demonstrations, the contrast also favoured whatever c's demonstrations made
+ * likely: on bbc5, whose classes' demonstrations are their own earlier texts, a class's batches
+ * then copied one of them (45 of 120 texts opening alike; EXPERIMENTS.md, thirty-fifth stop).
+ */
+export function guidanceContexts(rt: LoadedModel, task: Task, c: number, slots: LabelledLine[][], room: number, topic?: string): number[][] {
+  return task.labels.flatMap((_, o) => (o === c ? [] : [fittingSlots(rt, task, o, slots, room, topic)]));
 }
 
 /**
@@ -247,25 +258,29 @@ export function targetClassifierFor(
   return { classifier, stats };
 }
 
-/** Target-classifier predictions for token sequences (text ids + suffix): label index and margin over the runner-up. */
-export function targetPredictions(rt: LoadedModel, classifier: TargetClassifier, prompts: number[][], batchSize = 16): { label: number; margin: number; logits: number[] }[] {
-  const out: { label: number; margin: number; logits: number[] }[] = [];
-  const W = tf.tensor2d(classifier.weights, [classifier.dModel, classifier.classes]);
-  const b = tf.tensor1d(classifier.bias);
-  try {
-    for (let i = 0; i < prompts.length; i += batchSize) {
-      const { ids, mask } = leftPad(prompts.slice(i, i + batchSize), 0);
-      const z = tf.tidy(() => tf.add(tf.matMul(lastPosition(rt.model.forward({ ids, attentionMask: mask, logits: 'none' }).hidden), W), b).arraySync() as number[][]);
-      for (const logits of z) {
-        const order = logits.map((v, k) => [v, k]).sort((x, y) => y[0] - x[0]);
-        out.push({ label: order[0][1], margin: order[0][0] - order[1][0], logits });
-      }
-    }
-  } finally {
-    W.dispose();
-    b.dispose();
-  }
-  return out;
+/** A target-classifier prediction: label index, margin over the runner-up, and the logits. */
+export interface TargetPrediction {
+  label: number;
+  margin: number;
+  logits: number[];
+}
+
+/** Target-classifier predictions for token sequences (text ids + suffix). */
+export function targetPredictions(rt: LoadedModel, classifier: TargetClassifier, prompts: number[][], batchSize = 16): TargetPrediction[] {
+  return predictionsOfStates(classifier, new PromptStates(rt.model, batchSize), prompts);
+}
+
+/** targetPredictions of prompts whose final states `states` holds or forwards (shared with the batch's other scorers). */
+export function predictionsOfStates(classifier: TargetClassifier, states: PromptStates, prompts: number[][]): TargetPrediction[] {
+  if (prompts.length === 0) return [];
+  const z = tf.tidy(() => {
+    const W = tf.tensor2d(classifier.weights, [classifier.dModel, classifier.classes]);
+    return tf.add(tf.matMul(states.of(prompts), W), tf.tensor1d(classifier.bias)).arraySync() as number[][];
+  });
+  return z.map((logits) => {
+    const order = logits.map((v, k) => [v, k]).sort((x, y) => y[0] - x[0]);
+    return { label: order[0][1], margin: order[0][0] - order[1][0], logits };
+  });
 }
 
 
@@ -379,16 +394,15 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       }
       const textLength = batchTextLength(plan.textLength, method.lengthSpread, b, batches);
       const room = textLength + toks.syntheticSuffix.length;
-      const context = method.labelContext ? batchContext(env, c, b, mine, textLength, batchTopic(env.topics, c, b)) : toks.contextPrefix;
+      const topic = batchTopic(env.topics, c, b);
+      const slots = method.labelContext ? demonstrationSlots(task, c, method, mine, env.seed, b) : [];
+      const context = method.labelContext ? fittingSlots(rt, task, c, slots, room, topic) : toks.contextPrefix;
       // Label o's context after its own public demonstrations `demos` only (whatever
       // demonstrationLabels says), with room for a text: what the LM-start settings that read
       // other labels' contexts use (synthesize refuses them with the label context off).
       const publicContext = (o: number, demos: string[]) => fittingLabelContext(rt, task, o, demos, room);
-      // A guided start: the other labels' contexts.
-      const contrastContexts =
-        (env.settings.initGuidance ?? 0) > 0
-          ? task.labels.flatMap((_, o) => (o === c ? [] : [publicContext(o, publicDemonstrations(task, o, method.demonstrations, Rng.derive(env.seed, 'contrast-demos', c, b, o)))]))
-          : undefined;
+      // A guided start: the batch's own demonstration lines under each other label's context.
+      const contrastContexts = (env.settings.initGuidance ?? 0) > 0 ? guidanceContexts(rt, task, c, slots, room, topic) : undefined;
       // A shared opening: every label's context from the public demonstrations its own batch b
       // draws, and a stream without the class, so batch b of every class draws the same opening.
       const opening =
@@ -422,12 +436,14 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       const withC = commas ? withCommas(rt.model, punctuationContext, tidy, commas) : tidy;
       const marked = endMarks ? withEndMarks(rt.model, punctuationContext, withC, endMarks) : withC;
       // 'target': the batch keeps its marks only where they bring its texts nearer the class's target.
-      const check = endMarks && method.endMarks === 'target' ? marksNearerTarget(rt.model, loss, withC, marked, (ids) => studentPrompt(ids, rt.tokenizer.decode(ids))) : null;
+      // The student prompts' final states, shared by the end-mark check and the target classifier.
+      const states = new PromptStates(rt.model);
+      const check = endMarks && method.endMarks === 'target' ? marksNearerTarget(states, loss, withC, marked, (ids) => studentPrompt(ids, rt.tokenizer.decode(ids))) : null;
       const out = check && !check.keep ? withC : marked;
       const punctuation_s = commas || endMarks ? (performance.now() - tq) / 1000 : 0;
       const texts = out.map((ids) => rt.tokenizer.decode(ids));
       const ppl = perplexities(rt.model, out);
-      const pred = classifier ? targetPredictions(rt, classifier, out.map((ids, j) => studentPrompt(ids, texts[j]!))) : [];
+      const pred = classifier ? predictionsOfStates(classifier, states, out.map((ids, j) => studentPrompt(ids, texts[j]!))) : [];
       const scoring_s = (performance.now() - ts) / 1000 - punctuation_s;
       const batchExamples: SyntheticExample[] = out.map((ids, j) => ({
         text: texts[j]!,
