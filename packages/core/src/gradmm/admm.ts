@@ -64,7 +64,8 @@ export interface AdmmSettings {
    * Contrastive guidance of the 'lm' start (sample.ts Contrast): w > 0 draws each token by
    * (1 + w) log p(token | label context) - w log p(token | the other labels' contexts), among the
    * label context's own top-40, so tokens that carry the label are favoured. Absent or 0: off.
-   * Each other label costs one more decode of the start.
+   * Each other label costs one more decode of the start. The class loop builds the other labels'
+   * contexts from the class's own demonstration lines (synthesize.ts guidanceContexts).
    */
   initGuidance?: number;
   /**
@@ -96,7 +97,7 @@ export interface AdmmContext {
   /** Allowed token ids and LM context, for the 'lm' initialisation. */
   allowed?: Set<number>;
   context?: number[];
-  /** The other labels' contexts, for initGuidance > 0. */
+  /** The other labels' contexts (the same demonstration lines, another label's line last), for initGuidance > 0. */
   contrastContexts?: number[][];
   /** Every label's context (label order) and a stream shared by all classes, for sharedOpening > 0. */
   opening?: { contexts: number[][]; rng: Rng };
