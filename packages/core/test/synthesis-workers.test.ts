@@ -495,16 +495,19 @@ describe('the contexts a guided LM start contrasts with', () => {
     const long = await loadModel(path);
     const three: Task = { ...task, labels: [...task.labels, { value: 2, name: 'mixed', verbalizer: ' mixed' }] };
     const slots = [[{ label: 1, text: 'a great cast' }], [{ label: 0, text: 'bad acting' }, { label: 1, text: 'great fun' }]];
-    for (const topic of [undefined, 'music']) {
-      const lines = (ids: number[]) => long.tokenizer.decode(ids).split('\n');
-      const own = lines(long.tokenizer.encode(labelledContextText(three, 1, slots.flat(), topic)));
-      const got = guidanceContexts(long, three, 1, slots, 8, topic).map(lines);
-      // Labels 0 and 2, in order: the same demonstration lines, then that label's own context.
-      expect(got.map((l) => l.at(-1))).toEqual([0, 2].map((o) => labelContextText(three, o, 0, [], topic)));
-      for (const l of got) expect(l.slice(0, -1)).toEqual(own.slice(0, -1));
-      expect(own.slice(0, -1)).toEqual(['A positive movie review: a great cast', 'A negative movie review: bad acting', 'A positive movie review: great fun']);
+    try {
+      for (const topic of [undefined, 'music']) {
+        const lines = (ids: number[]) => long.tokenizer.decode(ids).split('\n');
+        const own = lines(long.tokenizer.encode(labelledContextText(three, 1, slots.flat(), topic)));
+        const got = guidanceContexts(long, three, 1, slots, 8, topic).map(lines);
+        // Labels 0 and 2, in order: the same demonstration lines, then that label's own context.
+        expect(got.map((l) => l.at(-1))).toEqual([0, 2].map((o) => labelContextText(three, o, 0, [], topic)));
+        for (const l of got) expect(l.slice(0, -1)).toEqual(own.slice(0, -1));
+        expect(own.slice(0, -1)).toEqual(['A positive movie review: a great cast', 'A negative movie review: bad acting', 'A positive movie review: great fun']);
+      }
+    } finally {
+      long.dispose();
     }
-    long.dispose();
   });
 });
 

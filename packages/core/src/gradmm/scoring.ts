@@ -32,15 +32,18 @@ export class PromptStates {
   /** The states of `prompts` as rows of one [n, d] tensor, in their order (the caller disposes it). */
   of(prompts: number[][]): tf.Tensor2D {
     const d = this.model.config.dModel;
-    const missing = [...new Map(prompts.map((p) => [key(p), p] as const)).entries()].filter(([k]) => !this.memo.has(k)).map(([, p]) => p);
-    for (let i = 0; i < missing.length; i += this.batchSize) {
-      const chunk = missing.slice(i, i + this.batchSize);
-      const { ids, mask } = leftPad(chunk, 0);
+    const keys = prompts.map(key);
+    const missing = new Map<string, number[]>();
+    keys.forEach((k, i) => this.memo.has(k) || missing.set(k, prompts[i]!));
+    const todo = [...missing];
+    for (let i = 0; i < todo.length; i += this.batchSize) {
+      const chunk = todo.slice(i, i + this.batchSize);
+      const { ids, mask } = leftPad(chunk.map(([, p]) => p), 0);
       const rows = tf.tidy(() => lastPosition(this.model.forward({ ids, attentionMask: mask, logits: 'none' }).hidden).dataSync() as Float32Array);
-      chunk.forEach((p, j) => this.memo.set(key(p), rows.slice(j * d, (j + 1) * d)));
+      chunk.forEach(([k], j) => this.memo.set(k, rows.slice(j * d, (j + 1) * d)));
     }
     const out = new Float32Array(prompts.length * d);
-    prompts.forEach((p, i) => out.set(this.memo.get(key(p))!, i * d));
+    keys.forEach((k, i) => out.set(this.memo.get(k)!, i * d));
     return tf.tensor2d(out, [prompts.length, d]);
   }
 

@@ -398,8 +398,8 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       const slots = method.labelContext ? demonstrationSlots(task, c, method, mine, env.seed, b) : [];
       const context = method.labelContext ? fittingSlots(rt, task, c, slots, room, topic) : toks.contextPrefix;
       // Label o's context after its own public demonstrations `demos` only (whatever
-      // demonstrationLabels says), with room for a text: what the LM-start settings that read
-      // other labels' contexts use (synthesize refuses them with the label context off).
+      // demonstrationLabels says), with room for a text: what the shared opening and the
+      // punctuation passes read (synthesize refuses the opening with the label context off).
       const publicContext = (o: number, demos: string[]) => fittingLabelContext(rt, task, o, demos, room);
       // A guided start: the batch's own demonstration lines under each other label's context.
       const contrastContexts = (env.settings.initGuidance ?? 0) > 0 ? guidanceContexts(rt, task, c, slots, room, topic) : undefined;
