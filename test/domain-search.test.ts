@@ -232,7 +232,7 @@ describe('synthesize and the domain search (tiny model)', () => {
   it("a scoring worker's failure rejects every job, as in this thread, and ends its workers", async () => {
     const plans = targetsOf(rt, labelsOnly, [['a bad plot'], ['great fun']]);
     const settings = { ...resolvePreset('cpu-select').settings, batchSize: 2, topK: 4, initNorm: 'auto' as const };
-    const params = { settings, method: resolvePreset('cpu-select').method, perClass: 2, seed: 1, distance: 'cosine' as const, initNorm: 1, classifier: null, metric: null, topics: null };
+    const params = { settings, method: resolvePreset('cpu-select').method, perClass: 2, seed: 1, distance: 'cosine' as const, initNorm: 1, classifier: null, metric: null, batchTopics: null };
     const draw = { length: 4, seed: 1, sentenceEndCut: 0 };
     // A good pool scores a job as this thread does.
     const good = startGenreScorers(rt, labelsOnly, params, plans.map((p) => p.target), draw, 2);

@@ -127,6 +127,10 @@ method (docs/METHOD.md sections 7 and 8):
                           movie review about music:"), of a fixed generic list, ranked by how well
                           LM draws about each match the class's target (0 = off, the default;
                           docs/EXPERIMENTS.md, thirty-first stop)
+  --target-words N        each batch's label context names N words its class's target points at
+                          ("A politics news article about Labour, ballot and Westminster:"), drawn
+                          a batch from the class's 24 best by the logit lens of the class means the
+                          targets carry (0 = off; docs/EXPERIMENTS.md, thirty-sixth stop)
 
 privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise

@@ -195,7 +195,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     try {
       log(`generating ${genPerClass} texts a class from ${real.length} real ones ...`);
       const g = await generate(rt, real, cfg, { checkpointPath: join(dir, 'cp.json'), resume: false, modelSha256: 'quality', dataFingerprint: 'quality', log, workers: o.workers });
-      gen = { method, seed: cfg.seed, settings: preset.settings, examples: g.examples, total_s: g.timings.total_s, target_classifier: g.targetClassifier, privacy: g.privacy, classes: g.classes, ...(g.domain ? { domain: g.domain } : {}), ...(g.topics ? { topics: g.topics } : {}), ...(g.minedDemonstrations ? { mined_demonstrations: g.minedDemonstrations } : {}) };
+      gen = { method, seed: cfg.seed, settings: preset.settings, examples: g.examples, total_s: g.timings.total_s, target_classifier: g.targetClassifier, privacy: g.privacy, classes: g.classes, ...(g.domain ? { domain: g.domain } : {}), ...(g.topics ? { topics: g.topics } : {}), ...(g.targetWords ? { target_words: g.targetWords } : {}), ...(g.minedDemonstrations ? { mined_demonstrations: g.minedDemonstrations } : {}) };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -59,6 +59,7 @@ export const METHOD_KEYS = {
   commas: 'method.commas',
   'end-marks': 'method.endMarks',
   topics: 'method.topics',
+  'target-words': 'method.targetWords',
   'sentence-end-cut': 'method.sentenceEndCut',
 } as const satisfies Record<string, KeyPath<GenerateConfig>>;
 
@@ -123,6 +124,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.commas = r.oneOf('commas', ['on', 'off'] as const, m.commas ? 'on' : 'off') === 'on';
   m.endMarks = r.oneOf('end-marks', END_MARK_MODES, m.endMarks);
   m.topics = r.int('topics', m.topics, 0);
+  m.targetWords = r.int('target-words', m.targetWords, 0);
   const privacy = privacyFlags(r);
   return {
     task,

@@ -103,6 +103,8 @@ async function run(input: JobInput): Promise<void> {
     ...(res.domain ? { domain: res.domain } : {}),
     // The topics each class's summed target chose (core's topic search), when the method asks for them.
     ...(res.topics ? { topics: res.topics } : {}),
+    // The words each class's summed target points at (core's target words), when the method asks for them.
+    ...(res.targetWords ? { target_words: res.targetWords } : {}),
     jsonl_sha256: createHash('sha256').update(jsonl).digest('hex'),
   };
   for (const [name, content] of [['synthetic.jsonl', jsonl], ['meta.json', JSON.stringify(meta, null, 2) + '\n']] as const) {

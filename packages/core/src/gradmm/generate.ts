@@ -120,6 +120,8 @@ export interface GenerateResult {
   domain: SynthesisResult['domain'];
   /** What each class's batches wrote about (method.topics), else null. */
   topics: SynthesisResult['topics'];
+  /** Per class, the words its target points at (method.targetWords), else null. */
+  targetWords: SynthesisResult['targetWords'];
   /** Public texts mined as demonstrations (method.minedDemonstrations), else null. */
   minedDemonstrations: SynthesisResult['minedDemonstrations'];
 }
@@ -209,6 +211,7 @@ export async function generate(rt: LoadedModel, examples: Example[], cfg: Genera
     workers: res.workers,
     domain: res.domain,
     topics: res.topics,
+    targetWords: res.targetWords,
     minedDemonstrations: res.minedDemonstrations,
   };
 }

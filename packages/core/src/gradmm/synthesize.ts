@@ -27,6 +27,7 @@ import { sampleAllowed } from './sample.js';
 import { mineDemonstrations, withMinedDemonstrations, type MinedDemonstration } from './mined-demonstrations.js';
 import { DEFAULT_FINALISTS, DEFAULT_GENRES, searchDomain, searchesDomain, type DomainChoice, type DomainScore } from './domain.js';
 import { batchTopic, DEFAULT_TOPIC_DRAWS, DEFAULT_TOPICS, searchTopics, type TopicChoice } from './topics.js';
+import { DEFAULT_TARGET_WORD_POOL, targetWords, targetWordTopics, type TargetWord } from './target-words.js';
 import { publicHiddenStats, type PublicStats } from './public-stats.js';
 import { buildTargetClassifier, classifyStates, targetVerdict, whitenedMetric, type TargetClassifier } from './target-classifier.js';
 import type { ClassProgress, GenerateProgress, SyntheticExample } from './generate.js';
@@ -82,6 +83,8 @@ export interface SynthesisResult {
   domain: DomainChoice | null;
   /** What each class's batches wrote about (method.topics), else null. */
   topics: TopicChoice | null;
+  /** Per class, the words its target points at, best first (method.targetWords), else null. */
+  targetWords: TargetWord[][] | null;
   /** Public texts mined as demonstrations, per class (method.minedDemonstrations), else null; only classes short of their own use them. */
   minedDemonstrations: MinedDemonstration[][] | null;
 }
@@ -305,8 +308,11 @@ export interface ClassLoopParams {
   classifier: TargetClassifier | null;
   /** The matching metric M [d, d] (method.matchingSpace), or null for raw matching. */
   metric: Float32Array | null;
-  /** What each class's batches write about in turn (method.topics), or null: the plain label context. */
-  topics: TopicChoice | null;
+  /**
+   * Per class, what its batches write about in turn (method.topics' chosen topics, or one phrase
+   * of target words a batch with method.targetWords), or null: the plain label context.
+   */
+  batchTopics: string[][] | null;
 }
 
 /** The class loop's environment in one thread: the parameters plus what follows from the model and task. */
@@ -394,7 +400,7 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
       }
       const textLength = batchTextLength(plan.textLength, method.lengthSpread, b, batches);
       const room = textLength + toks.syntheticSuffix.length;
-      const topic = batchTopic(env.topics, c, b);
+      const topic = batchTopic(env.batchTopics, c, b);
       const slots = method.labelContext ? demonstrationSlots(task, c, method, mine, env.seed, b) : [];
       const context = method.labelContext ? fittingSlots(rt, task, c, slots, room, topic) : toks.contextPrefix;
       // Label o's context after its own public demonstrations `demos` only (whatever
@@ -525,6 +531,8 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   if (!END_MARK_MODES.includes(method.endMarks)) throw new SynthgradError(`endMarks must be one of ${END_MARK_MODES.join(', ')}, got ${JSON.stringify(method.endMarks)}`, 'E_USAGE');
   if (method.endMarks !== 'off') endMarkStyle(rt.tokenizer, givenTask); // likewise a model without the marks' tokens
   if (!(Number.isInteger(method.topics) && method.topics >= 0 && method.topics <= DEFAULT_TOPICS.length)) throw new SynthgradError(`topics must be an integer in [0, ${DEFAULT_TOPICS.length}] (0: none), got ${JSON.stringify(method.topics)}`, 'E_USAGE');
+  if (!(Number.isInteger(method.targetWords) && method.targetWords >= 0 && method.targetWords <= DEFAULT_TARGET_WORD_POOL)) throw new SynthgradError(`targetWords must be an integer in [0, ${DEFAULT_TARGET_WORD_POOL}] (0: none), got ${JSON.stringify(method.targetWords)}`, 'E_USAGE');
+  if (method.targetWords > 0 && method.topics > 0) throw new SynthgradError('topics and targetWords both name what a batch is about: set one of them to 0', 'E_USAGE');
   // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
   // without them they would be silently ignored.
   for (const setting of ['initGuidance', 'sharedOpening'] as const) {
@@ -540,7 +548,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   // draws that read the targets with public weights.
   const td = performance.now();
   // The class loop's parameters before the classifier and the metric, which read the chosen domain's contexts.
-  const searchParams: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier: null, metric: null, topics: null };
+  const searchParams: ClassLoopParams = { settings: opts.settings, method, perClass: opts.perClass, seed: opts.seed, distance: opts.distance, initNorm, classifier: null, metric: null, batchTopics: null };
   const domain = searchesDomain(givenTask, method) ? await chooseDomain(rt, givenTask, plans, searchParams, opts.workers, allowed, log, io.onProgress) : null;
   const domainTask = domain ? withDomain(givenTask, domain.domain) : givenTask;
   if (domain) log(`domain: the task names none; its targets match "${domain.domain}" best (finalists: ${domain.final.map((s) => `${s.domain} ${s.loss.toFixed(4)}`).join(', ')})`);
@@ -565,8 +573,12 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   const tt = performance.now();
   const topics = method.topics > 0 && method.labelContext ? chooseTopics(rt, task, plans, searchParams, allowed, log) : null;
   if (method.topics > 0 && !method.labelContext) log('topics: none, since they name what the label context is about and it is off');
+  // The words each class's target points at, named a few a batch (target-words.ts).
+  const words = method.targetWords > 0 ? chooseTargetWords(rt, task, plans, method, allowed, log) : null;
   timings.public_s += (performance.now() - tt) / 1000;
-  const params: ClassLoopParams = { ...searchParams, classifier, metric, topics };
+  const batches = Math.ceil(opts.perClass / opts.settings.batchSize);
+  const batchTopics = topics ? topics.perClass : words ? words.map((w, c) => targetWordTopics(w, method.targetWords, batches, opts.seed, c)) : null;
+  const params: ClassLoopParams = { ...searchParams, classifier, metric, batchTopics };
   const env = classLoopEnv(rt, task, params, allowed);
   let adamSteps = 0;
   // The checkpoint is written here, in the main thread, after every batch, whichever thread ran it.
@@ -619,6 +631,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
     workers,
     domain,
     topics,
+    targetWords: words,
     minedDemonstrations: mined,
   };
 }
@@ -684,6 +697,27 @@ export function minedDemonstrationsFor(
 /** Every class's plain matching loss (no classifier term, no metric): what the searches score draws by. The caller disposes them. */
 function plainLosses(rt: LoadedModel, toks: TaskTokens, plans: ClassPlan[], distance: MatchingDistance): MatchingLoss[] {
   return plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c], distance));
+}
+
+/**
+ * Each class's target words (targetWords), read after the task's label-blind context prefix; null
+ * (logged) where they cannot be had: the label context off (nothing names them) or one class
+ * (nothing to contrast).
+ */
+function chooseTargetWords(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, allowed: number[], log: (msg: string) => void): TargetWord[][] | null {
+  if (!method.labelContext || plans.length < 2) {
+    log(`target words: none, since ${!method.labelContext ? 'they name what the label context is about and it is off' : 'one class has nothing to contrast'}`);
+    return null;
+  }
+  const toks = taskTokens(task, rt.tokenizer);
+  const words = targetWords(
+    rt,
+    plans.map((p) => p.target),
+    toks.labelTokens,
+    { allowed, wordEndContext: toks.contextPrefix },
+  );
+  words.forEach((ws, c) => log(`target words of class ${JSON.stringify(task.labels[c].value)}: ${ws.map((w) => w.word).join(', ') || '(none)'}`));
+  return words;
 }
 
 /**

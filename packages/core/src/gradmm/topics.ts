@@ -118,8 +118,8 @@ export function searchTopics(rt: LoadedModel, task: Task, losses: MatchingLoss[]
   return { perClass: scores.map((s) => s.slice(0, o.keep).map((x) => x.topic)), scores };
 }
 
-/** The topic batch b of a class writes about: its kept topics in turn. */
-export function batchTopic(choice: TopicChoice | null, c: number, b: number): string | undefined {
-  const mine = choice?.perClass[c];
+/** The topic batch b of class c writes about: the class's topics (per class, e.g. TopicChoice.perClass) in turn. */
+export function batchTopic(perClass: readonly (readonly string[])[] | null, c: number, b: number): string | undefined {
+  const mine = perClass?.[c];
   return mine && mine.length > 0 ? mine[b % mine.length] : undefined;
 }

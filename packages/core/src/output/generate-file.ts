@@ -65,6 +65,8 @@ export interface GenerateMeta {
   domain: GenerateResult['domain'];
   /** What each class's batches wrote about (method.topics), else null. */
   topics: GenerateResult['topics'];
+  /** Per class, the words its target points at (method.targetWords), else null. */
+  target_words: GenerateResult['targetWords'];
   /** Per class, how many generated texts the targets' own classifier puts in their class. */
   target_agreement: { label: string | number; generated: number; agreed: number }[];
   selection: { options: SelectionOptions; report: SelectionReport } | null;
@@ -163,6 +165,7 @@ export async function generateToFile(rt: LoadedModel, examples: Example[], cfg: 
     target_classifier: result.targetClassifier,
     domain: result.domain,
     topics: result.topics,
+    target_words: result.targetWords,
     target_agreement: labels.map((l, c) => {
       const mine = result.examples.filter((r) => r.labelIndex === c);
       return { label: l.value, generated: mine.length, agreed: mine.filter((r) => r.target_label === c).length };

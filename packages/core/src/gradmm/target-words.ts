@@ -1,0 +1,169 @@
+/**
+ * The words each class's released target points at, and the batch contexts that name them
+ * (MethodSettings.targetWords; issue 10, thirty-sixth stop).
+ *
+ * Why. A task that names only its labels gives the LM nothing but the label: on bbc5 ("A business
+ * news article:") the texts are about the label and the genre ("Business news articles are ..."),
+ * not about what the private articles discuss, and they teach about 11 points less than random
+ * real articles. Yet the targets know what those articles discuss.
+ *
+ * Derivation (a "logit lens" on the targets). A class target's own verbaliser row is a weighted
+ * sum of the class's final states, r_c = sum_{i in c} (1 - p_i(v_c)) h_i (target-classifier.ts).
+ * Scaled to unit weight along the classes' shared direction it estimates the class mean m_c, and
+ * the final state is what the LM reads its next token from: logits = W h. So
+ *
+ *   z_c = W (m_c - m_bar)        [V]
+ *
+ * ranks the vocabulary by how much likelier each token is, after the student's prompt, for this
+ * class's texts than for the average class's. On bbc5 (ten real articles a class) politics' best
+ * are "Labour Blair parliamentary Westminster MPs ...", entertainment's "musical films musician
+ * comedy film ...": the private texts' content, read from the released sums alone
+ * (post-processing, no privacy cost; under noise the words degrade with the targets).
+ *
+ * How. Each class keeps its `pool` best whole words (a word-like allowed token after which the LM
+ * expects a new word, case-folded duplicates dropped), and each batch's label context names
+ * `perBatch` of them, drawn afresh for the batch: "A politics news article about Labour, ballot
+ * and Westminster:" (task.ts aboutTopic). The projection keeps to that context, so the words
+ * steer both the LM start and the tokens the projection may choose.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LoadedModel } from '../model/load.js';
+import { SynthgradError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import { targetRow, type ClassTarget } from './targets.js';
+
+/** Whole words a class keeps, to draw each batch's from (eight batches' worth at three a batch). */
+export const DEFAULT_TARGET_WORD_POOL = 24;
+
+export interface TargetWord {
+  word: string;
+  /** z_c of its token: the logit gain of the class's mean state over the average class's. */
+  score: number;
+}
+
+export interface TargetWordsOptions {
+  /** Words kept a class (default DEFAULT_TARGET_WORD_POOL). */
+  pool?: number;
+  /** Token ids the words may come from (the task's allowed vocabulary). */
+  allowed: readonly number[];
+  /** The LM context a word is read after to check that it ends a word (the task's label-blind context prefix). */
+  wordEndContext: number[];
+  /** The least wordEndProbabilities a kept word has (default 1/2; 0 keeps fragments too). */
+  minWordEnd?: number;
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+/**
+ * Each class's estimated mean state minus the classes' average, from the targets' own verbaliser
+ * rows: r_c scaled to unit weight along the rows' mean direction (the classes' shared part, which
+ * dominates every row; the same scaling buildTargetClassifier applies along the public mean), so
+ * in the rows' own scale: only the ranking of z_c is read. A row whose weight along that direction
+ * is not positive (noise-dominated) keeps its direction at the others' mean norm.
+ */
+export function classMeanContrasts(targets: ClassTarget[], labelTokens: number[]): Float64Array[] {
+  const K = targets.length;
+  if (K < 2) throw new SynthgradError('target words contrast the classes: at least two are needed');
+  if (labelTokens.length !== K) throw new SynthgradError(`${K} targets but ${labelTokens.length} label tokens`);
+  const d = targets[0].dModel;
+  const rows = targets.map((t, c) => {
+    if (t.dModel !== d) throw new SynthgradError(`target ${c} has width ${t.dModel}, target 0 ${d}`, 'E_SHAPE_MISMATCH');
+    const row = targetRow(t, labelTokens[c]);
+    if (!row) throw new SynthgradError(`the target of class ${c} leaves out its label row`, 'E_SHAPE_MISMATCH');
+    return Float64Array.from(row, (x) => -x);
+  });
+  const mu = new Float64Array(d);
+  for (const r of rows) for (let k = 0; k < d; k++) mu[k] += r[k] / K;
+  const muSq = dot(mu, mu);
+  if (!(muSq > 0)) throw new SynthgradError('the targets have no shared direction (all rows zero)');
+  const means = rows.map((r) => {
+    const w = dot(r, mu) / muSq;
+    const scale = w > 0 ? 1 / w : Math.sqrt(muSq / Math.max(dot(r, r), 1e-30));
+    return r.map((x) => x * scale);
+  });
+  const mBar = new Float64Array(d);
+  for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / K;
+  return means.map((m) => m.map((x, k) => x - mBar[k]));
+}
+
+/** z = W dir over the vocabulary [V], with W^T [d, V] the model's head. */
+export function logitLens(rt: LoadedModel, dir: Float64Array): Float32Array {
+  const d = rt.model.config.dModel;
+  if (dir.length !== d) throw new SynthgradError(`a direction of width ${dir.length} for a model of width ${d}`, 'E_SHAPE_MISMATCH');
+  return tf.tidy(() => tf.matMul(tf.tensor2d(Float32Array.from(dir), [1, d]), rt.model.headT).dataSync() as Float32Array);
+}
+
+/** A token that may name a word: a leading space, then three or more letters and nothing else. */
+export const isWordToken = (text: string): boolean => /^ \p{L}{3,}$/u.test(text);
+
+/**
+ * For each candidate token, the probability that the LM's next token, after `context` and the
+ * candidate, opens a new word (whitespace or a mark first): low for a fragment such as " Econom".
+ */
+export function wordEndProbabilities(rt: LoadedModel, context: number[], candidates: number[], batchSize = 64): number[] {
+  const V = rt.model.config.vocabSize;
+  const opens = new Float32Array(V);
+  for (let v = 0; v < V; v++) opens[v] = /^[\s.,;:!?'")\]]/u.test(rt.tokenizer.tokenText(v)) ? 1 : 0;
+  const out: number[] = [];
+  for (let i = 0; i < candidates.length; i += batchSize) {
+    const chunk = candidates.slice(i, i + batchSize);
+    const f = rt.model.forward({ ids: chunk.map((v) => [...context, v]), logits: 'last' });
+    try {
+      const p = tf.tidy(() => tf.matMul(tf.softmax(f.logits as tf.Tensor2D), tf.tensor2d(opens, [V, 1])).dataSync());
+      out.push(...p);
+    } finally {
+      f.hidden.dispose();
+      f.logits?.dispose();
+    }
+  }
+  return out;
+}
+
+/**
+ * Each class's best `pool` whole words by z_c (module comment): word tokens of the allowed
+ * vocabulary, in order of score, that end a word (wordEndProbabilities >= minWordEnd) and whose
+ * case-folded form is not already taken.
+ */
+export function targetWords(rt: LoadedModel, targets: ClassTarget[], labelTokens: number[], o: TargetWordsOptions): TargetWord[][] {
+  const pool = o.pool ?? DEFAULT_TARGET_WORD_POOL;
+  if (!(Number.isInteger(pool) && pool >= 1)) throw new SynthgradError(`target words kept a class must be a positive integer, got ${pool}`, 'E_USAGE');
+  const minWordEnd = o.minWordEnd ?? 0.5;
+  const words = o.allowed.filter((v) => isWordToken(rt.tokenizer.tokenText(v)));
+  return classMeanContrasts(targets, labelTokens).map((dir) => {
+    const z = logitLens(rt, dir);
+    // Four times the pool is checked: fragments and case duplicates take some of the best places.
+    const ranked = [...words].sort((a, b) => z[b] - z[a]).slice(0, 4 * pool);
+    const ends = wordEndProbabilities(rt, o.wordEndContext, ranked);
+    const seen = new Set<string>();
+    const kept: TargetWord[] = [];
+    ranked.forEach((v, i) => {
+      const word = rt.tokenizer.tokenText(v).trim();
+      if (kept.length >= pool || ends[i] < minWordEnd || seen.has(word.toLowerCase())) return;
+      seen.add(word.toLowerCase());
+      kept.push({ word, score: z[v] });
+    });
+    return kept;
+  });
+}
+
+/** "a", "a and b", "a, b and c". */
+export function wordList(words: readonly string[]): string {
+  if (words.length === 0) throw new SynthgradError('a word list must not be empty', 'E_USAGE');
+  return words.length === 1 ? words[0] : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+}
+
+/**
+ * What each of a class's `batches` batches is about: `perBatch` of its words, drawn without
+ * replacement for each batch from its own stream (seed, class, batch), so a resumed or
+ * worker-run class draws the same.
+ */
+export function targetWordTopics(words: readonly TargetWord[], perBatch: number, batches: number, seed: number, c: number): string[] {
+  if (!(Number.isInteger(perBatch) && perBatch >= 1)) throw new SynthgradError(`target words a batch must be a positive integer, got ${perBatch}`, 'E_USAGE');
+  if (words.length === 0) return [];
+  const names = words.map((w) => w.word);
+  return Array.from({ length: batches }, (_, b) => wordList(Rng.derive(seed, 'target-words', c, b).shuffle([...names]).slice(0, perBatch)));
+}

@@ -1,0 +1,252 @@
+/**
+ * Target words (core gradmm/target-words.ts): the logit lens of the class means the targets carry.
+ * With the real model, targets of hand-written texts on two subjects must name words of each
+ * subject; on a tiny model the fast paths are checked against slow, obvious ones (the lens
+ * against a dot product per token, the word-end check against one forward per candidate), and
+ * synthesize records the words, names them in the batch contexts and refuses what it cannot apply.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  allowedTokenIds,
+  Checkpoint,
+  classMeanContrasts,
+  computeClassTarget,
+  initBackend,
+  isWordToken,
+  loadModel,
+  logitLens,
+  releaseRows,
+  resolvePreset,
+  SENTIMENT_TASK,
+  synthesize,
+  targetWords,
+  targetWordTopics,
+  taskTokens,
+  validateTask,
+  wordEndProbabilities,
+  wordList,
+  type ClassPlan,
+  type ClassTarget,
+  type LoadedModel,
+  type MethodSettings,
+  type SyntheticExample,
+  type Task,
+} from '@synthgrad/core';
+import { HAVE_REAL_MODEL, REAL_MODEL_PATH } from './helpers/real-model.js';
+import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
+
+function plansOf(rt: LoadedModel, task: Task, texts: string[][]): ClassPlan[] {
+  const toks = taskTokens(task, rt.tokenizer);
+  const rows = releaseRows('label-rows', toks.labelTokens);
+  return texts.map((ts, c) => ({
+    target: computeClassTarget(rt.model, ts.map((text, i) => ({ text, label: c, line: i + 1, source: 'mem.jsonl' })), c, toks.labelTokens[c], toks.promptIds, { rows }),
+    textLength: Math.max(2, Math.round(ts.reduce((a, t) => a + rt.tokenizer.encode(t).length, 0) / ts.length)),
+  }));
+}
+
+const subjects: Task = validateTask(
+  {
+    labels: [
+      { value: 0, name: 'sport', verbalizer: ' sport' },
+      { value: 1, name: 'food', verbalizer: ' food' },
+    ],
+    suffix: ' Topic:',
+    domain: 'news article',
+  },
+  'subjects.task.json',
+);
+
+describe.skipIf(!HAVE_REAL_MODEL)('target words with SmolLM2-135M', () => {
+  let rt: LoadedModel;
+  beforeAll(async () => {
+    await initBackend();
+    rt = await loadModel(REAL_MODEL_PATH);
+  }, 120_000);
+  afterAll(() => rt?.dispose());
+
+  it("name what each class's private texts are about, read from the released targets alone", () => {
+    const texts = [
+      [
+        'The striker scored twice as the home team won the league match.',
+        'Injury kept the captain out of the cup final against their rivals.',
+        'The coach praised his players after a hard fought win at the stadium.',
+        'The goalkeeper saved a penalty in the last minute of the game.',
+        'Fans cheered as the club signed a new midfielder before the season.',
+        'The tennis champion reached the semi final after a long match.',
+      ],
+      [
+        'Slice the onions and fry them in butter until golden, then add garlic.',
+        'The chef roasted the chicken with lemon, thyme and olive oil.',
+        'Bake the bread for forty minutes until the crust is brown.',
+        'This soup of tomatoes, basil and cream is ready in twenty minutes.',
+        'Whisk the eggs with sugar and flour to make a light sponge cake.',
+        'The restaurant serves fresh pasta with a rich cheese sauce.',
+      ],
+    ];
+    const plans = plansOf(rt, subjects, texts);
+    const toks = taskTokens(subjects, rt.tokenizer);
+    const words = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed: allowedTokenIds(rt.tokenizer), wordEndContext: toks.contextPrefix, pool: 24 });
+    const lower = words.map((ws) => ws.map((w) => w.word.toLowerCase()));
+    const sport = ['penalty', 'penalties', 'opponents', 'football', 'soccer', 'match', 'matches', 'goal', 'goals', 'team', 'teams', 'league', 'players', 'player', 'coach', 'striker', 'tennis', 'cup', 'stadium', 'club', 'season', 'game', 'games', 'sports', 'rugby', 'cricket', 'athletes', 'championship', 'midfielder', 'goalkeeper', 'teammates', 'referee'];
+    const food = ['recipe', 'recipes', 'cooking', 'cook', 'chef', 'bread', 'soup', 'cake', 'chicken', 'butter', 'garlic', 'onions', 'pasta', 'cheese', 'sauce', 'baking', 'flour', 'eggs', 'sugar', 'dish', 'dishes', 'cuisine', 'meal', 'meals', 'restaurant', 'ingredients', 'delicious', 'tomatoes', 'basil', 'oven', 'vegetables', 'salad', 'dessert', 'cream', 'lemon', 'roasted'];
+    const hits = (ws: string[], of: string[]) => ws.filter((w) => of.includes(w)).length;
+    // Most of each class's best words are its subject's, none of the other's.
+    expect(hits(lower[0].slice(0, 12), sport)).toBeGreaterThanOrEqual(4);
+    expect(hits(lower[1].slice(0, 12), food)).toBeGreaterThanOrEqual(4);
+    expect(hits(lower[0], food)).toBe(0);
+    expect(hits(lower[1], sport)).toBe(0);
+    for (const ws of words) {
+      expect(ws).toHaveLength(24);
+      ws.slice(1).forEach((w, k) => expect(w.score).toBeLessThanOrEqual(ws[k].score)); // best first
+      expect(new Set(ws.map((w) => w.word.toLowerCase())).size).toBe(ws.length);
+    }
+  }, 120_000);
+});
+
+describe('target words on a tiny model', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'synthgrad-words-'));
+  let rt: LoadedModel;
+  let plans: ClassPlan[];
+  let n = 0;
+  const task = SENTIMENT_TASK;
+  const texts = [
+    ['a bad plot', 'bad acting', 'the end was bad'],
+    ['the great film', 'a great cast', 'great fun'],
+  ];
+  beforeAll(async () => {
+    await initBackend({ backend: 'cpu' });
+    const path = join(dir, 'tiny.gguf');
+    writeTinyLlamaGGUF(path, tinyConfig(), tinyWeights(tinyConfig(), 4));
+    rt = await loadModel(path);
+    plans = plansOf(rt, task, texts);
+  });
+  afterAll(() => {
+    rt?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('contrasts the class means the rows carry: equal-weight rows a (u + delta_c) give a delta_c', () => {
+    // Rows r_c = -(a (u + delta_c)) as a target stores them (the gradient's sign), delta orthogonal to u and summing to 0.
+    const d = 4;
+    const u = [1, 1, 0, 0];
+    const deltas = [
+      [0.1, -0.1, 0.3, 0],
+      [-0.1, 0.1, -0.3, 0],
+    ];
+    const target = (c: number): ClassTarget => ({ label: c, count: 3, clip: null, noiseStd: 0, dModel: d, vocabSize: 2, rows: [c], sum: Float32Array.from(u, (x, k) => -2 * (x + deltas[c][k])) });
+    const contrasts = classMeanContrasts([target(0), target(1)], [0, 1]);
+    contrasts.forEach((m, c) => m.forEach((x, k) => expect(x).toBeCloseTo(2 * deltas[c][k], 6)));
+    expect(() => classMeanContrasts([target(0)], [0])).toThrow(/at least two/);
+    expect(() => classMeanContrasts([target(0), target(1)], [0])).toThrow(/2 targets but 1 label tokens/);
+    expect(() => classMeanContrasts([target(0), target(1)], [0, 0])).toThrow(/leaves out its label row/);
+  });
+
+  it('reads a direction through the head as a dot product with each token row', async () => {
+    const d = rt.model.config.dModel;
+    const dir = Float64Array.from({ length: d }, (_, k) => Math.sin(k + 1));
+    const z = logitLens(rt, dir);
+    const headT = await rt.model.headT.data();
+    const V = rt.model.config.vocabSize;
+    expect(z).toHaveLength(V);
+    for (const v of [0, 1, 57, V - 1]) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += dir[k] * headT[k * V + v];
+      expect(z[v]).toBeCloseTo(s, 4);
+    }
+    expect(() => logitLens(rt, new Float64Array(d + 1))).toThrow(/width/);
+  });
+
+  it("word-end probabilities equal one forward per candidate, summed over the tokens that open a word", () => {
+    const context = rt.tokenizer.encode('The');
+    const candidates = [5, 40, 77, 120, 200, 260];
+    const fast = wordEndProbabilities(rt, context, candidates, 4);
+    const V = rt.model.config.vocabSize;
+    candidates.forEach((v, i) => {
+      const f = rt.model.forward({ ids: [[...context, v]], logits: 'last' });
+      const p = tf.tidy(() => tf.softmax(f.logits as tf.Tensor2D).dataSync());
+      f.hidden.dispose();
+      f.logits?.dispose();
+      let s = 0;
+      for (let t = 0; t < V; t++) if (/^[\s.,;:!?'")\]]/u.test(rt.tokenizer.tokenText(t))) s += p[t];
+      expect(fast[i]).toBeCloseTo(s, 5);
+    });
+  });
+
+  it('keeps word tokens of the allowed vocabulary, best first, distinct, at most the pool', () => {
+    const toks = taskTokens(task, rt.tokenizer);
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const words = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 0, pool: 2 });
+    const contrasts = classMeanContrasts(plans.map((p) => p.target), toks.labelTokens);
+    const wordIds = allowed.filter((v) => isWordToken(rt.tokenizer.tokenText(v)));
+    expect(wordIds.length).toBeGreaterThanOrEqual(2); // the tiny vocabulary's " the", " great", " bad"
+    words.forEach((ws, c) => {
+      expect(ws).toHaveLength(2);
+      // Oracle: the two word tokens with the highest lens score, by a full sort of the lens.
+      const z = logitLens(rt, contrasts[c]);
+      const best = [...wordIds].sort((a, b) => z[b] - z[a]).slice(0, 2);
+      expect(ws.map((w) => w.word)).toEqual(best.map((v) => rt.tokenizer.tokenText(v).trim()));
+      ws.forEach((w, k) => expect(w.score).toBeCloseTo(z[best[k]], 5));
+    });
+    // A word the LM does not end (the default threshold) is left out.
+    const strict = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 1.01 });
+    expect(strict).toEqual([[], []]);
+    expect(() => targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: [], pool: 0 })).toThrow(/positive integer/);
+  });
+
+  it('draws each batch its own words, the same for the same seed, class and batch', () => {
+    const pool = ['alpha', 'beta', 'gamma', 'delta', 'epsilon'].map((word, i) => ({ word, score: 5 - i }));
+    const a = targetWordTopics(pool, 3, 6, 7, 1);
+    expect(a).toHaveLength(6);
+    expect(targetWordTopics(pool, 3, 6, 7, 1)).toEqual(a);
+    expect(targetWordTopics(pool, 3, 6, 7, 0)).not.toEqual(a);
+    for (const phrase of a) {
+      const named = phrase.replace(' and ', ', ').split(', ');
+      expect(named).toHaveLength(3);
+      expect(new Set(named).size).toBe(3);
+      for (const w of named) expect(pool.map((p) => p.word)).toContain(w);
+    }
+    expect(new Set(a).size).toBeGreaterThan(1);
+    expect(targetWordTopics([], 3, 4, 7, 0)).toEqual([]);
+    expect(targetWordTopics(pool.slice(0, 2), 3, 1, 7, 0)[0].split(' and ').sort()).toEqual(['alpha', 'beta']);
+    expect(wordList(['a'])).toBe('a');
+    expect(wordList(['a', 'b'])).toBe('a and b');
+    expect(wordList(['a', 'b', 'c'])).toBe('a, b and c');
+    expect(() => wordList([])).toThrow(/empty/);
+    expect(() => targetWordTopics(pool, 0, 2, 7, 0)).toThrow(/positive integer/);
+  });
+
+  const synth = (over: Partial<MethodSettings>, logs: string[] = []) =>
+    synthesize(
+      rt,
+      task,
+      plans,
+      {
+        settings: { ...resolvePreset('cpu-select').settings, batchSize: 2, topK: 4, initNorm: 'auto' },
+        method: { publicTexts: 8, demonstrations: 0, commas: false, ...over },
+        perClass: 4,
+        seed: 5,
+        distance: 'cosine',
+        workers: 1,
+      },
+      { checkpoint: Checkpoint.open<SyntheticExample>(join(dir, `cp-${n++}.json`), 'h', false), log: (m) => logs.push(m) },
+    );
+
+  it("records each class's words and logs them; refuses what it cannot apply", async () => {
+    const logs: string[] = [];
+    const res = await synth({ targetWords: 2 }, logs);
+    const toks = taskTokens(task, rt.tokenizer);
+    const expected = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed: allowedTokenIds(rt.tokenizer), wordEndContext: toks.contextPrefix });
+    expect(res.targetWords).toEqual(expected);
+    expect(logs.filter((m) => /^target words of class /.test(m))).toHaveLength(2);
+    expect((await synth({ targetWords: 0 })).targetWords).toBeNull();
+    await expect(synth({ targetWords: 2, topics: 1 })).rejects.toThrow(/topics and targetWords both name what a batch is about/);
+    for (const bad of [-1, 1.5, 25]) await expect(synth({ targetWords: bad })).rejects.toThrow(/targetWords must be an integer in \[0, 24\]/);
+    const offLogs: string[] = [];
+    expect((await synth({ targetWords: 2, labelContext: false }, offLogs)).targetWords).toBeNull();
+    expect(offLogs.some((m) => /target words: none, since they name what the label context is about and it is off/.test(m))).toBe(true);
+  });
+});
