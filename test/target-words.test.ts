@@ -14,6 +14,7 @@ import {
   allowedTokenIds,
   Checkpoint,
   classMeanContrasts,
+  headRowNorms,
   computeClassTarget,
   initBackend,
   isWordToken,
@@ -139,7 +140,11 @@ describe('target words on a tiny model', () => {
     ];
     const target = (c: number): ClassTarget => ({ label: c, count: 3, clip: null, noiseStd: 0, dModel: d, vocabSize: 2, rows: [c], sum: Float32Array.from(u, (x, k) => -2 * (x + deltas[c][k])) });
     const contrasts = classMeanContrasts([target(0), target(1)], [0, 1]);
-    contrasts.forEach((m, c) => m.forEach((x, k) => expect(x).toBeCloseTo(2 * deltas[c][k], 6)));
+    contrasts.forEach((m, c) => m.contrast.forEach((x, k) => expect(x).toBeCloseTo(2 * deltas[c][k], 6)));
+    expect(contrasts.map((m) => m.noiseStd)).toEqual([0, 0]);
+    // Noise of std s on each row's entries: a contrast entry's is s (1 - 1/K) and s / K from the other class, in the rows' scale (here 1).
+    const noisy = classMeanContrasts([{ ...target(0), noiseStd: 0.3 }, { ...target(1), noiseStd: 0.3 }], [0, 1]);
+    for (const m of noisy) expect(m.noiseStd).toBeCloseTo(0.3 * Math.sqrt(0.5 ** 2 + 0.5 ** 2), 6);
     expect(() => classMeanContrasts([target(0)], [0])).toThrow(/at least two/);
     expect(() => classMeanContrasts([target(0), target(1)], [0])).toThrow(/2 targets but 1 label tokens/);
     expect(() => classMeanContrasts([target(0), target(1)], [0, 0])).toThrow(/leaves out its label row/);
@@ -180,14 +185,15 @@ describe('target words on a tiny model', () => {
     const toks = taskTokens(task, rt.tokenizer);
     const allowed = allowedTokenIds(rt.tokenizer);
     const words = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 0, pool: 2 });
-    const contrasts = classMeanContrasts(plans.map((p) => p.target), toks.labelTokens);
+    const contrasts = classMeanContrasts(plans.map((p) => p.target), toks.labelTokens).map((m) => m.contrast);
     const wordIds = allowed.filter((v) => isWordToken(rt.tokenizer.tokenText(v)));
     expect(wordIds.length).toBeGreaterThanOrEqual(2); // the tiny vocabulary's " the", " great", " bad"
+    expect(words.flat().length).toBeGreaterThan(0);
     words.forEach((ws, c) => {
-      expect(ws).toHaveLength(2);
-      // Oracle: the two word tokens with the highest lens score, by a full sort of the lens.
+      // Oracle: the two word tokens with the highest lens score above 0 (without noise the floor is 0), by a full sort of the lens.
       const z = logitLens(rt, contrasts[c]);
-      const best = [...wordIds].sort((a, b) => z[b] - z[a]).slice(0, 2);
+      const best = wordIds.filter((v) => z[v] > 0).sort((a, b) => z[b] - z[a]).slice(0, 2);
+      expect(ws).toHaveLength(best.length);
       expect(ws.map((w) => w.word)).toEqual(best.map((v) => rt.tokenizer.tokenText(v).trim()));
       ws.forEach((w, k) => expect(w.score).toBeCloseTo(z[best[k]], 5));
     });
@@ -195,6 +201,17 @@ describe('target words on a tiny model', () => {
     const strict = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 1.01 });
     expect(strict).toEqual([[], []]);
     expect(() => targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: [], pool: 0 })).toThrow(/positive integer/);
+    // Under release noise a word must score beyond what the noise alone gives its token (sigma |W_v| times the floor).
+    const norms = headRowNorms(rt);
+    const sigma = 0.05;
+    const noisyTargets = plans.map((p) => ({ ...p.target, noiseStd: sigma }));
+    const floored = targetWords(rt, noisyTargets, toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 0, noiseFloor: 1 });
+    classMeanContrasts(noisyTargets, toks.labelTokens).forEach((m, c) => {
+      const z = logitLens(rt, m.contrast);
+      const beyond = wordIds.filter((v) => z[v] > m.noiseStd * norms[v]);
+      expect(floored[c].map((w) => w.word).sort()).toEqual(beyond.map((v) => rt.tokenizer.tokenText(v).trim()).sort());
+    });
+    expect(targetWords(rt, noisyTargets, toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 0, noiseFloor: 1e9 })).toEqual([[], []]);
   });
 
   it('draws each batch its own words, the same for the same seed, class and batch', () => {

@@ -8,10 +8,9 @@
 //   plain     KEEP draws a class under the class's label context (DEMOS public demonstrations);
 //   words     the same, each GROUP draws under "A {label} ... about W1, W2 and W3:", the three
 //             drawn from the class's TOP target words.
-//   TASK=T.json [REAL=n KEEP=n TOP=n GROUP=n PICK=n DEMOS=n SEEDS=n] node scripts/experiments/target-words-probe.mjs TRAIN.jsonl TEST.jsonl
+//   TASK=T.json [REAL=n KEEP=n TOP=n GROUP=n PICK=n DEMOS=n SEEDS=n DOMAIN=genre EPSILON=e WORDS_ONLY=1 SETS=plain,words] node scripts/experiments/target-words-probe.mjs TRAIN.jsonl TEST.jsonl
 import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
-import * as tf from '@tensorflow/tfjs-core';
 import { judgeAndStudent, openProtocol, pct } from './protocol.mjs';
 
 const p = await openProtocol('target-words-probe.mjs', process.argv.slice(2), { generations: false });
@@ -28,63 +27,19 @@ const SETS = (process.env.SETS ?? 'plain,words').split(',');
 // for a task that names none.
 const task = process.env.DOMAIN ? core.withDomain(p.task, process.env.DOMAIN) : p.task;
 const K = task.labels.length;
-const { judge, teach } = judgeAndStudent({ ...p, task });
 const toks = core.taskTokens(task, rt.tokenizer);
 const real = core.sampleClasses(all, task, REAL, 0, 'task data');
 const rows = core.releaseRows('label-rows', toks.labelTokens);
-const targets = real.map((exs, c) => core.computeClassTarget(rt.model, exs, c, toks.labelTokens[c], toks.promptIds, { rows }));
-const d = targets[0].dModel;
-const headT = await rt.model.headT.data(); // [d, V]
-const V = headT.length / d;
-// Estimated class means (the rows scaled to unit weight along their own average), centred.
-const rowsOf = targets.map((t, c) => Float64Array.from(core.targetRow(t, toks.labelTokens[c]), (x) => -x));
-const mu = new Float64Array(d);
-for (const r of rowsOf) for (let k = 0; k < d; k++) mu[k] += r[k] / K;
-const muSq = mu.reduce((a, x) => a + x * x, 0);
-const means = rowsOf.map((r) => {
-  const w = r.reduce((a, x, k) => a + x * mu[k], 0) / muSq;
-  return r.map((x) => x / w);
+// EPSILON=e: the targets released under (e, 1e-5)-DP with clip 1, as `generate --epsilon e --delta 1e-5 --clip 1` releases them.
+const privacy = process.env.EPSILON ? { epsilon: Number(process.env.EPSILON), delta: 1e-5, clip: 1 } : {};
+const targets = real.map((exs, c) => core.computeClassTarget(rt.model, exs, c, toks.labelTokens[c], toks.promptIds, { rows, ...privacy }));
+const words = core.targetWords(rt, targets, toks.labelTokens, { allowed: core.allowedTokenIds(rt.tokenizer), wordEndContext: toks.contextPrefix, pool: TOP }).map((ws, c) => {
+  console.log(JSON.stringify({ class: task.labels[c].name, words: ws.map((w) => w.word).join(' ') }));
+  return ws.map((w) => w.word);
 });
-const mBar = new Float64Array(d);
-for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / K;
-const vocab = Array.from({ length: V }, (_, v) => rt.tokenizer.decode([v]));
-const wordLike = (v) => /^ [A-Za-z]{3,}$/.test(vocab[v]);
-// Whether a token ends a word: after "{domain}: TOKEN" the LM's next token opens with a space or a mark.
-const opensNew = Float32Array.from(vocab, (s) => (/^[\s.,;:!?'")]/.test(s) ? 1 : 0));
-function endsWord(cands) {
-  const ctx = rt.tokenizer.encode(core.labelContextText(task, 0, 0).replace(/^.*?:/, `${task.domain ?? 'Text'}:`));
-  const out = [];
-  for (let i = 0; i < cands.length; i += 64) {
-    const chunk = cands.slice(i, i + 64);
-    const f = rt.model.forward({ ids: chunk.map((v) => [...ctx, v]), logits: 'last' });
-    const probs = tf.softmax(f.logits).arraySync();
-    f.hidden.dispose();
-    f.logits.dispose();
-    for (const row of probs) out.push(row.reduce((a, x, v) => a + x * opensNew[v], 0));
-  }
-  return out;
-}
-const words = means.map((m, c) => {
-  const dir = m.map((x, k) => x - mBar[k]);
-  const z = new Float64Array(V);
-  for (let k = 0; k < d; k++) {
-    const a = dir[k];
-    const off = k * V;
-    for (let v = 0; v < V; v++) z[v] += a * headT[off + v];
-  }
-  const order = Array.from({ length: V }, (_, v) => v).filter(wordLike).sort((a, b) => z[b] - z[a]).slice(0, 4 * TOP);
-  const ends = endsWord(order);
-  const seen = new Set();
-  const kept = [];
-  order.forEach((v, i) => {
-    const w = vocab[v].trim();
-    if (ends[i] < 0.5 || seen.has(w.toLowerCase())) return;
-    seen.add(w.toLowerCase());
-    kept.push(w);
-  });
-  console.log(JSON.stringify({ class: task.labels[c].name, words: kept.slice(0, TOP).join(' ') }));
-  return kept.slice(0, TOP);
-});
+// WORDS_ONLY=1: stop after the word lists (no draws, no student).
+if (process.env.WORDS_ONLY) process.exit(0);
+const { judge, teach } = judgeAndStudent({ ...p, task });
 const length = Math.round(real.flat().reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.flat().length);
 const allowed = new Set(core.allowedTokenIds(rt.tokenizer, core.vocabularyOf(task, { punctuation: false })));
 const context = (c, topic) => rt.tokenizer.encode(core.labelContextText(task, c, DEMOS, [], topic));

@@ -18,7 +18,8 @@
  * class's texts than for the average class's. On bbc5 (ten real articles a class) politics' best
  * are "Labour Blair parliamentary Westminster MPs ...", entertainment's "musical films musician
  * comedy film ...": the private texts' content, read from the released sums alone
- * (post-processing, no privacy cost; under noise the words degrade with the targets).
+ * (post-processing, no privacy cost). Under the release noise a word counts only where its score
+ * is beyond what the noise alone would give it (TARGET_WORD_NOISE_FLOOR).
  *
  * How. Each class keeps its `pool` best whole words (a word-like allowed token after which the LM
  * expects a new word, case-folded duplicates dropped), and each batch's label context names
@@ -35,6 +36,13 @@ import { targetRow, type ClassTarget } from './targets.js';
 /** Whole words a class keeps, to draw each batch's from (eight batches' worth at three a batch). */
 export const DEFAULT_TARGET_WORD_POOL = 24;
 
+/**
+ * How far beyond the release noise a word's score must be, in standard deviations of what the
+ * noise alone gives its token: the noise's score of token v is normal with standard deviation
+ * sigma |W_v|, and 4.5 leaves about 0.1 of 30,000 word tokens above it by chance.
+ */
+export const TARGET_WORD_NOISE_FLOOR = 4.5;
+
 export interface TargetWord {
   word: string;
   /** z_c of its token: the logit gain of the class's mean state over the average class's. */
@@ -50,6 +58,8 @@ export interface TargetWordsOptions {
   wordEndContext: number[];
   /** The least wordEndProbabilities a kept word has (default 1/2; 0 keeps fragments too). */
   minWordEnd?: number;
+  /** Standard deviations of the noise a word's score must exceed (default TARGET_WORD_NOISE_FLOOR; targets without noise: any). */
+  noiseFloor?: number;
 }
 
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -58,14 +68,22 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return s;
 };
 
+export interface ClassMeanContrast {
+  /** m_c - m_bar [d]. */
+  contrast: Float64Array;
+  /** Standard deviation of the release noise in each entry of the contrast (0 without noise). */
+  noiseStd: number;
+}
+
 /**
  * Each class's estimated mean state minus the classes' average, from the targets' own verbaliser
  * rows: r_c scaled to unit weight along the rows' mean direction (the classes' shared part, which
  * dominates every row; the same scaling buildTargetClassifier applies along the public mean), so
  * in the rows' own scale: only the ranking of z_c is read. A row whose weight along that direction
- * is not positive (noise-dominated) keeps its direction at the others' mean norm.
+ * is not positive (noise-dominated) keeps its direction at the others' mean norm. The noise of a
+ * contrast entry: (1 - 1/K) times class c's scaled noise, and 1/K times each other class's.
  */
-export function classMeanContrasts(targets: ClassTarget[], labelTokens: number[]): Float64Array[] {
+export function classMeanContrasts(targets: ClassTarget[], labelTokens: number[]): ClassMeanContrast[] {
   const K = targets.length;
   if (K < 2) throw new SynthgradError('target words contrast the classes: at least two are needed');
   if (labelTokens.length !== K) throw new SynthgradError(`${K} targets but ${labelTokens.length} label tokens`);
@@ -80,14 +98,18 @@ export function classMeanContrasts(targets: ClassTarget[], labelTokens: number[]
   for (const r of rows) for (let k = 0; k < d; k++) mu[k] += r[k] / K;
   const muSq = dot(mu, mu);
   if (!(muSq > 0)) throw new SynthgradError('the targets have no shared direction (all rows zero)');
-  const means = rows.map((r) => {
+  const scales = rows.map((r) => {
     const w = dot(r, mu) / muSq;
-    const scale = w > 0 ? 1 / w : Math.sqrt(muSq / Math.max(dot(r, r), 1e-30));
-    return r.map((x) => x * scale);
+    return w > 0 ? 1 / w : Math.sqrt(muSq / Math.max(dot(r, r), 1e-30));
   });
+  const means = rows.map((r, c) => r.map((x) => x * scales[c]));
   const mBar = new Float64Array(d);
   for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / K;
-  return means.map((m) => m.map((x, k) => x - mBar[k]));
+  const scaledNoise = targets.map((t, c) => t.noiseStd * scales[c]);
+  return means.map((m, c) => ({
+    contrast: m.map((x, k) => x - mBar[k]),
+    noiseStd: Math.sqrt(scaledNoise.reduce((a, sd, k) => a + ((k === c ? 1 - 1 / K : 1 / K) * sd) ** 2, 0)),
+  }));
 }
 
 /** z = W dir over the vocabulary [V], with W^T [d, V] the model's head. */
@@ -95,6 +117,11 @@ export function logitLens(rt: LoadedModel, dir: Float64Array): Float32Array {
   const d = rt.model.config.dModel;
   if (dir.length !== d) throw new SynthgradError(`a direction of width ${dir.length} for a model of width ${d}`, 'E_SHAPE_MISMATCH');
   return tf.tidy(() => tf.matMul(tf.tensor2d(Float32Array.from(dir), [1, d]), rt.model.headT).dataSync() as Float32Array);
+}
+
+/** |W_v| for every token v of the head. */
+export function headRowNorms(rt: LoadedModel): Float32Array {
+  return tf.tidy(() => tf.norm(rt.model.headT, 2, 0).dataSync() as Float32Array);
 }
 
 /** A token that may name a word: a leading space, then three or more letters and nothing else. */
@@ -125,18 +152,25 @@ export function wordEndProbabilities(rt: LoadedModel, context: number[], candida
 
 /**
  * Each class's best `pool` whole words by z_c (module comment): word tokens of the allowed
- * vocabulary, in order of score, that end a word (wordEndProbabilities >= minWordEnd) and whose
- * case-folded form is not already taken.
+ * vocabulary, in order of score, whose score is beyond what the release noise alone would give
+ * (noiseFloor; under strong privacy a class may keep few words or none, and its batches then
+ * name none), that end a word (wordEndProbabilities >= minWordEnd) and whose case-folded form is
+ * not already taken.
  */
 export function targetWords(rt: LoadedModel, targets: ClassTarget[], labelTokens: number[], o: TargetWordsOptions): TargetWord[][] {
   const pool = o.pool ?? DEFAULT_TARGET_WORD_POOL;
   if (!(Number.isInteger(pool) && pool >= 1)) throw new SynthgradError(`target words kept a class must be a positive integer, got ${pool}`, 'E_USAGE');
   const minWordEnd = o.minWordEnd ?? 0.5;
+  const floor = o.noiseFloor ?? TARGET_WORD_NOISE_FLOOR;
   const words = o.allowed.filter((v) => isWordToken(rt.tokenizer.tokenText(v)));
-  return classMeanContrasts(targets, labelTokens).map((dir) => {
-    const z = logitLens(rt, dir);
+  const rowNorm = headRowNorms(rt);
+  return classMeanContrasts(targets, labelTokens).map(({ contrast, noiseStd }) => {
+    const z = logitLens(rt, contrast);
     // Four times the pool is checked: fragments and case duplicates take some of the best places.
-    const ranked = [...words].sort((a, b) => z[b] - z[a]).slice(0, 4 * pool);
+    const ranked = words
+      .filter((v) => z[v] > floor * noiseStd * rowNorm[v])
+      .sort((a, b) => z[b] - z[a])
+      .slice(0, 4 * pool);
     const ends = wordEndProbabilities(rt, o.wordEndContext, ranked);
     const seen = new Set<string>();
     const kept: TargetWord[] = [];
