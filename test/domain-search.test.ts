@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Checkpoint,
-  computeClassTarget,
   DEFAULT_GENRES,
   DEFAULT_FINALISTS,
   defaultDataPath,
@@ -21,7 +20,6 @@ import {
   loadModel,
   MatchingLoss,
   readExamples,
-  releaseRows,
   resolvePreset,
   sampleClasses,
   scoreDomain,
@@ -39,27 +37,19 @@ import {
   synthesize,
   taskTokens,
   validateTask,
-  type ClassPlan,
   type LoadedModel,
   type SyntheticExample,
   type Task,
 } from '@synthgrad/core';
 import { HAVE_REAL_MODEL, REAL_MODEL_PATH } from './helpers/real-model.js';
 import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
+import { classPlansOf } from './helpers/class-plans.js';
 
 const labelsOnly: Task = validateTask({ labels: SENTIMENT_TASK.labels, suffix: ' It was' }, 'labels-only.task.json');
 const DATA = defaultDataPath();
 const HAVE_DATA = existsSync(DATA);
 if (!HAVE_DATA && process.env.CI) throw new Error(`default data set missing at ${DATA}; .ci/run's setup must pull it`);
 
-function targetsOf(rt: LoadedModel, task: Task, texts: string[][]): ClassPlan[] {
-  const toks = taskTokens(task, rt.tokenizer);
-  const rows = releaseRows(undefined, toks.labelTokens);
-  return texts.map((ts, c) => ({
-    target: computeClassTarget(rt.model, ts.map((text, i) => ({ text, label: c, line: i + 1, source: 'mem.jsonl' })), c, toks.labelTokens[c], toks.promptIds, { rows }),
-    textLength: Math.max(2, Math.round(ts.reduce((a, t) => a + rt.tokenizer.encode(t).length, 0) / ts.length)),
-  }));
-}
 
 describe.skipIf(!HAVE_REAL_MODEL || !HAVE_DATA)('domain search with SmolLM2-135M and real movie-review snippets', () => {
   let rt: LoadedModel;
@@ -71,7 +61,7 @@ describe.skipIf(!HAVE_REAL_MODEL || !HAVE_DATA)('domain search with SmolLM2-135M
 
   it('the targets of movie reviews choose "movie review" over unrelated genres', async () => {
     const real = sampleClasses(readExamples(DATA, labelsOnly), labelsOnly, 12, 0, 'snippets').map((g) => g.map((e) => e.text));
-    const plans = targetsOf(rt, labelsOnly, real);
+    const plans = classPlansOf(rt, labelsOnly, real);
     const toks = taskTokens(labelsOnly, rt.tokenizer);
     const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c]));
     try {
@@ -111,7 +101,7 @@ describe('synthesize and the domain search (tiny model)', () => {
   });
 
   const run = (task: Task, domainSearch?: boolean, workers = 1) => {
-    const plans = targetsOf(rt, task, [
+    const plans = classPlansOf(rt, task, [
       ['a bad plot', 'bad acting', 'the end was bad'],
       ['the great film', 'a great cast', 'great fun'],
     ]);
@@ -150,7 +140,7 @@ describe('synthesize and the domain search (tiny model)', () => {
   }, 120_000);
 
   it('scores a genre the same alone as in the search (seeded per seed, genre and class), and refuses bad input', async () => {
-    const plans = targetsOf(rt, labelsOnly, [['a bad plot', 'bad acting'], ['the great film', 'great fun']]);
+    const plans = classPlansOf(rt, labelsOnly, [['a bad plot', 'bad acting'], ['the great film', 'great fun']]);
     const toks = taskTokens(labelsOnly, rt.tokenizer);
     const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c]));
     try {
@@ -173,7 +163,7 @@ describe('synthesize and the domain search (tiny model)', () => {
     const withDemo: Task = { ...SENTIMENT_TASK, demonstrations: [{ text: 'warm and funny', label: 1 }] };
     expect(labelContextText(withDemo, 1, 1, [], 'music')).toBe('A positive movie review: warm and funny\nA positive movie review about music:');
     const task = SENTIMENT_TASK;
-    const plans = targetsOf(rt, task, [['a bad plot', 'bad acting'], ['the great film', 'great fun']]);
+    const plans = classPlansOf(rt, task, [['a bad plot', 'bad acting'], ['the great film', 'great fun']]);
     const toks = taskTokens(task, rt.tokenizer);
     const losses = plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c]));
     try {
@@ -230,7 +220,7 @@ describe('synthesize and the domain search (tiny model)', () => {
   }, 120_000);
 
   it("a scoring worker's failure rejects every job, as in this thread, and ends its workers", async () => {
-    const plans = targetsOf(rt, labelsOnly, [['a bad plot'], ['great fun']]);
+    const plans = classPlansOf(rt, labelsOnly, [['a bad plot'], ['great fun']]);
     const settings = { ...resolvePreset('cpu-select').settings, batchSize: 2, topK: 4, initNorm: 'auto' as const };
     const params = { settings, method: resolvePreset('cpu-select').method, perClass: 2, seed: 1, distance: 'cosine' as const, initNorm: 1, classifier: null, metric: null, batchTopics: null };
     const draw = { length: 4, seed: 1, sentenceEndCut: 0 };

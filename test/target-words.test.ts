@@ -15,12 +15,11 @@ import {
   Checkpoint,
   classMeanContrasts,
   headRowNorms,
-  computeClassTarget,
   initBackend,
   isWordToken,
   loadModel,
   logitLens,
-  releaseRows,
+  namesTargetWords,
   resolvePreset,
   SENTIMENT_TASK,
   synthesize,
@@ -39,15 +38,8 @@ import {
 } from '@synthgrad/core';
 import { HAVE_REAL_MODEL, REAL_MODEL_PATH } from './helpers/real-model.js';
 import { tinyConfig, tinyWeights, writeTinyLlamaGGUF } from './helpers/tiny-llama.js';
+import { classPlansOf } from './helpers/class-plans.js';
 
-function plansOf(rt: LoadedModel, task: Task, texts: string[][]): ClassPlan[] {
-  const toks = taskTokens(task, rt.tokenizer);
-  const rows = releaseRows('label-rows', toks.labelTokens);
-  return texts.map((ts, c) => ({
-    target: computeClassTarget(rt.model, ts.map((text, i) => ({ text, label: c, line: i + 1, source: 'mem.jsonl' })), c, toks.labelTokens[c], toks.promptIds, { rows }),
-    textLength: Math.max(2, Math.round(ts.reduce((a, t) => a + rt.tokenizer.encode(t).length, 0) / ts.length)),
-  }));
-}
 
 const subjects: Task = validateTask(
   {
@@ -88,7 +80,7 @@ describe.skipIf(!HAVE_REAL_MODEL)('target words with SmolLM2-135M', () => {
         'The restaurant serves fresh pasta with a rich cheese sauce.',
       ],
     ];
-    const plans = plansOf(rt, subjects, texts);
+    const plans = classPlansOf(rt, subjects, texts);
     const toks = taskTokens(subjects, rt.tokenizer);
     const words = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed: allowedTokenIds(rt.tokenizer), wordEndContext: toks.contextPrefix, pool: 24 });
     const lower = words.map((ws) => ws.map((w) => w.word.toLowerCase()));
@@ -123,7 +115,7 @@ describe('target words on a tiny model', () => {
     const path = join(dir, 'tiny.gguf');
     writeTinyLlamaGGUF(path, tinyConfig(), tinyWeights(tinyConfig(), 4));
     rt = await loadModel(path);
-    plans = plansOf(rt, task, texts);
+    plans = classPlansOf(rt, task, texts);
   });
   afterAll(() => {
     rt?.dispose();
@@ -252,18 +244,33 @@ describe('target words on a tiny model', () => {
       { checkpoint: Checkpoint.open<SyntheticExample>(join(dir, `cp-${n++}.json`), 'h', false), log: (m) => logs.push(m) },
     );
 
-  it("records each class's words and logs them; refuses what it cannot apply", async () => {
+  it("records each class's words and logs them; names them only where asked; refuses what it cannot apply", async () => {
     const logs: string[] = [];
-    const res = await synth({ targetWords: 2 }, logs);
+    const res = await synth({ targetWords: 2, targetWordClasses: 'all' }, logs);
     const toks = taskTokens(task, rt.tokenizer);
     const expected = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed: allowedTokenIds(rt.tokenizer), wordEndContext: toks.contextPrefix });
     expect(res.targetWords).toEqual(expected);
     expect(logs.filter((m) => /^target words of class /.test(m))).toHaveLength(2);
     expect((await synth({ targetWords: 0 })).targetWords).toBeNull();
-    await expect(synth({ targetWords: 2, topics: 1 })).rejects.toThrow(/topics and targetWords both name what a batch is about/);
+    // The default scope: the built-in task's classes have public demonstrations, so none is named.
+    expect(namesTargetWords(task, 0, { targetWords: 2, targetWordClasses: 'undemonstrated' })).toBe(false);
+    expect(namesTargetWords(task, 0, { targetWords: 2, targetWordClasses: 'all' })).toBe(true);
+    const bare: Task = { ...task, demonstrations: [] };
+    expect(namesTargetWords(bare, 1, { targetWords: 2, targetWordClasses: 'undemonstrated' })).toBe(true);
+    expect(namesTargetWords(bare, 1, { targetWords: 0, targetWordClasses: 'all' })).toBe(false);
+    const scoped: string[] = [];
+    expect((await synth({ targetWords: 2 }, scoped)).targetWords).toBeNull();
+    expect(scoped.some((m) => /target words: none, since every class has public demonstrations/.test(m))).toBe(true);
+    // Topics take their place: both name what a batch is about.
+    const withTopics: string[] = [];
+    const t = await synth({ targetWords: 2, targetWordClasses: 'all', topics: 1 }, withTopics);
+    expect(t.targetWords).toBeNull();
+    expect(t.topics).not.toBeNull();
+    expect(withTopics.some((m) => /target words: none, since the topics name what each batch is about/.test(m))).toBe(true);
     for (const bad of [-1, 1.5, 25]) await expect(synth({ targetWords: bad })).rejects.toThrow(/targetWords must be an integer in \[0, 24\]/);
+    await expect(synth({ targetWords: 2, targetWordClasses: 'some' as never })).rejects.toThrow(/targetWordClasses must be one of undemonstrated, all/);
     const offLogs: string[] = [];
-    expect((await synth({ targetWords: 2, labelContext: false }, offLogs)).targetWords).toBeNull();
+    expect((await synth({ targetWords: 2, targetWordClasses: 'all', labelContext: false }, offLogs)).targetWords).toBeNull();
     expect(offLogs.some((m) => /target words: none, since they name what the label context is about and it is off/.test(m))).toBe(true);
   });
 });

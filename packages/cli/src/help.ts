@@ -130,7 +130,10 @@ method (docs/METHOD.md sections 7 and 8):
   --target-words N        each batch's label context names N words its class's target points at
                           ("A politics news article about Labour, ballot and Westminster:"), drawn
                           a batch from the class's 24 best by the logit lens of the class means the
-                          targets carry (0 = off; docs/EXPERIMENTS.md, thirty-sixth stop)
+                          targets carry (default 3; 0 = off; --topics takes its place when set;
+                          docs/EXPERIMENTS.md, thirty-sixth stop)
+  --target-word-classes undemonstrated|all  whose batches name them: a class without public
+                          demonstrations (default) or every class
 
 privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise

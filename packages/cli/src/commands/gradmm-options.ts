@@ -5,7 +5,7 @@
  */
 import type * as Core from '@synthgrad/core';
 import type { GenerateConfig, SelectionOptions, Task } from '@synthgrad/core';
-import { DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, DEMONSTRATION_LABELS, END_MARK_MODES, PRESETS, RAW_START_MODES, TARGET_THRESHOLDS, resolvePreset } from '@synthgrad/core/presets';
+import { DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, DEMONSTRATION_LABELS, END_MARK_MODES, PRESETS, RAW_START_MODES, TARGET_THRESHOLDS, TARGET_WORD_CLASSES, resolvePreset } from '@synthgrad/core/presets';
 import type { FlagReader } from '../flags.js';
 import type { KeyPath } from '../config-file.js';
 
@@ -60,6 +60,7 @@ export const METHOD_KEYS = {
   'end-marks': 'method.endMarks',
   topics: 'method.topics',
   'target-words': 'method.targetWords',
+  'target-word-classes': 'method.targetWordClasses',
   'sentence-end-cut': 'method.sentenceEndCut',
 } as const satisfies Record<string, KeyPath<GenerateConfig>>;
 
@@ -125,6 +126,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.endMarks = r.oneOf('end-marks', END_MARK_MODES, m.endMarks);
   m.topics = r.int('topics', m.topics, 0);
   m.targetWords = r.int('target-words', m.targetWords, 0);
+  m.targetWordClasses = r.oneOf('target-word-classes', TARGET_WORD_CLASSES, m.targetWordClasses);
   const privacy = privacyFlags(r);
   return {
     task,

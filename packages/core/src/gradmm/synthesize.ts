@@ -21,7 +21,7 @@ import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities, PromptStates } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
 import { refitThreshold } from './threshold-refit.js';
-import { DEFAULT_METHOD, DEMONSTRATION_LABELS, END_MARK_MODES, TARGET_THRESHOLDS, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
+import { DEFAULT_METHOD, DEMONSTRATION_LABELS, END_MARK_MODES, TARGET_THRESHOLDS, TARGET_WORD_CLASSES, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
 import { classDemonstrations, labelContextText, labelledContextText, namesDomain, withDomain, type LabelledLine } from '../task/task.js';
 import { sampleAllowed } from './sample.js';
 import { mineDemonstrations, withMinedDemonstrations, type MinedDemonstration } from './mined-demonstrations.js';
@@ -532,7 +532,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   if (method.endMarks !== 'off') endMarkStyle(rt.tokenizer, givenTask); // likewise a model without the marks' tokens
   if (!(Number.isInteger(method.topics) && method.topics >= 0 && method.topics <= DEFAULT_TOPICS.length)) throw new SynthgradError(`topics must be an integer in [0, ${DEFAULT_TOPICS.length}] (0: none), got ${JSON.stringify(method.topics)}`, 'E_USAGE');
   if (!(Number.isInteger(method.targetWords) && method.targetWords >= 0 && method.targetWords <= DEFAULT_TARGET_WORD_POOL)) throw new SynthgradError(`targetWords must be an integer in [0, ${DEFAULT_TARGET_WORD_POOL}] (0: none), got ${JSON.stringify(method.targetWords)}`, 'E_USAGE');
-  if (method.targetWords > 0 && method.topics > 0) throw new SynthgradError('topics and targetWords both name what a batch is about: set one of them to 0', 'E_USAGE');
+  if (!TARGET_WORD_CLASSES.includes(method.targetWordClasses)) throw new SynthgradError(`targetWordClasses must be one of ${TARGET_WORD_CLASSES.join(', ')}, got ${JSON.stringify(method.targetWordClasses)}`, 'E_USAGE');
   // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
   // without them they would be silently ignored.
   for (const setting of ['initGuidance', 'sharedOpening'] as const) {
@@ -574,10 +574,11 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   const topics = method.topics > 0 && method.labelContext ? chooseTopics(rt, task, plans, searchParams, allowed, log) : null;
   if (method.topics > 0 && !method.labelContext) log('topics: none, since they name what the label context is about and it is off');
   // The words each class's target points at, named a few a batch (target-words.ts).
-  const words = method.targetWords > 0 ? chooseTargetWords(rt, task, plans, method, allowed, log) : null;
+  const words = method.targetWords > 0 && !topics ? chooseTargetWords(rt, task, plans, method, allowed, log) : null;
+  if (method.targetWords > 0 && topics) log('target words: none, since the topics name what each batch is about');
   timings.public_s += (performance.now() - tt) / 1000;
   const batches = Math.ceil(opts.perClass / opts.settings.batchSize);
-  const batchTopics = topics ? topics.perClass : words ? words.map((w, c) => targetWordTopics(w, method.targetWords, batches, opts.seed, c)) : null;
+  const batchTopics = topics ? topics.perClass : words ? words.map((w, c) => (namesTargetWords(task, c, method) ? targetWordTopics(w, method.targetWords, batches, opts.seed, c) : [])) : null;
   const params: ClassLoopParams = { ...searchParams, classifier, metric, batchTopics };
   const env = classLoopEnv(rt, task, params, allowed);
   let adamSteps = 0;
@@ -699,14 +700,27 @@ function plainLosses(rt: LoadedModel, toks: TaskTokens, plans: ClassPlan[], dist
   return plans.map((p, c) => new MatchingLoss(rt.model, p.target, toks.labelTokens[c], distance));
 }
 
+/** Whether class c's batches name its target words: every class, or with 'undemonstrated' one without public demonstrations. */
+export function namesTargetWords(task: Task, c: number, method: Pick<MethodSettings, 'targetWords' | 'targetWordClasses'>): boolean {
+  return method.targetWords > 0 && (method.targetWordClasses === 'all' || classDemonstrations(task, c).length === 0);
+}
+
 /**
  * Each class's target words (targetWords), read after the task's label-blind context prefix; null
- * (logged) where they cannot be had: the label context off (nothing names them) or one class
- * (nothing to contrast).
+ * (logged) where they cannot be had or would name nothing: the label context off (nothing names
+ * them), one class (nothing to contrast), or, with 'undemonstrated', every class with public
+ * demonstrations of its own.
  */
 function chooseTargetWords(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, allowed: number[], log: (msg: string) => void): TargetWord[][] | null {
-  if (!method.labelContext || plans.length < 2) {
-    log(`target words: none, since ${!method.labelContext ? 'they name what the label context is about and it is off' : 'one class has nothing to contrast'}`);
+  const why = !method.labelContext
+    ? 'they name what the label context is about and it is off'
+    : plans.length < 2
+      ? 'one class has nothing to contrast'
+      : !plans.some((_, c) => namesTargetWords(task, c, method))
+        ? "every class has public demonstrations (--target-word-classes all names them too)"
+        : null;
+  if (why) {
+    log(`target words: none, since ${why}`);
     return null;
   }
   const toks = taskTokens(task, rt.tokenizer);
@@ -716,7 +730,9 @@ function chooseTargetWords(rt: LoadedModel, task: Task, plans: ClassPlan[], meth
     toks.labelTokens,
     { allowed, wordEndContext: toks.contextPrefix },
   );
-  words.forEach((ws, c) => log(`target words of class ${JSON.stringify(task.labels[c].value)}: ${ws.map((w) => w.word).join(', ') || '(none)'}`));
+  words.forEach((ws, c) =>
+    log(`target words of class ${JSON.stringify(task.labels[c].value)}: ${ws.map((w) => w.word).join(', ') || '(none beyond the release noise)'}${namesTargetWords(task, c, method) ? '' : ' (not named: the class has public demonstrations)'}`),
+  );
   return words;
 }
 
