@@ -50,7 +50,6 @@ const DATA = defaultDataPath();
 const HAVE_DATA = existsSync(DATA);
 if (!HAVE_DATA && process.env.CI) throw new Error(`default data set missing at ${DATA}; .ci/run's setup must pull it`);
 
-
 describe.skipIf(!HAVE_REAL_MODEL || !HAVE_DATA)('domain search with SmolLM2-135M and real movie-review snippets', () => {
   let rt: LoadedModel;
   beforeAll(async () => {

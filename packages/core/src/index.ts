@@ -82,7 +82,7 @@ export { searchDomain, scoreDomain, scoreGenreJob, scoreContexts, drawContextTex
 export { searchTopics, batchTopic, DEFAULT_TOPICS, DEFAULT_TOPIC_DRAWS, type TopicChoice, type TopicScore, type TopicSearchOptions } from './gradmm/topics.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { liveSynthesisWorkers, startGenreScorers, type GenreScorerPool, type WorkerDrawOptions } from './gradmm/synthesis-pool.js';
-export { targetWords, targetWordTopics, classMeanContrasts, logitLens, headRowNorms, wordEndProbabilities, isWordToken, wordList, DEFAULT_TARGET_WORD_POOL, TARGET_WORD_NOISE_FLOOR, type TargetWord, type TargetWordsOptions, type ClassMeanContrast } from './gradmm/target-words.js';
+export { targetWords, targetWordTopics, classMeanContrasts, logitLens, headRowNorms, wordOpenerMask, wordEndProbabilities, isWordToken, wordList, DEFAULT_TARGET_WORD_POOL, TARGET_WORD_NOISE_FLOOR, type TargetWord, type TargetWordsOptions, type ClassMeanContrast } from './gradmm/target-words.js';
 export { mineDemonstrations, withMinedDemonstrations, type MinedDemonstration } from './gradmm/mined-demonstrations.js';
 export { synthesize, namesTargetWords, minesDemonstrations, minedDemonstrationSlots, minedDemonstrationsFor, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, demonstrationSlots, interleavedSlots, guidanceContexts, filledDemonstrations, targetClassifierFor, targetPredictions, predictionsOfStates, type TargetPrediction, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
 export * from './secagg/index.js';

@@ -329,6 +329,9 @@ export interface ClassLoopEnv extends ClassLoopParams {
   spaceBan: StraySpaceBan | undefined;
 }
 
+/** Batches a class runs: its texts over the batch size. */
+export const batchCount = (p: Pick<ClassLoopParams, 'perClass' | 'settings'>): number => Math.ceil(p.perClass / p.settings.batchSize);
+
 export function classLoopEnv(rt: LoadedModel, task: Task, params: ClassLoopParams, allowed = allowedTokenIds(rt.tokenizer, vocabularyOf(task, params.method))): ClassLoopEnv {
   return {
     ...params,
@@ -336,7 +339,7 @@ export function classLoopEnv(rt: LoadedModel, task: Task, params: ClassLoopParam
     rt,
     task,
     toks: taskTokens(task, rt.tokenizer),
-    batches: Math.ceil(params.perClass / params.settings.batchSize),
+    batches: batchCount(params),
     allowed,
     allowedSet: new Set(allowed),
     spaceBan: StraySpaceBan.over(allowed, (id) => rt.tokenizer.tokenText(id)),
@@ -574,11 +577,10 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   const topics = method.topics > 0 && method.labelContext ? chooseTopics(rt, task, plans, searchParams, allowed, log) : null;
   if (method.topics > 0 && !method.labelContext) log('topics: none, since they name what the label context is about and it is off');
   // The words each class's target points at, named a few a batch (target-words.ts).
-  const words = method.targetWords > 0 && !topics ? chooseTargetWords(rt, task, plans, method, allowed, log) : null;
+  const words = method.targetWords > 0 && !topics ? chooseTargetWords(rt, task, toks, plans, method, allowed, log) : null;
   if (method.targetWords > 0 && topics) log('target words: none, since the topics name what each batch is about');
   timings.public_s += (performance.now() - tt) / 1000;
-  const batches = Math.ceil(opts.perClass / opts.settings.batchSize);
-  const batchTopics = topics ? topics.perClass : words ? words.map((w, c) => (namesTargetWords(task, c, method) ? targetWordTopics(w, method.targetWords, batches, opts.seed, c) : [])) : null;
+  const batchTopics = topics ? topics.perClass : words ? words.map((w, c) => (namesTargetWords(task, c, method) ? targetWordTopics(w, method.targetWords, batchCount(searchParams), opts.seed, c) : [])) : null;
   const params: ClassLoopParams = { ...searchParams, classifier, metric, batchTopics };
   const env = classLoopEnv(rt, task, params, allowed);
   let adamSteps = 0;
@@ -706,12 +708,13 @@ export function namesTargetWords(task: Task, c: number, method: Pick<MethodSetti
 }
 
 /**
- * Each class's target words (targetWords), read after the task's label-blind context prefix; null
+ * Each class's target words (targetWords), read after the task's label-blind context prefix (`toks`:
+ * the task's tokens, which its mined demonstrations, if any, leave as they are); null
  * (logged) where they cannot be had or would name nothing: the label context off (nothing names
  * them), one class (nothing to contrast), or, with 'undemonstrated', every class with public
  * demonstrations of its own.
  */
-function chooseTargetWords(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, allowed: number[], log: (msg: string) => void): TargetWord[][] | null {
+function chooseTargetWords(rt: LoadedModel, task: Task, toks: TaskTokens, plans: ClassPlan[], method: MethodSettings, allowed: number[], log: (msg: string) => void): TargetWord[][] | null {
   const why = !method.labelContext
     ? 'they name what the label context is about and it is off'
     : plans.length < 2
@@ -723,13 +726,7 @@ function chooseTargetWords(rt: LoadedModel, task: Task, plans: ClassPlan[], meth
     log(`target words: none, since ${why}`);
     return null;
   }
-  const toks = taskTokens(task, rt.tokenizer);
-  const words = targetWords(
-    rt,
-    plans.map((p) => p.target),
-    toks.labelTokens,
-    { allowed, wordEndContext: toks.contextPrefix },
-  );
+  const words = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix });
   words.forEach((ws, c) =>
     log(`target words of class ${JSON.stringify(task.labels[c].value)}: ${ws.map((w) => w.word).join(', ') || '(none beyond the release noise)'}${namesTargetWords(task, c, method) ? '' : ' (not named: the class has public demonstrations)'}`),
   );

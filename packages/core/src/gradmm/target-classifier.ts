@@ -69,11 +69,36 @@ export function solveSpd(A: Float64Array, n: number, rhs: Float64Array[]): Float
   });
 }
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+export const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 };
+
+/**
+ * Each target's own verbaliser row, r_c = -G_c[v_c] (float64), checked: width `d` (`widthOf`
+ * names the mismatch) and the label row present.
+ */
+export function labelRowsOf(targets: ClassTarget[], labelTokens: number[], d: number, widthOf: (t: ClassTarget, c: number) => string): Float64Array[] {
+  return targets.map((t, c) => {
+    if (t.dModel !== d) throw new SynthgradError(widthOf(t, c), 'E_SHAPE_MISMATCH');
+    const row = targetRow(t, labelTokens[c]);
+    if (!row) throw new SynthgradError(`the target of class ${c} leaves out its label row`, 'E_SHAPE_MISMATCH');
+    return Float64Array.from(row, (x) => -x);
+  });
+}
+
+/**
+ * Class-mean estimates from label rows (the derivation above): each row's weight along the shared
+ * direction mu, w_c = r_c . mu / |mu|^2, and m_c = r_c / w_c. A noise-dominated row (w_c <= 0) has
+ * no usable scale: it keeps its direction at mu's norm.
+ */
+export function classMeanEstimates(rows: Float64Array[], mu: ArrayLike<number>): { means: Float64Array[]; weightSums: number[]; scales: number[] } {
+  const muSq = dot(mu, mu);
+  const weightSums = rows.map((r) => dot(r, mu) / muSq);
+  const scales = rows.map((r, c) => (weightSums[c] > 0 ? 1 / weightSums[c] : Math.sqrt(muSq / Math.max(dot(r, r), 1e-30))));
+  return { means: rows.map((r, c) => r.map((x) => x * scales[c])), weightSums, scales };
+}
 
 /**
  * The public covariance, shrunk, with the shared direction set aside. Final states are RMS-normed,
@@ -151,21 +176,8 @@ export function buildTargetClassifier(targets: ClassTarget[], labelTokens: numbe
   if (labelTokens.length !== K) throw new SynthgradError(`${K} targets but ${labelTokens.length} label tokens`);
   const alpha = o.shrinkage ?? 0.2;
   if (!(alpha >= 0 && alpha < 1)) throw new SynthgradError(`shrinkage must be in [0, 1), got ${alpha}`);
-  const mu = stats.mean;
-  const muSq = dot(mu, mu);
-  const weightSums: number[] = [];
-  const means = targets.map((t, c) => {
-    if (t.dModel !== d) throw new SynthgradError(`target has width ${t.dModel}, public statistics ${d}`, 'E_SHAPE_MISMATCH');
-    const row = targetRow(t, labelTokens[c]);
-    if (!row) throw new SynthgradError(`the target of class ${c} leaves out its label row`, 'E_SHAPE_MISMATCH');
-    const r = Float64Array.from(row, (x) => -x);
-    const w = dot(r, mu) / muSq;
-    weightSums.push(w);
-    // A noise-dominated row has no usable scale: keep its direction at the public mean's norm.
-    const scale = w > 0 ? 1 / w : Math.sqrt(muSq / Math.max(dot(r, r), 1e-30));
-    for (let k = 0; k < d; k++) r[k] *= scale;
-    return r;
-  });
+  const rows = labelRowsOf(targets, labelTokens, d, (t) => `target has width ${t.dModel}, public statistics ${d}`);
+  const { means, weightSums } = classMeanEstimates(rows, stats.mean);
   const mBar = new Float64Array(d);
   for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / K;
   const { S, u } = shrunkPublicCovariance(stats, alpha);

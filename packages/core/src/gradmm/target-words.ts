@@ -31,7 +31,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LoadedModel } from '../model/load.js';
 import { SynthgradError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { targetRow, type ClassTarget } from './targets.js';
+import type { ClassTarget } from './targets.js';
+import { classMeanEstimates, dot, labelRowsOf } from './target-classifier.js';
 
 /** Whole words a class keeps, to draw each batch's from (eight batches' worth at three a batch). */
 export const DEFAULT_TARGET_WORD_POOL = 24;
@@ -62,12 +63,6 @@ export interface TargetWordsOptions {
   noiseFloor?: number;
 }
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
-
 export interface ClassMeanContrast {
   /** m_c - m_bar [d]. */
   contrast: Float64Array;
@@ -88,21 +83,11 @@ export function classMeanContrasts(targets: ClassTarget[], labelTokens: number[]
   if (K < 2) throw new SynthgradError('target words contrast the classes: at least two are needed');
   if (labelTokens.length !== K) throw new SynthgradError(`${K} targets but ${labelTokens.length} label tokens`);
   const d = targets[0].dModel;
-  const rows = targets.map((t, c) => {
-    if (t.dModel !== d) throw new SynthgradError(`target ${c} has width ${t.dModel}, target 0 ${d}`, 'E_SHAPE_MISMATCH');
-    const row = targetRow(t, labelTokens[c]);
-    if (!row) throw new SynthgradError(`the target of class ${c} leaves out its label row`, 'E_SHAPE_MISMATCH');
-    return Float64Array.from(row, (x) => -x);
-  });
+  const rows = labelRowsOf(targets, labelTokens, d, (t, c) => `target ${c} has width ${t.dModel}, target 0 ${d}`);
   const mu = new Float64Array(d);
   for (const r of rows) for (let k = 0; k < d; k++) mu[k] += r[k] / K;
-  const muSq = dot(mu, mu);
-  if (!(muSq > 0)) throw new SynthgradError('the targets have no shared direction (all rows zero)');
-  const scales = rows.map((r) => {
-    const w = dot(r, mu) / muSq;
-    return w > 0 ? 1 / w : Math.sqrt(muSq / Math.max(dot(r, r), 1e-30));
-  });
-  const means = rows.map((r, c) => r.map((x) => x * scales[c]));
+  if (!(dot(mu, mu) > 0)) throw new SynthgradError('the targets have no shared direction (all rows zero)');
+  const { means, scales } = classMeanEstimates(rows, mu);
   const mBar = new Float64Array(d);
   for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / K;
   const scaledNoise = targets.map((t, c) => t.noiseStd * scales[c]);
@@ -127,14 +112,18 @@ export function headRowNorms(rt: LoadedModel): Float32Array {
 /** A token that may name a word: a leading space, then three or more letters and nothing else. */
 export const isWordToken = (text: string): boolean => /^ \p{L}{3,}$/u.test(text);
 
+/** 1 for every token that opens a new word (whitespace or a mark first), else 0 [V]. */
+export function wordOpenerMask(rt: LoadedModel): Float32Array {
+  return Float32Array.from({ length: rt.model.config.vocabSize }, (_, v) => (/^[\s.,;:!?'")\]]/u.test(rt.tokenizer.tokenText(v)) ? 1 : 0));
+}
+
 /**
  * For each candidate token, the probability that the LM's next token, after `context` and the
- * candidate, opens a new word (whitespace or a mark first): low for a fragment such as " Econom".
+ * candidate, opens a new word (`opens`, wordOpenerMask: read once, it spells out the whole
+ * vocabulary): low for a fragment such as " Econom".
  */
-export function wordEndProbabilities(rt: LoadedModel, context: number[], candidates: number[], batchSize = 64): number[] {
+export function wordEndProbabilities(rt: LoadedModel, context: number[], candidates: number[], batchSize = 64, opens = wordOpenerMask(rt)): number[] {
   const V = rt.model.config.vocabSize;
-  const opens = new Float32Array(V);
-  for (let v = 0; v < V; v++) opens[v] = /^[\s.,;:!?'")\]]/u.test(rt.tokenizer.tokenText(v)) ? 1 : 0;
   const out: number[] = [];
   for (let i = 0; i < candidates.length; i += batchSize) {
     const chunk = candidates.slice(i, i + batchSize);
@@ -164,6 +153,7 @@ export function targetWords(rt: LoadedModel, targets: ClassTarget[], labelTokens
   const floor = o.noiseFloor ?? TARGET_WORD_NOISE_FLOOR;
   const words = o.allowed.filter((v) => isWordToken(rt.tokenizer.tokenText(v)));
   const rowNorm = headRowNorms(rt);
+  const opens = wordOpenerMask(rt);
   return classMeanContrasts(targets, labelTokens).map(({ contrast, noiseStd }) => {
     const z = logitLens(rt, contrast);
     // Four times the pool is checked: fragments and case duplicates take some of the best places.
@@ -171,7 +161,7 @@ export function targetWords(rt: LoadedModel, targets: ClassTarget[], labelTokens
       .filter((v) => z[v] > floor * noiseStd * rowNorm[v])
       .sort((a, b) => z[b] - z[a])
       .slice(0, 4 * pool);
-    const ends = wordEndProbabilities(rt, o.wordEndContext, ranked);
+    const ends = wordEndProbabilities(rt, o.wordEndContext, ranked, undefined, opens);
     const seen = new Set<string>();
     const kept: TargetWord[] = [];
     ranked.forEach((v, i) => {
