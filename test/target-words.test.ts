@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   allowedTokenIds,
   Checkpoint,
+  DEFAULT_METHOD,
+  classLifts,
   classMeanContrasts,
   headRowNorms,
   initBackend,
@@ -20,6 +22,7 @@ import {
   loadModel,
   logitLens,
   namesTargetWords,
+  publicStatsFor,
   resolvePreset,
   SENTIMENT_TASK,
   synthesize,
@@ -34,6 +37,7 @@ import {
   type LoadedModel,
   type MethodSettings,
   type SyntheticExample,
+  type TargetWordsOptions,
   type Task,
 } from '@synthgrad/core';
 import { HAVE_REAL_MODEL, REAL_MODEL_PATH } from './helpers/real-model.js';
@@ -176,7 +180,7 @@ describe('target words on a tiny model', () => {
   it('keeps word tokens of the allowed vocabulary, best first, distinct, at most the pool', () => {
     const toks = taskTokens(task, rt.tokenizer);
     const allowed = allowedTokenIds(rt.tokenizer);
-    const words = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 0, pool: 2 });
+    const words = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 0, pool: 2, ranking: 'lens' });
     const contrasts = classMeanContrasts(plans.map((p) => p.target), toks.labelTokens).map((m) => m.contrast);
     const wordIds = allowed.filter((v) => isWordToken(rt.tokenizer.tokenText(v)));
     expect(wordIds.length).toBeGreaterThanOrEqual(2); // the tiny vocabulary's " the", " great", " bad"
@@ -190,20 +194,56 @@ describe('target words on a tiny model', () => {
       ws.forEach((w, k) => expect(w.score).toBeCloseTo(z[best[k]], 5));
     });
     // A word the LM does not end (the default threshold) is left out.
-    const strict = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 1.01 });
+    const strict = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 1.01, ranking: 'lens' });
     expect(strict).toEqual([[], []]);
     expect(() => targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: [], pool: 0 })).toThrow(/positive integer/);
     // Under release noise a word must score beyond what the noise alone gives its token (sigma |W_v| times the floor).
     const norms = headRowNorms(rt);
     const sigma = 0.05;
     const noisyTargets = plans.map((p) => ({ ...p.target, noiseStd: sigma }));
-    const floored = targetWords(rt, noisyTargets, toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 0, noiseFloor: 1 });
+    const floored = targetWords(rt, noisyTargets, toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 0, noiseFloor: 1, ranking: 'lens' });
     classMeanContrasts(noisyTargets, toks.labelTokens).forEach((m, c) => {
       const z = logitLens(rt, m.contrast);
       const beyond = wordIds.filter((v) => z[v] > m.noiseStd * norms[v]);
       expect(floored[c].map((w) => w.word).sort()).toEqual(beyond.map((v) => rt.tokenizer.tokenText(v).trim()).sort());
     });
-    expect(targetWords(rt, noisyTargets, toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 0, noiseFloor: 1e9 })).toEqual([[], []]);
+    expect(targetWords(rt, noisyTargets, toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 0, noiseFloor: 1e9, ranking: 'lens' })).toEqual([[], []]);
+  });
+
+  it('ranks by lift: log(p + 1/V) at the class mean over the average, both at the given state norm, by a softmax per token', async () => {
+    const toks = taskTokens(task, rt.tokenizer);
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const contrasts = classMeanContrasts(plans.map((p) => p.target), toks.labelTokens);
+    const norm = 3.5;
+    const lifts = classLifts(rt, contrasts.map((m) => m.mean), norm);
+    // Oracle: the means averaged and scaled by hand, the head applied as a dot product per token, a float64 log-softmax.
+    const d = rt.model.config.dModel;
+    const V = rt.model.config.vocabSize;
+    const headT = await rt.model.headT.data();
+    const mBar = Array.from({ length: d }, (_, k) => contrasts.reduce((a, m) => a + m.mean[k], 0) / contrasts.length);
+    const s = norm / Math.hypot(...mBar);
+    const logSoftmax = (x: number[]) => {
+      const logits = Array.from({ length: V }, (_, v) => x.reduce((a, xk, k) => a + s * xk * headT[k * V + v], 0));
+      const max = Math.max(...logits);
+      const lse = max + Math.log(logits.reduce((a, l) => a + Math.exp(l - max), 0));
+      return logits.map((l) => l - lse);
+    };
+    const bar = logSoftmax(mBar);
+    contrasts.forEach((m, c) => {
+      const lp = logSoftmax(Array.from(m.mean));
+      for (const v of [0, 3, 57, 120, V - 1]) expect(lifts[c][v]).toBeCloseTo(Math.log(Math.exp(lp[v]) + 1 / V) - Math.log(Math.exp(bar[v]) + 1 / V), 4);
+    });
+    // The words: the floor on the lens (0 without noise), then best lift first.
+    const words = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, minWordEnd: 0, pool: 2, ranking: 'lift', meanStateNorm: norm });
+    const wordIds = allowed.filter((v) => isWordToken(rt.tokenizer.tokenText(v)));
+    words.forEach((ws, c) => {
+      const z = logitLens(rt, contrasts[c].contrast);
+      const best = wordIds.filter((v) => z[v] > 0).sort((a, b) => lifts[c][b] - lifts[c][a]).slice(0, 2);
+      expect(ws.map((w) => w.word)).toEqual(best.map((v) => rt.tokenizer.tokenText(v).trim()));
+      ws.forEach((w, k) => expect(w.score).toBeCloseTo(lifts[c][best[k]], 5));
+    });
+    expect(() => targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, ranking: 'lift' })).toThrow(/norm of a mean final state/);
+    expect(() => targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, ranking: 'cosine' as never, meanStateNorm: 1 })).toThrow(/ranking must be one of lens, lift/);
   });
 
   it('draws each batch its own words, the same for the same seed, class and batch', () => {
@@ -248,8 +288,11 @@ describe('target words on a tiny model', () => {
     const logs: string[] = [];
     const res = await synth({ targetWords: 2, targetWordClasses: 'all' }, logs);
     const toks = taskTokens(task, rt.tokenizer);
-    const expected = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed: allowedTokenIds(rt.tokenizer), wordEndContext: toks.contextPrefix });
-    expect(res.targetWords).toEqual(expected);
+    const wordsOf = (o: Partial<TargetWordsOptions>) => targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed: allowedTokenIds(rt.tokenizer), wordEndContext: toks.contextPrefix, ...o });
+    expect(res.targetWords).toEqual(wordsOf({}));
+    // The lift reads the class means at the norm of the public statistics' mean state, sampled as synthesize samples them.
+    const stats = publicStatsFor(rt, task, plans, { ...DEFAULT_METHOD, publicTexts: 8, demonstrations: 0, commas: false }, 5);
+    expect((await synth({ targetWords: 2, targetWordClasses: 'all', targetWordRanking: 'lift' })).targetWords).toEqual(wordsOf({ ranking: 'lift', meanStateNorm: Math.hypot(...stats.mean) }));
     expect(logs.filter((m) => /^target words of class /.test(m))).toHaveLength(2);
     expect((await synth({ targetWords: 0 })).targetWords).toBeNull();
     // The default scope: the built-in task's classes have public demonstrations, so none is named.
@@ -269,6 +312,7 @@ describe('target words on a tiny model', () => {
     expect(withTopics.some((m) => /target words: none, since the topics name what each batch is about/.test(m))).toBe(true);
     for (const bad of [-1, 1.5, 25]) await expect(synth({ targetWords: bad })).rejects.toThrow(/targetWords must be an integer in \[0, 24\]/);
     await expect(synth({ targetWords: 2, targetWordClasses: 'some' as never })).rejects.toThrow(/targetWordClasses must be one of undemonstrated, all/);
+    await expect(synth({ targetWords: 2, targetWordRanking: 'cosine' as never })).rejects.toThrow(/targetWordRanking must be one of lens, lift/);
     const offLogs: string[] = [];
     expect((await synth({ targetWords: 2, targetWordClasses: 'all', labelContext: false }, offLogs)).targetWords).toBeNull();
     expect(offLogs.some((m) => /target words: none, since they name what the label context is about and it is off/.test(m))).toBe(true);

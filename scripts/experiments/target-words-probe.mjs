@@ -8,7 +8,7 @@
 //   plain     KEEP draws a class under the class's label context (DEMOS public demonstrations);
 //   words     the same, each GROUP draws under "A {label} ... about W1, W2 and W3:", the three
 //             drawn from the class's TOP target words.
-//   TASK=T.json [REAL=n KEEP=n TOP=n GROUP=n PICK=n DEMOS=n SEEDS=n DOMAIN=genre EPSILON=e WORDS_ONLY=1 SETS=plain,words] node scripts/experiments/target-words-probe.mjs TRAIN.jsonl TEST.jsonl
+//   TASK=T.json [RANKING=lens|lift REAL=n KEEP=n TOP=n GROUP=n PICK=n DEMOS=n SEEDS=n DOMAIN=genre EPSILON=e WORDS_ONLY=1 SETS=plain,words] node scripts/experiments/target-words-probe.mjs TRAIN.jsonl TEST.jsonl
 import * as core from '@synthgrad/core';
 import * as ev from '@synthgrad/eval';
 import { judgeAndStudent, openProtocol, pct } from './protocol.mjs';
@@ -33,14 +33,20 @@ const rows = core.releaseRows('label-rows', toks.labelTokens);
 // EPSILON=e: the targets released under (e, 1e-5)-DP with clip 1, as `generate --epsilon e --delta 1e-5 --clip 1` releases them.
 const privacy = process.env.EPSILON ? { epsilon: Number(process.env.EPSILON), delta: 1e-5, clip: 1 } : {};
 const targets = real.map((exs, c) => core.computeClassTarget(rt.model, exs, c, toks.labelTokens[c], toks.promptIds, { rows, ...privacy }));
-const words = core.targetWords(rt, targets, toks.labelTokens, { allowed: core.allowedTokenIds(rt.tokenizer), wordEndContext: toks.contextPrefix, pool: TOP }).map((ws, c) => {
+// RANKING=lens|lift (default lens, as the product): the lift reads the class means at the norm of public LM texts' mean state, as synthesize does.
+const RANKING = process.env.RANKING ?? 'lens';
+const length = Math.round(real.flat().reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.flat().length);
+const meanStateNorm =
+  RANKING === 'lift'
+    ? Math.hypot(...core.publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(core.allowedTokenIds(rt.tokenizer)), length, count: 128, seed: 0 }).mean)
+    : undefined;
+const words = core.targetWords(rt, targets, toks.labelTokens, { allowed: core.allowedTokenIds(rt.tokenizer), wordEndContext: toks.contextPrefix, pool: TOP, ranking: RANKING, meanStateNorm }).map((ws, c) => {
   console.log(JSON.stringify({ class: task.labels[c].name, words: ws.map((w) => w.word).join(' ') }));
   return ws.map((w) => w.word);
 });
 // WORDS_ONLY=1: stop after the word lists (no draws, no student).
 if (process.env.WORDS_ONLY) process.exit(0);
 const { judge, teach } = judgeAndStudent({ ...p, task });
-const length = Math.round(real.flat().reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.flat().length);
 const allowed = new Set(core.allowedTokenIds(rt.tokenizer, core.vocabularyOf(task, { punctuation: false })));
 const context = (c, topic) => rt.tokenizer.encode(core.labelContextText(task, c, DEMOS, [], topic));
 const draw = (c, topic, n, rng) => core.drawTexts(rt, task, context(c, topic), n, { length, allowed, sentenceEndCut: 0.5 }, rng).map((x) => x.trim());

@@ -129,11 +129,15 @@ method (docs/METHOD.md sections 7 and 8):
                           docs/EXPERIMENTS.md, thirty-first stop)
   --target-words N        each batch's label context names N words its class's target points at
                           ("A politics news article about Labour, ballot and Westminster:"), drawn
-                          a batch from the class's 24 best by the logit lens of the class means the
-                          targets carry (default 3; 0 = off; --topics takes its place when set;
+                          a batch from the class's 24 best, read from the class means the targets
+                          carry (default 3; 0 = off; --topics takes its place when set;
                           docs/EXPERIMENTS.md, thirty-sixth stop)
   --target-word-classes undemonstrated|all  whose batches name them: a class without public
                           demonstrations (default) or every class
+  --target-word-ranking lens|lift  how the words are ranked: by the logit gain of the class's mean
+                          state over the classes' average (lens, the default) or by the log ratio of
+                          the word's probabilities (lift: likelier words, but it taught less;
+                          thirty-seventh stop)
 
 privacy (all three, or none):
   --epsilon E --delta D --clip C    (E, D)-DP by per-example clipping to C and Gaussian noise

@@ -5,7 +5,7 @@
  */
 import type * as Core from '@synthgrad/core';
 import type { GenerateConfig, SelectionOptions, Task } from '@synthgrad/core';
-import { DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, DEMONSTRATION_LABELS, END_MARK_MODES, PRESETS, RAW_START_MODES, TARGET_THRESHOLDS, TARGET_WORD_CLASSES, resolvePreset } from '@synthgrad/core/presets';
+import { DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, DEMONSTRATION_LABELS, END_MARK_MODES, PRESETS, RAW_START_MODES, TARGET_THRESHOLDS, TARGET_WORD_CLASSES, TARGET_WORD_RANKINGS, resolvePreset } from '@synthgrad/core/presets';
 import type { FlagReader } from '../flags.js';
 import type { KeyPath } from '../config-file.js';
 
@@ -61,6 +61,7 @@ export const METHOD_KEYS = {
   topics: 'method.topics',
   'target-words': 'method.targetWords',
   'target-word-classes': 'method.targetWordClasses',
+  'target-word-ranking': 'method.targetWordRanking',
   'sentence-end-cut': 'method.sentenceEndCut',
 } as const satisfies Record<string, KeyPath<GenerateConfig>>;
 
@@ -127,6 +128,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   m.topics = r.int('topics', m.topics, 0);
   m.targetWords = r.int('target-words', m.targetWords, 0);
   m.targetWordClasses = r.oneOf('target-word-classes', TARGET_WORD_CLASSES, m.targetWordClasses);
+  m.targetWordRanking = r.oneOf('target-word-ranking', TARGET_WORD_RANKINGS, m.targetWordRanking);
   const privacy = privacyFlags(r);
   return {
     task,

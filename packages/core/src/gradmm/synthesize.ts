@@ -21,7 +21,7 @@ import { runAdmm, type AdmmResult, type AdmmSettings } from './admm.js';
 import { perplexities, PromptStates } from './scoring.js';
 import type { Checkpoint } from './checkpoint.js';
 import { refitThreshold } from './threshold-refit.js';
-import { DEFAULT_METHOD, DEMONSTRATION_LABELS, END_MARK_MODES, TARGET_THRESHOLDS, TARGET_WORD_CLASSES, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
+import { DEFAULT_METHOD, DEMONSTRATION_LABELS, END_MARK_MODES, TARGET_THRESHOLDS, TARGET_WORD_CLASSES, TARGET_WORD_RANKINGS, everyLabelsDemonstrations, type MethodSettings, type Preset } from './presets.js';
 import { classDemonstrations, labelContextText, labelledContextText, namesDomain, withDomain, type LabelledLine } from '../task/task.js';
 import { sampleAllowed } from './sample.js';
 import { mineDemonstrations, withMinedDemonstrations, type MinedDemonstration } from './mined-demonstrations.js';
@@ -535,6 +535,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   if (method.endMarks !== 'off') endMarkStyle(rt.tokenizer, givenTask); // likewise a model without the marks' tokens
   if (!(Number.isInteger(method.topics) && method.topics >= 0 && method.topics <= DEFAULT_TOPICS.length)) throw new SynthgradError(`topics must be an integer in [0, ${DEFAULT_TOPICS.length}] (0: none), got ${JSON.stringify(method.topics)}`, 'E_USAGE');
   if (!(Number.isInteger(method.targetWords) && method.targetWords >= 0 && method.targetWords <= DEFAULT_TARGET_WORD_POOL)) throw new SynthgradError(`targetWords must be an integer in [0, ${DEFAULT_TARGET_WORD_POOL}] (0: none), got ${JSON.stringify(method.targetWords)}`, 'E_USAGE');
+  if (!TARGET_WORD_RANKINGS.includes(method.targetWordRanking)) throw new SynthgradError(`targetWordRanking must be one of ${TARGET_WORD_RANKINGS.join(', ')}, got ${JSON.stringify(method.targetWordRanking)}`, 'E_USAGE');
   if (!TARGET_WORD_CLASSES.includes(method.targetWordClasses)) throw new SynthgradError(`targetWordClasses must be one of ${TARGET_WORD_CLASSES.join(', ')}, got ${JSON.stringify(method.targetWordClasses)}`, 'E_USAGE');
   // A guided start and a shared opening are drawn among the label contexts of an 'lm' start:
   // without them they would be silently ignored.
@@ -577,7 +578,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   const topics = method.topics > 0 && method.labelContext ? chooseTopics(rt, task, plans, searchParams, allowed, log) : null;
   if (method.topics > 0 && !method.labelContext) log('topics: none, since they name what the label context is about and it is off');
   // The words each class's target points at, named a few a batch (target-words.ts).
-  const words = method.targetWords > 0 && !topics ? chooseTargetWords(rt, task, toks, plans, method, allowed, log) : null;
+  const words = method.targetWords > 0 && !topics ? chooseTargetWords(rt, task, toks, plans, method, allowed, publicStats, log) : null;
   if (method.targetWords > 0 && topics) log('target words: none, since the topics name what each batch is about');
   timings.public_s += (performance.now() - tt) / 1000;
   const batchTopics = topics ? topics.perClass : words ? words.map((w, c) => (namesTargetWords(task, c, method) ? targetWordTopics(w, method.targetWords, batchCount(searchParams), opts.seed, c) : [])) : null;
@@ -714,7 +715,7 @@ export function namesTargetWords(task: Task, c: number, method: Pick<MethodSetti
  * them), one class (nothing to contrast), or, with 'undemonstrated', every class with public
  * demonstrations of its own.
  */
-function chooseTargetWords(rt: LoadedModel, task: Task, toks: TaskTokens, plans: ClassPlan[], method: MethodSettings, allowed: number[], log: (msg: string) => void): TargetWord[][] | null {
+function chooseTargetWords(rt: LoadedModel, task: Task, toks: TaskTokens, plans: ClassPlan[], method: MethodSettings, allowed: number[], publicStats: () => PublicStats, log: (msg: string) => void): TargetWord[][] | null {
   const why = !method.labelContext
     ? 'they name what the label context is about and it is off'
     : plans.length < 2
@@ -726,7 +727,9 @@ function chooseTargetWords(rt: LoadedModel, task: Task, toks: TaskTokens, plans:
     log(`target words: none, since ${why}`);
     return null;
   }
-  const words = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix });
+  // The lift reads the class means at the scale of a real mean state: the public LM texts' (sampled once, shared with the classifier).
+  const meanStateNorm = method.targetWordRanking === 'lift' ? Math.hypot(...publicStats().mean) : undefined;
+  const words = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, ranking: method.targetWordRanking, meanStateNorm });
   words.forEach((ws, c) =>
     log(`target words of class ${JSON.stringify(task.labels[c].value)}: ${ws.map((w) => w.word).join(', ') || '(none beyond the release noise)'}${namesTargetWords(task, c, method) ? '' : ' (not named: the class has public demonstrations)'}`),
   );

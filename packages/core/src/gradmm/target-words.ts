@@ -21,6 +21,20 @@
  * (post-processing, no privacy cost). Under the release noise a word counts only where its score
  * is beyond what the noise alone would give it (TARGET_WORD_NOISE_FLOOR).
  *
+ * The lens favours rare tokens where a class is defined by what it is not: with two labels
+ * z_1 = -z_0, and rtpolarity's positive class reads "mangroves harvests kinship glimp" (tokens
+ * whose long head rows point away from the negative reviews). `ranking: 'lift'` (an option) ranks
+ * by the log ratio of the token's probability at the class's estimated mean state to that at the
+ * classes' average instead, each read at the real scale of a final state (the public LM texts'
+ * mean norm, PublicStats) and floored at 1/V,
+ *
+ *   lift_c(v) = log(p_c(v) + 1/V) - log(p_bar(v) + 1/V),  p_c = softmax(W s m_c),  s = |h_pub| / |m_bar|,
+ *
+ * which reads more plainly ("wonderful thanks beautifully love exhilarating", but also "during
+ * these through") and taught less: rtpolarity's labels-only task 70.0% against 72.2%, bbc5's raw
+ * draws 78.4% against 81.9% (thirty-seventh stop; "thanks, shared" sent the LM to write URLs). So
+ * the lens stays the default. The noise floor is on z_c either way: it is what the noise is known for.
+ *
  * How. Each class keeps its `pool` best whole words (a word-like allowed token after which the LM
  * expects a new word, case-folded duplicates dropped), and each batch's label context names
  * `perBatch` of them, drawn afresh for the batch: "A politics news article about Labour, ballot
@@ -33,6 +47,7 @@ import { SynthgradError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import type { ClassTarget } from './targets.js';
 import { classMeanEstimates, dot, labelRowsOf } from './target-classifier.js';
+import { TARGET_WORD_RANKINGS, type TargetWordRanking } from './presets.js';
 
 /** Whole words a class keeps, to draw each batch's from (eight batches' worth at three a batch). */
 export const DEFAULT_TARGET_WORD_POOL = 24;
@@ -46,7 +61,10 @@ export const TARGET_WORD_NOISE_FLOOR = 4.5;
 
 export interface TargetWord {
   word: string;
-  /** z_c of its token: the logit gain of the class's mean state over the average class's. */
+  /**
+   * What it was ranked by: its token's lift (log probability ratio, floored at 1/V) with ranking
+   * 'lift', z_c with 'lens' (the logit gain of the class's mean state over the average class's).
+   */
   score: number;
 }
 
@@ -59,11 +77,21 @@ export interface TargetWordsOptions {
   wordEndContext: number[];
   /** The least wordEndProbabilities a kept word has (default 1/2; 0 keeps fragments too). */
   minWordEnd?: number;
-  /** Standard deviations of the noise a word's score must exceed (default TARGET_WORD_NOISE_FLOOR; targets without noise: any). */
+  /** Standard deviations of the noise a word's lens score must exceed (default TARGET_WORD_NOISE_FLOOR; targets without noise: any). */
   noiseFloor?: number;
+  /** 'lens' (default) or 'lift' (needs meanStateNorm; module comment). */
+  ranking?: TargetWordRanking;
+  /**
+   * The norm of a mean final state at the real scale (the public LM texts' mean state, PublicStats):
+   * what brings the class means, known from the rows only up to a common scale, to the scale the
+   * LM head's softmax reads. Needed by ranking 'lift' only.
+   */
+  meanStateNorm?: number;
 }
 
 export interface ClassMeanContrast {
+  /** m_c [d], in the rows' scale (m_bar . mu = |mu|^2; module comment of classMeanContrasts). */
+  mean: Float64Array;
   /** m_c - m_bar [d]. */
   contrast: Float64Array;
   /** Standard deviation of the release noise in each entry of the contrast (0 without noise). */
@@ -92,6 +120,7 @@ export function classMeanContrasts(targets: ClassTarget[], labelTokens: number[]
   for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / K;
   const scaledNoise = targets.map((t, c) => t.noiseStd * scales[c]);
   return means.map((m, c) => ({
+    mean: m,
     contrast: m.map((x, k) => x - mBar[k]),
     noiseStd: Math.sqrt(scaledNoise.reduce((a, sd, k) => a + ((k === c ? 1 - 1 / K : 1 / K) * sd) ** 2, 0)),
   }));
@@ -102,6 +131,32 @@ export function logitLens(rt: LoadedModel, dir: Float64Array): Float32Array {
   const d = rt.model.config.dModel;
   if (dir.length !== d) throw new SynthgradError(`a direction of width ${dir.length} for a model of width ${d}`, 'E_SHAPE_MISMATCH');
   return tf.tidy(() => tf.matMul(tf.tensor2d(Float32Array.from(dir), [1, d]), rt.model.headT).dataSync() as Float32Array);
+}
+
+/** log softmax(W x) over the vocabulary [V]: the LM's next-token log probabilities at final state x. */
+export function lensLogProbabilities(rt: LoadedModel, x: Float64Array): Float32Array {
+  const z = logitLens(rt, x);
+  return tf.tidy(() => tf.logSoftmax(tf.tensor1d(z)).dataSync() as Float32Array);
+}
+
+/**
+ * Each class's lift over the vocabulary (module comment): log(p_c + 1/V) - log(p_bar + 1/V), with
+ * the class means `means` (rows' scale) brought to the norm `meanStateNorm` of a real mean state.
+ */
+export function classLifts(rt: LoadedModel, means: readonly Float64Array[], meanStateNorm: number): Float64Array[] {
+  if (!(Number.isFinite(meanStateNorm) && meanStateNorm > 0)) throw new SynthgradError(`the lift needs the norm of a mean final state (> 0), got ${meanStateNorm}`, 'E_USAGE');
+  const d = means[0].length;
+  const mBar = new Float64Array(d);
+  for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / means.length;
+  const s = meanStateNorm / Math.sqrt(dot(mBar, mBar));
+  if (!Number.isFinite(s)) throw new SynthgradError('the class means average to zero: no lift');
+  const V = rt.model.config.vocabSize;
+  const logBar = lensLogProbabilities(rt, mBar.map((x) => s * x));
+  const floored = (lp: number) => Math.log(Math.exp(lp) + 1 / V);
+  return means.map((m) => {
+    const lp = lensLogProbabilities(rt, m.map((x) => s * x));
+    return Float64Array.from(lp, (x, v) => floored(x) - floored(logBar[v]));
+  });
 }
 
 /** |W_v| for every token v of the head. */
@@ -140,8 +195,8 @@ export function wordEndProbabilities(rt: LoadedModel, context: number[], candida
 }
 
 /**
- * Each class's best `pool` whole words by z_c (module comment): word tokens of the allowed
- * vocabulary, in order of score, whose score is beyond what the release noise alone would give
+ * Each class's best `pool` whole words by z_c or by lift (module comment): word tokens of the allowed
+ * vocabulary, in order of score, whose lens score is beyond what the release noise alone would give
  * (noiseFloor; under strong privacy a class may keep few words or none, and its batches then
  * name none), that end a word (wordEndProbabilities >= minWordEnd) and whose case-folded form is
  * not already taken.
@@ -154,12 +209,17 @@ export function targetWords(rt: LoadedModel, targets: ClassTarget[], labelTokens
   const words = o.allowed.filter((v) => isWordToken(rt.tokenizer.tokenText(v)));
   const rowNorm = headRowNorms(rt);
   const opens = wordOpenerMask(rt);
-  return classMeanContrasts(targets, labelTokens).map(({ contrast, noiseStd }) => {
+  const ranking = o.ranking ?? 'lens';
+  if (!TARGET_WORD_RANKINGS.includes(ranking)) throw new SynthgradError(`target word ranking must be one of ${TARGET_WORD_RANKINGS.join(', ')}, got ${JSON.stringify(ranking)}`, 'E_USAGE');
+  const contrasts = classMeanContrasts(targets, labelTokens);
+  const lifts = ranking === 'lift' ? classLifts(rt, contrasts.map((m) => m.mean), o.meanStateNorm ?? NaN) : null;
+  return contrasts.map(({ contrast, noiseStd }, c) => {
     const z = logitLens(rt, contrast);
+    const score: ArrayLike<number> = lifts ? lifts[c] : z;
     // Four times the pool is checked: fragments and case duplicates take some of the best places.
     const ranked = words
       .filter((v) => z[v] > floor * noiseStd * rowNorm[v])
-      .sort((a, b) => z[b] - z[a])
+      .sort((a, b) => score[b] - score[a])
       .slice(0, 4 * pool);
     const ends = wordEndProbabilities(rt, o.wordEndContext, ranked, undefined, opens);
     const seen = new Set<string>();
@@ -168,7 +228,7 @@ export function targetWords(rt: LoadedModel, targets: ClassTarget[], labelTokens
       const word = rt.tokenizer.tokenText(v).trim();
       if (kept.length >= pool || ends[i] < minWordEnd || seen.has(word.toLowerCase())) return;
       seen.add(word.toLowerCase());
-      kept.push({ word, score: z[v] });
+      kept.push({ word, score: score[v] });
     });
     return kept;
   });
