@@ -33,7 +33,8 @@ const rows = core.releaseRows('label-rows', toks.labelTokens);
 // EPSILON=e: the targets released under (e, 1e-5)-DP with clip 1, as `generate --epsilon e --delta 1e-5 --clip 1` releases them.
 const privacy = process.env.EPSILON ? { epsilon: Number(process.env.EPSILON), delta: 1e-5, clip: 1 } : {};
 const targets = real.map((exs, c) => core.computeClassTarget(rt.model, exs, c, toks.labelTokens[c], toks.promptIds, { rows, ...privacy }));
-// RANKING=lens|lift (default lens, as the product): the lift reads the class means at the norm of public LM texts' mean state, as synthesize does.
+// RANKING=lens|lift (default lens, as the product): the lift reads the class means at the norm of public LM texts' mean state
+// (here 128 texts at the real texts' mean length, without the product's vocabulary and stray-space ban: close to synthesize's, not the same).
 const RANKING = process.env.RANKING ?? 'lens';
 const length = Math.round(real.flat().reduce((a, e) => a + rt.tokenizer.encode(e.text).length, 0) / real.flat().length);
 const meanStateNorm =

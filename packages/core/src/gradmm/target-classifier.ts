@@ -75,6 +75,14 @@ export const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return s;
 };
 
+/** The average of equal-width vectors (float64), each entry summed as v[k] / n. */
+export function meanVector(vs: readonly ArrayLike<number>[]): Float64Array {
+  const n = vs.length;
+  const out = new Float64Array(n > 0 ? vs[0].length : 0);
+  for (const v of vs) for (let k = 0; k < out.length; k++) out[k] += v[k] / n;
+  return out;
+}
+
 /**
  * Each target's own verbaliser row, r_c = -G_c[v_c] (float64), checked: width `d` (`widthOf`
  * names the mismatch) and the label row present.
@@ -178,8 +186,7 @@ export function buildTargetClassifier(targets: ClassTarget[], labelTokens: numbe
   if (!(alpha >= 0 && alpha < 1)) throw new SynthgradError(`shrinkage must be in [0, 1), got ${alpha}`);
   const rows = labelRowsOf(targets, labelTokens, d, (t) => `target has width ${t.dModel}, public statistics ${d}`);
   const { means, weightSums } = classMeanEstimates(rows, stats.mean);
-  const mBar = new Float64Array(d);
-  for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / K;
+  const mBar = meanVector(means);
   const { S, u } = shrunkPublicCovariance(stats, alpha);
   const project = (v: Float64Array) => {
     const a = dot(v, u);
@@ -196,8 +203,7 @@ export function buildTargetClassifier(targets: ClassTarget[], labelTokens: numbe
   }
   // Spread of the logits on public text: (w_c - w_bar)^T Sigma (w_c - w_bar) averaged over classes
   // (the public covariance as measured); only differences between logits matter to a softmax.
-  const wBar = new Float64Array(d);
-  for (const w of ws) for (let k = 0; k < d; k++) wBar[k] += w[k] / K;
+  const wBar = meanVector(ws);
   let spread = 0;
   for (const w of ws) {
     const v = w.map((x, k) => x - wBar[k]);

@@ -46,7 +46,7 @@ import type { LoadedModel } from '../model/load.js';
 import { SynthgradError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import type { ClassTarget } from './targets.js';
-import { classMeanEstimates, dot, labelRowsOf } from './target-classifier.js';
+import { classMeanEstimates, dot, labelRowsOf, meanVector } from './target-classifier.js';
 import { TARGET_WORD_RANKINGS, type TargetWordRanking } from './presets.js';
 
 /** Whole words a class keeps, to draw each batch's from (eight batches' worth at three a batch). */
@@ -90,7 +90,7 @@ export interface TargetWordsOptions {
 }
 
 export interface ClassMeanContrast {
-  /** m_c [d], in the rows' scale (m_bar . mu = |mu|^2; module comment of classMeanContrasts). */
+  /** m_c [d], in the rows' scale (m_c . mu = |mu|^2 for a row with positive weight; classMeanContrasts's comment). */
   mean: Float64Array;
   /** m_c - m_bar [d]. */
   contrast: Float64Array;
@@ -112,12 +112,10 @@ export function classMeanContrasts(targets: ClassTarget[], labelTokens: number[]
   if (labelTokens.length !== K) throw new SynthgradError(`${K} targets but ${labelTokens.length} label tokens`);
   const d = targets[0].dModel;
   const rows = labelRowsOf(targets, labelTokens, d, (t, c) => `target ${c} has width ${t.dModel}, target 0 ${d}`);
-  const mu = new Float64Array(d);
-  for (const r of rows) for (let k = 0; k < d; k++) mu[k] += r[k] / K;
+  const mu = meanVector(rows);
   if (!(dot(mu, mu) > 0)) throw new SynthgradError('the targets have no shared direction (all rows zero)');
   const { means, scales } = classMeanEstimates(rows, mu);
-  const mBar = new Float64Array(d);
-  for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / K;
+  const mBar = meanVector(means);
   const scaledNoise = targets.map((t, c) => t.noiseStd * scales[c]);
   return means.map((m, c) => ({
     mean: m,
@@ -145,18 +143,13 @@ export function lensLogProbabilities(rt: LoadedModel, x: Float64Array): Float32A
  */
 export function classLifts(rt: LoadedModel, means: readonly Float64Array[], meanStateNorm: number): Float64Array[] {
   if (!(Number.isFinite(meanStateNorm) && meanStateNorm > 0)) throw new SynthgradError(`the lift needs the norm of a mean final state (> 0), got ${meanStateNorm}`, 'E_USAGE');
-  const d = means[0].length;
-  const mBar = new Float64Array(d);
-  for (const m of means) for (let k = 0; k < d; k++) mBar[k] += m[k] / means.length;
+  const mBar = meanVector(means);
   const s = meanStateNorm / Math.sqrt(dot(mBar, mBar));
   if (!Number.isFinite(s)) throw new SynthgradError('the class means average to zero: no lift');
   const V = rt.model.config.vocabSize;
-  const logBar = lensLogProbabilities(rt, mBar.map((x) => s * x));
-  const floored = (lp: number) => Math.log(Math.exp(lp) + 1 / V);
-  return means.map((m) => {
-    const lp = lensLogProbabilities(rt, m.map((x) => s * x));
-    return Float64Array.from(lp, (x, v) => floored(x) - floored(logBar[v]));
-  });
+  const floored = (lp: Float32Array) => Float64Array.from(lp, (x) => Math.log(Math.exp(x) + 1 / V));
+  const bar = floored(lensLogProbabilities(rt, mBar.map((x) => s * x)));
+  return means.map((m) => floored(lensLogProbabilities(rt, m.map((x) => s * x))).map((x, v) => x - bar[v]));
 }
 
 /** |W_v| for every token v of the head. */
