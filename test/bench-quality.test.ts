@@ -103,6 +103,23 @@ describe.runIf(built)('synthgrad bench quality', () => {
     }
   });
 
+  it('counts the degenerate texts it generated and kept (one token looping, a mash of letters)', () => {
+    // Three texts a class, two kept a class (the best by matching loss): class 0's best is a
+    // letter mash, class 1's worst a loop that selection leaves out.
+    const texts = [
+      [' httpsurlhttpsurlhttpsurlhttpsurlhttps', ' a slow and dull film', ' a tired story'],
+      [' a warm and funny film', ' a moving picture', ' very very very very very very very very'],
+    ];
+    const examples = texts.flatMap((ts, c) =>
+      ts.map((text, i) => ({ text, label: c, labelIndex: c, ids: text.trim().split(' ').map((w) => (w === 'very' ? 7 : w.length)), matching_loss: i, perplexity: 1, batch: 0 })),
+    );
+    const saved = join(dir, 'degenerate-generation.json');
+    writeFileSync(saved, JSON.stringify({ method: { targetFilter: 'off' }, seed: 0, settings: {}, examples, total_s: 1, target_classifier: null }));
+    const r = run(['--real', '6', '--synthetic', '4', '--seeds', '1', '--rows', 'none', '--synthetic-in', saved]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).degenerate).toEqual({ kept: 1, generated: 2 });
+  });
+
   it('--overgenerate generates that multiple of the kept count and keeps the kept count', () => {
     const r = run(['--real', '6', '--synthetic', '4', '--seeds', '1', '--rows', 'none', '--top-k', '3', '--overgenerate', '2']);
     expect(r.status, r.stderr).toBe(0);

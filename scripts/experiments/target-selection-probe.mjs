@@ -43,6 +43,8 @@
 //   pool-cf-M       the surplus filter by the generation's own cross-fitted classifier (a head
 //                   trained on the other FOLDS folds of the pool; margin M), then matching loss;
 //   refit-1-pool-M  the product's filter (refitted, margin 1), then pool-cf-M's on what is left;
+//   surplus-clean   surplus-filter on the texts left when the degenerate ones (core.degeneracy:
+//                   one token looping, a mash of letters) are dropped.
 //   no-repeat-first best-matching, but texts that repeat a token trigram (what the projection's
 //                   --no-repeat-ngram 3 would have avoided) only after every other text.
 //   RULE-written   RULE with each text ranked by the matching loss of the text as written out
@@ -224,7 +226,14 @@ function rule(name, gen, keep) {
   // this used margin 0, so its filtered rules kept other texts than the bench on generations made
   // with targetFilterMargin 1).
   if (name in PRODUCT_RULES) kept = core.select(gen.examples, K, core.bestMatching(keep, PRODUCT_RULES[name], gen.method.targetFilterMargin ?? 0)).kept;
-  else {
+  else if (name === 'surplus-clean') {
+    // The product's selection after dropping degenerate texts (core.degeneracy), a class's only
+    // while more than `keep` of its texts are left.
+    const bad = new Set(gen.examples.filter((e) => core.degeneracy(e.text, e.ids) !== null));
+    const room = (c) => gen.examples.filter((e) => e.labelIndex === c && !bad.has(e)).length > keep;
+    const clean = gen.examples.filter((e) => !bad.has(e) || !room(e.labelIndex));
+    kept = core.select(clean, K, core.bestMatching(keep, 'surplus', gen.method.targetFilterMargin ?? 0)).kept;
+  } else {
     const out = task.labels.map((_, c) => {
       const seen = new Set();
       const mine = gen.examples.filter((e) => e.labelIndex === c && !seen.has(e.text.trim()) && seen.add(e.text.trim()));

@@ -84,6 +84,7 @@ export { Checkpoint, configHash } from './gradmm/checkpoint.js';
 export { liveSynthesisWorkers, startGenreScorers, type GenreScorerPool, type WorkerDrawOptions } from './gradmm/synthesis-pool.js';
 export { targetWords, targetWordTopics, classMeanContrasts, classLifts, lensLogProbabilities, logitLens, headRowNorms, wordOpenerMask, wordEndProbabilities, isWordToken, wordList, DEFAULT_TARGET_WORD_POOL, TARGET_WORD_NOISE_FLOOR, type TargetWord, type TargetWordsOptions, type ClassMeanContrast } from './gradmm/target-words.js';
 export { mineDemonstrations, withMinedDemonstrations, type MinedDemonstration } from './gradmm/mined-demonstrations.js';
+export { degeneracy, topTokenShare, longestLetterRun, DEFAULT_DEGENERACY_LIMITS, type Degeneracy, type DegeneracyLimits } from './gradmm/degenerate.js';
 export { synthesize, namesTargetWords, minesDemonstrations, minedDemonstrationSlots, minedDemonstrationsFor, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, demonstrationSlots, interleavedSlots, guidanceContexts, filledDemonstrations, targetClassifierFor, targetPredictions, predictionsOfStates, type TargetPrediction, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
 export * from './secagg/index.js';
 export { auditSynthetic, canaryExposure, longestCommonRun, modelEmbedding, words, type AuditOptions, type AuditReport, type NearestReal } from './audit/nearest-real.js';

@@ -400,17 +400,17 @@ describe('task label context and the target filter', () => {
     expect(batchTextLength(3, 0.9, 0, 6)).toBe(2);
     expect(() => batchTextLength(20, 1, 0, 6)).toThrow(/lengthSpread/);
     // Bootstrapped demonstrations come from the better half by matching loss, one line each.
-    const earlier = [0.5, 0.1, 0.4, 0.2].map((l, i) => ({ text: `t${i}\nx`, matching_loss: l }) as SyntheticExample);
+    const earlier = [0.5, 0.1, 0.4, 0.2].map((l, i) => ({ text: `t${i}\nx`, ids: [i], matching_loss: l }) as SyntheticExample);
     expect(new Set(bootstrapDemonstrations(earlier, 2, new Rng(3)))).toEqual(new Set(['t1 x', 't3 x']));
     expect(bootstrapDemonstrations([], 2, new Rng(3))).toEqual([]);
     // ... among the texts the targets' classifier puts in their own class.
-    const labelled = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6].map((l, i) => ({ text: `u${i}`, matching_loss: l, labelIndex: 1, target_label: i < 2 ? 0 : 1 }) as SyntheticExample);
+    const labelled = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6].map((l, i) => ({ text: `u${i}`, ids: [i], matching_loss: l, labelIndex: 1, target_label: i < 2 ? 0 : 1 }) as SyntheticExample);
     expect(new Set(bootstrapDemonstrations(labelled, 2, new Rng(3)))).toEqual(new Set(['u2', 'u3']));
     expect(bootstrapDemonstrations(labelled.slice(0, 2), 2, new Rng(3))).toEqual([]);
     // fillDemonstrations tops up only a class short of public demonstrations, and never past
     // `demonstrations`; bootstrapDemonstrations adds on top of the public ones.
     const half = { ...SENTIMENT_TASK, demonstrations: SENTIMENT_TASK.demonstrations.filter((d) => d.label === 1) };
-    const mine = (c: number) => [0.1, 0.2, 0.3, 0.4].map((l, i) => ({ text: `c${c} t${i}`, matching_loss: l, labelIndex: c, target_label: c }) as SyntheticExample);
+    const mine = (c: number) => [0.1, 0.2, 0.3, 0.4].map((l, i) => ({ text: `c${c} t${i}`, ids: [c, i], matching_loss: l, labelIndex: c, target_label: c }) as SyntheticExample);
     const fill2 = { ...DEFAULT_METHOD, demonstrations: 4, fillDemonstrations: 2, bootstrapDemonstrations: 0 };
     const none = contextDemonstrations(half, 0, fill2, mine(0), 0, 3);
     expect(none).toHaveLength(2);

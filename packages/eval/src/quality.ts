@@ -13,6 +13,7 @@
  */
 import {
   bestMatching,
+  degeneracy,
   generate,
   overgenerated,
   sampleClasses,
@@ -116,6 +117,9 @@ export interface QualityBar {
 }
 
 /** The bars of `rows` that are present: gradmm-N against real-random-N and prompted-few-N + 0.05. */
+/** How many of `texts` are degenerate (core.degeneracy). */
+const degenerateCount = (texts: readonly SyntheticExample[]) => texts.filter((e) => degeneracy(e.text, e.ids) !== null).length;
+
 export function qualityBars(rows: { name: string; accuracy_mean: number; accuracy_std: number; per_seed: number[] }[], nSyn: number): QualityBar[] {
   const row = (name: string) => rows.find((r) => r.name === name);
   const gradmm = row(`gradmm-${nSyn}`);
@@ -153,6 +157,8 @@ export interface QualityResult {
    * before training (see `untrained_kept`).
    */
   on_label: { kept: number; kept_on_label: number; rate: number; generated: number; generated_on_label_rate: number; untrained_agrees: number };
+  /** Degenerate texts (core.degeneracy: one token looping, a mash of letters) among the kept and the generated ones. */
+  degenerate: { kept: number; generated: number };
   selection: unknown;
   target_classifier: TargetClassifierReport | null;
   privacy: PrivacyReport | null;
@@ -275,6 +281,7 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     bars: qualityBars(rows, nSyn),
     judge: { test_accuracy: judgeAcc, trained_on: o.taskData.length },
     on_label: { kept: kept.length, kept_on_label: keptOn, rate: keptOn / Math.max(1, kept.length), generated: gen.examples.length, generated_on_label_rate: genOnRate, untrained_agrees: untrainedAgrees },
+    degenerate: { kept: degenerateCount(sel.kept), generated: degenerateCount(gen.examples) },
     selection: sel.report,
     target_classifier: gen.target_classifier,
     privacy: gen.privacy ?? null,

@@ -32,6 +32,7 @@ import { publicHiddenStats, type PublicStats } from './public-stats.js';
 import { buildTargetClassifier, classifyStates, targetVerdict, whitenedMetric, type TargetClassifier } from './target-classifier.js';
 import type { ClassProgress, GenerateProgress, SyntheticExample } from './generate.js';
 import { runClassesInWorkers, startGenreScorers, type GenreScorerPool } from './synthesis-pool.js';
+import { degeneracy } from './degenerate.js';
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -195,11 +196,13 @@ export function batchTextLength(length: number, spread: number, b: number, batch
  * tell the classes apart (every class target is dominated by one shared direction, METHOD.md
  * section 3), so without the filter a demonstration of the other class would pull the batch
  * toward it. Synthetic text is already released output, so using it costs no privacy; drawing
- * anew each batch keeps the batches from all copying the same few texts.
+ * anew each batch keeps the batches from all copying the same few texts. Degenerate texts
+ * (degenerate.ts: one token looping, a mash of letters) are never drawn: the LM copies a
+ * demonstration's pattern, and a loop or a URL mash spread that way from batch to batch.
  */
 export function bootstrapDemonstrations(earlier: SyntheticExample[], n: number, rng: Rng): string[] {
   if (n <= 0) return [];
-  const onside = earlier.filter((e) => !misplaced(e));
+  const onside = earlier.filter((e) => !misplaced(e) && degeneracy(e.text, e.ids) === null);
   const pool = onside.sort((a, b) => a.matching_loss - b.matching_loss).slice(0, Math.max(n, Math.ceil(onside.length / 2)));
   return rng.shuffle(pool.map((e) => e.text.replace(/\s+/g, ' ').trim()).filter((t) => t.length > 0)).slice(0, n);
 }
