@@ -103,21 +103,29 @@ describe.runIf(built)('synthgrad bench quality', () => {
     }
   });
 
-  it('counts the degenerate texts it generated and kept (one token looping, a mash of letters)', () => {
-    // Three texts a class, two kept a class (the best by matching loss): class 0's best is a
-    // letter mash, class 1's worst a loop that selection leaves out.
+  it('counts the degenerate texts it generated and kept, and drops them when the generation says so', () => {
+    // Four texts a class, two kept a class (the best by matching loss): class 0's best is a
+    // letter mash, class 1's worst a loop that selection leaves out anyway.
     const texts = [
-      [' httpsurlhttpsurlhttpsurlhttpsurlhttps', ' a slow and dull film', ' a tired story'],
-      [' a warm and funny film', ' a moving picture', ' very very very very very very very very'],
+      [' httpsurlhttpsurlhttpsurlhttpsurlhttps', ' a slow and dull film', ' a tired story', ' a flat comedy'],
+      [' a warm and funny film', ' a moving picture', ' a bright debut', ' very very very very very very very very'],
     ];
     const examples = texts.flatMap((ts, c) =>
       ts.map((text, i) => ({ text, label: c, labelIndex: c, ids: text.trim().split(' ').map((w) => (w === 'very' ? 7 : w.length)), matching_loss: i, perplexity: 1, batch: 0 })),
     );
-    const saved = join(dir, 'degenerate-generation.json');
-    writeFileSync(saved, JSON.stringify({ method: { targetFilter: 'off' }, seed: 0, settings: {}, examples, total_s: 1, target_classifier: null }));
-    const r = run(['--real', '6', '--synthetic', '4', '--seeds', '1', '--rows', 'none', '--synthetic-in', saved]);
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).degenerate).toEqual({ kept: 1, generated: 2 });
+    const degenerate = (method: object) => {
+      const saved = join(dir, 'degenerate-generation.json');
+      writeFileSync(saved, JSON.stringify({ method, seed: 0, settings: {}, examples, total_s: 1, target_classifier: null }));
+      const r = run(['--real', '6', '--synthetic', '4', '--seeds', '1', '--rows', 'none', '--synthetic-in', saved]);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    // A generation from before the setting: selected without the drop, as it was.
+    expect(degenerate({ targetFilter: 'off' }).degenerate).toEqual({ kept: 1, generated: 2 });
+    const on = degenerate({ targetFilter: 'off', dropDegenerate: true });
+    expect(on.degenerate).toEqual({ kept: 0, generated: 2 });
+    expect(on.selection).toMatchObject({ input: 8, passedDegenerateCheck: 6, kept: 4 });
+    expect(run(['--method', '{"dropDegenerate":"yes"}']).stderr).toMatch(/--method: dropDegenerate must be true or false, got "yes"/);
   });
 
   it('--overgenerate generates that multiple of the kept count and keeps the kept count', () => {

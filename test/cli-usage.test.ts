@@ -94,6 +94,7 @@ describe.runIf(built)('synthgrad usage errors: one line, exit 2, under a second,
     expectUsageError(['generate', '--data', data, '--commas', 'yes'], /--commas must be one of on, off, got "yes"/);
     expectUsageError(['generate', '--data', data, '--end-marks', 'yes'], /--end-marks must be one of target, lm, off, got "yes"/);
     expectUsageError(['generate', '--data', data, '--target-word-ranking', 'cosine'], /--target-word-ranking must be one of lens, lift, got "cosine"/);
+    expectUsageError(['generate', '--data', data, '--drop-degenerate', 'yes'], /--drop-degenerate must be one of on, off, got "yes"/);
     expectUsageError(['generate', '--data', data, '--target-threshold', 'real'], /--target-threshold must be one of targets, generated, got "real"/);
     expectUsageError(['generate', '--data', data, '--target-filter-margin', '-1'], /--target-filter-margin must be/);
     expectUsageError(['generate', '--data', data, '--delta', '2', '--epsilon', '1', '--clip', '1'], /--delta must be between 0 and 1/);

@@ -24,7 +24,7 @@ export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
  * its method's target filter and margin (a generation from before the margin existed: margin 0).
  */
 export function productKept(gen, K, keep) {
-  return core.select(gen.examples, K, core.bestMatching(keep, gen.method.targetFilter, gen.method.targetFilterMargin ?? 0)).kept;
+  return core.select(gen.examples, K, core.bestMatching(keep, gen.method.targetFilter, gen.method.targetFilterMargin ?? 0, gen.method.dropDegenerate ?? false)).kept;
 }
 
 /** The share (percent) of rows whose text ends a sentence (core.endsSentence). */

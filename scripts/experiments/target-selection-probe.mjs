@@ -225,7 +225,7 @@ function rule(name, gen, keep) {
   // With the generation's own filter margin, as bench quality selects (before the thirty-fourth stop
   // this used margin 0, so its filtered rules kept other texts than the bench on generations made
   // with targetFilterMargin 1).
-  if (name in PRODUCT_RULES) kept = core.select(gen.examples, K, core.bestMatching(keep, PRODUCT_RULES[name], gen.method.targetFilterMargin ?? 0)).kept;
+  if (name in PRODUCT_RULES) kept = core.select(gen.examples, K, core.bestMatching(keep, PRODUCT_RULES[name], gen.method.targetFilterMargin ?? 0, gen.method.dropDegenerate ?? false)).kept;
   else if (name === 'surplus-clean') {
     // The product's selection after dropping degenerate texts (core.degeneracy), a class's only
     // while more than `keep` of its texts are left.

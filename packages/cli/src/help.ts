@@ -82,6 +82,10 @@ method (docs/METHOD.md sections 7 and 8):
                           classifier puts it in another class by more than M (its logit units:
                           one standard deviation on public LM text; default 1, 0: every text it
                           places elsewhere; docs/EXPERIMENTS.md, twenty-ninth stop)
+  --drop-degenerate on|off  selection drops degenerate texts (one token looping, a run of over
+                          24 letters: "very very very ...", "httpsurlhttpsurl...") of a class
+                          that keeps enough others (default on; docs/EXPERIMENTS.md,
+                          thirty-eighth stop)
   --target-threshold generated|targets  where that classifier's threshold comes from: refitted
                           on every generated text to the labels they were written for (generated,
                           default), or the targets' class means (targets; docs/EXPERIMENTS.md,

@@ -32,6 +32,7 @@ import {
   sampleTopK,
   AdmmAborted,
   select,
+  bestMatching,
   sentenceEndLengths,
   withCommas,
   commaStyle,
@@ -1173,7 +1174,25 @@ describe('selection', () => {
     const cands = [c('a', 0, 0.5), c('b', 0, 0.1), c('B ', 0, 0.05), c('d', 0, 0.2, 100), c('e', 1, 0.3), c('f', 1, 0.2), c('g', 1, 0.1)];
     const predicted = [0, 0, 0, 0, 1, 1, 0];
     const { kept, report } = select(cands, 2, { labelCheck: true, dedup: true, topN: 2, alpha: 0.01, balance: true }, predicted);
-    expect(report).toEqual({ input: 7, passedTargetFilter: null, passedLabelCheck: 6, afterDedup: 5, kept: 4, perClass: [2, 2] });
+    expect(report).toEqual({ input: 7, passedDegenerateCheck: null, passedTargetFilter: null, passedLabelCheck: 6, afterDedup: 5, kept: 4, perClass: [2, 2] });
     expect(kept.map((k) => k.text)).toEqual(['a', 'b', 'e', 'f']);
+  });
+
+  it('drops degenerate candidates of a class only while it keeps more than topN others, before every other step', () => {
+    const loop = { ...c('very very very very very very very very', 0, 0.01), ids: [7, 7, 7, 7, 7, 7, 7, 7] };
+    const mash = c('httpsurlhttpsurlhttpsurlhttpsurl', 1, 0.02); // no ids: the letter-run test alone
+    const cands = [loop, c('a slow film', 0, 0.3), c('a dull story', 0, 0.4), mash, c('a warm film', 1, 0.3), c('a moving one', 1, 0.5)];
+    const opts = { labelCheck: false, dedup: true, topN: 2, alpha: 0, balance: true };
+    // Off (the default): the best-matching texts are the degenerate ones.
+    expect(select(cands, 2, { ...opts, topN: 1 }).kept.map((k) => k.text)).toEqual([loop.text, mash.text]);
+    // On, with more clean texts than topN in each class: they are never kept.
+    const on = select(cands, 2, { ...opts, topN: 1, dropDegenerate: true });
+    expect(on.kept.map((k) => k.text)).toEqual(['a slow film', 'a warm film']);
+    expect(on.report).toMatchObject({ input: 6, passedDegenerateCheck: 4, kept: 2 });
+    // A class with only topN clean texts keeps its degenerate ones, so the kept count never falls.
+    expect(select(cands, 2, { ...opts, dropDegenerate: true }).kept.map((k) => k.text)).toEqual([loop.text, 'a slow film', mash.text, 'a warm film']);
+    // Without topN they go whenever a clean text of the class is left.
+    expect(select(cands, 2, { ...opts, topN: undefined, dropDegenerate: true }).kept).toHaveLength(4);
+    expect(bestMatching(2, 'surplus', 1, true)).toMatchObject({ dropDegenerate: true, targetFilter: 'surplus', targetMargin: 1 });
   });
 });

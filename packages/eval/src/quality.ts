@@ -207,8 +207,9 @@ export async function runQuality(rt: LoadedModel, o: QualityOptions): Promise<Qu
     }
     o.onGenerated?.(gen);
   }
-  // A saved generation from before the margin existed was selected with margin 0.
-  const selectKept = (targetFilter: TargetFilter) => select<SyntheticExample>(gen.examples, K, bestMatching(keepPerClass, targetFilter, gen.method.targetFilterMargin ?? 0));
+  // A saved generation from before the margin (the degenerate-text drop) existed was selected
+  // with margin 0 (without it).
+  const selectKept = (targetFilter: TargetFilter) => select<SyntheticExample>(gen.examples, K, bestMatching(keepPerClass, targetFilter, gen.method.targetFilterMargin ?? 0, gen.method.dropDegenerate ?? false));
   const filter = targetFilterOf(gen.method.targetFilter, 'the generation\'s method.targetFilter');
   const sel = selectKept(filter);
   const toExample = (e: SyntheticExample, i: number): Example => ({ text: e.text, label: e.labelIndex, line: i + 1, source: 'gradmm' });

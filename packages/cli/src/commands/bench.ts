@@ -125,6 +125,7 @@ async function benchQualityCommand(argv: string[]): Promise<void> {
   if (method.targetFilter !== undefined) method.targetFilter = targetFilterOf(method.targetFilter, '--method: targetFilter');
   // Checked here: selection reads it only after the generation.
   if (method.targetFilterMargin !== undefined) method.targetFilterMargin = targetFilterMarginOf(method.targetFilterMargin, '--method: targetFilterMargin');
+  if (method.dropDegenerate !== undefined && typeof method.dropDegenerate !== 'boolean') throw new SynthgradError(`--method: dropDegenerate must be true or false, got ${JSON.stringify(method.dropDegenerate)}`, 'E_USAGE');
   const presetName = values.preset ?? DEFAULT_PRESET;
   const settings = jsonObjectFlag('settings', values.settings, Object.keys(resolvePreset(presetName).settings));
   if (values['top-k']) settings.topK = intFlag(values['top-k'], 'top-k', 200);

@@ -174,7 +174,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const preset = core.resolvePreset(baseCfg.preset);
   const layout = core.overgenerated(perClass, baseCfg.settings.batchSize, preset.overgenerate);
   const genCfg = { ...baseCfg, perClass: layout.perClass, settings: { ...baseCfg.settings, batchSize: layout.batchSize } };
-  const selection = core.bestMatching(perClass, baseCfg.method?.targetFilter ?? preset.method.targetFilter, baseCfg.method?.targetFilterMargin ?? preset.method.targetFilterMargin);
+  const selection = core.bestMatching(perClass, baseCfg.method?.targetFilter ?? preset.method.targetFilter, baseCfg.method?.targetFilterMargin ?? preset.method.targetFilterMargin, baseCfg.method?.dropDegenerate ?? preset.method.dropDegenerate);
   const { train, test, dev, warnings } = readInputs(core, ev, taskDataPath, testPath, devPath, task, testLimit);
   const { existsSync, mkdirSync } = await import('node:fs');
   const { basename, join } = await import('node:path');

@@ -45,6 +45,7 @@ export const METHOD_KEYS = {
   'classifier-weight': 'method.classifierWeight',
   'target-filter': 'method.targetFilter',
   'target-filter-margin': 'method.targetFilterMargin',
+  'drop-degenerate': 'method.dropDegenerate',
   'target-threshold': 'method.targetThreshold',
   'public-texts': 'method.publicTexts',
   shrinkage: 'method.shrinkage',
@@ -108,6 +109,7 @@ export function methodConfig(task: Task, r: FlagReader, defaults: { perClass?: n
   const filter = r.oneOf('target-filter', ['off', 'surplus', 'strict', 'on'] as const, m.targetFilter);
   m.targetFilter = filter === 'on' ? 'strict' : filter;
   m.targetFilterMargin = r.positive('target-filter-margin', m.targetFilterMargin, true)!;
+  m.dropDegenerate = r.oneOf('drop-degenerate', ['on', 'off'] as const, m.dropDegenerate ? 'on' : 'off') === 'on';
   m.targetThreshold = r.oneOf('target-threshold', TARGET_THRESHOLDS, m.targetThreshold);
   m.publicTexts = r.int('public-texts', m.publicTexts, 2);
   m.shrinkage = r.between('shrinkage', 0, 1) ?? m.shrinkage;
@@ -161,5 +163,5 @@ export function checkMethodConfig(core: typeof Core, cfg: GenerateConfig): void 
 /** Selection options from --top-n / --alpha, with the preset's defaults. */
 export function selectionOptions(r: FlagReader, presetName: string, method?: GenerateConfig['method']): SelectionOptions {
   const preset = resolvePreset(presetName);
-  return { targetFilter: method?.targetFilter ?? preset.method.targetFilter, targetMargin: method?.targetFilterMargin ?? preset.method.targetFilterMargin, labelCheck: preset.labelCheck ?? true, dedup: true, topN: r.int('top-n', preset.topN), alpha: r.positive('alpha', preset.alpha, true)!, balance: true };
+  return { targetFilter: method?.targetFilter ?? preset.method.targetFilter, targetMargin: method?.targetFilterMargin ?? preset.method.targetFilterMargin, dropDegenerate: method?.dropDegenerate ?? preset.method.dropDegenerate, labelCheck: preset.labelCheck ?? true, dedup: true, topN: r.int('top-n', preset.topN), alpha: r.positive('alpha', preset.alpha, true)!, balance: true };
 }

@@ -74,7 +74,7 @@ async function run(input: JobInput): Promise<void> {
       post({ type: 'progress', fraction, message: `class ${p.classIndex + 1}/${nClasses} batch ${p.batch + 1}/${p.batches}` });
     },
   });
-  const selected = select(res.examples, nClasses, bestMatching(s.syntheticPerClass, preset.method.targetFilter, preset.method.targetFilterMargin));
+  const selected = select(res.examples, nClasses, bestMatching(s.syntheticPerClass, preset.method.targetFilter, preset.method.targetFilterMargin, preset.method.dropDegenerate));
   // Class by class, best first; a class short of distinct texts is topped up with its next best rather than left short.
   const kept = task.labels.flatMap((_, c) => {
     const mine = selected.kept.filter((e) => e.labelIndex === c);

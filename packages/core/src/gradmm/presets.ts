@@ -105,6 +105,13 @@ export interface MethodSettings {
    */
   targetFilterMargin: number;
   /**
+   * Selection drops degenerate texts (degenerate.ts: one token looping, a mash of letters) of a
+   * class that keeps enough others (SelectionOptions.dropDegenerate). Default on: measured
+   * (docs/EXPERIMENTS.md, thirty-eighth stop) such texts match the targets well enough to be
+   * kept, and teach less. A saved generation without the setting was selected without it.
+   */
+  dropDegenerate: boolean;
+  /**
    * Where the target classifier's threshold (its per-class biases) comes from, for what selection
    * reads (target_label, target_margin). 'targets': the class means the targets carry (the real
    * texts' means). 'generated' (default): refitted once every class is generated, on all the
@@ -206,7 +213,7 @@ export interface MethodSettings {
 }
 
 /** The reference method: per-class matching, label-blind projection. */
-export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, demonstrationLabels: 'own', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 0, targetThreshold: 'targets', publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 0, minedDemonstrations: 0, domainSearch: false, lengthSpread: 0, punctuation: false, sentenceEndCut: 0, commas: false, endMarks: 'off', topics: 0, targetWords: 0, targetWordClasses: 'undemonstrated', targetWordRanking: 'lens' };
+export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstrations: 0, demonstrationLabels: 'own', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 0, dropDegenerate: false, targetThreshold: 'targets', publicTexts: 256, discriminant: 'head', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 0, minedDemonstrations: 0, domainSearch: false, lengthSpread: 0, punctuation: false, sentenceEndCut: 0, commas: false, endMarks: 'off', topics: 0, targetWords: 0, targetWordClasses: 'undemonstrated', targetWordRanking: 'lens' };
 
 /** The default: every change that measured better (docs/EXPERIMENTS.md, "Measured, each change alone on the default", and the stops after it). */
 // Measured on rtpolarity with bench quality (docs/EXPERIMENTS.md; 50 real texts -> 100):
@@ -285,7 +292,7 @@ export const REFERENCE_METHOD: MethodSettings = { labelContext: false, demonstra
 //   rtpolarity gained 0.5 on each of two generations (thirty-seventh stop), inside their spread, and
 //   imdb is unmeasured, so 'undemonstrated' leaves those classes as they were. Ranked by lift
 //   instead of the lens: 72.2% -> 70.0% on rtpolarity's labels-only task, so 'lens'.
-export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, demonstrationLabels: 'auto', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 1, targetThreshold: 'generated', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, minedDemonstrations: 0, domainSearch: true, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5, commas: true, endMarks: 'target', topics: 0, targetWords: 3, targetWordClasses: 'undemonstrated', targetWordRanking: 'lens' };
+export const DEFAULT_METHOD: MethodSettings = { labelContext: true, demonstrations: 4, demonstrationLabels: 'auto', classifierWeight: 0, targetFilter: 'off', targetFilterMargin: 1, dropDegenerate: true, targetThreshold: 'generated', publicTexts: 256, discriminant: 'lda', shrinkage: 0.2, matchingSpace: 'raw', bootstrapDemonstrations: 0, fillDemonstrations: 2, minedDemonstrations: 0, domainSearch: true, lengthSpread: 0, punctuation: false, sentenceEndCut: 0.5, commas: true, endMarks: 'target', topics: 0, targetWords: 3, targetWordClasses: 'undemonstrated', targetWordRanking: 'lens' };
 
 export interface Preset {
   settings: Omit<AdmmSettings, 'textLength' | 'initNorm'> & { initNorm: number | 'auto' };

@@ -532,6 +532,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   if (!TARGET_THRESHOLDS.includes(method.targetThreshold)) throw new SynthgradError(`targetThreshold must be one of ${TARGET_THRESHOLDS.join(', ')}, got ${JSON.stringify(method.targetThreshold)}`, 'E_USAGE');
   if (!DEMONSTRATION_LABELS.includes(method.demonstrationLabels)) throw new SynthgradError(`demonstrationLabels must be one of ${DEMONSTRATION_LABELS.join(', ')}, got ${JSON.stringify(method.demonstrationLabels)}`, 'E_USAGE');
   if (!(method.sentenceEndCut >= 0 && method.sentenceEndCut <= 1)) throw new SynthgradError(`sentenceEndCut must be in [0, 1] (0: no cut), got ${method.sentenceEndCut}`, 'E_USAGE');
+  if (typeof method.dropDegenerate !== 'boolean') throw new SynthgradError(`dropDegenerate must be true or false, got ${JSON.stringify(method.dropDegenerate)}`, 'E_USAGE');
   if (typeof method.commas !== 'boolean') throw new SynthgradError(`commas must be true or false, got ${JSON.stringify(method.commas)}`, 'E_USAGE');
   if (method.commas) commaStyle(rt.tokenizer, givenTask); // a model without a comma token fails here, not after a class
   if (!END_MARK_MODES.includes(method.endMarks)) throw new SynthgradError(`endMarks must be one of ${END_MARK_MODES.join(', ')}, got ${JSON.stringify(method.endMarks)}`, 'E_USAGE');

@@ -12,6 +12,7 @@ import type { Task } from '../task/task.js';
 import { labelIndex } from '../task/task.js';
 import { leftPad, taskTokens } from '../gradmm/prompt.js';
 import { targetFilterMarginOf, type TargetFilter } from '../gradmm/presets.js';
+import { degeneracy } from '../gradmm/degenerate.js';
 
 export interface Candidate {
   text: string;
@@ -23,6 +24,8 @@ export interface Candidate {
   target_label?: number;
   /** Its logit for the text's own class over the best other (negative: placed elsewhere). */
   target_margin?: number;
+  /** The text's token ids, where known: the degenerate-text check's loop test reads them (without them only its letter-run test applies). */
+  ids?: readonly number[];
 }
 
 export interface SelectionOptions {
@@ -39,6 +42,13 @@ export interface SelectionOptions {
    * elsewhere). See MethodSettings.targetFilterMargin.
    */
   targetMargin?: number;
+  /**
+   * Drop degenerate candidates (gradmm/degenerate.ts: one token looping, a mash of letters) of a
+   * class that has more than topN others (any others, without topN), before every other step, so
+   * the kept count never falls for it. Default false. Measured (docs/EXPERIMENTS.md,
+   * thirty-eighth stop): such texts match the targets well enough to be kept, and teach less.
+   */
+  dropDegenerate?: boolean;
   labelCheck: boolean;
   dedup: boolean;
   /** Keep at most this many per class (all when undefined). */
@@ -55,8 +65,8 @@ export interface SelectionOptions {
  */
 export const OVERGENERATE = 1.2;
 
-export function bestMatching(perClass: number, targetFilter: TargetFilter, targetMargin = 0): SelectionOptions {
-  return { targetFilter, targetMargin, labelCheck: false, dedup: true, topN: perClass, alpha: 0, balance: true };
+export function bestMatching(perClass: number, targetFilter: TargetFilter, targetMargin = 0, dropDegenerate = false): SelectionOptions {
+  return { targetFilter, targetMargin, dropDegenerate, labelCheck: false, dedup: true, topN: perClass, alpha: 0, balance: true };
 }
 
 /**
@@ -73,6 +83,8 @@ export function overgenerated(perClass: number, maxBatch: number, factor = OVERG
 
 export interface SelectionReport {
   input: number;
+  /** Candidates left when the degenerate ones are dropped (null: dropDegenerate off). */
+  passedDegenerateCheck: number | null;
   /** Candidates left by the target filter ('strict': before the other steps; 'surplus': after them). */
   passedTargetFilter: number | null;
   passedLabelCheck: number | null;
@@ -173,6 +185,12 @@ export function select<T extends Candidate>(
   predicted?: number[],
 ): { kept: T[]; report: SelectionReport } {
   let pool = candidates.map((c, i) => ({ c, i }));
+  if (opts.dropDegenerate) {
+    const bad = new Set(pool.filter(({ c }) => degeneracy(c.text, c.ids ?? []) !== null).map(({ i }) => i));
+    const clean = Array.from({ length: nLabels }, (_, l) => pool.filter(({ c, i }) => c.labelIndex === l && !bad.has(i)).length);
+    pool = pool.filter(({ c, i }) => !bad.has(i) || !(clean[c.labelIndex] > (opts.topN ?? 0)));
+  }
+  const passedDegenerate = opts.dropDegenerate ? pool.length : null;
   let passedTarget: number | null = null;
   const margin = targetFilterMarginOf(opts.targetMargin ?? 0, "the target filter's margin");
   if (opts.targetFilter === 'strict') {
@@ -212,5 +230,5 @@ export function select<T extends Candidate>(
     perClass.forEach((p, l) => (perClass[l] = p.slice(0, n)));
   }
   const kept = perClass.flat().sort((a, b) => a.i - b.i).map(({ c }) => c);
-  return { kept, report: { input: candidates.length, passedTargetFilter: passedTarget, passedLabelCheck: passed, afterDedup, kept: kept.length, perClass: perClass.map((p) => p.length) } };
+  return { kept, report: { input: candidates.length, passedDegenerateCheck: passedDegenerate, passedTargetFilter: passedTarget, passedLabelCheck: passed, afterDedup, kept: kept.length, perClass: perClass.map((p) => p.length) } };
 }
