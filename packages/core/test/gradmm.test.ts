@@ -1191,6 +1191,10 @@ describe('selection', () => {
     expect(on.report).toMatchObject({ input: 6, passedDegenerateCheck: 4, kept: 2 });
     // A class with only topN clean texts keeps its degenerate ones, so the kept count never falls.
     expect(select(cands, 2, { ...opts, dropDegenerate: true }).kept.map((k) => k.text)).toEqual([loop.text, 'a slow film', mash.text, 'a warm film']);
+    // Others that de-duplication would merge count once: two copies of one text are not enough.
+    const copies = [loop, c('a slow film', 0, 0.3), c('A slow  film', 0, 0.4)];
+    expect(select(copies, 1, { ...opts, topN: 1, dropDegenerate: true }).kept).toEqual([loop]);
+    expect(select(copies, 1, { ...opts, topN: 1, dedup: false, dropDegenerate: true }).kept.map((k) => k.text)).toEqual(['a slow film']);
     // Without topN they go whenever a clean text of the class is left.
     expect(select(cands, 2, { ...opts, topN: undefined, dropDegenerate: true }).kept).toHaveLength(4);
     expect(bestMatching(2, 'surplus', 1, true)).toMatchObject({ dropDegenerate: true, targetFilter: 'surplus', targetMargin: 1 });

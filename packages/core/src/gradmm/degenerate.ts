@@ -11,8 +11,10 @@
  * Two tests, neither tied to a language's word list: one token id making up a large share of a
  * text's tokens (a loop), and a long run of Latin letters with no space or mark (a mash of
  * words or an address; English words in running text stay under 25 letters, and scripts written
- * without spaces are not Latin letters, so they never trip it). A pure function with typed
- * limits, like uploads/validate-header.ts.
+ * without spaces are not Latin letters, so they never trip it). Of 5,158 real texts of five data
+ * sets, read through SmolLM2's tokenizer, two trip them (a hashtag of 34 letters; ". . . a
+ * pretentious mess . . ."; scripts/experiments/degenerate-real-texts.mjs). A pure function with
+ * typed limits, like uploads/validate-header.ts.
  */
 import { SynthgradError } from '../util/errors.js';
 

@@ -44,9 +44,10 @@ export interface SelectionOptions {
   targetMargin?: number;
   /**
    * Drop degenerate candidates (gradmm/degenerate.ts: one token looping, a mash of letters) of a
-   * class that has more than topN others (any others, without topN), before every other step, so
-   * the kept count never falls for it. Default false. Measured (docs/EXPERIMENTS.md,
-   * thirty-eighth stop): such texts match the targets well enough to be kept, and teach less.
+   * class that has more than topN distinct others (any others, without topN), before every other
+   * step, so the kept count never falls for it. Default false (MethodSettings.dropDegenerate
+   * turns it on in the product's selection, where such texts matched the targets well enough to
+   * be kept: docs/EXPERIMENTS.md, thirty-eighth stop).
    */
   dropDegenerate?: boolean;
   labelCheck: boolean;
@@ -178,6 +179,9 @@ function surplusDrops(candidates: readonly Candidate[], nLabels: number, keep: n
   return drop;
 }
 
+/** What de-duplication compares: the text trimmed, lower-cased, its whitespace runs made one space. */
+const dedupKey = (text: string) => text.trim().toLowerCase().replace(/\s+/g, ' ');
+
 export function select<T extends Candidate>(
   candidates: T[],
   nLabels: number,
@@ -187,7 +191,8 @@ export function select<T extends Candidate>(
   let pool = candidates.map((c, i) => ({ c, i }));
   if (opts.dropDegenerate) {
     const bad = new Set(pool.filter(({ c }) => degeneracy(c.text, c.ids ?? []) !== null).map(({ i }) => i));
-    const clean = Array.from({ length: nLabels }, (_, l) => pool.filter(({ c, i }) => c.labelIndex === l && !bad.has(i)).length);
+    // The class's other texts as de-duplication will count them, so the kept count never falls.
+    const clean = Array.from({ length: nLabels }, (_, l) => new Set(pool.filter(({ c, i }) => c.labelIndex === l && !bad.has(i)).map(({ c, i }) => (opts.dedup ? dedupKey(c.text) : i))).size);
     pool = pool.filter(({ c, i }) => !bad.has(i) || !(clean[c.labelIndex] > (opts.topN ?? 0)));
   }
   const passedDegenerate = opts.dropDegenerate ? pool.length : null;
@@ -206,7 +211,7 @@ export function select<T extends Candidate>(
   if (opts.dedup) {
     const seen = new Set<string>();
     pool = pool.filter(({ c }) => {
-      const key = c.text.trim().toLowerCase().replace(/\s+/g, ' ');
+      const key = dedupKey(c.text);
       if (seen.has(key)) return false;
       seen.add(key);
       return true;
