@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { bestMatching, Checkpoint, configHash, initBackend, loadModel, overgenerated, releaseRows, resolvePreset, select, synthesize, taskTokens, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
+import { bestMatching, Checkpoint, degeneracy, configHash, initBackend, loadModel, overgenerated, releaseRows, resolvePreset, select, synthesize, taskTokens, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
 import { SessionStore } from '../sessions/session-store.js';
 import { releaseName, secAggNoisePlan, taskFromSpec } from '@synthgrad/protocol';
 import { readAggregate } from '../sessions/secure-aggregation.js';
@@ -78,7 +78,9 @@ async function run(input: JobInput): Promise<void> {
   // Class by class, best first; a class short of distinct texts is topped up with its next best rather than left short.
   const kept = task.labels.flatMap((_, c) => {
     const mine = selected.kept.filter((e) => e.labelIndex === c);
-    const rest = res.examples.filter((e) => e.labelIndex === c && !mine.includes(e)).sort((a, b) => a.matching_loss - b.matching_loss);
+    // Degenerate texts last, when the method drops them: the top-up takes them only if nothing else is left.
+    const last = (e: SyntheticExample) => (preset.method.dropDegenerate && degeneracy(e.text, e.ids) !== null ? 1 : 0);
+    const rest = res.examples.filter((e) => e.labelIndex === c && !mine.includes(e)).sort((a, b) => last(a) - last(b) || a.matching_loss - b.matching_loss);
     return [...mine, ...rest].slice(0, s.syntheticPerClass);
   });
   const filterNote = preset.method.targetFilter === 'off' ? '' : ` (target filter ${preset.method.targetFilter}: ${selected.report.passedTargetFilter} of ${res.examples.length} placed in their own class)`;
