@@ -226,14 +226,9 @@ function rule(name, gen, keep) {
   // this used margin 0, so its filtered rules kept other texts than the bench on generations made
   // with targetFilterMargin 1).
   if (name in PRODUCT_RULES) kept = core.select(gen.examples, K, core.bestMatching(keep, PRODUCT_RULES[name], gen.method.targetFilterMargin ?? 0, gen.method.dropDegenerate ?? false)).kept;
-  else if (name === 'surplus-clean') {
-    // The product's selection after dropping degenerate texts (core.degeneracy), a class's only
-    // while more than `keep` of its texts are left.
-    const bad = new Set(gen.examples.filter((e) => core.degeneracy(e.text, e.ids) !== null));
-    const room = (c) => gen.examples.filter((e) => e.labelIndex === c && !bad.has(e)).length > keep;
-    const clean = gen.examples.filter((e) => !bad.has(e) || !room(e.labelIndex));
-    kept = core.select(clean, K, core.bestMatching(keep, 'surplus', gen.method.targetFilterMargin ?? 0)).kept;
-  } else {
+  // The product's selection with its degenerate-text drop (SelectionOptions.dropDegenerate).
+  else if (name === 'surplus-clean') kept = core.select(gen.examples, K, core.bestMatching(keep, 'surplus', gen.method.targetFilterMargin ?? 0, true)).kept;
+  else {
     const out = task.labels.map((_, c) => {
       const seen = new Set();
       const mine = gen.examples.filter((e) => e.labelIndex === c && !seen.has(e.text.trim()) && seen.add(e.text.trim()));

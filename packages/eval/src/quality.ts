@@ -116,10 +116,10 @@ export interface QualityBar {
   met: boolean;
 }
 
-/** The bars of `rows` that are present: gradmm-N against real-random-N and prompted-few-N + 0.05. */
 /** How many of `texts` are degenerate (core.degeneracy). */
 const degenerateCount = (texts: readonly SyntheticExample[]) => texts.filter((e) => degeneracy(e.text, e.ids) !== null).length;
 
+/** The bars of `rows` that are present: gradmm-N against real-random-N and prompted-few-N + 0.05. */
 export function qualityBars(rows: { name: string; accuracy_mean: number; accuracy_std: number; per_seed: number[] }[], nSyn: number): QualityBar[] {
   const row = (name: string) => rows.find((r) => r.name === name);
   const gradmm = row(`gradmm-${nSyn}`);

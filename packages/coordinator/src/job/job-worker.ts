@@ -76,10 +76,11 @@ async function run(input: JobInput): Promise<void> {
   });
   const selected = select(res.examples, nClasses, bestMatching(s.syntheticPerClass, preset.method.targetFilter, preset.method.targetFilterMargin, preset.method.dropDegenerate));
   // Class by class, best first; a class short of distinct texts is topped up with its next best rather than left short.
+  // Degenerate texts last, when the method drops them: the top-up takes them only if nothing else is left.
+  const degenerate = new Set(preset.method.dropDegenerate ? res.examples.filter((e) => degeneracy(e.text, e.ids) !== null) : []);
+  const last = (e: SyntheticExample) => (degenerate.has(e) ? 1 : 0);
   const kept = task.labels.flatMap((_, c) => {
     const mine = selected.kept.filter((e) => e.labelIndex === c);
-    // Degenerate texts last, when the method drops them: the top-up takes them only if nothing else is left.
-    const last = (e: SyntheticExample) => (preset.method.dropDegenerate && degeneracy(e.text, e.ids) !== null ? 1 : 0);
     const rest = res.examples.filter((e) => e.labelIndex === c && !mine.includes(e)).sort((a, b) => last(a) - last(b) || a.matching_loss - b.matching_loss);
     return [...mine, ...rest].slice(0, s.syntheticPerClass);
   });
