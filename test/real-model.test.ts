@@ -81,4 +81,35 @@ describe.skipIf(!HAVE_REAL_MODEL)('SmolLM2-135M against PyTorch + transformers',
       expect(dot / Math.sqrt(ng * nr)).toBeGreaterThanOrEqual(0.999);
     });
   }
+
+  it("the KV-cached one-token decode gives PyTorch's logits, and the general layers' bit for bit", () => {
+    // The projection and the LM start decode one token a step (llama.ts decodeStates): the last
+    // prompt's tokens go in one by one after a one-token prefix, two sequences at once.
+    const p = manifest.prompts[manifest.prompts.length - 1]!;
+    const run = (generalPath: boolean) => {
+      const cache = rt.model.createCache(2);
+      let logits: Float32Array = new Float32Array();
+      for (let t = 0; t < p.ids.length; t++) {
+        const ids = [[p.ids[t]!], [p.ids[t]!]];
+        const out = t === 0 ? rt.model.forward({ ids, cache, logits: 'last' }) : rt.model.forward({ ids, cache, logits: 'last', generalPath });
+        logits = out.logits!.dataSync() as Float32Array;
+        out.hidden.dispose();
+        out.logits!.dispose();
+      }
+      cache.dispose();
+      return logits;
+    };
+    const fast = run(false);
+    const general = run(true);
+    let maxDiff = 0;
+    let same = true;
+    const want = f32(p.logits_file);
+    for (let j = 0; j < fast.length; j++) {
+      same &&= fast[j] === general[j];
+      maxDiff = Math.max(maxDiff, Math.abs(fast[j]! - want[j % want.length]!));
+    }
+    expect(fast.length).toBe(2 * want.length);
+    expect(same).toBe(true);
+    expect(maxDiff).toBeLessThanOrEqual(1e-3);
+  });
 });

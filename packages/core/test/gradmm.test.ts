@@ -377,6 +377,19 @@ describe('projection', () => {
     p.dispose();
   });
 
+  it("later projections reuse the context's cache and still choose what recomputation chooses, batch size after batch size", () => {
+    // ADMM projects one batch several times under one context (Projector.contextPrefix).
+    const allowed = allowedTokenIds(rt.tokenizer);
+    const p = new Projector(model, allowed, 6, rt.tokenizer.encode('A positive movie review: warm and funny.'));
+    for (const [seed, B] of [[21, 3], [22, 3], [23, 1], [24, 4]] as const) {
+      const Y = tf.tidy(() => tf.tensor3d(new Rng(seed).normals(B * 5 * d), [B, 5, d]));
+      expect(p.project(Y)).toEqual(p.projectByRecompute(Y));
+      Y.dispose();
+    }
+    p.dispose();
+    p.dispose(); // twice is harmless
+  });
+
   it('sampling among the candidates: the cached decode draws exactly what recomputation draws, and a low temperature is the argmax', () => {
     const allowed = allowedTokenIds(rt.tokenizer);
     const p = new Projector(model, allowed, 6, rt.tokenizer.encode('Movie review:'));
@@ -914,6 +927,9 @@ describe('ADMM', () => {
       // Oracle: each kept sequence's loss is that of its own ids, scored apart (padded ids path).
       const again = matchingLossOfPrompts(model, loss, res.ids.map((ids) => [...ids, ...suffix]));
       res.lossPerExample.forEach((l, j) => expect(l).toBeCloseTo(again[j], 4));
+      // and the batch loss is that of the kept ids matched together, by a fresh forward.
+      const together = tf.tidy(() => loss.loss(lastPosition(model.forward({ ids: res.ids.map((ids) => [...ids, ...suffix]), logits: 'none' }).hidden)).dataSync()[0]);
+      expect(res.lossBatch).toBeCloseTo(together, 5);
       return res;
     } finally {
       loss.dispose();

@@ -69,6 +69,38 @@ describe('tiny llama forward', () => {
     full.logits!.dispose();
   });
 
+  it('the one-token decode path gives the general layers\' numbers bit for bit', () => {
+    // decodeStates (one new position after a cache) is a re-ordering of hiddenStates' ops, not a
+    // new computation: logits, hidden states and the cache it leaves must be identical, through
+    // an empty cache, a prefix, a padded new position and every logits mode.
+    const ids = [seq(8, 11), seq(8, 12), seq(8, 13)];
+    const fast = model.createCache(3);
+    const slow = model.createCache(3);
+    const same = (a: tf.Tensor, b: tf.Tensor) => {
+      expect(a.shape).toEqual(b.shape);
+      expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBe(0);
+    };
+    const modes = ['last', 'all', 'none', 'last', 'last', 'all', 'last', 'last'] as const;
+    for (let t = 0; t < 8; t++) {
+      // t = 0 runs on an empty cache; later steps after a growing one.
+      const mask = t === 5 ? [[1], [0], [1]] : undefined; // sequence 1 gets a padded position
+      const step = (cache: typeof fast, generalPath: boolean) => model.forward({ ids: ids.map((r) => [r[t]]), cache, logits: modes[t], attentionMask: mask, generalPath });
+      const a = step(fast, false);
+      const b = step(slow, true);
+      same(a.hidden, b.hidden);
+      if (modes[t] === 'none') expect(a.logits).toBeUndefined();
+      else same(a.logits!, b.logits!);
+      for (const x of [a.hidden, b.hidden, a.logits, b.logits]) x?.dispose();
+    }
+    fast.keys.forEach((k, i) => {
+      same(k!, slow.keys[i]!);
+      same(fast.values[i]!, slow.values[i]!);
+    });
+    expect(fast.mask).toEqual(slow.mask);
+    fast.dispose();
+    slow.dispose();
+  });
+
   it('an expanded batch-1 prefix cache equals running the prefix for every sequence', () => {
     const prefix = seq(3, 7);
     const c1 = model.createCache(1);

@@ -209,7 +209,8 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
             const r = tf.tensor3d(rng.normals(B * Lt * d), [B, Lt, d]);
             return tf.mul(tf.div(r, tf.norm(r, 2, 2, true)), s.initNorm);
           }) as tf.Tensor3D);
-    const v = lossOf(cand);
+    // One candidate needs no comparison: its loss would cost a forward of the batch for nothing.
+    const v = s.candidates > 1 ? lossOf(cand) : -Infinity;
     if (v < bestInit) {
       X?.dispose();
       X = cand;
@@ -228,7 +229,11 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   let step = 0;
   const history: AdmmIteration[] = [];
   // Best iterate, per sequence: the projection whose own token ids match the target best.
-  const best = { ids: [] as number[][], per: new Array<number>(B).fill(Infinity), iteration: new Array<number>(B).fill(-1) };
+  // `from`: which entry of scoredStates holds the best iterate's final state.
+  const best = { ids: [] as number[][], per: new Array<number>(B).fill(Infinity), iteration: new Array<number>(B).fill(-1), from: new Array<number>(B).fill(-1) };
+  // Each scored batch's final states [B, d], so the batch loss of the best iterates is read from
+  // them instead of another forward of the batch (a causal LM's rows do not see each other).
+  const scoredStates: tf.Tensor2D[] = [];
   const replace = <T extends tf.Tensor>(old: T, next: T): T => {
     old.dispose();
     return next;
@@ -238,15 +243,17 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   // what it had.
   const score = (ids: number[][], iteration: number, t: number): { ids: number[][]; lossZ: number; lossZMean: number } => {
     // One forward of the text scores both the batch and each sequence.
-    const { per, lossZ } = tf.tidy(() => {
-      const h = lastStates(model.embed(ids));
-      return { per: Array.from(loss.perExample(h).dataSync()), lossZ: loss.loss(h).dataSync()[0] };
+    const { per, lossZ, h } = tf.tidy(() => {
+      const h = tf.keep(lastStates(model.embed(ids)));
+      return { per: Array.from(loss.perExample(h).dataSync()), lossZ: loss.loss(h).dataSync()[0], h };
     });
     timings.z_step_s += clock() - t;
+    scoredStates.push(h);
     per.forEach((l, j) => {
       if (l < best.per[j]) {
         best.per[j] = l;
         best.ids[j] = ids[j];
+        best.from[j] = scoredStates.length - 1;
         best.iteration[j] = iteration;
       }
     });
@@ -303,12 +310,14 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
       history.push({ outer: it, lossX, lossZ, lossZMean });
     }
     if (rawStart !== 'only') projectAndScore(s.outer);
-    const z = model.embed(best.ids);
-    lossBatch = lossOf(z);
-    z.dispose();
+    lossBatch = tf.tidy(() => {
+      const all = tf.concat(scoredStates) as tf.Tensor2D;
+      const rows = tf.tensor1d(best.from.map((f, j) => f * B + j), 'int32');
+      return loss.loss(tf.gather(all, rows) as tf.Tensor2D).dataSync()[0];
+    });
     await tick();
   } finally {
-    for (const t of [x, lam, m, v2, suffixB]) t.dispose();
+    for (const t of [x, lam, m, v2, suffixB, ...scoredStates]) t.dispose();
   }
   return {
     ids: best.ids,

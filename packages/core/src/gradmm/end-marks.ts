@@ -31,9 +31,9 @@ import { lastPosition } from '../model/llama.js';
 import type { Tokenizer } from '../tokenizer/gguf-tokenizer.js';
 import type { Task } from '../task/task.js';
 import { SynthgradError } from '../util/errors.js';
-import { endsSentence, leftPad } from './prompt.js';
+import { endsSentence } from './prompt.js';
 import type { MatchingLoss } from './matching.js';
-import type { PromptStates } from './scoring.js';
+import { hiddenAfter, type PromptStates } from './scoring.js';
 
 /** The marks that end a sentence. */
 export const END_MARKS = ['.', '!', '?'] as const;
@@ -74,25 +74,32 @@ export function endMarkStyle(tokenizer: Tokenizer, task: Pick<Task, 'sentenceEnd
  */
 export function withEndMarks(model: Llama, context: number[], seqs: number[][], style: EndMarkStyle, batchSize = 8): number[][] {
   if (style.marks.length === 0 || style.marks.some((m) => m.ids.length === 0 || m.insert.length === 0)) throw new SynthgradError('an end-mark style needs each mark\'s tokens and what to append');
+  if (context.length === 0) throw new SynthgradError('withEndMarks: the context must have at least one token');
   const out = seqs.map((s) => [...s]);
   const open = seqs.map((s, i) => [s, i] as const).filter(([s]) => s.length > 0 && !style.endsSentence(s[s.length - 1]!));
-  for (let start = 0; start < open.length; start += batchSize) {
-    const chunk = open.slice(start, start + batchSize);
-    const { ids, mask } = leftPad(chunk.map(([s]) => [...context, ...s]), 0);
-    // Left padding puts every row's last token at the window's last position.
-    const [markLp, best] = tf.tidy(() => {
-      const { hidden } = model.forward({ ids, attentionMask: mask, logits: 'none' });
-      const logp = tf.logSoftmax(model.logitsOf(lastPosition(hidden))) as tf.Tensor2D;
-      const perMark = tf.stack(style.marks.map((m) => tf.logSumExp(tf.gather(logp, m.ids, 1), 1)), 1);
-      return [perMark.arraySync() as number[][], tf.max(logp, 1).arraySync() as number[]];
-    });
-    chunk.forEach(([, i], b) => {
-      const lp = markLp[b]!;
-      const all = Math.log(lp.reduce((a, v) => a + Math.exp(v), 0));
-      if (all < best[b]!) return;
-      const top = lp.indexOf(Math.max(...lp));
-      out[i]!.push(...style.marks[top]!.insert);
-    });
+  if (open.length === 0) return out;
+  // The context runs once; each chunk continues from a copy of its cache (scoring.ts hiddenAfter).
+  const prefix = model.createCache(1);
+  try {
+    model.forward({ ids: [context], cache: prefix, logits: 'none' }).hidden.dispose();
+    for (let start = 0; start < open.length; start += batchSize) {
+      const chunk = open.slice(start, start + batchSize);
+      // Left padding puts every row's last token at the window's last position.
+      const [markLp, best] = tf.tidy(() => {
+        const logp = tf.logSoftmax(model.logitsOf(lastPosition(hiddenAfter(model, prefix, chunk.map(([s]) => s))))) as tf.Tensor2D;
+        const perMark = tf.stack(style.marks.map((m) => tf.logSumExp(tf.gather(logp, m.ids, 1), 1)), 1);
+        return [perMark.arraySync() as number[][], tf.max(logp, 1).arraySync() as number[]];
+      });
+      chunk.forEach(([, i], b) => {
+        const lp = markLp[b]!;
+        const all = Math.log(lp.reduce((a, v) => a + Math.exp(v), 0));
+        if (all < best[b]!) return;
+        const top = lp.indexOf(Math.max(...lp));
+        out[i]!.push(...style.marks[top]!.insert);
+      });
+    }
+  } finally {
+    prefix.dispose();
   }
   return out;
 }

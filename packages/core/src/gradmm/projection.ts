@@ -16,7 +16,7 @@
  * caller's own rule excludes (a whitespace-led token after the lone space: vocab.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Llama } from '../model/llama.js';
+import type { KVCache, Llama } from '../model/llama.js';
 import { SynthgradError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import { eitherBan, NgramBan, type NextTokenBan } from './copy-ban.js';
@@ -83,17 +83,30 @@ export class Projector {
     return out;
   }
 
+  /**
+   * The context's keys and values (batch 1) and its next-token logits, computed on the first
+   * projection and reused by the later ones: ADMM projects the same batch several times under one
+   * context, and the context can be longer than the text (demonstrations).
+   */
+  private prefix: { cache: KVCache; logits: tf.Tensor2D } | null = null;
+
+  private contextPrefix(): { cache: KVCache; logits: tf.Tensor2D } {
+    if (!this.prefix) {
+      const cache = this.model.createCache(1);
+      const first = this.model.forward({ ids: [this.context], cache, logits: 'last' });
+      first.hidden.dispose();
+      this.prefix = { cache, logits: first.logits as tf.Tensor2D };
+    }
+    return this.prefix;
+  }
+
   /** Token ids [B][L] for Y, decoded left to right with a KV cache. */
   project(Y: tf.Tensor3D, sampler?: CandidateSampler): number[][] {
     const cands = this.candidates(Y);
     const [B, L] = Y.shape;
-    const prefix = this.model.createCache(1);
-    const first = this.model.forward({ ids: [this.context], cache: prefix, logits: 'last' });
-    first.hidden.dispose();
-    const cache = prefix.expand(B);
-    prefix.dispose();
-    let logits = tf.tidy(() => tf.tile(first.logits!, [B, 1])) as tf.Tensor2D;
-    first.logits!.dispose();
+    const prefix = this.contextPrefix();
+    const cache = prefix.cache.expand(B);
+    let logits = tf.tidy(() => tf.tile(prefix.logits, [B, 1])) as tf.Tensor2D;
     const chosen: number[][] = Array.from({ length: B }, () => []);
     try {
       for (let i = 0; i < L; i++) {
@@ -140,6 +153,9 @@ export class Projector {
 
   dispose(): void {
     this.allowedT.dispose();
+    this.prefix?.cache.dispose();
+    this.prefix?.logits.dispose();
+    this.prefix = null;
   }
 }
 

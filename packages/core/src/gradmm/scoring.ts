@@ -1,9 +1,10 @@
 /** Scores of token sequences under the LM: matching loss of the ids themselves, and perplexity. */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Llama } from '../model/llama.js';
+import type { KVCache, Llama } from '../model/llama.js';
 import { lastPosition } from '../model/llama.js';
 import type { MatchingLoss } from './matching.js';
 import { leftPad } from './prompt.js';
+import { SynthgradError } from '../util/errors.js';
 
 /** Per-sequence matching loss of full prompts (real token embeddings). */
 export function matchingLossOfPrompts(model: Llama, loss: MatchingLoss, prompts: number[][]): number[] {
@@ -102,35 +103,66 @@ export function perplexities(model: Llama, texts: number[][], batchSize = 8): nu
 }
 
 /**
+ * Final hidden states [B, L, d] of `seqs` read after a batch-1 cache of a context (`prefix`, left
+ * unchanged): each row continues from a copy of it, left-padded to the longest row (L) with the
+ * padding masked between the context and the text, so every token keeps its position and every
+ * row ends at the last position. Call inside a tidy. The context runs once for any number of rows.
+ */
+export function hiddenAfter(model: Llama, prefix: KVCache, seqs: number[][]): tf.Tensor3D {
+  const { ids, mask } = leftPad(seqs, 0);
+  const cache = prefix.expand(seqs.length);
+  try {
+    return model.forward({ ids, attentionMask: mask, cache, logits: 'none' }).hidden;
+  } finally {
+    cache.dispose();
+  }
+}
+
+/**
  * Per-position reductions of the LM's next-token log-probabilities, for sequences read after
  * `context`, in left-padded batches: each reducer maps the [B, L, V] log-softmax to [B, L] on the
  * device, so only [B, L] comes back, not the table. out[i][r][k] is reducer r's value after the
  * context and the first k tokens of seqs[i], k = 0..n (k = 0 reads the context's last position).
  * The shared pass of the sentence-end cut and the comma pass.
+ *
+ * The context runs once, alone, and every batch continues from a copy of its keys and values (the
+ * padding goes between the context and each text, masked, so positions are unchanged): the comma
+ * pass's context of demonstrations is several times a text's length, and running it again for
+ * every row was most of the pass.
  */
 export function afterEachPrefix(model: Llama, context: number[], seqs: number[][], reducers: ((logp: tf.Tensor3D) => tf.Tensor2D)[], batchSize = 8): number[][][] {
-  const out: number[][][] = [];
-  for (let start = 0; start < seqs.length; start += batchSize) {
-    const chunk = seqs.slice(start, start + batchSize).map((s) => [...context, ...s]);
-    const { ids, mask } = leftPad(chunk, 0);
-    const [B, L] = [ids.length, ids[0]!.length];
-    // Only the window's last `tail` positions predict a token after the context (the longest row
-    // has no padding): the head and the softmax over the vocabulary run on those alone, not on
-    // the context (the comma pass's context of demonstrations is several times the text's length).
-    const tail = Math.min(L, L - context.length + 1);
-    const values = tf.tidy(() => {
-      const { hidden } = model.forward({ ids, attentionMask: mask, logits: 'none' });
-      const h = tf.reshape(tf.slice(hidden, [0, L - tail, 0], [-1, tail, -1]), [B * tail, model.config.dModel]) as tf.Tensor2D;
-      const logp = tf.logSoftmax(tf.reshape(model.logitsOf(h), [B, tail, model.config.vocabSize])) as tf.Tensor3D;
-      return reducers.map((reduce) => reduce(logp).arraySync() as number[][]);
+  if (context.length === 0) throw new SynthgradError('afterEachPrefix: the context must have at least one token');
+  const { dModel: d, vocabSize: V } = model.config;
+  const logSoftmaxOf = (h: tf.Tensor2D, B: number, L: number) => tf.logSoftmax(tf.reshape(model.logitsOf(h), [B, L, V])) as tf.Tensor3D;
+  const prefix = model.createCache(1);
+  try {
+    // k = 0: the distribution after the context alone, the same for every sequence.
+    const atContext = tf.tidy(() => {
+      const { hidden } = model.forward({ ids: [context], cache: prefix, logits: 'none' });
+      const logp = logSoftmaxOf(lastPosition(hidden), 1, 1);
+      return reducers.map((reduce) => (reduce(logp).arraySync() as number[][])[0]![0]!);
     });
-    chunk.forEach((row, b) => {
-      // The distribution after the first k text tokens sits at window index pad + context + k - 1,
-      // index pad + context + k - 1 - (L - tail) of the tail.
-      const first = L - row.length + context.length - 1 - (L - tail);
-      const n = row.length - context.length;
-      out.push(values.map((v) => Array.from({ length: n + 1 }, (_, k) => v[b]![first + k]!)));
-    });
+    const out: number[][][] = [];
+    for (let start = 0; start < seqs.length; start += batchSize) {
+      const chunk = seqs.slice(start, start + batchSize);
+      const L = Math.max(...chunk.map((s) => s.length));
+      if (L === 0) {
+        chunk.forEach(() => out.push(atContext.map((v) => [v])));
+        continue;
+      }
+      const B = chunk.length;
+      const values = tf.tidy(() => {
+        const logp = logSoftmaxOf(tf.reshape(hiddenAfter(model, prefix, chunk), [B * L, d]) as tf.Tensor2D, B, L);
+        return reducers.map((reduce) => reduce(logp).arraySync() as number[][]);
+      });
+      // After the first k >= 1 tokens of a row padded by `pad`: text index pad + k - 1.
+      chunk.forEach((row, b) => {
+        const pad = L - row.length;
+        out.push(values.map((v, r) => [atContext[r]!, ...row.map((_, k) => v[b]![pad + k]!)]));
+      });
+    }
+    return out;
+  } finally {
+    prefix.dispose();
   }
-  return out;
 }
