@@ -74,14 +74,13 @@ export function endMarkStyle(tokenizer: Tokenizer, task: Pick<Task, 'sentenceEnd
  */
 export function withEndMarks(model: Llama, context: number[], seqs: number[][], style: EndMarkStyle, batchSize = 8): number[][] {
   if (style.marks.length === 0 || style.marks.some((m) => m.ids.length === 0 || m.insert.length === 0)) throw new SynthgradError('an end-mark style needs each mark\'s tokens and what to append');
-  if (context.length === 0) throw new SynthgradError('withEndMarks: the context must have at least one token');
   const out = seqs.map((s) => [...s]);
   const open = seqs.map((s, i) => [s, i] as const).filter(([s]) => s.length > 0 && !style.endsSentence(s[s.length - 1]!));
   if (open.length === 0) return out;
   // The context runs once; each chunk continues from a copy of its cache (scoring.ts hiddenAfter).
-  const prefix = model.createCache(1);
+  const { cache: prefix, last } = model.prefill(context);
+  last.dispose();
   try {
-    model.forward({ ids: [context], cache: prefix, logits: 'none' }).hidden.dispose();
     for (let start = 0; start < open.length; start += batchSize) {
       const chunk = open.slice(start, start + batchSize);
       // Left padding puts every row's last token at the window's last position.

@@ -92,10 +92,9 @@ export class Projector {
 
   private contextPrefix(): { cache: KVCache; logits: tf.Tensor2D } {
     if (!this.prefix) {
-      const cache = this.model.createCache(1);
-      const first = this.model.forward({ ids: [this.context], cache, logits: 'last' });
-      first.hidden.dispose();
-      this.prefix = { cache, logits: first.logits as tf.Tensor2D };
+      const { cache, last } = this.model.prefill(this.context);
+      this.prefix = { cache, logits: this.model.logitsOf(last) };
+      last.dispose();
     }
     return this.prefix;
   }

@@ -128,13 +128,13 @@ class BatchDecoder {
     context: number[],
     private readonly batch: number,
   ) {
-    const prefix = model.createCache(1);
-    const first = model.forward({ ids: [context], cache: prefix, logits: 'last' });
-    first.hidden.dispose();
+    const { cache: prefix, last } = model.prefill(context);
     this.cache = prefix.expand(batch);
     prefix.dispose();
-    const firstRow = (first.logits!.dataSync() as Float32Array).slice();
-    first.logits!.dispose();
+    const logits = model.logitsOf(last);
+    last.dispose();
+    const firstRow = (logits.dataSync() as Float32Array).slice();
+    logits.dispose();
     this.rows = Array.from({ length: batch }, () => firstRow);
   }
 

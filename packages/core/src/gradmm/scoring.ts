@@ -4,7 +4,6 @@ import type { KVCache, Llama } from '../model/llama.js';
 import { lastPosition } from '../model/llama.js';
 import type { MatchingLoss } from './matching.js';
 import { leftPad } from './prompt.js';
-import { SynthgradError } from '../util/errors.js';
 
 /** Per-sequence matching loss of full prompts (real token embeddings). */
 export function matchingLossOfPrompts(model: Llama, loss: MatchingLoss, prompts: number[][]): number[] {
@@ -131,15 +130,13 @@ export function hiddenAfter(model: Llama, prefix: KVCache, seqs: number[][]): tf
  * every row was most of the pass.
  */
 export function afterEachPrefix(model: Llama, context: number[], seqs: number[][], reducers: ((logp: tf.Tensor3D) => tf.Tensor2D)[], batchSize = 8): number[][][] {
-  if (context.length === 0) throw new SynthgradError('afterEachPrefix: the context must have at least one token');
   const { dModel: d, vocabSize: V } = model.config;
   const logSoftmaxOf = (h: tf.Tensor2D, B: number, L: number) => tf.logSoftmax(tf.reshape(model.logitsOf(h), [B, L, V])) as tf.Tensor3D;
-  const prefix = model.createCache(1);
+  const { cache: prefix, last } = model.prefill(context);
   try {
     // k = 0: the distribution after the context alone, the same for every sequence.
     const atContext = tf.tidy(() => {
-      const { hidden } = model.forward({ ids: [context], cache: prefix, logits: 'none' });
-      const logp = logSoftmaxOf(lastPosition(hidden), 1, 1);
+      const logp = logSoftmaxOf(last, 1, 1);
       return reducers.map((reduce) => (reduce(logp).arraySync() as number[][])[0]![0]!);
     });
     const out: number[][][] = [];
@@ -164,5 +161,6 @@ export function afterEachPrefix(model: Llama, context: number[], seqs: number[][
     return out;
   } finally {
     prefix.dispose();
+    last.dispose();
   }
 }

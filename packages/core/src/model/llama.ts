@@ -172,6 +172,8 @@ export class Llama {
   private readonly headFn: LinearFn;
   private readonly owned: tf.Tensor[] = [];
   private readonly invFreq: Float32Array;
+  /** rotate_half as a product, for the decode path (rotateHalfMatrix). */
+  private readonly rotateHalf: tf.Tensor2D;
   /** The layers' own projections while LoRA adapters are attached (to detach them). */
   private baseLayers: Layer[] | null = null;
   private readonly trainable: boolean;
@@ -216,6 +218,7 @@ export class Llama {
       down: linear(lw.wDown, c.dModel, c.ffnDim),
     }));
     this.finalNorm = param(tf.tensor1d(weights.finalNorm));
+    this.rotateHalf = own(rotateHalfMatrix(c.headDim));
     const half = c.headDim / 2;
     this.invFreq = new Float32Array(half);
     for (let i = 0; i < half; i++) this.invFreq[i] = 1 / Math.pow(c.ropeTheta, (2 * i) / c.headDim);
@@ -414,6 +417,19 @@ export class Llama {
     return new KVCache(this.config.nLayers, batch);
   }
 
+  /**
+   * A context run once, alone: its keys and values (batch 1), from which `expand` continues any
+   * number of rows, and its final state at the last position [1, d]. The caller disposes both.
+   */
+  prefill(context: number[]): { cache: KVCache; last: tf.Tensor2D } {
+    if (context.length === 0) throw new SynthgradError('prefill: the context must have at least one token');
+    const cache = this.createCache(1);
+    const { hidden } = this.forward({ ids: [context], cache, logits: 'none' });
+    const last = tf.tidy(() => lastPosition(hidden));
+    hidden.dispose();
+    return { cache, last };
+  }
+
   dispose(): void {
     this.detachLora();
     for (const t of this.owned) t.dispose();
@@ -478,7 +494,7 @@ export class Llama {
     const { cos, sin } = this.rotary(fullMask, past, 1); // [B, 1, 1, hd]
     const cos3 = tf.reshape(cos, [B, 1, headDim]);
     const sin3 = tf.reshape(sin, [B, 1, headDim]);
-    const rotate = this.rotateHalfMatrix();
+    const rotate = this.rotateHalf;
     const masked = fullMask.some((m) => m.some((v) => !v));
     // [B * nKvHeads, 1, T]: row (b, g) masks what sequence b masks.
     const bias = masked ? tf.reshape(tf.tile(tf.reshape(attentionBias(fullMask, past, 1), [B, 1, T]), [1, nKvHeads, 1]), [B * nKvHeads, 1, T]) : null;
@@ -508,18 +524,6 @@ export class Llama {
       });
     });
     return rmsNorm(x, this.finalNorm, c.rmsEps);
-  }
-
-  /** R [hd, hd] with x @ R = rotate_half(x) = [-x2, x1]: entries 0 and +-1, so the product is exact. */
-  private rotateHalfMatrix(): tf.Tensor2D {
-    const hd = this.config.headDim;
-    const half = hd / 2;
-    const r = new Float32Array(hd * hd);
-    for (let j = 0; j < half; j++) {
-      r[(j + half) * hd + j] = -1; // out[j] = -x[j + half]
-      r[j * hd + j + half] = 1; // out[j + half] = x[j]
-    }
-    return tf.tensor2d(r, [hd, hd]);
   }
 
   private attention(
@@ -589,6 +593,17 @@ function gatherColumnsTrainable(table: tf.Tensor2D, ids: number[]): tf.Tensor2D 
     gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, tf.cast(tf.oneHot(tf.tensor1d(ids, 'int32'), table.shape[1]), 'float32') as tf.Tensor2D),
   });
   return (tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (t: tf.Tensor) => tf.Tensor2D)(table);
+}
+
+/** R [hd, hd] with x @ R = rotate_half(x) = [-x2, x1]: entries 0 and +-1, so the product is exact. */
+function rotateHalfMatrix(hd: number): tf.Tensor2D {
+  const half = hd / 2;
+  const r = new Float32Array(hd * hd);
+  for (let j = 0; j < half; j++) {
+    r[(j + half) * hd + j] = -1; // out[j] = -x[j + half]
+    r[j * hd + j + half] = 1; // out[j + half] = x[j]
+  }
+  return tf.tensor2d(r, [hd, hd]);
 }
 
 /** Position of each token = number of real tokens before it (so left padding does not shift positions). */
