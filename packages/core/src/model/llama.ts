@@ -4,9 +4,10 @@
  *
  * Design choices, for speed and memory on the wasm backend without changing results:
  * - Every weight is stored once, as W^T [in, out], so the forward product x @ W^T is a plain
- *   matmul against a constant that XNNPACK packs once and caches. The input gradient
+ *   matmul against a constant that XNNPACK packs once and caches. On wasm the input gradient
  *   dx = dy @ W is formed as (W^T @ dy^T)^T: again no transposed operand, and only the small
- *   activation-sized dy^T is packed per call. tfjs autodiff would instead transpose and clone W
+ *   activation-sized dy^T is packed per call (the native kernels take W transposed in place,
+ *   constantMatMul). tfjs autodiff would instead transpose and clone W
  *   on every backward, and keeping a second [out, in] copy for the backward doubles memory
  *   (tensor plus packed copy) beyond the ~2 GiB the wasm backend handles reliably.
  * - The tied embedding/head matrix is kept only as E^T [d, V]; lookups gather its columns.
@@ -36,9 +37,12 @@ const NEG = -1e9;
 type LinearFn = (x: tf.Tensor) => tf.Tensor;
 
 /**
- * x [..., in] @ wIO [in, out] with the input gradient dx = (wIO @ dy^T)^T: both products are
- * untransposed, the constant is always the left operand of the backward and the right operand
- * of the forward, so no copy of the weight is ever made. Gradients flow to x only.
+ * x [..., in] @ wIO [in, out] with the input gradient dx = dy @ wIO^T. Gradients flow to x only.
+ * On wasm the backward is formed as (wIO @ dy^T)^T: both products untransposed, the constant
+ * always the left operand of the backward and the right operand of the forward, so XNNPACK never
+ * copies the weight. The native kernels read a transposed operand in place, so there it is one
+ * product with wIO transposed in the kernel: the two transposes cost 12% of a forward + backward
+ * (docs/EXPERIMENTS.md, fortieth stop).
  */
 function constantMatMul(wIO: tf.Tensor2D, custom: boolean): LinearFn {
   if (!custom) return autodiffMatMul(wIO);
@@ -52,7 +56,8 @@ function constantMatMul(wIO: tf.Tensor2D, custom: boolean): LinearFn {
     // XNNPACK packing made for it) as soon as the product exists.
     const gradFunc = (dy: tf.Tensor) =>
       tf.tidy(() => {
-        const dx = tf.transpose(tf.matMul(wIO, tf.transpose(flat ? dy : tf.reshape(dy, [-1, outDim]))));
+        const dy2 = (flat ? dy : tf.reshape(dy, [-1, outDim])) as tf.Tensor2D;
+        const dx = tf.getBackend() === 'wasm' ? tf.transpose(tf.matMul(wIO, tf.transpose(dy2))) : tf.matMul(dy2, wIO, false, true);
         return flat ? dx : tf.reshape(dx, [...lead, inDim]);
       });
     return { value, gradFunc };
