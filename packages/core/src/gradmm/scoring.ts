@@ -87,11 +87,12 @@ export function perplexities(model: Llama, texts: number[][], batchSize = 8): nu
     // position's is picked from its row of the table (not a one-hot table times the log-softmax,
     // summed: the same numbers, since every other term of that sum is a zero, at three passes over
     // [B, L, V] less).
-    const next = ids.flatMap((row) => row.map((_, i) => [i + 1 < L ? row[i + 1]! : 0]));
+    // (gatherND by (row, token): the wasm backend's gather with batchDims reads out of bounds.)
+    const at = ids.flatMap((row, b) => row.map((_, i) => [b * L + i, i + 1 < L ? row[i + 1]! : 0]));
     const logp = tf.tidy(() => {
       const { logits } = model.forward({ ids, attentionMask: mask, logits: 'all' });
       const rows = tf.reshape(tf.logSoftmax(logits!), [chunk.length * L, model.config.vocabSize]);
-      return tf.reshape(tf.gather(rows, tf.tensor2d(next, [chunk.length * L, 1], 'int32'), 1, 1), [chunk.length, L]).arraySync() as number[][];
+      return tf.reshape(tf.gatherND(rows, tf.tensor2d(at, [chunk.length * L, 2], 'int32')), [chunk.length, L]).arraySync() as number[][];
     });
     chunk.forEach((seq, b) => {
       const pad = L - seq.length;
