@@ -83,11 +83,10 @@ export function perplexities(model: Llama, texts: number[][], batchSize = 8): nu
     const { ids, mask } = leftPad(chunk, 0);
     const L = ids[0].length;
     // Log-probabilities of each next token, gathered on the device: [B, L] comes back instead of
-    // the [B, L, V] table (12M numbers for a batch of 10 at L = 25, turned into JS arrays). Each
-    // position's is picked from its row of the table (not a one-hot table times the log-softmax,
-    // summed: the same numbers, since every other term of that sum is a zero, at three passes over
-    // [B, L, V] less).
-    // (gatherND by (row, token): the wasm backend's gather with batchDims reads out of bounds.)
+    // the [B, L, V] table (12M numbers for a batch of 10 at L = 25, turned into JS arrays). Each is
+    // picked by (position, token) with gatherND (the wasm backend's gather with batchDims reads out
+    // of bounds), not by a one-hot table times the log-softmax, summed: the same numbers, since
+    // every other term of that sum is a zero, without three passes over [B, L, V].
     const at = ids.flatMap((row, b) => row.map((_, i) => [b * L + i, i + 1 < L ? row[i + 1]! : 0]));
     const logp = tf.tidy(() => {
       const { logits } = model.forward({ ids, attentionMask: mask, logits: 'all' });

@@ -41,7 +41,7 @@ type LinearFn = (x: tf.Tensor) => tf.Tensor;
  * On wasm the backward is formed as (wIO @ dy^T)^T: both products untransposed, the constant
  * always the left operand of the backward and the right operand of the forward, so XNNPACK never
  * copies the weight. The native kernels read a transposed operand in place, so there it is one
- * product with wIO transposed in the kernel: the two transposes cost 12% of a forward + backward
+ * product with wIO transposed in the kernel: the two transposes were 13% of a forward + backward
  * (docs/EXPERIMENTS.md, fortieth stop).
  */
 function constantMatMul(wIO: tf.Tensor2D, custom: boolean): LinearFn {
