@@ -158,7 +158,8 @@ describe.runIf(built)('synthgrad generate', () => {
     }
     expect((withoutNativeLog(r.stderr).match(/^WARNING: /gm) ?? []).length).toBe(warnings);
     if (warnings === 0) expect(r.stderr).toMatch(/every class passes the label check/);
-    // Progress names its phases in order, and never goes backwards.
+    // Progress names its phases in order, and never goes backwards (the cpu preset builds no
+    // target classifier, so it samples no public statistics).
     const lines = r.stderr.split('\n').filter((l) => /^generate +\d+% ETA/.test(l));
     const phases = lines.map((l) => /\[(\d)\/4 ([^\]]+)\]/.exec(l)![2]);
     expect([...new Set(phases)]).toEqual(['load model', 'class targets', 'ADMM', 'label check']);
@@ -205,6 +206,10 @@ describe.runIf(built)('synthgrad generate', () => {
     expect(search[0].detail).toMatch(/^first round, genre \d+\/19/);
     expect(events.findIndex((e) => e.phase === 'domain search')).toBeGreaterThan(events.findIndex((e) => e.phase === 'class targets'));
     expect(events.findIndex((e) => e.phase === 'ADMM')).toBeGreaterThan(events.findLastIndex((e) => e.phase === 'domain search'));
+    // The LM texts for the target classifier are a phase of their own too, between the two.
+    const stats = events.findIndex((e) => e.phase === 'public statistics');
+    expect(stats).toBeGreaterThan(events.findLastIndex((e) => e.phase === 'domain search'));
+    expect(events.findIndex((e) => e.phase === 'ADMM')).toBeGreaterThan(stats);
     const fractions = events.map((e) => e.fraction);
     expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
     const meta = meta0(out);
@@ -263,10 +268,23 @@ describe.runIf(built)('synthgrad generate', () => {
       const cmp = meta.comparison_with_real[c];
       expect(cmp.synthetic).toBe(mine.length);
       expect(cmp.synthetic_matching_loss).toBeCloseTo(mine.reduce((a, x) => a + x.matching_loss, 0) / mine.length, 10);
-      expect(meta.generated.label_consistency[c].generated).toBe(6);
       expect(meta.generated.comparison_with_real[c]).toMatchObject({ synthetic: 6, real_matching_loss: cmp.real_matching_loss });
       expect(r.stderr).toMatch(new RegExp(`${['negative', 'positive'][c]}\\s+${lc.passed}/${mine.length} `));
     }
+
+    // Selection does not read the LM label check here, so only the kept texts were checked.
+    expect(meta.generated.label_consistency).toBeNull();
+    expect(meta.timings.label_check_s).toBeGreaterThan(0);
+
+    // A selection that filters by the label check (the cpu preset's) checks the whole pool.
+    const checked = join(dir, 'sel-checked.jsonl');
+    const k = run(['--data', data, '--out', checked, ...knobs.map((x) => (x === 'cpu-select' ? 'cpu' : x)), '--outer', '1', '--inner', '1', '--select']);
+    expect(k.code, k.stderr).toBe(0);
+    const km = meta0(checked);
+    expect(km.selection.options).toMatchObject({ labelCheck: true });
+    // Texts the earlier filters dropped are not counted by the selection's report.
+    expect(km.selection.report.passedLabelCheck).toBeLessThanOrEqual(km.generated.label_consistency.reduce((a: number, lc: { passed: number }) => a + lc.passed, 0));
+    expect(km.generated.label_consistency.map((lc: { generated: number }) => lc.generated)).toEqual([6, 6]);
 
     const all = join(dir, 'nosel.jsonl');
     const n = run(['--data', data, '--out', all, ...knobs, '--no-select']);

@@ -88,6 +88,11 @@ export class Progress {
     this.render(true);
   }
 
+  /** Whether the run lists a phase of this name. */
+  has(name: string): boolean {
+    return this.phases.some((p) => p.name === name);
+  }
+
   /** Set a phase's unit count once it is known. */
   units(name: string, units: number): void {
     const p = this.phases.find((x) => x.name === name);

@@ -69,15 +69,20 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const mode = progressMode({ quiet: r.bool('quiet'), json: r.bool('json') });
 
   const batches = Math.ceil(cfg.perClass / cfg.settings.batchSize) * task.labels.length;
+  const method = { ...core.DEFAULT_METHOD, ...cfg.method };
   const phases: PhaseSpec[] = [
     { name: 'load model', units: 1, secondsPerUnit: 10 },
     { name: 'class targets', units: task.labels.length * Math.min(cfg.realPerClass, examples.length), secondsPerUnit: 0.2 },
     // Only a task that names no domain searches for one (units: genres, set when it starts).
-    ...(core.searchesDomain(task, { ...core.DEFAULT_METHOD, ...cfg.method }) ? [{ name: 'domain search', units: 0, secondsPerUnit: 20 }] : []),
+    ...(core.searchesDomain(task, method) ? [{ name: 'domain search', units: 0, secondsPerUnit: 20 }] : []),
+    // LM texts sampled for the target classifier (units set when it starts). Other, rarer users
+    // of them (a whitened metric, mined demonstrations) report into the phase they run in.
+    ...(task.labels.length > 1 && (method.classifierWeight > 0 || method.targetFilter !== 'off') ? [{ name: 'public statistics', units: 0, secondsPerUnit: 0.3 }] : []),
     // Units are batches; the rate is measured from the first step on. Until then the prior is what
     // SmolLM2-135M takes on 2 cores: about 5 s per Adam step and projection of a batch of 10.
     { name: 'ADMM', units: batches, secondsPerUnit: 5 * cfg.settings.outer * (cfg.settings.inner + 1) * (cfg.settings.batchSize / 10) },
-    { name: 'label check', units: cfg.perClass * task.labels.length, secondsPerUnit: 1 },
+    // The whole pool when selection filters by the check, else only the kept texts (generate-file.ts).
+    { name: 'label check', units: (selection && !selection.labelCheck ? (selection.topN ?? cfg.perClass) : cfg.perClass) * task.labels.length, secondsPerUnit: 0.3 },
   ];
   // Classes run in parallel worker threads, each with its share of the cores (measured faster
   // than one thread using them all).
@@ -140,6 +145,12 @@ function onGenerateProgress(progress: Progress, p: GenerateFileProgress, nClasse
     progress.units('domain search', p.total);
     progress.phase('domain search', detail);
     progress.update(p.done, detail);
+  } else if (p.phase === 'public-stats') {
+    const detail = `public statistics: LM text ${p.done}/${p.total}`;
+    if (!progress.has('public statistics')) return; // the heartbeat says the run is busy
+    progress.units('public statistics', p.total);
+    progress.phase('public statistics', detail);
+    progress.update(p.done, detail);
   } else if (p.phase === 'admm') {
     progress.phase('ADMM');
     progress.units('ADMM', nClasses * p.batches);
@@ -157,12 +168,14 @@ function onGenerateProgress(progress: Progress, p: GenerateFileProgress, nClasse
 /** The final screen: where the files are, and whether the set is any good (stderr; JSON on stdout with --json). */
 function printSummary(core: typeof import('@synthgrad/core'), res: GenerateFileResult, json: boolean): void {
   const { meta, diagnostics, paths } = res;
+  // The generation and the label check after it (what the user waited for, less the model load).
+  const minutes = (meta.timings.total_s + meta.timings.label_check_s) / 60;
   if (json) {
-    process.stdout.write(`${JSON.stringify({ out: paths.out, meta: paths.meta, counts: meta.counts, minutes: meta.timings.total_s / 60, diagnostics }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ out: paths.out, meta: paths.meta, counts: meta.counts, minutes, diagnostics }, null, 2)}\n`);
     return;
   }
   const lines = [
-    `wrote ${meta.counts.written} synthetic examples to ${paths.out} (details in ${paths.meta}) in ${(meta.timings.total_s / 60).toFixed(1)} min`,
+    `wrote ${meta.counts.written} synthetic examples to ${paths.out} (details in ${paths.meta}) in ${minutes.toFixed(1)} min`,
     ...(meta.selection ? [`selection kept ${meta.counts.written} of ${meta.counts.generated}`] : []),
     '',
     ...core.formatDiagnostics(diagnostics),

@@ -79,7 +79,18 @@ export interface DomainSearchProgress {
   last?: DomainScore;
 }
 
-export type GenerateProgress = ClassProgress | DomainSearchProgress;
+/**
+ * The public statistics (method.publicTexts LM texts sampled and read, public-stats.ts): texts
+ * done so far. They run once, in the main thread, before the first batch, when the target
+ * classifier or another part of the method needs them: a minute or so of the default run.
+ */
+export interface PublicStatsProgress {
+  phase: 'public-stats';
+  done: number;
+  total: number;
+}
+
+export type GenerateProgress = ClassProgress | DomainSearchProgress | PublicStatsProgress;
 
 export interface GenerateIO {
   checkpointPath: string;

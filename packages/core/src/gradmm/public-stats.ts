@@ -49,6 +49,8 @@ export interface PublicStatsOptions {
   count?: number;
   seed: number;
   batchSize?: number;
+  /** Texts sampled and read so far, after each batch (a minute or more on a CPU: worth showing). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Mean and covariance (float64) of rows [N, d]. */
@@ -93,6 +95,7 @@ export function publicHiddenStats(model: Llama, o: PublicStatsOptions): PublicSt
     const h = tf.tidy(() => lastPosition(model.forward({ ids, attentionMask: mask, logits: 'none' }).hidden));
     rows.set(h.dataSync() as Float32Array, start * d);
     h.dispose();
+    o.onProgress?.(start + n, count);
   }
   return { count, dModel: d, ...meanAndCovariance(rows, count, d), draws: { ids: drawn, hidden: rows } };
 }

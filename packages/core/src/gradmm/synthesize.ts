@@ -238,11 +238,11 @@ export function filledDemonstrations(pub: number, contextsNameDomain: boolean, m
 const meanTextLength = (plans: ClassPlan[]) => Math.max(2, Math.round(plans.reduce((a, p) => a + p.textLength, 0) / plans.length));
 
 /** Final-state statistics of method.publicTexts LM texts sampled after the label-blind context at the classes' mean text length. */
-export function publicStatsFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number): PublicStats {
+export function publicStatsFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number, onProgress?: (done: number, total: number) => void): PublicStats {
   const toks = taskTokens(task, rt.tokenizer);
   const allowed = allowedTokenIds(rt.tokenizer, vocabularyOf(task, method));
   const ban = StraySpaceBan.over(allowed, (id) => rt.tokenizer.tokenText(id));
-  return publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowed), ban, length: meanTextLength(plans), count: method.publicTexts, seed });
+  return publicHiddenStats(rt.model, { context: toks.contextPrefix, suffix: toks.syntheticSuffix, allowed: new Set(allowed), ban, length: meanTextLength(plans), count: method.publicTexts, seed, onProgress });
 }
 
 /**
@@ -564,7 +564,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   timings.public_s += (performance.now() - td) / 1000;
   // Public statistics are sampled at most once, for whichever of the classifier, the metric and the mined demonstrations needs them.
   let stats: PublicStats | undefined;
-  const publicStats = () => (stats ??= publicStatsFor(rt, domainTask, plans, method, opts.seed));
+  const publicStats = () => (stats ??= publicStatsFor(rt, domainTask, plans, method, opts.seed, (done, total) => io.onProgress?.({ phase: 'public-stats', done, total })));
   const tp = performance.now();
   // The discriminant needs every class's target; with one class there is nothing to contrast.
   let classifier: TargetClassifier | null = null;
