@@ -31,7 +31,7 @@ export { describeTask, describeData, missingSymbols, SYMBOL_NOTE_SHARE, type Tas
 export { type Example, readExamples, byClass } from './task/data.js';
 export { type Shard, splitIntoShards, writeShards } from './task/shards.js';
 export { PRESETS, DEFAULT_PRESET, DEFAULT_REAL_PER_CLASS, resolvePreset, DEFAULT_METHOD, REFERENCE_METHOD, TARGET_FILTERS, TARGET_THRESHOLDS, END_MARK_MODES, targetFilterOf, targetFilterMarginOf, RAW_START_MODES, DEMONSTRATION_LABELS, TARGET_WORD_CLASSES, TARGET_WORD_RANKINGS, type TargetWordRanking, everyLabelsDemonstrations, type DemonstrationLabels, type TargetWordClasses, type RawStart, type Preset, type PresetName, type MethodSettings, type TargetFilter, type TargetThreshold, type EndMarks } from './gradmm/presets.js';
-export { generate, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassProgress, type DomainSearchProgress, type PublicStatsProgress, type ClassComparison } from './gradmm/generate.js';
+export { generate, admmProgress, sampleClasses, type GenerateConfig, type GenerateResult, type SyntheticExample, type GenerateProgress, type ClassProgress, type DomainSearchProgress, type PublicStatsProgress, type ClassComparison } from './gradmm/generate.js';
 export { predictLabels, select, dropSurplusMisplaced, bestMatching, overgenerated, OVERGENERATE, type SelectionOptions, type SelectionReport, type Candidate } from './selection/select.js';
 export { readCandidates, type GeneratedRow } from './selection/candidates.js';
 export { writeFileAtomic, toJsonl, type AtomicWriteOptions } from './util/atomic.js';

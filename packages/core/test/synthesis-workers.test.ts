@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AdmmAborted,
+  admmProgress,
   allowedTokenIds,
   Checkpoint,
   computeClassTarget,
@@ -46,6 +47,8 @@ import {
   Rng,
   type Task,
   type ClassPlan,
+  type ClassProgress,
+  type GenerateProgress,
   type LoadedModel,
   type MethodSettings,
   type SynthesisIO,
@@ -141,8 +144,21 @@ describe.runIf(availableParallelism() >= 2)('synthesize in worker threads (wasm)
   let one: Awaited<ReturnType<typeof run>>;
 
   it('gives the examples, checkpoint and afterClass calls of one thread', async () => {
-    one = await run(1);
-    const two = await run(2);
+    const events: Record<number, ClassProgress[]> = { 1: [], 2: [] };
+    const admm = (n: number) => (p: GenerateProgress) => p.phase === 'admm' && events[n].push(p);
+    one = await run(1, { onProgress: admm(1) });
+    const two = await run(2, { onProgress: admm(2) });
+    // What a progress bar reads moves only forward and ends at classes x batches, whether the
+    // classes ran one after the other or at once; at once, every class's events come through.
+    for (const n of [1, 2]) {
+      const done = events[n].map((p) => admmProgress(p, 2).done);
+      expect(done).toEqual([...done].sort((a, b) => a - b));
+      expect(done.at(-1)).toBe(4);
+      expect(events[n].every((p) => admmProgress(p, 2).total === 4)).toBe(true);
+    }
+    expect(events[1].every((p) => p.overall === undefined)).toBe(true);
+    expect(events[2].every((p) => p.overall !== undefined)).toBe(true);
+    expect(new Set(events[2].map((p) => p.classIndex))).toEqual(new Set([0, 1]));
     expect(one.res.workers).toBe(1);
     expect(two.res.workers).toBe(2);
     expect(one.res.examples).toHaveLength(8);

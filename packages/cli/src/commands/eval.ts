@@ -212,7 +212,10 @@ export async function compareCommand(argv: string[]): Promise<void> {
           selection,
           resume: existsSync(core.checkpointPathOf(s.out)),
           onProgress: (p) => {
-            if (p.phase === 'admm') progress.update((p.classIndex * p.batches + p.batch + p.done / p.total) / (task.labels.length * p.batches), `class ${p.classIndex + 1}/${task.labels.length}, batch ${p.batch + 1}/${p.batches}, step ${p.done}/${p.total}`);
+            if (p.phase === 'admm') {
+              const a = core.admmProgress(p, task.labels.length);
+              progress.update(a.done / a.total, `class ${p.classIndex + 1}/${task.labels.length}, batch ${p.batch + 1}/${p.batches}, step ${p.done}/${p.total}`);
+            }
             else if (p.phase === 'label-check') progress.update(0.99, `label check ${p.done}/${p.total}`);
             else if (p.phase === 'public-stats') progress.update(0, `public statistics, LM text ${p.done}/${p.total}`);
             else progress.update(0, p.phase === 'domain-search' ? `domain search, genre ${p.done}/${p.total}` : `class targets ${p.done}/${p.total}`);

@@ -106,7 +106,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
       selection,
       shouldStop: () => stop,
       log: (m) => (r.bool('verbose') ? progress.note(m) : undefined),
-      onProgress: (p) => onGenerateProgress(progress, p, task.labels.length),
+      onProgress: (p) => onGenerateProgress(core, progress, p, task.labels.length),
       workers,
     });
   } catch (e) {
@@ -135,7 +135,7 @@ function selects(r: FlagReader, presetName: string): boolean {
 }
 
 /** Map the library's progress onto the phases: ADMM units are batches, with the step as a fraction. */
-function onGenerateProgress(progress: Progress, p: GenerateFileProgress, nClasses: number): void {
+function onGenerateProgress(core: typeof import('@synthgrad/core'), progress: Progress, p: GenerateFileProgress, nClasses: number): void {
   if (p.phase === 'targets') {
     progress.phase('class targets');
     progress.units('class targets', nClasses * p.total);
@@ -146,7 +146,9 @@ function onGenerateProgress(progress: Progress, p: GenerateFileProgress, nClasse
     progress.phase('domain search', detail);
     progress.update(p.done, detail);
   } else if (p.phase === 'public-stats') {
-    const detail = `public statistics: LM text ${p.done}/${p.total}`;
+    // After the last text the classifier is built and the class workers load the model (seconds,
+    // with nothing to report until their first step).
+    const detail = p.done < p.total ? `public statistics: LM text ${p.done}/${p.total}` : `public statistics: ${p.total} LM texts read; starting the classes`;
     if (!progress.has('public statistics')) return; // the heartbeat says the run is busy
     progress.units('public statistics', p.total);
     progress.phase('public statistics', detail);
@@ -157,7 +159,7 @@ function onGenerateProgress(progress: Progress, p: GenerateFileProgress, nClasse
     // After a batch's last step it is scored; after a class's last batch the class is also compared
     // with 20 real texts (minutes on a CPU, with no step to report: the heartbeat covers it).
     const after = p.done < p.total ? '' : p.batch === p.batches - 1 ? ' (scoring, then comparing the class with real text)' : ' (scoring the batch)';
-    progress.update(p.classIndex * p.batches + p.batch + p.done / p.total, `class ${p.classIndex + 1}/${nClasses}, batch ${p.batch + 1}/${p.batches}, step ${p.done}/${p.total}${after}`);
+    progress.update(core.admmProgress(p, nClasses).done, `class ${p.classIndex + 1}/${nClasses}, batch ${p.batch + 1}/${p.batches}, step ${p.done}/${p.total}${after}`);
   } else {
     progress.phase('label check');
     progress.units('label check', p.total);

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { bestMatching, Checkpoint, degeneracy, configHash, initBackend, loadModel, overgenerated, releaseRows, resolvePreset, select, synthesize, taskTokens, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
+import { admmProgress, bestMatching, Checkpoint, degeneracy, configHash, initBackend, loadModel, overgenerated, releaseRows, resolvePreset, select, synthesize, taskTokens, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
 import { SessionStore } from '../sessions/session-store.js';
 import { releaseName, secAggNoisePlan, taskFromSpec } from '@synthgrad/protocol';
 import { readAggregate } from '../sessions/secure-aggregation.js';
@@ -70,7 +70,8 @@ async function run(input: JobInput): Promise<void> {
     checkpoint,
     onProgress: (p) => {
       if (p.phase !== 'admm') return;
-      const fraction = (p.classIndex * p.batches + p.batch + p.done / p.total) / (nClasses * p.batches);
+      const a = admmProgress(p, nClasses);
+      const fraction = a.done / a.total;
       post({ type: 'progress', fraction, message: `class ${p.classIndex + 1}/${nClasses} batch ${p.batch + 1}/${p.batches}` });
     },
   });

@@ -64,6 +64,21 @@ export interface ClassProgress {
   batches: number;
   done: number;
   total: number;
+  /**
+   * When classes run at once (worker threads): the batches done so far over every class, the
+   * running batches' steps counted as fractions, out of classes x batches. Without it the classes
+   * run one after the other and this event's own position says it (admmProgress).
+   */
+  overall?: { done: number; total: number };
+}
+
+/**
+ * How far the ADMM of the whole run is, in batches (the running batch's step as a fraction) out
+ * of classes x batches, from one 'admm' event: what a progress bar or an ETA should read. With
+ * classes in parallel, one class's position alone would say half (or less) of what is done.
+ */
+export function admmProgress(p: ClassProgress, nClasses: number): { done: number; total: number } {
+  return p.overall ?? { done: p.classIndex * p.batches + p.batch + p.done / p.total, total: nClasses * p.batches };
 }
 
 /**

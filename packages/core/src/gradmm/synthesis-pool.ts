@@ -278,8 +278,10 @@ export function runClassesInWorkers(env: ClassLoopEnv, plans: ClassPlan[], count
       const msg: ToWorker = { type: 'class', classIndex: c, plan: { ...plan, target: { ...plan.target, sum } }, saved: savedOf(c) };
       slot.worker.postMessage(msg, [sum.buffer]);
     };
-    /** Progress of the lowest class in flight only, so what the caller sees only moves forward. */
-    const lowestRunning = () => Math.min(...[...slots].map((s) => s.classIndex ?? Infinity));
+    // Batches done a class (the running batch's step as a fraction): every event carries their
+    // sum, which only moves forward, however the classes' events interleave.
+    const unitsDone = plans.map((_, c) => (results[c] ? batches : savedOf(c).length));
+    const overall = () => ({ done: unitsDone.reduce((a, u) => a + u, 0), total: plans.length * batches });
     const onMessage = (slot: Slot, m: FromWorker) => {
       if (settled) return;
       try {
@@ -290,14 +292,18 @@ export function runClassesInWorkers(env: ClassLoopEnv, plans: ClassPlan[], count
           case 'batch':
             hooks.batchDone(m.done);
             break;
-          case 'progress':
-            if (m.progress.classIndex === lowestRunning()) hooks.onProgress?.(m.progress);
+          case 'progress': {
+            const p = m.progress;
+            if (p.phase === 'admm') unitsDone[p.classIndex] = Math.max(unitsDone[p.classIndex], p.batch + p.done / p.total);
+            hooks.onProgress?.({ ...p, overall: overall() });
             break;
+          }
           case 'log':
             hooks.log(m.message);
             break;
           case 'class-done':
             results[m.classIndex] = m.examples;
+            unitsDone[m.classIndex] = batches;
             slot.classIndex = null;
             flushAfterClass();
             dispatch(slot);
