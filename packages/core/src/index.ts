@@ -67,7 +67,7 @@ export { taskTokens, leftPad, endsSentence, type TaskTokens } from './gradmm/pro
 export { sampleTopK, sampleTopKContrast, sampleFromContext, sampleAllowed, type DecodeOptions, type Contrast } from './gradmm/sample.js';
 export { computeClassTarget, addTargets, privacyReport, checkPrivacyOptions, releaseRows, signalToNoise, targetRow, targetRowCount, TARGET_RELEASES, DEFAULT_RELEASE, type ClassTarget, type PrivacyOptions, type PrivacyReport, type TargetRelease } from './gradmm/targets.js';
 export { MatchingLoss, sharedDirection, centredMetric, type MatchingDistance, type ClassifierTerm } from './gradmm/matching.js';
-export { publicHiddenStats, meanAndCovariance, type PublicStats, type PublicStatsOptions } from './gradmm/public-stats.js';
+export { publicHiddenStats, publicStatsBatch, publicStatsBatches, publicStatsOf, meanAndCovariance, type PublicStats, type PublicStatsOptions, type PublicStatsBatch } from './gradmm/public-stats.js';
 export { buildTargetClassifier, classifyStates, targetVerdict, solveSpd, shrunkPublicCovariance, whitenedMetric, type TargetClassifier, type TargetClassifierOptions } from './gradmm/target-classifier.js';
 export { fitClassBiases, refitThreshold, labelLogLikelihood, type BiasFitOptions, type ThresholdRefit } from './gradmm/threshold-refit.js';
 export { Projector, repeatsNgram } from './gradmm/projection.js';
@@ -81,10 +81,10 @@ export { END_MARKS, endMarkStyle, withEndMarks, marksNearerTarget, type EndMarkS
 export { searchDomain, scoreDomain, scoreGenreJob, scoreContexts, drawContextTexts, drawTexts, searchesDomain, DEFAULT_GENRES, DEFAULT_FINALISTS, firstRoundDraws, type DomainChoice, type DomainScore, type DomainSearchOptions, type DrawOptions, type GenreJob, type GenreScorer } from './gradmm/domain.js';
 export { searchTopics, batchTopic, DEFAULT_TOPICS, DEFAULT_TOPIC_DRAWS, type TopicChoice, type TopicScore, type TopicSearchOptions } from './gradmm/topics.js';
 export { Checkpoint, configHash } from './gradmm/checkpoint.js';
-export { liveSynthesisWorkers, startGenreScorers, type GenreScorerPool, type WorkerDrawOptions } from './gradmm/synthesis-pool.js';
+export { liveSynthesisWorkers, startGenreScorers, publicStatsInWorkers, type GenreScorerPool, type WorkerDrawOptions } from './gradmm/synthesis-pool.js';
 export { targetWords, targetWordTopics, classMeanContrasts, classLifts, lensLogProbabilities, logitLens, headRowNorms, wordOpenerMask, wordEndProbabilities, isWordToken, wordList, DEFAULT_TARGET_WORD_POOL, TARGET_WORD_NOISE_FLOOR, type TargetWord, type TargetWordsOptions, type ClassMeanContrast } from './gradmm/target-words.js';
 export { mineDemonstrations, withMinedDemonstrations, type MinedDemonstration } from './gradmm/mined-demonstrations.js';
 export { degeneracy, topTokenShare, longestLetterRun, DEFAULT_DEGENERACY_LIMITS, type Degeneracy, type DegeneracyLimits } from './gradmm/degenerate.js';
-export { synthesize, namesTargetWords, minesDemonstrations, minedDemonstrationSlots, minedDemonstrationsFor, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, demonstrationSlots, interleavedSlots, guidanceContexts, filledDemonstrations, targetClassifierFor, targetPredictions, predictionsOfStates, type TargetPrediction, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
+export { synthesize, namesTargetWords, minesDemonstrations, minedDemonstrationSlots, minedDemonstrationsFor, synthesisWorkerCount, synthesisLayout, medianAllowedNorm, matchingMetric, publicStatsFor, publicStatsOptions, batchTextLength, publicDemonstrations, bootstrapDemonstrations, contextDemonstrations, demonstrationSlots, interleavedSlots, guidanceContexts, filledDemonstrations, targetClassifierFor, targetPredictions, predictionsOfStates, type TargetPrediction, type ClassPlan, type SynthesisOptions, type SynthesisIO, type SynthesisResult } from './gradmm/synthesize.js';
 export * from './secagg/index.js';
 export { auditSynthetic, canaryExposure, longestCommonRun, modelEmbedding, words, type AuditOptions, type AuditReport, type NearestReal } from './audit/nearest-real.js';

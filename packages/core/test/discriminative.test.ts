@@ -31,6 +31,9 @@ import {
   MatchingLoss,
   meanAndCovariance,
   publicHiddenStats,
+  publicStatsBatch,
+  publicStatsBatches,
+  publicStatsOf,
   allowedTokenIds,
   perplexities,
   sampleAllowed,
@@ -234,6 +237,31 @@ describe('on a tiny llama', () => {
     const again = Rng.derive(3, 'public-stats');
     expect([0, 8].flatMap(() => sampleAllowed(rt.model, allowed, o.context, 8, 6, again)).flat()).toContain(favourite);
     expect(Array.from(publicHiddenStats(rt.model, o).mean)).not.toEqual(Array.from(banned.mean));
+  });
+
+  it('a batch of the public statistics drawn on its own (its part of the one stream skipped to) is the batch drawn after the others, bit for bit', () => {
+    const allowed = new Set(allowedTokenIds(rt.tokenizer));
+    const o = { context: rt.tokenizer.encode('The'), suffix: rt.tokenizer.encode(' it'), allowed, length: 5, count: 20, seed: 4, batchSize: 8 };
+    // Oracle: one stream drawn in order, batch after batch, as one thread samples the texts.
+    const rng = Rng.derive(4, 'public-stats');
+    const inOrder = publicStatsBatches(o).map(({ n }) => sampleAllowed(rt.model, allowed, o.context, n, o.length, rng));
+    expect(publicStatsBatches(o)).toEqual([{ start: 0, n: 8 }, { start: 8, n: 8 }, { start: 16, n: 4 }]);
+    // The last batch first, then the others: each is the oracle's.
+    const parts = [16, 8, 0].map((start, k) => publicStatsBatch(rt.model, o, start, [4, 8, 8][k]));
+    parts.forEach((p) => expect(p.ids).toEqual(inOrder[p.start / 8]));
+    const whole = publicHiddenStats(rt.model, o);
+    expect(whole.draws!.ids).toEqual(inOrder.flat());
+    const assembled = publicStatsOf(parts, 20, d);
+    expect(Array.from(assembled.draws!.hidden)).toEqual(Array.from(whole.draws!.hidden));
+    expect(Array.from(assembled.covariance)).toEqual(Array.from(whole.covariance));
+    expect(() => publicStatsOf(parts.slice(1), 20, d)).toThrow(/16 texts in the batches, 20 expected/);
+  });
+
+  it('Rng.skip(n) moves a stream on by n draws', () => {
+    const a = new Rng(11);
+    const drawn = Array.from({ length: 1000 }, () => a.uniform());
+    for (const n of [0, 1, 7, 999]) expect(new Rng(11).skip(n).uniform()).toBe(drawn[n]);
+    expect(() => new Rng(1).skip(-1)).toThrow(RangeError);
   });
 
   it('public statistics are reproducible by seed and finite', () => {

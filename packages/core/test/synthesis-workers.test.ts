@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AdmmAborted,
   admmProgress,
+  publicStatsFor,
+  publicStatsInWorkers,
   allowedTokenIds,
   Checkpoint,
   computeClassTarget,
@@ -205,6 +207,22 @@ describe.runIf(availableParallelism() >= 2)('synthesize in worker threads (wasm)
     expectSameExamples(one.res.examples, resumed.res.examples);
     expect(cp.batchesDone).toBe(4);
     expect(resumed.res.adamSteps).toBe(one.res.adamSteps / 2);
+  });
+
+  it("samples the public statistics' batches on worker threads to one thread's numbers, bit for bit, and ends its workers", async () => {
+    const m = { ...DEFAULT_METHOD, publicTexts: 40 }; // batches of 32 and 8: the second draws its own part of the stream
+    const params = { settings: opts(2).settings, method: m, perClass: 4, seed: 5, distance: 'cosine' as const, initNorm: 1, classifier: null, metric: null, batchTopics: null };
+    const seen: number[] = [];
+    const inWorkers = await publicStatsInWorkers(rt, task, params, 3, 2, (done, total) => seen.push(done / total));
+    const one = publicStatsFor(rt, task, [{ ...plans[0], textLength: 3 }, { ...plans[1], textLength: 3 }], m, 5);
+    expect(inWorkers.draws!.ids).toEqual(one.draws!.ids);
+    expect(Array.from(inWorkers.draws!.hidden)).toEqual(Array.from(one.draws!.hidden));
+    expect(Array.from(inWorkers.mean)).toEqual(Array.from(one.mean));
+    expect(seen.at(-1)).toBe(1);
+    expect(liveSynthesisWorkers()).toBe(0);
+    // A worker that cannot start rejects the whole, and none is left running.
+    await expect(publicStatsInWorkers({ ...rt, path: join(dir, 'missing.gguf') }, task, params, 3, 2)).rejects.toThrow(/model file not found/);
+    expect(liveSynthesisWorkers()).toBe(0);
   });
 
   it('stops when asked, with the finished batches checkpointed', async () => {

@@ -81,21 +81,59 @@ export function meanAndCovariance(rows: Float32Array | Float64Array, n: number, 
 
 /** Sample `count` public texts and return the statistics of their last hidden states. */
 export function publicHiddenStats(model: Llama, o: PublicStatsOptions): PublicStats {
+  const parts: PublicStatsBatch[] = [];
+  for (const { start, n } of publicStatsBatches(o)) {
+    parts.push(publicStatsBatch(model, o, start, n));
+    o.onProgress?.(start + n, o.count ?? 256);
+  }
+  return publicStatsOf(parts, o.count ?? 256, model.config.dModel);
+}
+
+/** The texts of public statistics from `start` on: their ids and last hidden states [n, d] row-major. */
+export interface PublicStatsBatch {
+  start: number;
+  ids: number[][];
+  hidden: Float32Array;
+}
+
+/** The batches (first text, texts) the statistics' texts are sampled in, in order. */
+export function publicStatsBatches(o: Pick<PublicStatsOptions, 'count' | 'batchSize'>): { start: number; n: number }[] {
   const count = o.count ?? 256;
   const bs = o.batchSize ?? 32;
+  const out: { start: number; n: number }[] = [];
+  for (let start = 0; start < count; start += bs) out.push({ start, n: Math.min(bs, count - start) });
+  return out;
+}
+
+/**
+ * Texts `start` .. `start + n - 1` of the statistics, sampled and read. Each text draws exactly
+ * `length` numbers of the statistics' one stream (every row one a step; nothing stops a row early),
+ * so a batch starts where the texts before it left the stream, and any batch can be computed on
+ * its own (a worker thread) with the numbers one thread doing them in order would draw.
+ */
+export function publicStatsBatch(model: Llama, o: PublicStatsOptions, start: number, n: number): PublicStatsBatch {
   const d = model.config.dModel;
-  const rng = Rng.derive(o.seed, 'public-stats');
+  const rng = Rng.derive(o.seed, 'public-stats').skip(start * o.length);
+  const texts = sampleAllowed(model, o.allowed, o.context, n, o.length, rng, { ban: o.ban });
+  const { ids, mask } = leftPad(texts.map((t) => [...t, ...o.suffix]), 0);
+  const h = tf.tidy(() => lastPosition(model.forward({ ids, attentionMask: mask, logits: 'none' }).hidden));
+  const hidden = (h.dataSync() as Float32Array).slice(0, n * d);
+  h.dispose();
+  return { start, ids: texts, hidden };
+}
+
+/** The statistics of every batch of `count` texts (in any order; each is placed by its start). */
+export function publicStatsOf(parts: readonly PublicStatsBatch[], count: number, d: number): PublicStats {
   const rows = new Float32Array(count * d);
-  const drawn: number[][] = [];
-  for (let start = 0; start < count; start += bs) {
-    const n = Math.min(bs, count - start);
-    const texts = sampleAllowed(model, o.allowed, o.context, n, o.length, rng, { ban: o.ban });
-    drawn.push(...texts);
-    const { ids, mask } = leftPad(texts.map((t) => [...t, ...o.suffix]), 0);
-    const h = tf.tidy(() => lastPosition(model.forward({ ids, attentionMask: mask, logits: 'none' }).hidden));
-    rows.set(h.dataSync() as Float32Array, start * d);
-    h.dispose();
-    o.onProgress?.(start + n, count);
+  const drawn: number[][] = new Array(count);
+  let seen = 0;
+  for (const p of parts) {
+    rows.set(p.hidden, p.start * d);
+    p.ids.forEach((ids, i) => (drawn[p.start + i] = ids));
+    seen += p.ids.length;
   }
+  let missing = seen !== count;
+  for (let i = 0; i < count && !missing; i++) missing = drawn[i] === undefined;
+  if (missing) throw new Error(`public statistics: ${seen} texts in the batches, ${count} expected`);
   return { count, dModel: d, ...meanAndCovariance(rows, count, d), draws: { ids: drawn, hidden: rows } };
 }

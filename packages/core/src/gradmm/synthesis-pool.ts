@@ -19,6 +19,7 @@ import { AdmmAborted } from './admm.js';
 import type { DrawOptions, GenreJob, GenreScorer } from './domain.js';
 import type { ClassProgress, SyntheticExample } from './generate.js';
 import type { ClassTarget } from './targets.js';
+import { publicStatsBatches, publicStatsOf, type PublicStats, type PublicStatsBatch } from './public-stats.js';
 import { classLoss, type BatchDone, type ClassLoopEnv, type ClassLoopHooks, type ClassLoopParams, type ClassPlan } from './synthesize.js';
 
 /** What a worker starts from (workerData). */
@@ -45,7 +46,14 @@ export type ToWorker =
   /** io.shouldStop() became true: abort the batch in flight (AdmmAborted). */
   | { type: 'stop' }
   /** Score one domain-search job (a domain-search worker). */
-  | { type: 'score'; id: number; job: GenreJob; draw: WorkerDrawOptions };
+  | { type: 'score'; id: number; job: GenreJob; draw: WorkerDrawOptions }
+  /** Sample and read texts start .. start + n - 1 of the public statistics (public-stats.ts), `length` tokens each. */
+  | { type: 'public-batch'; id: number; start: number; n: number; length: number };
+
+/** A job for startJobWorkers: a message to a worker, less the id the pool gives it. */
+type Job = Omit<Extract<ToWorker, { type: 'score' }>, 'id'> | Omit<Extract<ToWorker, { type: 'public-batch' }>, 'id'>;
+/** A job's answer: the worker's message carrying the job's id. */
+type JobAnswer = Extract<FromWorker, { type: 'scored' }> | Extract<FromWorker, { type: 'public-batch-done' }>;
 
 export type FromWorker =
   | { type: 'ready' }
@@ -54,6 +62,7 @@ export type FromWorker =
   | { type: 'log'; message: string }
   | { type: 'class-done'; classIndex: number; examples: SyntheticExample[] }
   | { type: 'scored'; id: number; loss: number }
+  | { type: 'public-batch-done'; id: number; batch: PublicStatsBatch }
   | { type: 'aborted' }
   | { type: 'error'; name: string; message: string; code?: string };
 
@@ -132,10 +141,54 @@ export interface GenreScorerPool {
  * exits) rejects every job not yet scored, and every later one.
  */
 export function startGenreScorers(rt: LoadedModel, task: Task, params: ClassLoopParams, targets: ClassTarget[], draw: WorkerDrawOptions, count: number): GenreScorerPool {
+  const pool = startJobWorkers({ ...workerDataOf(rt, task, params), targets }, count, 'domain search');
+  const score: GenreScorer = (job) => pool.run({ type: 'score', job, draw }).then((a) => (a as Extract<JobAnswer, { type: 'scored' }>).loss);
+  return { score, close: pool.close };
+}
+
+/**
+ * The public statistics' batches (public-stats.ts) on `count` worker threads, for `task` (the
+ * one whose label-blind context the texts follow) and `params`' method and seed, texts of
+ * `length` tokens: each batch draws its own part of the statistics' one stream, so the result
+ * equals one thread's, bit for bit. `onBatch` hears the texts done so far. The workers end before
+ * it resolves or rejects.
+ */
+export async function publicStatsInWorkers(
+  rt: LoadedModel,
+  task: Task,
+  params: ClassLoopParams,
+  length: number,
+  count: number,
+  onBatch?: (done: number, total: number) => void,
+): Promise<PublicStats> {
+  const pool = startJobWorkers(workerDataOf(rt, task, params), count, 'public statistics');
+  try {
+    const total = params.method.publicTexts;
+    let done = 0;
+    const parts = await Promise.all(
+      publicStatsBatches({ count: total }).map(({ start, n }) =>
+        pool.run({ type: 'public-batch', start, n, length }).then((a) => {
+          done += n;
+          onBatch?.(done, total);
+          return (a as Extract<JobAnswer, { type: 'public-batch-done' }>).batch;
+        }),
+      ),
+    );
+    return publicStatsOf(parts, total, rt.config.dModel);
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * `count` worker threads from `data` that take jobs, each answered by one message with the job's
+ * id, handed to whichever worker is free. The first failure (a worker's error, a worker that
+ * exits) rejects every job not yet answered, and every later one; close() ends every worker.
+ */
+function startJobWorkers(data: SynthesisWorkerData, count: number, what: string): { run: (job: Job) => Promise<JobAnswer>; close: () => Promise<void> } {
   const entry = workerEntry();
-  const data: SynthesisWorkerData = { ...workerDataOf(rt, task, params), targets };
-  const pending = new Map<number, { resolve: (loss: number) => void; reject: (e: Error) => void }>();
-  const queue: { id: number; job: GenreJob }[] = [];
+  const pending = new Map<number, { resolve: (a: JobAnswer) => void; reject: (e: Error) => void }>();
+  const queue: ToWorker[] = [];
   const idle: Worker[] = [];
   const workers = new Set<Worker>();
   let failure: Error | null = null;
@@ -151,11 +204,7 @@ export function startGenreScorers(rt: LoadedModel, task: Task, params: ClassLoop
     void close();
   };
   const pump = () => {
-    while (idle.length > 0 && queue.length > 0) {
-      const w = idle.pop()!;
-      const { id, job } = queue.shift()!;
-      w.postMessage({ type: 'score', id, job, draw } satisfies ToWorker);
-    }
+    while (idle.length > 0 && queue.length > 0) idle.pop()!.postMessage(queue.shift()!);
   };
   for (let i = 0; i < count; i++) {
     const worker: Worker = spawnWorker(
@@ -163,8 +212,8 @@ export function startGenreScorers(rt: LoadedModel, task: Task, params: ClassLoop
       data,
       (m) => {
         if (m.type === 'error') return fail(workerError(m));
-        if (m.type === 'scored') {
-          pending.get(m.id)?.resolve(m.loss);
+        if (m.type === 'scored' || m.type === 'public-batch-done') {
+          pending.get(m.id)?.resolve(m);
           pending.delete(m.id);
         } else if (m.type !== 'ready') return;
         idle.push(worker);
@@ -175,15 +224,15 @@ export function startGenreScorers(rt: LoadedModel, task: Task, params: ClassLoop
     );
     workers.add(worker);
   }
-  const score: GenreScorer = (job) =>
-    new Promise<number>((resolve, reject) => {
-      if (failure || closing) return reject(failure ?? new Error('domain search: the scoring workers are closed'));
+  const run = (job: Job) =>
+    new Promise<JobAnswer>((resolve, reject) => {
+      if (failure || closing) return reject(failure ?? new Error(`${what}: the workers are closed`));
       const id = nextId++;
       pending.set(id, { resolve, reject });
-      queue.push({ id, job });
+      queue.push({ ...job, id } as ToWorker);
       pump();
     });
-  return { score, close };
+  return { run, close };
 }
 
 interface Slot {

@@ -10,7 +10,8 @@ import { loadModel } from '../model/load.js';
 import { AdmmAborted } from './admm.js';
 import { scoreGenreJob } from './domain.js';
 import { MatchingLoss } from './matching.js';
-import { classLoopEnv, runClass, type ClassLoopEnv } from './synthesize.js';
+import { publicStatsBatch } from './public-stats.js';
+import { classLoopEnv, publicStatsOptions, runClass, type ClassLoopEnv } from './synthesize.js';
 import type { FromWorker, SynthesisWorkerData, ToWorker } from './synthesis-pool.js';
 
 const port = parentPort;
@@ -58,10 +59,22 @@ function scoreOne(m: Extract<ToWorker, { type: 'score' }>): void {
   }
 }
 
+/** A batch of the public statistics, as the main thread's publicStatsFor would sample and read it. */
+function publicBatchOne(m: Extract<ToWorker, { type: 'public-batch' }>): void {
+  try {
+    const { task, params } = workerData as SynthesisWorkerData;
+    const o = publicStatsOptions(env!.rt, task, params.method, params.seed, m.length);
+    post({ type: 'public-batch-done', id: m.id, batch: publicStatsBatch(env!.rt.model, o, m.start, m.n) });
+  } catch (e) {
+    fail(e);
+  }
+}
+
 port.on('message', (m: ToWorker) => {
   if (m.type === 'stop') stopping = true;
   else if (m.type === 'class') void runOne(m);
   else if (m.type === 'score') scoreOne(m);
+  else if (m.type === 'public-batch') publicBatchOne(m);
 });
 
 async function start(job: SynthesisWorkerData): Promise<void> {

@@ -13,6 +13,16 @@ export class Rng {
     return new Rng(h);
   }
 
+  /**
+   * Moves the stream on by `n` uniform() draws without making them (the state advances by a
+   * constant each draw), so a later part of a stream can be drawn elsewhere, e.g. in a worker.
+   */
+  skip(n: number): this {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`Rng.skip needs a count >= 0, got ${n}`);
+    this.state = (this.state + Math.imul(n >>> 0, 0x6d2b79f5)) >>> 0;
+    return this;
+  }
+
   /** Uniform in [0, 1). */
   uniform(): number {
     this.state = (this.state + 0x6d2b79f5) >>> 0;
