@@ -49,7 +49,7 @@ export interface PublicStatsOptions {
   count?: number;
   seed: number;
   batchSize?: number;
-  /** Texts sampled and read so far, after each batch (a minute or more on a CPU: worth showing). */
+  /** Texts sampled and read so far, at the start and after each batch (a minute or so on a CPU: worth showing). */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -82,6 +82,7 @@ export function meanAndCovariance(rows: Float32Array | Float64Array, n: number, 
 /** Sample `count` public texts and return the statistics of their last hidden states. */
 export function publicHiddenStats(model: Llama, o: PublicStatsOptions): PublicStats {
   const parts: PublicStatsBatch[] = [];
+  o.onProgress?.(0, o.count ?? 256);
   for (const { start, n } of publicStatsBatches(o)) {
     parts.push(publicStatsBatch(model, o, start, n));
     o.onProgress?.(start + n, o.count ?? 256);

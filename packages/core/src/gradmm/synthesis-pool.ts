@@ -165,6 +165,7 @@ export async function publicStatsInWorkers(
   try {
     const total = params.method.publicTexts;
     let done = 0;
+    onBatch?.(0, total);
     const parts = await Promise.all(
       publicStatsBatches({ count: total }).map(({ start, n }) =>
         pool.run({ type: 'public-batch', start, n, length }).then((a) => {
