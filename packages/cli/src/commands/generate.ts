@@ -77,7 +77,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
     ...(core.searchesDomain(task, method) ? [{ name: 'domain search', units: 0, secondsPerUnit: 20 }] : []),
     // LM texts sampled for the target classifier (units set when it starts). Other, rarer users
     // of them (a whitened metric, mined demonstrations) report into the phase they run in.
-    ...(task.labels.length > 1 && (method.classifierWeight > 0 || method.targetFilter !== 'off') ? [{ name: 'public statistics', units: 0, secondsPerUnit: 0.3 }] : []),
+    ...(core.buildsTargetClassifier(task.labels.length, method) ? [{ name: 'public statistics', units: 0, secondsPerUnit: 0.3 }] : []),
     // Units are batches; the rate is measured from the first step on. Until then the prior is what
     // SmolLM2-135M takes on 2 cores: about 5 s per Adam step and projection of a batch of 10.
     { name: 'ADMM', units: batches, secondsPerUnit: 5 * cfg.settings.outer * (cfg.settings.inner + 1) * (cfg.settings.batchSize / 10) },

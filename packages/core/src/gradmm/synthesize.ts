@@ -237,6 +237,14 @@ export function filledDemonstrations(pub: number, contextsNameDomain: boolean, m
 /** The classes' mean synthetic text length (tokens, at least 2): what class-blind LM draws use. */
 const meanTextLength = (plans: ClassPlan[]) => Math.max(2, Math.round(plans.reduce((a, p) => a + p.textLength, 0) / plans.length));
 
+/**
+ * Whether synthesize builds the target classifier (and so samples the public statistics first):
+ * it needs every class's target to contrast, and a use, the classifier term or the target filter.
+ */
+export function buildsTargetClassifier(labels: number, method: Pick<MethodSettings, 'classifierWeight' | 'targetFilter'>): boolean {
+  return labels > 1 && (method.classifierWeight > 0 || method.targetFilter !== 'off');
+}
+
 /** Final-state statistics of method.publicTexts LM texts sampled after the label-blind context at the classes' mean text length. */
 export function publicStatsFor(rt: LoadedModel, task: Task, plans: ClassPlan[], method: MethodSettings, seed: number, onProgress?: (done: number, total: number) => void): PublicStats {
   return publicHiddenStats(rt.model, { ...publicStatsOptions(rt, task, method, seed, meanTextLength(plans)), onProgress });
@@ -574,7 +582,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   const tp = performance.now();
   // The discriminant needs every class's target; with one class there is nothing to contrast.
   let classifier: TargetClassifier | null = null;
-  const buildsClassifier = plans.length > 1 && (method.classifierWeight > 0 || method.targetFilter !== 'off');
+  const buildsClassifier = buildsTargetClassifier(plans.length, method);
   // The classifier's statistics on the classes' worker threads when there are several: the same
   // numbers (each batch draws its own part of one stream), in about half the time on two cores.
   const statsWorkers = synthesisWorkerCount(opts.workers, plans.length);

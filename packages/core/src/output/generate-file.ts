@@ -57,11 +57,10 @@ export interface GenerateMeta {
   comparison_with_real: GenerateResult['comparison'];
   /** Per class, how many written texts pass the LM label check. */
   label_consistency: LabelCheckClass[];
-  /** With selection: the same two over every generated text (null without selection). */
   /**
-   * The whole generated pool, when selection kept part of it: its comparison with real text, and
-   * its LM label check when selection filtered by that check (otherwise only the kept texts are
-   * checked, and this is null).
+   * With selection, the whole generated pool (null without selection): its comparison with real
+   * text, and its LM label check when selection filtered by that check (otherwise only the kept
+   * texts are checked, and this is null).
    */
   generated: { comparison_with_real: GenerateResult['comparison']; label_consistency: LabelCheckClass[] | null } | null;
   method: GenerateResult['method'];
@@ -76,8 +75,10 @@ export interface GenerateMeta {
   target_agreement: { label: string | number; generated: number; agreed: number }[];
   selection: { options: SelectionOptions; report: SelectionReport } | null;
   counts: { generated: number; written: number };
-  /** Seconds per phase; with several worker threads the phases add up every thread's time. */
-  /** The generation's timings; label_check_s is the LM label check after it (not in total_s). */
+  /**
+   * Seconds per phase; with several worker threads the phases add up every thread's time.
+   * label_check_s is the LM label check after the generation (not in total_s).
+   */
   timings: GenerateResult['timings'] & { label_check_s: number; seconds_per_example: number };
   /** Threads that ran classes. */
   workers: number;
