@@ -128,7 +128,7 @@ export interface AdmmResult {
 }
 
 export interface AdmmHooks {
-  /** Called after every Adam step and projection. */
+  /** Called when the batch starts (done 0) and after every Adam step and projection. */
   onStep?: (done: number, total: number) => void;
   /** Polled between steps; true aborts the batch (it throws AdmmAborted). */
   shouldStop?: () => boolean;
@@ -170,6 +170,9 @@ export async function runAdmm(ctx: AdmmContext, s: AdmmSettings, rng: Rng, hooks
   const rawStart = s.rawStart ?? 'off';
   const total = rawStart === 'only' ? 1 : s.outer * (s.inner + 1) + 1;
   let done = 0;
+  // The batch's start too: its LM start and first projection take seconds before the first step
+  // ends, and a progress bar should say the batch is under way (the first of a run: workers loading).
+  hooks.onStep?.(0, total);
   // Yield to the event loop after every step so signals (Ctrl-C) and progress output get through.
   const tick = async () => {
     hooks.onStep?.(++done, total);
