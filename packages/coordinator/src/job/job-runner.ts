@@ -1,6 +1,6 @@
 /** Starts synthesis jobs in worker threads and relays their progress to watchers. */
 import { EventEmitter } from 'node:events';
-import { Worker } from 'node:worker_threads';
+import { SHARE_ENV, Worker } from 'node:worker_threads';
 import type { JobInput, JobMessage } from './job-worker.js';
 
 export class JobRunner extends EventEmitter {
@@ -9,7 +9,8 @@ export class JobRunner extends EventEmitter {
   /** Emits 'message' (sessionId, JobMessage) for progress, completion and failure. */
   start(input: JobInput): void {
     if (this.running.has(input.sessionId)) return;
-    const worker = new Worker(new URL('./job-worker.js', import.meta.url), { workerData: input });
+    // SHARE_ENV: the job sets the native library's thread count in the process environment (job-worker.ts).
+    const worker = new Worker(new URL('./job-worker.js', import.meta.url), { workerData: input, env: SHARE_ENV });
     this.running.set(input.sessionId, worker);
     const finish = (m: JobMessage) => {
       this.running.delete(input.sessionId);

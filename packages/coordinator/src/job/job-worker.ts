@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { admmProgress, bestMatching, Checkpoint, degeneracy, configHash, initBackend, loadModel, overgenerated, releaseRows, resolvePreset, select, synthesize, taskTokens, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
+import { admmProgress, synthesisLayout, bestMatching, Checkpoint, degeneracy, configHash, initBackend, loadModel, overgenerated, releaseRows, resolvePreset, select, synthesize, taskTokens, type ClassPlan, type SyntheticExample } from '@synthgrad/core';
 import { SessionStore } from '../sessions/session-store.js';
 import { releaseName, secAggNoisePlan, taskFromSpec } from '@synthgrad/protocol';
 import { readAggregate } from '../sessions/secure-aggregation.js';
@@ -24,12 +24,17 @@ export type JobMessage = { type: 'progress'; fraction: number; message: string }
 const post = (m: JobMessage) => parentPort?.postMessage(m);
 
 async function run(input: JobInput): Promise<void> {
-  await initBackend({ backend: input.backend });
-  const rt = await loadModel(input.modelPath);
   const store = new SessionStore(input.sessionsDir);
   const rec = store.get(input.sessionId)!;
   const s = rec.session;
   const task = taskFromSpec(s.task!);
+  // Classes in worker threads of their share of the cores each, as `synthgrad generate` lays
+  // them out (synthesisLayout: on 2 cores, two workers of one thread; one thread of two was
+  // slower). The runner shares the process environment with this thread, so the thread count
+  // reaches the native library; it reads it once, when the process's first job loads it.
+  const cores = synthesisLayout(task.labels.length);
+  await initBackend({ backend: input.backend, threads: cores.threads });
+  const rt = await loadModel(input.modelPath);
   const uploads = store.uploads(s.id);
   const { vocabSize: V, dModel: d } = rt.config;
   // The rows every client released (validate-header checked the shape): all, or the label tokens'.
@@ -66,7 +71,8 @@ async function run(input: JobInput): Promise<void> {
   const checkpoint = Checkpoint.open<SyntheticExample>(join(dir, 'checkpoint.json'), configHash({ opts, session: s.id, clients: rec.joined }), true);
   const nClasses = task.labels.length;
   const t0 = performance.now();
-  const res = await synthesize(rt, task, plans, opts, {
+  // The worker count is not part of the checkpoint's hash: the output is the same whatever it is.
+  const res = await synthesize(rt, task, plans, { ...opts, workers: cores.workers }, {
     checkpoint,
     onProgress: (p) => {
       if (p.phase !== 'admm') return;
