@@ -32,8 +32,8 @@ async function run(input: JobInput): Promise<void> {
   // them out (synthesisLayout: on 2 cores, two workers of one thread; one thread of two was
   // slower). The runner shares the process environment with this thread, so the thread count
   // reaches the native library; it reads it once, when the process's first job loads it.
-  const cores = synthesisLayout(task.labels.length);
-  await initBackend({ backend: input.backend, threads: cores.threads });
+  const workerLayout = synthesisLayout(task.labels.length);
+  await initBackend({ backend: input.backend, threads: workerLayout.threads });
   const rt = await loadModel(input.modelPath);
   const uploads = store.uploads(s.id);
   const { vocabSize: V, dModel: d } = rt.config;
@@ -72,7 +72,7 @@ async function run(input: JobInput): Promise<void> {
   const nClasses = task.labels.length;
   const t0 = performance.now();
   // The worker count is not part of the checkpoint's hash: the output is the same whatever it is.
-  const res = await synthesize(rt, task, plans, { ...opts, workers: cores.workers }, {
+  const res = await synthesize(rt, task, plans, { ...opts, workers: workerLayout.workers }, {
     checkpoint,
     onProgress: (p) => {
       if (p.phase !== 'admm') return;

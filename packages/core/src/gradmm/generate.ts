@@ -96,8 +96,9 @@ export interface DomainSearchProgress {
 
 /**
  * The public statistics (method.publicTexts LM texts sampled and read, public-stats.ts): texts
- * done so far. They run once, in the main thread, before the first batch, when the target
- * classifier or another part of the method needs them: a minute or so of the default run.
+ * done so far, from 0. They run once, before the first batch (on the classes' worker threads when
+ * there are several), when the target classifier or another part of the method needs them: most
+ * of a minute of the default run.
  */
 export interface PublicStatsProgress {
   phase: 'public-stats';

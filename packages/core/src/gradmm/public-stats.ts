@@ -81,13 +81,14 @@ export function meanAndCovariance(rows: Float32Array | Float64Array, n: number, 
 
 /** Sample `count` public texts and return the statistics of their last hidden states. */
 export function publicHiddenStats(model: Llama, o: PublicStatsOptions): PublicStats {
+  const count = o.count ?? 256;
   const parts: PublicStatsBatch[] = [];
-  o.onProgress?.(0, o.count ?? 256);
+  o.onProgress?.(0, count);
   for (const { start, n } of publicStatsBatches(o)) {
     parts.push(publicStatsBatch(model, o, start, n));
-    o.onProgress?.(start + n, o.count ?? 256);
+    o.onProgress?.(start + n, count);
   }
-  return publicStatsOf(parts, o.count ?? 256, model.config.dModel);
+  return publicStatsOf(parts, count, model.config.dModel);
 }
 
 /** The texts of public statistics from `start` on: their ids and last hidden states [n, d] row-major. */

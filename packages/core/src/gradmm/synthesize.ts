@@ -499,14 +499,20 @@ export async function runClass(env: ClassLoopEnv, c: number, plan: ClassPlan, ho
  * 'whitened', the public LM-text statistics, asked for only then); null for raw matching, or when
  * there is nothing to centre against (one class).
  */
-export function matchingMetric(plans: ClassPlan[], labelTokens: number[], method: MethodSettings, publicStats: () => PublicStats, log: (m: string) => void = () => {}): Float32Array | null {
+export async function matchingMetric(
+  plans: ClassPlan[],
+  labelTokens: number[],
+  method: MethodSettings,
+  publicStats: () => Promise<PublicStats>,
+  log: (m: string) => void = () => {},
+): Promise<Float32Array | null> {
   if (method.matchingSpace === 'raw') return null;
   if (method.matchingSpace === 'whitened') {
     if (plans.length < 2) {
       log('whitened matching needs at least two classes: matching the raw gradients');
       return null;
     }
-    return whitenedMetric(publicStats(), method.shrinkage);
+    return whitenedMetric(await publicStats(), method.shrinkage);
   }
   const u = sharedDirection(plans.map((p) => p.target), labelTokens);
   if (!u) log('centred matching needs at least two classes with non-zero targets: matching the raw gradients');
@@ -575,25 +581,25 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   if (domain) log(`domain: the task names none; its targets match "${domain.domain}" best (finalists: ${domain.final.map((s) => `${s.domain} ${s.loss.toFixed(4)}`).join(', ')})`);
   const toks = taskTokens(domainTask, rt.tokenizer);
   timings.public_s += (performance.now() - td) / 1000;
-  // Public statistics are sampled at most once, for whichever of the classifier, the metric and the mined demonstrations needs them.
+  // Public statistics are sampled at most once, for whichever of the classifier, the metric, the
+  // mined demonstrations and the target words needs them: on the classes' worker threads when
+  // there are several (the same numbers, each batch drawing its own part of one stream; about
+  // half the time on two cores), else here.
   const onStats = (done: number, total: number) => io.onProgress?.({ phase: 'public-stats', done, total });
-  let stats: PublicStats | undefined;
-  const publicStats = () => (stats ??= publicStatsFor(rt, domainTask, plans, method, opts.seed, onStats));
+  const statsWorkers = synthesisWorkerCount(opts.workers, plans.length);
+  let stats: Promise<PublicStats> | undefined;
+  const publicStats = () =>
+    (stats ??= statsWorkers > 1 ? publicStatsInWorkers(rt, domainTask, searchParams, meanTextLength(plans), statsWorkers, onStats) : Promise.resolve(publicStatsFor(rt, domainTask, plans, method, opts.seed, onStats)));
   const tp = performance.now();
   // The discriminant needs every class's target; with one class there is nothing to contrast.
   let classifier: TargetClassifier | null = null;
-  const buildsClassifier = buildsTargetClassifier(plans.length, method);
-  // The classifier's statistics on the classes' worker threads when there are several: the same
-  // numbers (each batch draws its own part of one stream), in about half the time on two cores.
-  const statsWorkers = synthesisWorkerCount(opts.workers, plans.length);
-  if (buildsClassifier && statsWorkers > 1) stats = await publicStatsInWorkers(rt, domainTask, searchParams, meanTextLength(plans), statsWorkers, onStats);
-  if (buildsClassifier) {
-    classifier = targetClassifierFor(rt, domainTask, plans, method, opts.seed, publicStats()).classifier;
+  if (buildsTargetClassifier(plans.length, method)) {
+    classifier = targetClassifierFor(rt, domainTask, plans, method, opts.seed, await publicStats()).classifier;
     log(`target classifier from public statistics (${method.publicTexts} LM texts): class separation ${classifier.separation.toFixed(2)} public std`);
   }
-  const metric = matchingMetric(plans, toks.labelTokens, method, publicStats, log);
+  const metric = await matchingMetric(plans, toks.labelTokens, method, publicStats, log);
   // Classes without public demonstrations get the public draws the targets put in them (mined-demonstrations.ts).
-  const mined = minesDemonstrations(domainTask, plans.length, method) ? minedDemonstrationsFor(rt, domainTask, plans, method, opts.seed, classifier, publicStats(), log) : null;
+  const mined = minesDemonstrations(domainTask, plans.length, method) ? minedDemonstrationsFor(rt, domainTask, plans, method, opts.seed, classifier, await publicStats(), log) : null;
   const task = mined ? withMinedDemonstrations(domainTask, mined, method.demonstrations) : domainTask;
   timings.public_s += (performance.now() - tp) / 1000;
   // What each class writes about, chosen by its target before any batch (topics.ts).
@@ -601,7 +607,7 @@ export async function synthesize(rt: LoadedModel, givenTask: Task, plans: ClassP
   const topics = method.topics > 0 && method.labelContext ? chooseTopics(rt, task, plans, searchParams, allowed, log) : null;
   if (method.topics > 0 && !method.labelContext) log('topics: none, since they name what the label context is about and it is off');
   // The words each class's target points at, named a few a batch (target-words.ts).
-  const words = method.targetWords > 0 && !topics ? chooseTargetWords(rt, task, toks, plans, method, allowed, publicStats, log) : null;
+  const words = method.targetWords > 0 && !topics ? await chooseTargetWords(rt, task, toks, plans, method, allowed, publicStats, log) : null;
   if (method.targetWords > 0 && topics) log('target words: none, since the topics name what each batch is about');
   timings.public_s += (performance.now() - tt) / 1000;
   const batchTopics = topics ? topics.perClass : words ? words.map((w, c) => (namesTargetWords(task, c, method) ? targetWordTopics(w, method.targetWords, batchCount(searchParams), opts.seed, c) : [])) : null;
@@ -738,7 +744,16 @@ export function namesTargetWords(task: Task, c: number, method: Pick<MethodSetti
  * them), one class (nothing to contrast), or, with 'undemonstrated', every class with public
  * demonstrations of its own.
  */
-function chooseTargetWords(rt: LoadedModel, task: Task, toks: TaskTokens, plans: ClassPlan[], method: MethodSettings, allowed: number[], publicStats: () => PublicStats, log: (msg: string) => void): TargetWord[][] | null {
+async function chooseTargetWords(
+  rt: LoadedModel,
+  task: Task,
+  toks: TaskTokens,
+  plans: ClassPlan[],
+  method: MethodSettings,
+  allowed: number[],
+  publicStats: () => Promise<PublicStats>,
+  log: (msg: string) => void,
+): Promise<TargetWord[][] | null> {
   const why = !method.labelContext
     ? 'they name what the label context is about and it is off'
     : plans.length < 2
@@ -751,7 +766,7 @@ function chooseTargetWords(rt: LoadedModel, task: Task, toks: TaskTokens, plans:
     return null;
   }
   // The lift reads the class means at the scale of a real mean state: the public LM texts' (sampled once, shared with the classifier).
-  const meanStateNorm = method.targetWordRanking === 'lift' ? Math.hypot(...publicStats().mean) : undefined;
+  const meanStateNorm = method.targetWordRanking === 'lift' ? Math.hypot(...(await publicStats()).mean) : undefined;
   const words = targetWords(rt, plans.map((p) => p.target), toks.labelTokens, { allowed, wordEndContext: toks.contextPrefix, ranking: method.targetWordRanking, meanStateNorm });
   words.forEach((ws, c) =>
     log(`target words of class ${JSON.stringify(task.labels[c].value)}: ${ws.map((w) => w.word).join(', ') || '(none beyond the release noise)'}${namesTargetWords(task, c, method) ? '' : ' (not named: the class has public demonstrations)'}`),
